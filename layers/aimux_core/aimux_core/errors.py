@@ -1,0 +1,103 @@
+"""The errors aimux raises, as one tree; surfaces render them in the caller's dialect.
+
+    AimuxError                    status  kind (Anthropic error.type)
+    ├── InvalidRequest              400   invalid_request_error   (``param`` names the field)
+    ├── AuthenticationFailed        401   authentication_error
+    ├── PermissionDenied            403   permission_error
+    ├── NotFound                    404   not_found_error
+    ├── RequestTooLarge             413   request_too_large
+    ├── RateLimited                 429   rate_limit_error        (``retry_after`` seconds)
+    ├── InternalError               500   api_error
+    ├── UpstreamError               5xx   api_error / overloaded_error / timeout_error
+    │                                     (``provider``, ``upstream_status``, ``retryable``)
+    └── Overloaded                  529   overloaded_error        (``retry_after`` seconds)
+
+``kind`` uses Anthropic's ``error.type`` names because the canonical model is Anthropic's;
+``translate.errors`` maps a kind to OpenAI's ``type``/``code``. Messages never contain API
+keys or prompt text: they name the field or the condition, nothing more.
+"""
+
+from __future__ import annotations
+
+
+class AimuxError(Exception):
+    """Base of every error the gateway turns into an HTTP answer."""
+
+    status: int = 500
+    kind: str = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+
+class InvalidRequest(AimuxError):
+    status = 400
+    kind = "invalid_request_error"
+
+
+class AuthenticationFailed(AimuxError):
+    status = 401
+    kind = "authentication_error"
+
+
+class PermissionDenied(AimuxError):
+    status = 403
+    kind = "permission_error"
+
+
+class NotFound(AimuxError):
+    status = 404
+    kind = "not_found_error"
+
+
+class RequestTooLarge(AimuxError):
+    status = 413
+    kind = "request_too_large"
+
+
+class RateLimited(AimuxError):
+    status = 429
+    kind = "rate_limit_error"
+
+
+class InternalError(AimuxError):
+    status = 500
+    kind = "api_error"
+
+
+class Overloaded(AimuxError):
+    status = 529
+    kind = "overloaded_error"
+
+
+class UpstreamError(AimuxError):
+    """A provider failed. ``retryable`` says whether another attempt (or target) can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        upstream_status: int | None = None,
+        retryable: bool = True,
+        status: int = 500,
+        kind: str = "api_error",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.provider = provider
+        self.upstream_status = upstream_status
+        self.retryable = retryable
+        self.status = status
+        self.kind = kind

@@ -1,0 +1,54 @@
+"""The one interface every upstream adapter implements.
+
+Contract of a ``Provider``:
+
+- ``create(call)`` returns the complete canonical ``Message`` for ``call.request``.
+- ``stream(call)`` returns an async iterator of canonical stream events that follows the Messages
+  streaming grammar exactly: one ``message_start`` (with the real input token count), blocks
+  strictly one at a time with indexes 0..n, ``message_delta`` with the stop reason and cumulative
+  usage, ``message_stop`` last. ``ping`` may appear anywhere.
+- Failures raise an ``aimux_core.errors.AimuxError`` (``UpstreamError`` for upstream faults), either
+  before the first event or mid-stream; a provider never yields an ``error`` event itself and never
+  ends a truncated answer with a clean ``message_stop``.
+- Closing the iterator early (``aclose``; a client that went away) cancels the upstream request.
+- ``call.model`` is the upstream model id; the response's ``model`` is the one the client asked for
+  (``call.request.model``), because clients such as Claude Code compare it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What the surface learned from the HTTP request, beyond the body."""
+
+    request_id: str
+    api_key: str | None = None
+    anthropic_version: str | None = None
+    betas: list[str] = field(default_factory=list)
+    session_id: str | None = None
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """One attempt against one provider: the canonical request and the upstream model to use."""
+
+    request: MessagesRequest
+    model: str
+    context: RequestContext
+
+
+class Provider(Protocol):
+    """An upstream that answers canonical requests (see the module docstring for the contract)."""
+
+    name: str
+
+    async def create(self, call: UpstreamCall) -> Message: ...
+
+    def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]: ...
