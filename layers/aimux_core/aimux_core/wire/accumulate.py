@@ -64,8 +64,9 @@ class MessageAccumulator:
             message = self._require_message()
             message.stop_reason = event.delta.stop_reason
             message.stop_sequence = event.delta.stop_sequence
-            usage = event.usage.model_dump(exclude_unset=True, exclude_none=True)
-            message.usage = Usage.model_validate({**message.usage.dump(), **usage})
+            if event.usage is not None:
+                usage = event.usage.model_dump(exclude_unset=True, exclude_none=True)
+                message.usage = Usage.model_validate({**message.usage.dump(), **usage})
         elif isinstance(event, ErrorEvent):
             self.error = event
 

@@ -214,7 +214,7 @@ class Message(WireModel):
     content: list[ContentBlock]
     stop_reason: str | None = None
     stop_sequence: str | None = None
-    usage: Usage
+    usage: Usage = Field(default_factory=Usage)  # some compatible upstreams omit it
 
 
 # --------------------------------------------------------------------------- stream events
@@ -294,7 +294,7 @@ class MessageDeltaBody(WireModel):
 class MessageDeltaUsage(WireModel):
     """Cumulative usage at the end of the stream (not an increment)."""
 
-    output_tokens: int
+    output_tokens: int = 0
     input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
@@ -303,7 +303,7 @@ class MessageDeltaUsage(WireModel):
 class MessageDeltaEvent(WireModel):
     type: Literal["message_delta"] = "message_delta"
     delta: MessageDeltaBody
-    usage: MessageDeltaUsage
+    usage: MessageDeltaUsage | None = None  # some compatible upstreams omit it
 
 
 class MessageStopEvent(WireModel):

@@ -1,0 +1,130 @@
+"""Upstream HTTP failures as typed ``UpstreamError``s, with statuses Claude Code handles well.
+
+What the caller sees for an upstream status:
+
+    upstream        client status  kind                  retryable  why
+    429             429            rate_limit_error      yes        + retry-after, Claude Code waits
+    529, 503        529            overloaded_error      yes        "Overloaded" UX, SDKs retry
+    500, 502        500            api_error             yes
+    504, 408        504            timeout_error         yes
+    400, 422        400            invalid_request_error no         the upstream's message, excerpted
+    404             404            not_found_error       no         usually the model id
+    413             413            request_too_large     no
+    402             402            billing_error         no
+    401, 403        502            api_error             no         the gateway's provider key is wrong:
+                                                                    never a 401, which Claude Code would
+                                                                    blame on the user's own key
+
+The upstream body is excerpted (its ``error.message`` when it has one) and scrubbed of anything
+that looks like a credential before it reaches an error message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import UpstreamError
+
+_EXCERPT_CHARS = 300
+_SECRET = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{8,}|AKIA[0-9A-Z]{16}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|"
+    r"(?i:api[_-]?key|token|secret)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,})"
+)
+
+_BY_STATUS: dict[int, tuple[int, str, bool]] = {
+    400: (400, "invalid_request_error", False),
+    401: (502, "api_error", False),
+    402: (402, "billing_error", False),
+    403: (502, "api_error", False),
+    404: (404, "not_found_error", False),
+    408: (504, "timeout_error", True),
+    409: (500, "api_error", True),
+    413: (413, "request_too_large", False),
+    422: (400, "invalid_request_error", False),
+    429: (429, "rate_limit_error", True),
+    500: (500, "api_error", True),
+    502: (500, "api_error", True),
+    503: (529, "overloaded_error", True),
+    504: (504, "timeout_error", True),
+    529: (529, "overloaded_error", True),
+}
+
+
+def scrub(text: str) -> str:
+    """Remove anything that looks like a key or token."""
+    return _SECRET.sub("[redacted]", text)
+
+
+def excerpt(body: bytes | str) -> str:
+    """The upstream's own error message when the body has one, else the start of the body."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    message: Any = None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        error = parsed.get("error", parsed)
+        message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str) or not message:
+        message = text
+    message = " ".join(message.split())
+    if len(message) > _EXCERPT_CHARS:
+        message = message[:_EXCERPT_CHARS] + "…"
+    return scrub(message)
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """``retry-after-ms``, ``retry-after`` as seconds or as an HTTP date; None when absent or bad."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def upstream_error(provider: str, status: int, headers: Mapping[str, str], body: bytes | str) -> UpstreamError:
+    """The typed error for an upstream HTTP error answer."""
+    client_status, kind, retryable = _BY_STATUS.get(
+        status, (500, "api_error", True) if status >= 500 else (400, "invalid_request_error", False)
+    )
+    detail = excerpt(body) if body else ""
+    message = f"upstream {provider} answered {status}" + (f": {detail}" if detail else "")
+    return UpstreamError(
+        message,
+        provider=provider,
+        upstream_status=status,
+        retryable=retryable,
+        status=client_status,
+        kind=kind,
+        retry_after=retry_after_seconds(headers),
+    )
+
+
+def connection_error(provider: str, what: str) -> UpstreamError:
+    """The upstream could not be reached or the connection broke: retryable, shown as 500 api_error."""
+    return UpstreamError(f"upstream {provider}: {what}", provider=provider, retryable=True, status=500)
+
+
+def timeout_error(provider: str, what: str) -> UpstreamError:
+    return UpstreamError(
+        f"upstream {provider}: {what}", provider=provider, retryable=True, status=504, kind="timeout_error"
+    )

@@ -1,0 +1,303 @@
+"""Non-streaming answers between the canonical ``Message`` and OpenAI ``chat.completion`` (§5.2, §6.2).
+
+``message_to_chat_completion`` (OpenAI client, any upstream):
+  text blocks → ``content`` (concatenated, ``null`` when there is none); ``tool_use`` →
+  ``tool_calls`` (``arguments`` compact JSON, ``"{}"`` for empty input, never ``""``; names and
+  ids restored to the client's originals); thinking → ``reasoning_content`` only on request;
+  ``stop_reason`` → ``finish_reason`` per ``FINISH_REASONS``; usage → ``prompt_tokens`` = input +
+  cache read + cache write, ``cached_tokens`` = cache read.
+
+``chat_completion_to_message`` (OpenAI-compatible upstream, canonical answer):
+  ``reasoning_content`` / ``reasoning`` / ``reasoning_details`` → one thinking block first;
+  ``content`` (and ``refusal``) → text; ``tool_calls`` (and legacy ``function_call``) →
+  ``tool_use`` with ids made valid and names restored; ``finish_reason`` → ``stop_reason`` with
+  ``stop``-but-tool-calls (Gemini) → ``tool_use``; usage → ``input_tokens`` = prompt - cached -
+  cache write. The shared helpers here are reused by the stream translators.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import UpstreamError
+from ..providers.upstream_errors import excerpt
+from ..providers.upstream_errors import upstream_error as http_upstream_error
+from ..wire.anthropic import Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, tool_name_map
+
+FINISH_REASONS: dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+_VALID_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def finish_reason_for(stop_reason: str | None) -> str:
+    """Anthropic ``stop_reason`` → OpenAI ``finish_reason`` (unknown or missing → ``stop``)."""
+    return FINISH_REASONS.get(stop_reason or "end_turn", "stop")
+
+
+def stop_reason_for(finish_reason: str | None, *, has_tool_use: bool, refused: bool = False) -> str:
+    """OpenAI ``finish_reason`` → Anthropic ``stop_reason``.
+
+    The content decides over the label: Gemini says ``stop`` after tool calls, and some servers
+    say ``tool_calls`` without sending any.
+    """
+    if finish_reason == "length":
+        return "max_tokens"
+    if finish_reason == "content_filter" or refused:
+        return "refusal"
+    return "tool_use" if has_tool_use else "end_turn"
+
+
+def completion_id(message_id: str) -> str:
+    return message_id if message_id.startswith("chatcmpl-") else f"chatcmpl-{message_id}"
+
+
+def message_id_from(upstream_id: Any, fallback: str) -> str:
+    """Keep an upstream id only when it is safe on the Anthropic side."""
+    if isinstance(upstream_id, str) and _VALID_ID.fullmatch(upstream_id):
+        return upstream_id
+    return fallback
+
+
+def dump_arguments(tool_input: dict[str, Any]) -> str:
+    """Tool input → OpenAI ``arguments``: compact JSON, ``"{}"`` when empty."""
+    if not tool_input:
+        return "{}"
+    return json.dumps(tool_input, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    """OpenAI ``arguments`` → tool input. ``""``/``None``/``null`` → ``{}``; ValueError otherwise."""
+    if isinstance(raw, dict):
+        return raw
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    if not isinstance(raw, str):
+        raise ValueError("arguments is neither a string nor an object")
+    parsed = json.loads(raw)
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, dict):
+        raise ValueError("arguments is not a JSON object")
+    return parsed
+
+
+def reasoning_text(obj: dict[str, Any]) -> str:
+    """The reasoning a provider put on a message or delta (§5.4 reader rule), or ``""``.
+
+    OpenRouter sends the same text as ``reasoning`` and ``reasoning_details``, so the first
+    non-empty source wins instead of concatenating them.
+    """
+    text = obj.get("reasoning_content") or obj.get("reasoning")
+    if isinstance(text, str) and text:
+        return text
+    details = obj.get("reasoning_details")
+    if not details or not isinstance(details, list):
+        return ""
+    parts = []
+    for item in details:
+        if isinstance(item, dict):
+            piece = item.get("text") or item.get("summary")
+            if isinstance(piece, str):
+                parts.append(piece)
+    return "".join(parts)
+
+
+def chat_usage(usage: Usage | dict[str, Any]) -> dict[str, Any]:
+    """Anthropic usage → OpenAI usage (``prompt_tokens`` includes cache reads and writes)."""
+    data = usage.dump() if isinstance(usage, Usage) else usage
+    cache_read = data.get("cache_read_input_tokens") or 0
+    prompt = (data.get("input_tokens") or 0) + cache_read + (data.get("cache_creation_input_tokens") or 0)
+    completion = data.get("output_tokens") or 0
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cache_read},
+    }
+    details = data.get("output_tokens_details")
+    if isinstance(details, dict) and details.get("thinking_tokens") is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": details["thinking_tokens"]}
+    return out
+
+
+def anthropic_usage(usage: dict[str, Any]) -> dict[str, int]:
+    """OpenAI usage → Anthropic usage fields (``input_tokens`` excludes cached and cache-write)."""
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens")
+    if cached is None:
+        cached = usage.get("prompt_cache_hit_tokens")  # DeepSeek
+    written = details.get("cache_write_tokens")
+    if written is None:
+        written = details.get("cache_creation_tokens")
+    cached, written = cached or 0, written or 0
+    prompt = usage.get("prompt_tokens") or 0
+    return {
+        "input_tokens": max(0, prompt - cached - written),
+        "output_tokens": usage.get("completion_tokens") or 0,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": cached,
+    }
+
+
+def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
+    """An error an OpenAI-compatible upstream put in a body or a chunk → ``UpstreamError``.
+
+    Shapes: ``{"error": {"message", "type", "code"}}`` (OpenAI; OpenRouter puts the HTTP status in
+    ``code``), ``{"error": "text"}`` and ``{"object": "error", "message", "code"}`` (vLLM). A numeric
+    code maps like the same HTTP status would (``providers.upstream_errors``, which also scrubs
+    anything that looks like a credential); otherwise it is a retryable ``api_error``.
+    """
+    raw = body.get("error")
+    err = raw if isinstance(raw, dict) else body
+    code = err.get("code")
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    if isinstance(code, int) and 400 <= code < 600:
+        return http_upstream_error(provider, code, {}, text)
+    return UpstreamError(f"upstream {provider} reported an error: {excerpt(text)}", provider=provider)
+
+
+# --------------------------------------------------------------------------- canonical → OpenAI
+
+
+def message_to_chat_completion(
+    msg: Message,
+    *,
+    model: str,
+    created: int,
+    include_reasoning: bool = False,
+    tool_names: Iterable[str] = (),
+) -> dict[str, Any]:
+    """A canonical answer as the ``chat.completion`` object an OpenAI client expects.
+
+    ``tool_names`` are the tool names the client sent; shortened names are mapped back.
+    """
+    names = tool_name_map(tool_names)
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in msg.content:
+        kind = block.type
+        if kind == "text":
+            texts.append(block.text)  # type: ignore[union-attr]
+        elif kind == "tool_use":
+            calls.append(
+                {
+                    "id": decode_tool_id(block.id),  # type: ignore[union-attr]
+                    "type": "function",
+                    "function": {
+                        "name": restore_tool_name(block.name, names),  # type: ignore[union-attr]
+                        "arguments": dump_arguments(block.input),  # type: ignore[union-attr]
+                    },
+                }
+            )
+        elif kind == "thinking" and include_reasoning:
+            thoughts.append(block.thinking)  # type: ignore[union-attr]
+    text = "".join(texts)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
+    if thoughts:
+        message["reasoning_content"] = "".join(thoughts)
+    message["annotations"] = []
+    finish = finish_reason_for(msg.stop_reason)
+    if finish == "tool_calls" and not calls:
+        finish = "stop"
+    return {
+        "id": completion_id(msg.id),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": chat_usage(msg.usage),
+    }
+
+
+# --------------------------------------------------------------------------- OpenAI → canonical
+
+
+def chat_completion_to_message(
+    data: dict[str, Any],
+    *,
+    model: str,
+    tool_names: Iterable[str] = (),
+    provider: str = "openai",
+    signer: Callable[[str], str] | None = None,
+    message_id: str | None = None,
+) -> Message:
+    """An upstream ``chat.completion`` body as the canonical ``Message``.
+
+    ``model`` is the name the client asked for (Claude Code compares it); ``tool_names`` are
+    the canonical tool names of the request, so shortened names come back whole; ``signer``
+    mints the thinking signature (aimux-namespaced, §6.4), else the signature stays ``""``.
+    Raises ``UpstreamError`` for an error body, a missing choice, or unparsable tool arguments.
+    """
+    if data.get("error") or data.get("object") == "error":
+        raise upstream_error(data, provider)
+    choices = data.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        raise UpstreamError("upstream response has no choices", provider=provider)
+    choice = choices[0]
+    if choice.get("finish_reason") == "error":
+        raise upstream_error(choice.get("error") or data, provider)
+    msg = choice.get("message") or {}
+    names = tool_name_map(tool_names)
+    mid = message_id or message_id_from(data.get("id"), f"msg_{uuid.uuid4().hex}")
+    content: list[Any] = []
+
+    thought = reasoning_text(msg)
+    if thought:
+        content.append(ThinkingBlock(thinking=thought, signature=signer(thought) if signer else ""))
+    text = msg.get("content")
+    if isinstance(text, list):  # a few servers answer with content parts
+        text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
+    if text:
+        content.append(TextBlock(text=text))
+    refusal = msg.get("refusal")
+    if refusal:
+        content.append(TextBlock(text=refusal))
+
+    raw_calls = list(msg.get("tool_calls") or [])
+    if msg.get("function_call"):
+        raw_calls.append({"function": msg["function_call"]})
+    for n, call in enumerate(raw_calls):
+        fn = call.get("function") or {}
+        try:
+            tool_input = parse_arguments(fn.get("arguments"))
+        except ValueError as exc:
+            raise UpstreamError(
+                f"upstream returned invalid tool arguments for call {n}: {exc}", provider=provider
+            ) from None
+        call_id = call.get("id")
+        content.append(
+            ToolUseBlock(
+                id=encode_tool_id(call_id) if call_id else f"toolu_{mid}_{n}",
+                name=restore_tool_name(fn.get("name") or "", names),
+                input=tool_input,
+            )
+        )
+
+    usage = data.get("usage") or (data.get("x_groq") or {}).get("usage") or {}
+    stop = stop_reason_for(choice.get("finish_reason"), has_tool_use=bool(raw_calls), refused=bool(refusal))
+    return Message(
+        id=mid,
+        model=model,
+        content=content,
+        stop_reason=stop,
+        stop_sequence=None,
+        usage=Usage(**anthropic_usage(usage)),
+    )

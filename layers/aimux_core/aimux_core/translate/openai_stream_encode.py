@@ -1,0 +1,172 @@
+"""Canonical stream events → OpenAI ``chat.completion.chunk`` dicts (OpenAI clients, §2 table).
+
+``ChatChunkEncoder.feed(event)`` returns the chunks for one event, ``finish()`` the trailing ones:
+
+- ``message_start`` → ``delta: {role: "assistant", content: ""}``
+- ``text_delta`` → ``delta: {content}``; ``thinking_delta`` → ``delta: {reasoning_content}`` only
+  when the client opted in; signatures, redacted thinking and server-tool blocks are dropped
+- ``tool_use`` start → ``tool_calls: [{index: k, id, type: "function", function: {name,
+  arguments: ""}}]`` where k counts tool blocks from 0 (not the Anthropic block index);
+  ``input_json_delta`` → ``arguments`` fragments (empty ones skipped). A tool block that carried
+  its whole input in ``content_block_start`` and no deltas (Kimi) gets it as one fragment at stop.
+- the first ``message_delta`` → ``delta: {}`` + ``finish_reason``; later ones only update usage
+- ``message_stop`` (or ``finish()``) → with ``include_usage``, one ``choices: []`` chunk with
+  usage. Every chunk repeats id/object/created/model, plus ``usage: null`` with ``include_usage``.
+
+``data: [DONE]`` and error rendering belong to the surface. An ``error`` event (which providers
+should not produce) is raised as ``UpstreamError`` so the surface renders it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import UpstreamError
+from ..wire.anthropic import StreamEvent
+from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for
+from .tool_names import decode_tool_id, restore_tool_name, tool_name_map
+
+_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504,
+                 "invalid_request_error": 400}
+
+
+class ChatChunkEncoder:
+    """One canonical stream → one OpenAI chunk stream (single choice, index 0)."""
+
+    __slots__ = (
+        "_blocks", "_created", "_finish_sent", "_id", "_include_reasoning", "_include_usage",
+        "_model", "_names", "_pending_input", "_tool_count", "_usage", "_usage_sent",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        created: int,
+        include_usage: bool = False,
+        include_reasoning: bool = False,
+        tool_names: Iterable[str] = (),
+        completion_id: str = "chatcmpl-aimux",
+    ) -> None:
+        """``model`` is the name the client asked for; ``tool_names`` the client's tool names
+        (shortened names are mapped back); ``completion_id`` is replaced by the message id."""
+        self._model = model
+        self._created = created
+        self._include_usage = include_usage
+        self._include_reasoning = include_reasoning
+        self._names = tool_name_map(tool_names)
+        self._id = completion_id
+        self._blocks: dict[int, Any] = {}  # anthropic index → "text" | "thinking" | tool index k
+        self._pending_input: dict[int, dict[str, Any]] = {}  # index → input sent in the start event
+        self._tool_count = 0
+        self._usage: dict[str, Any] = {}
+        self._finish_sent = False
+        self._usage_sent = False
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        chunk = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if self._include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
+        kind = event.type
+        if kind == "content_block_delta":
+            return self._delta(event)
+        if kind == "content_block_start":
+            return self._start(event)
+        if kind == "content_block_stop":
+            return self._stop(event.index)  # type: ignore[union-attr]
+        if kind == "message_start":
+            message = event.message  # type: ignore[union-attr]
+            self._id = completion_id(message.id)
+            self._usage = message.usage.dump()
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "message_delta":
+            if event.usage is not None:  # type: ignore[union-attr]
+                self._usage.update(event.usage.model_dump(exclude_none=True))  # type: ignore[union-attr]
+            if self._finish_sent:
+                return []
+            self._finish_sent = True
+            finish = finish_reason_for(event.delta.stop_reason)  # type: ignore[union-attr]
+            if finish == "tool_calls" and not self._tool_count:
+                finish = "stop"
+            return [self._chunk({}, finish)]
+        if kind == "message_stop":
+            return self.finish()
+        if kind == "error":
+            err = event.error  # type: ignore[union-attr]
+            raise UpstreamError(err.message, provider="upstream", kind=err.type,
+                                status=_ERROR_STATUS.get(err.type, 500))
+        return []  # ping and unknown events
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The usage chunk, once, if the client asked for it and the answer finished."""
+        if not self._include_usage or not self._finish_sent or self._usage_sent:
+            return []
+        self._usage_sent = True
+        return [
+            {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [],
+                "usage": chat_usage(self._usage),
+            }
+        ]
+
+    def _start(self, event: Any) -> list[dict[str, Any]]:
+        block = event.content_block
+        kind = block.type
+        if kind == "text" or kind == "thinking":
+            self._blocks[event.index] = kind
+            return []
+        if kind != "tool_use":
+            return []
+        k = self._tool_count
+        self._tool_count += 1
+        self._blocks[event.index] = k
+        if block.input:
+            self._pending_input[event.index] = block.input
+        call = {
+            "index": k,
+            "id": decode_tool_id(block.id),
+            "type": "function",
+            "function": {"name": restore_tool_name(block.name, self._names), "arguments": ""},
+        }
+        return [self._chunk({"tool_calls": [call]})]
+
+    def _delta(self, event: Any) -> list[dict[str, Any]]:
+        delta = event.delta
+        kind = delta.type
+        if kind == "text_delta":
+            if delta.text and self._blocks.get(event.index) == "text":
+                return [self._chunk({"content": delta.text})]
+        elif kind == "input_json_delta":
+            k = self._blocks.get(event.index)
+            if delta.partial_json and isinstance(k, int):
+                self._pending_input.pop(event.index, None)
+                return [self._chunk({"tool_calls": [{"index": k, "function": {"arguments": delta.partial_json}}]})]
+        elif (
+            kind == "thinking_delta"
+            and self._include_reasoning
+            and delta.thinking
+            and self._blocks.get(event.index) == "thinking"
+        ):
+            return [self._chunk({"reasoning_content": delta.thinking})]
+        return []
+
+    def _stop(self, index: int) -> list[dict[str, Any]]:
+        tool_input = self._pending_input.pop(index, None)
+        if tool_input is None:
+            return []
+        call = {"index": self._blocks[index], "function": {"arguments": dump_arguments(tool_input)}}
+        return [self._chunk({"tool_calls": [call]})]
