@@ -1,0 +1,68 @@
+"""The ASGI apps: the client API (messages function), and the local one-process app.
+
+The client API is plain Starlette (FastAPI's own core) rather than FastAPI: importing FastAPI
+costs ~0.4 s of Lambda cold start for OpenAPI machinery the data plane never uses (see
+bench/README.md). The admin app, off the hot path, is FastAPI.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..gateway import Gateway, build_default_gateway
+from .chat import create_chat_completion
+from .messages import count_tokens, create_message
+from .models import get_model, list_models
+
+
+async def healthz(request: Request) -> Response:
+    """Readiness for the Lambda Web Adapter and load balancers: no upstream is called."""
+    return JSONResponse({"status": "ok"})
+
+
+def client_routes() -> list[Route]:
+    routes: list[Route] = [Route("/healthz", healthz, methods=["GET"])]
+    for prefix in ("", "/anthropic"):
+        routes += [
+            Route(f"{prefix}/v1/messages", create_message, methods=["POST"]),
+            Route(f"{prefix}/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        ]
+    for path in ("/v1/chat/completions", "/chat/completions", "/openai/v1/chat/completions"):
+        routes.append(Route(path, create_chat_completion, methods=["POST"]))
+    for prefix in ("/v1", "/anthropic/v1", "/openai/v1"):
+        routes += [
+            Route(f"{prefix}/models", list_models, methods=["GET"]),
+            Route(f"{prefix}/models/{{model_id:path}}", get_model, methods=["GET"]),
+        ]
+    return routes
+
+
+def create_messages_app(gateway: Gateway | None = None) -> Starlette:
+    """The client API: Anthropic and OpenAI surfaces over one gateway."""
+    app = Starlette(routes=client_routes())
+    app.state.gateway = gateway or build_default_gateway()
+    return app
+
+
+class _PathSplit:
+    """Send ``/admin...`` to the admin app and everything else to the client API."""
+
+    def __init__(self, client: ASGIApp, admin: ASGIApp) -> None:
+        self.client, self.admin = client, admin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        target = self.admin if path == "/admin" or path.startswith("/admin/") else self.client
+        await target(scope, receive, send)
+
+
+def create_local_app(gateway: Gateway | None = None) -> ASGIApp:
+    """One process serving the client API and the admin routes with shared in-memory state."""
+    from .admin import create_admin_app
+
+    gateway = gateway or build_default_gateway()
+    return _PathSplit(create_messages_app(gateway), create_admin_app(gateway))

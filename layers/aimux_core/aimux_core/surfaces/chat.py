@@ -1,0 +1,119 @@
+"""The OpenAI surface: ``POST /v1/chat/completions``.
+
+Translate the Chat Completions request to canonical, dispatch, translate the answer back:
+a ``chat.completion`` object, or ``chat.completion.chunk`` SSE ending in ``data: [DONE]``.
+Errors use OpenAI's ``{"error": {...}}`` shape (529 becomes 503, which OpenAI clients know);
+a failure mid-stream is one ``data: {"error": ...}`` chunk and no ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..errors import AimuxError, InternalError
+from ..gateway import Gateway
+from ..translate.errors import error_headers, invalid_request_from_validation, openai_error_body, openai_status
+from ..translate.openai_request import chat_to_messages, client_tool_names
+from ..translate.openai_response import message_to_chat_completion
+from ..translate.openai_stream import ChatChunkEncoder
+from ..wire.anthropic import StreamEvent
+from ..wire.anthropic_rules import check_request
+from ..wire.openai import ChatCompletionRequest
+from ..wire.sse import OPENAI_DONE, openai_frame
+from .http import (
+    SSE_HEADERS,
+    SSE_MEDIA_TYPE,
+    json_response,
+    new_request_id,
+    read_body,
+    request_context,
+    served_headers,
+)
+
+log = logging.getLogger("aimux.chat")
+
+
+def openai_error_response(error: AimuxError, request_id: str) -> Response:
+    headers = {"x-request-id": request_id, **error_headers(error)}
+    return json_response(openai_error_body(error), openai_status(error), headers)
+
+
+async def create_chat_completion(request: Request) -> Response:
+    request_id = new_request_id()
+    try:
+        body = await read_body(request)
+        try:
+            parsed = ChatCompletionRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_request_from_validation(exc) from None
+        gateway: Gateway = request.app.state.gateway
+        target = gateway.router.resolve(parsed.model)
+        limits = gateway.router.limits_for(target)
+        canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
+        check_request(canonical, None)
+        context = request_context(request, request_id)
+        context.anthropic_version = None
+        include_reasoning = parsed.reasoning_effort is not None
+        created = int(time.time())
+        tool_names = client_tool_names(parsed)
+        if canonical.wants_stream:
+            include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
+            opened = await gateway.open_stream(canonical, context)
+            encoder = ChatChunkEncoder(
+                model=parsed.model,
+                created=created,
+                include_usage=include_usage,
+                include_reasoning=include_reasoning,
+                tool_names=tool_names,
+            )
+            headers = {**SSE_HEADERS, **served_headers(request_id, *_served(opened.target))}
+            return StreamingResponse(
+                _encode_stream(opened.events, encoder, request_id), media_type=SSE_MEDIA_TYPE, headers=headers
+            )
+        message, target = await gateway.create(canonical, context)
+        completion = message_to_chat_completion(
+            message, model=parsed.model, created=created, include_reasoning=include_reasoning, tool_names=tool_names
+        )
+        return json_response(completion, 200, served_headers(request_id, *_served(target)))
+    except AimuxError as error:
+        return openai_error_response(error, request_id)
+    except Exception as exc:
+        return openai_error_response(_unexpected(exc, request_id), request_id)
+
+
+def _unexpected(exc: BaseException, request_id: str) -> InternalError:
+    log.exception("unexpected error serving %s", request_id, exc_info=exc)
+    return InternalError(f"internal error; quote request id {request_id} when reporting it")
+
+
+def _served(target) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    return target.provider, target.model, target.reason
+
+
+def _frame(chunk: dict) -> bytes:  # type: ignore[type-arg]
+    return openai_frame(json.dumps(chunk, separators=(",", ":"), ensure_ascii=False))
+
+
+async def _encode_stream(
+    events: AsyncIterator[StreamEvent], encoder: ChatChunkEncoder, request_id: str
+) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            for chunk in encoder.feed(event):
+                yield _frame(chunk)
+        for chunk in encoder.finish():
+            yield _frame(chunk)
+        yield OPENAI_DONE
+    except AimuxError as error:
+        yield _frame(openai_error_body(error))
+    except Exception as exc:
+        yield _frame(openai_error_body(_unexpected(exc, request_id)))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]

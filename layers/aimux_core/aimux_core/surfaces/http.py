@@ -1,0 +1,88 @@
+"""HTTP plumbing shared by the client surfaces: bounded body reads, request context, JSON answers.
+
+Kept free of dialect logic: the Anthropic and OpenAI surfaces decide how errors look.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import RequestTooLarge
+from ..providers.base import RequestContext
+from ..settings import get_settings
+
+JSON_MEDIA_TYPE = "application/json"
+SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refusing anything over ``AIMUX_MAX_REQUEST_MB`` before buffering it all."""
+    limit = get_settings().max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(f"request body: exceeds the gateway limit of {limit / 1048576:g} MB (AIMUX_MAX_REQUEST_MB)")
+
+
+def api_key_of(request: Request) -> str | None:
+    """``x-api-key`` wins over ``Authorization: Bearer`` when both are present (as Anthropic does)."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def request_context(request: Request, request_id: str) -> RequestContext:
+    headers = request.headers
+    betas = [beta.strip() for value in headers.getlist("anthropic-beta") for beta in value.split(",") if beta.strip()]
+    return RequestContext(
+        request_id=request_id,
+        api_key=api_key_of(request),
+        anthropic_version=headers.get("anthropic-version"),
+        betas=betas,
+        session_id=headers.get("x-claude-code-session-id"),
+    )
+
+
+def json_response(
+    body: str | bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    if isinstance(body, dict):
+        body = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return Response(content=body, status_code=status, headers=headers, media_type=JSON_MEDIA_TYPE)
+
+
+def served_headers(request_id: str, provider: str, model: str, reason: str) -> dict[str, str]:
+    """Headers every answer carries: the request id and which target served."""
+    return {
+        "request-id": request_id,
+        "x-request-id": request_id,
+        "x-aimux-provider": provider,
+        "x-aimux-model": model,
+        "x-aimux-route": reason,
+    }

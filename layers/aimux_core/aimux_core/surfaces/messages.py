@@ -1,0 +1,109 @@
+"""The Anthropic surface: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``.
+
+The body is the canonical model already, so this surface only validates, dispatches and
+encodes. Streaming is decided by ``body.stream`` (Claude Code sends ``Accept: application/json``
+even when streaming). Errors before the first byte get their HTTP status; errors after it end the
+stream with an ``event: error`` and no ``message_stop``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..accounting.tokens import estimate_input_tokens
+from ..errors import AimuxError, InternalError
+from ..gateway import Gateway
+from ..translate.errors import anthropic_error_body, error_headers, invalid_request_from_validation
+from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
+from ..wire.anthropic_rules import check_request
+from ..wire.sse import anthropic_frame
+from .http import (
+    SSE_HEADERS,
+    SSE_MEDIA_TYPE,
+    json_response,
+    new_request_id,
+    read_body,
+    request_context,
+    served_headers,
+)
+
+log = logging.getLogger("aimux.messages")
+
+
+def anthropic_error_response(error: AimuxError, request_id: str) -> Response:
+    headers = {"request-id": request_id, "x-request-id": request_id, **error_headers(error)}
+    return json_response(anthropic_error_body(error, request_id), error.status, headers)
+
+
+def _unexpected(exc: BaseException, request_id: str) -> InternalError:
+    log.exception("unexpected error serving %s", request_id, exc_info=exc)
+    return InternalError(f"internal error; quote request id {request_id} when reporting it")
+
+
+async def create_message(request: Request) -> Response:
+    request_id = new_request_id()
+    try:
+        body = await read_body(request)
+        try:
+            parsed = MessagesRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_request_from_validation(exc) from None
+        context = request_context(request, request_id)
+        check_request(parsed, context.anthropic_version)
+        gateway: Gateway = request.app.state.gateway
+        if parsed.wants_stream:
+            opened = await gateway.open_stream(parsed, context)
+            headers = {**SSE_HEADERS, **served_headers(request_id, *_served(opened.target))}
+            return StreamingResponse(
+                _encode_stream(opened.events, request_id), media_type=SSE_MEDIA_TYPE, headers=headers
+            )
+        message, target = await gateway.create(parsed, context)
+        return json_response(message.dump_json(), 200, served_headers(request_id, *_served(target)))
+    except AimuxError as error:
+        return anthropic_error_response(error, request_id)
+    except Exception as exc:
+        return anthropic_error_response(_unexpected(exc, request_id), request_id)
+
+
+async def count_tokens(request: Request) -> Response:
+    request_id = new_request_id()
+    try:
+        body = await read_body(request)
+        try:
+            parsed = CountTokensRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_request_from_validation(exc) from None
+        check_request(parsed, request.headers.get("anthropic-version"))
+        headers = {"request-id": request_id, "x-request-id": request_id}
+        return json_response({"input_tokens": estimate_input_tokens(parsed)}, 200, headers)
+    except AimuxError as error:
+        return anthropic_error_response(error, request_id)
+    except Exception as exc:
+        return anthropic_error_response(_unexpected(exc, request_id), request_id)
+
+
+def _served(target) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    return target.provider, target.model, target.reason
+
+
+async def _encode_stream(events: AsyncIterator[StreamEvent], request_id: str) -> AsyncIterator[bytes]:
+    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error``."""
+    try:
+        async for event in events:
+            yield anthropic_frame(event.type, event.dump_json())
+    except AimuxError as error:
+        yield _error_frame(error)
+    except Exception as exc:
+        yield _error_frame(_unexpected(exc, request_id))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _error_frame(error: AimuxError) -> bytes:
+    event = ErrorEvent(error=ErrorBody(type=error.kind, message=error.message))
+    return anthropic_frame("error", event.dump_json())

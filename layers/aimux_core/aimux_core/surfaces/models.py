@@ -1,0 +1,90 @@
+"""``GET /v1/models`` and ``GET /v1/models/{id}``: one catalog, two shapes.
+
+The path is shared by both APIs, so the shape follows the caller: a request carrying
+``anthropic-version`` (or ``x-api-key``) gets Anthropic's page (``data``, ``has_more``,
+``first_id``, ``last_id``; ``limit``/``after_id``/``before_id`` paging), any other gets OpenAI's
+``{"object": "list", "data": [...]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import InvalidRequest, NotFound
+from ..gateway import Gateway
+from ..routing.catalog import ModelEntry
+from ..translate.errors import openai_error_body, openai_status
+from .http import json_response, new_request_id
+from .messages import anthropic_error_response
+
+
+def _wants_anthropic(request: Request) -> bool:
+    return "anthropic-version" in request.headers or "x-api-key" in request.headers
+
+
+def _anthropic_model(entry: ModelEntry) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": entry.id,
+        "display_name": entry.display_name,
+        "created_at": entry.created_at,
+        "max_input_tokens": entry.context_window,
+        "max_tokens": entry.max_output,
+    }
+
+
+def _openai_model(entry: ModelEntry) -> dict[str, Any]:
+    return {"id": entry.id, "object": "model", "created": entry.created_unix, "owned_by": entry.provider}
+
+
+def _anthropic_page(entries: list[ModelEntry], request: Request) -> dict[str, Any]:
+    query = request.query_params
+    raw_limit = query.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        raise InvalidRequest("limit: must be an integer between 1 and 1000", param="limit")
+    limit = int(raw_limit)
+    ids = [entry.id for entry in entries]
+    start, stop = 0, len(entries)
+    if after := query.get("after_id"):
+        start = ids.index(after) + 1 if after in ids else len(ids)
+    if before := query.get("before_id"):
+        stop = ids.index(before) if before in ids else 0
+        start = max(start, stop - limit)
+    page = entries[start:stop][:limit]
+    has_more = (start + len(page) < stop) if not query.get("before_id") else start > 0
+    return {
+        "data": [_anthropic_model(entry) for entry in page],
+        "has_more": has_more,
+        "first_id": page[0].id if page else None,
+        "last_id": page[-1].id if page else None,
+    }
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    entries = list(gateway.catalog)
+    request_id = new_request_id()
+    headers = {"request-id": request_id, "x-request-id": request_id}
+    if _wants_anthropic(request):
+        try:
+            return json_response(_anthropic_page(entries, request), 200, headers)
+        except InvalidRequest as error:
+            return anthropic_error_response(error, request_id)
+    return json_response({"object": "list", "data": [_openai_model(e) for e in entries]}, 200, headers)
+
+
+async def get_model(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    model_id = request.path_params["model_id"]
+    entry = gateway.catalog.get(model_id)
+    request_id = new_request_id()
+    if entry is None:
+        error = NotFound(f"model: {model_id!r} is not a routable model", param="model")
+        if _wants_anthropic(request):
+            return anthropic_error_response(error, request_id)
+        return json_response(openai_error_body(error), openai_status(error))
+    body = _anthropic_model(entry) if _wants_anthropic(request) else _openai_model(entry)
+    return json_response(body, 200, {"request-id": request_id, "x-request-id": request_id})

@@ -1,0 +1,25 @@
+"""Suite-wide fixtures: the gateway served over real loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.server import serve
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def gateway_url() -> Iterator[str]:
+    """The local app (client API + admin, mock provider) on a free loopback port."""
+    from aimux_core.surfaces.app import create_local_app
+
+    with serve(create_local_app()) as url:
+        yield url
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
