@@ -1,0 +1,16 @@
+"""Lambda entry point for the admin API (HTTP API with IAM auth -> Mangum -> FastAPI).
+
+Deliberately thin: the admin routes live in ``aimux_core.surfaces.admin`` (the shared layer), so
+this file only builds the app once per container and adapts Lambda events to it. Nothing here
+touches the network at import time; stores and AWS clients are created lazily on first use.
+
+``lifespan="off"``: Mangum would otherwise run startup and shutdown on every invocation.
+"""
+
+from __future__ import annotations
+
+from aimux_core.surfaces.admin import create_admin_app
+from mangum import Mangum
+
+app = create_admin_app()
+handler = Mangum(app, lifespan="off")

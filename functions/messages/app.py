@@ -1,0 +1,19 @@
+"""Lambda entry point for the buffered Anthropic/OpenAI routes (HTTP API -> Mangum -> FastAPI).
+
+Deliberately thin: every route, translation and provider lives in the ``aimux_core`` layer, so
+this file only builds the ASGI app once per container and adapts Lambda events to it. Keeping it
+to a factory call and an adapter means the cold start pays for imports only -- no network, no
+config fetches (clients are created lazily on first use) -- and the same app is what uvicorn
+serves in ``run.sh`` for the streaming (Lambda Web Adapter) variant.
+
+``lifespan="off"``: Mangum would otherwise run the app's startup and shutdown on *every*
+invocation, tearing down the warm clients the container is meant to reuse.
+"""
+
+from __future__ import annotations
+
+from aimux_core.surfaces.app import create_messages_app
+from mangum import Mangum
+
+app = create_messages_app()
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,122 @@
+"""infra/template.yaml: lint-clean, and consistent with the code it deploys.
+
+cfn-lint checks CloudFormation/SAM schemas; these tests check what it cannot know: that the runtime
+matches what the layer is built for, that every route the app serves is routed to it, and that
+the admin routes stay behind IAM.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aimux_core.surfaces.app import create_messages_app
+from lambda_harness import ROOT
+
+TEMPLATE = ROOT / "infra" / "template.yaml"
+LAYER_MAKEFILE = ROOT / "layers" / "aimux_core" / "Makefile"
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+HTTP_API_MAX_SECONDS = 30
+
+# App routes deliberately not exposed through the HTTP API: /healthz is the Lambda Web Adapter's
+# readiness probe on the streaming function, not a client route.
+NOT_ON_HTTP_API = {"/healthz"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    cfn_yaml = pytest.importorskip("cfnlint.decode.cfn_yaml", reason="cfn-lint (its YAML loader) is not installed")
+    return cfn_yaml.loads(TEMPLATE.read_text(), str(TEMPLATE))
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def _http_routes(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    events = template["Resources"][function]["Properties"].get("Events", {})
+    return [event["Properties"] for event in events.values() if event["Type"] == "HttpApi"]
+
+
+def _http_api_matches(route_path: str, path: str) -> bool:
+    """HTTP API path matching: literal segments, ``{name}`` one segment, trailing ``{name+}`` the rest."""
+    pattern, actual = route_path.strip("/").split("/"), path.strip("/").split("/")
+    for index, segment in enumerate(pattern):
+        if segment.startswith("{") and segment.endswith("+}"):
+            return len(actual) > index
+        if index >= len(actual):
+            return False
+        if not (segment.startswith("{") and segment.endswith("}")) and segment != actual[index]:
+            return False
+    return len(actual) == len(pattern)
+
+
+@pytest.mark.timeout(180)
+def test_cfn_lint_passes() -> None:
+    if not CFN_LINT.exists():
+        pytest.skip(f"cfn-lint is not installed next to {sys.executable} (pip install -e '.[dev]')")
+    result = subprocess.run(
+        [str(CFN_LINT), str(TEMPLATE.relative_to(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert result.returncode == 0, f"cfn-lint found problems:\n{result.stdout}{result.stderr}"
+
+
+def test_runtime_is_written_once_and_matches_the_layer_build(template: dict[str, Any]) -> None:
+    runtime = template["Globals"]["Function"]["Runtime"]
+    for name, function in _resources(template, "AWS::Serverless::Function").items():
+        assert "Runtime" not in function["Properties"], f"{name} overrides Globals.Function.Runtime"
+
+    layer = template["Resources"]["AimuxCoreLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
+    assert layer["Properties"]["CompatibleArchitectures"] == template["Globals"]["Function"]["Architectures"]
+
+    match = re.search(r"^LAMBDA_PY \?= (\S+)$", LAYER_MAKEFILE.read_text(), re.MULTILINE)
+    assert match, "layers/aimux_core/Makefile must set LAMBDA_PY"
+    assert f"python{match.group(1)}" == runtime, "the layer's wheels and .pyc must be built for the runtime"
+
+
+def test_every_client_route_of_the_app_is_routed_to_the_messages_function(template: dict[str, Any]) -> None:
+    routes = _http_routes(template, "MessagesFunction")
+    missing = []
+    for route in create_messages_app().routes:
+        path: str = getattr(route, "path", "")
+        if path in NOT_ON_HTTP_API:
+            continue
+        concrete = re.sub(r"\{[^}:]+:path\}", "org/some-model", re.sub(r"\{[^}:]+\}", "x", path))
+        for method in sorted(set(getattr(route, "methods", None) or {"GET"}) - {"HEAD"}):
+            if not any(
+                r["Method"].upper() in ("ANY", method) and _http_api_matches(r["Path"], concrete) for r in routes
+            ):
+                missing.append(f"{method} {path}")
+    assert not missing, f"served by the app but not routed by infra/template.yaml: {missing}"
+
+
+def test_admin_routes_require_iam_and_client_routes_stay_off_admin(template: dict[str, Any]) -> None:
+    admin = _http_routes(template, "AdminFunction")
+    assert admin
+    for route in admin:
+        assert route["Path"].startswith("/admin/")
+        assert route.get("Auth", {}).get("Authorizer") == "AWS_IAM", route
+    for route in _http_routes(template, "MessagesFunction"):
+        assert not route["Path"].startswith("/admin"), route
+        assert not _http_api_matches(route["Path"], "/admin/status"), route
+
+
+def test_functions_behind_the_http_api_fit_its_30_second_limit(template: dict[str, Any]) -> None:
+    default_timeout = template["Globals"]["Function"]["Timeout"]
+    for name, function in _resources(template, "AWS::Serverless::Function").items():
+        routes = _http_routes(template, name)
+        if not routes:
+            continue
+        assert function["Properties"].get("Timeout", default_timeout) <= HTTP_API_MAX_SECONDS, name
+        for route in routes:
+            assert route.get("TimeoutInMillis", 30_000) <= HTTP_API_MAX_SECONDS * 1000, (name, route)
