@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.server import serve
+
+pytest_plugins = ["fakes.fixtures"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

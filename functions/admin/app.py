@@ -9,8 +9,9 @@ touches the network at import time; stores and AWS clients are created lazily on
 
 from __future__ import annotations
 
-from aimux_core.surfaces.admin import create_admin_app
 from mangum import Mangum
+
+from aimux_core.surfaces.admin import create_admin_app
 
 app = create_admin_app()
 handler = Mangum(app, lifespan="off")

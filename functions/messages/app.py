@@ -12,8 +12,9 @@ invocation, tearing down the warm clients the container is meant to reuse.
 
 from __future__ import annotations
 
-from aimux_core.surfaces.app import create_messages_app
 from mangum import Mangum
+
+from aimux_core.surfaces.app import create_messages_app
 
 app = create_messages_app()
 handler = Mangum(app, lifespan="off")

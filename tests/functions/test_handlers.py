@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 
-import aimux_core
 import pytest
 from lambda_harness import Handler, LambdaContext, header, make_event, response_json
+
+import aimux_core
 
 EVENT_KINDS = ["http-api-v2", "rest-api-v1", "function-url"]
 

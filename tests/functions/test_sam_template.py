@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aimux_core.surfaces.app import create_messages_app
 from lambda_harness import ROOT
+
+from aimux_core.surfaces.app import create_messages_app
 
 TEMPLATE = ROOT / "infra" / "template.yaml"
 LAYER_MAKEFILE = ROOT / "layers" / "aimux_core" / "Makefile"

@@ -12,6 +12,8 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from anthropic.lib.streaming._messages import accumulate_event
+
 from aimux_core.accounting.tokens import estimate_input_tokens
 from aimux_core.errors import UpstreamError
 from aimux_core.providers.base import RequestContext, UpstreamCall
@@ -31,7 +33,6 @@ from aimux_core.wire.anthropic import (
     stream_event_adapter,
 )
 from aimux_core.wire.sse import anthropic_frame
-from anthropic.lib.streaming._messages import accumulate_event
 
 pytestmark = pytest.mark.anyio
 

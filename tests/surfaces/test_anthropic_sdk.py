@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anthropic
 import pytest
+
 from support.anthropic_grammar import check_anthropic_stream
 from support.samples import BASH_TOOL, PNG_1X1
 

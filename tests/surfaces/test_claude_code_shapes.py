@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from aimux_core.wire.anthropic import CountTokensRequest, MessagesRequest
 from support.anthropic_grammar import check_anthropic_stream, parse_anthropic_sse
 

@@ -6,6 +6,7 @@ import json
 
 import openai
 import pytest
+
 from support.samples import PNG_1X1
 
 BASH_FUNCTION = {

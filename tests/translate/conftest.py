@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
+
 from aimux_core.translate.openai_stream import ChatChunkDecoder, ChatChunkEncoder
 from aimux_core.wire.accumulate import accumulate
 from aimux_core.wire.anthropic import Message, StreamEvent, stream_event_adapter
 from aimux_core.wire.sse import SSEParser
-from pydantic import TypeAdapter
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from aimux_core.errors import InvalidRequest
 from aimux_core.translate.openai_request import chat_to_messages
 from aimux_core.translate.tool_names import decode_tool_id, shorten_tool_name
 from aimux_core.wire.openai import ChatCompletionRequest
-from pydantic import ValidationError
 
 PNG = "iVBORw0KGgo="
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from aimux_core.errors import InvalidRequest
 from aimux_core.translate.openai_request import ChatDialectOptions, messages_to_chat
 from aimux_core.translate.tool_names import encode_tool_id, shorten_tool_name

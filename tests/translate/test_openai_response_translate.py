@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletion
+
 from aimux_core.errors import UpstreamError
 from aimux_core.translate.openai_response import chat_completion_to_message, message_to_chat_completion
 from aimux_core.translate.tool_names import decode_tool_id, encode_tool_id, shorten_tool_name
 from aimux_core.wire.anthropic import Message
-from openai.types.chat import ChatCompletion
 
 
 def message(content: list[dict[str, Any]], stop: str | None = "end_turn", **usage: int) -> Message:

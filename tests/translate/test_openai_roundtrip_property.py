@@ -11,11 +11,12 @@ import base64
 import json
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aimux_core.translate.openai_request import chat_to_messages, messages_to_chat
 from aimux_core.translate.tool_names import shorten_tool_name
 from aimux_core.wire.openai import ChatCompletionRequest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 DEFAULT_MAX = 2048
 NAMES = ["get_weather", "Bash", "read_file", "mcp__server__" + "long_tool_name_" * 5]

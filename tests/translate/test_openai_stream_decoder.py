@@ -7,11 +7,12 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aimux_core.errors import UpstreamError
 from aimux_core.translate.openai_stream import ChatChunkDecoder
 from aimux_core.translate.tool_names import decode_tool_id, shorten_tool_name
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:

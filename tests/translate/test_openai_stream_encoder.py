@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from aimux_core.errors import UpstreamError
 from aimux_core.translate.openai_stream import ChatChunkEncoder
 from aimux_core.translate.tool_names import encode_tool_id, shorten_tool_name

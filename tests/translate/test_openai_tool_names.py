@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from aimux_core.translate.tool_names import (
     ID_PREFIX,
     decode_tool_id,
@@ -13,8 +16,6 @@ from aimux_core.translate.tool_names import (
     shorten_tool_name,
     tool_name_map,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 VALID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 VALID_ID = re.compile(r"[a-zA-Z0-9_-]+")
