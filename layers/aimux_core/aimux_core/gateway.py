@@ -1,9 +1,9 @@
 """The gateway service: one canonical request in, one canonical answer (or event stream) out.
 
 Surfaces translate the caller's dialect to a canonical ``MessagesRequest`` and hand it here;
-this object resolves the target, calls the provider and reports which target served. It holds
-no per-request state, so one instance serves every request of a process (and every invocation
-of a warm Lambda container).
+this object selects the targets (``routing.select``), walks them (``routing.dispatch``) and
+reports which target served and why. One instance serves every request of a process (and every
+invocation of a warm Lambda container); per-request state lives in the call, never here.
 """
 
 from __future__ import annotations
@@ -11,71 +11,107 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from .errors import InternalError, NotFound
-from .providers.base import Provider, RequestContext, UpstreamCall
-from .routing.catalog import MOCK_MODEL, Catalog
-from .routing.router import Router, Target
+from .accounting.tokens import estimate_input_tokens
+from .errors import NotFound
+from .providers.base import Provider, RequestContext
+from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
+from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
+from .routing.pins import SessionPins
+from .routing.router import Router
+from .routing.select import Decision, HealthView, RequestMeta, Selector
+from .routing.table import RoutingTable, Target, table_for_catalog
 from .wire.anthropic import Message, MessagesRequest, StreamEvent
 
 
 @dataclass(slots=True)
+class Served:
+    """What answered and how: for the response headers, the log line and accounting."""
+
+    decision: Decision
+    outcome: Outcome
+
+    @property
+    def target(self) -> Target:
+        return self.outcome.target
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-aimux-provider": self.target.provider,
+            "x-aimux-model": self.target.model,
+            "x-aimux-route": self.decision.header,
+            "x-aimux-attempts": str(len(self.outcome.attempts)),
+        }
+
+
+@dataclass(slots=True)
 class OpenStream:
-    """A stream whose first event already arrived: failures before it were raised, not streamed."""
+    """A stream whose first content already arrived: failures before it were failed over or raised."""
 
     events: AsyncIterator[StreamEvent]
-    target: Target
+    served: Served
 
 
 class Gateway:
-    def __init__(self, providers: Mapping[str, Provider], router: Router) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        routing: RoutingTable | Router,
+        *,
+        policy: RetryPolicy | None = None,
+        guard: Guard | None = None,
+    ) -> None:
+        table = routing if isinstance(routing, RoutingTable) else table_for_catalog(routing.catalog, routing.default_id)
         self.providers = dict(providers)
-        self.router = router
+        self.table = table
+        self.selector = Selector(table)
+        self.pins = SessionPins()
+        self.selector.pinned = self.pins.get
+        self.guard = guard or OpenGuard()
+        self.dispatcher = Dispatcher(self.providers, policy or RetryPolicy(), self.guard)
 
     @property
     def catalog(self) -> Catalog:
-        return self.router.catalog
+        return self.table.catalog
 
-    def resolve(self, request: MessagesRequest) -> Target:
-        return self.router.resolve(request.model)
+    def health_view(self) -> HealthView:
+        """The routing-relevant health snapshot (cached by the guard; empty without one)."""
+        snapshot = getattr(self.guard, "view", None)
+        return snapshot() if callable(snapshot) else HealthView()
 
-    def _provider(self, target: Target) -> Provider:
-        provider = self.providers.get(target.provider)
-        if provider is None:
-            raise NotFound(f"model: provider {target.provider!r} is not configured", param="model")
-        return provider
+    def decide(self, request: MessagesRequest, meta: RequestMeta) -> Decision:
+        decision = self.selector.select(
+            request, meta, self.health_view(), estimated_tokens=estimate_input_tokens(request)
+        )
+        if not decision.targets:
+            reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
+            raise NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
+        return decision
 
-    async def create(self, request: MessagesRequest, context: RequestContext) -> tuple[Message, Target]:
-        target = self.resolve(request)
-        call = UpstreamCall(request=request, model=target.model, context=context)
-        message = await self._provider(target).create(call)
-        return message, target
+    def limits_for(self, model: str) -> ModelEntry:
+        """The catalog entry whose limits apply to a client model name (the default route's first otherwise)."""
+        entry = self.table.catalog.get(model)
+        if entry is not None:
+            return entry
+        first = self.table.routes["default"].tiers[0][0]
+        return first.entry or MOCK_MODEL
 
-    async def open_stream(self, request: MessagesRequest, context: RequestContext) -> OpenStream:
-        """Start the upstream stream and wait for its first event.
+    async def create(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+    ) -> tuple[Message, Served]:
+        decision = self.decide(request, meta)
+        message, outcome = await self.dispatcher.create(request, context, decision.targets)
+        self._pin(meta, outcome)
+        return message, Served(decision, outcome)
 
-        Waiting for the first event means a provider that fails at once produces a proper HTTP
-        error status instead of a 200 followed by an error event.
-        """
-        target = self.resolve(request)
-        call = UpstreamCall(request=request, model=target.model, context=context)
-        upstream = self._provider(target).stream(call)
-        try:
-            first = await anext(upstream)
-        except StopAsyncIteration:
-            raise InternalError(f"provider {target.provider!r} returned an empty stream") from None
-        except BaseException:
-            await upstream.aclose()  # type: ignore[attr-defined]
-            raise
-        return OpenStream(_prepend(first, upstream), target)
+    async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
+        decision = self.decide(request, meta)
+        events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
+        self._pin(meta, outcome)
+        return OpenStream(events, Served(decision, outcome))
 
-
-async def _prepend(first: StreamEvent, rest: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    try:
-        yield first
-        async for event in rest:
-            yield event
-    finally:
-        await rest.aclose()  # type: ignore[attr-defined]
+    def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
+        if meta.session_id and self.table.session_pinning:
+            self.pins.set(meta.session_id, outcome.target.key)
 
 
 def build_default_gateway() -> Gateway:
@@ -83,4 +119,4 @@ def build_default_gateway() -> Gateway:
     from .providers.mock import MockProvider
 
     catalog = Catalog([MOCK_MODEL])
-    return Gateway({"mock": MockProvider()}, Router(catalog, MOCK_MODEL.id))
+    return Gateway({"mock": MockProvider()}, table_for_catalog(catalog, MOCK_MODEL.id))

@@ -2,13 +2,25 @@
 
 Each ``ModelEntry`` names the provider that serves it and the upstream model id to send, plus
 the limits and capabilities routing and translation need (``max_output`` fills ``max_tokens``
-for OpenAI clients that leave it out).
+for OpenAI clients that leave it out), the ``price`` cost accounting and the ``cheapest`` strategy
+use, and the ``weight`` of the ``weighted`` strategy. ``aliases`` are further exact names that
+address the same entry (``get`` finds them; listings show the ``id`` only).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """List price in USD per million tokens; cache reads and writes have their own rates."""
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +33,9 @@ class ModelEntry:
     context_window: int = 200_000
     max_output: int = 64_000
     capabilities: frozenset[str] = field(default_factory=lambda: frozenset({"tools", "vision", "thinking"}))
+    aliases: tuple[str, ...] = ()
+    price: Price | None = None
+    weight: int = 1
 
     @property
     def created_unix(self) -> int:
@@ -35,7 +50,8 @@ class Catalog:
 
     def __init__(self, entries: Iterable[ModelEntry]) -> None:
         self._entries = list(entries)
-        self._by_id = {entry.id: entry for entry in self._entries}
+        self._by_id = {alias: entry for entry in self._entries for alias in entry.aliases}
+        self._by_id.update({entry.id: entry for entry in self._entries})  # an id wins over an alias
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._entries)
@@ -44,6 +60,7 @@ class Catalog:
         return len(self._entries)
 
     def get(self, model_id: str) -> ModelEntry | None:
+        """The entry whose id, or else one of whose aliases, is ``model_id``."""
         return self._by_id.get(model_id)
 
     def providers(self) -> list[str]:

@@ -27,6 +27,7 @@ class Router:
         if default is None:
             raise ValueError(f"default model {default_model!r} is not in the catalog")
         self.catalog = catalog
+        self.default_id = default_model
         self._default = default
         self._providers = set(catalog.providers())
 

@@ -33,6 +33,12 @@ def client_routes() -> list[Route]:
         ]
     for path in ("/v1/chat/completions", "/chat/completions", "/openai/v1/chat/completions"):
         routes.append(Route(path, create_chat_completion, methods=["POST"]))
+    # An explicit provider in the path: /v1/{provider}/messages, /v1/{provider}/chat/completions.
+    routes += [
+        Route("/v1/{provider}/messages", create_message, methods=["POST"]),
+        Route("/v1/{provider}/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/{provider}/chat/completions", create_chat_completion, methods=["POST"]),
+    ]
     for prefix in ("/v1", "/anthropic/v1", "/openai/v1"):
         routes += [
             Route(f"{prefix}/models", list_models, methods=["GET"]),

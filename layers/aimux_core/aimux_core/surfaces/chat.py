@@ -34,6 +34,7 @@ from .http import (
     new_request_id,
     read_body,
     request_context,
+    routing_meta,
     served_headers,
 )
 
@@ -54,18 +55,18 @@ async def create_chat_completion(request: Request) -> Response:
         except ValidationError as exc:
             raise invalid_request_from_validation(exc) from None
         gateway: Gateway = request.app.state.gateway
-        target = gateway.router.resolve(parsed.model)
-        limits = gateway.router.limits_for(target)
+        limits = gateway.limits_for(parsed.model)
         canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
         check_request(canonical, None)
         context = request_context(request, request_id)
         context.anthropic_version = None
+        meta = routing_meta(request, canonical)
         include_reasoning = parsed.reasoning_effort is not None
         created = int(time.time())
         tool_names = client_tool_names(parsed)
         if canonical.wants_stream:
             include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
-            opened = await gateway.open_stream(canonical, context)
+            opened = await gateway.open_stream(canonical, context, meta)
             encoder = ChatChunkEncoder(
                 model=parsed.model,
                 created=created,
@@ -73,15 +74,15 @@ async def create_chat_completion(request: Request) -> Response:
                 include_reasoning=include_reasoning,
                 tool_names=tool_names,
             )
-            headers = {**SSE_HEADERS, **served_headers(request_id, *_served(opened.target))}
+            headers = {**SSE_HEADERS, **served_headers(request_id, opened.served)}
             return StreamingResponse(
                 _encode_stream(opened.events, encoder, request_id), media_type=SSE_MEDIA_TYPE, headers=headers
             )
-        message, target = await gateway.create(canonical, context)
+        message, served = await gateway.create(canonical, context, meta)
         completion = message_to_chat_completion(
             message, model=parsed.model, created=created, include_reasoning=include_reasoning, tool_names=tool_names
         )
-        return json_response(completion, 200, served_headers(request_id, *_served(target)))
+        return json_response(completion, 200, served_headers(request_id, served))
     except AimuxError as error:
         return openai_error_response(error, request_id)
     except Exception as exc:
@@ -91,10 +92,6 @@ async def create_chat_completion(request: Request) -> Response:
 def _unexpected(exc: BaseException, request_id: str) -> InternalError:
     log.exception("unexpected error serving %s", request_id, exc_info=exc)
     return InternalError(f"internal error; quote request id {request_id} when reporting it")
-
-
-def _served(target) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
-    return target.provider, target.model, target.reason
 
 
 def _frame(chunk: dict) -> bytes:  # type: ignore[type-arg]

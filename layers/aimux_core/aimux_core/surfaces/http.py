@@ -13,8 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import RequestTooLarge
+from ..gateway import Served
 from ..providers.base import RequestContext
+from ..routing.select import RequestMeta
 from ..settings import get_settings
+from ..wire.anthropic import MessagesRequest
 
 JSON_MEDIA_TYPE = "application/json"
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
@@ -77,12 +80,24 @@ def json_response(
     return Response(content=body, status_code=status, headers=headers, media_type=JSON_MEDIA_TYPE)
 
 
-def served_headers(request_id: str, provider: str, model: str, reason: str) -> dict[str, str]:
-    """Headers every answer carries: the request id and which target served."""
-    return {
-        "request-id": request_id,
-        "x-request-id": request_id,
-        "x-aimux-provider": provider,
-        "x-aimux-model": model,
-        "x-aimux-route": reason,
-    }
+def served_headers(request_id: str, served: Served) -> dict[str, str]:
+    """Headers every answer carries: the request id and which target served, by which route."""
+    return {"request-id": request_id, "x-request-id": request_id, **served.headers()}
+
+
+def routing_meta(request: Request, body: MessagesRequest) -> RequestMeta:
+    """Explicit provider (path, ``x-aimux-provider``, body ``backend``) and the session to pin."""
+    provider = request.path_params.get("provider") or request.headers.get("x-aimux-provider") or _backend(body)
+    session = request.headers.get("x-claude-code-session-id")
+    if not session and body.metadata is not None:
+        session = body.metadata.user_id
+    return RequestMeta(explicit_provider=provider or None, session_id=session or None)
+
+
+def _backend(body: MessagesRequest) -> str | None:
+    """The aimux-only ``backend`` body field: read here and removed, so no upstream ever sees it."""
+    extra = body.__pydantic_extra__
+    if not extra or "backend" not in extra:
+        return None
+    value = extra.pop("backend")
+    return value if isinstance(value, str) else None

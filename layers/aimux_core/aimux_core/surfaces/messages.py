@@ -29,6 +29,7 @@ from .http import (
     new_request_id,
     read_body,
     request_context,
+    routing_meta,
     served_headers,
 )
 
@@ -56,14 +57,15 @@ async def create_message(request: Request) -> Response:
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
         gateway: Gateway = request.app.state.gateway
+        meta = routing_meta(request, parsed)
         if parsed.wants_stream:
-            opened = await gateway.open_stream(parsed, context)
-            headers = {**SSE_HEADERS, **served_headers(request_id, *_served(opened.target))}
+            opened = await gateway.open_stream(parsed, context, meta)
+            headers = {**SSE_HEADERS, **served_headers(request_id, opened.served)}
             return StreamingResponse(
                 _encode_stream(opened.events, request_id), media_type=SSE_MEDIA_TYPE, headers=headers
             )
-        message, target = await gateway.create(parsed, context)
-        return json_response(message.dump_json(), 200, served_headers(request_id, *_served(target)))
+        message, served = await gateway.create(parsed, context, meta)
+        return json_response(message.dump_json(), 200, served_headers(request_id, served))
     except AimuxError as error:
         return anthropic_error_response(error, request_id)
     except Exception as exc:
@@ -85,10 +87,6 @@ async def count_tokens(request: Request) -> Response:
         return anthropic_error_response(error, request_id)
     except Exception as exc:
         return anthropic_error_response(_unexpected(exc, request_id), request_id)
-
-
-def _served(target) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
-    return target.provider, target.model, target.reason
 
 
 async def _encode_stream(events: AsyncIterator[StreamEvent], request_id: str) -> AsyncIterator[bytes]:

@@ -1,0 +1,189 @@
+"""Selection: request + routing table + health snapshot → ordered targets and the reason why.
+
+A pure function apart from the injected randomness, rotation counters and session pins:
+
+1. Explicit choice: ``provider/model`` as the model, or a provider named by the path
+   (``/v1/{provider}/messages``), the ``x-aimux-provider`` header or the body's ``backend``.
+   An explicit choice is honoured alone: no silent substitution.
+2. Aliases (glob patterns on the client's model name, e.g. ``claude-sonnet-*``) name a route or a
+   model; a catalog model id names itself (first, with its route as fallback); unknown names use
+   the default route.
+3. Classification (``classify``) picks the scenario; a route configured for that scenario replaces
+   the alias's route.
+4. Capability filter: targets that cannot see images, call tools or hold the request are dropped,
+   and so are targets whose circuit is open; each with the reason recorded.
+5. Strategy orders each tier; tiers stay in order.
+6. Session pinning: a session's previous healthy target moves to the front, so prompt caches stay
+   warm and thinking signatures stay valid.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import NotFound
+from ..wire.anthropic import MessagesRequest
+from .classify import Classification, classify
+from .strategies import OrderingContext, RoundRobin, order_tier
+from .table import Route, RoutingTable, Target
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMeta:
+    """Routing inputs from outside the body."""
+
+    explicit_provider: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthView:
+    """What selection needs from health: open circuits and recent latencies (by target or provider key)."""
+
+    open_circuits: frozenset[str] = frozenset()
+    latencies_ms: dict[str, float] = field(default_factory=dict)
+
+    def is_open(self, target: Target) -> bool:
+        return target.key in self.open_circuits or target.provider in self.open_circuits
+
+    def latency(self, key: str) -> float | None:
+        return self.latencies_ms.get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    targets: tuple[Target, ...]
+    scenario: str
+    route: str
+    reason: str
+    dropped: tuple[tuple[str, str], ...] = ()
+    classification: Classification | None = None
+
+    @property
+    def header(self) -> str:
+        """The ``x-aimux-route`` value: scenario, route and why."""
+        return f"{self.scenario}; route={self.route}; {self.reason}"
+
+
+@dataclass(slots=True)
+class Selector:
+    """Holds the per-process mutable helpers (randomness, rotation, pins) around the pure steps."""
+
+    table: RoutingTable
+    rng: random.Random = field(default_factory=random.Random)
+    rotation: RoundRobin = field(default_factory=RoundRobin)
+    pinned: Callable[[str], str | None] = lambda session: None
+
+    def select(
+        self, request: MessagesRequest, meta: RequestMeta, health: HealthView, *, estimated_tokens: int
+    ) -> Decision:
+        table = self.table
+        threshold = table.long_context_threshold
+        found = classify(request, estimated_tokens=estimated_tokens, long_context_threshold=threshold)
+        explicit = _explicit_targets(request.model, meta.explicit_provider, table)
+        if explicit is not None:
+            targets, reason = explicit
+            return Decision(tuple(targets), found.scenario, "explicit", reason, (), found)
+
+        head, route, reason = _base_route(request.model, found, table)
+        ctx = OrderingContext(
+            input_tokens=estimated_tokens,
+            output_tokens=request.max_tokens,
+            latency_ms=health.latency,
+            rng=self.rng,
+            rotation=self.rotation,
+        )
+        strategy = route.strategy or table.strategy
+        ordered: list[Target] = list(head)
+        for tier in route.tiers:
+            ordered += order_tier(tier, strategy, ctx)
+        unique = list(dict.fromkeys(ordered))
+        kept, dropped = _filter(unique, found, request.max_tokens, health)
+        if table.session_pinning and meta.session_id:
+            kept, pin_note = _apply_pin(kept, self.pinned(meta.session_id))
+            reason += pin_note
+        return Decision(tuple(kept), found.scenario, route.name, reason, tuple(dropped), found)
+
+
+def _explicit_targets(model: str, provider: str | None, table: RoutingTable) -> tuple[list[Target], str] | None:
+    if provider:
+        if provider not in table.providers:
+            raise NotFound(f"provider {provider!r} is not configured", param="provider")
+        entry = table.catalog.get(model)
+        if entry is not None and entry.provider == provider:
+            return [Target(provider, entry.upstream_model, entry)], f"explicit provider {provider}"
+        known = table.provider_models.get(provider, ())
+        upstream = known[0] if known else Target(provider, model)
+        return [upstream], f"explicit provider {provider}"
+    name, slash, upstream_model = model.partition("/")
+    if slash and upstream_model and name in table.providers:
+        entry = next((t.entry for t in table.provider_models.get(name, ()) if t.model == upstream_model), None)
+        return [Target(name, upstream_model, entry)], f"explicit model {model}"
+    return None
+
+
+def _base_route(model: str, found: Classification, table: RoutingTable) -> tuple[list[Target], Route, str]:
+    """Targets named by the model itself, the route to use, and why."""
+    head: list[Target] = []
+    route_name = "default"
+    reason = f"{found.reason}"
+    direct = table.target_for(model)
+    if direct is not None:
+        head, reason = [direct], f"model {model}; {reason}"
+    else:
+        for pattern, destination in table.aliases:
+            if fnmatch.fnmatchcase(model, pattern):
+                aliased = table.target_for(destination)
+                if aliased is not None:
+                    head = [aliased]
+                elif destination in table.routes:
+                    route_name = destination
+                reason = f"alias {pattern}->{destination}; {reason}"
+                break
+    if found.scenario != "default" and found.scenario in table.routes and not head:
+        route_name = found.scenario
+    route = table.routes.get(route_name) or table.routes["default"]
+    return head, route, reason
+
+
+def _filter(
+    targets: list[Target], found: Classification, max_tokens: int, health: HealthView
+) -> tuple[list[Target], list[tuple[str, str]]]:
+    kept: list[Target] = []
+    dropped: list[tuple[str, str]] = []
+    for target in targets:
+        why = _unfit(target, found, max_tokens, health)
+        if why is None:
+            kept.append(target)
+        else:
+            dropped.append((target.label, why))
+    return kept, dropped
+
+
+def _unfit(target: Target, found: Classification, max_tokens: int, health: HealthView) -> str | None:
+    if health.is_open(target):
+        return "circuit open"
+    entry = target.entry
+    if entry is None:
+        return None
+    if found.needs_vision and "vision" not in entry.capabilities:
+        return "no vision"
+    if found.needs_tools and "tools" not in entry.capabilities:
+        return "no tools"
+    if found.estimated_tokens > entry.context_window:
+        return f"context window {entry.context_window} < ~{found.estimated_tokens} tokens"
+    return None
+
+
+def _apply_pin(targets: list[Target], pinned_key: str | None) -> tuple[list[Target], str]:
+    if pinned_key is None:
+        return targets, ""
+    for index, target in enumerate(targets):
+        if target.key == pinned_key:
+            if index == 0:
+                return targets, "; session pinned"
+            return [target, *targets[:index], *targets[index + 1 :]], "; session pinned"
+    return targets, ""

@@ -1,0 +1,84 @@
+"""Ordering the targets of one tier: priority, weighted, round-robin, cheapest, lowest latency.
+
+Each strategy is a function of the tier, the request's expected size and the health snapshot,
+with randomness and rotation injected so tests can pin them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .table import Strategy, Target
+
+
+@dataclass(slots=True)
+class RoundRobin:
+    """Per-process rotation counters, one per tier (keyed by the tier's target keys)."""
+
+    _counters: dict[tuple[str, ...], itertools.count] = field(default_factory=dict)
+
+    def next(self, tier: Sequence[Target]) -> int:
+        key = tuple(t.key for t in tier)
+        counter = self._counters.setdefault(key, itertools.count())
+        return next(counter)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderingContext:
+    input_tokens: int
+    output_tokens: int
+    latency_ms: Callable[[str], float | None]
+    rng: random.Random
+    rotation: RoundRobin
+
+
+def _weight(target: Target) -> float:
+    return float(getattr(target.entry, "weight", 1) or 0) if target.entry is not None else 1.0
+
+
+def _cost(target: Target, ctx: OrderingContext) -> float:
+    """Expected USD for this request; unpriced targets sort last."""
+    price = getattr(target.entry, "price", None) if target.entry is not None else None
+    if price is None:
+        return float("inf")
+    return (ctx.input_tokens * price.input + ctx.output_tokens * price.output) / 1_000_000
+
+
+def _weighted(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
+    """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
+    keyed = []
+    for target in tier:
+        weight = _weight(target)
+        key = ctx.rng.random() ** (1.0 / weight) if weight > 0 else -1.0
+        keyed.append((key, target))
+    return [target for _, target in sorted(keyed, key=lambda pair: pair[0], reverse=True)]
+
+
+def _round_robin(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
+    start = ctx.rotation.next(tier) % len(tier)
+    return [*tier[start:], *tier[:start]]
+
+
+def _lowest_latency(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
+    """Known latencies fastest first; targets without stats keep their order after them."""
+    known = [(lat, i, t) for i, t in enumerate(tier) if (lat := ctx.latency_ms(t.key)) is not None]
+    unknown = [t for t in tier if ctx.latency_ms(t.key) is None]
+    return [t for _, _, t in sorted(known, key=lambda x: (x[0], x[1]))] + unknown
+
+
+_STRATEGIES: Mapping[Strategy, Callable[[Sequence[Target], OrderingContext], list[Target]]] = {
+    "priority": lambda tier, ctx: list(tier),
+    "weighted": _weighted,
+    "round_robin": _round_robin,
+    "cheapest": lambda tier, ctx: sorted(tier, key=lambda t: _cost(t, ctx)),
+    "lowest_latency": _lowest_latency,
+}
+
+
+def order_tier(tier: Sequence[Target], strategy: Strategy, ctx: OrderingContext) -> list[Target]:
+    if len(tier) <= 1:
+        return list(tier)
+    return _STRATEGIES[strategy](tier, ctx)

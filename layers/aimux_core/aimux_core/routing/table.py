@@ -1,0 +1,78 @@
+"""The routing table: what selection reads, built once from the configuration.
+
+A route is an ordered list of tiers; a tier is one or more targets that the route's strategy
+orders among themselves (priority, weighted, round-robin, cheapest, lowest latency). Tiers are
+walked in order: a later tier is a fallback, never a peer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from .catalog import Catalog, ModelEntry
+
+Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One provider + upstream model; ``entry`` carries its limits, capabilities and price."""
+
+    provider: str
+    model: str
+    entry: ModelEntry | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    @property
+    def label(self) -> str:
+        """The name operators know it by: the catalog id when there is one."""
+        return self.entry.id if self.entry is not None else self.key
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    tiers: tuple[tuple[Target, ...], ...]
+    strategy: Strategy | None = None  # None: the table's default
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    catalog: Catalog
+    providers: frozenset[str]
+    routes: Mapping[str, Route]
+    aliases: tuple[tuple[str, str], ...] = ()  # (glob pattern on the client's model name, route name or model id)
+    strategy: Strategy = "priority"
+    long_context_threshold: int = 100_000
+    session_pinning: bool = True
+    provider_models: Mapping[str, tuple[Target, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def target_for(self, model_id: str) -> Target | None:
+        """A catalog model id as a target."""
+        entry = self.catalog.get(model_id)
+        return Target(entry.provider, entry.upstream_model, entry) if entry is not None else None
+
+
+def table_for_catalog(catalog: Catalog, default_model: str) -> RoutingTable:
+    """The simplest table: every scenario uses the default model, other catalog models follow as fallbacks."""
+    default = catalog.get(default_model)
+    if default is None:
+        raise ValueError(f"default model {default_model!r} is not in the catalog")
+    first = Target(default.provider, default.upstream_model, default)
+    rest = tuple(Target(e.provider, e.upstream_model, e) for e in catalog if e.id != default.id)
+    tiers = ((first,), rest) if rest else ((first,),)
+    by_provider: dict[str, list[Target]] = {}
+    for entry in catalog:
+        by_provider.setdefault(entry.provider, []).append(Target(entry.provider, entry.upstream_model, entry))
+    return RoutingTable(
+        catalog=catalog,
+        providers=frozenset(catalog.providers()),
+        routes=MappingProxyType({"default": Route("default", tiers)}),
+        provider_models=MappingProxyType({p: tuple(ts) for p, ts in by_provider.items()}),
+    )
