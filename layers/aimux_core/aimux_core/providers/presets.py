@@ -63,6 +63,20 @@ ANTHROPIC_BETAS = frozenset(
         "dangerous-tool-use-2026-09-03",
     }
 )
+# Betas Claude on Bedrock accepts (Bedrock fails the whole request on an unknown one).
+BEDROCK_BETAS = frozenset(
+    {
+        "interleaved-thinking-2025-05-14",
+        "fine-grained-tool-streaming-2025-05-14",
+        "context-1m-2025-08-07",
+        "context-management-2025-06-27",
+        "effort-2025-11-24",
+        "output-128k-2025-02-19",
+        "token-efficient-tools-2025-02-19",
+        "tool-examples-2025-10-29",
+        "tool-search-tool-2025-10-19",
+    }
+)
 # Anthropic-only request fields third-party Anthropic-compatible endpoints reject or mishandle.
 _ANTHROPIC_ONLY_FIELDS = frozenset(
     {"container", "mcp_servers", "context_management", "service_tier", "inference_geo", "cache_control"}
@@ -158,6 +172,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ),
             ProviderPreset(
                 "bedrock", "bedrock", "", "aws", None, display_name="AWS Bedrock", reasoning="signed",
+                beta_policy="allowlist", allowed_betas=BEDROCK_BETAS,
             ),
             ProviderPreset("mock", "mock", "", "none", None, display_name="aimux mock"),
         )
