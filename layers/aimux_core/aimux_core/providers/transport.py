@@ -104,6 +104,8 @@ class HttpTransport:
         """POST and yield body chunks; the first must come within ``first_byte``, the rest within ``idle``."""
         t = self.timeouts
         deadline = time.monotonic() + t.total
+        # Raw body bytes are yielded as they arrive, so ask for them uncompressed.
+        headers = {"accept-encoding": "identity", **headers}
         request = self.client.build_request(
             "POST", url, headers=headers, content=body, extensions={"timeout": self._timeout(t.idle).as_dict()}
         )

@@ -8,8 +8,9 @@
   streams: until the first content), so a client never waits on an endless retry loop.
 - A stream fails over only before its first content: events are held until the upstream produced
   a content block (or finished), so a target that fails early leaves no trace on the wire.
-- When nothing answered: a 429 when every failure was a rate limit, else 529 ``overloaded_error``
-  (503 for OpenAI clients), with ``retry-after`` when a cooldown is known.
+- When nothing answered: the target's own error when only one target was tried; a 429 when every
+  failure was a rate limit; else 529 ``overloaded_error`` (503 for OpenAI clients), with
+  ``retry-after`` when a cooldown is known.
 
 The circuit breaker and health statistics sit behind ``Guard``: ``admit`` may refuse a target
 (open circuit, probe slots taken), and every outcome is reported back.
@@ -195,6 +196,8 @@ class Dispatcher:
         waits = [until - now for until in self._cooldown_until.values() if until > now]
         retry_after = min(waits) if waits else None
         tried = ", ".join(f"{a.target.label}: {a.outcome}" for a in attempts) or "no target admitted the request"
+        if failures and len({a.target.key for a in attempts}) == 1:
+            return _with_attempts(failures[-1], attempts)  # one target: its own error says the most
         if failures and all(f.kind == "rate_limit_error" for f in failures):
             error: AimuxError = RateLimited(f"all targets are rate limited ({tried})", retry_after=retry_after)
         else:

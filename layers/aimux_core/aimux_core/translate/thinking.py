@@ -80,7 +80,8 @@ def prepare_thinking(request: MessagesRequest, policy: Policy) -> MessagesReques
             turns.append(turn)
             continue
         changed = True
-        turns.append(turn.model_copy(update={"content": kept}))
+        if kept:  # a turn that held nothing but reasoning is dropped: upstreams reject empty content
+            turns.append(turn.model_copy(update={"content": kept}))
     if not changed:
         return request
     return request.model_copy(update={"messages": turns})
