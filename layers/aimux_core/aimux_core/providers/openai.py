@@ -1,0 +1,268 @@
+"""The ``openai`` dialect: any Chat Completions upstream behind one adapter.
+
+OpenAI, OpenRouter, Cerebras, Groq, Gemini's OpenAI endpoint, DeepSeek's OpenAI API, Ollama, vLLM
+or any base URL: ``POST {base}/chat/completions``; what differs between them lives in the preset.
+
+Request (built once per call, compact JSON bytes):
+
+- thinking kept per ``preset.reasoning`` (``prepare_thinking``): for ``echo`` upstreams (DeepSeek,
+  GLM, Kimi, MiniMax) the aimux-signed reasoning of earlier turns goes back as
+  ``preset.chat.reasoning_echo_field`` on the assistant tool-call message (they 400 without it);
+  for the others it is dropped.
+- ``preset.strip_fields`` (canonical request fields the upstream rejects) removed first.
+- ``messages_to_chat`` with ``preset.chat``; ``max_tokens`` clamped to the smallest of the preset's
+  ``chat.max_tokens_limit``, ``max_tokens_cap``, the caller's ``max_tokens_limit`` and the upstream
+  model's own limit (``model_limits``): Claude Code asks for up to 128k, most models 400 above
+  their output limit. Raised to 1 when 0 (Claude Code's cache pre-warm; OpenAI-style APIs reject 0).
+- tool schemas (and a ``response_format`` schema) cleaned per ``preset.schema_profile``
+  (``schema_cleaning``): Gemini and Cerebras 400 on keywords Claude Code always sends.
+- Gemini: assistant tool calls replayed from history carry
+  ``extra_content.google.thought_signature = "skip_thought_signature_validator"`` (Gemini 3 400s
+  with "Function call is missing a thought_signature" otherwise; the real signature is not kept).
+- images refused up front with a 400 naming the block when ``preset.supports_images`` is false
+  (DeepSeek): never dropped silently, the model would answer about a picture it never saw.
+- streaming always asks for ``stream_options.include_usage`` (else no token counts at all), unless
+  ``preset.chat.stream_usage`` says the upstream rejects it (GLM).
+- ``Authorization: Bearer`` (none for ``auth == "none"``, e.g. local Ollama) plus
+  ``preset.extra_headers`` (OpenRouter's attribution headers); streams ask for
+  ``accept-encoding: identity`` because ``HttpTransport.stream`` yields the raw (undecoded) body.
+
+Response:
+
+- non-streaming: ``chat_completion_to_message`` (reasoning → a thinking block signed by aimux,
+  ``aimux1.<provider>.<mac>``, so Claude Code keeps it and it can be echoed later; shortened tool
+  names restored; Gemini's ``stop`` after tool calls → ``tool_use``); an error object in a 200
+  body (OpenRouter, vLLM) or a body that is not JSON → ``UpstreamError``.
+- streaming: the body is read with the tolerant SSE parser (``: OPENROUTER PROCESSING`` comments,
+  ``\\r\\n``, split events), each ``data:`` payload parsed as JSON up to ``[DONE]`` and fed to
+  ``ChatChunkDecoder``, which aggregates tool calls by index (Gemini: no index; vLLM: parallel
+  calls all at index 0), holds ``message_delta`` for the trailing usage chunk (``choices`` ``[]``
+  or ``null``, Groq's ``x_groq.usage``) and raises on error chunks (OpenAI ``{"error"}``,
+  OpenRouter ``finish_reason: "error"``, vLLM ``object: "error"``). ``message_start`` carries the
+  input-token estimate (the upstream reports usage only at the end). Malformed JSON in a
+  ``data:`` line, a body that ends before ``finish_reason`` (with or without ``[DONE]``), and a JSON
+  error body sent instead of a stream → ``UpstreamError``; never a clean ``message_stop``.
+- transport faults (refused, reset, stalls before the first byte or between chunks, 4xx/5xx with
+  ``retry-after``) come typed from ``HttpTransport``. Closing the stream closes the upstream response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import httpx
+
+from ..accounting.tokens import estimate_input_tokens
+from ..errors import InvalidRequest, UpstreamError
+from ..translate.openai_response import chat_completion_to_message, upstream_error
+from ..translate.openai_stream_decode import ChatChunkDecoder
+from ..translate.openai_upstream import messages_to_chat
+from ..translate.thinking import prepare_thinking, sign_reasoning
+from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+from ..wire.sse import aiter_sse
+from .base import UpstreamCall
+from .presets import ProviderPreset
+from .schema_cleaning import clean_schema
+from .transport import HttpTransport, Timeouts
+from .upstream_errors import excerpt
+
+_DEFAULT_TIMEOUTS = Timeouts()
+_GEMINI_SKIP = {"google": {"thought_signature": "skip_thought_signature_validator"}}
+_HEAD_BYTES = 65_536  # kept while no event has arrived, to explain a body that is not a stream
+
+
+class OpenAIProvider:
+    """A Chat Completions upstream as a ``Provider`` (see ``providers.base`` for the contract)."""
+
+    def __init__(
+        self,
+        name: str,
+        preset: ProviderPreset,
+        api_key: str | None,
+        *,
+        base_url: str | None = None,
+        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        client: httpx.AsyncClient | None = None,
+        max_tokens_limit: int | None = None,
+        model_limits: Mapping[str, int] | None = None,
+    ) -> None:
+        """``name`` is the configured provider name (errors, signatures); ``base_url`` overrides the
+        preset's (self-hosted servers); ``max_tokens_limit`` caps every model's output and
+        ``model_limits`` the output of individual upstream model ids (the catalog's ``max_output``)."""
+        self.name = name
+        self.preset = preset
+        self.url = (base_url or preset.base_url).rstrip("/") + "/chat/completions"
+        limits = [n for n in (preset.chat.max_tokens_limit, preset.max_tokens_cap, max_tokens_limit) if n]
+        self.options = replace(preset.chat, max_tokens_limit=min(limits)) if limits else preset.chat
+        self._model_options = {
+            model: replace(self.options, max_tokens_limit=min(limit, self.options.max_tokens_limit or limit))
+            for model, limit in (model_limits or {}).items()
+            if limit
+        }
+        self._transport = HttpTransport(name, timeouts, client)
+        self._sign = partial(sign_reasoning, name)  # reasoning from this dialect always comes unsigned
+        headers = {"content-type": "application/json"}
+        if api_key and preset.auth == "bearer":
+            headers["authorization"] = f"Bearer {api_key}"
+        elif api_key and preset.auth == "x-api-key":
+            headers["x-api-key"] = api_key
+        headers.update(preset.extra_headers)
+        self._json_headers = {**headers, "accept": "application/json"}
+        # identity: HttpTransport streams raw body bytes, so a gzip-compressed event stream would be unreadable
+        self._sse_headers = {**headers, "accept": "text/event-stream", "accept-encoding": "identity"}
+
+    # ------------------------------------------------------------------ Provider
+
+    async def create(self, call: UpstreamCall) -> Message:
+        body, names = self.build_body(call.request, call.model, stream=False)
+        reply = await self._transport.post(self.url, self._json_headers, body)
+        try:
+            data = json.loads(reply.body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise UpstreamError(
+                f"upstream {self.name} returned a body that is not a JSON object: {excerpt(reply.body)}",
+                provider=self.name,
+            )
+        return chat_completion_to_message(
+            data, model=call.request.model, tool_names=names, provider=self.name, signer=self._sign
+        )
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        body, names = self.build_body(call.request, call.model, stream=True)
+        decoder = ChatChunkDecoder(
+            model=call.request.model,
+            input_tokens=estimate_input_tokens(call.request),
+            provider=self.name,
+            tool_names=names,
+            signer=self._sign,
+        )
+        raw = self._transport.stream(self.url, self._sse_headers, body)
+        head = bytearray()
+        tapped = _tap(raw, head)
+        events = aiter_sse(tapped)
+        seen = False
+        try:
+            async for sse in events:
+                data = sse.data
+                if not data:
+                    continue
+                if data == "[DONE]":
+                    break
+                seen = True
+                for event in decoder.feed(self._chunk(data)):
+                    yield event
+            else:
+                if not seen and head.strip():
+                    self._raise_not_a_stream(bytes(head))
+            for event in decoder.finish():
+                yield event
+        finally:
+            await events.aclose()
+            await tapped.aclose()
+            await raw.aclose()  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ request
+
+    def build_body(self, request: MessagesRequest, model: str, *, stream: bool) -> tuple[bytes, list[str]]:
+        """The upstream request body as bytes, and the canonical tool names (to undo shortening)."""
+        if not self.preset.supports_images:
+            self._refuse_images(request)
+        request = prepare_thinking(request, self.preset.reasoning)
+        stripped = {f: None for f in self.preset.strip_fields if getattr(request, f, None) is not None}
+        if stripped:
+            request = request.model_copy(update=stripped)
+        options = self._model_options.get(model, self.options)
+        body = messages_to_chat(request, model=model, options=options)
+        body.pop("stream_options", None)
+        if stream:
+            body["stream"] = True
+            if options.stream_usage:
+                body["stream_options"] = {"include_usage": True}
+        else:
+            body.pop("stream", None)
+        field = options.max_tokens_field
+        if body.get(field) == 0:
+            body[field] = 1
+        profile = self.preset.schema_profile
+        if profile != "none":
+            for tool in body.get("tools") or ():
+                function = tool["function"]
+                if isinstance(function.get("parameters"), dict):
+                    function["parameters"] = clean_schema(function["parameters"], profile)
+            fmt = body.get("response_format")
+            if fmt and fmt.get("type") == "json_schema" and isinstance(fmt["json_schema"].get("schema"), dict):
+                fmt["json_schema"]["schema"] = clean_schema(fmt["json_schema"]["schema"], profile)
+        if profile == "gemini":
+            _skip_thought_signatures(body["messages"])
+        names = [tool.name for tool in request.tools or ()]
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), names
+
+    def _refuse_images(self, request: MessagesRequest) -> None:
+        """A 400 naming the first image block: this upstream cannot see images."""
+        for i, turn in enumerate(request.messages):
+            if isinstance(turn.content, str):
+                continue
+            for j, block in enumerate(turn.content):
+                where = None
+                if block.type == "image":
+                    where = f"messages[{i}].content[{j}]"
+                elif block.type == "tool_result" and isinstance(block.content, list):  # type: ignore[union-attr]
+                    for k, item in enumerate(block.content):  # type: ignore[union-attr]
+                        if item.type == "image":
+                            where = f"messages[{i}].content[{j}].content[{k}]"
+                            break
+                if where is not None:
+                    raise InvalidRequest(
+                        f"{where}: provider {self.name!r} does not accept images; remove the image block "
+                        "or route this request to a model that supports vision",
+                        param=where,
+                    )
+
+    # ------------------------------------------------------------------ response
+
+    def _chunk(self, data: str) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            raise UpstreamError(
+                f"upstream {self.name} sent a stream event that is not a JSON object: {excerpt(data)}",
+                provider=self.name,
+            )
+        return chunk
+
+    def _raise_not_a_stream(self, head: bytes) -> None:
+        """A 200 body without a single SSE event: an error object, or something else entirely."""
+        try:
+            data = json.loads(head)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and (data.get("error") or data.get("object") == "error"):
+            raise upstream_error(data, self.name)
+        raise UpstreamError(
+            f"upstream {self.name} answered a streaming request without an event stream: {excerpt(head)}",
+            provider=self.name,
+        )
+
+
+def _skip_thought_signatures(messages: list[dict[str, Any]]) -> None:
+    """Gemini 3 400s on a replayed tool call without its ``thought_signature``; aimux does not keep
+    them, so every historical call carries Google's documented opt-out sentinel instead."""
+    for message in messages:
+        for tool_call in message.get("tool_calls") or ():
+            tool_call.setdefault("extra_content", _GEMINI_SKIP)
+
+
+async def _tap(chunks: AsyncIterator[bytes], head: bytearray) -> AsyncGenerator[bytes, None]:
+    """Pass ``chunks`` through, keeping the first ``_HEAD_BYTES`` in ``head``."""
+    async for chunk in chunks:
+        if len(head) < _HEAD_BYTES:
+            head += chunk[: _HEAD_BYTES - len(head)]
+        yield chunk
