@@ -1,0 +1,97 @@
+"""A per-process snapshot cache: values stay fresh for ``ttl_seconds``, loads are shared.
+
+The hot path must not read the store per request, so breaker and health snapshots are kept here for a
+few seconds (by the monotonic clock). When a value is stale, the first caller loads it and every
+concurrent caller for the same key awaits that same load ("single flight"): a burst of a hundred
+requests after expiry costs one store read, not a hundred. A failed load is not cached; its error goes
+to everyone who waited for it.
+
+Staleness is the price: a change made by another instance is seen here up to ``ttl_seconds`` late.
+Changes this process makes itself are ``put`` straight in, so it always sees its own writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Generic, TypeVar
+
+from .clock import Clock
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    """Values (never None) by key, fresh for ``ttl_seconds`` after they were stored (0: no reuse)."""
+
+    def __init__(self, clock: Clock, ttl_seconds: float) -> None:
+        if ttl_seconds < 0:
+            raise ValueError("ttl_seconds must be >= 0")
+        self._clock = clock
+        self.ttl_seconds = ttl_seconds
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Task[V]] = {}
+        self._writes: dict[K, int] = {}
+
+    def peek(self, key: K) -> V | None:
+        """The value if it is still fresh, else None; never loads."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        stored_at, value = entry
+        if self._clock.monotonic() - stored_at >= self.ttl_seconds:
+            return None
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Store a value known to be current (fresh from the store, or just written)."""
+        self._entries[key] = (self._clock.monotonic(), value)
+        self._writes[key] = self._writes.get(key, 0) + 1
+
+    def invalidate(self, key: K | None = None) -> None:
+        """Forget one key, or everything."""
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        """The fresh value, loading it (once, shared by concurrent callers) when stale."""
+        value = self.peek(key)
+        if value is not None:
+            return value
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key, load))
+            self._loading[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        # shield: one caller being cancelled must not cancel the load the others are waiting for
+        return await asyncio.shield(task)
+
+    async def get_many(self, keys: Iterable[K], load: Callable[[K], Awaitable[V]]) -> dict[K, V]:
+        """Fresh values for all ``keys``; the stale ones are loaded concurrently."""
+        unique = list(dict.fromkeys(keys))
+        values = await asyncio.gather(*(self.get(key, _bind(load, key)) for key in unique))
+        return dict(zip(unique, values, strict=True))
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        writes_before = self._writes.get(key, 0)
+        value = await load()
+        if self._writes.get(key, 0) != writes_before:
+            # this process stored a newer value while the load was reading: keep the newer one
+            newer = self.peek(key)
+            if newer is not None:
+                return newer
+        self.put(key, value)
+        return value
+
+    def _finished(self, key: K, task: asyncio.Task[V]) -> None:
+        if self._loading.get(key) is task:
+            del self._loading[key]
+        if not task.cancelled():
+            task.exception()  # mark retrieved: the waiters already got it, or nobody is left to
+
+
+def _bind(load: Callable[[K], Awaitable[V]], key: K) -> Callable[[], Awaitable[V]]:
+    return lambda: load(key)

@@ -1,0 +1,138 @@
+"""``MemoryStore``: the ``Store`` contract in one process, for local runs and tests.
+
+Atomicity comes from asyncio itself: each operation first yields to the event loop once (as a network
+store would, so concurrent tasks really interleave between a caller's read and its write), then does
+its whole check-and-mutate without another ``await``. No other task can run inside that section, so
+every operation is atomic with respect to every other. The store is bound to one event loop and is not
+thread-safe.
+
+Expired items are treated as absent by every operation and dropped lazily when touched; ``sweep()``
+drops all of them (a long local run calls it now and then, or never: health buckets are small).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .store import ABSENT, EXPIRES_AT, Absent, ConditionFailed, Item
+from .values import check_key, clean_deltas, clean_item, is_live, normalize_number
+
+
+class MemoryStore:
+    """A dict of partitions, each a dict of items by sort key."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._partitions: dict[str, dict[str, Item]] = {}
+
+    async def get(self, pk: str, sk: str) -> Item | None:
+        check_key(pk, sk)
+        await asyncio.sleep(0)
+        item = self._live(pk, sk)
+        return copy.deepcopy(item) if item is not None else None
+
+    async def put(self, pk: str, sk: str, item: Mapping[str, Any], *, expect_version: int | Absent | None) -> int:
+        check_key(pk, sk)
+        attributes = clean_item(item)
+        if not (expect_version is None or expect_version is ABSENT or _is_int(expect_version)):
+            raise TypeError(f"expect_version must be an int, None or ABSENT, got {expect_version!r}")
+        await asyncio.sleep(0)
+        current = self._live(pk, sk)
+        if expect_version is ABSENT:
+            if current is not None:
+                raise ConditionFailed(pk, sk, "item exists")
+            version = 1
+        elif expect_version is None:
+            version = 0
+        else:
+            if current is None:
+                raise ConditionFailed(pk, sk, f"item absent, expected version {expect_version}")
+            if current["version"] != expect_version:
+                raise ConditionFailed(pk, sk, f"version is {current['version']}, expected {expect_version}")
+            version = expect_version + 1
+        self._partitions.setdefault(pk, {})[sk] = {**attributes, "pk": pk, "sk": sk, "version": version}
+        return version
+
+    async def add(
+        self,
+        pk: str,
+        sk: str,
+        deltas: Mapping[str, int | float],
+        *,
+        limit: tuple[str, int | float] | None = None,
+        expires_at: float | None = None,
+    ) -> Item:
+        check_key(pk, sk)
+        increments = clean_deltas(deltas)
+        if limit is not None:
+            limit_name, bound = limit[0], normalize_number(limit[1])
+        if expires_at is not None:
+            expires_at = normalize_number(expires_at)
+        await asyncio.sleep(0)
+        current = self._live(pk, sk)
+        base: Item = current if current is not None else {"pk": pk, "sk": sk, "version": 0}
+        updated = dict(base)
+        for name, delta in increments.items():
+            previous = base.get(name, 0)
+            if isinstance(previous, bool) or not isinstance(previous, int | float):
+                raise TypeError(f"cannot add to non-numeric attribute {name!r} ({previous!r})")
+            updated[name] = normalize_number(previous + delta)
+        if limit is not None:
+            result = updated.get(limit_name, 0)
+            if isinstance(result, bool) or not isinstance(result, int | float) or result > bound:
+                raise ConditionFailed(pk, sk, f"{limit_name} would be {result!r}, over the limit {bound}")
+        if expires_at is not None:
+            updated[EXPIRES_AT] = expires_at
+        updated["version"] = base["version"] + 1
+        self._partitions.setdefault(pk, {})[sk] = updated
+        return copy.deepcopy(updated)
+
+    async def query(self, pk: str, sk_from: str, sk_to: str) -> list[Item]:
+        check_key(pk, sk_from)
+        check_key(pk, sk_to)
+        await asyncio.sleep(0)
+        partition = self._partitions.get(pk, {})
+        found = []
+        for sk in sorted(k for k in partition if sk_from <= k <= sk_to):
+            item = self._live(pk, sk)
+            if item is not None:
+                found.append(copy.deepcopy(item))
+        return found
+
+    async def delete(self, pk: str, sk: str) -> None:
+        check_key(pk, sk)
+        await asyncio.sleep(0)
+        self._drop(pk, sk)
+
+    def sweep(self) -> int:
+        """Drop every expired item now; returns how many were dropped."""
+        now = self._clock.now()
+        expired = [
+            (pk, sk) for pk, items in self._partitions.items() for sk, item in items.items() if not is_live(item, now)
+        ]
+        for pk, sk in expired:
+            self._drop(pk, sk)
+        return len(expired)
+
+    def _live(self, pk: str, sk: str) -> Item | None:
+        """The stored item if it is live; an expired one is dropped on the way."""
+        item = self._partitions.get(pk, {}).get(sk)
+        if item is not None and not is_live(item, self._clock.now()):
+            self._drop(pk, sk)
+            return None
+        return item
+
+    def _drop(self, pk: str, sk: str) -> None:
+        partition = self._partitions.get(pk)
+        if partition is not None:
+            partition.pop(sk, None)
+            if not partition:
+                del self._partitions[pk]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

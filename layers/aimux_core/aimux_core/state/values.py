@@ -1,0 +1,82 @@
+"""The attribute value rules every ``Store`` enforces, so memory and DynamoDB accept the same items.
+
+A value that DynamoDB cannot hold (a tuple, a set, NaN, a datetime, a dict with non-string keys) is
+rejected here, in tests against ``MemoryStore``, instead of surfacing for the first time in AWS.
+Numbers are normalised the way DynamoDB returns them: integral values become ``int``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .store import EXPIRES_AT, RESERVED, Item
+
+
+def check_key(pk: str, sk: str) -> None:
+    """Keys are non-empty strings (DynamoDB refuses empty key attributes)."""
+    for name, value in (("pk", pk), ("sk", sk)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def normalize_number(value: int | float) -> int | float:
+    """``2.0`` becomes ``2``; non-integral floats stay; NaN and infinities are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"numbers must be finite, got {value!r}")
+        if value.is_integer():
+            return int(value)
+    return value
+
+
+def clean_value(value: Any) -> Any:
+    """A validated, normalised deep copy of one attribute value."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | float):
+        return normalize_number(value)
+    if isinstance(value, list):
+        return [clean_value(v) for v in value]
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not k:
+                raise TypeError(f"map keys must be non-empty strings, got {k!r}")
+            out[k] = clean_value(v)
+        return out
+    raise TypeError(f"unsupported attribute value {value!r} ({type(value).__name__})")
+
+
+def clean_item(item: Mapping[str, Any]) -> Item:
+    """A validated copy of a caller's item without the store-owned attributes."""
+    if not isinstance(item, Mapping):
+        raise TypeError(f"an item is a mapping of attributes, got {type(item).__name__}")
+    cleaned = clean_value({k: v for k, v in item.items() if k not in RESERVED})
+    if EXPIRES_AT in cleaned:
+        if cleaned[EXPIRES_AT] is None:
+            del cleaned[EXPIRES_AT]  # "no expiry" is no attribute (a stored NULL would fail `expires_at > :now`)
+        else:
+            normalize_number(cleaned[EXPIRES_AT])
+    return cleaned
+
+
+def clean_deltas(deltas: Mapping[str, int | float]) -> dict[str, int | float]:
+    """Deltas are numbers for ordinary attribute names (not keys, version or expiry)."""
+    if not deltas:
+        raise ValueError("add needs at least one delta")
+    out: dict[str, int | float] = {}
+    for name, delta in deltas.items():
+        if not isinstance(name, str) or not name or name in RESERVED or name == EXPIRES_AT:
+            raise ValueError(f"cannot add to attribute {name!r}")
+        out[name] = normalize_number(delta)
+    return out
+
+
+def is_live(item: Mapping[str, Any], now: float) -> bool:
+    """An item is live until ``now`` reaches its ``expires_at`` (no ``expires_at``: forever)."""
+    expires_at = item.get(EXPIRES_AT)
+    return expires_at is None or now < expires_at
