@@ -1,12 +1,15 @@
 """The ``aimux`` command: ``aimux serve`` runs the local gateway in one process.
 
-Later subcommands (``config check``, ``route explain``, ``keys``) hang off the same parser.
+``aimux config check [FILE]`` validates a configuration and prints a summary (exit 1 with the
+path of each bad field otherwise). Later subcommands (``route explain``, ``keys``) hang off the
+same parser.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -16,19 +19,31 @@ from .settings import Settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .gateway import build_default_gateway
+    from .config import ConfigError, resolve_config
+    from .config.runtime import build_gateway_from_config
     from .surfaces.app import create_local_app
 
     settings = Settings.from_env()
     host = args.host or settings.host
     port = args.port or settings.port
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    gateway = build_default_gateway()
+    try:
+        config = resolve_config(os.environ, path=args.config)
+        gateway = build_gateway_from_config(config)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(f"aimux: {line}", file=sys.stderr)
+        return 1
     if set(gateway.providers) == {"mock"}:
         print(
             "aimux: no provider configured - serving the built-in mock provider for every model name",
             file=sys.stderr,
         )
+    elif config.source == "environment":
+        names = ", ".join(config.providers)
+        print(f"aimux: no config file - providers from the environment: {names}", file=sys.stderr)
+    else:
+        print(f"aimux: config {config.source}: {', '.join(config.providers)}", file=sys.stderr)
     print(f"aimux: listening on http://{host}:{port} (client API and /admin)", file=sys.stderr)
     uvicorn.run(
         create_local_app(gateway),
@@ -43,13 +58,39 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_check(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config, resolve_config
+    from .config.summary import summarize
+
+    try:
+        config = load_config(args.file) if args.file else resolve_config(os.environ)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{config.source}: OK")
+    print("\n".join(summarize(config)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aimux", description="Multi-provider LLM gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gateway locally (client API and admin routes)")
     serve.add_argument("--host", help="bind address (default AIMUX_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default AIMUX_PORT or 8080)")
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (default AIMUX_CONFIG, else ./aimux.yaml, else presets whose key variables are set)",
+    )
     serve.set_defaults(run=_serve)
+    config = commands.add_parser("config", help="work with the configuration file")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a configuration and print a summary")
+    check.add_argument(
+        "file", nargs="?", help="the file (default AIMUX_CONFIG, else ./aimux.yaml, else the environment)"
+    )
+    check.set_defaults(run=_config_check)
     return parser
 
 

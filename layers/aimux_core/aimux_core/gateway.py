@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from .accounting.tokens import estimate_input_tokens
-from .errors import NotFound
+from .errors import NotFound, Overloaded
 from .providers.base import Provider, RequestContext
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
-from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
+from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.pins import SessionPins
 from .routing.router import Router
 from .routing.select import Decision, HealthView, RequestMeta, Selector
@@ -68,22 +68,28 @@ class Gateway:
         self.selector.pinned = self.pins.get
         self.guard = guard or OpenGuard()
         self.dispatcher = Dispatcher(self.providers, policy or RetryPolicy(), self.guard)
+        self._known_targets = _all_targets(table)
 
     @property
     def catalog(self) -> Catalog:
         return self.table.catalog
 
-    def health_view(self) -> HealthView:
+    async def health_view(self) -> HealthView:
         """The routing-relevant health snapshot (cached by the guard; empty without one)."""
-        snapshot = getattr(self.guard, "view", None)
-        return snapshot() if callable(snapshot) else HealthView()
+        view = getattr(self.guard, "view", None)
+        return await view(self._known_targets) if view is not None else HealthView()
 
-    def decide(self, request: MessagesRequest, meta: RequestMeta) -> Decision:
+    async def decide(self, request: MessagesRequest, meta: RequestMeta) -> Decision:
         decision = self.selector.select(
-            request, meta, self.health_view(), estimated_tokens=estimate_input_tokens(request)
+            request, meta, await self.health_view(), estimated_tokens=estimate_input_tokens(request)
         )
         if not decision.targets:
             reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
+            if any(why == "circuit open" for _, why in decision.dropped):
+                # A target that could serve is down: all targets down is 529 with retry-after, not a 404.
+                raise Overloaded(
+                    f"no upstream can serve the request now ({reasons})", retry_after=ALL_DOWN_RETRY_AFTER
+                )
             raise NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
         return decision
 
@@ -98,13 +104,13 @@ class Gateway:
     async def create(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
-        decision = self.decide(request, meta)
+        decision = await self.decide(request, meta)
         message, outcome = await self.dispatcher.create(request, context, decision.targets)
         self._pin(meta, outcome)
         return message, Served(decision, outcome)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
-        decision = self.decide(request, meta)
+        decision = await self.decide(request, meta)
         events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
         self._pin(meta, outcome)
         return OpenStream(events, Served(decision, outcome))
@@ -112,6 +118,18 @@ class Gateway:
     def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
         if meta.session_id and self.table.session_pinning:
             self.pins.set(meta.session_id, outcome.target.key)
+
+
+def _all_targets(table: RoutingTable) -> tuple[Target, ...]:
+    seen: dict[str, Target] = {}
+    for route in table.routes.values():
+        for tier in route.tiers:
+            for target in tier:
+                seen.setdefault(target.key, target)
+    for targets in table.provider_models.values():
+        for target in targets:
+            seen.setdefault(target.key, target)
+    return tuple(seen.values())
 
 
 def build_default_gateway() -> Gateway:

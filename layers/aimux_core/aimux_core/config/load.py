@@ -1,0 +1,62 @@
+"""Where the configuration comes from: a YAML file, or the environment when there is none.
+
+``resolve_config`` picks the source: an explicit path, else ``AIMUX_CONFIG``, else ``./aimux.yaml``
+if it exists, else ``config_from_environment`` (presets whose key variables are set, or the mock).
+Reading a file is local I/O only, so this may run at import of a Lambda handler; keys are read
+later, when providers are built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .environment import config_from_environment
+from .errors import ConfigError
+from .schema import AimuxConfig
+from .validate import validate_config
+from .yamlfile import parse
+
+DEFAULT_FILE = "aimux.yaml"
+
+__all__ = ["DEFAULT_FILE", "config_from_environment", "config_path", "load_config", "resolve_config"]
+
+
+def load_config(path: str | os.PathLike[str]) -> AimuxConfig:
+    """The validated configuration in the YAML file ``path``; ``ConfigError`` naming each bad field."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError.single(source, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError.single(source, "is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError.single(source, f"cannot read the file ({reason})") from None
+    data, root = parse(text, source)
+    return validate_config(data, source, root)
+
+
+def config_path(env: Mapping[str, str] = os.environ, path: str | os.PathLike[str] | None = None,
+                cwd: str | os.PathLike[str] | None = None) -> str | None:  # fmt: skip
+    """The file to load: ``path``, else ``AIMUX_CONFIG``, else ``./aimux.yaml`` when it exists, else None."""
+    if path:
+        return os.fspath(path)
+    configured = env.get("AIMUX_CONFIG", "").strip()
+    if configured:
+        return configured
+    local = Path(cwd) / DEFAULT_FILE if cwd is not None else Path(DEFAULT_FILE)
+    return os.fspath(local) if local.is_file() else None
+
+
+def resolve_config(env: Mapping[str, str] = os.environ, path: str | os.PathLike[str] | None = None,
+                   cwd: str | os.PathLike[str] | None = None) -> AimuxConfig:  # fmt: skip
+    """The configuration from the file ``config_path`` finds, or from the environment without one.
+
+    A file named explicitly (``path`` or ``AIMUX_CONFIG``) must exist; it is an error, not a silent
+    fall-back to the environment.
+    """
+    chosen = config_path(env, path, cwd)
+    return load_config(chosen) if chosen else config_from_environment(env)

@@ -1,0 +1,122 @@
+"""Configuration → the running gateway: adapters, catalog, routing table, retry policy, breaker settings.
+
+``build_gateway_from_config`` does what ``build_default_gateway`` does for the mock, for any
+configuration. Keys are read here (not when the configuration is loaded), so the first network
+call of a process that uses SSM-held keys happens when this runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from ..providers.factory import build_catalog, build_providers
+from .schema import AimuxConfig
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..gateway import Gateway
+    from ..routing.catalog import Catalog
+    from ..routing.dispatch import RetryPolicy
+    from ..routing.guard import BreakerGuard
+    from ..routing.table import RoutingTable, Target
+    from ..state.breaker_model import BreakerSettings
+    from ..state.store import Store
+
+
+def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
+    from ..routing.table import Target
+
+    resolved = config.resolve_target(ref)
+    if resolved is None:  # impossible for a validated config
+        raise ValueError(f"unresolvable target {ref!r}")
+    entry = catalog.get(resolved.model_id) if resolved.model_id else None
+    return Target(resolved.provider, resolved.upstream_model, entry)
+
+
+def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> RoutingTable:
+    """Routes (tiers of resolved targets), aliases and routing settings, as selection reads them."""
+    from ..routing.table import Route, RoutingTable, Target
+
+    catalog = catalog if catalog is not None else build_catalog(config)
+    routes = {
+        name: Route(
+            name,
+            tuple(tuple(_target(config, catalog, ref) for ref in tier) for tier in route.tiers),
+            route.strategy,
+        )
+        for name, route in config.routes.items()
+    }
+    by_provider: dict[str, list[Target]] = {}
+    for entry in catalog:
+        by_provider.setdefault(entry.provider, []).append(Target(entry.provider, entry.upstream_model, entry))
+    return RoutingTable(
+        catalog=catalog,
+        providers=frozenset(config.providers),
+        routes=MappingProxyType(routes),
+        aliases=tuple(config.aliases.items()),
+        strategy=config.strategy,
+        long_context_threshold=config.long_context_threshold,
+        session_pinning=config.session_pinning,
+        provider_models=MappingProxyType({p: tuple(ts) for p, ts in by_provider.items()}),
+    )
+
+
+def build_retry_policy(config: AimuxConfig) -> RetryPolicy:
+    from ..routing.dispatch import RetryPolicy
+
+    retry = config.retry
+    return RetryPolicy(
+        max_attempts=retry.max_attempts,
+        backoff_base=retry.backoff_base,
+        backoff_max=retry.backoff_max,
+        deadline=retry.deadline,
+    )
+
+
+def breaker_settings(config: AimuxConfig, provider: str) -> BreakerSettings:
+    """The breaker settings of ``provider`` (top-level ``breaker`` plus its overrides) for ``state.breaker``."""
+    from ..state.breaker_model import BreakerSettings
+
+    b = config.breaker_for(provider)
+    return BreakerSettings(
+        failure_threshold=b.failure_threshold,
+        failure_ratio=b.failure_ratio,
+        window_seconds=b.window,
+        min_requests=b.min_requests,
+        cooldown_seconds=b.cooldown,
+        half_open_max_probes=b.half_open_max_probes,
+    )
+
+
+def build_gateway_from_config(
+    config: AimuxConfig,
+    *,
+    env: Mapping[str, str] = os.environ,
+    client: httpx.AsyncClient | None = None,
+) -> Gateway:
+    """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...)."""
+    from ..gateway import Gateway
+
+    providers = build_providers(config, env=env, client=client)
+    table = build_routing_table(config, build_catalog(config))
+    return Gateway(providers, table, policy=build_retry_policy(config), guard=build_guard(config))
+
+
+def build_guard(config: AimuxConfig, store: Store | None = None) -> BreakerGuard:
+    """Breakers (with each provider's settings) and health statistics over one store.
+
+    Without a store given, state lives in process memory (local runs; the deployment passes its
+    DynamoDB store).
+    """
+    from ..routing.guard import BreakerGuard
+    from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
+
+    clock = SystemClock()
+    store = store if store is not None else MemoryStore(clock)
+    default = CircuitBreaker(store, clock, breaker_settings(config, ""))
+    breakers = {name: CircuitBreaker(store, clock, breaker_settings(config, name)) for name in config.providers}
+    return BreakerGuard(default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope)

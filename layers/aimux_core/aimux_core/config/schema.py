@@ -1,0 +1,227 @@
+"""The aimux configuration file as pydantic models: every field, what it means, and its default.
+
+``AimuxConfig`` is the whole file. Unknown fields are errors (``extra="forbid"``), so a typo never
+silently falls back to a default. Rules that span fields (every route target resolves, every model's
+provider exists...) live in ``checks`` and run once the fields themselves are valid. Provider keys
+are never values here: a provider names an environment variable or an SSM parameter holding its key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
+
+from .errors import ConfigProblems, Problem
+from .provider import INLINE_KEY_MESSAGE, ProviderConfig
+from .sections import (
+    BreakerConfig,
+    BreakerOverride,
+    BreakerScope,
+    LimitsConfig,
+    PriceConfig,
+    RetryConfig,
+    Section,
+    TimeoutsConfig,
+)
+
+__all__ = [
+    "INLINE_KEY_MESSAGE",
+    "SCENARIOS",
+    "AimuxConfig",
+    "BreakerConfig",
+    "BreakerOverride",
+    "BreakerScope",
+    "Capability",
+    "LimitsConfig",
+    "ModelConfig",
+    "PriceConfig",
+    "ProviderConfig",
+    "ResolvedTarget",
+    "RetryConfig",
+    "RouteConfig",
+    "Strategy",
+    "TimeoutsConfig",
+]
+
+Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency"]
+Capability = Literal["tools", "vision", "thinking"]
+SCENARIOS: tuple[str, ...] = ("default", "background", "thinking", "tools", "vision", "long_context")
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _capabilities(value: Any) -> Any:
+    """``{tools: true, vision: false}`` is accepted as well as ``[tools]``."""
+    if isinstance(value, dict):
+        return [name for name, on in value.items() if on]
+    return value
+
+
+class ModelConfig(Section):
+    """One model clients can ask for; its key in ``models`` is the id clients send."""
+
+    provider: NonEmpty
+    """The provider (a key of ``providers``) that serves it."""
+    upstream_model: NonEmpty | None = None
+    """The model id sent upstream (default: this model's id)."""
+    display_name: str | None = None
+    """Name shown in ``/v1/models`` (default: the id)."""
+    aliases: tuple[NonEmpty, ...] = ()
+    """Further exact names that address this model (e.g. dated ids)."""
+    context_window: PositiveInt = 128_000
+    """Tokens the model accepts (input + output); larger requests skip it."""
+    max_output: PositiveInt = 8_192
+    """Most output tokens per answer; fills ``max_tokens`` for clients that leave it out."""
+    capabilities: Annotated[tuple[Capability, ...], BeforeValidator(_capabilities)] = ("tools",)
+    """What it can do: ``tools``, ``vision``, ``thinking``. Requests needing more skip it."""
+    price: PriceConfig | None = None
+    """USD per million tokens, for cost accounting and the ``cheapest`` strategy."""
+    weight: NonNegativeInt = 1
+    """Share of traffic under the ``weighted`` strategy (0: only when the others are unavailable)."""
+
+    @model_validator(mode="after")
+    def _fits(self) -> ModelConfig:
+        if self.max_output > self.context_window:
+            raise ConfigProblems([Problem(("max_output",), "cannot exceed context_window")])
+        return self
+
+    def upstream(self, model_id: str) -> str:
+        return self.upstream_model or model_id
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Tier = Annotated[tuple[NonEmpty, ...], BeforeValidator(_one_or_many), Field(min_length=1)]
+
+
+class RouteConfig(Section):
+    """An ordered list of tiers; a tier is one target or a list of targets ordered by the strategy.
+
+    Written as just the list (``default: [a, [b, c], d]``) or as a mapping with ``tiers``.
+    A target is a model id (or model alias) from ``models``, or ``provider/upstream-model``.
+    """
+
+    tiers: tuple[Tier, ...] = Field(min_length=1)
+    """Tried in order: a later tier is a fallback, never a peer."""
+    strategy: Strategy | None = None
+    """Orders the targets within each tier (default: the top-level ``strategy``)."""
+    budget_route: str | None = None
+    """A cheaper route to step down to when a budget runs low (default: the top-level one)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"tiers": _one_or_many(data)} if isinstance(data, str | list) else data
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    """A route or alias target after resolution: where it goes, and the model entry if it names one."""
+
+    provider: str
+    upstream_model: str
+    model_id: str | None = None
+
+
+class AimuxConfig(Section):
+    """The whole configuration file."""
+
+    version: Literal[1] = 1
+    """Format version of this file."""
+    providers: dict[str, ProviderConfig] = Field(min_length=1)
+    """Upstreams by name; names are used in models, in ``provider/model`` targets and in metrics."""
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    """Models clients can ask for, by id."""
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    """Scenario routes (default, background, thinking, tools, vision, long_context) and custom ones.
+    A scenario without a route uses ``default``; without ``default``, it is the first model."""
+    aliases: dict[str, NonEmpty] = Field(default_factory=dict)
+    """Glob patterns on the client's model name (``claude-sonnet-*``) → a route name or a model; first match wins."""
+    strategy: Strategy = "priority"
+    """Default ordering of targets within a tier."""
+    long_context_threshold: PositiveInt = 100_000
+    """Estimated input tokens above which a request uses the ``long_context`` route."""
+    session_pinning: bool = True
+    """Keep a session on the target that served it last (warm prompt caches, valid thinking signatures)."""
+    retry: RetryConfig = RetryConfig()
+    """Attempts, backoff and deadline of one request."""
+    breaker: BreakerConfig = BreakerConfig()
+    """Circuit breaker defaults (per-provider overrides under ``providers.<name>.breaker``)."""
+    budget_route: str | None = None
+    """Route to step down to when a key's budget runs low (used by budget enforcement, when enabled)."""
+
+    _source: str = PrivateAttr(default="config")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_route(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            models, routes = data.get("models"), data.get("routes", {})
+            if isinstance(models, dict) and models and isinstance(routes, dict) and "default" not in routes:
+                data = {**data, "routes": {**routes, "default": [next(iter(models))]}}
+        return data
+
+    @model_validator(mode="after")
+    def _references(self) -> AimuxConfig:
+        from .checks import reference_problems
+
+        problems = reference_problems(self)
+        if problems:
+            raise ConfigProblems(problems)
+        return self
+
+    @property
+    def source(self) -> str:
+        """Where this configuration came from: the file path, or ``environment``."""
+        return self._source
+
+    def with_source(self, source: str) -> AimuxConfig:
+        self._source = source
+        return self
+
+    def lookup_model(self, name: str) -> str | None:
+        """The model id that ``name`` (an id or a model alias) addresses."""
+        if name in self.models:
+            return name
+        return next((mid for mid, m in self.models.items() if name in m.aliases), None)
+
+    def resolve_target(self, ref: str) -> ResolvedTarget | None:
+        """A route/alias target: a model id or alias first, else ``provider/upstream-model``."""
+        model_id = self.lookup_model(ref)
+        if model_id is not None:
+            model = self.models[model_id]
+            return ResolvedTarget(model.provider, model.upstream(model_id), model_id)
+        provider, slash, upstream = ref.partition("/")
+        if slash and upstream and provider in self.providers:
+            return ResolvedTarget(provider, upstream)
+        return None
+
+    def route(self, name: str) -> RouteConfig | None:
+        """The route ``name``; a scenario without its own route uses ``default``."""
+        found = self.routes.get(name)
+        return found if found is not None or name not in SCENARIOS else self.routes.get("default")
+
+    def strategy_for(self, route: str) -> Strategy:
+        found = self.routes.get(route)
+        return found.strategy if found is not None and found.strategy else self.strategy
+
+    def budget_route_for(self, route: str) -> str | None:
+        found = self.routes.get(route)
+        return found.budget_route if found is not None and found.budget_route else self.budget_route
+
+    def breaker_for(self, provider: str) -> BreakerConfig:
+        """The top-level breaker settings with the provider's overrides applied."""
+        override = self.providers[provider].breaker if provider in self.providers else None
+        return override.applied_to(self.breaker) if override is not None else self.breaker

@@ -1,0 +1,112 @@
+"""Small configuration sections shared by providers and the top level: timeouts, limits, breaker, retry, price.
+
+Every section forbids unknown fields (a typo is an error, never a silent default) and is immutable
+once loaded. Each field's docstring is its documentation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from ..providers.transport import Timeouts
+from .errors import ConfigProblems, Problem
+
+BreakerScope = Literal["provider", "model"]
+
+_TIMEOUTS = Timeouts()
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown fields are errors; values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class TimeoutsConfig(Section):
+    connect: PositiveFloat = _TIMEOUTS.connect
+    """Seconds to establish the connection."""
+    first_byte: PositiveFloat = _TIMEOUTS.first_byte
+    """Seconds from sending a streaming request to its first bytes (a stalled upstream fails over)."""
+    idle: PositiveFloat = _TIMEOUTS.idle
+    """Longest silence, in seconds, between two chunks of a stream."""
+    total: PositiveFloat = _TIMEOUTS.total
+    """Seconds for the whole call, non-streaming answers included."""
+
+    def runtime(self) -> Timeouts:
+        return Timeouts(connect=self.connect, first_byte=self.first_byte, idle=self.idle, total=self.total)
+
+
+class LimitsConfig(Section):
+    rpm: PositiveInt | None = None
+    """Requests per minute aimux sends this provider (none: unlimited)."""
+    max_concurrency: PositiveInt | None = None
+    """Requests in flight at once to this provider (none: unlimited)."""
+
+
+class BreakerConfig(Section):
+    failure_threshold: PositiveInt | None = 5
+    """Consecutive failures that open the circuit (null: this rule is off)."""
+    failure_ratio: float | None = Field(0.5, gt=0, le=1)
+    """Failed fraction of the requests in ``window`` that opens the circuit, once ``min_requests`` were seen
+    (null: this rule is off)."""
+    window: PositiveFloat = 60.0
+    """Seconds of history the failure ratio is computed over."""
+    min_requests: PositiveInt = 20
+    """Requests in ``window`` before ``failure_ratio`` is considered."""
+    cooldown: NonNegativeFloat = 30.0
+    """Seconds an open circuit refuses calls before letting probes through (half-open)."""
+    half_open_max_probes: PositiveInt = 1
+    """Concurrent trial requests while half-open; one success closes the circuit, one failure reopens it."""
+    scope: BreakerScope = "provider"
+    """What one circuit covers: a whole ``provider``, or each ``model`` of it separately."""
+
+
+class BreakerOverride(Section):
+    """Per-provider breaker settings; fields left out come from the top-level ``breaker``
+    (an explicit null turns ``failure_threshold`` or ``failure_ratio`` off for this provider)."""
+
+    failure_threshold: PositiveInt | None = None
+    failure_ratio: float | None = Field(None, gt=0, le=1)
+    window: PositiveFloat | None = None
+    min_requests: PositiveInt | None = None
+    cooldown: NonNegativeFloat | None = None
+    half_open_max_probes: PositiveInt | None = None
+    scope: BreakerScope | None = None
+
+    def applied_to(self, base: BreakerConfig) -> BreakerConfig:
+        """``base`` with the fields this override sets (nulls only where they mean "off")."""
+        nullable = {"failure_threshold", "failure_ratio"}
+        changes = {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None or k in nullable}
+        return base.model_copy(update=changes)
+
+
+class RetryConfig(Section):
+    max_attempts: PositiveInt = 3
+    """Upstream attempts per request, fail-over targets included."""
+    backoff_base: NonNegativeFloat = 0.25
+    """Seconds before the first retry of the same target; doubles each time (with jitter)."""
+    backoff_max: NonNegativeFloat = 4.0
+    """Upper bound, in seconds, of one backoff (a larger ``retry-after`` moves to the next target instead)."""
+    deadline: PositiveFloat = 600.0
+    """Seconds after which no new attempt starts for a request."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryConfig:
+        if self.backoff_max < self.backoff_base:
+            raise ConfigProblems([Problem(("backoff_max",), "must be at least backoff_base")])
+        return self
+
+
+class PriceConfig(Section):
+    """List price in USD per million tokens."""
+
+    input: NonNegativeFloat
+    """Uncached input tokens."""
+    output: NonNegativeFloat
+    """Output tokens (thinking included)."""
+    cache_read: NonNegativeFloat | None = None
+    """Input tokens read from the prompt cache (default: the ``input`` price)."""
+    cache_write: NonNegativeFloat | None = None
+    """Input tokens written to the prompt cache (default: the ``input`` price)."""

@@ -1,0 +1,119 @@
+"""Configuration → provider adapters and the model catalog.
+
+Adapters are imported lazily, per dialect, so a configuration that uses only OpenAI-dialect
+providers never imports boto3. Keys are read here (environment variable or SSM, see
+``config.secrets``): a provider whose key is missing stops the start with an error naming the
+provider and where its key was looked for -- all such providers at once, never the key itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..config.errors import ConfigError, Problem
+from ..config.secrets import SecretError, read_key
+from ..routing.catalog import Catalog, ModelEntry, Price
+from .base import Provider
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..config.schema import AimuxConfig, ModelConfig, ProviderConfig
+
+
+class AdapterUnavailable(Exception):
+    """The adapter module of a dialect cannot be imported."""
+
+
+def _adapter_class(dialect: str) -> Any:
+    try:
+        if dialect == "anthropic":
+            from .anthropic import AnthropicProvider
+
+            return AnthropicProvider
+        if dialect == "openai":
+            from .openai import OpenAIProvider
+
+            return OpenAIProvider
+        if dialect == "bedrock":
+            from .bedrock import BedrockProvider
+
+            return BedrockProvider
+    except ImportError as exc:
+        raise AdapterUnavailable(f"the {dialect} adapter cannot be imported ({type(exc).__name__}: {exc})") from None
+    raise AdapterUnavailable(f"no adapter for dialect {dialect!r}")
+
+
+def build_provider(
+    name: str,
+    config: ProviderConfig,
+    *,
+    env: Mapping[str, str] = os.environ,
+    client: httpx.AsyncClient | None = None,
+) -> Provider:
+    """The adapter for one configured provider (``SecretError`` / ``AdapterUnavailable`` on failure)."""
+    preset = config.effective_preset(name)
+    if preset.dialect == "mock":
+        from .mock import MockProvider
+
+        return MockProvider()
+    adapter = _adapter_class(preset.dialect)
+    if preset.dialect == "bedrock":
+        provider: Provider = adapter(
+            name, preset, region=config.region, endpoint_url=config.endpoint_url, timeouts=config.timeouts.runtime()
+        )
+        return provider
+    source = config.key_source()
+    api_key = read_key(source, env) if source is not None else None
+    provider = adapter(
+        name, preset, api_key, base_url=config.base_url, timeouts=config.timeouts.runtime(), client=client
+    )
+    return provider
+
+
+def build_providers(
+    config: AimuxConfig,
+    *,
+    env: Mapping[str, str] = os.environ,
+    client: httpx.AsyncClient | None = None,
+) -> dict[str, Provider]:
+    """Every configured provider's adapter, by name; ``ConfigError`` listing every provider that cannot start."""
+    providers: dict[str, Provider] = {}
+    problems: list[Problem] = []
+    for name, provider_config in config.providers.items():
+        try:
+            providers[name] = build_provider(name, provider_config, env=env, client=client)
+        except (SecretError, AdapterUnavailable) as exc:
+            problems.append(Problem(("providers", name), str(exc)))
+    if problems:
+        raise ConfigError(config.source, problems)
+    return providers
+
+
+def model_entry(model_id: str, model: ModelConfig) -> ModelEntry:
+    """The catalog entry of one configured model."""
+    price = None
+    if model.price is not None:
+        p = model.price
+        cache_read = p.cache_read if p.cache_read is not None else p.input
+        cache_write = p.cache_write if p.cache_write is not None else p.input
+        price = Price(input=p.input, output=p.output, cache_read=cache_read, cache_write=cache_write)
+    return ModelEntry(
+        id=model_id,
+        provider=model.provider,
+        upstream_model=model.upstream(model_id),
+        display_name=model.display_name or model_id,
+        context_window=model.context_window,
+        max_output=model.max_output,
+        capabilities=frozenset(model.capabilities),
+        aliases=tuple(model.aliases),
+        price=price,
+        weight=model.weight,
+    )
+
+
+def build_catalog(config: AimuxConfig) -> Catalog:
+    """The routable models, in the order the configuration lists them."""
+    return Catalog(model_entry(model_id, model) for model_id, model in config.models.items())

@@ -1,0 +1,132 @@
+"""The breaker-and-health ``Guard`` dispatch uses: admission before a call, bookkeeping after it.
+
+- Breakers are keyed per provider, or per provider+model when ``scope`` is ``"model"``; health
+  statistics always per provider+model (the key lowest-latency routing orders by).
+- ``admit`` reads the breaker through its per-process cache: no store round trip on the hot path
+  while the circuit is closed.
+- Results are recorded after the answer, off the request path: each is a background task, so the
+  client never waits for a state write. ``drain()`` awaits the pending writes (Lambda handlers and
+  tests call it before the process may freeze).
+- Client errors (4xx answers that are the request's fault) say nothing about the upstream's health:
+  they count as successes, so they release a probe lease instead of re-opening the circuit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any, Literal
+
+from ..errors import UpstreamError
+from ..state.breaker import CircuitBreaker, breaker_key
+from ..state.health import HealthTracker
+from ..state.store import StoreError
+from .select import HealthView
+from .table import Target
+
+log = logging.getLogger("aimux.guard")
+BreakerScope = Literal["provider", "model"]
+
+
+def _is_client_fault(error: UpstreamError) -> bool:
+    return not error.retryable and error.status < 500
+
+
+class BreakerGuard:
+    """``breakers`` maps a provider to its breaker (per-provider settings); ``default`` serves the rest."""
+
+    def __init__(
+        self,
+        default: CircuitBreaker,
+        health: HealthTracker,
+        *,
+        breakers: Mapping[str, CircuitBreaker] | None = None,
+        scope: BreakerScope = "provider",
+    ) -> None:
+        self.default = default
+        self.breakers = dict(breakers or {})
+        self.health = health
+        self.scope = scope
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def breaker_key(self, target: Target) -> str:
+        return breaker_key(target.provider, target.model if self.scope == "model" else None)
+
+    def breaker_for(self, target: Target) -> CircuitBreaker:
+        return self.breakers.get(target.provider, self.default)
+
+    async def admit(self, target: Target) -> Any | None:
+        try:
+            admission = await self.breaker_for(target).allow(self.breaker_key(target))
+        except StoreError as exc:  # state unreachable: serve rather than refuse (the policy of a later issue)
+            log.warning("breaker state unavailable for %s: %s", target.key, type(exc).__name__)
+            return True
+        return admission if admission.allowed else None
+
+    async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
+        self._later(self._record(target, ticket, ok=True, latency_ms=latency_ms, ttft_ms=ttft_ms))
+
+    async def failed(self, target: Target, ticket: Any, error: UpstreamError) -> None:
+        client_fault = _is_client_fault(error)
+        self._later(self._record(target, ticket, ok=client_fault, latency_ms=0.0, ttft_ms=None,
+                                 count_health=not client_fault))
+
+    async def view(self, targets: Iterable[Target]) -> HealthView:
+        """Open circuits and recent latencies of ``targets``, from the per-process caches."""
+        targets = list(targets)
+        try:
+            breakers: dict[str, Any] = {}
+            for target in targets:
+                key = self.breaker_key(target)
+                if key not in breakers:
+                    breakers.update(await self.breaker_for(target).snapshot([key]))
+            health = await self.health.snapshot({t.key for t in targets})
+        except StoreError as exc:
+            log.warning("health snapshot unavailable: %s", type(exc).__name__)
+            return HealthView()
+        open_keys = set()
+        for target in targets:
+            view = breakers.get(self.breaker_key(target))
+            if view is not None and not view.available:
+                open_keys.add(target.key)
+        latencies = {
+            key: summary.p50_latency_ms
+            for key, summary in health.items()
+            if summary.p50_latency_ms is not None and summary.requests > 0
+        }
+        return HealthView(open_circuits=frozenset(open_keys), latencies_ms=latencies)
+
+    async def drain(self) -> None:
+        """Wait for every pending state write."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def _later(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _record(
+        self,
+        target: Target,
+        ticket: Any,
+        *,
+        ok: bool,
+        latency_ms: float,
+        ttft_ms: float | None,
+        count_health: bool = True,
+    ) -> None:
+        try:
+            if ticket is not True:  # True: admitted without a breaker record (state was unreachable)
+                key, breaker = self.breaker_key(target), self.breaker_for(target)
+                if ok:
+                    await breaker.record_success(key, ticket)
+                else:
+                    await breaker.record_failure(key, ticket)
+            if count_health:
+                await self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms)
+        except StoreError as exc:
+            log.warning("could not record the outcome for %s: %s", target.key, type(exc).__name__)
+        except Exception:
+            log.exception("recording the outcome for %s failed", target.key)
