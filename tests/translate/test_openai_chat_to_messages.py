@@ -179,11 +179,14 @@ def test_assistant_empty_turn_dropped_and_refusal_kept() -> None:
                                     {"role": "assistant", "content": [{"type": "text", "text": "No."}]}]
 
 
-def test_reasoning_content_in_history_is_dropped() -> None:
+def test_reasoning_content_in_history_becomes_aimux_signed_thinking() -> None:
     out = translate(messages=[{"role": "user", "content": "a"},
                               {"role": "assistant", "content": "b", "reasoning_content": "secret"},
                               {"role": "user", "content": "c"}])
-    assert out["messages"][1]["content"] == [{"type": "text", "text": "b"}]
+    thinking, text = out["messages"][1]["content"]
+    assert text == {"type": "text", "text": "b"}
+    assert thinking["type"] == "thinking" and thinking["thinking"] == "secret"
+    assert thinking["signature"].startswith("aimux1.client.")  # so only reasoning-echo upstreams get it
 
 
 def test_prefill_trailing_whitespace_stripped() -> None:

@@ -12,9 +12,11 @@ Mapping (``chat_to_messages``):
 - ``assistant`` content/refusal → text blocks (empty dropped), ``tool_calls`` → ``tool_use``
   (``arguments`` parsed, ``""`` → ``{}``; unparsable → 400 naming
   ``messages[i].tool_calls[j].function.arguments``), legacy ``function_call`` → ``tool_use`` with
-  a synthetic id that the following ``function`` message answers. ``reasoning_content`` is dropped
-  (no valid Anthropic signature exists for it). An assistant turn with nothing left is dropped; a
-  final (prefill) assistant text loses trailing whitespace, which Anthropic rejects.
+  a synthetic id that the following ``function`` message answers. ``reasoning_content`` (the
+  reasoning aimux returned earlier) becomes a leading thinking block with an aimux signature: only
+  upstreams that want their reasoning echoed (DeepSeek, GLM, Kimi) ever see it, never Anthropic.
+  An assistant turn with nothing left is dropped; a final (prefill) assistant text loses trailing
+  whitespace, which Anthropic rejects.
 - ``tools``/``functions`` → tools (``parameters`` or an empty object schema; ``strict`` dropped
   because Anthropic rejects it on models without structured outputs); non-function tools → 400.
 - ``tool_choice`` none/auto/required/named/allowed_tools → none/auto/any/tool/(auto|any over the
@@ -50,6 +52,7 @@ from ..wire.anthropic import (
     Metadata,
     OutputConfig,
     TextBlock,
+    ThinkingBlock,
     ThinkingConfig,
     Tool,
     ToolChoice,
@@ -59,6 +62,7 @@ from ..wire.anthropic import (
 from ..wire.openai import AssistantMessage, ChatCompletionRequest, ContentPart, NamedToolChoice
 from .openai_response import parse_arguments
 from .openai_upstream import ChatDialectOptions, messages_to_chat
+from .thinking import CLIENT_REASONING, sign_reasoning
 from .tool_names import encode_tool_id, shorten_tool_name
 
 __all__ = ["ChatDialectOptions", "chat_to_messages", "client_tool_names", "messages_to_chat"]
@@ -284,6 +288,9 @@ def _tool_result(tool_id: str, content: str | list[ContentPart], i: int) -> Tool
 
 def _assistant_blocks(m: AssistantMessage, i: int) -> tuple[list[Any], str | None]:
     blocks: list[Any] = []
+    if m.reasoning_content:
+        signature = sign_reasoning(CLIENT_REASONING, m.reasoning_content)
+        blocks.append(ThinkingBlock(thinking=m.reasoning_content, signature=signature))
     content = m.content
     if isinstance(content, str):
         if content:

@@ -29,6 +29,7 @@ from typing import Literal
 from ..wire.anthropic import MessageParam, MessagesRequest, RedactedThinkingBlock, ThinkingBlock
 
 AIMUX_SIGNATURE_PREFIX = "aimux1."
+CLIENT_REASONING = "client"  # provenance of reasoning an OpenAI client sends back as ``reasoning_content``
 _FOREIGN_PREFIXES = (AIMUX_SIGNATURE_PREFIX, "aimux-mock.")
 Policy = Literal["signed", "echo", "plain", "none"]
 

@@ -11,6 +11,7 @@ split at any byte boundary across chunks.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -37,13 +38,15 @@ class SSEParser:
     """Incremental SSE parser: ``feed(bytes)`` yields complete events; ``finish()`` flushes."""
 
     def __init__(self) -> None:
+        # Network reads split multi-byte characters; the incremental decoder keeps the partial bytes.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
         self._event: str | None = None
         self._data: list[str] = []
         self._pending_cr = False
 
     def feed(self, chunk: bytes | str) -> Iterator[ServerSentEvent]:
-        text = chunk.decode("utf-8", errors="replace") if isinstance(chunk, bytes) else chunk
+        text = self._decoder.decode(chunk) if isinstance(chunk, bytes) else chunk
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]
         self._pending_cr = text.endswith("\r")
@@ -57,6 +60,7 @@ class SSEParser:
 
     def finish(self) -> Iterator[ServerSentEvent]:
         """End of body: a final event not followed by a blank line is still delivered."""
+        self._buffer += self._decoder.decode(b"", final=True)
         if self._buffer:
             event = self._line(self._buffer)
             self._buffer = ""
