@@ -1,8 +1,8 @@
 """The ASGI apps: the client API (messages function), and the local one-process app.
 
 The client API is plain Starlette (FastAPI's own core) rather than FastAPI: importing FastAPI
-costs ~0.4 s of Lambda cold start for OpenAPI machinery the data plane never uses (see
-bench/README.md). The admin app, off the hot path, is FastAPI.
+adds 0.2-0.4 s of Lambda cold start on this machine for OpenAPI machinery the data plane never
+uses (see bench/README.md). The admin app, off the hot path, is FastAPI.
 """
 
 from __future__ import annotations
