@@ -31,7 +31,7 @@ from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from .table import Target
 
 _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta", "message_delta", "message_stop"})
-_DEFAULT_ALL_DOWN_RETRY_AFTER = 10.0
+ALL_DOWN_RETRY_AFTER = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +146,7 @@ class Dispatcher:
                     continue
                 called = True
                 try:
-                    result = await attempt(target, ticket)
+                    result = await self._within_deadline(attempt(target, ticket), target, deadline)
                 except UpstreamError as error:
                     attempts.append(Attempt(target, _describe(error)))
                     failures.append(error)
@@ -166,6 +166,23 @@ class Dispatcher:
             await self.sleep(delay)
             rounds += 1
         raise self._all_failed(targets, attempts, failures)
+
+    async def _within_deadline(self, call: Awaitable[Any], target: Target, deadline: float) -> Any:
+        """One attempt, cut off when the request's deadline passes: a provider's own timeouts may be
+        longer than what is left of the deadline, and the deadline is the client's promise."""
+        try:
+            async with asyncio.timeout(max(0.0, deadline - self.clock())) as scope:
+                return await call
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise UpstreamError(
+                f"upstream {target.provider}: no answer within the request deadline ({self.policy.deadline:g}s)",
+                provider=target.provider,
+                retryable=True,
+                status=504,
+                kind="timeout_error",
+            ) from None
 
     def _cooling(self, target: Target) -> bool:
         until = self._cooldown_until.get(target.key)
@@ -193,7 +210,8 @@ class Dispatcher:
         self, targets: tuple[Target, ...], attempts: list[Attempt], failures: list[UpstreamError]
     ) -> AimuxError:
         now = self.clock()
-        waits = [until - now for until in self._cooldown_until.values() if until > now]
+        keys = {t.key for t in targets}  # another route's cooldown says nothing about this request
+        waits = [until - now for key, until in self._cooldown_until.items() if key in keys and until > now]
         retry_after = min(waits) if waits else None
         tried = ", ".join(f"{a.target.label}: {a.outcome}" for a in attempts) or "no target admitted the request"
         if failures and len({a.target.key for a in attempts}) == 1:
@@ -203,7 +221,7 @@ class Dispatcher:
         else:
             error = Overloaded(
                 f"no upstream could serve the request ({tried})",
-                retry_after=retry_after if retry_after is not None else _DEFAULT_ALL_DOWN_RETRY_AFTER,
+                retry_after=retry_after if retry_after is not None else ALL_DOWN_RETRY_AFTER,
             )
         return _with_attempts(error, attempts)
 

@@ -164,17 +164,18 @@ def _filter(
 
 
 def _unfit(target: Target, found: Classification, max_tokens: int, health: HealthView) -> str | None:
+    """Why ``target`` cannot serve the request, if it cannot. Capabilities before health: a lasting
+    reason says more than a passing one, and "circuit open" then means "would serve, but is down"."""
+    entry = target.entry
+    if entry is not None:
+        if found.needs_vision and "vision" not in entry.capabilities:
+            return "no vision"
+        if found.needs_tools and "tools" not in entry.capabilities:
+            return "no tools"
+        if found.estimated_tokens > entry.context_window:
+            return f"context window {entry.context_window} < ~{found.estimated_tokens} tokens"
     if health.is_open(target):
         return "circuit open"
-    entry = target.entry
-    if entry is None:
-        return None
-    if found.needs_vision and "vision" not in entry.capabilities:
-        return "no vision"
-    if found.needs_tools and "tools" not in entry.capabilities:
-        return "no tools"
-    if found.estimated_tokens > entry.context_window:
-        return f"context window {entry.context_window} < ~{found.estimated_tokens} tokens"
     return None
 
 

@@ -60,7 +60,7 @@ async def create_chat_completion(request: Request) -> Response:
         check_request(canonical, None)
         context = request_context(request, request_id)
         context.anthropic_version = None
-        meta = routing_meta(request, canonical)
+        meta = routing_meta(request, canonical, backend=_backend(parsed))
         include_reasoning = parsed.reasoning_effort is not None
         created = int(time.time())
         tool_names = client_tool_names(parsed)
@@ -87,6 +87,12 @@ async def create_chat_completion(request: Request) -> Response:
         return openai_error_response(error, request_id)
     except Exception as exc:
         return openai_error_response(_unexpected(exc, request_id), request_id)
+
+
+def _backend(parsed: ChatCompletionRequest) -> str | None:
+    """The aimux-only ``backend`` field of an OpenAI client's body (translation does not carry it)."""
+    value = (parsed.__pydantic_extra__ or {}).get("backend")
+    return value if isinstance(value, str) else None
 
 
 def _unexpected(exc: BaseException, request_id: str) -> InternalError:

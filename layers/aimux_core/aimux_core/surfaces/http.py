@@ -82,12 +82,31 @@ def json_response(
 
 def served_headers(request_id: str, served: Served) -> dict[str, str]:
     """Headers every answer carries: the request id and which target served, by which route."""
-    return {"request-id": request_id, "x-request-id": request_id, **served.headers()}
+    routing = {name: header_safe(value) for name, value in served.headers().items()}
+    return {"request-id": request_id, "x-request-id": request_id, **routing}
 
 
-def routing_meta(request: Request, body: MessagesRequest) -> RequestMeta:
-    """Explicit provider (path, ``x-aimux-provider``, body ``backend``) and the session to pin."""
-    provider = request.path_params.get("provider") or request.headers.get("x-aimux-provider") or _backend(body)
+def header_safe(value: str) -> str:
+    """``value`` as printable ASCII, other characters backslash-escaped.
+
+    The route header and ``x-aimux-model`` carry the client's model name; a name with a non-Latin-1
+    character would fail the answer with a 500, one with CR/LF would make the server drop the
+    connection without any answer.
+    """
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in value)
+
+
+def routing_meta(request: Request, body: MessagesRequest, *, backend: str | None = None) -> RequestMeta:
+    """Explicit provider (path, ``x-aimux-provider``, body ``backend``, in that order) and the session to pin.
+
+    ``backend`` is taken out of ``body`` whichever source wins, so no upstream ever sees it; a surface
+    whose client body is not ``body`` (the OpenAI one translates, dropping unknown fields) passes the
+    value it read from its own body.
+    """
+    backend = _backend(body) or backend
+    provider = request.path_params.get("provider") or request.headers.get("x-aimux-provider") or backend
     session = request.headers.get("x-claude-code-session-id")
     if not session and body.metadata is not None:
         session = body.metadata.user_id
