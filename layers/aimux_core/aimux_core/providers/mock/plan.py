@@ -161,8 +161,21 @@ def _last_user_turn(request: MessagesRequest) -> tuple[str, list[ToolResultBlock
 
 
 def _request_digest(request: MessagesRequest) -> bytes:
-    """Stable across ``stream`` true/false, so both calls plan the same ids and signatures."""
-    body = request.model_dump(mode="json", exclude_unset=True, exclude={"stream"})
+    """Stable across ``stream`` true/false, so both calls plan the same ids and signatures.
+
+    Only what the answer depends on is hashed (model, tools, the last turn, thinking and limits):
+    hashing the whole history of a Claude Code request would cost more than planning the answer.
+    """
+    last = request.messages[-1].model_dump(mode="json", exclude_unset=True) if request.messages else None
+    body = {
+        "model": request.model,
+        "tools": [tool.name for tool in request.tools or ()],
+        "turns": len(request.messages),
+        "last": last,
+        "thinking": request.thinking.dump() if request.thinking else None,
+        "max_tokens": request.max_tokens,
+        "stop": request.stop_sequences,
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
 
 
@@ -190,7 +203,10 @@ def _tool_call(request: MessagesRequest, text: str) -> _ToolCall | None:
         chosen = next((t for t in tools if t.name == request.tool_choice.name), None)
     if chosen is None:
         best = -1
+        lowered = text.lower()
         for tool in tools:
+            if tool.name.lower() not in lowered:
+                continue  # cheap pre-check: most tools are not named at all
             pattern = rf"\b{_VERBS}\b\W+(?:\S+\s+){{0,3}}?[`'\"]?{re.escape(tool.name)}(?![\w-])"
             match = re.search(pattern, text, re.IGNORECASE)
             if match and (best < 0 or match.end() < best):
