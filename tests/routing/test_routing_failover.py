@@ -330,12 +330,6 @@ def test_client_errors_are_not_retried(
     assert len(pair.first.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="error answers carry only x-request-id and x-aimux-attempts: the Gateway does not add "
-    "x-aimux-route (nor the provider/model of the target that answered) when dispatch raises; the issue "
-    "asks for them on every response",
-)
 def test_error_answers_carry_the_routing_headers(make_pair: Callable[..., Pair]) -> None:
     pair = make_pair("anthropic")
     pair.first.enqueue(Fault.http(400, message="bad request"))

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from .accounting.tokens import estimate_input_tokens
-from .errors import NotFound, Overloaded
+from .errors import AimuxError, NotFound, Overloaded
 from .providers.base import Provider, RequestContext
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
@@ -105,13 +105,21 @@ class Gateway:
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
         decision = await self.decide(request, meta)
-        message, outcome = await self.dispatcher.create(request, context, decision.targets)
+        try:
+            message, outcome = await self.dispatcher.create(request, context, decision.targets)
+        except AimuxError as error:
+            error.headers.setdefault("x-aimux-route", decision.header)
+            raise
         self._pin(meta, outcome)
         return message, Served(decision, outcome)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
         decision = await self.decide(request, meta)
-        events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
+        try:
+            events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
+        except AimuxError as error:
+            error.headers.setdefault("x-aimux-route", decision.header)
+            raise
         self._pin(meta, outcome)
         return OpenStream(events, Served(decision, outcome))
 

@@ -264,5 +264,9 @@ def _describe(error: UpstreamError) -> str:
 
 
 def _with_attempts(error: AimuxError, attempts: list[Attempt]) -> AimuxError:
+    """Error answers say how many attempts were made and which target answered last."""
     error.headers["x-aimux-attempts"] = str(len(attempts))
+    if attempts:
+        error.headers["x-aimux-provider"] = attempts[-1].target.provider
+        error.headers["x-aimux-model"] = attempts[-1].target.model
     return error

@@ -18,6 +18,7 @@ from ..providers.base import RequestContext
 from ..routing.select import RequestMeta
 from ..settings import get_settings
 from ..wire.anthropic import MessagesRequest
+from ..wire.headers import header_safe
 
 JSON_MEDIA_TYPE = "application/json"
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
@@ -84,18 +85,6 @@ def served_headers(request_id: str, served: Served) -> dict[str, str]:
     """Headers every answer carries: the request id and which target served, by which route."""
     routing = {name: header_safe(value) for name, value in served.headers().items()}
     return {"request-id": request_id, "x-request-id": request_id, **routing}
-
-
-def header_safe(value: str) -> str:
-    """``value`` as printable ASCII, other characters backslash-escaped.
-
-    The route header and ``x-aimux-model`` carry the client's model name; a name with a non-Latin-1
-    character would fail the answer with a 500, one with CR/LF would make the server drop the
-    connection without any answer.
-    """
-    if value.isascii() and value.isprintable():
-        return value
-    return "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in value)
 
 
 def routing_meta(request: Request, body: MessagesRequest, *, backend: str | None = None) -> RequestMeta:

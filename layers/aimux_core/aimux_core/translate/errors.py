@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import AimuxError, InvalidRequest
+from ..wire.headers import header_safe
 
 _OPENAI_TYPE_CODE: dict[str, tuple[str, str | None]] = {
     "invalid_request_error": ("invalid_request_error", None),
@@ -47,7 +48,7 @@ def openai_error_body(error: AimuxError) -> dict[str, Any]:
 
 
 def error_headers(error: AimuxError) -> dict[str, str]:
-    headers = dict(error.headers)
+    headers = {name: header_safe(value) for name, value in error.headers.items()}
     if error.retry_after is not None:
         headers["retry-after"] = str(max(0, round(error.retry_after)))
     return headers
