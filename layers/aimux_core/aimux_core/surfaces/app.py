@@ -48,9 +48,10 @@ def client_routes() -> list[Route]:
 
 
 def create_messages_app(gateway: Gateway | None = None) -> Starlette:
-    """The client API: Anthropic and OpenAI surfaces over one gateway."""
+    """The client API: Anthropic and OpenAI surfaces over one gateway (built on first request if not given)."""
     app = Starlette(routes=client_routes())
-    app.state.gateway = gateway or build_default_gateway()
+    app.state.gateway = gateway
+    app.state.build_gateway = build_default_gateway
     return app
 
 

@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..errors import AimuxError, InternalError
-from ..gateway import Gateway
 from ..translate.errors import error_headers, invalid_request_from_validation, openai_error_body, openai_status
 from ..translate.openai_request import chat_to_messages, client_tool_names
 from ..translate.openai_response import message_to_chat_completion
@@ -30,6 +29,7 @@ from ..wire.sse import OPENAI_DONE, openai_frame
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
+    gateway_of,
     json_response,
     new_request_id,
     read_body,
@@ -54,7 +54,7 @@ async def create_chat_completion(request: Request) -> Response:
             parsed = ChatCompletionRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_request_from_validation(exc) from None
-        gateway: Gateway = request.app.state.gateway
+        gateway = gateway_of(request)
         limits = gateway.limits_for(parsed.model)
         canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
         check_request(canonical, None)

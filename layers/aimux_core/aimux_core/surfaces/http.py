@@ -12,8 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import RequestTooLarge
-from ..gateway import Served
+from ..errors import InternalError, RequestTooLarge
+from ..gateway import Gateway, Served
 from ..providers.base import RequestContext
 from ..routing.select import RequestMeta
 from ..settings import get_settings
@@ -23,6 +23,25 @@ from ..wire.headers import header_safe
 JSON_MEDIA_TYPE = "application/json"
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def gateway_of(request: Request) -> Gateway:
+    """The app's gateway, built on first use when the app was created without one.
+
+    Lambda handlers create their app at import time; building the gateway lazily keeps provider-key
+    reads (SSM) and any network I/O out of the cold-start import. A configuration error becomes a
+    500 naming the bad field (never a key), and building is retried on the next request.
+    """
+    state = request.app.state
+    gateway: Gateway | None = getattr(state, "gateway", None)
+    if gateway is None:
+        from ..config import ConfigError
+
+        try:
+            gateway = state.gateway = state.build_gateway()
+        except ConfigError as exc:
+            raise InternalError("gateway configuration error: " + "; ".join(exc.lines())) from None
+    return gateway
 
 
 def new_request_id() -> str:

@@ -17,7 +17,6 @@ from starlette.responses import Response, StreamingResponse
 
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError, InternalError
-from ..gateway import Gateway
 from ..translate.errors import anthropic_error_body, error_headers, invalid_request_from_validation
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
@@ -25,6 +24,7 @@ from ..wire.sse import anthropic_frame
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
+    gateway_of,
     json_response,
     new_request_id,
     read_body,
@@ -56,7 +56,7 @@ async def create_message(request: Request) -> Response:
             raise invalid_request_from_validation(exc) from None
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
-        gateway: Gateway = request.app.state.gateway
+        gateway = gateway_of(request)
         meta = routing_meta(request, parsed)
         if parsed.wants_stream:
             opened = await gateway.open_stream(parsed, context, meta)

@@ -13,11 +13,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import InvalidRequest, NotFound
-from ..gateway import Gateway
+from ..errors import AimuxError, InvalidRequest, NotFound
 from ..routing.catalog import ModelEntry
 from ..translate.errors import openai_error_body, openai_status
-from .http import json_response, new_request_id
+from .http import gateway_of, json_response, new_request_id
 from .messages import anthropic_error_response
 
 
@@ -63,28 +62,32 @@ def _anthropic_page(entries: list[ModelEntry], request: Request) -> dict[str, An
     }
 
 
+def _error(request: Request, error: AimuxError, request_id: str) -> Response:
+    if _wants_anthropic(request):
+        return anthropic_error_response(error, request_id)
+    return json_response(openai_error_body(error), openai_status(error), {"x-request-id": request_id})
+
+
 async def list_models(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    entries = list(gateway.catalog)
     request_id = new_request_id()
     headers = {"request-id": request_id, "x-request-id": request_id}
-    if _wants_anthropic(request):
-        try:
+    try:
+        entries = list(gateway_of(request).catalog)
+        if _wants_anthropic(request):
             return json_response(_anthropic_page(entries, request), 200, headers)
-        except InvalidRequest as error:
-            return anthropic_error_response(error, request_id)
+    except AimuxError as error:
+        return _error(request, error, request_id)
     return json_response({"object": "list", "data": [_openai_model(e) for e in entries]}, 200, headers)
 
 
 async def get_model(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    model_id = request.path_params["model_id"]
-    entry = gateway.catalog.get(model_id)
     request_id = new_request_id()
-    if entry is None:
-        error = NotFound(f"model: {model_id!r} is not a routable model", param="model")
-        if _wants_anthropic(request):
-            return anthropic_error_response(error, request_id)
-        return json_response(openai_error_body(error), openai_status(error))
+    model_id = request.path_params["model_id"]
+    try:
+        entry = gateway_of(request).catalog.get(model_id)
+        if entry is None:
+            raise NotFound(f"model: {model_id!r} is not a routable model", param="model")
+    except AimuxError as error:
+        return _error(request, error, request_id)
     body = _anthropic_model(entry) if _wants_anthropic(request) else _openai_model(entry)
     return json_response(body, 200, {"request-id": request_id, "x-request-id": request_id})
