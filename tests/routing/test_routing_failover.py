@@ -446,3 +446,24 @@ def test_three_targets_one_refusing_connections_all_down(
     assert caught.value.response.headers["x-aimux-attempts"] == "3"
     message = caught.value.response.json()["error"]["message"]
     assert "a: 529" in message and "b: 500" in message, message
+
+
+# --------------------------------------------------------------------------- plan quota
+
+
+@pytest.mark.parametrize("first_dialect", ["anthropic", "openai"])
+@pytest.mark.timeout(20)
+def test_exhausted_plan_quota_cools_the_target_until_its_announced_reset(
+    make_pair: Callable[..., Pair], first_dialect: Dialect
+) -> None:
+    """A Z.AI coding-plan 1308 answer moves on and keeps the target cooling (no breaker failure)."""
+    pair = make_pair(first_dialect)
+    quota_body = {"error": {"code": "1308", "message": "Usage limit reached for 5 hour. Your limit will reset at "
+                                                       "2999-01-01 00:00:00"}}
+    pair.first.enqueue(Fault.http(429, body=quota_body))
+    client = pair.anthropic()
+    headers, _ = anthropic_create(client)
+    assert_served_by_backup(pair, headers)
+    headers, _ = anthropic_create(client)
+    assert headers["x-aimux-attempts"] == "1" and headers["x-aimux-provider"] == "second"
+    assert len(pair.first.requests) == 1, "the exhausted target is not called again before its reset"

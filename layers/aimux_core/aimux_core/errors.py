@@ -94,8 +94,10 @@ class UpstreamError(AimuxError):
         status: int = 500,
         kind: str = "api_error",
         retry_after: float | None = None,
+        quota: bool = False,
     ) -> None:
         super().__init__(message, retry_after=retry_after)
+        self.quota = quota  # out of plan quota until ``retry_after``: a cooldown, not a fault
         self.provider = provider
         self.upstream_status = upstream_status
         self.retryable = retryable

@@ -11,6 +11,8 @@ What the caller sees for an upstream status:
     404             404            not_found_error       no         usually the model id
     413             413            request_too_large     no
     402             402            billing_error         no
+    quota 403/429   429            rate_limit_error      yes        plan quota exhausted: the target cools
+                                                                    down until the announced reset
     401, 403        502            api_error             no         the gateway's provider key is wrong:
                                                                     never a 401, which Claude Code would
                                                                     blame on the user's own key
@@ -29,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UpstreamError
+from .quota import quota_cooldown
 
 _EXCERPT_CHARS = 300
 _SECRET = re.compile(
@@ -108,6 +111,12 @@ def upstream_error(provider: str, status: int, headers: Mapping[str, str], body:
     )
     detail = excerpt(body) if body else ""
     message = f"upstream {provider} answered {status}" + (f": {detail}" if detail else "")
+    cooldown = quota_cooldown(status, headers, body)
+    if cooldown is not None:  # out of plan quota until a known reset: move on, cool the target down
+        return UpstreamError(
+            message, provider=provider, upstream_status=status, retryable=True, status=429,
+            kind="rate_limit_error", retry_after=cooldown, quota=True,
+        )
     return UpstreamError(
         message,
         provider=provider,

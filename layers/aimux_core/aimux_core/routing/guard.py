@@ -68,6 +68,8 @@ class BreakerGuard:
         self._later(self._record(target, ticket, ok=True, latency_ms=latency_ms, ttft_ms=ttft_ms))
 
     async def failed(self, target: Target, ticket: Any, error: UpstreamError) -> None:
+        if error.quota:
+            return  # plan quota ran out: dispatch cools the target down; it is not a breaker failure
         client_fault = _is_client_fault(error)
         self._later(self._record(target, ticket, ok=client_fault, latency_ms=0.0, ttft_ms=None,
                                  count_health=not client_fault))
