@@ -72,6 +72,29 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _route_explain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import ConfigError, resolve_config
+    from .config.runtime import build_routing_table
+    from .errors import AimuxError
+    from .routing.explain import describe, explain, load_request
+
+    try:
+        config = resolve_config(os.environ, path=args.config)
+        request, meta = load_request(Path(args.request))
+        decision = explain(request, meta, build_routing_table(config))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (AimuxError, OSError, ValueError) as exc:
+        print(f"aimux: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    print(f"config:   {config.source}")
+    print("\n".join(describe(decision)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aimux", description="Multi-provider LLM gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         "file", nargs="?", help="the file (default AIMUX_CONFIG, else ./aimux.yaml, else the environment)"
     )
     check.set_defaults(run=_config_check)
+    route = commands.add_parser("route", help="inspect routing decisions")
+    route_commands = route.add_subparsers(dest="route_command", required=True)
+    explain = route_commands.add_parser("explain", help="print where a request would be routed, without sending it")
+    explain.add_argument("request", help="a request body (Anthropic or OpenAI) or a recorded {path, headers, body}")
+    explain.add_argument("--config", metavar="FILE", help="configuration file (default as for serve)")
+    explain.set_defaults(run=_route_explain)
     return parser
 
 

@@ -1,0 +1,67 @@
+"""``aimux route explain``: the decision for a request file, printed without sending anything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+EXAMPLE = ROOT / "aimux.example.yaml"
+RECORDED = ROOT / "tests" / "fixtures" / "claude_code"
+
+
+def _explain(request: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "aimux_core.cli", "route", "explain", str(request), *extra]
+    # Only what the example config needs to resolve: no provider key is read to explain a route.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def test_claude_code_title_request_goes_to_the_background_route() -> None:
+    result = _explain(RECORDED / "request_title_background.json", "--config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "scenario: background" in result.stdout
+    assert "route:    background" in result.stdout
+    assert "1. " in result.stdout  # at least one ordered target
+
+
+def test_tool_turn_with_adaptive_thinking_goes_to_the_thinking_route() -> None:
+    result = _explain(RECORDED / "request_tool_turn2.json", "--config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "scenario: thinking" in result.stdout
+
+
+def test_openai_body_with_an_image_is_vision(tmp_path: Path) -> None:
+    body = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}],
+    }
+    request = tmp_path / "chat.json"
+    request.write_text(json.dumps(body))
+    result = _explain(request, "--config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "scenario: vision" in result.stdout
+
+
+def test_explicit_provider_header_in_a_recorded_request(tmp_path: Path) -> None:
+    recorded = {"path": "/v1/messages", "headers": {"x-aimux-provider": "deepseek"},
+                "body": {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}}
+    request = tmp_path / "recorded.json"
+    request.write_text(json.dumps(recorded))
+    result = _explain(request, "--config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "route:    explicit" in result.stdout and "[deepseek /" in result.stdout
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "{not json", '{"model": "m", "messages": "nope"}'])
+def test_bad_request_files_fail_with_a_message_not_a_traceback(tmp_path: Path, content: str) -> None:
+    request = tmp_path / "bad.json"
+    request.write_text(content)
+    result = _explain(request, "--config", str(EXAMPLE))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.startswith("aimux:")
