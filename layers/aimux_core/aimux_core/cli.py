@@ -1,8 +1,8 @@
 """The ``aimux`` command: ``aimux serve`` runs the local gateway in one process.
 
 ``aimux config check [FILE]`` validates a configuration and prints a summary (exit 1 with the
-path of each bad field otherwise). Later subcommands (``route explain``, ``keys``) hang off the
-same parser.
+path of each bad field otherwise). ``aimux route explain`` shows a routing decision; ``aimux keys
+...`` manages virtual API keys (``keys/commands.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .keys.mode import AuthMode
+    from .keys.ring import KeyRing
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -21,6 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .config import ConfigError, resolve_config
     from .config.runtime import build_gateway_from_config
+    from .state.store import StoreError
     from .surfaces.app import create_local_app
 
     settings = Settings.from_env()
@@ -44,9 +50,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"aimux: no config file - providers from the environment: {names}", file=sys.stderr)
     else:
         print(f"aimux: config {config.source}: {', '.join(config.providers)}", file=sys.stderr)
+    try:
+        keys, mode = _serve_keys()
+    except (ValueError, StoreError) as exc:
+        print(f"aimux: {exc}", file=sys.stderr)
+        return 1
     print(f"aimux: listening on http://{host}:{port} (client API and /admin)", file=sys.stderr)
     uvicorn.run(
-        create_local_app(gateway),
+        create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
@@ -56,6 +67,23 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def _serve_keys() -> tuple[KeyRing, AuthMode]:
+    """The key ring (``AIMUX_TABLE`` or in memory) and whether client requests must present a key."""
+    from .keys.mode import AUTH_OFF_NOTICE, decide_at_start, keyring_from_env
+
+    keys = keyring_from_env(os.environ)
+    mode = decide_at_start(os.environ, keys)
+    if mode == "off":
+        print(AUTH_OFF_NOTICE, file=sys.stderr)
+    else:
+        print(
+            f"aimux: AIMUX_AUTH=on - client requests need an API key (aimux keys create --name ...); "
+            f"revocations take effect within {keys.cache_seconds:g} s",
+            file=sys.stderr,
+        )
+    return keys, mode
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -120,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("request", help="a request body (Anthropic or OpenAI) or a recorded {path, headers, body}")
     explain.add_argument("--config", metavar="FILE", help="configuration file (default as for serve)")
     explain.set_defaults(run=_route_explain)
+    from .keys.commands import add_keys_parser
+
+    add_keys_parser(commands)
     return parser
 
 

@@ -9,9 +9,11 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .accounting.pricing import cost_micro_usd
 from .accounting.tokens import estimate_input_tokens
+from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
 from .providers.base import Provider, RequestContext
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
@@ -20,7 +22,7 @@ from .routing.pins import SessionPins
 from .routing.router import Router
 from .routing.select import Decision, HealthView, RequestMeta, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
-from .wire.anthropic import Message, MessagesRequest, StreamEvent
+from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
 
 
 @dataclass(slots=True)
@@ -29,6 +31,7 @@ class Served:
 
     decision: Decision
     outcome: Outcome
+    admitted: Admitted = OPEN
 
     @property
     def target(self) -> Target:
@@ -59,6 +62,7 @@ class Gateway:
         *,
         policy: RetryPolicy | None = None,
         guard: Guard | None = None,
+        admission: Admission | None = None,
     ) -> None:
         table = routing if isinstance(routing, RoutingTable) else table_for_catalog(routing.catalog, routing.default_id)
         self.providers = dict(providers)
@@ -67,6 +71,7 @@ class Gateway:
         self.pins = SessionPins()
         self.selector.pinned = self.pins.get
         self.guard = guard or OpenGuard()
+        self.admission = admission
         self.dispatcher = Dispatcher(self.providers, policy or RetryPolicy(), self.guard)
         self._known_targets = _all_targets(table)
 
@@ -79,10 +84,10 @@ class Gateway:
         view = getattr(self.guard, "view", None)
         return await view(self._known_targets) if view is not None else HealthView()
 
-    async def decide(self, request: MessagesRequest, meta: RequestMeta) -> Decision:
-        decision = self.selector.select(
-            request, meta, await self.health_view(), estimated_tokens=estimate_input_tokens(request)
-        )
+    async def decide(self, request: MessagesRequest, meta: RequestMeta, estimate: int | None = None) -> Decision:
+        if estimate is None:
+            estimate = estimate_input_tokens(request)
+        decision = self.selector.select(request, meta, await self.health_view(), estimated_tokens=estimate)
         if not decision.targets:
             reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
             if any(why == "circuit open" for _, why in decision.dropped):
@@ -104,24 +109,53 @@ class Gateway:
     async def create(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
-        decision = await self.decide(request, meta)
+        decision, admitted = await self._admit(request, context, meta)
         try:
             message, outcome = await self.dispatcher.create(request, context, decision.targets)
         except AimuxError as error:
             error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
-        return message, Served(decision, outcome)
+        return message, Served(decision, outcome, admitted)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
-        decision = await self.decide(request, meta)
+        decision, admitted = await self._admit(request, context, meta)
         try:
             events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
         except AimuxError as error:
             error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
-        return OpenStream(events, Served(decision, outcome))
+        return OpenStream(events, Served(decision, outcome, admitted))
+
+    def settle(self, served: Served, usage: Usage) -> float:
+        """The answer's cost in USD; the caller's token and spend counters are updated in the background."""
+        entry = served.target.entry
+        price = entry.price if entry is not None else None
+        if self.admission is None:
+            return cost_micro_usd(usage, price) / 1_000_000
+        return self.admission.settle(served.admitted, usage, price) / 1_000_000
+
+    async def _admit(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+    ) -> tuple[Decision, Admitted]:
+        """Route, then check the caller's key against it (allow-lists, rate windows, budget)."""
+        estimate = estimate_input_tokens(request)
+        decision = await self.decide(request, meta, estimate)
+        key = context.key
+        if key is None:
+            return decision, OPEN
+        from .keys.ring import check_model
+
+        check_model(key, request.model, decision.route)
+        if self.admission is None:
+            return decision, Admitted(key)
+        admitted = await self.admission.admit(key, decision.route, estimate)
+        step_down = admitted.budget
+        if step_down.action == "step_down" and step_down.route:
+            meta = replace(meta, route_override=step_down.route, route_note=step_down.note)
+            decision = await self.decide(request, meta, estimate)
+        return decision, admitted
 
     def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
         if meta.session_id and self.table.session_pinning:

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from ..gateway import Gateway
     from ..routing.catalog import Catalog
     from ..routing.dispatch import RetryPolicy
-    from ..routing.guard import BreakerGuard
+    from ..routing.guard import BreakerGuard, CappedGuard
     from ..routing.table import RoutingTable, Target
     from ..state.breaker_model import BreakerSettings
+    from ..state.failure_policy import StateFailurePolicy
     from ..state.store import Store
 
 
@@ -97,26 +98,54 @@ def build_gateway_from_config(
     *,
     env: Mapping[str, str] = os.environ,
     client: httpx.AsyncClient | None = None,
+    store: Store | None = None,
 ) -> Gateway:
-    """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...)."""
+    """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...).
+
+    Breakers, health, provider caps, rate windows and spend share one store: ``store``, else the
+    DynamoDB table named by ``AIMUX_TABLE``, else process memory.
+    """
+    from ..admission import Admission
     from ..gateway import Gateway
+    from ..keys.mode import store_from_env
+    from ..state import SystemClock
+    from ..state.failure_policy import StateFailurePolicy
+    from ..state.ratelimit import RateLimiter
+    from ..state.spend import SpendLedger
 
     providers = build_providers(config, env=env, client=client)
     table = build_routing_table(config, build_catalog(config))
-    return Gateway(providers, table, policy=build_retry_policy(config), guard=build_guard(config))
+    clock = SystemClock()
+    store = store if store is not None else store_from_env(env, clock)
+    policy = StateFailurePolicy.from_env(env)
+    admission = Admission(
+        RateLimiter(store, clock), SpendLedger(store, clock), clock,
+        policy=policy, budget_route_for=config.budget_route_for,
+    )
+    guard = build_guard(config, store, policy=policy)
+    return Gateway(providers, table, policy=build_retry_policy(config), guard=guard, admission=admission)
 
 
-def build_guard(config: AimuxConfig, store: Store | None = None) -> BreakerGuard:
-    """Breakers (with each provider's settings) and health statistics over one store.
+def build_guard(
+    config: AimuxConfig, store: Store | None = None, *, policy: StateFailurePolicy | None = None
+) -> BreakerGuard | CappedGuard:
+    """Breakers (with each provider's settings) and health statistics over one store, behind the
+    providers' caps when any provider has ``limits``.
 
-    Without a store given, state lives in process memory (local runs; the deployment passes its
-    DynamoDB store).
+    Without a store given, state lives in process memory.
     """
-    from ..routing.guard import BreakerGuard
+    from ..routing.guard import BreakerGuard, CappedGuard
     from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
+    from ..state.failure_policy import StateFailurePolicy
+    from ..state.provider_limits import ProviderLimiter
 
     clock = SystemClock()
     store = store if store is not None else MemoryStore(clock)
     default = CircuitBreaker(store, clock, breaker_settings(config, ""))
     breakers = {name: CircuitBreaker(store, clock, breaker_settings(config, name)) for name in config.providers}
-    return BreakerGuard(default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope)
+    guard = BreakerGuard(default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope)
+    capped = any(p.limits.rpm or p.limits.max_concurrency for p in config.providers.values())
+    if not capped:
+        return guard
+    limiter = ProviderLimiter.from_config(store, clock, config)
+    return CappedGuard(guard, limiter, policy or StateFailurePolicy(), clock)

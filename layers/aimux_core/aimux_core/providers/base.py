@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 
@@ -33,6 +33,7 @@ class RequestContext:
     anthropic_version: str | None = None
     betas: list[str] = field(default_factory=list)
     session_id: str | None = None
+    key: Any = None  # the caller's ``ApiKeyRecord`` (None when auth is off); never the key itself
 
 
 @dataclass(slots=True)

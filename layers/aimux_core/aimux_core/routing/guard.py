@@ -20,7 +20,10 @@ from typing import Any, Literal
 
 from ..errors import UpstreamError
 from ..state.breaker import CircuitBreaker, breaker_key
+from ..state.clock import Clock
+from ..state.failure_policy import StateFailurePolicy
 from ..state.health import HealthTracker
+from ..state.provider_limits import Lease, ProviderLimiter
 from ..state.store import StoreError
 from .select import HealthView
 from .table import Target
@@ -132,3 +135,58 @@ class BreakerGuard:
             log.warning("could not record the outcome for %s: %s", target.key, type(exc).__name__)
         except Exception:
             log.exception("recording the outcome for %s failed", target.key)
+
+
+class CappedGuard:
+    """Provider caps (``limits.rpm``, ``limits.max_concurrency``) in front of another guard.
+
+    A provider at its cap is skipped like an open circuit (``admit`` returns None), so aimux never
+    exceeds an upstream plan's limits and the request moves on to the next target instead of failing.
+    The concurrency slot is released when the attempt ends, in the background.
+    """
+
+    def __init__(self, inner: BreakerGuard, limiter: ProviderLimiter, policy: StateFailurePolicy, clock: Clock) -> None:
+        self.inner = inner
+        self.limiter = limiter
+        self.policy = policy
+        self.clock = clock
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    async def admit(self, target: Target) -> Any | None:
+        lease = await self.policy.guarded(
+            self.limiter.try_acquire(target.provider),
+            what="provider slot",
+            fallback=Lease.unchecked(target.provider, self.clock.now()),
+        )
+        if lease is None:
+            return None
+        ticket = await self.inner.admit(target)
+        if ticket is None:
+            self._release(lease)
+            return None
+        return (ticket, lease)
+
+    async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
+        inner_ticket, lease = ticket
+        self._release(lease)
+        await self.inner.succeeded(target, inner_ticket, latency_ms, ttft_ms)
+
+    async def failed(self, target: Target, ticket: Any, error: UpstreamError) -> None:
+        inner_ticket, lease = ticket
+        self._release(lease)
+        await self.inner.failed(target, inner_ticket, error)
+
+    async def view(self, targets: Iterable[Target]) -> HealthView:
+        return await self.inner.view(targets)
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self.inner.drain()
+
+    def _release(self, lease: Lease) -> None:
+        release = self.limiter.release(lease)
+        work = self.policy.guarded(release, what="provider slot release", fallback=None, answered=True)
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)

@@ -15,6 +15,8 @@ A pure function apart from the injected randomness, rotation counters and sessio
 5. Strategy orders each tier; tiers stay in order.
 6. Session pinning: a session's previous healthy target moves to the front, so prompt caches stay
    warm and thinking signatures stay valid.
+
+A budget step-down (``RequestMeta.route_override``) replaces steps 2-3 with the cheaper route.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class RequestMeta:
 
     explicit_provider: str | None = None
     session_id: str | None = None
+    route_override: str | None = None  # a budget step-down: this route, whatever the scenario
+    route_note: str | None = None  # why, for ``x-aimux-route``
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,11 @@ class Selector:
             targets, reason = explicit
             return Decision(tuple(targets), found.scenario, "explicit", reason, (), found)
 
-        head, route, reason = _base_route(request.model, found, table)
+        if meta.route_override is not None and meta.route_override in table.routes:
+            head, route = [], table.routes[meta.route_override]
+            reason = f"{meta.route_note or 'route override'}; {found.reason}"
+        else:
+            head, route, reason = _base_route(request.model, found, table)
         ctx = OrderingContext(
             input_tokens=estimated_tokens,
             output_tokens=request.max_tokens,

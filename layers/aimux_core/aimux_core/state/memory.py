@@ -6,6 +6,9 @@ its whole check-and-mutate without another ``await``. No other task can run insi
 every operation is atomic with respect to every other. The store is bound to one event loop and is not
 thread-safe.
 
+``transact`` checks every operation's condition against the current items before writing any of them,
+all inside one such section, so a transaction is all-or-nothing and nothing interleaves with it.
+
 Expired items are treated as absent by every operation and dropped lazily when touched; ``sweep()``
 drops all of them (a long local run calls it now and then, or never: health buckets are small).
 """
@@ -14,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .clock import Clock, SystemClock
 from .store import ABSENT, EXPIRES_AT, Absent, ConditionFailed, Item
+from .transaction import AddOp, DeleteOp, Operation, PutOp, check_expect_version, check_limit, prepare
 from .values import check_key, clean_deltas, clean_item, is_live, normalize_number
 
 
@@ -38,24 +42,11 @@ class MemoryStore:
     async def put(self, pk: str, sk: str, item: Mapping[str, Any], *, expect_version: int | Absent | None) -> int:
         check_key(pk, sk)
         attributes = clean_item(item)
-        if not (expect_version is None or expect_version is ABSENT or _is_int(expect_version)):
-            raise TypeError(f"expect_version must be an int, None or ABSENT, got {expect_version!r}")
+        check_expect_version(expect_version)
         await asyncio.sleep(0)
-        current = self._live(pk, sk)
-        if expect_version is ABSENT:
-            if current is not None:
-                raise ConditionFailed(pk, sk, "item exists")
-            version = 1
-        elif expect_version is None:
-            version = 0
-        else:
-            if current is None:
-                raise ConditionFailed(pk, sk, f"item absent, expected version {expect_version}")
-            if current["version"] != expect_version:
-                raise ConditionFailed(pk, sk, f"version is {current['version']}, expected {expect_version}")
-            version = expect_version + 1
-        self._partitions.setdefault(pk, {})[sk] = {**attributes, "pk": pk, "sk": sk, "version": version}
-        return version
+        written = self._put_result(pk, sk, attributes, expect_version)
+        self._store(written)
+        return written["version"]
 
     async def add(
         self,
@@ -68,27 +59,12 @@ class MemoryStore:
     ) -> Item:
         check_key(pk, sk)
         increments = clean_deltas(deltas)
-        if limit is not None:
-            limit_name, bound = limit[0], normalize_number(limit[1])
+        checked_limit = None if limit is None else check_limit(limit)
         if expires_at is not None:
             expires_at = normalize_number(expires_at)
         await asyncio.sleep(0)
-        current = self._live(pk, sk)
-        base: Item = current if current is not None else {"pk": pk, "sk": sk, "version": 0}
-        updated = dict(base)
-        for name, delta in increments.items():
-            previous = base.get(name, 0)
-            if isinstance(previous, bool) or not isinstance(previous, int | float):
-                raise TypeError(f"cannot add to non-numeric attribute {name!r} ({previous!r})")
-            updated[name] = normalize_number(previous + delta)
-        if limit is not None:
-            result = updated.get(limit_name, 0)
-            if isinstance(result, bool) or not isinstance(result, int | float) or result > bound:
-                raise ConditionFailed(pk, sk, f"{limit_name} would be {result!r}, over the limit {bound}")
-        if expires_at is not None:
-            updated[EXPIRES_AT] = expires_at
-        updated["version"] = base["version"] + 1
-        self._partitions.setdefault(pk, {})[sk] = updated
+        updated = self._add_result(pk, sk, increments, checked_limit, expires_at)
+        self._store(updated)
         return copy.deepcopy(updated)
 
     async def query(self, pk: str, sk_from: str, sk_to: str) -> list[Item]:
@@ -108,6 +84,25 @@ class MemoryStore:
         await asyncio.sleep(0)
         self._drop(pk, sk)
 
+    async def transact(self, operations: Sequence[Operation]) -> None:
+        """Compute every operation's result against the current items, then write them all (or none)."""
+        prepared = prepare(operations)
+        await asyncio.sleep(0)
+        results: list[Item | tuple[str, str]] = []
+        for op in prepared:
+            if isinstance(op, PutOp):
+                results.append(self._put_result(op.pk, op.sk, dict(op.item), op.expect_version))
+            elif isinstance(op, AddOp):
+                results.append(self._add_result(op.pk, op.sk, dict(op.deltas), op.limit, op.expires_at))
+            else:
+                self._check_delete(op)
+                results.append((op.pk, op.sk))
+        for result in results:  # every condition held: no await from here on, so all land together
+            if isinstance(result, tuple):
+                self._drop(*result)
+            else:
+                self._store(result)
+
     def sweep(self) -> int:
         """Drop every expired item now; returns how many were dropped."""
         now = self._clock.now()
@@ -117,6 +112,61 @@ class MemoryStore:
         for pk, sk in expired:
             self._drop(pk, sk)
         return len(expired)
+
+    def _put_result(self, pk: str, sk: str, attributes: Item, expect_version: int | Absent | None) -> Item:
+        """The item a put would write, or ConditionFailed; writes nothing."""
+        current = self._live(pk, sk)
+        if expect_version is ABSENT:
+            if current is not None:
+                raise ConditionFailed(pk, sk, "item exists")
+            version = 1
+        elif expect_version is None:
+            version = 0
+        else:
+            if current is None:
+                raise ConditionFailed(pk, sk, f"item absent, expected version {expect_version}")
+            if current["version"] != expect_version:
+                raise ConditionFailed(pk, sk, f"version is {current['version']}, expected {expect_version}")
+            version = expect_version + 1
+        return {**attributes, "pk": pk, "sk": sk, "version": version}
+
+    def _add_result(
+        self,
+        pk: str,
+        sk: str,
+        increments: dict[str, int | float],
+        limit: tuple[str, int | float] | None,
+        expires_at: int | float | None,
+    ) -> Item:
+        """The item an add would leave, or ConditionFailed / TypeError; writes nothing."""
+        current = self._live(pk, sk)
+        base: Item = current if current is not None else {"pk": pk, "sk": sk, "version": 0}
+        updated = dict(base)
+        for name, delta in increments.items():
+            previous = base.get(name, 0)
+            if isinstance(previous, bool) or not isinstance(previous, int | float):
+                raise TypeError(f"cannot add to non-numeric attribute {name!r} ({previous!r})")
+            updated[name] = normalize_number(previous + delta)
+        if limit is not None:
+            limit_name, bound = limit
+            result = updated.get(limit_name, 0)
+            if isinstance(result, bool) or not isinstance(result, int | float) or result > bound:
+                raise ConditionFailed(pk, sk, f"{limit_name} would be {result!r}, over the limit {bound}")
+        if expires_at is not None:
+            updated[EXPIRES_AT] = expires_at
+        updated["version"] = base["version"] + 1
+        return updated
+
+    def _check_delete(self, op: DeleteOp) -> None:
+        if op.expect_version is None:
+            return
+        current = self._live(op.pk, op.sk)
+        if current is None or current["version"] != op.expect_version:
+            found = "absent" if current is None else f"version {current['version']}"
+            raise ConditionFailed(op.pk, op.sk, f"item {found}, expected version {op.expect_version}")
+
+    def _store(self, item: Item) -> None:
+        self._partitions.setdefault(item["pk"], {})[item["sk"]] = item
 
     def _live(self, pk: str, sk: str) -> Item | None:
         """The stored item if it is live; an expired one is dropped on the way."""
@@ -132,7 +182,3 @@ class MemoryStore:
             partition.pop(sk, None)
             if not partition:
                 del self._partitions[pk]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

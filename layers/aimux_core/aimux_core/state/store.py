@@ -2,8 +2,9 @@
 
 aimux runs as many Lambda instances at once; whatever they must agree on (breakers, health, rate
 windows, spend, API keys) lives behind ``Store``: ``MemoryStore`` locally and in tests, one DynamoDB
-table when deployed. Every operation maps onto a single DynamoDB request (GetItem, PutItem, UpdateItem,
-Query, DeleteItem), so no caller ever needs a read-modify-write race to change shared state.
+table when deployed. Every operation maps onto a single DynamoDB request in the common case (GetItem,
+PutItem, UpdateItem, Query, DeleteItem, TransactWriteItems; the mapping is drawn in ``dynamodb.py``),
+so no caller ever needs a read-modify-write race to change shared state.
 
 Contract of a ``Store`` (``tests/state/test_state_store_contract.py`` checks it for every implementation):
 
@@ -43,6 +44,12 @@ Operations (all async, each atomic with respect to every other operation on the 
   - ``query(pk, sk_from, sk_to) -> list[dict]``: live items of partition ``pk`` with
     ``sk_from <= sk <= sk_to`` (string order, inclusive both ends), ascending by ``sk``.
   - ``delete(pk, sk) -> None``: remove the item; deleting an absent item is not an error.
+  - ``transact(operations) -> None``: apply a short list of conditional writes on distinct items
+    (``PutOp``, ``DeleteOp``, ``AddOp`` from ``state.transaction``, each with the same condition and
+    effect as ``put`` / ``delete`` / ``add``; ``DeleteOp`` may expect an int version) all-or-nothing:
+    when any condition fails, ``ConditionFailed`` names the first failing item and nothing is written.
+    Used where two items must change together (key rotation: create the new key, disable the old).
+    DynamoDB: one TransactWriteItems (not every emulator has it; dynalite does not).
 
 Errors
   - ``StoreError`` is the base of everything a store raises about the store itself.
@@ -57,8 +64,11 @@ Errors
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # transaction.py builds on this module (and on values.py, which imports it)
+    from .transaction import Operation
 
 Item = dict[str, Any]
 
@@ -125,4 +135,8 @@ class Store(Protocol):
 
     async def delete(self, pk: str, sk: str) -> None:
         """Remove the item if present."""
+        ...
+
+    async def transact(self, operations: Sequence[Operation]) -> None:
+        """Apply conditional puts, deletes and adds on distinct items all-or-nothing."""
         ...

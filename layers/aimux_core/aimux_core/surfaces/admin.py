@@ -6,15 +6,25 @@ request hot path; its import cost is paid only by the admin function.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import FastAPI
 
 from .. import __version__
 from ..gateway import Gateway, build_default_gateway
+from ..keys.mode import keyring_from_env
+from ..keys.ring import KeyRing
+from .admin_keys import add_key_routes
 
 
-def create_admin_app(gateway: Gateway | None = None) -> FastAPI:
+def create_admin_app(
+    gateway: Gateway | None = None, keys: KeyRing | None = None, *, allow_remote_key_admin: bool | None = None
+) -> FastAPI:
+    """The admin app. ``keys``: the ring whose keys ``/admin/keys`` manages (default: ``keyring_from_env``,
+    the ``AIMUX_TABLE`` table, else a fresh in-memory store; locally pass the ring the client surfaces
+    check). ``allow_remote_key_admin`` (default: on Lambda only, where IAM guards ``/admin``) lets
+    non-loopback clients manage keys."""
     gateway = gateway or build_default_gateway()
     app = FastAPI(
         title="aimux admin",
@@ -48,4 +58,26 @@ def create_admin_app(gateway: Gateway | None = None) -> FastAPI:
             for entry in gateway.catalog
         ]
 
+    add_metrics_route(app)
+    _add_key_routes(app, keys, allow_remote_key_admin)
     return app
+
+
+def _add_key_routes(app: FastAPI, keys: KeyRing | None, allow_remote: bool | None) -> None:
+    if allow_remote is None:
+        allow_remote = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    add_key_routes(app, keys if keys is not None else keyring_from_env(), allow_remote=allow_remote)
+
+
+def add_metrics_route(app: FastAPI) -> None:
+    """``GET /admin/metrics``: this process's request metrics (the CloudWatch names and views, in memory).
+
+    Meaningful for ``aimux serve`` (one process serves clients and admin); on AWS the admin function
+    is another process, so use the CloudWatch dashboard there.
+    """
+
+    @app.get("/admin/metrics")
+    def metrics() -> dict[str, Any]:
+        from ..accounting.metrics import metrics_snapshot
+
+        return metrics_snapshot()

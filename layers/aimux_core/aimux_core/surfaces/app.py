@@ -7,6 +7,8 @@ uses (see bench/README.md). The admin app, off the hot path, is FastAPI.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +19,9 @@ from ..gateway import Gateway, build_default_gateway
 from .chat import create_chat_completion
 from .messages import count_tokens, create_message
 from .models import get_model, list_models
+
+if TYPE_CHECKING:  # annotations only: the client API pays no import for keys until auth is wired
+    from ..keys.ring import KeyRing
 
 
 async def healthz(request: Request) -> Response:
@@ -47,10 +52,14 @@ def client_routes() -> list[Route]:
     return routes
 
 
-def create_messages_app(gateway: Gateway | None = None) -> Starlette:
-    """The client API: Anthropic and OpenAI surfaces over one gateway (built on first request if not given)."""
+def create_messages_app(gateway: Gateway | None = None, keys: KeyRing | None = None) -> Starlette:
+    """The client API: Anthropic and OpenAI surfaces over one gateway (built on first request if not given).
+
+    ``keys``: the ring client keys are checked against (``app.state.keys``; None: ``AIMUX_AUTH=off``).
+    """
     app = Starlette(routes=client_routes())
     app.state.gateway = gateway
+    app.state.keys = keys
     app.state.build_gateway = build_default_gateway
     return app
 
@@ -67,9 +76,15 @@ class _PathSplit:
         await target(scope, receive, send)
 
 
-def create_local_app(gateway: Gateway | None = None) -> ASGIApp:
-    """One process serving the client API and the admin routes with shared in-memory state."""
+def create_local_app(
+    gateway: Gateway | None = None, keys: KeyRing | None = None, *, admin_keys: KeyRing | None = None
+) -> ASGIApp:
+    """One process serving the client API and the admin routes with shared in-memory state.
+
+    ``keys`` are checked on client requests (None: auth off); ``/admin/keys`` manages ``admin_keys``
+    (default ``keys``), so ``aimux keys`` against this process creates the keys it checks.
+    """
     from .admin import create_admin_app
 
     gateway = gateway or build_default_gateway()
-    return _PathSplit(create_messages_app(gateway), create_admin_app(gateway))
+    return _PathSplit(create_messages_app(gateway, keys), create_admin_app(gateway, admin_keys or keys))

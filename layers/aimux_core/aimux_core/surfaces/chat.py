@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ..accounting.record import StreamTally
 from ..errors import AimuxError, InternalError
 from ..translate.errors import error_headers, invalid_request_from_validation, openai_error_body, openai_status
 from ..translate.openai_request import chat_to_messages, client_tool_names
@@ -26,12 +28,12 @@ from ..wire.anthropic import StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
 from ..wire.sse import OPENAI_DONE, openai_frame
+from .exchange import Exchange
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
     gateway_of,
     json_response,
-    new_request_id,
     read_body,
     request_context,
     routing_meta,
@@ -47,19 +49,22 @@ def openai_error_response(error: AimuxError, request_id: str) -> Response:
 
 
 async def create_chat_completion(request: Request) -> Response:
-    request_id = new_request_id()
+    exchange = Exchange(request, "openai")
+    request_id = exchange.request_id
     try:
         body = await read_body(request)
         try:
             parsed = ChatCompletionRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_request_from_validation(exc) from None
+        exchange.client_model = parsed.model
         gateway = gateway_of(request)
         limits = gateway.limits_for(parsed.model)
         canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
         check_request(canonical, None)
         context = request_context(request, request_id)
         context.anthropic_version = None
+        context.key = await exchange.authenticate(parsed.model)
         meta = routing_meta(request, canonical, backend=_backend(parsed))
         include_reasoning = parsed.reasoning_effort is not None
         created = int(time.time())
@@ -74,19 +79,29 @@ async def create_chat_completion(request: Request) -> Response:
                 include_reasoning=include_reasoning,
                 tool_names=tool_names,
             )
-            headers = {**SSE_HEADERS, **served_headers(request_id, opened.served)}
+            headers = {
+                **SSE_HEADERS,
+                **served_headers(request_id, opened.served),
+                **exchange.started_stream(opened.served),
+            }
+            tally = StreamTally(exchange.timer)
+            finished = partial(exchange.stream_finished, gateway, opened.served, tally)
             return StreamingResponse(
-                _encode_stream(opened.events, encoder, request_id), media_type=SSE_MEDIA_TYPE, headers=headers
+                _encode_stream(opened.events, encoder, tally, finished), media_type=SSE_MEDIA_TYPE, headers=headers
             )
         message, served = await gateway.create(canonical, context, meta)
         completion = message_to_chat_completion(
             message, model=parsed.model, created=created, include_reasoning=include_reasoning, tool_names=tool_names
         )
-        return json_response(completion, 200, served_headers(request_id, served))
+        headers = {**served_headers(request_id, served), **exchange.answered(gateway, served, message.usage)}
+        return json_response(completion, 200, headers)
     except AimuxError as error:
+        exchange.failed(error)
         return openai_error_response(error, request_id)
     except Exception as exc:
-        return openai_error_response(_unexpected(exc, request_id), request_id)
+        error = _unexpected(exc, request_id)
+        exchange.failed(error)
+        return openai_error_response(error, request_id)
 
 
 def _backend(parsed: ChatCompletionRequest) -> str | None:
@@ -105,18 +120,26 @@ def _frame(chunk: dict) -> bytes:  # type: ignore[type-arg]
 
 
 async def _encode_stream(
-    events: AsyncIterator[StreamEvent], encoder: ChatChunkEncoder, request_id: str
+    events: AsyncIterator[StreamEvent], encoder: ChatChunkEncoder, tally: StreamTally, finished: Callable[[], None]
 ) -> AsyncIterator[bytes]:
+    """Chunks and ``[DONE]``; a failure mid-stream is one error chunk and no ``[DONE]``.
+
+    ``finished`` runs once the stream ended for any reason: usage is settled and the record published.
+    """
     try:
         async for event in events:
+            tally.observe(event)
             for chunk in encoder.feed(event):
                 yield _frame(chunk)
         for chunk in encoder.finish():
             yield _frame(chunk)
         yield OPENAI_DONE
     except AimuxError as error:
+        tally.fail(error.kind)
         yield _frame(openai_error_body(error))
     except Exception as exc:
-        yield _frame(openai_error_body(_unexpected(exc, request_id)))
+        tally.fail("api_error")
+        yield _frame(openai_error_body(_unexpected(exc, "stream")))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
+        finished()

@@ -9,18 +9,21 @@ stream with an ``event: error`` and no ``message_stop``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ..accounting.record import StreamTally
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError, InternalError
 from ..translate.errors import anthropic_error_body, error_headers, invalid_request_from_validation
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.sse import anthropic_frame
+from .exchange import Exchange
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
@@ -47,29 +50,44 @@ def _unexpected(exc: BaseException, request_id: str) -> InternalError:
 
 
 async def create_message(request: Request) -> Response:
-    request_id = new_request_id()
+    exchange = Exchange(request, "anthropic")
+    request_id = exchange.request_id
     try:
         body = await read_body(request)
         try:
             parsed = MessagesRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_request_from_validation(exc) from None
+        exchange.client_model = parsed.model
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
+        context.key = await exchange.authenticate(parsed.model)
         gateway = gateway_of(request)
         meta = routing_meta(request, parsed)
         if parsed.wants_stream:
             opened = await gateway.open_stream(parsed, context, meta)
-            headers = {**SSE_HEADERS, **served_headers(request_id, opened.served)}
+            headers = {
+                **SSE_HEADERS,
+                **served_headers(request_id, opened.served),
+                **exchange.started_stream(opened.served),
+            }
+            tally = StreamTally(exchange.timer)
+            finished = partial(exchange.stream_finished, gateway, opened.served, tally)
             return StreamingResponse(
-                _encode_stream(opened.events, request_id), media_type=SSE_MEDIA_TYPE, headers=headers
+                _encode_stream(opened.events, tally, finished),
+                media_type=SSE_MEDIA_TYPE,
+                headers=headers,
             )
         message, served = await gateway.create(parsed, context, meta)
-        return json_response(message.dump_json(), 200, served_headers(request_id, served))
+        headers = {**served_headers(request_id, served), **exchange.answered(gateway, served, message.usage)}
+        return json_response(message.dump_json(), 200, headers)
     except AimuxError as error:
+        exchange.failed(error)
         return anthropic_error_response(error, request_id)
     except Exception as exc:
-        return anthropic_error_response(_unexpected(exc, request_id), request_id)
+        error = _unexpected(exc, request_id)
+        exchange.failed(error)
+        return anthropic_error_response(error, request_id)
 
 
 async def count_tokens(request: Request) -> Response:
@@ -81,6 +99,7 @@ async def count_tokens(request: Request) -> Response:
         except ValidationError as exc:
             raise invalid_request_from_validation(exc) from None
         check_request(parsed, request.headers.get("anthropic-version"))
+        await Exchange(request, "anthropic").authenticate()
         headers = {"request-id": request_id, "x-request-id": request_id}
         return json_response({"input_tokens": estimate_input_tokens(parsed)}, 200, headers)
     except AimuxError as error:
@@ -89,17 +108,27 @@ async def count_tokens(request: Request) -> Response:
         return anthropic_error_response(_unexpected(exc, request_id), request_id)
 
 
-async def _encode_stream(events: AsyncIterator[StreamEvent], request_id: str) -> AsyncIterator[bytes]:
-    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error``."""
+async def _encode_stream(
+    events: AsyncIterator[StreamEvent], tally: StreamTally, finished: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error``.
+
+    ``finished`` runs once the stream ended for any reason (done, failed, client gone): the usage
+    seen so far is settled and the request's record published.
+    """
     try:
         async for event in events:
+            tally.observe(event)
             yield anthropic_frame(event.type, event.dump_json())
     except AimuxError as error:
+        tally.fail(error.kind)
         yield _error_frame(error)
     except Exception as exc:
-        yield _error_frame(_unexpected(exc, request_id))
+        tally.fail("api_error")
+        yield _error_frame(_unexpected(exc, "stream"))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
+        finished()
 
 
 def _error_frame(error: AimuxError) -> bytes:

@@ -1,0 +1,236 @@
+"""Per-request CloudWatch metrics as EMF on stdout, and the same metrics kept in memory.
+
+The single source of truth for the metric contract: the dashboard and alarms in
+``infra/template.yaml`` must use exactly ``NAMESPACE``, ``METRICS`` and ``DIMENSION_SETS``.
+
+Each request prints **one** EMF line with **two** dimension sets, so CloudWatch files every metric
+twice: per target (``service, provider, model``) and service-wide (``service``, for plain alarms
+without Metrics Insights). One line with two sets is what the EMF specification defines for this
+and what Powertools' ``add_dimensions`` produces; it is half the log bytes of two lines.
+
+Why ``EphemeralMetrics`` per request: Powertools' ``Metrics`` keeps class-level state shared by all
+instances, so concurrent asyncio requests mix their dimensions (reference/aws-notes.md §6). Here a
+fresh ``EphemeralMetrics`` is filled and serialized inside one synchronous call (no ``await``), and
+the line is written with one ``write`` under a lock, so lines never interleave.
+
+Where EMF is written: on Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) always; elsewhere only with
+``AIMUX_EMF=1``. ``AIMUX_EMF=0`` turns it off everywhere, as does ``POWERTOOLS_METRICS_DISABLED``.
+The in-memory ``LocalMetrics`` (``GET /admin/metrics``) is updated in every case.
+
+Cold start: Powertools (~80 ms) is imported on the first EMF write, never at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .local_metrics import LocalMetrics
+
+if TYPE_CHECKING:
+    from .record import RequestRecord
+
+log = logging.getLogger("aimux.metrics")
+
+# --------------------------------------------------------------------------- the contract
+
+NAMESPACE = "Aimux"
+SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
+DEFAULT_SERVICE = "aimux"
+PER_TARGET_DIMENSIONS: tuple[str, ...] = ("service", "provider", "model")
+AGGREGATE_DIMENSIONS: tuple[str, ...] = ("service",)
+DIMENSION_SETS: tuple[tuple[str, ...], ...] = (PER_TARGET_DIMENSIONS, AGGREGATE_DIMENSIONS)
+UNROUTED = "none"  # provider/model of a request no target served (refused, invalid, all down)
+ALL_MODELS = "*"  # model of a per-provider circuit breaker's BreakerOpen
+
+COUNT, MILLISECONDS, NO_UNIT = "Count", "Milliseconds", "None"
+METRICS: dict[str, str] = {  # name -> CloudWatch unit, in emission order
+    "Requests": COUNT,  # 1 per request
+    "Errors": COUNT,  # 1 if status >= 500 (incl. 529) or the stream failed after its headers; else 0
+    "Fallbacks": COUNT,  # 1 if the serving attempt was not the first; else 0
+    "RateLimited": COUNT,  # 1 if refused 429 by aimux's own limits (not an upstream 429); else 0
+    "BreakerOpen": COUNT,  # 1 if routing skipped an open circuit; also 1 per breaker opening (own line)
+    "LatencyMs": MILLISECONDS,  # arrival to last byte
+    "TimeToFirstTokenMs": MILLISECONDS,  # streams only: arrival to first content event (absent otherwise)
+    "InputTokens": COUNT,  # uncached input tokens
+    "OutputTokens": COUNT,
+    "CacheReadTokens": COUNT,
+    "CacheWriteTokens": COUNT,
+    "CostUSD": NO_UNIT,  # US dollars; CloudWatch has no currency unit, so "None"
+}
+TIMINGS = tuple(name for name, unit in METRICS.items() if unit == MILLISECONDS)
+COUNTERS = tuple(name for name in METRICS if name not in TIMINGS)
+
+_MAX_DIMENSION_CHARS = 200
+_UNSAFE = re.compile(r"[^\x21-\x7e]")  # dimension values: printable ASCII without spaces
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_WRITE_LOCK = threading.Lock()
+_LOCAL: LocalMetrics | None = None
+_LOCAL_LOCK = threading.Lock()
+
+
+def service_name(env: Mapping[str, str] = os.environ) -> str:
+    return env.get(SERVICE_ENV) or DEFAULT_SERVICE
+
+
+def emf_enabled(env: Mapping[str, str] = os.environ) -> bool:
+    """Write EMF? ``AIMUX_EMF`` decides when set; otherwise yes on Lambda, no elsewhere."""
+    choice = env.get("AIMUX_EMF", "").strip().lower()
+    if choice in _FALSE:
+        return False
+    if choice not in _TRUE and not env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return False
+    return env.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() not in _TRUE
+
+
+# --------------------------------------------------------------------------- values
+
+
+def dimension_value(value: str | None) -> str:
+    """A safe, bounded dimension value: an empty one would make Powertools drop the dimension."""
+    from .request_log import scrub
+
+    if not value:
+        return UNROUTED
+    return _UNSAFE.sub("_", scrub(value))[:_MAX_DIMENSION_CHARS] or UNROUTED
+
+
+def dimensions_of(record: RequestRecord) -> dict[str, str]:
+    """The per-target dimensions of a record, keyed in ``PER_TARGET_DIMENSIONS`` order."""
+    return {
+        "service": service_name(),
+        "provider": dimension_value(record.provider),
+        "model": dimension_value(record.model if record.provider else None),
+    }
+
+
+def metric_values(record: RequestRecord) -> dict[str, float]:
+    """The metric values of one request, in ``METRICS`` order (TimeToFirstTokenMs only when measured)."""
+    values: dict[str, float] = {
+        "Requests": 1,
+        "Errors": int(record.is_error),
+        "Fallbacks": int(record.fell_back),
+        "RateLimited": int(record.rate_limited),
+        "BreakerOpen": int(record.breaker_open_seen),
+        "LatencyMs": round(record.latency_ms, 3),
+    }
+    if record.ttft_ms is not None:
+        values["TimeToFirstTokenMs"] = round(record.ttft_ms, 3)
+    values.update(
+        InputTokens=record.input_tokens,
+        OutputTokens=record.output_tokens,
+        CacheReadTokens=record.cache_read_tokens,
+        CacheWriteTokens=record.cache_write_tokens,
+        CostUSD=round(record.cost_usd, 9),
+    )
+    return values
+
+
+def build_emf(dimensions: Mapping[str, str], values: Mapping[str, float], metadata: Mapping[str, Any]) -> dict:
+    """One EMF document: ``values`` under both dimension sets, via a fresh ``EphemeralMetrics``."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics
+
+    metrics = EphemeralMetrics(namespace=NAMESPACE, service=dimensions["service"])
+    for name in PER_TARGET_DIMENSIONS:  # explicit order, "service" first, so the set is exactly this tuple
+        metrics.add_dimension(name=name, value=dimensions[name])
+    metrics.add_dimensions(**{name: dimensions[name] for name in AGGREGATE_DIMENSIONS})
+    for name, value in values.items():
+        metrics.add_metric(name=name, unit=METRICS[name], value=value)
+    for key, value in metadata.items():
+        if value is not None:
+            metrics.add_metadata(key=key, value=value)
+    return dict(metrics.serialize_metric_set())
+
+
+def write_emf(document: Mapping[str, Any]) -> None:
+    """One line on the current ``sys.stdout`` (where Lambda's log capture and test capture look)."""
+    line = json.dumps(document, separators=(",", ":"), ensure_ascii=True) + "\n"
+    with _WRITE_LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()  # under LWA stdout is a pipe: don't leave lines in a buffer at freeze
+
+
+# --------------------------------------------------------------------------- emitting
+
+
+def local_metrics() -> LocalMetrics:
+    """This process's in-memory metrics (created on first use)."""
+    global _LOCAL
+    if _LOCAL is None:
+        with _LOCAL_LOCK:
+            if _LOCAL is None:
+                _LOCAL = LocalMetrics(COUNTERS, TIMINGS)
+    return _LOCAL
+
+
+def metrics_snapshot() -> dict[str, Any]:
+    """What ``GET /admin/metrics`` answers: the in-memory metrics with the contract they mirror."""
+    return {
+        "namespace": NAMESPACE,
+        "service": service_name(),
+        "dimension_sets": [list(names) for names in DIMENSION_SETS],
+        "units": dict(METRICS),
+        **local_metrics().snapshot(),
+    }
+
+
+def emit_metrics(record: RequestRecord, *, local: LocalMetrics | None = None) -> dict | None:
+    """Account one finished request: in-memory always, EMF when enabled. Returns the EMF document written.
+
+    Never raises: a metrics failure is logged and must not fail the request it describes.
+    """
+    values = metric_values(record)
+    dimensions = dimensions_of(record)
+    _record_locally(local, dimensions, values)
+    if not emf_enabled():
+        return None
+    return _emit(dimensions, values, {"request_id": record.request_id})
+
+
+def on_breaker_transition(transition: Any) -> None:
+    """``CircuitBreaker(on_transition=...)`` hook: a breaker opening counts one ``BreakerOpen``.
+
+    The breaker key is ``provider`` or ``provider/model``; a per-provider breaker uses model ``*``.
+    """
+    if str(getattr(transition, "to_state", "")) != "open":
+        return
+    provider, _, model = str(transition.key).partition("/")
+    dimensions = {
+        "service": service_name(),
+        "provider": dimension_value(provider),
+        "model": dimension_value(model) if model else ALL_MODELS,
+    }
+    values = {"BreakerOpen": 1}
+    _record_locally(None, dimensions, values)
+    if emf_enabled():
+        _emit(dimensions, values, {"breaker": str(transition.key), "transition": str(transition.reason)})
+
+
+def _record_locally(local: LocalMetrics | None, dimensions: Mapping[str, str], values: Mapping[str, float]) -> None:
+    try:
+        counts = {name: value for name, value in values.items() if name not in TIMINGS}
+        timings = {name: value for name, value in values.items() if name in TIMINGS}
+        (local or local_metrics()).record(dimensions["provider"], dimensions["model"], counts, timings)
+    except Exception:
+        log.warning("in-memory metrics not updated", exc_info=True)
+
+
+def _emit(dimensions: Mapping[str, str], values: Mapping[str, float], metadata: Mapping[str, Any]) -> dict | None:
+    try:
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+        if is_metrics_disabled():  # POWERTOOLS_METRICS_DISABLED, or POWERTOOLS_DEV without it
+            return None
+        document = build_emf(dimensions, values, metadata)
+        write_emf(document)
+        return document
+    except Exception:
+        log.warning("EMF metrics not written", exc_info=True)
+        return None

@@ -1,0 +1,164 @@
+"""``aimux keys ...`` as an operator runs it: against a local gateway over loopback, and against ``aimux serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from aimux_core.cli import main
+from aimux_core.errors import AuthenticationFailed, PermissionDenied
+from aimux_core.gateway import build_mock_gateway
+from aimux_core.keys import KeyRing
+from aimux_core.state import MemoryStore
+from aimux_core.surfaces.app import create_local_app
+from support.server import free_port, serve
+
+KEY = re.compile(r"^amx-[a-z2-7]{52}$")
+
+
+@pytest.fixture
+def gateway_keys() -> KeyRing:
+    return KeyRing(MemoryStore(), cache_seconds=30)
+
+
+@pytest.fixture
+def local_url(gateway_keys: KeyRing, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A local gateway (client API + admin) checking ``gateway_keys``; ``AIMUX_PORT`` points the CLI at it."""
+    monkeypatch.delenv("AIMUX_TABLE", raising=False)
+    with serve(create_local_app(build_mock_gateway(), gateway_keys)) as url:
+        monkeypatch.setenv("AIMUX_PORT", str(urlsplit(url).port))
+        yield url
+
+
+def aimux(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_keys_cli_against_a_local_gateway(
+    local_url: str, gateway_keys: KeyRing, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code, out, err = aimux(
+        capsys, "keys", "create", "--name", "ci bot", "--owner", "ana", "--project", "p1", "--rpm", "60",
+        "--tpm", "90000", "--budget-daily", "5", "--budget-monthly", "50", "--allow-model", "claude-*",
+        "--allow-model", "gpt-4o", "--budget-route", "cheap",
+    )  # fmt: skip
+    assert code == 0, err
+    plaintext = out.strip()
+    assert KEY.match(plaintext)
+    assert "cannot show it again" in err
+    assert plaintext not in err
+    record = asyncio.run(gateway_keys.authenticate(plaintext))  # the key the gateway checks
+    assert (record.name, record.owner, record.project, record.rpm, record.tpm) == ("ci bot", "ana", "p1", 60, 90000)
+    assert (record.budget_daily_usd, record.budget_monthly_usd, record.budget_route) == (5.0, 50.0, "cheap")
+    assert record.allowed_models == ("claude-*", "gpt-4o")
+
+    code, out, err = aimux(capsys, "keys", "list")
+    assert code == 0 and record.id in out and "ci bot" in out and "active" in out and "claude-*,gpt-4o" in out
+    code, out, _ = aimux(capsys, "keys", "list", "--json")
+    assert [k["id"] for k in json.loads(out)["keys"]] == [record.id]
+    code, out, _ = aimux(capsys, "keys", "show", record.id)
+    assert code == 0 and f"id: {record.id}" in out and "rpm: 60" in out and "budget_daily_usd: 5" in out
+    code, out, _ = aimux(capsys, "keys", "disable", record.id)
+    assert code == 0 and out.strip() == f"{record.id}: disabled"
+    with pytest.raises(PermissionDenied):
+        asyncio.run(gateway_keys.authenticate(plaintext))  # same process as the admin routes: at once
+    code, out, _ = aimux(capsys, "keys", "enable", record.id, "--json")
+    assert code == 0 and json.loads(out)["disabled"] is False
+    code, out, err = aimux(capsys, "keys", "rotate", record.id)
+    new_plain = out.strip()
+    assert code == 0 and KEY.match(new_plain) and new_plain != plaintext and record.id in err
+    with pytest.raises(AuthenticationFailed):
+        asyncio.run(gateway_keys.authenticate(plaintext))
+    assert asyncio.run(gateway_keys.authenticate(new_plain)).id == record.id
+    code, out, _ = aimux(capsys, "keys", "delete", record.id)
+    assert code == 0 and out.strip() == f"{record.id}: deleted"
+
+    code, out, err = aimux(capsys, "keys", "show", record.id)
+    assert code == 1 and out == "" and err.startswith("aimux: 404: no API key with id")
+    code, out, err = aimux(capsys, "keys", "create", "--name", "x", "--rpm", "0")
+    assert code == 1 and "rpm" in err
+    code, _, err = aimux(capsys, "keys", "list")
+    assert code == 0 and "no keys at" in err
+
+    for secret in (plaintext, new_plain):
+        assert secret not in caplog.text and secret[4:] not in caplog.text
+
+
+def test_keys_cli_explains_a_missing_gateway(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIMUX_TABLE", raising=False)
+    code, out, err = aimux(capsys, "keys", "list", "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 1 and out == ""
+    assert "no aimux gateway answering" in err and "aimux serve" in err and "AIMUX_TABLE" in err
+
+
+def _wait_for(url: str, process: subprocess.Popen[str], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"aimux serve exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("aimux serve did not start")
+
+
+def _serve_process(env_extra: dict[str, str], port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("AIMUX_")}
+    env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    env.update(env_extra)
+    return subprocess.Popen(
+        [sys.executable, "-m", "aimux_core.cli", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd="/tmp",
+    )  # fmt: skip
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.terminate()
+    try:
+        _, err = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate(timeout=10)
+    return err
+
+
+@pytest.mark.parametrize("auth", ["", "on"])
+def test_serve_says_whether_keys_are_checked_and_the_cli_manages_its_keys(
+    auth: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    process = _serve_process({"AIMUX_AUTH": auth} if auth else {}, port)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}", process)
+        monkeypatch.delenv("AIMUX_TABLE", raising=False)
+        monkeypatch.setenv("AIMUX_PORT", str(port))
+        code, out, err = aimux(capsys, "keys", "create", "--name", "laptop", "--rpm", "5")
+        assert code == 0, err
+        code, listed, _ = aimux(capsys, "keys", "list", "--json")
+        assert [k["name"] for k in json.loads(listed)["keys"]] == ["laptop"]
+    finally:
+        stderr = _stop(process)
+    if auth == "on":
+        assert "AIMUX_AUTH=on - client requests need an API key" in stderr
+        assert "serving without API keys" not in stderr
+    else:
+        assert "aimux: AIMUX_AUTH=off - serving without API keys" in stderr.splitlines()
+    assert out.strip() not in stderr

@@ -1,0 +1,55 @@
+"""Cold start: importing the observability modules must not import Powertools (about 80 ms).
+
+Each check runs in a fresh interpreter, since this test process may have imported Powertools already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROBE = r"""
+import json, sys
+import aimux_core.accounting.record, aimux_core.accounting.metrics, aimux_core.accounting.request_log
+import aimux_core.accounting.local_metrics
+after_import = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))
+from aimux_core.accounting.metrics import emit_metrics
+from aimux_core.accounting.record import RequestRecord
+emit_metrics(RequestRecord(request_id="r", surface="anthropic", status=200, latency_ms=1.0, provider="p", model="m"))
+after_local_emit = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))
+xray = sorted(m for m in sys.modules if m.startswith("aws_xray_sdk"))
+print(json.dumps({"after_import": after_import, "after_local_emit": after_local_emit, "xray": xray}))
+"""
+
+
+def run_probe(env: dict[str, str]) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.fixture
+def local_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_LAMBDA_FUNCTION_NAME", "AIMUX_EMF")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def test_importing_does_not_import_powertools(local_env: dict[str, str]) -> None:
+    probe = run_probe(local_env)
+    assert probe["after_import"] == []
+    # locally, without AIMUX_EMF, a request's metrics stay in memory: Powertools is never needed
+    assert probe["after_local_emit"] == []
+
+
+def test_powertools_is_imported_on_the_first_emf_write(local_env: dict[str, str]) -> None:
+    probe = run_probe({**local_env, "AIMUX_EMF": "1"})
+    assert probe["after_import"] == []
+    assert "aws_lambda_powertools.metrics" in probe["after_local_emit"]
+    # Powertools' package __init__ imports the Tracer *module*; only instantiating Tracer needs aws_xray_sdk
+    assert probe["xray"] == []

@@ -1,0 +1,111 @@
+"""How ``DynamoStore`` is configured and built: env names, a lazy shared client, bounded timeouts, no blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from aimux_core.state import ABSENT
+from aimux_core.state import dynamodb_client as ddb_client
+from aimux_core.state.dynamodb import DynamoStore
+from support.dynamo import REGION, DynamoServer, ensure_table, fake_aws_env
+
+pytestmark = pytest.mark.anyio
+
+
+def test_importing_the_store_does_not_import_boto3() -> None:
+    """Lambda cold start: boto3/botocore load on the first store call, not with the layer."""
+    code = (
+        "import sys, aimux_core.state.dynamodb\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_table_and_endpoint_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIMUX_TABLE", "from-env")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.delenv("AIMUX_DYNAMODB_ENDPOINT", raising=False)
+    store = DynamoStore()
+    assert (store.table_name, store._endpoint_url) == ("from-env", "http://127.0.0.1:1")
+    monkeypatch.setenv("AIMUX_DYNAMODB_ENDPOINT", "http://127.0.0.1:2")  # aimux's own name wins
+    assert DynamoStore()._endpoint_url == "http://127.0.0.1:2"
+    assert DynamoStore("given", endpoint_url="http://127.0.0.1:3")._endpoint_url == "http://127.0.0.1:3"
+    assert DynamoStore("given").table_name == "given"
+
+
+def test_a_table_name_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIMUX_TABLE", raising=False)
+    with pytest.raises(ValueError, match="AIMUX_TABLE"):
+        DynamoStore()
+
+
+async def test_configured_from_the_environment_alone_it_works_with_one_lazy_client_per_process(
+    moto_server: DynamoServer, monkeypatch: pytest.MonkeyPatch, ns: str
+) -> None:
+    fake_aws_env(monkeypatch)
+    ensure_table(moto_server)
+    monkeypatch.setenv("AIMUX_TABLE", moto_server.table)
+    monkeypatch.setenv("AIMUX_DYNAMODB_ENDPOINT", moto_server.endpoint_url)
+    first, second = DynamoStore(region=REGION), DynamoStore(region=REGION)
+    assert first._client is None  # nothing built at construction
+
+    await first.put(f"{ns}#a", "x", {"n": 1}, expect_version=ABSENT)
+    assert (await second.get(f"{ns}#a", "x"))["n"] == 1
+    assert first.client is second.client is ddb_client.shared_client(moto_server.endpoint_url, REGION)
+
+
+def test_the_client_never_waits_long_and_pools_enough_connections() -> None:
+    config = ddb_client.make_client("http://127.0.0.1:1", REGION).meta.config
+    assert (config.connect_timeout, config.read_timeout) == (2, 2)
+    assert config.retries["total_max_attempts"] == 2
+    assert config.max_pool_connections >= 32
+
+
+class SlowClient:
+    """Every call blocks its thread for ``seconds``, like a network round trip in boto3."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.threads: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**params: Any) -> dict:
+            with self._lock:
+                self.threads.add(threading.current_thread().name)
+            time.sleep(self.seconds)
+            return {}
+
+        return call
+
+
+async def test_calls_overlap_on_the_worker_threads_and_the_event_loop_keeps_running() -> None:
+    client = SlowClient(0.2)
+    store = DynamoStore("t", client=client)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    started = time.monotonic()
+    await asyncio.gather(*(store.get("p", str(i)) for i in range(32)))
+    elapsed = time.monotonic() - started
+    ticking.cancel()
+
+    assert elapsed < 1.0  # 32 x 0.2 s overlapped, not 6.4 s in a row (nor 1.2 s on a 6-thread default pool)
+    assert len(client.threads) >= 16 and all(name.startswith("aimux-dynamodb") for name in client.threads)
+    assert max(gaps) < 0.15  # the loop kept serving other tasks while boto3 blocked its threads
