@@ -7,6 +7,7 @@ uses (see bench/README.md). The admin app, off the hot path, is FastAPI.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -52,16 +53,35 @@ def client_routes() -> list[Route]:
     return routes
 
 
-def create_messages_app(gateway: Gateway | None = None, keys: KeyRing | None = None) -> Starlette:
+def create_messages_app(
+    gateway: Gateway | None = None, keys: KeyRing | None = None, *, auth: bool | None = None
+) -> Starlette:
     """The client API: Anthropic and OpenAI surfaces over one gateway (built on first request if not given).
 
-    ``keys``: the ring client keys are checked against (``app.state.keys``; None: ``AIMUX_AUTH=off``).
+    ``keys``: the ring client keys are checked against. Without one, ``auth`` decides (default:
+    ``AIMUX_AUTH``, on when deployed on Lambda, else off): on builds the ring from the environment
+    (the ``AIMUX_TABLE`` table) on first use, so the handler's import stays free of boto3.
     """
     app = Starlette(routes=client_routes())
     app.state.gateway = gateway
-    app.state.keys = keys
     app.state.build_gateway = build_default_gateway
+    if keys is None and (auth if auth is not None else _auth_on_by_default()):
+        app.state.build_keys = _keyring_from_env
+    else:
+        app.state.keys = keys
     return app
+
+
+def _auth_on_by_default() -> bool:
+    from ..keys.mode import auth_mode
+
+    return auth_mode(os.environ, store_has_keys=False) == "on"
+
+
+def _keyring_from_env() -> KeyRing:
+    from ..keys.mode import keyring_from_env
+
+    return keyring_from_env(os.environ)
 
 
 class _PathSplit:

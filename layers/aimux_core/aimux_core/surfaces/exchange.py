@@ -33,8 +33,18 @@ if TYPE_CHECKING:
     from ..errors import AimuxError
     from ..gateway import Gateway, Served
     from ..keys.record import ApiKeyRecord
+    from ..keys.ring import KeyRing
 
 Surface = Literal["anthropic", "openai"]
+
+
+def _keys_of(request: Request) -> KeyRing | None:
+    """The app's key ring (None: auth off), built on first use when the app asked for one lazily."""
+    state = request.app.state
+    keys: KeyRing | None = getattr(state, "keys", None)
+    if keys is None and getattr(state, "build_keys", None) is not None:
+        keys = state.keys = state.build_keys()
+    return keys
 
 
 class Exchange:
@@ -49,7 +59,7 @@ class Exchange:
 
     async def authenticate(self, model: str | None = None) -> ApiKeyRecord | None:
         """The caller's key record (None when auth is off); 401/403 as ``AimuxError``s."""
-        keys = getattr(self.request.app.state, "keys", None)
+        keys = _keys_of(self.request)
         if keys is None:
             return None
         from ..keys.ring import authenticate_request
