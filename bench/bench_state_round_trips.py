@@ -1,0 +1,217 @@
+"""DynamoDB round trips per gateway request with a limited key: before the upstream call, and after the answer.
+
+Why: the hot path promises at most 2 DynamoDB round trips before the upstream call (key lookup cached, one
+rate-window admission, the budget read, breaker state cached) and everything else written after the answer.
+This counts them, rather than reasoning about them: every DynamoDB API call the store's boto3 client makes
+fires ``before-call.dynamodb.<Operation>`` once (retries of a failed attempt would show up in ``before-send``,
+not here: against a healthy endpoint there are none), and the mock provider is wrapped to note the counter the
+moment the gateway calls it. Each call is labelled with the item family it addresses (``key``, ``rate``,
+``spend``, ``breaker``, ``health``...: the partition key's prefix).
+
+Setup: moto's ``ThreadedMotoServer`` on 127.0.0.1 (a real HTTP endpoint, botocore exactly as in Lambda), the
+gateway ``build_gateway_from_config`` builds for a config with a priced mock model, a ``KeyRing`` on the same
+table, and a key with rpm, tpm and a daily budget. Requests go through the ASGI app in process (httpx
+``ASGITransport``), one at a time; after each answer the background writes are drained so they are counted
+against the request that caused them. Request 1 is cold (empty key cache, breaker and health caches); the
+rest are warm, and the table shows each request until the pattern repeats, then the warm totals.
+
+Run: ``.venv/bin/python bench/bench_state_round_trips.py [--requests N] [--cache-seconds S]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.config.schema import AimuxConfig
+from aimux_core.keys import KeyRing, create_key
+from aimux_core.providers.base import UpstreamCall
+from aimux_core.state.dynamodb import DynamoStore, create_table, make_client
+from aimux_core.surfaces.app import create_local_app
+from aimux_core.wire.anthropic import Message, StreamEvent
+
+CONFIG = {
+    "providers": {"mock": {"preset": "mock"}},
+    "models": {
+        "big": {"provider": "mock", "max_output": 4096, "price": {"input": 3, "output": 15}},
+        "small": {"provider": "mock", "max_output": 4096, "price": {"input": 1, "output": 5}},
+    },
+    "routes": {"default": ["big"], "budget": ["small"]},
+}
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@dataclass
+class CallLog:
+    """Every DynamoDB call (by operation), and where the upstream call fell in that sequence."""
+
+    calls: list[str] = field(default_factory=list)
+    upstream_at: int | None = None
+
+    def hook(self, model: Any, params: Any = None, **_: Any) -> None:
+        """``before-call.dynamodb.*``: fires once per API call the client makes."""
+        self.calls.append(f"{model.name}({_family(params)})")
+
+    def reset(self) -> None:
+        self.calls, self.upstream_at = [], None
+
+
+class MarkingProvider:
+    """The mock provider, noting how many DynamoDB calls had been made when the gateway called it."""
+
+    def __init__(self, inner: Any, log: CallLog) -> None:
+        self._inner, self._log = inner, log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def create(self, call: UpstreamCall) -> Message:
+        self._log.upstream_at = len(self._log.calls)
+        return await self._inner.create(call)
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        self._log.upstream_at = len(self._log.calls)
+        async for event in self._inner.stream(call):
+            yield event
+
+
+def _family(params: Any) -> str:
+    """The partition key's prefix (``rate#key#key_ab..`` -> ``rate``) of the item(s) a call addresses."""
+    body: Any = params.get("body", {}) if isinstance(params, dict) else {}
+    if isinstance(body, bytes | str):  # by before-call the request body is already serialized JSON
+        try:
+            body = json.loads(body or b"{}")
+        except ValueError:
+            return "?"
+    pk = body.get("Key", {}).get("pk") or body.get("Item", {}).get("pk")
+    if pk is None and "KeyConditionExpression" in body:  # a Query: its first value is the partition key
+        pk = next(iter(body.get("ExpressionAttributeValues", {}).values()), None)
+    text = pk.get("S", "?") if isinstance(pk, dict) else "?"
+    return text.split("#", 1)[0]
+
+
+@dataclass
+class Row:
+    index: int
+    status: int
+    before: list[str]
+    after: list[str]
+
+
+def _summary(ops: list[str]) -> str:
+    return ", ".join(f"{name} x{n}" if n > 1 else name for name, n in Counter(ops).items()) or "-"
+
+
+async def measure(endpoint: str, requests: int, cache_seconds: float) -> list[Row]:
+    client = make_client(endpoint, "us-east-1")
+    table = f"aimux-bench-{uuid.uuid4().hex[:8]}"
+    create_table(client, table)
+    store = DynamoStore(table, client=client, region="us-east-1")
+    keys = KeyRing(store, cache_seconds=cache_seconds)
+    plaintext, _ = await create_key(keys, name="bench", rpm=10_000, tpm=10_000_000, budget_daily_usd=1000.0)
+    keys.cache = type(keys.cache)(keys.clock, cache_seconds)  # forget what create_key cached: request 1 is cold
+
+    gateway = build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    log = CallLog()
+    gateway.providers["mock"] = MarkingProvider(gateway.providers["mock"], log)  # the dispatcher shares this dict
+    client.meta.events.register("before-call.dynamodb.*", log.hook)
+
+    app = create_local_app(gateway, keys)
+    body = {"model": "big", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
+    rows: list[Row] = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=30.0) as http:
+        for index in range(1, requests + 1):
+            log.reset()
+            answer = await http.post("/v1/messages", json=body, headers={"x-api-key": plaintext})
+            if gateway.admission is not None:
+                await gateway.admission.drain()
+            drain = getattr(gateway.guard, "drain", None)
+            if drain is not None:
+                await drain()
+            upstream_at = log.upstream_at if log.upstream_at is not None else len(log.calls)
+            rows.append(Row(index, answer.status_code, log.calls[:upstream_at], log.calls[upstream_at:]))
+    return rows
+
+
+def report(rows: list[Row], cache_seconds: float) -> str:
+    lines = [
+        f"key cache {cache_seconds:g} s; one request at a time; background writes drained after each answer",
+        "",
+        "| request | status | before upstream | after answer | before: operations | after: operations |",
+        "|---|---|---|---|---|---|",
+    ]
+    steady = Counter(len(r.before) for r in rows[1:]).most_common(1)[0][0] if len(rows) > 1 else 0
+    # cold, two warm, then any warm request that did more (a cache refresh), up to five of them
+    shown = rows[:3] + [r for r in rows[3:] if len(r.before) != steady][:5]
+    for row in shown:
+        label = "1 (cold)" if row.index == 1 else f"{row.index} (warm)"
+        lines.append(
+            f"| {label} | {row.status} | {len(row.before)} | {len(row.after)} | {_summary(row.before)} "
+            f"| {_summary(row.after)} |"
+        )
+    warm = rows[1:]
+    if warm:
+        before = [len(r.before) for r in warm]
+        after = [len(r.after) for r in warm]
+        lines.append(
+            f"| warm, {len(warm)} requests | {','.join(sorted({str(r.status) for r in warm}))} "
+            f"| max {max(before)}, mean {sum(before) / len(before):.2f} "
+            f"| max {max(after)}, mean {sum(after) / len(after):.2f} | | |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20, help="requests to send (the first is cold)")
+    parser.add_argument("--cache-seconds", type=float, default=30.0, help="the key ring's cache TTL")
+    args = parser.parse_args(argv)
+    os.environ.update(FAKE_AWS)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AIMUX_TABLE"):
+        os.environ.pop(name, None)
+    logging.disable(logging.INFO)  # the per-request log lines would drown the table
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        rows = asyncio.run(measure(f"http://{host}:{port}", args.requests, args.cache_seconds))
+    finally:
+        server.stop()
+    print(report(rows, args.cache_seconds))
+    warm = [len(r.before) for r in rows[1:]] or [len(rows[0].before)]
+    steady = Counter(warm).most_common(1)[0][0]
+    refreshes = sum(1 for n in warm if n != steady)
+    print(
+        f"\nwarm hot path: {steady} DynamoDB call(s) before the upstream call (target <= 2); "
+        f"{refreshes} of {len(warm)} warm requests refreshed a cached snapshot (max {max(warm)})",
+        file=sys.stderr,
+    )
+    return 0 if steady <= 2 and all(r.status == 200 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
