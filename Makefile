@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench install install-dev node-tools clean
+.PHONY: run test lint bench install install-dev node-tools clean sam-tools sam-check bench-cold-start
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,56 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint infra/template.yaml
 
-test: lint node-tools
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+test: lint node-tools sam-check
+	$(SAM_TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install-dev
 	$(BIN)/python bench/bench_gateway.py
 
+# ---------------------------------------------------------------- serverless deployment checks
+# Everything AWS would reject or break on, checked without an AWS account or Docker: sam validate
+# --lint; the SAM transform run offline and its CloudFormation linted (cfn-lint alone does not
+# expand SAM resources); sam build for the template's runtime and checks on the artifacts. The SAM
+# tools live in their own venv (aws-sam-cli pins its own boto3/pydantic). The Runtime Interface
+# Client goes to .venv-sam/ric/cp3XX for the test interpreter and the Lambda runtime's version.
+SAM_VENV ?= .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_BUILD_DIR := .aws-sam/build
+export SAM_CLI_TELEMETRY := 0
+LAMBDA_PY_VERSION = $(shell $(PYTHON) infra/lambda_python.py --version)
+LAMBDA_PYTHON = $(shell $(PYTHON) infra/lambda_python.py)
+RIC_PLATFORMS := --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64
+# What the runtime-API tests, the artifact tests and bench/cold_start.py need to find; with
+# AIMUX_REQUIRE_SAM=1 a missing piece fails those tests instead of skipping them.
+SAM_TEST_ENV = AIMUX_REQUIRE_SAM=1 AIMUX_SAM_VENV=$(SAM_VENV) AIMUX_LAMBDA_PYTHON=$(LAMBDA_PYTHON)
+
+$(SAM_VENV)/.installed: infra/requirements-sam.txt infra/requirements-ric.txt | $(BIN)/python
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q -r infra/requirements-sam.txt
+	for version in $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') $(LAMBDA_PY_VERSION); do \
+		$(SAM_VENV)/bin/python -m pip install -q --no-compile --upgrade --only-binary=:all: --implementation cp \
+			--python-version $$version $(RIC_PLATFORMS) --target $(SAM_VENV)/ric/cp$$(echo $$version | tr -d .) \
+			-r infra/requirements-ric.txt || exit 1; \
+	done
+	touch $@
+
+sam-tools: $(SAM_VENV)/.installed
+
+sam-check: sam-tools
+	$(SAM) validate --lint --template-file infra/template.yaml
+	$(SAM_VENV)/bin/python infra/sam_transform.py infra/template.yaml build/sam/cfn.json
+	$(SAM_VENV)/bin/cfn-lint --ignore-checks W1020 -- build/sam/cfn.json
+	@if [ -z "$(LAMBDA_PYTHON)" ]; then \
+		echo "sam-check: SKIPPED sam build - no python$(LAMBDA_PY_VERSION) found (PATH, pyenv); the layer's wheels and .pyc need the runtime's exact version"; \
+	else \
+		echo "sam-check: sam build with $(LAMBDA_PYTHON)"; \
+		PATH="$(dir $(LAMBDA_PYTHON)):$$PATH" $(SAM) build --template-file infra/template.yaml && \
+		$(BIN)/python infra/check_build.py $(SAM_BUILD_DIR); \
+	fi
+
+# Cold init of each function as Lambda does it (built artifacts, python -B, Runtime Interface Emulator).
+bench-cold-start: sam-check
+	$(SAM_TEST_ENV) $(BIN)/python bench/cold_start.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build .aws-sam tests/e2e/node_modules
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache .hypothesis build .aws-sam tests/e2e/node_modules

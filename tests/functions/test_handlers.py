@@ -6,6 +6,7 @@ Each event source the messages function can sit behind (HTTP API payload 2.0, RE
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -76,3 +77,17 @@ def test_handlers_are_independent_modules(messages_handler: Handler, admin_handl
     """Both files are ``app.py``; each handler must wrap its own app, not whichever loaded first."""
     assert messages_handler is not admin_handler
     assert messages_handler.app is not admin_handler.app  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["http-api-v2", "function-url"])
+def test_streamed_request_is_buffered_whole_through_mangum(messages_handler: Handler, kind: str) -> None:
+    """Behind the HTTP API a stream still works, but arrives in one piece (Mangum buffers): why the
+    function URL (run.sh, Lambda Web Adapter) is the endpoint for streaming clients."""
+    body = json.dumps({**json.loads(HELLO), "stream": True})
+    response = messages_handler(make_event(kind, "POST", "/v1/messages", body), LambdaContext())
+
+    assert response["statusCode"] == 200, response.get("body")
+    assert (header(response, "content-type") or "").startswith("text/event-stream")
+    text = base64.b64decode(response["body"]).decode() if response.get("isBase64Encoded") else response["body"]
+    events = [line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event: ")]
+    assert events[0] == "message_start" and events[-1] == "message_stop"
