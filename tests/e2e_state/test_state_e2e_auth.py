@@ -12,7 +12,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from conftest import HTTP_TIMEOUT, PROMPT, Deployment, anthropic_client, openai_client, run
+from state_e2e_support import HTTP_TIMEOUT, PROMPT, Deployment, anthropic_client, openai_client, run
 
 from aimux_core.keys import disable_key, generate_key
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import anthropic
 import openai
 import pytest
-from conftest import COST_BIG, DAILY_BUDGET, PROMPT, Deployment, anthropic_client, openai_client
+from state_e2e_support import COST_BIG, DAILY_BUDGET, PROMPT, Deployment, anthropic_client, openai_client
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -27,7 +27,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from conftest import PROMPT, anthropic_client, deploy, openai_client, run
+from state_e2e_support import PROMPT, anthropic_client, deploy, openai_client, run
 
 from aimux_core.gateway import Gateway
 from aimux_core.keys import KeyRing, create_key, generate_key

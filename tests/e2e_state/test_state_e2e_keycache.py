@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import HTTP_TIMEOUT, PROMPT, deploy
+from state_e2e_support import HTTP_TIMEOUT, PROMPT, deploy
 
 from aimux_core.keys import KeyRing, create_key
 from aimux_core.state.dynamodb import DynamoStore

@@ -15,7 +15,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from conftest import (
+from state_e2e_support import (
     COST_BIG,
     HTTP_TIMEOUT,
     PROMPT,

@@ -95,8 +95,15 @@ class Admission:
         if admitted.rate is not None:
             self._later(self.limiter.settle(admitted.rate, usage_tokens(usage)), "token settlement")
         if micro > 0:
-            self._later(self.ledger.record(admitted.key.id, micro), "spend record")
+            self._later(self._record_spend(admitted.key.id, micro), "spend record")
         return micro
+
+    async def _record_spend(self, key_id: str, micro: int) -> None:
+        totals = await self.ledger.record(key_id, micro)
+        if totals is not None:
+            from .accounting.metrics import emit_key_spend
+
+            emit_key_spend(key_id, totals.day_micro / 1_000_000)
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""

@@ -213,6 +213,35 @@ def on_breaker_transition(transition: Any) -> None:
         _emit(dimensions, values, {"breaker": str(transition.key), "transition": str(transition.reason)})
 
 
+KEY_SPEND_METRIC = "KeyDailySpendUSD"
+KEY_SPEND_DIMENSIONS: tuple[tuple[str, ...], ...] = (("service", "key_id"), AGGREGATE_DIMENSIONS)
+
+
+def emit_key_spend(key_id: str, daily_usd: float) -> dict | None:
+    """A key's spend so far today (UTC), after each answer it paid for: what the spend alarm watches.
+
+    Dimension sets ``[service, key_id]`` (per key, for the dashboard) and ``[service]`` (Maximum over
+    all keys, for one alarm). ``key_id`` is the key's public id, never the key.
+    """
+    if not emf_enabled():
+        return None
+    try:
+        from aws_lambda_powertools.metrics import EphemeralMetrics
+
+        service = service_name()
+        metrics = EphemeralMetrics(namespace=NAMESPACE, service=service)
+        metrics.add_dimension(name="key_id", value=dimension_value(key_id))
+        metrics.add_metric(name=KEY_SPEND_METRIC, unit=NO_UNIT, value=daily_usd)
+        document = dict(metrics.serialize_metric_set())
+        directive = document["_aws"]["CloudWatchMetrics"][0]
+        directive["Dimensions"] = [list(dims) for dims in KEY_SPEND_DIMENSIONS]
+        write_emf(document)
+        return document
+    except Exception:
+        log.warning("key spend metric not written", exc_info=True)
+        return None
+
+
 def _record_locally(local: LocalMetrics | None, dimensions: Mapping[str, str], values: Mapping[str, float]) -> None:
     try:
         counts = {name: value for name, value in values.items() if name not in TIMINGS}

@@ -29,10 +29,35 @@ def detected_presets(env: Mapping[str, str] = os.environ) -> list[PresetDefaults
     return found
 
 
+KEY_PATH_ENV = "AIMUX_PROVIDER_KEY_PATH"
+
+
 def config_from_environment(env: Mapping[str, str] = os.environ) -> AimuxConfig:
-    """Presets whose key variables are set in ``env``, with their default models and routes; else the mock."""
+    """Presets whose key variables are set in ``env``, with their default models and routes; else the
+    presets whose keys are SSM parameters under ``AIMUX_PROVIDER_KEY_PATH`` (``<path>/<preset>``, the
+    deployed layout); else the mock."""
     enabled = detected_presets(env)
-    return validate_config(environment_data(enabled) if enabled else mock_data(), ENVIRONMENT)
+    if enabled:
+        return validate_config(environment_data(enabled), ENVIRONMENT)
+    ssm_enabled, sources = detected_ssm_presets(env)
+    if ssm_enabled:
+        data = environment_data(ssm_enabled)
+        for name, parameter in sources.items():
+            data["providers"][name]["api_key_ssm"] = parameter
+        return validate_config(data, ENVIRONMENT)
+    return validate_config(mock_data(), ENVIRONMENT)
+
+
+def detected_ssm_presets(env: Mapping[str, str]) -> tuple[list[PresetDefaults], dict[str, str]]:
+    """Presets with a key parameter ``<AIMUX_PROVIDER_KEY_PATH>/<preset>`` (one listing call)."""
+    path = env.get(KEY_PATH_ENV, "").strip()
+    if not path:
+        return [], {}
+    from .secrets import ssm_keys_under
+
+    names = {name.rsplit("/", 1)[-1]: name for name in ssm_keys_under(path, region=env.get("AWS_REGION"))}
+    enabled = [d for d in AUTODETECT if d.preset in names]
+    return enabled, {d.preset: names[d.preset] for d in enabled}
 
 
 def mock_data() -> dict[str, Any]:

@@ -141,8 +141,13 @@ def build_guard(
 
     clock = SystemClock()
     store = store if store is not None else MemoryStore(clock)
-    default = CircuitBreaker(store, clock, breaker_settings(config, ""))
-    breakers = {name: CircuitBreaker(store, clock, breaker_settings(config, name)) for name in config.providers}
+    from ..accounting.metrics import on_breaker_transition
+
+    def breaker(provider: str) -> CircuitBreaker:
+        return CircuitBreaker(store, clock, breaker_settings(config, provider), on_transition=on_breaker_transition)
+
+    default = breaker("")
+    breakers = {name: breaker(name) for name in config.providers}
     guard = BreakerGuard(default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope)
     capped = any(p.limits.rpm or p.limits.max_concurrency for p in config.providers.values())
     if not capped:

@@ -127,6 +127,32 @@ def _fetch(name: str, region: str | None) -> str:
     return value
 
 
+def ssm_keys_under(path: str, *, region: str | None = None) -> list[str]:
+    """Names of the parameters directly under ``path`` (one ``GetParametersByPath`` call per page).
+
+    Their decrypted values are cached as they arrive, so building the providers reads nothing more.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    prefix = "/" + path.strip("/")
+    names: list[str] = []
+    try:
+        pages = _ssm_client(region).get_paginator("get_parameters_by_path")
+        for page in pages.paginate(Path=prefix, Recursive=False, WithDecryption=True):
+            for parameter in page.get("Parameters", []):
+                name, value = parameter.get("Name", ""), str(parameter.get("Value", "")).strip()
+                if name and value:
+                    with _lock:
+                        _cache[(region, name)] = value
+                    names.append(name)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise SecretError(f"cannot list API key SSM parameters under {prefix} ({code})") from None
+    except BotoCoreError as exc:
+        raise SecretError(f"cannot list API key SSM parameters under {prefix} ({type(exc).__name__})") from None
+    return names
+
+
 def clear_cache() -> None:
     """Forget cached values and clients (tests; a key rotated without a new container)."""
     with _lock:

@@ -1,0 +1,49 @@
+"""Deployed without a config file: providers come from the key parameters under AIMUX_PROVIDER_KEY_PATH."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from aimux_core.config import config_from_environment
+from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.config.secrets import clear_cache
+from aimux_core.state import MemoryStore
+
+ENV = {"AIMUX_PROVIDER_KEY_PATH": "/aimux/providers", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    clear_cache()
+    with mock_aws():
+        client = boto3.client("ssm", region_name="us-east-1")
+        yield client
+    clear_cache()
+
+
+def test_presets_are_enabled_by_their_key_parameters(ssm: object) -> None:
+    ssm.put_parameter(Name="/aimux/providers/anthropic", Value="sk-ant-test-anthropic", Type="SecureString")  # type: ignore[attr-defined]
+    ssm.put_parameter(Name="/aimux/providers/zai", Value="zai-test-key-value", Type="SecureString")  # type: ignore[attr-defined]
+    ssm.put_parameter(Name="/aimux/providers/not-a-preset", Value="x", Type="SecureString")  # type: ignore[attr-defined]
+    config = config_from_environment(ENV)
+    assert set(config.providers) == {"anthropic", "zai"}
+    assert config.providers["anthropic"].api_key_ssm == "/aimux/providers/anthropic"
+    gateway = build_gateway_from_config(config, env=ENV, store=MemoryStore())
+    assert set(gateway.providers) == {"anthropic", "zai"}
+
+
+def test_an_empty_path_falls_back_to_the_mock(ssm: object) -> None:
+    assert set(config_from_environment(ENV).providers) == {"mock"}
+
+
+def test_key_variables_win_over_the_parameter_path(ssm: object) -> None:
+    ssm.put_parameter(Name="/aimux/providers/zai", Value="zai-test-key-value", Type="SecureString")  # type: ignore[attr-defined]
+    config = config_from_environment({**ENV, "OPENAI_API_KEY": "sk-test-openai"})
+    assert set(config.providers) == {"openai"}
