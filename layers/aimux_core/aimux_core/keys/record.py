@@ -36,6 +36,7 @@ ID_PREFIX = "key_"
 # every index sort key (an id) lies in [ID_PREFIX, ID_PREFIX + "~"]: ids are ID_PREFIX + hex
 INDEX_RANGE = (ID_PREFIX, ID_PREFIX + "~")
 ITEM_KIND = "api_key"
+_PRIVATE_ITEM_FIELDS = frozenset({"kind", "key_hash"})
 
 
 def generate_key() -> str:
@@ -149,23 +150,7 @@ class ApiKeyRecord:
 
     def public(self) -> dict[str, Any]:
         """What admin views show: everything but the hash (and the plaintext, which nobody keeps)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "owner": self.owner,
-            "project": self.project,
-            "created_at": self.created_at,
-            "disabled": self.disabled,
-            "disabled_at": self.disabled_at,
-            "rotated_at": self.rotated_at,
-            "allowed_models": list(self.allowed_models),
-            "allowed_routes": list(self.allowed_routes),
-            "rpm": self.rpm,
-            "tpm": self.tpm,
-            "budget_daily_usd": self.budget_daily_usd,
-            "budget_monthly_usd": self.budget_monthly_usd,
-            "budget_route": self.budget_route,
-        }
+        return {name: value for name, value in self.to_item().items() if name not in _PRIVATE_ITEM_FIELDS}
 
 
 def _dollars(value: int | float | None) -> float | None:

@@ -9,7 +9,6 @@ a failure mid-stream is one ``data: {"error": ...}`` chunk and no ``[DONE]``.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -19,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..accounting.record import StreamTally
-from ..errors import AimuxError, InternalError
+from ..errors import AimuxError
 from ..translate.errors import error_headers, invalid_request_from_validation, openai_error_body, openai_status
 from ..translate.openai_request import chat_to_messages, client_tool_names
 from ..translate.openai_response import message_to_chat_completion
@@ -38,9 +37,8 @@ from .http import (
     request_context,
     routing_meta,
     served_headers,
+    unexpected_error,
 )
-
-log = logging.getLogger("aimux.chat")
 
 
 def openai_error_response(error: AimuxError, request_id: str) -> Response:
@@ -99,7 +97,7 @@ async def create_chat_completion(request: Request) -> Response:
         exchange.failed(error)
         return openai_error_response(error, request_id)
     except Exception as exc:
-        error = _unexpected(exc, request_id)
+        error = unexpected_error(exc, request_id)
         exchange.failed(error)
         return openai_error_response(error, request_id)
 
@@ -108,11 +106,6 @@ def _backend(parsed: ChatCompletionRequest) -> str | None:
     """The aimux-only ``backend`` field of an OpenAI client's body (translation does not carry it)."""
     value = (parsed.__pydantic_extra__ or {}).get("backend")
     return value if isinstance(value, str) else None
-
-
-def _unexpected(exc: BaseException, request_id: str) -> InternalError:
-    log.exception("unexpected error serving %s", request_id, exc_info=exc)
-    return InternalError(f"internal error; quote request id {request_id} when reporting it")
 
 
 def _frame(chunk: dict) -> bytes:  # type: ignore[type-arg]
@@ -139,7 +132,7 @@ async def _encode_stream(
         yield _frame(openai_error_body(error))
     except Exception as exc:
         tally.fail("api_error")
-        yield _frame(openai_error_body(_unexpected(exc, "stream")))
+        yield _frame(openai_error_body(unexpected_error(exc, "stream")))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
         finished()

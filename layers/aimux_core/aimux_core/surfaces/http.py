@@ -6,6 +6,7 @@ Kept free of dialect logic: the Anthropic and OpenAI surfaces decide how errors 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..wire.headers import header_safe
 
 JSON_MEDIA_TYPE = "application/json"
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
+log = logging.getLogger("aimux.surfaces")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -42,6 +44,12 @@ def gateway_of(request: Request) -> Gateway:
         except ConfigError as exc:
             raise InternalError("gateway configuration error: " + "; ".join(exc.lines())) from None
     return gateway
+
+
+def unexpected_error(exc: BaseException, request_id: str) -> InternalError:
+    """A bug, logged with its traceback server-side; the client gets a 500 that quotes the request id."""
+    log.exception("unexpected error serving %s", request_id, exc_info=exc)
+    return InternalError(f"internal error; quote request id {request_id} when reporting it")
 
 
 def new_request_id() -> str:

@@ -8,7 +8,6 @@ stream with an ``event: error`` and no ``message_stop``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
@@ -18,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ..accounting.record import StreamTally
 from ..accounting.tokens import estimate_input_tokens
-from ..errors import AimuxError, InternalError
+from ..errors import AimuxError
 from ..translate.errors import anthropic_error_body, error_headers, invalid_request_from_validation
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
@@ -34,19 +33,13 @@ from .http import (
     request_context,
     routing_meta,
     served_headers,
+    unexpected_error,
 )
-
-log = logging.getLogger("aimux.messages")
 
 
 def anthropic_error_response(error: AimuxError, request_id: str) -> Response:
     headers = {"request-id": request_id, "x-request-id": request_id, **error_headers(error)}
     return json_response(anthropic_error_body(error, request_id), error.status, headers)
-
-
-def _unexpected(exc: BaseException, request_id: str) -> InternalError:
-    log.exception("unexpected error serving %s", request_id, exc_info=exc)
-    return InternalError(f"internal error; quote request id {request_id} when reporting it")
 
 
 async def create_message(request: Request) -> Response:
@@ -85,7 +78,7 @@ async def create_message(request: Request) -> Response:
         exchange.failed(error)
         return anthropic_error_response(error, request_id)
     except Exception as exc:
-        error = _unexpected(exc, request_id)
+        error = unexpected_error(exc, request_id)
         exchange.failed(error)
         return anthropic_error_response(error, request_id)
 
@@ -105,7 +98,7 @@ async def count_tokens(request: Request) -> Response:
     except AimuxError as error:
         return anthropic_error_response(error, request_id)
     except Exception as exc:
-        return anthropic_error_response(_unexpected(exc, request_id), request_id)
+        return anthropic_error_response(unexpected_error(exc, request_id), request_id)
 
 
 async def _encode_stream(
@@ -125,7 +118,7 @@ async def _encode_stream(
         yield _error_frame(error)
     except Exception as exc:
         tally.fail("api_error")
-        yield _error_frame(_unexpected(exc, "stream"))
+        yield _error_frame(unexpected_error(exc, "stream"))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
         finished()
