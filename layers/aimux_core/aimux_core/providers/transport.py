@@ -1,8 +1,27 @@
 """The one pooled HTTP client every HTTP adapter shares, with the timeouts an LLM upstream needs.
 
-One ``httpx.AsyncClient`` per process (created on first use, reused across requests and across
-warm Lambda invocations): HTTP/1.1 keep-alive, so consecutive calls to a provider skip the TCP
-and TLS handshakes.
+One ``httpx.AsyncClient`` per process and event loop (created on first use, reused across
+requests and across warm Lambda invocations): HTTP/1.1 keep-alive, so consecutive calls to a
+provider skip the TCP and TLS handshakes.
+
+The client keeps the httpx API (adapters and tests only see ``httpx``) but moves its bytes with
+aiohttp, through the ``httpx-aiohttp`` transport: on this stack httpx's own transport (httpcore +
+anyio) costs more CPU per upstream call than everything else aimux does for a request, and the
+aiohttp one about half of it (``bench/README.md``, "Against an HTTP upstream"). Two things the
+package does not do are done here (``AiohttpBackend``): its exception mapping turns a refused or
+reset connection into ``ConnectTimeout``, so aiohttp errors are mapped again from their cause to
+the httpx error httpx itself would raise; and aiohttp's own cookie jar is off (cookies are
+httpx's business, and the shared client keeps none, see below). The plain httpx transport is
+used instead when a proxy is configured in the environment (httpx honours ``HTTPS_PROXY`` and
+``NO_PROXY`` only with its own transport, and aiohttp would look them up in a thread on every
+request), when ``AIMUX_UPSTREAM_TRANSPORT=httpx`` says so (an escape hatch should an upstream trip
+over aiohttp), or when ``httpx-aiohttp`` is not installed. aiohttp is imported on first use, never
+at import (Lambda cold start).
+
+The client keeps no cookies (``_Client``): it serves every caller of the gateway, so an upstream's
+``Set-Cookie`` must not ride along on other callers' requests (httpx would also parse every answer's
+headers for cookies). httpx's own INFO line per call ("HTTP Request: POST ...") is turned down to
+WARNING unless the ``httpx`` logger was configured: aimux logs one line per request itself.
 
 Timeouts (``Timeouts``):
 - ``connect``: establishing the connection;
@@ -11,6 +30,9 @@ Timeouts (``Timeouts``):
 - ``idle``: longest silence between two chunks of a stream;
 - ``total``: the whole call, non-streaming answers included (they send nothing until done).
 
+(``connect`` also bounds the wait for a pooled connection; with aiohttp it does not bound writes,
+which for request bodies of this size never block.)
+
 Every failure becomes an ``UpstreamError`` (see ``upstream_errors``). Closing the stream iterator
 closes the upstream response, so a client that disconnects cancels the upstream request.
 """
@@ -18,9 +40,14 @@ closes the upstream response, so a client that disconnects cancels the upstream 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -45,28 +72,199 @@ class Reply:
     body: bytes
 
 
+TRANSPORT_ENV = "AIMUX_UPSTREAM_TRANSPORT"  # "aiohttp" (default) or "httpx"
+_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
+# aiohttp's default is 8190 bytes per header line; httpx (h11) accepts header blocks up to 100 KB.
+_MAX_HEADER_LINE = 65_536
+log = logging.getLogger("aimux.transport")
+
 _client: httpx.AsyncClient | None = None
+_client_loop: asyncio.AbstractEventLoop | None = None
 
 
 def shared_client() -> httpx.AsyncClient:
-    """The process-wide pooled client (lazily created: nothing happens at import)."""
-    global _client
-    if _client is None or _client.is_closed:
-        _client = httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60),
-            timeout=None,
-            follow_redirects=False,
-        )
+    """The process-wide pooled client (lazily created: nothing happens at import).
+
+    A client belongs to the event loop it was first used on (its pooled connections do); a call
+    from another loop (tests, a host that runs each invocation in a fresh loop) gets a new client
+    rather than sockets registered with a loop that is no longer running.
+    """
+    global _client, _client_loop
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    stale = _client is not None and loop is not None and _client_loop is not None and loop is not _client_loop
+    if _client is None or _client.is_closed or stale:
+        _client = new_client()
+        _client_loop = loop
+    elif _client_loop is None:
+        _client_loop = loop
     return _client
 
 
 async def close_shared_client() -> None:
-    global _client
+    global _client, _client_loop
     if _client is not None:
         await _client.aclose()
-        _client = None
+        _client, _client_loop = None, None
+
+
+def new_client(backend: str | None = None) -> httpx.AsyncClient:
+    """A pooled client like the shared one; ``backend`` is "aiohttp" or "httpx" (default: see module docstring)."""
+    kind = backend or os.environ.get(TRANSPORT_ENV, "").strip().lower() or "aiohttp"
+    if kind not in ("aiohttp", "httpx"):
+        # Read on the first upstream call, where raising would fail every request: say so and go on.
+        log.warning("%s must be 'aiohttp' or 'httpx', not %r: using aiohttp", TRANSPORT_ENV, kind)
+        kind = "aiohttp"
+    transport: httpx.AsyncBaseTransport | None = None
+    if kind == "aiohttp" and not _environment_proxies():
+        try:
+            transport = AiohttpBackend(_LIMITS)
+        except ImportError:
+            log.warning("httpx-aiohttp is not installed: upstream calls use httpx's own transport")
+    httpx_log = logging.getLogger("httpx")
+    if httpx_log.level == logging.NOTSET:  # left alone when the operator configured it
+        httpx_log.setLevel(logging.WARNING)
+    return _Client(http1=True, http2=False, limits=_LIMITS, timeout=None, follow_redirects=False, transport=transport)
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that never learns from answers (see ``_Client``)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Ignore ``Set-Cookie``."""
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class _Client(httpx.AsyncClient):
+    """``httpx.AsyncClient`` without client-level cookies: one client serves every caller.
+
+    Cookies passed with a single request still go out; nothing an upstream sets is kept. Parsing
+    each answer for cookies was also ~4 % of a small request's CPU (``bench/README.md``).
+    """
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        """Ignored (httpx's constructor sets the jar through ``_cookies``, not here)."""
+
+
+def _environment_proxies() -> bool:
+    """Whether the environment names a proxy (what httpx would honour with its own transport)."""
+    import urllib.request
+
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
+
+
+class AiohttpBackend(httpx.AsyncBaseTransport):
+    """httpx's transport interface over aiohttp (``httpx_aiohttp.AiohttpTransport``), with httpx's error types.
+
+    The package maps every ``aiohttp.ClientConnectionError`` (refused, reset, server gone) to
+    ``httpx.ConnectTimeout``; this wrapper re-raises each failure, of the request and of the body
+    stream, as the httpx error httpx's own transport raises for the same fault, so
+    ``HttpTransport._transport_error`` classifies it as before. Its session has no cookie jar
+    (cookies are the httpx client's business) and accepts header lines as long as httpx does.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        from httpx_aiohttp import AiohttpTransport  # ImportError: the caller falls back to httpx
+
+        # What httpx verifies with (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), loaded once and used by the session.
+        ssl_context = httpx.create_ssl_context()
+        self._inner = AiohttpTransport(
+            verify=ssl_context, limits=limits, client=lambda: _aiohttp_session(limits, ssl_context)
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception as exc:
+            mapped = _httpx_error(exc, request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        response.stream = _TypedStream(response.stream, request)  # type: ignore[arg-type]
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _TypedStream(httpx.AsyncByteStream):
+    """A response body whose aiohttp failures surface as httpx errors (see ``AiohttpBackend``)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self._inner, self._request = inner, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except Exception as exc:
+            mapped = _httpx_error(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        except Exception as exc:
+            mapped = _httpx_error(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+
+def _aiohttp_session(limits: httpx.Limits, ssl_context: ssl.SSLContext) -> Any:
+    """The aiohttp session behind the shared client (created on its first request, inside the loop)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(
+        limit=limits.max_connections or 0,
+        keepalive_timeout=limits.keepalive_expiry if limits.keepalive_expiry is not None else 60.0,
+        ssl=ssl_context,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,  # httpx decodes non-streamed bodies itself; streams ask for identity
+        max_line_size=_MAX_HEADER_LINE,
+        max_field_size=_MAX_HEADER_LINE,
+    )
+
+
+def _httpx_error(exc: Exception, request: httpx.Request) -> httpx.HTTPError | None:
+    """The httpx error for an aiohttp failure (raw, or wrapped by ``httpx_aiohttp``); None for anything else."""
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None:
+        return None
+    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) else exc
+    if not isinstance(cause, aiohttp.ClientError):
+        return None
+    message = str(cause) or type(cause).__name__
+    kind: type[httpx.TransportError]
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout  # sock_connect, or no pooled connection within ``connect``
+    elif isinstance(cause, aiohttp.ServerTimeoutError):
+        kind = httpx.ReadTimeout  # sock_read: no bytes for ``idle`` (``total`` for a JSON answer)
+    elif isinstance(cause, aiohttp.ClientConnectorError):
+        kind = httpx.ConnectError  # refused, DNS, TLS handshake or certificate
+    elif isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        kind = httpx.RemoteProtocolError  # closed early, body cut short, malformed status line or headers
+    elif isinstance(cause, aiohttp.ClientConnectionError):
+        kind = httpx.ReadError  # reset, broken pipe
+    elif isinstance(cause, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        kind = httpx.UnsupportedProtocol
+    else:
+        kind = httpx.TransportError
+    return kind(message, request=request)
 
 
 class HttpTransport:
@@ -76,6 +274,10 @@ class HttpTransport:
         self.provider = provider
         self.timeouts = timeouts
         self._client = client
+        # Built once rather than per call (the request's own timeouts, see ``_timeout``).
+        self._post_timeout = self._timeout(timeouts.total).as_dict()
+        self._stream_timeout = self._timeout(timeouts.idle).as_dict()
+        self._urls: dict[str, httpx.URL] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -85,10 +287,21 @@ class HttpTransport:
         t = self.timeouts
         return httpx.Timeout(connect=t.connect, read=read, write=t.connect, pool=t.connect)
 
+    def _url(self, url: str) -> httpx.URL:
+        """The parsed URL: an adapter calls a few fixed URLs, and ``build_request`` with a parsed one
+        skips re-parsing the string (~10 us a call, a third of building the request)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = httpx.URL(url)
+            if len(self._urls) < 64:
+                self._urls[url] = parsed
+        return parsed
+
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """POST and read the whole answer within ``total``."""
-        timeout = self._timeout(self.timeouts.total).as_dict()
-        request = self.client.build_request("POST", url, headers=headers, content=body, extensions={"timeout": timeout})
+        request = self.client.build_request(
+            "POST", self._url(url), headers=headers, content=body, extensions={"timeout": self._post_timeout}
+        )
         try:
             async with asyncio.timeout(self.timeouts.total):
                 response = await self.client.send(request)
@@ -107,7 +320,7 @@ class HttpTransport:
         # Raw body bytes are yielded as they arrive, so ask for them uncompressed.
         headers = {"accept-encoding": "identity", **headers}
         request = self.client.build_request(
-            "POST", url, headers=headers, content=body, extensions={"timeout": self._timeout(t.idle).as_dict()}
+            "POST", self._url(url), headers=headers, content=body, extensions={"timeout": self._stream_timeout}
         )
         response: httpx.Response | None = None
         try:
