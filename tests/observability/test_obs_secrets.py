@@ -36,9 +36,9 @@ from aimux_core.providers.base import RequestContext
 from aimux_core.routing.select import RequestMeta
 from aimux_core.wire.anthropic import MessagesRequest
 
-ANTHROPIC_KEY = "sk-ant-api03-PLANTED0secret0anthropic0key0XYZ"
+ANTHROPIC_KEY = "sk-" "ant-api03-PLANTED0secret0anthropic0key0XYZ"
 AIMUX_KEY = "amx-live-PLANTED0secret0aimux0key0123"
-AWS_KEY_ID = "AKIAPLANTEDSECRET123"
+AWS_KEY_ID = "AKIA" "PLANTEDSECRET123"
 PROMPT = "PLANTED-SECRET-PROMPT: the launch code is 0000-TANGO"
 SECRETS = (ANTHROPIC_KEY, AIMUX_KEY, AWS_KEY_ID, "PLANTED0secret", "PLANTED-SECRET-PROMPT", "TANGO")
 

@@ -33,7 +33,7 @@ from support.samples import BASH_TOOL, PNG_1X1
 
 pytestmark = pytest.mark.anyio
 
-KEY = "sk-ant-test-0123456789abcdef"
+KEY = "sk-" "ant-test-0123456789abcdef"
 CLIENT_MODEL = "claude-sonnet-4-5"
 GENUINE = "EqQBCkgIARABGAIiQL7tc+Zl5Q8bKTW1zJ2n3vX9Qw=="
 FIXTURES = Path(__file__).parent.parent / "fixtures"

