@@ -19,7 +19,6 @@ from .providers.base import Provider, RequestContext
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.pins import SessionPins
-from .routing.router import Router
 from .routing.select import Decision, HealthView, RequestMeta, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
@@ -58,13 +57,12 @@ class Gateway:
     def __init__(
         self,
         providers: Mapping[str, Provider],
-        routing: RoutingTable | Router,
+        table: RoutingTable,
         *,
         policy: RetryPolicy | None = None,
         guard: Guard | None = None,
         admission: Admission | None = None,
     ) -> None:
-        table = routing if isinstance(routing, RoutingTable) else table_for_catalog(routing.catalog, routing.default_id)
         self.providers = dict(providers)
         self.table = table
         self.selector = Selector(table)
