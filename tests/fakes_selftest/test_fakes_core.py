@@ -46,7 +46,7 @@ def test_stop_is_bounded_with_a_stalled_connection_open() -> None:
         time.sleep(0.1)
         started = time.monotonic()
         fake.stop()
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # stop() dropped the 60 s stall
         assert sock.recv(100) == b""  # the stalled connection was dropped, not answered
     fake.raise_for_errors()
 

@@ -575,7 +575,7 @@ class _CountedStream(httpx.AsyncByteStream):
 
 
 async def test_early_aclose_closes_the_upstream_connection(anthropic_upstream: AnthropicUpstream) -> None:  # noqa: F811
-    slow = Reply(text="x" * 200, chunk_size=1, chunk_delay=0.02)  # 4 s if read to the end
+    slow = Reply(text="x" * 200, chunk_size=1, chunk_delay=0.1)  # 20 s if read to the end
     anthropic_upstream.enqueue(Reply(), Reply(), slow, Reply())
     transport = ClosingTransport()
     async with httpx.AsyncClient(transport=transport) as client:
@@ -589,7 +589,7 @@ async def test_early_aclose_closes_the_upstream_connection(anthropic_upstream: A
         closed_before = transport.closed
         await stream.aclose()  # type: ignore[attr-defined]
         assert transport.closed == closed_before + 1  # closed by aclose itself, not later by the GC
-        assert time.monotonic() - started < 1.5 and first[0].type == "message_start"
+        assert time.monotonic() - started < 10 and first[0].type == "message_start"
         await upstream.create(call())
     peers = [r.peer for r in anthropic_upstream.message_requests]
     assert peers[0] == peers[1] == peers[2]  # finished answers (streamed too) leave the connection reusable...
