@@ -196,6 +196,19 @@ def test_prefill_trailing_whitespace_stripped() -> None:
     assert len(out["messages"]) == 1
 
 
+@pytest.mark.parametrize("empty", ["", [], [{"type": "text", "text": ""}]], ids=["string", "no-parts", "empty-part"])
+def test_empty_user_messages_are_dropped_and_a_prefill_left_last_is_stripped(empty: Any) -> None:
+    """OpenAI accepts an empty user message, Anthropic answers 400: dropped, then the prefill rule applies."""
+    messages = [{"role": "user", "content": "a"}, {"role": "user", "content": empty},
+                {"role": "assistant", "content": "Sure: "}, {"role": "user", "content": empty}]
+    assert translate(messages=messages)["messages"] == [
+        {"role": "user", "content": "a"}, {"role": "assistant", "content": [{"type": "text", "text": "Sure:"}]}]
+
+
+def test_a_conversation_of_one_empty_user_message_is_left_to_the_upstream() -> None:
+    assert translate(messages=[{"role": "user", "content": ""}])["messages"] == [{"role": "user", "content": ""}]
+
+
 # --------------------------------------------------------------------------- tools and tool_choice
 
 

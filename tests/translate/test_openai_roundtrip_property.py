@@ -55,7 +55,7 @@ def text_parts(min_size: int = 0) -> st.SearchStrategy[list[dict[str, Any]]]:
 @st.composite
 def user_message(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
-        content: Any = draw(st.text(min_size=1, max_size=20))
+        content: Any = draw(texts)  # "" included: dropped on the way (Anthropic rejects empty content)
     else:
         content = draw(st.lists(texts.map(lambda t: {"type": "text", "text": t}) | images(), min_size=1, max_size=4))
     return {"role": "user", "content": content}
@@ -163,6 +163,10 @@ def _arguments(raw: str) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if value else "{}"
 
 
+def _last_assistant(messages: list[dict[str, Any]]) -> int:
+    return max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+
+
 def normalise(x: dict[str, Any]) -> dict[str, Any]:
     """What the round trip may change, and nothing else."""
     msgs: list[dict[str, Any]] = []
@@ -171,7 +175,7 @@ def normalise(x: dict[str, Any]) -> dict[str, Any]:
               for t in ([m["content"]] if isinstance(m["content"], str) else [p["text"] for p in m["content"]]) if t]
     if system:
         msgs.append({"role": "system", "content": "\n\n".join(system)})
-    after_tool = False
+    last_empty_user: Any = None
     for m in x["messages"]:
         role = m["role"]
         if role in ("system", "developer"):
@@ -179,7 +183,6 @@ def normalise(x: dict[str, Any]) -> dict[str, Any]:
         if role == "tool":
             # 2. tool text parts joined by newlines; empty parts vanish.
             msgs.append({"role": "tool", "tool_call_id": m["tool_call_id"], "content": _text_of(m["content"], "\n")})
-            after_tool = True
             continue
         if role == "user":
             content = m["content"]
@@ -188,8 +191,11 @@ def normalise(x: dict[str, Any]) -> dict[str, Any]:
                 parts = [{"type": "image_url", "image_url": {"url": p["image_url"]["url"]}}
                          if p["type"] == "image_url" else p for p in content if p["type"] != "text" or p["text"]]
                 content = parts[0]["text"] if len(parts) == 1 and parts[0]["type"] == "text" else parts
-            if content or (isinstance(content, str) and not after_tool):
+            if content:  # 3b. a user message with no content vanishes (unless it is all there is: below)
                 msgs.append({"role": "user", "content": content})
+                last_empty_user = None
+            else:
+                last_empty_user = content
         else:
             # 4. assistant text parts concatenate; no text with tool calls → null; empty turns vanish;
             #    arguments are re-serialised compactly ("" → "{}"); names shortened when too long.
@@ -203,10 +209,13 @@ def normalise(x: dict[str, Any]) -> dict[str, Any]:
                 if calls:
                     msg["tool_calls"] = calls
                 msgs.append(msg)
-        after_tool = False
-    # 5. a final assistant turn without tool calls (a prefill: the client's last message) loses
-    #    trailing whitespace (or vanishes).
-    prefill = bool(x["messages"]) and x["messages"][-1]["role"] == "assistant"
+    if last_empty_user == "" and all(m["role"] == "system" for m in msgs):  # an empty list of parts vanishes
+        msgs.append({"role": "user", "content": ""})
+    # 5. a final assistant turn without tool calls (a prefill: the client's last message, empty user
+    #    messages after it aside) loses trailing whitespace (or vanishes).
+    prefill = any(m["role"] == "assistant" for m in x["messages"]) and all(
+        m["role"] == "user" and not m["content"] for m in x["messages"][_last_assistant(x["messages"]) + 1:]
+    )
     while prefill and msgs and msgs[-1]["role"] == "assistant" and "tool_calls" not in msgs[-1]:
         msgs[-1]["content"] = (msgs[-1]["content"] or "").rstrip()
         if msgs[-1]["content"]:

@@ -9,6 +9,9 @@ Mapping (``chat_to_messages``):
   with a PDF data URL → document; ``input_audio``, ``file_id`` and unknown parts → 400.
 - consecutive ``tool`` (and legacy ``function``) messages → one ``user`` message of
   ``tool_result`` blocks in order; a ``user`` message right after them joins that message.
+- a ``user`` message with no content left (``""``, only empty text parts) is dropped: OpenAI accepts it,
+  Anthropic rejects it (400 "non-empty content"). Only a conversation of nothing else keeps it, so the
+  upstream, not aimux, answers that.
 - ``assistant`` content/refusal → text blocks (empty dropped), ``tool_calls`` → ``tool_use``
   (``arguments`` parsed, ``""`` → ``{}``; unparsable → 400 naming
   ``messages[i].tool_calls[j].function.arguments``), legacy ``function_call`` → ``tool_use`` with
@@ -168,6 +171,7 @@ def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[Message
     turns: list[tuple[str, Any]] = []
     results: list[Any] | None = None  # content of the open tool-result turn, if any
     legacy_id: str | None = None
+    empty_user: str | list[Any] | None = None  # the last user message dropped for having no content
     for i, m in enumerate(req.messages):
         role = m.role
         if role == "system" or role == "developer":
@@ -187,6 +191,9 @@ def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[Message
             results.append(block)
         elif role == "user":
             content = _user_content(m.content, i)  # type: ignore[arg-type]
+            if not content and results is None:
+                empty_user = content
+                continue
             if results is not None:
                 if isinstance(content, str):
                     content = [TextBlock(text=content)] if content else []
@@ -200,7 +207,9 @@ def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[Message
             legacy_id = new_legacy or legacy_id
             if blocks:
                 turns.append(("assistant", blocks))
-    _strip_prefill(turns)
+    if not turns and empty_user is not None:
+        turns.append(("user", empty_user))
+    _strip_prefill(turns)  # after the drops: an empty final user turn leaves an assistant turn last
     return system, [MessageParam(role=role, content=content) for role, content in turns]
 
 
