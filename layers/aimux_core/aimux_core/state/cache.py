@@ -72,6 +72,14 @@ class TtlCache(Generic[K, V]):
     async def get_many(self, keys: Iterable[K], load: Callable[[K], Awaitable[V]]) -> dict[K, V]:
         """Fresh values for all ``keys``; the stale ones are loaded concurrently."""
         unique = list(dict.fromkeys(keys))
+        fresh: dict[K, V] = {}
+        for key in unique:  # the warm path (every request between refreshes): no task, no gather
+            value = self.peek(key)
+            if value is None:
+                break
+            fresh[key] = value
+        else:
+            return fresh
         values = await asyncio.gather(*(self.get(key, _bind(load, key)) for key in unique))
         return dict(zip(unique, values, strict=True))
 
