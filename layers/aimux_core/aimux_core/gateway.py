@@ -126,6 +126,14 @@ class Gateway:
         self._pin(meta, outcome)
         return OpenStream(events, Served(decision, outcome, admitted))
 
+    async def drain(self) -> None:
+        """Wait for the background state writes (breaker outcomes, token settlements, spend)."""
+        if self.admission is not None:
+            await self.admission.drain()
+        drain_guard = getattr(self.guard, "drain", None)
+        if drain_guard is not None:
+            await drain_guard()
+
     def settle(self, served: Served, usage: Usage) -> float:
         """The answer's cost in USD; the caller's token and spend counters are updated in the background."""
         entry = served.target.entry

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..gateway import Gateway, build_default_gateway
 from .chat import create_chat_completion
+from .invocation import FinishWritesInRequest, finish_writes_in_request
 from .messages import count_tokens, create_message
 from .models import get_model, list_models
 
@@ -63,6 +64,8 @@ def create_messages_app(
     (the ``AIMUX_TABLE`` table) on first use, so the handler's import stays free of boto3.
     """
     app = Starlette(routes=client_routes())
+    if finish_writes_in_request(os.environ):  # on Lambda: see surfaces/invocation.py
+        app.add_middleware(FinishWritesInRequest, gateway=lambda: getattr(app.state, "gateway", None))
     app.state.gateway = gateway
     app.state.build_gateway = build_default_gateway
     if keys is None and (auth if auth is not None else _auth_on_by_default()):
