@@ -1,16 +1,33 @@
 """Provider API keys: read from an environment variable or an SSM SecureString, never from the file.
 
 The configuration only names where a key lives (``api_key_env`` / ``api_key_ssm``). Keys are read
-when providers are built, not at import: the SSM client is created on first use and each parameter
-is read once per process (a warm Lambda container reuses it). Error messages name the provider and
-the variable or parameter, never the key.
+when providers are built, not at import. Error messages name the provider and the variable or
+parameter, never the key, and never chain the SDK's exception.
+
+SSM SecureStrings are read decrypted with Powertools Parameters (``SSMProvider``):
+
+- Cold start: nothing here imports boto3, botocore or Powertools Parameters at module import (the
+  parameters package pulls in boto3, about 0.3 s). One provider per (region, endpoint) is built on
+  first use, around a client with short timeouts (an unreachable SSM must fail the start in seconds,
+  not hang it) and the endpoint of ``AWS_ENDPOINT_URL_SSM`` / ``AWS_ENDPOINT_URL`` (moto in tests).
+- Cache: Powertools' own, ``max_age`` seconds from ``POWERTOOLS_PARAMETERS_MAX_AGE`` (Powertools'
+  variable, set by the template; default 300, ``0`` turns caching off; read when the provider is
+  built). Why a bounded cache rather than once per process: a warm container reads a key without a
+  second SSM call (latency, SSM's request quota), yet a rotated key is read afresh once ``max_age``
+  has passed. That bounds the age of a *read*: adapters keep the key they were built with, and the
+  gateway is built once per process, so a running container uses its key until it is replaced.
+- Listing (``ssm_keys_under``): ``GetParametersByPath`` page by page (10 parameters a page); the
+  decrypted values also seed the per-parameter cache, so building the providers reads nothing more.
+- A key parameter that is not a SecureString still works, with a warning (name and type only).
 
 ``looks_like_key`` is the heuristic that rejects a key pasted where a *name* was expected.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -18,6 +35,14 @@ from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("aimux.config")
+
+MAX_AGE_ENV = "POWERTOOLS_PARAMETERS_MAX_AGE"  # Powertools' own variable: one setting for every cache
+DEFAULT_MAX_AGE_SECONDS = 300
+ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL")
+# Short timeouts: keys are read at startup, where an unreachable SSM must fail fast, not hang.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
+RETRIES = 3  # botocore "max_attempts": retries after the first call
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SSM_NAME = re.compile(r"^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?/?[A-Za-z0-9_.\-/]{1,2048}$")
@@ -75,86 +100,149 @@ def _region_for(name: str, env: Mapping[str, str]) -> str | None:
 
 
 _lock = threading.Lock()
-_clients: dict[str | None, Any] = {}
-_cache: dict[tuple[str | None, str], str] = {}
+_providers: dict[tuple[str | None, str | None], Any] = {}
 
 
-def _ssm_client(region: str | None) -> Any:
-    """One SSM client per region per process, created on first use (boto3 is imported only here)."""
-    client = _clients.get(region)
-    if client is None:
-        import boto3
-        from botocore.config import Config
+def max_age_seconds(env: Mapping[str, str] = os.environ) -> int:
+    """How long a read SSM value is reused: ``POWERTOOLS_PARAMETERS_MAX_AGE`` seconds, default 300."""
+    raw = env.get(MAX_AGE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_AGE_SECONDS
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = -1
+    if seconds < 0:
+        raise SecretError(f"{MAX_AGE_ENV} must be a whole number of seconds (0 turns the cache off), not {raw!r}")
+    return seconds
 
-        # Short timeouts: this runs at startup, where an unreachable SSM must fail fast, not hang.
-        config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-        client = boto3.client("ssm", region_name=region, config=config)
-        _clients[region] = client
-    return client
+
+def _endpoint(env: Mapping[str, str] = os.environ) -> str | None:
+    return next((env[name] for name in ENDPOINT_ENVS if env.get(name)), None)
+
+
+def _ssm_client(region: str | None, endpoint_url: str | None) -> Any:
+    """A new SSM client with aimux's timeouts (boto3 is imported only here, on first use)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"max_attempts": RETRIES, "mode": "standard"},
+    )
+    return boto3.session.Session().client("ssm", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+@functools.cache
+def _provider_class() -> type[Any]:
+    """``SSMProvider`` with aimux's two additions (the class is made on first use: importing
+    Powertools Parameters imports boto3). ``_get`` / ``_get_multiple`` are the fetch methods Powertools
+    lets a provider define; its caching and error wrapping around them are unchanged."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    class KeyParameterProvider(SSMProvider):  # type: ignore[misc]
+        def __init__(self, client: Any, max_age: int) -> None:
+            super().__init__(boto3_client=client)
+            self.max_age = max_age
+
+        def _get(self, name: str, decrypt: bool = False, **sdk_options: Any) -> str:
+            """Powertools' read, plus a warning when a key is stored in the clear."""
+            parameter = self.client.get_parameter(**sdk_options, Name=name, WithDecryption=decrypt)["Parameter"]
+            if parameter.get("Type") != "SecureString":
+                log.warning(
+                    "SSM parameter %s holds an API key but is a %s, not a SecureString", name, parameter.get("Type")
+                )
+            return str(parameter["Value"])
+
+        def _get_multiple(
+            self, path: str, decrypt: bool | None = None, recursive: bool = False, **sdk_options: Any
+        ) -> dict[str, str]:
+            """Powertools' listing; each decrypted value also seeds the cache of ``get(<full name>)``."""
+            values: dict[str, str] = super()._get_multiple(path, decrypt=decrypt, recursive=recursive, **sdk_options)
+            if decrypt:
+                base = path.rstrip("/")
+                for relative, value in values.items():
+                    key = self._build_cache_key(name=f"{base}/{relative}")
+                    self.add_to_cache(key=key, value=value, max_age=self.max_age)
+            return values
+
+    return KeyParameterProvider
+
+
+def _provider(region: str | None) -> Any:
+    """The process's provider for this region and the configured endpoint (call with ``_lock`` held).
+
+    ``region=None`` means boto3's own choice (``AWS_DEFAULT_REGION``...), fixed when the client is built.
+    """
+    endpoint = _endpoint()
+    provider = _providers.get((region, endpoint))
+    if provider is None:
+        max_age = max_age_seconds()
+        provider = _providers[(region, endpoint)] = _provider_class()(_ssm_client(region, endpoint), max_age)
+    return provider
+
+
+def _failure(exc: BaseException) -> str:
+    """The SDK's error code, or the exception's type name, for a message (never the SDK's text)."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import ClientError
+
+    cause = exc
+    if isinstance(exc, GetParameterError) and exc.__context__ is not None:
+        cause = exc.__context__  # Powertools wraps every SDK error in GetParameterError(str(error))
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", "error"))
+    return type(cause).__name__
+
+
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return GetParameterError, BotoCoreError, ClientError
 
 
 def read_ssm(name: str, *, region: str | None = None) -> str:
-    """A parameter's decrypted value, read once per process and cached."""
-    with _lock:
-        cached = _cache.get((region, name))
-        if cached is not None:
-            return cached
-        value = _fetch(name, region)
-        _cache[(region, name)] = value
-        return value
-
-
-def _fetch(name: str, region: str | None) -> str:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        reply = _ssm_client(region).get_parameter(Name=name, WithDecryption=True)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        if code == "ParameterNotFound":
-            raise SecretError(f"API key SSM parameter {name} does not exist") from None
-        if code in ("AccessDeniedException", "AccessDenied"):
-            raise SecretError(f"access denied reading API key SSM parameter {name}") from None
-        raise SecretError(f"cannot read API key SSM parameter {name} ({code})") from None
-    except BotoCoreError as exc:
-        raise SecretError(f"cannot read API key SSM parameter {name} ({type(exc).__name__})") from None
-    parameter = reply.get("Parameter", {})
-    value = str(parameter.get("Value", "")).strip()
-    if not value:
+    """A parameter's decrypted value, from SSM or from the provider's cache (``max_age`` seconds)."""
+    errors = _sdk_errors()
+    with _lock:  # one SSM call per parameter even when several threads start at once
+        try:
+            provider = _provider(region)
+            value = provider.get(name, decrypt=True, max_age=provider.max_age)
+        except errors as exc:
+            code = _failure(exc)
+            if code == "ParameterNotFound":
+                raise SecretError(f"API key SSM parameter {name} does not exist") from None
+            if code in ("AccessDeniedException", "AccessDenied"):
+                raise SecretError(f"access denied reading API key SSM parameter {name}") from None
+            raise SecretError(f"cannot read API key SSM parameter {name} ({code})") from None
+    text = str(value or "").strip()
+    if not text:
         raise SecretError(f"API key SSM parameter {name} is empty")
-    if parameter.get("Type") != "SecureString":
-        log.warning("SSM parameter %s holds an API key but is a %s, not a SecureString", name, parameter.get("Type"))
-    return value
+    return text
 
 
 def ssm_keys_under(path: str, *, region: str | None = None) -> list[str]:
-    """Names of the parameters directly under ``path`` (one ``GetParametersByPath`` call per page).
+    """Full names of the parameters directly under ``path`` with a non-blank value (one listing, paged).
 
     Their decrypted values are cached as they arrive, so building the providers reads nothing more.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     prefix = "/" + path.strip("/")
-    names: list[str] = []
-    try:
-        pages = _ssm_client(region).get_paginator("get_parameters_by_path")
-        for page in pages.paginate(Path=prefix, Recursive=False, WithDecryption=True):
-            for parameter in page.get("Parameters", []):
-                name, value = parameter.get("Name", ""), str(parameter.get("Value", "")).strip()
-                if name and value:
-                    with _lock:
-                        _cache[(region, name)] = value
-                    names.append(name)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise SecretError(f"cannot list API key SSM parameters under {prefix} ({code})") from None
-    except BotoCoreError as exc:
-        raise SecretError(f"cannot list API key SSM parameters under {prefix} ({type(exc).__name__})") from None
-    return names
+    errors = _sdk_errors()
+    with _lock:
+        try:
+            provider = _provider(region)
+            values = provider.get_multiple(prefix, decrypt=True, recursive=False, max_age=provider.max_age)
+        except errors as exc:
+            raise SecretError(f"cannot list API key SSM parameters under {prefix} ({_failure(exc)})") from None
+    base = prefix.rstrip("/")
+    return [f"{base}/{relative}" for relative, value in values.items() if relative and str(value).strip()]
 
 
 def clear_cache() -> None:
-    """Forget cached values and clients (tests; a key rotated without a new container)."""
+    """Forget the providers, their clients and cached values (tests; a key rotated within ``max_age``)."""
     with _lock:
-        _cache.clear()
-        _clients.clear()
+        for provider in _providers.values():
+            provider.clear_cache()
+        _providers.clear()
