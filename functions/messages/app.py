@@ -1,4 +1,4 @@
-"""Lambda entry point for the buffered Anthropic/OpenAI routes (HTTP API -> Mangum -> FastAPI).
+"""Lambda entry point for the buffered Anthropic/OpenAI routes (HTTP API -> Mangum -> the Starlette client API).
 
 Deliberately thin: every route, translation and provider lives in the ``aimux_core`` layer, so
 this file only builds the ASGI app once per container and adapts Lambda events to it. Keeping it

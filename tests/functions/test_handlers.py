@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
-from lambda_harness import Handler, LambdaContext, header, make_event, response_json
+from lambda_harness import Handler, LambdaContext, header, load_function, make_event, response_json
 
 import aimux_core
 
@@ -91,3 +92,21 @@ def test_streamed_request_is_buffered_whole_through_mangum(messages_handler: Han
     text = base64.b64decode(response["body"]).decode() if response.get("isBase64Encoded") else response["body"]
     events = [line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event: ")]
     assert events[0] == "message_start" and events[-1] == "message_stop"
+
+
+def test_admin_init_reads_no_provider_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The admin function's import builds no gateway: a provider key that cannot be read fails a request
+    (500 naming the problem, never the key), not the container's init."""
+    config = tmp_path / "aimux.yaml"
+    config.write_text(
+        "providers:\n  up:\n    preset: anthropic\n    api_key_env: AIMUX_TEST_MISSING_KEY\n"
+        "models:\n  m:\n    provider: up\n    context_window: 200000\n    max_output: 4096\n"
+        "routes:\n  default: [m]\n"
+    )
+    monkeypatch.setenv("AIMUX_CONFIG", str(config))
+    monkeypatch.delenv("AIMUX_TEST_MISSING_KEY", raising=False)
+    handler = load_function("admin").handler  # would raise here if init built the gateway
+
+    response = handler(make_event("http-api-v2", "GET", "/admin/status"), LambdaContext())
+    assert response["statusCode"] == 500, response.get("body")
+    assert "AIMUX_TEST_MISSING_KEY" in response_json(response)["detail"]

@@ -4,7 +4,7 @@ The plaintext key exists only twice: in the answer to create/rotate, and in the 
 The store holds its SHA-256 (the key is 256 random bits, so a fast unsalted hash is enough: there is
 nothing to brute-force), and the record is addressed by that hash so authentication is one read.
 
-Items (one table, see DESIGN.md):
+Items (one table, see docs/architecture.md):
 
     pk ``key#<sha256 hex>``  sk ``meta``   the record: limits, allow-lists, disabled, ...; ``key_hash`` again
     pk ``keys``              sk ``<id>``   the index entry: ``key_hash`` of the id's current secret

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 
 from .. import __version__
 from ..gateway import Gateway, build_default_gateway
@@ -25,7 +25,19 @@ def create_admin_app(
     the ``AIMUX_TABLE`` table, else a fresh in-memory store; locally pass the ring the client surfaces
     check). ``allow_remote_key_admin`` (default: on Lambda only, where IAM guards ``/admin``) lets
     non-loopback clients manage keys."""
-    gateway = gateway or build_default_gateway()
+    built: list[Gateway] = [gateway] if gateway is not None else []
+
+    def current() -> Gateway:
+        """The gateway, built on first use: the admin function's init reads no provider keys (SSM)."""
+        if not built:
+            from ..config import ConfigError
+
+            try:
+                built.append(build_default_gateway())
+            except ConfigError as exc:
+                raise HTTPException(500, "gateway configuration error: " + "; ".join(exc.lines())) from None
+        return built[0]
+
     app = FastAPI(
         title="aimux admin",
         version=__version__,
@@ -39,8 +51,8 @@ def create_admin_app(
         """Version, configured providers and routable models."""
         return {
             "version": __version__,
-            "providers": sorted(gateway.providers),
-            "models": [entry.id for entry in gateway.catalog],
+            "providers": sorted(current().providers),
+            "models": [entry.id for entry in current().catalog],
         }
 
     @app.get("/admin/models")
@@ -55,7 +67,7 @@ def create_admin_app(
                 "max_output": entry.max_output,
                 "capabilities": sorted(entry.capabilities),
             }
-            for entry in gateway.catalog
+            for entry in current().catalog
         ]
 
     add_metrics_route(app)
