@@ -21,8 +21,12 @@ from aimux_core.accounting.metrics import emit_metrics
 from aimux_core.accounting.record import RequestRecord
 emit_metrics(RequestRecord(request_id="r", surface="anthropic", status=200, latency_ms=1.0, provider="p", model="m"))
 after_local_emit = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))
+from aimux_core.accounting.request_log import log_request
+log_request(RequestRecord(request_id="r", surface="anthropic", status=200, latency_ms=1.0))
+after_log_line = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))
 xray = sorted(m for m in sys.modules if m.startswith("aws_xray_sdk"))
-print(json.dumps({"after_import": after_import, "after_local_emit": after_local_emit, "xray": xray}))
+print(json.dumps({"after_import": after_import, "after_local_emit": after_local_emit,
+                  "after_log_line": after_log_line, "xray": xray}))
 """
 
 
@@ -45,6 +49,8 @@ def test_importing_does_not_import_powertools(local_env: dict[str, str]) -> None
     assert probe["after_import"] == []
     # locally, without AIMUX_EMF, a request's metrics stay in memory: Powertools is never needed
     assert probe["after_local_emit"] == []
+    # the request log line has Powertools' format but is written without it
+    assert probe["after_log_line"] == []
 
 
 def test_powertools_is_imported_on_the_first_emf_write(local_env: dict[str, str]) -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+import io
 import json
 import logging
+import time
+import warnings
+from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from aimux_core.accounting import request_log
+from aimux_core.accounting.metrics import service_name
 from aimux_core.accounting.record import RequestRecord
-from aimux_core.accounting.request_log import lambda_ids, log_fields, log_request, scrub
+from aimux_core.accounting.request_log import lambda_ids, log_fields, log_request, request_logger, scrub
 
 FIELDS = {
     "request_id",
@@ -119,10 +127,175 @@ def test_the_aimux_logger_tree_is_left_alone(capsys: pytest.CaptureFixture[str])
 
 
 def test_log_request_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aimux_core.accounting import request_log
-
     monkeypatch.setattr(request_log, "log_fields", lambda _: 1 / 0)
     log_request(record())
+
+
+# --------------------------------------------------------------------------- same line as Powertools' formatter
+
+NOW = 1_763_812_345.0427  # a fixed clock for both renderings: 2025-11-22 11:52:25,042+0000
+TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+_NULL = object()
+
+
+def powertools_line(rec: RequestRecord, created: float) -> str:
+    """The line as the previous implementation made it: ``logger.log(level, "request", extra=fields)`` from
+    ``log_request`` through ``LambdaPowertoolsFormatter(service=..., json_default=..., utc=True)``, None
+    fields passed as a sentinel the ``json_default`` turns into null (Powertools drops None keys), and
+    ``taskName`` removed by a filter. The ``LogRecord`` is made by ``Logger.makeRecord``, as ``Logger.log``
+    does, with the function and line of the call in ``log_request`` that now writes the line: so
+    ``location`` must come out equal too."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    formatter = LambdaPowertoolsFormatter(
+        service=service_name(),
+        json_default=lambda value: None if value is _NULL else str(value),
+        utc=True,
+    )
+    level = logging.ERROR if rec.is_error else logging.WARNING if rec.status >= 400 else logging.INFO
+    fields = {name: _NULL if value is None else value for name, value in log_fields(rec).items()}
+    log_record = logging.getLogger(request_log.LOGGER_NAME).makeRecord(
+        request_log.LOGGER_NAME,
+        level,
+        request_log.__file__,
+        write_call_line(),
+        request_log.MESSAGE,
+        (),
+        None,
+        func="log_request",
+        extra=fields,
+    )
+    log_record.created = created
+    log_record.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord computes it
+    log_record.__dict__.pop("taskName", None)
+    return formatter.format(log_record) + "\n"
+
+
+def write_call_line() -> int:
+    """The line number of ``writer.write(...)`` in ``log_request``."""
+    source, first = inspect.getsourcelines(log_request)
+    (offset,) = [i for i, text in enumerate(source) if "writer.write(" in text]
+    return first + offset
+
+
+def new_line(rec: RequestRecord, created: float, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The line ``log_request`` writes now, with its clock at ``created``."""
+    clock = SimpleNamespace(time=lambda: created, strftime=time.strftime, gmtime=time.gmtime)
+    with monkeypatch.context() as patch:
+        patch.setattr(request_log, "time", clock)
+        patch.setattr("sys.stdout", out := io.StringIO())
+        log_request(rec)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        record(),
+        RequestRecord(request_id="req_min", surface="anthropic", status=400, latency_ms=1.0),  # nulls; WARNING
+        record(status=529, error_kind="overloaded_error", stream=True, ttft_ms=88.04, fallbacks=2, attempts=3),
+        record(reason="modèle «gpt-4o» — ünïcode, \"quotes\", \\ and \n", client_model="sk-" "proj-LEAKED00000"),
+        record(status=429, rate_limited=True, error_kind="rate_limit_error", breaker_open_seen=True, cost_usd=0.0),
+    ],
+    ids=["full", "minimal", "error", "escaping-and-scrubbing", "rate-limited"],
+)
+@pytest.mark.parametrize("trace", [TRACE, None], ids=["xray", "no-xray"])
+def test_same_text_as_powertools_formatter(
+    rec: RequestRecord, trace: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte for byte the line the previous implementation wrote: same keys, order, values, nulls, ``location``,
+    and (on the same clock) ``timestamp``."""
+    if trace:
+        monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    else:
+        monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    ours = new_line(rec, NOW, monkeypatch)
+    assert ours == powertools_line(rec, NOW)
+    parsed = json.loads(ours)
+    assert list(parsed)[:5] == ["level", "location", "message", "timestamp", "service"]
+    assert parsed["location"] == f"log_request:{write_call_line()}"
+    assert parsed["timestamp"] == "2025-11-22 11:52:25,042+0000"
+    assert parsed.get("xray_trace_id") == ("1-5759e988-bd862e3fe1be46a994272793" if trace else None)
+
+
+def test_same_indented_text_under_powertools_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``POWERTOOLS_DEV`` made the formatter indent its JSON; the writer reads it once, when built, likewise."""
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    monkeypatch.setattr(request_log, "_writer", None)  # rebuilt under POWERTOOLS_DEV; the usual one comes back
+    logger = logging.getLogger(request_log.LOGGER_NAME)
+    handlers = logger.handlers
+    try:
+        ours = new_line(record(), NOW, monkeypatch)
+    finally:
+        logger.handlers = handlers  # within the test, so pytest's capture handler is removed from this list
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Powertools warns that POWERTOOLS_DEV increases verbosity
+        theirs = powertools_line(record(), NOW)
+    assert ours == theirs
+    assert ours.count("\n") > 20
+
+
+def test_real_timestamp_is_powertools_default_format(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a fixed clock: ``%Y-%m-%d %H:%M:%S,<ms>+0000``, UTC, now."""
+    before = datetime.now(UTC)
+    log_request(record())
+    (line,) = log_lines(capsys.readouterr().out)
+    stamp = datetime.strptime(line["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z")
+    assert line["timestamp"][-8:-5].isdigit() and line["timestamp"][-9] == ","  # milliseconds, 3 digits
+    assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= datetime.now(UTC)
+
+
+def test_timestamp_milliseconds_truncate_like_log_record() -> None:
+    assert request_log._timestamp(NOW) == "2025-11-22 11:52:25,042+0000"
+    assert request_log._timestamp(1_763_812_345.9999) == "2025-11-22 11:52:25,999+0000"
+    assert request_log._timestamp(1_763_812_346.0) == "2025-11-22 11:52:26,000+0000"  # the cached second moves
+
+
+def test_levels_still_turn_the_line_on_and_off(capsys: pytest.CaptureFixture[str]) -> None:
+    """The ``aimux.requests`` logger still decides: its own level and ``logging.disable`` silence it; the
+    root level (``AIMUX_LOG_LEVEL`` via ``basicConfig``) does not, since the logger has its own INFO."""
+    logger = request_logger()
+    root = logging.getLogger()
+    root_level = root.level
+    try:
+        root.setLevel(logging.ERROR)
+        log_request(record())
+        assert len(log_lines(capsys.readouterr().out)) == 1
+        logger.setLevel(logging.ERROR)
+        log_request(record())
+        log_request(record(status=529, error_kind="overloaded_error"))
+        assert [line["level"] for line in log_lines(capsys.readouterr().out)] == ["ERROR"]
+        logger.setLevel(logging.INFO)
+        logging.disable(logging.CRITICAL)
+        log_request(record(status=529, error_kind="overloaded_error"))
+        assert log_lines(capsys.readouterr().out) == []
+    finally:
+        logging.disable(logging.NOTSET)
+        logger.setLevel(logging.INFO)
+        root.setLevel(root_level)
+
+
+def test_the_line_goes_through_the_handlers_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written to the ``aimux.requests`` handler's stream (the current stdout), one write and a flush."""
+    calls: list[Any] = []
+
+    class Stream:
+        def write(self, text: str) -> int:
+            calls.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            calls.append("flush")
+
+    handler = request_log._line_writer().handler
+    # pytest's log capture adds its own handlers to non-propagating loggers; the line skips those
+    assert [h for h in request_logger().handlers if type(h) is logging.StreamHandler] == [handler]
+    monkeypatch.setattr(handler, "stream", Stream())
+    log_request(record())
+    assert len(calls) == 2 and calls[1] == "flush"
+    assert calls[0].endswith("}\n") and json.loads(calls[0])["request_id"] == "req_log_1"
 
 
 # --------------------------------------------------------------------------- ids
@@ -233,6 +406,25 @@ def test_scrub_removes_key_shapes(secret: str) -> None:
 @pytest.mark.parametrize("benign", ["task-force-123456", "claude-sonnet-4-5", "desk-2024-01-01", "gpt-4o-mini"])
 def test_scrub_keeps_ordinary_names(benign: str) -> None:
     assert scrub(benign) == benign
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "BEARER abcdefgh12345",
+        "bEaReR abcdefgh12345",
+        "x-bearer\tabcdefgh12345==",
+        "BearerK abcdefgh12345",
+        "\u017fk-" "proj-0123456789abcdef",  # long s (U+017F): not the regex's "sk-"
+        "AKIA" "IOSFODNN7EXAMPL",  # one short
+        "mask-0123456789",  # "sk-" preceded by a letter: the regex keeps it
+        "İstanbul bearer 0123456789",
+        "",
+    ],
+)
+def test_scrub_shortcut_agrees_with_the_regex(text: str) -> None:
+    """``scrub`` skips the regex for text with no possible match; it must never skip one that matches."""
+    assert scrub(text) == request_log._SECRET.sub("[redacted]", text)
 
 
 def test_every_string_field_is_scrubbed() -> None:

@@ -3,14 +3,27 @@
 The line is built only from a ``RequestRecord`` (which has no field for content or keys), and every
 string in it goes through ``scrub`` in case a caller put a key where an id belongs.
 
+The line is the one Powertools' ``LambdaPowertoolsFormatter`` (``utc=True``) makes of
+``logger.log(level, "request", extra=fields)``: its keys ``level``/``location``/``message``/``timestamp``/
+``service``, then the request's fields in a fixed order (missing values as null, not dropped), then
+``xray_trace_id`` when ``_X_AMZN_TRACE_ID`` is set; compact JSON, or indented under ``POWERTOOLS_DEV``.
+It is no longer made *by* that formatter: a ``LogRecord``, the formatter's generic key handling and the
+JSON ``default`` hook for nulls cost several times what building the dict and one ``json`` encode do,
+on every request. ``_LineWriter`` builds the dict itself and writes it with a newline to the stream of
+its ``aimux.requests`` handler (the current ``sys.stdout``), under the handler's lock, and flushes, as
+``StreamHandler`` would; a test renders the same record both ways and requires the same text. As no
+``LogRecord`` exists, other handlers added to ``aimux.requests`` (pytest's log capture attaches to
+non-propagating loggers) do not see the line. Powertools is not imported.
+
 Why not ``Logger(service="aimux")``: a Powertools ``Logger`` *is* the stdlib logger named after its
 service, so it would attach its handler to the whole ``aimux.*`` tree (turning every module's log into
 JSON on stdout, pinning their level to INFO) and add a filter to the root handlers that hides
-``aimux.*`` records from them (``aimux serve``'s console). Instead the line goes through Powertools'
-own formatter (``LambdaPowertoolsFormatter``: same keys, ``level``/``location``/``message``/
-``timestamp``/``service``/``xray_trace_id``) on a private logger, ``aimux.requests``, that does not
-propagate. Nothing is bound on the logger per request (no ``append_keys``/``set_correlation_id``,
-which are shared state, the same trap as a shared ``Metrics``): every field travels in ``extra``.
+``aimux.*`` records from them (``aimux serve``'s console). Instead the line goes to a private logger,
+``aimux.requests``, at INFO, that does not propagate (so ``AIMUX_LOG_LEVEL`` does not silence it), and
+whose ``isEnabledFor`` still decides whether a line is written: its own level, ``logging.disable`` and
+``disabled`` turn it off as before. Nothing is bound per request (no ``append_keys``/
+``set_correlation_id``, which are shared state, the same trap as a shared ``Metrics``): every field
+comes from the record.
 
 Request ids in the line:
 - ``request_id``: aimux's own id, the one the client sees in ``request-id`` and quotes.
@@ -28,8 +41,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,13 +62,25 @@ _SECRET = re.compile(
 )
 _ID = re.compile(r"[A-Za-z0-9._:=+/\-]{1,128}")
 _MAX_CONTEXT_HEADER = 16_384
-_NULL = object()  # a field with no value: kept (as JSON null) where Powertools would drop a None
-_logger: logging.Logger | None = None
+XRAY_TRACE_ENV = "_X_AMZN_TRACE_ID"  # Powertools' constants.XRAY_TRACE_ID_ENV
+_DEV_ENV = "POWERTOOLS_DEV"  # Powertools' formatter indents its JSON when this is true
+_DEV_TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})  # Powertools' strtobool
+_PRETTY_INDENT = 4  # Powertools' constants.PRETTY_INDENT
+_writer: _LineWriter | None = None
+_clock: tuple[int, str] = (-1, "")  # (a second, its "%Y-%m-%d %H:%M:%S" in UTC) for _timestamp
 
 
 def scrub(text: str) -> str:
-    """``text`` with anything shaped like an API key, AWS key id or bearer token replaced."""
-    return _SECRET.sub("[redacted]", text)
+    """``text`` with anything shaped like an API key, AWS key id or bearer token replaced.
+
+    Every match of ``_SECRET`` contains ``sk-``, ``amx-``, ``AKIA``, ``ASIA`` or ``bearer`` (in any case), and
+    substring tests are several times cheaper than the regex, so text without any of them (nearly all
+    of it: ids, model names) is returned as it is. ``lower()`` cannot hide a ``bearer``: every character
+    the regex's case-insensitive ``bearer`` accepts lowercases to that letter (checked over all of Unicode).
+    """
+    if "sk-" in text or "amx-" in text or "AKIA" in text or "ASIA" in text or "bearer" in text.lower():
+        return _SECRET.sub("[redacted]", text)
+    return text
 
 
 # --------------------------------------------------------------------------- ids
@@ -145,38 +172,89 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
 def log_request(record: RequestRecord) -> None:
     """Write the request's one log line (INFO; WARNING for 4xx; ERROR for errors). Never raises."""
     try:
-        fields = {name: _NULL if value is None else value for name, value in log_fields(record).items()}
         level = logging.ERROR if record.is_error else logging.WARNING if record.status >= 400 else logging.INFO
-        request_logger().log(level, MESSAGE, extra=fields)
+        writer = _line_writer()
+        if writer.logger.isEnabledFor(level):  # the logger's level, logging.disable(), logger.disabled
+            writer.write(level, log_fields(record))
     except Exception:
         logging.getLogger("aimux.metrics").warning("request log line not written", exc_info=True)
 
 
 def request_logger() -> logging.Logger:
-    """The private ``aimux.requests`` logger with Powertools' JSON formatter (built on first use)."""
-    global _logger
-    if _logger is None:
-        from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+    """The private ``aimux.requests`` logger: INFO, not propagating, one handler on the current stdout."""
+    return _line_writer().logger
 
+
+def _line_writer() -> _LineWriter:
+    """The process's one writer, built on first use (not at import: importing must stay cheap)."""
+    global _writer
+    if _writer is None:
+        _writer = _LineWriter()
+    return _writer
+
+
+class _LineWriter:
+    """Writes the line as Powertools' ``LambdaPowertoolsFormatter`` (``utc=True``) would format
+    ``logger.log(level, MESSAGE, extra=fields)``, straight to the ``aimux.requests`` handler's stream.
+
+    What is fixed for the process is read once, as the formatter did when it was built: the service name,
+    and ``POWERTOOLS_DEV`` (indented JSON). The X-Ray trace id is read per line, as Powertools does: on
+    Lambda the runtime sets ``_X_AMZN_TRACE_ID`` for each invocation.
+    """
+
+    __slots__ = ("encode", "handler", "logger", "service")
+
+    def __init__(self) -> None:
+        self.handler = logging.StreamHandler(_CurrentStdout())
         logger = logging.getLogger(LOGGER_NAME)
-        handler = logging.StreamHandler(_CurrentStdout())
-        handler.setFormatter(LambdaPowertoolsFormatter(service=service_name(), json_default=_json_default, utc=True))
-        handler.addFilter(_without_task_name)
-        logger.handlers = [handler]
+        logger.handlers = [self.handler]
         logger.setLevel(logging.INFO)
         logger.propagate = False
-        _logger = logger
-    return _logger
+        self.logger = logger
+        self.service = service_name()
+        indent = _PRETTY_INDENT if os.environ.get(_DEV_ENV, "0").lower() in _DEV_TRUE else None
+        # Powertools' json.dumps arguments; default=str is its json_default
+        self.encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, indent=indent).encode
+
+    def write(self, level: int, fields: Mapping[str, Any]) -> None:
+        """One line: Powertools' keys, then ``fields`` in order (None as null), then the trace id if any.
+
+        ``location`` is the caller's ``function:line``, what ``%(funcName)s:%(lineno)d`` gives for a
+        logging call made there.
+        """
+        caller = sys._getframe(1)
+        line = {
+            "level": logging.getLevelName(level),
+            "location": f"{caller.f_code.co_name}:{caller.f_lineno}",
+            "message": MESSAGE,
+            "timestamp": _timestamp(time.time()),
+            "service": self.service,
+            **fields,
+        }
+        trace = os.environ.get(XRAY_TRACE_ENV)
+        if trace:
+            line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
+        text = self.encode(line) + "\n"
+        handler = self.handler
+        with handler.lock:  # what StreamHandler.handle holds: lines from two threads never interleave
+            stream = handler.stream
+            stream.write(text)
+            stream.flush()  # as StreamHandler.emit does: the line is out before Lambda freezes the process
 
 
-def _without_task_name(record: logging.LogRecord) -> bool:
-    """Python 3.12+ records carry the asyncio task's name, which the formatter would print as noise."""
-    record.__dict__.pop("taskName", None)
-    return True
+def _timestamp(now: float) -> str:
+    """``now`` as Powertools' default ``%Y-%m-%d %H:%M:%S,%F%z`` in UTC: ``2024-05-01 12:00:00,123+0000``.
 
-
-def _json_default(value: Any) -> Any:
-    return None if value is _NULL else str(value)
+    Milliseconds are truncated, like ``LogRecord.msecs``. ``strftime`` is most of the cost and its part
+    changes once a second, so it is cached; the cache is one tuple, so a thread never sees a torn pair.
+    """
+    global _clock
+    second = int(now)
+    cached_second, prefix = _clock
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        _clock = (second, prefix)
+    return f"{prefix},{int((now - second) * 1000):03d}+0000"
 
 
 class _CurrentStdout:
