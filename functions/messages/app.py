@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from mangum import Mangum
 
+from aimux_core.collector import tune_for_serving
 from aimux_core.surfaces.app import create_messages_app
 
 app = create_messages_app()
 handler = Mangum(app, lifespan="off")
+tune_for_serving()  # last: freezes what the imports built (aimux_core/collector.py)

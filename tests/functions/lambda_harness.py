@@ -13,12 +13,15 @@ import base64
 import copy
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from aimux_core.collector import GC_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"
@@ -62,6 +65,9 @@ def load_function(name: str) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(directory))
+    # the handlers freeze the collector's view of the process (aimux_core/collector.py): not the test run's
+    collector_before = os.environ.get(GC_ENV)
+    os.environ[GC_ENV] = "default"
     try:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
@@ -70,6 +76,10 @@ def load_function(name: str) -> ModuleType:
         raise
     finally:
         sys.path.remove(str(directory))
+        if collector_before is None:
+            os.environ.pop(GC_ENV, None)
+        else:
+            os.environ[GC_ENV] = collector_before
     return module
 
 

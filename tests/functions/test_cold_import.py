@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from lambda_harness import FUNCTIONS
 
+from aimux_core.collector import YOUNG_THRESHOLD
+
 # Runs in the child interpreter: argv[1] is the function directory.
 PROBE = r"""
 import importlib.util, json, sys, time
@@ -39,6 +41,8 @@ print(json.dumps({
     "network": network,
     "top_level_modules": sorted({name.partition(".")[0] for name in sys.modules}),
     "handler_callable": callable(getattr(module, "handler", None)),
+    "gc_young_threshold": __import__("gc").get_threshold()[0],
+    "gc_frozen": __import__("gc").get_freeze_count(),
 }))
 """
 
@@ -91,6 +95,13 @@ def test_import_does_not_load_boto3(cold_import: tuple[str, dict[str, Any]]) -> 
         f"functions/{function}/app.py imports {sorted(heavy)} at cold start "
         f"(import took {report['import_ms']} ms); create AWS clients lazily, on first use"
     )
+
+
+def test_import_ends_with_the_collector_tuned_for_serving(cold_import: tuple[str, dict[str, Any]]) -> None:
+    """aimux_core/collector.py: the imported objects frozen, the young generation collected less often."""
+    function, report = cold_import
+    assert report["gc_young_threshold"] == YOUNG_THRESHOLD, f"functions/{function}/app.py left gc thresholds alone"
+    assert report["gc_frozen"] > 10_000, f"functions/{function}/app.py froze only {report['gc_frozen']} objects"
 
 
 def test_messages_import_skips_fastapi() -> None:

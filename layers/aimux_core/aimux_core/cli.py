@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .collector import tune_for_serving
     from .config import ConfigError, resolve_config
     from .config.runtime import build_gateway_from_config
     from .state.store import StoreError
@@ -55,9 +56,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, StoreError) as exc:
         print(f"aimux: {exc}", file=sys.stderr)
         return 1
+    app = create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys)
+    tune_for_serving()
     print(f"aimux: listening on http://{host}:{port} (client API and /admin)", file=sys.stderr)
     uvicorn.run(
-        create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
