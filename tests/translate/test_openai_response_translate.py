@@ -123,6 +123,14 @@ def test_openai_fixture_to_message(wire: Any) -> None:
     }
 
 
+@pytest.mark.parametrize("upstream_id", ["gen/1:2", "", None, 42])
+def test_unsafe_or_missing_upstream_id_gets_a_fresh_message_id(upstream_id: Any) -> None:
+    body = completion({"content": "hi"})
+    body["id"] = upstream_id
+    first, second = (chat_completion_to_message(body, model="m").id for _ in range(2))
+    assert first.startswith("msg_") and second.startswith("msg_") and first != second
+
+
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_reasoning_fields_become_leading_thinking(field: str) -> None:
     msg = chat_completion_to_message(completion({"content": "42", field: "let me see"}), model="m")

@@ -66,11 +66,11 @@ def completion_id(message_id: str) -> str:
     return message_id if message_id.startswith("chatcmpl-") else f"chatcmpl-{message_id}"
 
 
-def message_id_from(upstream_id: Any, fallback: str) -> str:
-    """Keep an upstream id only when it is safe on the Anthropic side."""
+def message_id_from(upstream_id: Any) -> str:
+    """Keep an upstream id only when it is safe on the Anthropic side; else a new ``msg_`` id (made only then)."""
     if isinstance(upstream_id, str) and _VALID_ID.fullmatch(upstream_id):
         return upstream_id
-    return fallback
+    return f"msg_{uuid.uuid4().hex}"
 
 
 def dump_arguments(tool_input: dict[str, Any]) -> str:
@@ -256,7 +256,7 @@ def chat_completion_to_message(
         raise upstream_error(choice.get("error") or data, provider)
     msg = choice.get("message") or {}
     names = tool_name_map(tool_names)
-    mid = message_id or message_id_from(data.get("id"), f"msg_{uuid.uuid4().hex}")
+    mid = message_id or message_id_from(data.get("id"))
     content: list[Any] = []
 
     thought = reasoning_text(msg)

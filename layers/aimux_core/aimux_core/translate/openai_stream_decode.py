@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -145,7 +144,7 @@ class ChatChunkDecoder:
     def _message_start(self, chunk: dict[str, Any]) -> StreamEvent:
         self._started = True
         if self._mid is None:
-            self._mid = message_id_from(chunk.get("id"), f"msg_{uuid.uuid4().hex}")
+            self._mid = message_id_from(chunk.get("id"))
         usage = {"input_tokens": self._estimate, "cache_creation_input_tokens": 0,
                  "cache_read_input_tokens": 0, "output_tokens": 1}
         return MessageStartEvent.model_validate(
