@@ -7,7 +7,7 @@ default reply, an empty request log, a fail-loud check that no fake crashed, and
 next). That is safe because cells run one at a time and each scripts everything it needs.
 
 Test modules import nothing from here (pytest names conftest modules by path); shared
-plain helpers live in ``support.gateway_builder``.
+plain helpers live in ``support`` (``support.gateway_builder`` and its neighbours).
 """
 
 from __future__ import annotations
@@ -21,18 +21,10 @@ import httpx2
 import openai
 import pytest
 
-from support.gateway_builder import (
-    AWS_ENV,
-    AWS_UNSET,
-    DEFAULT_REPLY,
-    BuiltGateway,
-    Fakes,
-    WireTap,
-    build_gateway,
-    start_fakes,
-    stop_fakes,
-)
+from support.gateway_builder import AWS_ENV, AWS_UNSET, BuiltGateway, Fakes, build_gateway, start_fakes, stop_fakes
+from support.scenario import DEFAULT_REPLY
 from support.server import serve
+from support.wire_tap import WireTap
 
 CLIENT_TIMEOUT = 10.0
 

@@ -34,7 +34,9 @@ import pytest
 
 from aimux_core.wire.sse import SSEParser
 from fakes import Fault, Reply
-from support.gateway_builder import UPSTREAMS, WireTap, check_anthropic_sse, check_openai_sse
+from support.gateway_builder import UPSTREAMS
+from support.stream_checks import check_anthropic_sse, check_openai_sse
+from support.wire_tap import WireTap
 
 DIALECTS = ("anthropic", "openai", "bedrock")
 CLIENTS = ("anthropic", "openai")

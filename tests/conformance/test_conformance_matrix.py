@@ -26,25 +26,14 @@ import openai
 import pytest
 
 from fakes import Reply, ToolCall, Usage
-from support.gateway_builder import (
-    READ_TOOL,
-    SYSTEM_PROMPT,
-    UPSTREAM_KEYS,
-    UPSTREAMS,
-    Answer,
-    Turn,
-    UpstreamView,
-    WireTap,
-    call_anthropic,
-    call_openai,
-    check_ids,
-    check_openai_sse,
-    expected_answer,
-    openai_answer,
-    openai_tool,
-    upstream_view,
-)
+from support.client_answers import Answer, check_ids, expected_answer, openai_answer
+from support.gateway_builder import UPSTREAM_KEYS, UPSTREAMS
 from support.samples import BASH_TOOL, PNG_1X1
+from support.scenario import READ_TOOL, SYSTEM_PROMPT, openai_tool
+from support.sdk_calls import call_anthropic, call_openai
+from support.stream_checks import check_openai_sse
+from support.upstream_view import Turn, UpstreamView, upstream_view
+from support.wire_tap import WireTap
 
 CLIENTS = ("anthropic", "openai")
 UPSTREAM_NAMES = ("anthropic", "openai", "deepseek", "bedrock")

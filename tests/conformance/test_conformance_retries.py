@@ -21,15 +21,11 @@ import openai
 import pytest
 
 from fakes import Fault, Reply, Usage
-from support.gateway_builder import (
-    UPSTREAMS,
-    WireTap,
-    call_anthropic,
-    call_openai,
-    check_anthropic_sse,
-    check_openai_sse,
-    expected_answer,
-)
+from support.client_answers import expected_answer
+from support.gateway_builder import UPSTREAMS
+from support.sdk_calls import call_anthropic, call_openai
+from support.stream_checks import check_anthropic_sse, check_openai_sse
+from support.wire_tap import WireTap
 
 DIALECTS = ("anthropic", "openai", "bedrock")
 REPLY = Reply(text=["Second ", "time ", "lucky."], usage=Usage(input_tokens=12, output_tokens=6))

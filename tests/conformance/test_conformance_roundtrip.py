@@ -22,19 +22,13 @@ import openai
 import pytest
 
 from fakes import Reply, ToolCall, Usage
-from support.gateway_builder import (
-    UPSTREAMS,
-    Turn,
-    WireTap,
-    anthropic_answer,
-    check_anthropic_sse,
-    check_openai_sse,
-    is_valid_anthropic_id,
-    openai_answer,
-    openai_tool,
-    upstream_view,
-)
+from support.client_answers import anthropic_answer, is_valid_anthropic_id, openai_answer
+from support.gateway_builder import UPSTREAMS
 from support.samples import BASH_TOOL
+from support.scenario import openai_tool
+from support.stream_checks import check_anthropic_sse, check_openai_sse
+from support.upstream_view import Turn, upstream_view
+from support.wire_tap import WireTap
 
 PROMPT = "Run `echo aimux` with the Bash tool, then tell me what it printed."
 FOLLOW_UP = "Summarise the output in three words."

@@ -19,18 +19,13 @@ import openai
 import pytest
 
 from fakes import Quirk, Reply, ToolCall, Usage
-from support.gateway_builder import (
-    READ_TOOL,
-    UPSTREAMS,
-    WireTap,
-    call_anthropic,
-    call_openai,
-    check_ids,
-    check_openai_sse,
-    expected_answer,
-    openai_tool,
-)
+from support.client_answers import check_ids, expected_answer
+from support.gateway_builder import UPSTREAMS
 from support.samples import BASH_TOOL
+from support.scenario import READ_TOOL, openai_tool
+from support.sdk_calls import call_anthropic, call_openai
+from support.stream_checks import check_openai_sse
+from support.wire_tap import WireTap
 
 USAGE = Usage(input_tokens=44, output_tokens=21, cache_read_input_tokens=300)
 QUIRK_CELLS = [("openai", q) for q in Quirk] + [("anthropic", Quirk.SSE_COMMENTS), ("anthropic", Quirk.CRLF)]
