@@ -1,7 +1,7 @@
 """Tool round trips: turn 1 answers with reasoning + text + a tool call, the client runs the tool
 and sends turn 2 with the result, and the upstream must receive turn 2 correctly in its dialect.
 
-What turn 2 must look like upstream (§0.7, §0.9, §0.10 of wire-formats.md):
+What turn 2 must look like upstream (each provider's tool-use documentation):
 
 - the assistant turn carries the upstream's own tool-call id (decoded back if aimux rewrote it for
   an Anthropic client), the tool name and the exact input;

@@ -1,7 +1,7 @@
 """A fake Anthropic Messages API: ``POST /v1/messages`` (JSON or SSE) and
 ``POST /v1/messages/count_tokens``.
 
-The stream follows the documented grammar exactly (wire-formats.md §2): ``message_start`` with
+The stream follows the documented grammar exactly (Anthropic's streaming messages documentation): ``message_start`` with
 usage, blocks strictly one at a time (thinking, then text, then each tool_use), one ``ping``
 after the first block opens, ``message_delta`` with cumulative usage, ``message_stop``. Errors
 use ``{"type":"error","error":{"type","message"},"request_id"}``; mid-stream errors are

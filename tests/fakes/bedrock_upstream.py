@@ -2,7 +2,7 @@
 ``POST /model/{modelId}/converse`` (JSON) and ``POST /model/{modelId}/converse-stream``
 (AWS binary event-stream).
 
-Stream events follow the ConverseStream shapes (wire-formats.md §8.1): ``messageStart``;
+Stream events follow the ConverseStream shapes (the Bedrock Runtime API reference, ConverseStream): ``messageStart``;
 text and reasoning blocks start implicitly with their first ``contentBlockDelta`` (no
 ``contentBlockStart``); tool blocks get ``contentBlockStart`` with ``toolUse``; every block ends
 with ``contentBlockStop``; then ``messageStop`` and, last, ``metadata`` with usage and metrics.

@@ -3,7 +3,7 @@
 The events in ``events/`` are real payload shapes: ``http-api-v2.json`` and ``rest-api-v1.json``
 come from ``sam local generate-event apigateway http-api-proxy`` / ``aws-proxy`` (with a
 ``content-type`` and ``anthropic-version`` header added: the generator emits dummy headers only),
-``function-url.json`` is the function URL event from reference/aws-probes. ``make_event`` keeps
+``function-url.json`` is a function URL event (payload format 2.0) as Lambda delivers it. ``make_event`` keeps
 each shape and only swaps method, path and body.
 """
 

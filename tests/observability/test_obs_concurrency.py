@@ -1,8 +1,9 @@
 """Concurrent requests each get EMF whose dimensions and values are their own.
 
 A shared Powertools ``Metrics`` books one request's cost under another's provider when requests
-interleave (reference/aws-notes.md §6). These "requests" interleave on purpose: every one awaits
-between starting and finishing, and they finish in a shuffled order, some from worker threads.
+interleave: its dimensions live in class-level state shared by every instance. These "requests"
+interleave on purpose: every one awaits between starting and finishing, and they finish in a
+shuffled order, some from worker threads.
 """
 
 from __future__ import annotations

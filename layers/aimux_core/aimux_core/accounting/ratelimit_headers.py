@@ -1,13 +1,13 @@
 """The rate-limit response headers each dialect's clients read, built from one ``RateDecision``.
 
-Anthropic (wire-formats §1.6)::
+Anthropic (docs.anthropic.com, API reference, "Rate limits": response headers)::
 
     anthropic-ratelimit-requests-limit: 50
     anthropic-ratelimit-requests-remaining: 49
     anthropic-ratelimit-requests-reset: 2026-11-22T10:16:00Z        (RFC 3339: when the window is full again)
     anthropic-ratelimit-tokens-limit / -remaining / -reset           (remaining rounded down to a thousand)
 
-OpenAI (wire-formats §3.2)::
+OpenAI (platform.openai.com, "Rate limits": rate limits in headers)::
 
     x-ratelimit-limit-requests: 50
     x-ratelimit-remaining-requests: 49
