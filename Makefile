@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench install install-dev node-tools clean sam-tools sam-check bench-cold-start
+.PHONY: run test lint bench install install-dev node-tools clean sam-tools sam-check bench-cold-start test-lambda-python
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,7 @@ lint: install-dev
 
 test: lint node-tools sam-check
 	$(SAM_TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-lambda-python
 
 bench: install-dev
 	$(BIN)/python bench/bench_gateway.py
@@ -82,9 +83,29 @@ sam-check: sam-tools
 		$(BIN)/python infra/check_build.py $(SAM_BUILD_DIR); \
 	fi
 
+# The whole suite again on the Lambda runtime's Python (the deployed code runs there; .venv may be an
+# older or newer CPython). Skipped, saying so, when that version is .venv's own or cannot be found.
+LAMBDA_VENV ?= .venv-lambda
+
+$(LAMBDA_VENV)/.installed-dev: pyproject.toml
+	$(LAMBDA_PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install -q -e '.[dev]'
+	touch $@
+
+test-lambda-python: install-dev node-tools
+	@if [ -z "$(LAMBDA_PYTHON)" ]; then \
+		echo "test-lambda-python: SKIPPED - no python$(LAMBDA_PY_VERSION) found (PATH, pyenv)"; \
+	elif [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$(LAMBDA_PY_VERSION)" ]; then \
+		echo "test-lambda-python: SKIPPED - .venv already runs python$(LAMBDA_PY_VERSION)"; \
+	else \
+		echo "test-lambda-python: the suite on $(LAMBDA_PYTHON)"; \
+		$(MAKE) --no-print-directory $(LAMBDA_VENV)/.installed-dev && \
+		$(LAMBDA_VENV)/bin/python -m pytest -q -p no:cacheprovider; \
+	fi
+
 # Cold init of each function as Lambda does it (built artifacts, python -B, Runtime Interface Emulator).
 bench-cold-start: sam-check
 	$(SAM_TEST_ENV) $(BIN)/python bench/cold_start.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache .hypothesis build .aws-sam tests/e2e/node_modules
+	rm -rf $(VENV) $(SAM_VENV) $(LAMBDA_VENV) .pytest_cache .ruff_cache .hypothesis build .aws-sam tests/e2e/node_modules
