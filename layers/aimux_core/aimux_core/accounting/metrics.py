@@ -9,9 +9,10 @@ without Metrics Insights). One line with two sets is what the EMF specification 
 and what Powertools' ``add_dimensions`` produces; it is half the log bytes of two lines.
 
 Why ``EphemeralMetrics`` per request: Powertools' ``Metrics`` keeps class-level state shared by all
-instances, so concurrent asyncio requests mix their dimensions (tests/observability/test_obs_concurrency.py). Here a
-fresh ``EphemeralMetrics`` is filled and serialized inside one synchronous call (no ``await``), and
-the line is written with one ``write`` under a lock, so lines never interleave.
+instances, so concurrent asyncio requests mix their dimensions (shown by
+tests/observability/test_obs_concurrency.py). Here a fresh ``EphemeralMetrics`` is filled and
+serialized inside one synchronous call (no ``await``), and the line is written with one ``write``
+under a lock, so lines never interleave.
 
 Where EMF is written: on Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) always; elsewhere only with
 ``AIMUX_EMF=1``. ``AIMUX_EMF=0`` turns it off everywhere, as does ``POWERTOOLS_METRICS_DISABLED``.
