@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from support.server import serve
+# Helper modules that assert on the tests' behalf: pytest rewrites their asserts as well, so a failure
+# shows the compared values. Registered before anything imports them.
+pytest.register_assert_rewrite(
+    "support", "fakes", "mock_helpers", "anthropic_adapter_helpers", "bedrock_mapping_helpers", "select_helpers",
+    "stream_decoder_helpers", "limits_support", "state_e2e_support",
+)
+
+from support.server import serve  # noqa: E402
 
 pytest_plugins = ["fakes.fixtures"]
 

@@ -1,0 +1,164 @@
+"""Selection, filtering the route: the capability filter (vision, tools, context window), health
+(open circuits) and the errors when nothing is left, and session pins on the selection side.
+
+Tables are built by hand (``select_helpers``) so each test states the configuration it relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from routing_conftest import make_request, make_table
+from select_helpers import (
+    DEEPSEEK,
+    ENTRIES,
+    GPT,
+    GPT_KEY,
+    IMAGE,
+    NO_META,
+    SONNET,
+    TINY,
+    labels,
+    select,
+    table,
+)
+
+from aimux_core.errors import NotFound, Overloaded
+from aimux_core.gateway import Gateway
+from aimux_core.providers.mock import MockProvider
+from aimux_core.routing.select import HealthView, RequestMeta
+from aimux_core.routing.table import RoutingTable, Target
+from support.samples import BASH_TOOL
+
+# --------------------------------------------------------------------------- capability filter
+
+
+def test_vision_drops_targets_without_vision() -> None:
+    request = make_request(model="claude-sonnet-4-5", messages=[{"role": "user", "content": [IMAGE]}])
+    decision = select(request)
+    assert decision.scenario == "vision" and decision.route == "default"
+    assert labels(decision) == ["sonnet", "gpt"]
+    assert decision.dropped == (("deepseek", "no vision"),)
+
+
+def test_vision_in_a_tool_result_drops_targets_without_vision() -> None:
+    messages = [
+        {"role": "user", "content": "screenshot please"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [IMAGE]}]},
+    ]
+    decision = select(make_request(model="deepseek", messages=messages, tools=[BASH_TOOL]))
+    assert "deepseek" not in labels(decision)
+    assert ("deepseek", "no vision") in decision.dropped
+
+
+def test_tools_drop_targets_without_tools() -> None:
+    decision = select(make_request(model="claude-haiku-4-5", tools=[BASH_TOOL]))
+    assert labels(decision) == ["haiku"]
+    assert decision.dropped == (("tiny", "no tools"),)
+
+
+def test_context_window_drops_small_models_below_the_long_context_threshold() -> None:
+    decision = select(make_request(model="claude-haiku-4-5"), tokens=50_000)
+    assert decision.scenario == "background"
+    assert decision.dropped == (("tiny", "context window 8000 < ~50000 tokens"),)
+
+
+@pytest.mark.parametrize("key", ["anthropic/claude-sonnet-4-5", "anthropic"], ids=["target", "provider"])
+def test_open_circuit_drops_the_target(key: str) -> None:
+    decision = select(make_request(), health=HealthView(open_circuits=frozenset({key})))
+    assert labels(decision) == ["gpt", "deepseek"]
+    assert decision.dropped == (("sonnet", "circuit open"),)
+
+
+def test_targets_without_a_catalog_entry_are_only_filtered_by_health() -> None:
+    raw = Target("local", "llama-3")
+    routing = make_table(ENTRIES, {"default": [[raw], [SONNET]]})
+    request = make_request(messages=[{"role": "user", "content": [IMAGE]}], tools=[BASH_TOOL])
+    assert select(request, routing, tokens=900_000).targets[0] == raw
+    shut = select(request, routing, health=HealthView(open_circuits=frozenset({"local"})))
+    assert shut.dropped[0] == ("local/llama-3", "circuit open")
+
+
+def gateway_for(routing: RoutingTable) -> Gateway:
+    return Gateway({name: MockProvider() for name in routing.providers}, routing)
+
+
+@pytest.mark.anyio
+async def test_nothing_left_for_a_capability_is_a_named_error() -> None:
+    routing = make_table([DEEPSEEK, TINY], {"default": [[DEEPSEEK], [TINY]]})
+    request = make_request(messages=[{"role": "user", "content": [IMAGE]}])
+    with pytest.raises(NotFound) as caught:
+        await gateway_for(routing).decide(request, NO_META)
+    assert "deepseek: no vision" in caught.value.message and "tiny: no vision" in caught.value.message
+
+
+class ViewGuard:
+    """A guard with a health snapshot, as the circuit breaker provides (``Gateway.health_view``)."""
+
+    def __init__(self, view: HealthView) -> None:
+        self._view = view
+
+    async def view(self, targets: Iterable[Target]) -> HealthView:
+        return self._view
+
+    async def admit(self, target: Target) -> Any:
+        return True
+
+    async def succeeded(self, *args: Any) -> None:
+        return None
+
+    async def failed(self, *args: Any) -> None:
+        return None
+
+
+@pytest.mark.anyio
+async def test_every_circuit_open_is_overloaded_not_not_found() -> None:
+    """All targets down is a 529 with retry-after (the issue), not a 404 about the model."""
+    routing = make_table([SONNET, GPT], {"default": [[SONNET], [GPT]]})
+    guard = ViewGuard(HealthView(open_circuits=frozenset({"anthropic", "openai"})))
+    gateway = Gateway({"anthropic": MockProvider(), "openai": MockProvider()}, routing, guard=guard)
+    with pytest.raises(Overloaded) as caught:
+        await gateway.decide(make_request(), NO_META)
+    assert caught.value.status == 529 and caught.value.retry_after
+    assert "circuit open" in caught.value.message
+
+
+@pytest.mark.anyio
+async def test_a_target_both_unfit_and_down_is_reported_unfit() -> None:
+    """Capability is checked before health, so an open circuit on a target that could never serve
+    the request does not turn a lasting 404 into a retryable 529."""
+    routing = make_table([DEEPSEEK], {"default": [[DEEPSEEK]]})
+    guard = ViewGuard(HealthView(open_circuits=frozenset({"deepseek"})))
+    gateway = Gateway({"deepseek": MockProvider()}, routing, guard=guard)
+    with pytest.raises(NotFound) as caught:
+        await gateway.decide(make_request(messages=[{"role": "user", "content": [IMAGE]}]), NO_META)
+    assert "deepseek: no vision" in caught.value.message
+
+
+# --------------------------------------------------------------------------- session pins (selection side)
+
+
+def test_pin_moves_the_sessions_target_first() -> None:
+    decision = select(make_request(), meta=RequestMeta(session_id="s"), pinned=lambda s: GPT_KEY)
+    assert labels(decision) == ["gpt", "sonnet", "deepseek"]
+    assert decision.header.endswith("; session pinned")
+
+
+def test_pin_to_a_dropped_target_is_ignored() -> None:
+    decision = select(
+        make_request(),
+        meta=RequestMeta(session_id="s"),
+        pinned=lambda s: GPT_KEY,
+        health=HealthView(open_circuits=frozenset({"openai"})),
+    )
+    assert labels(decision) == ["sonnet", "deepseek"] and "pinned" not in decision.reason
+
+
+def test_pinning_off_ignores_pins() -> None:
+    decision = select(
+        make_request(), table(session_pinning=False), meta=RequestMeta(session_id="s"), pinned=lambda s: GPT_KEY
+    )
+    assert labels(decision)[0] == "sonnet"
