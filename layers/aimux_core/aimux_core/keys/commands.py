@@ -64,15 +64,19 @@ def add_keys_parser(commands: Any) -> None:
 
 
 def backend_for(url: str | None, env: Mapping[str, str]) -> KeyBackend:
-    """``--url`` wins; else the ``AIMUX_TABLE`` table; else the local gateway on ``AIMUX_PORT``."""
+    """``--url`` wins; else the ``AIMUX_TABLE`` table; else the local gateway on ``AIMUX_PORT``.
+
+    Over HTTP the gateway's admin token, when it has one, comes from ``AIMUX_ADMIN_TOKEN``.
+    """
+    token = env.get("AIMUX_ADMIN_TOKEN", "").strip() or None
     if url:
-        return HttpBackend(url)
+        return HttpBackend(url, admin_token=token)
     table = env.get("AIMUX_TABLE", "").strip()
     if table:
         from .mode import keyring_from_env
 
         return StoreBackend(keyring_from_env(env), f"DynamoDB table {table}")
-    return HttpBackend(f"http://127.0.0.1:{env.get('AIMUX_PORT', '8080').strip() or '8080'}")
+    return HttpBackend(f"http://127.0.0.1:{env.get('AIMUX_PORT', '8080').strip() or '8080'}", admin_token=token)
 
 
 def run_keys(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:

@@ -29,6 +29,7 @@ from .models import get_model, list_models
 
 if TYPE_CHECKING:  # annotations only: the client API pays no import for keys until auth is wired
     from ..keys.ring import KeyRing
+    from .admin_access import AdminAccess
 
 
 async def healthz(request: Request) -> Response:
@@ -131,14 +132,20 @@ class _PathSplit:
 
 
 def create_local_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, admin_keys: KeyRing | None = None
+    gateway: Gateway | None = None,
+    keys: KeyRing | None = None,
+    *,
+    admin_keys: KeyRing | None = None,
+    admin_access: AdminAccess | None = None,
 ) -> ASGIApp:
     """One process serving the client API and the admin routes with shared in-memory state.
 
     ``keys`` are checked on client requests (None: auth off); ``/admin/keys`` manages ``admin_keys``
     (default ``keys``), so ``aimux keys`` against this process creates the keys it checks.
+    ``admin_access``: who may call ``/admin`` (default from the environment: loopback callers only).
     """
     from .admin import create_admin_app
 
     gateway = gateway or build_default_gateway()
-    return _PathSplit(create_messages_app(gateway, keys), create_admin_app(gateway, admin_keys or keys))
+    admin = create_admin_app(gateway, admin_keys or keys, access=admin_access)
+    return _PathSplit(create_messages_app(gateway, keys), admin)
