@@ -98,9 +98,10 @@ def test_odd_json_is_a_400_in_each_dialect(url: str) -> None:
         (b"", "not valid JSON"), (b"null", "JSON object"), (b"[]", "JSON object"), (b'"x"', "JSON object"),
         (b"\xff\xfe{}", "not valid JSON"), (b"[" * 100_000, "not valid JSON"),
         (b'{"model": "\\ud800"}', "not valid JSON"),
-        (json.dumps(ok).replace('"hi"', '"hi", "temperature": NaN').encode(), "NaN"),
-        (json.dumps({**ok, "metadata": {"user_id": "u"}, "tools": [{"name": "t", "input_schema": {"x": 1}}]})
-         .replace('{"x": 1}', '{"x": -Infinity}').encode(), "NaN and Infinity"),
+        (json.dumps(ok).replace('"max_tokens": 8', '"max_tokens": 8, "temperature": NaN').encode(),
+         "temperature: Input should be a finite number"),
+        (json.dumps(ok).replace('"max_tokens": 8', '"max_tokens": 8, "top_p": -Infinity').encode(), "top_p: "),
+        (json.dumps(ok).replace('"max_tokens": 8', '"max_tokens": 8, "temperature": 1e999').encode(), "finite"),
         (json.dumps(ok).replace('"max_tokens": 8', '"max_tokens": ' + "9" * 5000).encode(), "number out of range"),
     ]:  # fmt: skip
         assert needle in anthropic_error(_messages(url, raw), 400, "invalid_request_error"), raw[:40]

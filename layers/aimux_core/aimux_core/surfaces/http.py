@@ -15,7 +15,7 @@ from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import InternalError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
+from ..errors import InternalError, RequestTooLarge, UnsupportedMediaType
 from ..gateway import Gateway, Served
 from ..providers.base import RequestContext
 from ..routing.select import RequestMeta
@@ -88,29 +88,12 @@ async def read_body(request: Request) -> bytes:
 def parse_body(model: type[M], body: bytes, style: PathStyle) -> M:
     """``body`` validated as ``model``, or a 400 naming the bad field in the caller's path ``style``.
 
-    Strict JSON: ``NaN`` and ``Infinity`` are not JSON, and pydantic would let them through into free-form
-    fields (tool inputs, schemas) to be sent upstream as ``null`` or as invalid JSON. The substring test
-    keeps the strict re-parse off the common path.
+    One parse on the way in; only a failure parses the body again, to name the field by its JSON path.
     """
-    if (b"NaN" in body or b"Infinity" in body) and _has_non_finite_literal(body):
-        raise InvalidRequest("body: the request body is not valid JSON (NaN and Infinity are not JSON numbers)")
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
         raise invalid_request_from_validation(exc, document=_document(body), style=style) from None
-
-
-def _has_non_finite_literal(body: bytes) -> bool:
-    """Whether ``body`` parses only when ``NaN``/``Infinity`` literals are allowed (other faults: False)."""
-    try:
-        from_json(body, allow_inf_nan=False)
-    except ValueError:
-        try:
-            from_json(body)
-        except ValueError:
-            return False  # some other syntax error, which the validation reports
-        return True
-    return False
 
 
 def _document(body: bytes) -> Any:

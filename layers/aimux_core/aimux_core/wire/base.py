@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 class WireModel(BaseModel):
     """A JSON object on the wire: extra keys survive a parse/dump round trip."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # allow_inf_nan=False: NaN and Infinity are not JSON numbers; a number field holding one is a 400.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
     _constant_fields: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
