@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from functools import cache
 from typing import Any
 
 import h11
@@ -76,7 +77,9 @@ def header_limited_protocol() -> type[asyncio.Protocol]:
     return _httptools_protocol()
 
 
+@cache
 def _httptools_protocol() -> type[asyncio.Protocol]:
+    """Built on first use: httptools is optional, and importing uvicorn's module for it needs it."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
