@@ -67,7 +67,7 @@ async def _route_error(request: Request, exc: Exception) -> Response:
     where = f"{request.method} {header_safe(request.url.path)[:200]}"
     error: AimuxError
     if isinstance(exc, HTTPException) and exc.status_code == 405:
-        error = MethodNotAllowed(f"method not allowed: {where}", headers=exc.headers)
+        error = MethodNotAllowed(f"method not allowed: {where}", headers=dict(exc.headers or {}))
     elif isinstance(exc, HTTPException) and exc.status_code == 404:
         # OpenAI answers an unknown path with invalid_request_error "Invalid URL (...)", code null.
         error = NotFound(f"no such route: {where}") if anthropic else InvalidRequest(f"Invalid URL ({where})")
