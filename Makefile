@@ -7,7 +7,7 @@ LOCK := requirements.lock
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint bench install install-dev node-tools clean sam-tools sam-check bench-cold-start \
-	test-lambda-python lock sam-local-prepare docker-down smoke
+	test-lambda-python lambda-python-suite lock sam-local-prepare docker-down smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -143,9 +143,14 @@ test-lambda-python: install-dev node-tools
 		echo "test-lambda-python: SKIPPED - .venv already runs python$(LAMBDA_PY_VERSION)"; \
 	else \
 		echo "test-lambda-python: the suite on $(LAMBDA_PYTHON)"; \
-		$(MAKE) --no-print-directory $(LAMBDA_VENV)/.installed-dev && \
-		$(SAM_TEST_ENV) AIMUX_SAM_LOCAL=first-pass $(LAMBDA_VENV)/bin/python -m pytest -q -p no:cacheprovider; \
+		$(MAKE) --no-print-directory lambda-python-suite; \
 	fi
+
+# The same checks as the first pass (SAM_TEST_ENV), but sam local: it ran in the first pass, and its
+# container runs its own python3.13 whatever interpreter runs the tests. A recipe of its own so that
+# `make -n test` shows this command instead of running it.
+lambda-python-suite: $(LAMBDA_VENV)/.installed-dev
+	$(SAM_TEST_ENV) AIMUX_SAM_LOCAL=first-pass $(LAMBDA_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 # After `sam deploy`: drive the deployment with both official SDKs (infra/smoke.py). URL is the
 # StreamFunctionUrl output, API the HttpApiUrl output (either or both), KEY a gateway key.
