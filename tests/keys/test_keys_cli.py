@@ -144,3 +144,22 @@ def test_the_cli_sends_the_admin_token_of_a_gateway_that_has_one(
         assert code == 0 and "with token" in out
     assert "/admin answers loopback callers only (with AIMUX_ADMIN_TOKEN)" in served.stderr
     assert token not in served.stderr
+
+
+def test_keys_against_a_table_without_boto3_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run` installs the aws extra; a venv without it gets a sentence, not a traceback."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "boto3" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setenv("AIMUX_TABLE", "aimux-state-dev")
+    assert main(["keys", "create", "--name", "laptop"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "aimux: AIMUX_TABLE=aimux-state-dev needs the AWS SDK, which is not installed: "
+        "pip install 'aimux[aws]' (make install does)"
+    )

@@ -73,6 +73,13 @@ def backend_for(url: str | None, env: Mapping[str, str]) -> KeyBackend:
         return HttpBackend(url, admin_token=token)
     table = env.get("AIMUX_TABLE", "").strip()
     if table:
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:
+            raise KeyCommandError(
+                f"AIMUX_TABLE={table} needs the AWS SDK, which is not installed: "
+                "pip install 'aimux[aws]' (make install does)"
+            )
         from .mode import keyring_from_env
 
         return StoreBackend(keyring_from_env(env), f"DynamoDB table {table}")
@@ -81,8 +88,8 @@ def backend_for(url: str | None, env: Mapping[str, str]) -> KeyBackend:
 
 def run_keys(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     """Run one ``aimux keys`` command; 0 on success, 1 with a message on stderr otherwise."""
-    backend = backend_for(args.url, os.environ if env is None else env)
     try:
+        backend = backend_for(args.url, os.environ if env is None else env)
         return int(args.action(args, backend))
     except KeyCommandError as exc:
         print(f"aimux: {exc}", file=sys.stderr)
