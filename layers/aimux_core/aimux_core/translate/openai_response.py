@@ -10,7 +10,8 @@
 ``chat_completion_to_message`` (OpenAI-compatible upstream, canonical answer):
   ``reasoning_content`` / ``reasoning`` / ``reasoning_details`` → one thinking block first;
   ``content`` (and ``refusal``) → text; ``tool_calls`` (and legacy ``function_call``) →
-  ``tool_use`` with ids made valid and names restored; ``finish_reason`` → ``stop_reason`` with
+  ``tool_use`` with ids made valid and names restored (a call whose arguments were cut by
+  ``length`` is dropped); ``finish_reason`` → ``stop_reason`` with
   ``stop``-but-tool-calls (Gemini) → ``tool_use``; usage → ``input_tokens`` = prompt - cached -
   cache write. The shared helpers here are reused by the stream translators.
 """
@@ -274,11 +275,14 @@ def chat_completion_to_message(
     raw_calls = list(msg.get("tool_calls") or [])
     if msg.get("function_call"):
         raw_calls.append({"function": msg["function_call"]})
+    cut = choice.get("finish_reason") == "length"
     for n, call in enumerate(raw_calls):
         fn = call.get("function") or {}
         try:
             tool_input = parse_arguments(fn.get("arguments"))
         except ValueError as exc:
+            if cut:  # a call cut by max_tokens cannot be represented: it is dropped, the stop stays max_tokens
+                continue
             raise UpstreamError(
                 f"upstream returned invalid tool arguments for call {n}: {exc}", provider=provider
             ) from None

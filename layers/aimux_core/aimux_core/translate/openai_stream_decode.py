@@ -14,7 +14,8 @@
   a new ``id`` or a different name on a reused (or missing) index starts a new call. Only one
   call streams live; fragments of other calls are buffered and replayed when the live call's
   arguments form a complete JSON object, or at ``finish_reason``. A fragment is never sent to a
-  closed block; arguments are validated when their block closes. Whitespace-only ``content``
+  closed block; arguments are validated when their block closes (except when ``finish_reason`` is
+  ``length``: a call cut mid-way stays partial, as Anthropic streams it). Whitespace-only ``content``
   while a call streams (vLLM filler) is ignored rather than cutting the call.
 - ``finish_reason`` closes everything and is held: ``message_delta`` (stop reason + cumulative
   usage) and ``message_stop`` follow at the usage chunk (same chunk or later, ``choices`` may be
@@ -123,8 +124,8 @@ class ChatChunkDecoder:
             if finish:
                 if finish == "error":
                     raise upstream_error(choice.get("error") or chunk, self._provider)
+                self._finish = finish  # before closing: a call cut by ``length`` is not an error
                 self._close_all(out)
-                self._finish = finish
         if usage and self._finish is not None:
             self._end(out)
         return out
@@ -292,7 +293,7 @@ class ChatChunkDecoder:
 
     def _check_arguments(self, call: _Call) -> None:
         raw = "".join(call.args)
-        if not raw.strip():
+        if not raw.strip() or self._finish == "length":  # cut by max_tokens: partial, as Anthropic sends it
             return
         try:
             value = json.loads(raw)
