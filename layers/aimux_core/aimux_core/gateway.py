@@ -8,20 +8,25 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from .accounting.pricing import cost_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
-from .providers.base import Provider, RequestContext
+from .providers.base import Provider, RequestContext, UpstreamCall
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.pins import SessionPins
 from .routing.select import Decision, HealthView, RequestMeta, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
+
+TokenCountSource = Literal["upstream", "estimate"]
+COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
 
 
 @dataclass(slots=True)
@@ -125,6 +130,32 @@ class Gateway:
             raise
         self._pin(meta, outcome)
         return OpenStream(events, Served(decision, outcome, admitted))
+
+    async def count_tokens(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+    ) -> tuple[int, TokenCountSource]:
+        """The input tokens of ``request`` and where the number comes from.
+
+        ``upstream``: the target the request would be routed to counted it (its adapter has
+        ``count_tokens`` and the preset says the upstream implements it: first-party Anthropic).
+        ``estimate``: the local estimate, for every other target and whenever routing or the
+        upstream fails or takes longer than ``COUNT_TOKENS_TIMEOUT`` (a count is never an error).
+        """
+        estimate = estimate_input_tokens(request)
+        try:
+            decision = await self.decide(request, meta, estimate)
+        except AimuxError:
+            return estimate, "estimate"
+        target = decision.targets[0]
+        counter = getattr(self.providers.get(target.provider), "count_tokens", None)
+        if counter is None:
+            return estimate, "estimate"
+        try:
+            async with asyncio.timeout(COUNT_TOKENS_TIMEOUT):
+                counted = await counter(UpstreamCall(request, target.model, context))
+        except (AimuxError, TimeoutError):
+            return estimate, "estimate"
+        return (counted, "upstream") if isinstance(counted, int) else (estimate, "estimate")
 
     async def drain(self) -> None:
         """Wait for the background state writes (breaker outcomes, token settlements, spend)."""

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..accounting.record import StreamTally
-from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError
 from ..translate.errors import anthropic_error_body, error_headers, invalid_request_from_validation
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
@@ -93,8 +92,11 @@ async def count_tokens(request: Request) -> Response:
             raise invalid_request_from_validation(exc) from None
         check_request(parsed, request.headers.get("anthropic-version"))
         await Exchange(request, "anthropic").authenticate()
-        headers = {"request-id": request_id, "x-request-id": request_id}
-        return json_response({"input_tokens": estimate_input_tokens(parsed)}, 200, headers)
+        counted = MessagesRequest.model_validate({**parsed.dump(), "max_tokens": 1})  # routable shape
+        context = request_context(request, request_id)
+        tokens, source = await gateway_of(request).count_tokens(counted, context, routing_meta(request, counted))
+        headers = {"request-id": request_id, "x-request-id": request_id, "x-aimux-token-count": source}
+        return json_response({"input_tokens": tokens}, 200, headers)
     except AimuxError as error:
         return anthropic_error_response(error, request_id)
     except Exception as exc:
