@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing, suppress
 from typing import Any
 
@@ -47,7 +47,7 @@ from pydantic import ValidationError
 
 from ..errors import InvalidRequest, UpstreamError
 from ..translate.thinking import prepare_thinking, sign_reasoning
-from ..translate.tool_names import ID_PREFIX, decode_tool_id, encode_tool_id
+from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
 from ..wire.anthropic import (
     CountTokensRequest,
     Message,
@@ -70,6 +70,7 @@ FIRST_PARTY_PRESETS = frozenset({"anthropic"})
 _DEFAULT_TIMEOUTS = Timeouts()  # frozen: one shared default is safe
 _DRAIN_SECONDS = 0.5
 _SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
+ID_PREFIXES = (ID_PREFIX, SIGNED_ID_PREFIX)
 # What count_tokens does not take (generation settings); everything else is forwarded.
 _NOT_COUNTED = ("max_tokens", "stream", "stop_sequences", "metadata", "service_tier", *_SAMPLING_FIELDS)
 
@@ -116,13 +117,16 @@ def build_body(
         reject_images(body["messages"], provider)
     if not is_first_party(preset):
         fold_system_turns(body)
-        restore_tool_ids(body["messages"])
+        restore_tool_ids(body["messages"], decode_tool_id)
+    else:
+        restore_tool_ids(body["messages"], unsigned_tool_id)
     return body
 
 
-def restore_tool_ids(messages: list[dict[str, Any]]) -> None:
-    """Give compatible endpoints back their own tool ids (``functions.Bash:0``), which aimux
-    re-encoded for the client (``encode_tool_id``); first-party Anthropic keeps the valid form."""
+def restore_tool_ids(messages: list[dict[str, Any]], restore: Callable[[str], str]) -> None:
+    """Rewrite the tool ids aimux re-encoded for the client (``encode_tool_id``): compatible
+    endpoints get their own ids back (``functions.Bash:0``, ``decode_tool_id``); first-party Anthropic
+    keeps the valid form without a Gemini thought signature (``unsigned_tool_id``)."""
     for turn in messages:
         content = turn.get("content")
         if not isinstance(content, list):
@@ -130,8 +134,8 @@ def restore_tool_ids(messages: list[dict[str, Any]]) -> None:
         for block in content:
             key = "id" if block.get("type") == "tool_use" else "tool_use_id"
             value = block.get(key)
-            if isinstance(value, str) and value.startswith(ID_PREFIX):
-                block[key] = decode_tool_id(value)
+            if isinstance(value, str) and value.startswith(ID_PREFIXES):
+                block[key] = restore(value)
 
 
 def reject_images(messages: list[dict[str, Any]], provider: str) -> None:

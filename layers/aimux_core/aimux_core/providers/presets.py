@@ -165,6 +165,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ProviderPreset(
                 "gemini", "openai", "https://generativelanguage.googleapis.com/v1beta/openai", "bearer",
                 "GEMINI_API_KEY", display_name="Google Gemini", schema_profile="gemini", reasoning="plain",
+                chat=ChatDialectOptions(thought_signatures=True),
             ),
             ProviderPreset(
                 "deepseek-openai", "openai", "https://api.deepseek.com", "bearer", "DEEPSEEK_API_KEY",

@@ -43,7 +43,14 @@ from ..wire.anthropic import (
     MessageStopEvent,
     StreamEvent,
 )
-from .openai_response import anthropic_usage, message_id_from, reasoning_text, stop_reason_for, upstream_error
+from .openai_response import (
+    anthropic_usage,
+    call_thought_signature,
+    message_id_from,
+    reasoning_text,
+    stop_reason_for,
+    upstream_error,
+)
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
 
 _delta_event = ContentBlockDeltaEvent.model_validate
@@ -53,10 +60,11 @@ _start_event = ContentBlockStartEvent.model_validate
 class _Call:
     """One upstream tool call: identity, buffered arguments and its block, once opened."""
 
-    __slots__ = ("args", "block", "checked", "closed", "id", "name")
+    __slots__ = ("args", "block", "checked", "closed", "id", "name", "signature")
 
     def __init__(self, call_id: str | None) -> None:
         self.id = call_id
+        self.signature: str | None = None  # Gemini's thought signature, when the call carries one
         self.name = ""
         self.args: list[str] = []
         self.block: int | None = None
@@ -209,6 +217,8 @@ class ChatChunkDecoder:
         self._last = call
         if name and not call.name:
             call.name = name
+        if call.signature is None and "extra_content" in frag:
+            call.signature = call_thought_signature(frag)
         args = fn.get("arguments")
         if args is not None and not isinstance(args, str):
             args = json.dumps(args, ensure_ascii=False)
@@ -262,7 +272,7 @@ class ChatChunkDecoder:
     def _open_tool(self, call: _Call, out: list[StreamEvent]) -> None:
         if not call.name:
             raise UpstreamError("upstream tool call has no name", provider=self._provider)
-        call_id = encode_tool_id(call.id) if call.id else f"toolu_{self._mid}_{self._tool_blocks}"
+        call_id = encode_tool_id(call.id or f"toolu_{self._mid}_{self._tool_blocks}", call.signature)
         call.block = self._next
         self._tool_blocks += 1
         self._open_block("tool", {"type": "tool_use", "id": call_id,

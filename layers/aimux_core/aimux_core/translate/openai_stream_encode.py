@@ -7,7 +7,8 @@
   when the client opted in; signatures, redacted thinking and server-tool blocks are dropped
 - a ``tool_use`` block is held until its ``content_block_stop`` and then sent whole, in one chunk:
   ``tool_calls: [{index: k, id, type: "function", function: {name, arguments}}]`` where k counts
-  the tool calls sent, from 0 (not the Anthropic block index). ``arguments`` is the block's
+  the tool calls sent, from 0 (not the Anthropic block index), plus ``extra_content`` when the id
+  carries a Gemini thought signature. ``arguments`` is the block's
   ``input_json_delta`` text, else the input its start carried (Kimi), else ``"{}"`` (never ``""``,
   which the SDK accumulator reads as no arguments). A block whose input is not a JSON object (an
   answer cut by ``max_tokens`` mid-call) is dropped: a client must never receive a call it cannot
@@ -28,7 +29,7 @@ from typing import Any
 
 from ..errors import UpstreamError
 from ..wire.anthropic import StreamEvent
-from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for
+from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for, signature_extra_content
 from .tool_names import decode_tool_id, restore_tool_name, tool_name_map
 
 _ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504,
@@ -169,6 +170,9 @@ class ChatChunkEncoder:
             "type": "function",
             "function": {"name": restore_tool_name(held.name, self._names), "arguments": arguments},
         }
+        extra = signature_extra_content(held.id)
+        if extra is not None:
+            call["extra_content"] = extra
         self._tool_count += 1
         return [self._chunk({"tool_calls": [call]})]
 
