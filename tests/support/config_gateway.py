@@ -25,16 +25,19 @@ class ServedConfig:
 
 
 @contextmanager
-def serve_config(document: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Iterator[ServedConfig]:
-    """Serve the client API of the gateway ``document`` describes (keys read from ``env``)."""
+def serve_config(
+    document: Mapping[str, Any], env: Mapping[str, str] | None = None, *, store: Any = None
+) -> Iterator[ServedConfig]:
+    """Serve the client API of the gateway ``document`` describes (keys read from ``env``), over
+    ``store`` (a fresh ``MemoryStore`` by default)."""
     from aimux_core.config.runtime import build_gateway_from_config
     from aimux_core.config.validate import validate_config
     from aimux_core.state import MemoryStore
     from aimux_core.surfaces.app import create_messages_app
 
     config = validate_config(dict(document), "test.yaml")
-    store = MemoryStore()
+    store = store if store is not None else MemoryStore()
     gateway = build_gateway_from_config(config, env=dict(env or {}), store=store)
-    app = create_messages_app(gateway)
+    app = create_messages_app(gateway, auth=False)
     with serve(app) as url:
         yield ServedConfig(url, gateway, store, app)
