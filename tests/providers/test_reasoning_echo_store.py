@@ -146,3 +146,24 @@ def test_a_turn_the_store_does_not_know_is_sent_as_the_client_sent_it(served: Se
                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_unknown", "content": "a"}]}]
     with pytest.raises(anthropic.BadRequestError, match="thinking block"):
         client.messages.create(model="deepseek-v4-pro", max_tokens=64, tools=[BASH_TOOL], messages=history)
+
+
+def test_kimi_or_glm_configured_over_the_openai_dialect() -> None:
+    """A preset-less OpenAI-dialect provider with ``reasoning: echo`` gets ``reasoning_content`` back."""
+    with OpenAIUpstream(require_reasoning_echo=True) as kimi:
+        document = {"providers": {"kimi": {"dialect": "openai", "base_url": kimi.base_url, "api_key_env": "KIMI_KEY",
+                                           "reasoning": "echo"}},
+                    "models": {"kimi-k2-thinking": {"provider": "kimi"}}, "routes": {"default": ["kimi-k2-thinking"]}}
+        with serve_config(document, {"KIMI_KEY": "kimi-key"}) as served:
+            client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="sk-client", max_retries=0, timeout=10)
+            reasoning, call_id, command = TURNS[0]
+            kimi.enqueue(Reply(text=None, reasoning=reasoning,
+                               tool_calls=[ToolCall("Bash", {"command": command}, id=call_id)]), Reply(text=FINAL))
+            messages: list[Any] = [{"role": "user", "content": "List."}]
+            kwargs: dict[str, Any] = {"model": "kimi-k2-thinking", "tools": [openai_tool(BASH_TOOL)]}
+            (call,) = client.chat.completions.create(messages=messages, **kwargs).choices[0].message.tool_calls
+            messages += [{"role": "assistant", "content": None, "tool_calls": [call.model_dump(exclude_none=True)]},
+                         {"role": "tool", "tool_call_id": call.id, "content": "a"}]
+            assert client.chat.completions.create(messages=messages, **kwargs).choices[0].message.content == FINAL
+        kimi.raise_for_errors()
+    assert kimi.requests[1].json["messages"][1]["reasoning_content"] == reasoning

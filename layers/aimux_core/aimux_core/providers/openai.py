@@ -99,7 +99,11 @@ class OpenAIProvider:
         self.preset = preset
         self.url = (base_url or preset.base_url).rstrip("/") + "/chat/completions"
         limits = [n for n in (preset.chat.max_tokens_limit, preset.max_tokens_cap, max_tokens_limit) if n]
-        self.options = replace(preset.chat, max_tokens_limit=min(limits)) if limits else preset.chat
+        chat = preset.chat
+        if preset.reasoning == "echo" and chat.reasoning_echo_field is None:
+            # a configured ``reasoning: echo`` (Kimi, GLM over this dialect): the field they all read
+            chat = replace(chat, reasoning_echo_field="reasoning_content")
+        self.options = replace(chat, max_tokens_limit=min(limits)) if limits else chat
         self._model_options = {
             model: replace(self.options, max_tokens_limit=min(limit, self.options.max_tokens_limit or limit))
             for model, limit in (model_limits or {}).items()
