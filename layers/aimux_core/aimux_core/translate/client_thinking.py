@@ -39,13 +39,12 @@ async def hide_thinking(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Str
             if kind == "content_block_start" and event.content_block.type in _THINKING_BLOCKS:  # type: ignore[union-attr]
                 hidden.add(event.index)  # type: ignore[union-attr]
                 continue
-            if kind in ("content_block_delta", "content_block_stop", "content_block_start") and hidden:
+            if hidden and kind in ("content_block_delta", "content_block_stop", "content_block_start"):
                 index = event.index  # type: ignore[union-attr]
                 if index in hidden:
                     continue
-                shift = sum(1 for h in hidden if h < index)
-                if shift:
-                    event = event.model_copy(update={"index": index - shift})
+                # blocks come one at a time, in order: every hidden block precedes this one
+                event.index = index - len(hidden)  # type: ignore[union-attr]  # each stream's events are its own
             yield event
     finally:
         await events.aclose()  # type: ignore[attr-defined]
