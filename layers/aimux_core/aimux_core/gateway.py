@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 
-from .accounting.pricing import cost_micro_usd
+from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
@@ -107,21 +107,27 @@ class Gateway:
     async def create(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
+        """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
         decision, admitted = await self._admit(request, context, meta)
         try:
             message, outcome = await self.dispatcher.create(request, context, decision.targets)
-        except AimuxError as error:
-            error.headers.setdefault("x-aimux-route", decision.header)
+        except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
+            self._release(admitted)
+            if isinstance(error, AimuxError):
+                error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
         return message, Served(decision, outcome, admitted)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
+        """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
         decision, admitted = await self._admit(request, context, meta)
         try:
             events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
-        except AimuxError as error:
-            error.headers.setdefault("x-aimux-route", decision.header)
+        except BaseException as error:
+            self._release(admitted)
+            if isinstance(error, AimuxError):
+                error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
         return OpenStream(events, Served(decision, outcome, admitted))
@@ -135,7 +141,8 @@ class Gateway:
             await drain_guard()
 
     def settle(self, served: Served, usage: Usage) -> float:
-        """The answer's cost in USD; the caller's token and spend counters are updated in the background."""
+        """The answer's cost in USD; the caller's token and spend counters (and its budget hold, replaced
+        by this cost) are updated in the background. Called once per served request."""
         entry = served.target.entry
         price = entry.price if entry is not None else None
         if self.admission is None:
@@ -156,16 +163,36 @@ class Gateway:
         check_model(key, request.model, decision.route)
         if self.admission is None:
             return decision, Admitted(key)
-        admitted = await self.admission.admit(key, decision.route, estimate)
+        admitted = await self.admission.admit(
+            key, decision.route, estimate, lambda: request_worst_case(request, estimate, decision.targets)
+        )
         step_down = admitted.budget
         if step_down.action == "step_down" and step_down.route:
             meta = replace(meta, route_override=step_down.route, route_note=step_down.note)
-            decision = await self.decide(request, meta, estimate)
+            cheaper = await self.decide(request, meta, estimate)
+            admitted = await self.admission.step_down(
+                admitted, lambda: request_worst_case(request, estimate, cheaper.targets)
+            )
+            decision = cheaper
         return decision, admitted
+
+    def _release(self, admitted: Admitted) -> None:
+        if self.admission is not None:
+            self.admission.release(admitted)
 
     def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
         if meta.session_id and self.table.session_pinning:
             self.pins.set(meta.session_id, outcome.target.key)
+
+
+def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:
+    """The most the request can cost in micro-dollars on any of ``targets`` (failover may reach the
+    dearest one): its input estimate and ``max_tokens`` at each target's prices."""
+    prices = {target.entry.price for target in targets if target.entry is not None and target.entry.price}
+    if not prices:
+        return 0
+    cache_writes = uses_prompt_cache(request)
+    return max(worst_case_micro_usd(estimate, request.max_tokens, price, cache_writes=cache_writes) for price in prices)
 
 
 def _all_targets(table: RoutingTable) -> tuple[Target, ...]:
