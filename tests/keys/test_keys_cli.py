@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -162,3 +163,41 @@ def test_serve_says_whether_keys_are_checked_and_the_cli_manages_its_keys(
     else:
         assert "aimux: AIMUX_AUTH=off - serving without API keys" in stderr.splitlines()
     assert out.strip() not in stderr
+
+
+def test_keys_show_reports_what_a_local_gateway_spent_and_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process keeps keys and spend in one memory store, so ``keys show`` sees what the gateway spent."""
+    config = tmp_path / "aimux.json"
+    price = {"input": 3000, "output": 15000}  # "hi" with max_tokens 6: 9 and 6 tokens, $0.117
+    config.write_text(json.dumps({
+        "providers": {"mock": {"preset": "mock"}},
+        "models": {"big": {"provider": "mock", "max_output": 4096, "price": price}},
+        "routes": {"default": ["big"]},
+    }))  # fmt: skip
+    port = free_port()
+    process = _serve_process({"AIMUX_AUTH": "on", "AIMUX_CONFIG": str(config)}, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url, process)
+        monkeypatch.delenv("AIMUX_TABLE", raising=False)
+        monkeypatch.setenv("AIMUX_PORT", str(port))
+        code, created, err = aimux(capsys, "keys", "create", "--name", "spender", "--budget-daily", "1", "--json")
+        assert code == 0, err
+        key = json.loads(created)
+        body = {"model": "big", "max_tokens": 6, "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"{url}/v1/messages", json=body, headers={"x-api-key": key["api_key"]}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 10
+        while True:  # the settlement is written just after the answer
+            code, out, _ = aimux(capsys, "keys", "show", key["id"], "--json")
+            shown = json.loads(out)
+            if shown["spend_today_usd"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (shown["spend_today_usd"], shown["spend_month_usd"], shown["spend_held_usd"]) == (0.117, 0.117, 0)
+        code, out, _ = aimux(capsys, "keys", "show", key["id"])
+        assert code == 0 and "spend_today_usd: 0.117" in out
+    finally:
+        _stop(process)
