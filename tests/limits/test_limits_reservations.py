@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from limits_support import CountingStore
@@ -18,7 +19,7 @@ from aimux_core.state.clock import FakeClock
 from aimux_core.state.memory import MemoryStore
 from aimux_core.state.reservations import BudgetHolds, Hold
 from aimux_core.state.spend import SpendLedger, spend_pk
-from aimux_core.state.store import Store
+from aimux_core.state.store import Store, StoreUnavailable
 from support.dynamo import dynalite_server, dynalite_store  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +186,21 @@ async def test_two_scopes_are_reserved_together_or_not_at_all(
     for hold in (*both, *second):
         await holds.settle(hold, 2_000)
     assert (await ledger.totals(key)).day_micro == (await ledger.totals(project)).day_micro == 4_000
+
+
+class ProjectItemsDown(MemoryStore):
+    """The store fails every write to one scope's items, as a throttled partition would."""
+
+    async def add(self, pk: str, *args: Any, **kwargs: Any) -> Any:
+        if pk.endswith("-project"):
+            raise StoreUnavailable("throttled")
+        return await super().add(pk, *args, **kwargs)
+
+
+async def test_a_store_failure_on_one_scope_leaves_nothing_held_on_the_other(clock: FakeClock, ns: str) -> None:
+    store = ProjectItemsDown(clock)
+    holds = BudgetHolds(store, clock, hold_seconds=HOLD_SECONDS)
+    with pytest.raises(StoreUnavailable):
+        await holds.reserve([(f"{ns}-key", DAILY_2_CENTS), (f"{ns}-project", DAILY_2_CENTS)], 2_000)
+    totals = await SpendLedger(store, clock).totals(f"{ns}-key")
+    assert (totals.day_micro, totals.held_day_micro) == (0, 0)

@@ -123,13 +123,17 @@ class BudgetHolds:
             scope, limits = claims[0]
             one = await self._reserve_one(scope, limits, micro_usd)
             return one if isinstance(one, Shortfall) else (one,)
-        results = await asyncio.gather(*(self._reserve_one(s, limits, micro_usd) for s, limits in claims))
+        results = await asyncio.gather(
+            *(self._reserve_one(scope, limits, micro_usd) for scope, limits in claims), return_exceptions=True
+        )
         holds = tuple(r for r in results if isinstance(r, Hold))
-        shortfall = next((r for r in results if isinstance(r, Shortfall)), None)
-        if shortfall is None:
+        if len(holds) == len(results):
             return holds
         await asyncio.gather(*(self.settle(hold, 0) for hold in holds))  # compensation
-        return shortfall
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed  # a store failure: the policy decides, with nothing left held
+        return next(r for r in results if isinstance(r, Shortfall))
 
     async def settle(self, hold: Hold, micro_usd: int) -> Item | None:
         """Replace the hold with the actual cost (0: a refund); returns the item (None: nothing written)."""
