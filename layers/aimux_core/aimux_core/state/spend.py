@@ -86,11 +86,22 @@ class Period:
         return (self.month_ends + MONTH_KEEP).timestamp()
 
 
+_last_period: tuple[float, float, Period] | None = None  # (day start, day end, period): a day's answer, kept
+
+
 def period_at(epoch: float) -> Period:
+    """The period of ``epoch``; computed once per UTC day (formatting dates costs microseconds per call)."""
+    global _last_period
+    last = _last_period
+    if last is not None and last[0] <= epoch < last[1]:
+        return last[2]
     at = _utc(epoch)
     day_start = at.replace(hour=0, minute=0, second=0, microsecond=0)
     year, month = (at.year + 1, 1) if at.month == 12 else (at.year, at.month + 1)
-    return Period(f"month#{at:%Y-%m}", f"{at:%d}", day_start + timedelta(days=1), datetime(year, month, 1, tzinfo=UTC))
+    day_ends = day_start + timedelta(days=1)
+    period = Period(f"month#{at:%Y-%m}", f"{at:%d}", day_ends, datetime(year, month, 1, tzinfo=UTC))
+    _last_period = (day_start.timestamp(), day_ends.timestamp(), period)
+    return period
 
 
 def day_attribute(day: str) -> str:
