@@ -29,7 +29,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .config import ConfigError, resolve_config
     from .config.runtime import build_gateway_from_config
     from .state.store import StoreError
+    from .surfaces.admin_access import AdminAccess
     from .surfaces.app import create_local_app
+    from .surfaces.header_limits import MAX_HEADER_BYTES, header_limited_protocol
 
     settings = Settings.from_env()
     host = args.host or settings.host
@@ -54,12 +56,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"aimux: config {config.source}: {', '.join(config.providers)}", file=sys.stderr)
     try:
         keys, mode = _serve_keys(gateway.admission.ledger.store if gateway.admission is not None else None)
+        admin_access = AdminAccess.from_env(os.environ)
     except (ValueError, StoreError) as exc:
         print(f"aimux: {exc}", file=sys.stderr)
         return 1
-    app = create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys)
+    app = create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys, admin_access=admin_access)
     tune_for_serving()
     print(f"aimux: listening on http://{host}:{port} (client API and /admin)", file=sys.stderr)
+    print(f"aimux: {admin_access.describe()}", file=sys.stderr)
     uvicorn.run(
         app,
         host=host,
@@ -67,7 +71,11 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
         loop="auto",
-        http="auto",
+        http=header_limited_protocol(),  # 431 past 64 KiB of request headers (surfaces/header_limits.py)
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        # The peer address is the caller: forwarding headers are read by surfaces/admin_access.py, and
+        # only from AIMUX_TRUSTED_PROXIES (uvicorn would otherwise believe any loopback peer's).
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     return 0

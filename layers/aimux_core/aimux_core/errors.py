@@ -5,7 +5,9 @@
     ├── AuthenticationFailed        401   authentication_error
     ├── PermissionDenied            403   permission_error
     ├── NotFound                    404   not_found_error
+    ├── MethodNotAllowed            405   invalid_request_error
     ├── RequestTooLarge             413   request_too_large
+    ├── UnsupportedMediaType        415   invalid_request_error   (a compressed request body)
     ├── RateLimited                 429   rate_limit_error        (``retry_after`` seconds)
     ├── InternalError               500   api_error
     ├── UpstreamError               5xx   api_error / overloaded_error / timeout_error
@@ -61,9 +63,19 @@ class NotFound(AimuxError):
     kind = "not_found_error"
 
 
+class MethodNotAllowed(AimuxError):
+    status = 405
+    kind = "invalid_request_error"
+
+
 class RequestTooLarge(AimuxError):
     status = 413
     kind = "request_too_large"
+
+
+class UnsupportedMediaType(AimuxError):
+    status = 415
+    kind = "invalid_request_error"
 
 
 class RateLimited(AimuxError):

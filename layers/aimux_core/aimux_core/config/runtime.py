@@ -66,15 +66,33 @@ def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> 
     )
 
 
-def build_retry_policy(config: AimuxConfig) -> RetryPolicy:
+DEADLINE_ENV = "AIMUX_DEADLINE_SECONDS"
+
+
+def build_retry_policy(config: AimuxConfig, env: Mapping[str, str] = os.environ) -> RetryPolicy:
+    """The dispatch policy of ``config.retry``; ``AIMUX_DEADLINE_SECONDS`` caps its deadline.
+
+    The cap is the deployment's, not the configuration's: behind the HTTP API (30 s) the function sets
+    it so a late upstream gets the app's own 504 before API Gateway cuts the request.
+    """
     from ..routing.dispatch import RetryPolicy
 
     retry = config.retry
+    deadline = retry.deadline
+    raw = env.get(DEADLINE_ENV, "").strip()
+    if raw:
+        try:
+            cap = float(raw)
+        except ValueError:
+            cap = 0.0
+        if not cap > 0:
+            raise ValueError(f"{DEADLINE_ENV} must be a positive number of seconds, got {raw!r}")
+        deadline = min(deadline, cap)
     return RetryPolicy(
         max_attempts=retry.max_attempts,
         backoff_base=retry.backoff_base,
         backoff_max=retry.backoff_max,
-        deadline=retry.deadline,
+        deadline=deadline,
     )
 
 
@@ -126,7 +144,7 @@ def build_gateway_from_config(
         policy=policy, budget_route_for=config.budget_route_for,
     )
     guard = build_guard(config, store, policy=policy)
-    return Gateway(providers, table, policy=build_retry_policy(config), guard=guard, admission=admission)
+    return Gateway(providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission)
 
 
 def build_guard(

@@ -43,7 +43,7 @@ def load_request(path: Path) -> tuple[MessagesRequest, RequestMeta]:
         else:
             request = MessagesRequest.model_validate({"max_tokens": _DEFAULT_MAX_TOKENS, **body})
     except ValidationError as exc:
-        raise invalid_request_from_validation(exc) from None
+        raise invalid_request_from_validation(exc, document=body) from None
     if not session and request.metadata is not None:
         session = request.metadata.user_id
     return request, RequestMeta(explicit_provider=provider or None, session_id=session)

@@ -13,13 +13,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..accounting.record import StreamTally
 from ..errors import AimuxError
-from ..translate.errors import error_headers, invalid_request_from_validation, openai_error_body, openai_status
+from ..translate.errors import error_headers, openai_error_body, openai_status
 from ..translate.openai_request import chat_to_messages, client_tool_names
 from ..translate.openai_response import message_to_chat_completion
 from ..translate.openai_stream import ChatChunkEncoder
@@ -33,6 +32,7 @@ from .http import (
     SSE_MEDIA_TYPE,
     gateway_of,
     json_response,
+    parse_body,
     read_body,
     request_context,
     routing_meta,
@@ -50,19 +50,17 @@ async def create_chat_completion(request: Request) -> Response:
     exchange = Exchange(request, "openai")
     request_id = exchange.request_id
     try:
-        body = await read_body(request)
-        try:
-            parsed = ChatCompletionRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise invalid_request_from_validation(exc) from None
+        key = await exchange.authenticate()
+        parsed = parse_body(ChatCompletionRequest, await read_body(request), "openai")
         exchange.client_model = parsed.model
         gateway = gateway_of(request)
         limits = gateway.limits_for(parsed.model)
         canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
         check_request(canonical, None)
+        exchange.admit_model(parsed.model)
         context = request_context(request, request_id)
         context.anthropic_version = None
-        context.key = await exchange.authenticate(parsed.model)
+        context.key = key
         meta = routing_meta(request, canonical, backend=_backend(parsed))
         include_reasoning = parsed.reasoning_effort is not None
         created = int(time.time())

@@ -11,24 +11,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..accounting.record import StreamTally
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError
-from ..translate.errors import anthropic_error_body, error_headers, invalid_request_from_validation
+from ..translate.errors import anthropic_error_body, error_headers
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.sse import anthropic_frame
-from .exchange import Exchange
+from .exchange import Exchange, authenticate
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
     gateway_of,
     json_response,
     new_request_id,
+    parse_body,
     read_body,
     request_context,
     routing_meta,
@@ -46,15 +46,13 @@ async def create_message(request: Request) -> Response:
     exchange = Exchange(request, "anthropic")
     request_id = exchange.request_id
     try:
-        body = await read_body(request)
-        try:
-            parsed = MessagesRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise invalid_request_from_validation(exc) from None
+        key = await exchange.authenticate()
+        parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
         exchange.client_model = parsed.model
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
-        context.key = await exchange.authenticate(parsed.model)
+        exchange.admit_model(parsed.model)
+        context.key = key
         gateway = gateway_of(request)
         meta = routing_meta(request, parsed)
         if parsed.wants_stream:
@@ -86,13 +84,9 @@ async def create_message(request: Request) -> Response:
 async def count_tokens(request: Request) -> Response:
     request_id = new_request_id()
     try:
-        body = await read_body(request)
-        try:
-            parsed = CountTokensRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise invalid_request_from_validation(exc) from None
+        await authenticate(request)
+        parsed = parse_body(CountTokensRequest, await read_body(request), "dotted")
         check_request(parsed, request.headers.get("anthropic-version"))
-        await Exchange(request, "anthropic").authenticate()
         headers = {"request-id": request_id, "x-request-id": request_id}
         return json_response({"input_tokens": estimate_input_tokens(parsed)}, 200, headers)
     except AimuxError as error:
