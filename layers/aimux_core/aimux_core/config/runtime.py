@@ -108,11 +108,13 @@ def build_gateway_from_config(
     from ..admission import Admission
     from ..gateway import Gateway
     from ..keys.mode import store_from_env
+    from ..redaction import install_log_redaction
     from ..state import SystemClock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.ratelimit import RateLimiter
     from ..state.spend import SpendLedger
 
+    install_log_redaction()  # provider keys are learned as they are read, just below
     providers = build_providers(config, env=env, client=client)
     table = build_routing_table(config, build_catalog(config))
     clock = SystemClock()
