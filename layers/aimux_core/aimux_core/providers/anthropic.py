@@ -26,7 +26,8 @@ What the request side handles (``build_body`` / ``build_headers``, pure function
   reads raw body bytes.
 
 The response side: non-streaming answers are validated once into a ``Message`` (a 200 carrying an
-error object raises it); streams go through ``anthropic_stream.StreamNormaliser`` (its docstring
+error object raises it; one that breaks the schema raises ``malformed_answer``, a retryable upstream
+fault); streams go through ``anthropic_stream.StreamNormaliser`` (its docstring
 lists the stream quirks). Either way ``model`` is the client's name and ``echo`` upstreams'
 reasoning gets an aimux signature.
 """
@@ -40,7 +41,6 @@ from contextlib import aclosing, suppress
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from ..errors import InvalidRequest, UpstreamError
 from ..translate.thinking import prepare_thinking, sign_reasoning
@@ -55,10 +55,11 @@ from ..wire.anthropic import (
     Usage,
 )
 from ..wire.sse import SSEParser
-from .anthropic_stream import StreamNormaliser, bad_answer, complete_usage, error_from_payload
+from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
 from .presets import ProviderPreset
 from .transport import HttpTransport, Timeouts
+from .upstream_errors import PARSE_FAULTS, malformed_answer
 
 DEFAULT_VERSION = "2023-06-01"
 VERSION_2026_10_21 = "2026-10-21"
@@ -216,14 +217,14 @@ def parse_message(body: bytes, provider: str, client_model: str, *, sign_thinkin
     """A non-streaming answer as a ``Message`` with the client's model name (validated once)."""
     try:
         message = Message.model_validate_json(body)
-    except ValidationError:
+    except PARSE_FAULTS as exc:  # ValidationError, or a TypeError from a block whose type is not a string
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
         if isinstance(payload, dict) and payload.get("type") == "error":
             raise error_from_payload(provider, payload, midstream=False) from None
-        raise bad_answer(provider, "answered with a malformed message") from None
+        raise malformed_answer(provider, "answered with a malformed message", exc) from None
     message.model = client_model
     if "usage" not in message.model_fields_set:
         message.usage = Usage()
@@ -314,7 +315,7 @@ class AnthropicProvider:
         except (ValueError, KeyError, TypeError):
             count = None
         if not isinstance(count, int):
-            raise bad_answer(self.name, "answered count_tokens without an input_tokens count")
+            raise malformed_answer(self.name, "answered count_tokens without an input_tokens count")
         return count
 
 
