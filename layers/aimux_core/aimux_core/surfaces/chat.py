@@ -85,7 +85,9 @@ async def create_chat_completion(request: Request) -> Response:
             tally = StreamTally(exchange.timer)
             finished = partial(exchange.stream_finished, gateway, opened.served, tally)
             return StreamingResponse(
-                _encode_stream(opened.events, encoder, tally, finished), media_type=SSE_MEDIA_TYPE, headers=headers
+                _encode_stream(opened.events, encoder, tally, finished, request_id),
+                media_type=SSE_MEDIA_TYPE,
+                headers=headers,
             )
         message, served = await gateway.create(canonical, context, meta)
         completion = message_to_chat_completion(
@@ -113,9 +115,14 @@ def _frame(chunk: dict) -> bytes:  # type: ignore[type-arg]
 
 
 async def _encode_stream(
-    events: AsyncIterator[StreamEvent], encoder: ChatChunkEncoder, tally: StreamTally, finished: Callable[[], None]
+    events: AsyncIterator[StreamEvent],
+    encoder: ChatChunkEncoder,
+    tally: StreamTally,
+    finished: Callable[[], None],
+    request_id: str,
 ) -> AsyncIterator[bytes]:
-    """Chunks and ``[DONE]``; a failure mid-stream is one error chunk and no ``[DONE]``.
+    """Chunks and ``[DONE]``; a failure mid-stream is one error chunk (quoting ``request_id`` when it
+    is aimux's own fault) and no ``[DONE]``.
 
     ``finished`` runs once the stream ended for any reason: usage is settled and the record published.
     """
@@ -132,7 +139,7 @@ async def _encode_stream(
         yield _frame(openai_error_body(error))
     except Exception as exc:
         tally.fail("api_error")
-        yield _frame(openai_error_body(unexpected_error(exc, "stream")))
+        yield _frame(openai_error_body(unexpected_error(exc, request_id)))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
         finished()
