@@ -25,6 +25,7 @@ decoder, errors); this module only talks to AWS:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import secrets
@@ -129,9 +130,9 @@ class BedrockProvider:
         read_timeout = max(t.first_byte, t.idle)
         loop = asyncio.get_running_loop()
         pump = _StreamPump(loop)
-        threading.Thread(
-            target=pump.run,
-            args=(lambda: self._client_for(read_timeout=read_timeout).converse_stream(**kwargs),),
+        threading.Thread(  # in the request's context, as asyncio.to_thread would (redaction of the caller's key)
+            target=contextvars.copy_context().run,
+            args=(pump.run, lambda: self._client_for(read_timeout=read_timeout).converse_stream(**kwargs)),
             name=f"aimux-{self.name}-stream",
             daemon=True,
         ).start()
