@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -102,8 +103,8 @@ def build_gateway_from_config(
 ) -> Gateway:
     """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...).
 
-    Breakers, health, provider caps, rate windows and spend share one store: ``store``, else the
-    DynamoDB table named by ``AIMUX_TABLE``, else process memory.
+    Breakers, health, provider caps, rate windows, spend and the thinking-signing key share one store:
+    ``store``, else the DynamoDB table named by ``AIMUX_TABLE``, else process memory.
     """
     from ..admission import Admission
     from ..gateway import Gateway
@@ -112,13 +113,16 @@ def build_gateway_from_config(
     from ..state import SystemClock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.ratelimit import RateLimiter
+    from ..state.signing_key import load_signing_key
     from ..state.spend import SpendLedger
+    from ..translate.provenance_key import PROVENANCE_KEY
 
     install_log_redaction()  # provider keys are learned as they are read, just below
     providers = build_providers(config, env=env, client=client)
     table = build_routing_table(config, build_catalog(config))
     clock = SystemClock()
     store = store if store is not None else store_from_env(env, clock)
+    PROVENANCE_KEY.use_loader(partial(load_signing_key, store, clock))  # read on first use only
     policy = StateFailurePolicy.from_env(env)
     admission = Admission(
         RateLimiter(store, clock), SpendLedger(store, clock), clock,

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from ..errors import InvalidRequest, UpstreamError
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.tool_names import ID_PREFIX, decode_tool_id, encode_tool_id
 from ..wire.anthropic import (
@@ -272,11 +273,15 @@ class AnthropicProvider:
         return _encode(body), headers
 
     async def create(self, call: UpstreamCall) -> Message:
+        if self._sign_thinking:  # echo reasoning: aimux signs answers and verifies history
+            await ensure_provenance_key()
         body, headers = self._request(call, stream=False)
         reply = await self._transport.post(self._messages_url, headers, body)
         return parse_message(reply.body, self.name, call.request.model, sign_thinking=self._sign_thinking)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        if self._sign_thinking:
+            await ensure_provenance_key()
         body, headers = self._request(call, stream=True)
         normaliser = StreamNormaliser(self.name, call.request.model, self._sign_thinking)
         parser = SSEParser()
@@ -302,6 +307,8 @@ class AnthropicProvider:
         """
         if not is_first_party(self.preset):
             return None
+        if self._sign_thinking:
+            await ensure_provenance_key()
         request: MessagesRequest | CountTokensRequest = call.request
         body = prepare_thinking(request, self.preset.reasoning).dump()  # type: ignore[arg-type]
         body["model"] = call.model

@@ -35,6 +35,7 @@ from typing import Any
 
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError, UpstreamError
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from .base import UpstreamCall
@@ -101,6 +102,8 @@ class BedrockProvider:
     # -- Provider -------------------------------------------------------------------------------
 
     async def create(self, call: UpstreamCall) -> Message:
+        if self.preset.reasoning == "echo":  # verifies aimux signatures in the history
+            await ensure_provenance_key()
         _, kwargs, names = self._prepare(call)
         total = self.timeouts.total
 
@@ -125,6 +128,8 @@ class BedrockProvider:
             raise malformed_answer(self.name, "answered a malformed Converse response", exc) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        if self.preset.reasoning == "echo":
+            await ensure_provenance_key()
         request, kwargs, names = self._prepare(call)
         t = self.timeouts
         read_timeout = max(t.first_byte, t.idle)

@@ -64,6 +64,7 @@ from ..errors import InvalidRequest
 from ..translate.openai_response import chat_completion_to_message, upstream_error
 from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from ..wire.sse import aiter_sse
@@ -121,6 +122,7 @@ class OpenAIProvider:
     # ------------------------------------------------------------------ Provider
 
     async def create(self, call: UpstreamCall) -> Message:
+        await ensure_provenance_key()  # any reasoning in the answer gets an aimux signature
         body, names = self.build_body(call.request, call.model, stream=False)
         reply = await self._transport.post(self.url, self._json_headers, body)
         try:
@@ -137,6 +139,7 @@ class OpenAIProvider:
             raise malformed_answer(self.name, "answered with a malformed chat.completion", exc) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        await ensure_provenance_key()
         body, names = self.build_body(call.request, call.model, stream=True)
         decoder = ChatChunkDecoder(
             model=call.request.model,

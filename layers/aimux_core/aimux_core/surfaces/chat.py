@@ -23,6 +23,7 @@ from ..translate.errors import error_headers, invalid_request_from_validation, o
 from ..translate.openai_request import chat_to_messages, client_tool_names
 from ..translate.openai_response import message_to_chat_completion
 from ..translate.openai_stream import ChatChunkEncoder
+from ..translate.provenance_key import PROVENANCE_KEY, ensure_provenance_key
 from ..wire.anthropic import StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
@@ -58,6 +59,8 @@ async def create_chat_completion(request: Request) -> Response:
         exchange.client_model = parsed.model
         gateway = gateway_of(request)
         limits = gateway.limits_for(parsed.model)
+        if not PROVENANCE_KEY.ready and any(getattr(m, "reasoning_content", None) for m in parsed.messages):
+            await ensure_provenance_key()  # reasoning sent back is signed as the client's (chat_to_messages)
         canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
         check_request(canonical, None)
         context = request_context(request, request_id)
