@@ -162,7 +162,7 @@ def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
 
     Shapes: ``{"error": {"message", "type", "code"}}`` (OpenAI; OpenRouter puts the HTTP status in
     ``code``), ``{"error": "text"}`` and ``{"object": "error", "message", "code"}`` (vLLM). A numeric
-    code maps like the same HTTP status would (``providers.upstream_errors``, which also scrubs
+    code maps like the same HTTP status would (``providers.upstream_errors``, which also redacts
     anything that looks like a credential); otherwise it is a retryable ``api_error``.
     """
     raw = body.get("error")
