@@ -72,7 +72,8 @@ def test_stream_function_is_wired_for_the_web_adapter_and_a_streaming_url(templa
     assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
     assert env["AWS_LWA_PORT"] == "8000"
     assert env["AWS_LWA_READINESS_CHECK_PATH"] == "/healthz"
-    assert stream["FunctionUrlConfig"] == {"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"}
+    url_config = {key: value for key, value in stream["FunctionUrlConfig"].items() if key != "Cors"}
+    assert url_config == {"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"}
     assert env["AIMUX_AUTH"] == "on", "a public URL: the app must check gateway keys"
     assert 30 < stream["Timeout"] <= 900
     # The adapter layer follows the one architecture line (tests/infra/test_architecture.py).
@@ -203,3 +204,30 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert "GatewayApi" in json.dumps(outputs["HttpApiUrl"]["Value"])
     table = {"Fn::If": ["CreateStateTable", {"Ref": "StateTable"}, {"Ref": "ExistingStateTable"}]}
     assert outputs["StateTableName"]["Value"] == table
+
+
+def test_browser_origins_are_one_parameter_for_the_function_url_and_the_http_api(template: dict[str, Any]) -> None:
+    """CORS (surfaces/cors.py): off by default; when set, Lambda and API Gateway answer the preflights, and
+    no function sets AIMUX_CORS_ORIGINS (Lambda adds its headers to the app's: two values are refused)."""
+    parameter = template["Parameters"]["CorsAllowedOrigins"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    for good in ("", "*", "https://app.example.com", "https://a.example.com,http://localhost:5173"):
+        assert pattern.fullmatch(good), good
+    for bad in ("https://a.example.com, http://b", "app.example.com", "https://a.example.com/x", "*,https://a.b"):
+        assert not pattern.fullmatch(bad), bad
+    condition = {"Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowedOrigins"}, ""]}]}
+    assert template["Conditions"]["HasCorsOrigins"] == condition
+    rules = {
+        "AllowOrigins": {"Fn::Split": [",", {"Ref": "CorsAllowedOrigins"}]},
+        "AllowMethods": ["GET", "POST"],
+        "AllowHeaders": ["*"],
+        "ExposeHeaders": ["*"],
+        "MaxAge": 600,
+    }
+    expected = {"Fn::If": ["HasCorsOrigins", rules, {"Ref": "AWS::NoValue"}]}
+    assert properties(template, STREAM)["FunctionUrlConfig"]["Cors"] == expected
+    assert all(len(method) <= 6 for method in rules["AllowMethods"])  # the function URL's own limit
+    assert properties(template, "GatewayApi")["CorsConfiguration"] == expected
+    for name in _functions(template):
+        assert "AIMUX_CORS_ORIGINS" not in _env(template, name), name

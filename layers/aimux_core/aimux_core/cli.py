@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .state.store import StoreError
     from .surfaces.admin_access import AdminAccess
     from .surfaces.app import create_local_app
+    from .surfaces.cors import cors_from_env
     from .surfaces.header_limits import MAX_HEADER_BYTES, header_limited_protocol
 
     settings = Settings.from_env()
@@ -57,13 +58,18 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         keys, mode = _serve_keys(gateway.admission.ledger.store if gateway.admission is not None else None)
         admin_access = AdminAccess.from_env(os.environ)
+        cors = cors_from_env(os.environ)
     except (ValueError, StoreError) as exc:
         print(f"aimux: {exc}", file=sys.stderr)
         return 1
-    app = create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys, admin_access=admin_access)
+    app = create_local_app(
+        gateway, keys if mode == "on" else None, admin_keys=keys, admin_access=admin_access, cors=cors
+    )
     tune_for_serving()
     print(f"aimux: listening on http://{host}:{port} (client API and /admin)", file=sys.stderr)
     print(f"aimux: {admin_access.describe()}", file=sys.stderr)
+    if cors is not None:
+        print(f"aimux: CORS: {cors.describe()}", file=sys.stderr)
     uvicorn.run(
         app,
         host=host,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +22,7 @@ from ..errors import AimuxError, InvalidRequest, MethodNotAllowed, NotFound
 from ..gateway import Gateway, build_default_gateway
 from ..wire.headers import header_safe
 from .chat import create_chat_completion, openai_error_response
+from .cors import CorsMiddleware, CorsPolicy, cors_from_env
 from .http import new_request_id, unexpected_error, wants_anthropic
 from .invocation import FinishWritesInRequest, finish_writes_in_request
 from .messages import anthropic_error_response, count_tokens, create_message
@@ -87,17 +88,26 @@ ROUTE_ERRORS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
 
 
 def create_messages_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, auth: bool | None = None
+    gateway: Gateway | None = None,
+    keys: KeyRing | None = None,
+    *,
+    auth: bool | None = None,
+    cors: CorsPolicy | Literal["env"] | None = "env",
 ) -> Starlette:
     """The client API: Anthropic and OpenAI surfaces over one gateway (built on first request if not given).
 
     ``keys``: the ring client keys are checked against. Without one, ``auth`` decides (default:
     ``AIMUX_AUTH``, on when deployed on Lambda, else off): on builds the ring from the environment
     (the ``AIMUX_TABLE`` table) on first use, so the handler's import stays free of boto3.
+    ``cors``: the origins browser pages may call from (default ``AIMUX_CORS_ORIGINS``; None: no CORS,
+    and no middleware at all).
     """
     app = Starlette(routes=client_routes(), exception_handlers=ROUTE_ERRORS)
     if finish_writes_in_request(os.environ):  # on Lambda: see surfaces/invocation.py
         app.add_middleware(FinishWritesInRequest, gateway=lambda: getattr(app.state, "gateway", None))
+    policy = cors_from_env(os.environ) if cors == "env" else cors
+    if policy is not None:  # outermost: a preflight is answered before anything else runs
+        app.add_middleware(CorsMiddleware, policy=policy)
     app.state.gateway = gateway
     app.state.build_gateway = build_default_gateway
     if keys is None and (auth if auth is not None else _auth_on_by_default()):
@@ -137,15 +147,17 @@ def create_local_app(
     *,
     admin_keys: KeyRing | None = None,
     admin_access: AdminAccess | None = None,
+    cors: CorsPolicy | Literal["env"] | None = "env",
 ) -> ASGIApp:
     """One process serving the client API and the admin routes with shared in-memory state.
 
     ``keys`` are checked on client requests (None: auth off); ``/admin/keys`` manages ``admin_keys``
     (default ``keys``), so ``aimux keys`` against this process creates the keys it checks.
     ``admin_access``: who may call ``/admin`` (default from the environment: loopback callers only).
+    ``cors``: as for ``create_messages_app``; the admin routes never answer cross-origin callers.
     """
     from .admin import create_admin_app
 
     gateway = gateway or build_default_gateway()
     admin = create_admin_app(gateway, admin_keys or keys, access=admin_access)
-    return _PathSplit(create_messages_app(gateway, keys), admin)
+    return _PathSplit(create_messages_app(gateway, keys, cors=cors), admin)
