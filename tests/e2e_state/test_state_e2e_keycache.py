@@ -40,6 +40,9 @@ def split_admin(dynamo_store: DynamoStore) -> Iterator[tuple[str, KeyRing]]:
         yield url, serving
 
 
+INTENT = {"x-aimux-admin": "1"}  # an admin change, not a form posted by a web page (surfaces/admin_access.py)
+
+
 def test_key_disabled_elsewhere_works_until_the_cache_expires(split_admin: tuple[str, KeyRing]) -> None:
     url, serving = split_admin
 
@@ -47,7 +50,7 @@ def test_key_disabled_elsewhere_works_until_the_cache_expires(split_admin: tuple
     cached_at = time.monotonic()  # create_key puts the new record in the serving ring's cache
     assert _ask(url, plaintext).status_code == 200
 
-    disabled = httpx.post(f"{url}/admin/keys/{record.id}/disable", timeout=HTTP_TIMEOUT)
+    disabled = httpx.post(f"{url}/admin/keys/{record.id}/disable", headers=INTENT, timeout=HTTP_TIMEOUT)
     assert disabled.status_code == 200 and disabled.json()["disabled"] is True
 
     still = _ask(url, plaintext)
@@ -74,8 +77,8 @@ def test_key_disabled_through_this_process_is_refused_at_once(dynamo_store: Dyna
         plaintext, key_id = created.json()["api_key"], created.json()["id"]
         assert _ask(url, plaintext).status_code == 200
 
-        assert httpx.post(f"{url}/admin/keys/{key_id}/disable", timeout=HTTP_TIMEOUT).status_code == 200
+        assert httpx.post(f"{url}/admin/keys/{key_id}/disable", headers=INTENT, timeout=HTTP_TIMEOUT).status_code == 200
         assert _ask(url, plaintext).status_code == 403
 
-        assert httpx.post(f"{url}/admin/keys/{key_id}/enable", timeout=HTTP_TIMEOUT).status_code == 200
+        assert httpx.post(f"{url}/admin/keys/{key_id}/enable", headers=INTENT, timeout=HTTP_TIMEOUT).status_code == 200
         assert _ask(url, plaintext).status_code == 200

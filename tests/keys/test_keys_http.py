@@ -18,6 +18,8 @@ from aimux_core.surfaces.admin import create_admin_app
 from aimux_core.surfaces.admin_access import AdminAccess
 from support.server import serve
 
+ADMIN_INTENT = {"x-aimux-admin": "1"}  # what the dashboard and the CLI send on changes (admin_access.py)
+
 
 @pytest.fixture
 def admin_ring() -> KeyRing:
@@ -32,7 +34,7 @@ def admin_url(admin_ring: KeyRing) -> Iterator[str]:
 
 def test_key_lifecycle_over_http(admin_url: str, admin_ring: KeyRing, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with httpx.Client(base_url=admin_url, timeout=10) as http:
+    with httpx.Client(base_url=admin_url, timeout=10, headers=ADMIN_INTENT) as http:
         created = http.post(
             "/admin/keys", json={"name": "ci", "owner": "ana", "rpm": 60, "budget_daily_usd": 5,
                                  "allowed_models": ["claude-*"]},

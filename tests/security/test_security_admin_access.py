@@ -54,8 +54,13 @@ def _app(access: AdminAccess) -> FastAPI:
     return create_admin_app(build_mock_gateway(), KeyRing(MemoryStore()), access=access)
 
 
-def _call(app: Any, client: tuple[str, int], method: str, path: str, **headers: str) -> int:
+def _call(
+    app: Any, client: tuple[str, int], method: str, path: str, *, intent: bool = True, **headers: str
+) -> int:
+    """The status of one call; ``intent``: send ``x-aimux-admin``, as the dashboard and the CLI do."""
     body = {"name": "walker"} if method == "POST" and path == "/admin/keys" else None
+    if intent:
+        headers = {"x-aimux-admin": "1", **headers}
     with TestClient(app, client=client) as http:
         return http.request(method, concrete(path), json=body, headers=headers).status_code
 
@@ -78,6 +83,28 @@ def test_every_admin_route_refuses_a_remote_caller_and_answers_a_loopback_one(ro
         assert _call(app, ("::ffff:192.0.2.1", 1), method, path) == 403, (method, path)
         assert _call(app, LOOPBACK, method, path) not in REFUSED, (method, path)
         assert _call(app, ("::1", 1), method, path) not in REFUSED, (method, path)
+
+
+def test_a_change_without_a_header_a_form_cannot_send_is_refused(routes: list[tuple[str, str]]) -> None:
+    """A page on another site can make the operator's browser post a form to the loopback admin routes:
+    every mutating route wants x-aimux-admin, a token or Authorization header, or a JSON body."""
+    app = _app(AdminAccess(AdminSettings()))
+    changes = [(method, path) for method, path in routes if method not in ("GET", "HEAD", "OPTIONS")]
+    assert ("POST", "/admin/keys/{key_id}/disable") in changes and ("DELETE", "/admin/keys/{key_id}") in changes
+    for method, path in changes:
+        with TestClient(app, client=LOOPBACK) as http:
+            for form in ({"content-type": "application/x-www-form-urlencoded"}, {"content-type": "text/plain"}, {}):
+                refused = http.request(method, concrete(path), content=b"name=x", headers=form)
+                assert refused.status_code == 403, (method, path, form)
+                assert "x-aimux-admin" in refused.json()["error"]["message"]
+            json_type = {"content-type": "application/json"}
+            json_body = http.request(method, concrete(path), content=b"{}", headers=json_type)
+            assert json_body.status_code not in REFUSED, (method, path)
+        assert _call(app, LOOPBACK, method, path, intent=False, authorization="Bearer x") not in REFUSED
+        assert _call(app, LOOPBACK, method, path) not in REFUSED, (method, path)
+    for method, path in routes:
+        if method == "GET":
+            assert _call(app, LOOPBACK, method, path, intent=False) not in REFUSED, path  # reads need nothing
 
 
 def test_the_local_app_guards_its_admin_half_the_same_way(routes: list[tuple[str, str]]) -> None:

@@ -50,8 +50,11 @@ class HttpBackend:
         self.where = base_url.rstrip("/")
         self._timeout = timeout
         self._transport = transport
-        # AIMUX_ADMIN_TOKEN of the gateway, when it has one (``surfaces/admin_access.py``).
-        self._headers = {"x-aimux-admin-token": admin_token} if admin_token else {}
+        # AIMUX_ADMIN_TOKEN of the gateway, when it has one, and the header that marks a deliberate admin
+        # change rather than a form posted by some web page (both: ``surfaces/admin_access.py``).
+        self._headers = {"x-aimux-admin": "cli"}
+        if admin_token:
+            self._headers["x-aimux-admin-token"] = admin_token
 
     def create(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/admin/keys", json=dict(fields))

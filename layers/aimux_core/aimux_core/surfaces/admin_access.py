@@ -16,9 +16,15 @@ Locally (``aimux serve``), in this order:
    ``Authorization: Bearer <token>`` or ``x-aimux-admin-token: <token>`` (compared in constant time),
    else 401.
 
+4. A request that changes something (any method but GET, HEAD and OPTIONS) must carry a header an HTML
+   form of another site cannot send without the browser asking first (a CORS preflight, which the
+   admin routes never answer): ``x-aimux-admin`` (the dashboard and ``aimux keys`` send it), the admin
+   token header, ``Authorization`` (a bearer token, SigV4), or a JSON ``Content-Type``. Otherwise 403:
+   loopback-only is an ambient credential, and any page the operator visits could post to it.
+
 Deployed (``AWS_LAMBDA_FUNCTION_NAME`` set) the admin function sits behind API Gateway's IAM auth and
 a caller's address says nothing, so steps 1-2 are skipped; a configured token is still required
-(send it as ``x-aimux-admin-token``: SigV4 uses ``Authorization``).
+(send it as ``x-aimux-admin-token``: SigV4 uses ``Authorization``); step 4 holds (SigV4 satisfies it).
 
 Refusals use the admin routes' error shape, ``{"error": {"type", "message", "param"}}``.
 """
@@ -42,12 +48,18 @@ from ..settings import AdminSettings
 log = logging.getLogger("aimux.admin")
 
 TOKEN_HEADER = "x-aimux-admin-token"
+INTENT_HEADER = "x-aimux-admin"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_ONLY = (
     "the admin routes answer loopback callers only; to admit others set AIMUX_ADMIN_TOKEN and "
     "AIMUX_ADMIN_ALLOW_REMOTE=1"
 )
 UNNAMED_CALLER = "request from a trusted proxy without X-Forwarded-For or Forwarded: the caller is unknown"
 BAD_TOKEN = f"missing or wrong admin token: send AIMUX_ADMIN_TOKEN as Authorization: Bearer or {TOKEN_HEADER}"
+NO_INTENT = (
+    f"admin changes need the {INTENT_HEADER} header (any value) or a JSON body: a form posted by another "
+    "site can send neither"
+)
 
 
 class AdminAccess:
@@ -80,6 +92,8 @@ class AdminAccess:
                 return PermissionDenied(reason)
         if self._token_digest is not None and not self._presents_token(headers):
             return AuthenticationFailed(BAD_TOKEN, headers={"www-authenticate": "Bearer"})
+        if scope.get("method", "GET") not in SAFE_METHODS and not _cannot_come_from_a_form(headers):
+            return PermissionDenied(NO_INTENT)
         return None
 
     def _not_loopback(self, peer: str, headers: Headers) -> str | None:
@@ -134,6 +148,14 @@ class AdminAccessMiddleware:
                 await JSONResponse(body, status_code=refusal.status, headers=refusal.headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _cannot_come_from_a_form(headers: Headers) -> bool:
+    """True when the request carries something a cross-site form or ``sendBeacon`` cannot set unasked."""
+    if INTENT_HEADER in headers or TOKEN_HEADER in headers or "authorization" in headers:
+        return True
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media_type == "application/json"
 
 
 def _digest(value: str) -> bytes:
