@@ -2,7 +2,8 @@
 
 ``aimux config check [FILE]`` validates a configuration and prints a summary (exit 1 with the
 path of each bad field otherwise). ``aimux route explain`` shows a routing decision; ``aimux keys
-...`` manages virtual API keys (``keys/commands.py``).
+...`` manages virtual API keys (``keys/commands.py``); ``aimux claude`` and ``aimux env`` point client
+tools at a gateway (``clients/commands.py``).
 """
 
 from __future__ import annotations
@@ -170,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .keys.commands import add_keys_parser
 
     add_keys_parser(commands)
+    from .clients.commands import add_client_parsers
+
+    add_client_parsers(commands)
     return parser
 
 
