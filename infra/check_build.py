@@ -10,7 +10,9 @@ Lambda would only find these problems at cold start, one failed import at a time
 - a package aimux_core imports (even lazily, inside a function) that neither the layer nor the
   Lambda runtime provides: the import would fail on the first request that needs it;
 - a layer package at another version than requirements.lock pins (the lock drifted from the build);
-- a shipped configuration (/opt/aimux.yaml, from infra/aimux.yaml) that aimux would refuse.
+- a shipped configuration (/opt/aimux.yaml, from infra/aimux.yaml) that aimux would refuse;
+- package data missing or different from the source (the dashboard page, aimux_core/dashboard/static:
+  GET /admin/ would answer 404 or an old page).
 
 The CPU is read from the built template (``Mappings.Lambda.Build.Architecture``, the one place it is
 written), so the check cannot be told another architecture than the one that will be deployed.
@@ -137,6 +139,23 @@ def check_imports(layer: Path, report: Report) -> None:
     report.check(not missing, f"imported but not in the layer (layers/aimux_core/requirements.txt): {missing}")
 
 
+PACKAGE_DATA = (ROOT / "layers" / "aimux_core" / "aimux_core" / "dashboard" / "static",)
+
+
+def check_package_data(layer: Path, report: Report, sources: tuple[Path, ...] = PACKAGE_DATA) -> None:
+    """Every non-Python file aimux_core reads at run time is in the layer, byte for byte."""
+    source_root = ROOT / "layers" / "aimux_core"
+    shipped = 0
+    for folder in sources:
+        for source in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            built = layer / source.relative_to(source_root)
+            report.check(built.is_file(), f"{built}: package data missing from the layer")
+            if built.is_file():
+                report.check(built.read_bytes() == source.read_bytes(), f"{built}: differs from {source}")
+                shipped += 1
+    report.facts.append(f"{shipped} package data files (dashboard page) as in the source")
+
+
 def check_run_sh(function: Path, report: Report) -> None:
     run_sh = function / "run.sh"
     report.check(run_sh.is_file(), f"{run_sh}: missing")
@@ -230,6 +249,7 @@ def check_build(build: Path, lock: Path = ROOT / "requirements.lock") -> Report:
     check_extensions(layer, version, arch, report)
     check_bytecode(layer, version, report)
     check_imports(layer, report)
+    check_package_data(layer, report)
     check_versions(layer, lock, report)
     check_config(build, report)
     layer_size = tree_size(build / LAYER)

@@ -11,7 +11,7 @@ import py_compile
 from pathlib import Path
 
 import pytest
-from check_build import Report
+from check_build import PACKAGE_DATA, Report
 from check_build import check_build as run_check
 from lambda_python import runtime_version
 
@@ -65,6 +65,11 @@ def build(tmp_path: Path) -> Path:
     (stream / "run.sh").chmod(0o755)
     (tmp_path / "template.yaml").write_text(_template())
     (tmp_path / "requirements.lock").write_text("fastapi==0.1.0\n    # via aimux (pyproject.toml)\n")
+    for folder in PACKAGE_DATA:  # the dashboard page, copied as the layer Makefile copies the package
+        for source in (p for p in folder.rglob("*") if p.is_file()):
+            built = layer / "aimux_core" / source.relative_to(folder.parents[1])
+            built.parent.mkdir(parents=True, exist_ok=True)
+            built.write_bytes(source.read_bytes())
     return tmp_path
 
 
@@ -155,3 +160,13 @@ def test_size_limit(build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("check_build.LAMBDA_UNZIPPED_LIMIT", 1024)
     problems = check_build(build).problems
     assert any("MessagesStreamFunction" in p and "MB unzipped" in p for p in problems), problems
+
+
+def test_the_dashboard_page_must_ship_as_in_the_source(build: Path) -> None:
+    static = build / "AimuxCoreLayer" / "python" / "aimux_core" / "dashboard" / "static"
+    assert (static / "index.html").is_file() and (static / "app.js").is_file()
+    (static / "app.js").write_text("// an old page\n")
+    (static / "index.html").unlink()
+    problems = "\n".join(check_build(build).problems)
+    assert "index.html: package data missing from the layer" in problems
+    assert "app.js: differs from" in problems

@@ -3,7 +3,8 @@
 ``aimux config check [FILE]`` validates a configuration and prints a summary (exit 1 with the
 path of each bad field otherwise). ``aimux route explain`` shows a routing decision; ``aimux keys
 ...`` manages virtual API keys (``keys/commands.py``); ``aimux claude`` and ``aimux env`` point client
-tools at a gateway (``clients/commands.py``).
+tools at a gateway (``clients/commands.py``); ``aimux dashboard`` serves a deployed gateway's dashboard
+(``dashboard/command.py``).
 """
 
 from __future__ import annotations
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .clients.commands import add_client_parsers
 
     add_client_parsers(commands)
+    from .dashboard.command import add_dashboard_parser
+
+    add_dashboard_parser(commands)
     return parser
 
 

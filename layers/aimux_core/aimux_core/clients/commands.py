@@ -97,7 +97,7 @@ def _note_key(target: Target) -> None:
 
 
 def _answers(url: str) -> bool:
-    import httpx
+    import httpx  # deferred: only the commands that call the gateway pay its import
 
     try:
         return httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200
@@ -107,7 +107,7 @@ def _answers(url: str) -> bool:
 
 def _model_ids(target: Target) -> list[str]:
     """The gateway's model names (``GET /v1/models``), for Cursor's custom models; empty if unreachable."""
-    import httpx
+    import httpx  # deferred: only the commands that call the gateway pay its import
 
     try:
         answer = httpx.get(f"{target.url}/v1/models", headers={"authorization": f"Bearer {target.token}"},

@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..settings import Settings
 from .stack import CLIENT_URL_OUTPUT, stack_url
 
 KEY_VARIABLE = "AIMUX_KEY"
@@ -61,8 +62,6 @@ def resolve_target(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
 
 def local_url(env: Mapping[str, str]) -> str:
     """Where ``aimux serve`` listens on this machine (a wildcard bind address is reached over loopback)."""
-    from ..settings import Settings
-
     settings = Settings.from_env(env)
     host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     return f"http://{host if ':' not in host else f'[{host}]'}:{settings.port}"

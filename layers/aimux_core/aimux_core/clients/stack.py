@@ -20,7 +20,7 @@ class StackError(Exception):
 def aws_session(*, region: str | None = None, profile: str | None = None) -> Any:
     """A boto3 session with the operator's own credentials (environment, profile, SSO, instance role)."""
     try:
-        import boto3
+        import boto3  # deferred: the aws extra, needed only for --stack
     except ImportError:
         raise StackError("boto3 is needed to reach AWS: pip install 'aimux[aws]'") from None
     try:
@@ -31,7 +31,7 @@ def aws_session(*, region: str | None = None, profile: str | None = None) -> Any
 
 def stack_outputs(name: str, *, region: str | None = None, profile: str | None = None) -> dict[str, str]:
     """``OutputKey → OutputValue`` of stack ``name`` (CloudFormation ``DescribeStacks``)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError  # deferred: the aws extra (boto3)
 
     session = aws_session(region=region, profile=profile)
     try:

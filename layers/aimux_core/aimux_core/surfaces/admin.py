@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 
 from .. import __version__
+from ..dashboard.page import page_routes
 from ..gateway import Gateway, build_default_gateway
 from ..keys.mode import keyring_from_env
 from ..keys.ring import KeyRing
@@ -76,6 +77,7 @@ def create_admin_app(
 
     add_metrics_route(app)
     add_key_routes(app, keys if keys is not None else keyring_from_env())
+    app.router.routes.extend(page_routes())  # GET /admin/: the dashboard (dashboard/page.py)
     app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess.from_env())
     return app
 
