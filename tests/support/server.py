@@ -22,9 +22,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterator[str]:
-    """Yield the base URL of ``app`` served on 127.0.0.1; stop the server on exit."""
-    port = free_port()
+def serve(app: ASGIApp, *, startup_timeout: float = 10.0, port: int | None = None) -> Iterator[str]:
+    """Yield the base URL of ``app`` served on 127.0.0.1 (on ``port``, default a free one); stop it on exit."""
+    port = port or free_port()
     # proxy_headers off, as ``aimux serve`` runs: the peer address is the caller (surfaces/admin_access.py).
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", proxy_headers=False

@@ -26,14 +26,16 @@ from .server import serve
 
 
 @contextmanager
-def stack_with_outputs(name: str, outputs: Mapping[str, str]) -> Iterator[dict[str, str | None]]:
+def stack_with_outputs(
+    name: str, outputs: Mapping[str, str], region: str = REGION
+) -> Iterator[dict[str, str | None]]:
     """Create stack ``name`` with ``outputs`` in a fresh moto server; yield the environment that reaches it
     (fake credentials, the endpoint; None: a real AWS variable to unset) for monkeypatch or a subprocess."""
     with running_moto() as endpoint:
         env: dict[str, str | None] = {**FAKE_AWS_ENV, "AWS_ENDPOINT_URL_CLOUDFORMATION": endpoint}
         env.update(dict.fromkeys(REAL_AWS_ENV))
         client = boto3.client(
-            "cloudformation", region_name=REGION, endpoint_url=endpoint,
+            "cloudformation", region_name=region, endpoint_url=endpoint,
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )  # fmt: skip
         template = {

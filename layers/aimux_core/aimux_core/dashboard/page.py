@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 STATIC = Path(__file__).parent / "static"
@@ -76,14 +76,10 @@ async def ui_asset(request: Request) -> Response:
     return _answer(request, request.path_params["name"])
 
 
-async def to_index(request: Request) -> Response:
-    return RedirectResponse("/admin/", status_code=308)
-
-
 def page_routes() -> list[BaseRoute]:
-    """The page's routes, for the admin app and for ``aimux dashboard``'s proxy."""
+    """The page's routes, for the admin app and for ``aimux dashboard``'s proxy (``/admin`` is redirected to
+    ``/admin/`` by the router's trailing-slash rule)."""
     return [
-        Route("/admin", to_index, methods=["GET"], include_in_schema=False),
         Route("/admin/", index, methods=["GET"], include_in_schema=False),
         Route("/admin/ui/{name}", ui_asset, methods=["GET"], include_in_schema=False),
     ]

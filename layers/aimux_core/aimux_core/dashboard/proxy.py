@@ -44,11 +44,18 @@ def create_proxy_app(target: str, signer: Signer, *, port: int) -> Starlette:
     """The dashboard app for ``target`` (the HTTP API base URL), answering on 127.0.0.1:``port``."""
     target = target.rstrip("/")
 
+    clients: list[httpx.AsyncClient] = []  # one, made on first use (connections are reused)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            app.state.client = client
-            yield
+        yield
+        for client in clients:
+            await client.aclose()
+
+    def client() -> httpx.AsyncClient:
+        if not clients:
+            clients.append(httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False))
+        return clients[0]
 
     async def forward(request: Request) -> Response:
         body = await request.body()
@@ -61,7 +68,7 @@ def create_proxy_app(target: str, signer: Signer, *, port: int) -> Starlette:
         except SigningError as exc:
             return _error(502, "api_error", str(exc))
         try:
-            answer = await request.app.state.client.request(request.method, url, headers=signed, content=body)
+            answer = await client().request(request.method, url, headers=signed, content=body)
         except httpx.HTTPError as exc:
             log.warning("dashboard: %s %s failed: %s", request.method, request.url.path, type(exc).__name__)
             return _error(502, "api_error", f"the admin API at {target} did not answer ({type(exc).__name__})")

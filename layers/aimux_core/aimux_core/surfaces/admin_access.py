@@ -14,7 +14,8 @@ Locally (``aimux serve``), in this order:
 2. A caller that is not loopback gets 403, unless ``AIMUX_ADMIN_ALLOW_REMOTE=1`` (which needs a token).
 3. With ``AIMUX_ADMIN_TOKEN`` set, every caller, loopback included, presents it as
    ``Authorization: Bearer <token>`` or ``x-aimux-admin-token: <token>`` (compared in constant time),
-   else 401.
+   else 401. Except the dashboard page itself (``GET /admin/``, ``/admin/ui/...``: static files, no
+   data): a browser cannot add a header to a page load, and the page asks for the token it then sends.
 
 4. A request that changes something (any method but GET, HEAD and OPTIONS) must carry a header an HTML
    form of another site cannot send without the browser asking first (a CORS preflight, which the
@@ -90,7 +91,7 @@ class AdminAccess:
             reason = self._not_loopback(peer[0] if peer else "", headers)
             if reason is not None:
                 return PermissionDenied(reason)
-        if self._token_digest is not None and not self._presents_token(headers):
+        if self._token_digest is not None and not _is_page(scope) and not self._presents_token(headers):
             return AuthenticationFailed(BAD_TOKEN, headers={"www-authenticate": "Bearer"})
         if scope.get("method", "GET") not in SAFE_METHODS and not _cannot_come_from_a_form(headers):
             return PermissionDenied(NO_INTENT)
@@ -148,6 +149,12 @@ class AdminAccessMiddleware:
                 await JSONResponse(body, status_code=refusal.status, headers=refusal.headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _is_page(scope: Scope) -> bool:
+    """The dashboard's own files (``dashboard/page.py``): readable without the token, never any data."""
+    path: str = scope.get("path", "")
+    return scope.get("method") in ("GET", "HEAD") and (path in ("/admin", "/admin/") or path.startswith("/admin/ui/"))
 
 
 def _cannot_come_from_a_form(headers: Headers) -> bool:
