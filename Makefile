@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench install install-dev node-tools clean sam-tools sam-check bench-cold-start \
+.PHONY: run test lint bench install install-dev node-tools browser-tools clean sam-tools sam-check bench-cold-start \
 	test-lambda-python lambda-python-suite lock sam-local-prepare docker-down smoke
 
 $(BIN)/python:
@@ -42,6 +42,15 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json
 
 node-tools: tests/e2e/node_modules/.installed
 
+# Debian's chromium for the browser tests (tests/browser/: Playwright drives this system browser, no
+# browser download), installed when missing (root). If it cannot be, the browser tests fail in
+# `make test` (AIMUX_REQUIRE_BROWSER=1) and name the reason; a plain pytest run skips them.
+BROWSER := /usr/bin/chromium
+browser-tools:
+	@command -v $(BROWSER) >/dev/null || { [ "$$(id -u)" = 0 ] && echo "browser-tools: apt-get install chromium" \
+		&& apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends chromium >/dev/null; } || echo "warning: could not install chromium (root and apt needed)"
+
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
@@ -53,7 +62,7 @@ lint: install-dev sam-tools
 	$(SAM_VENV)/bin/cfn-lint infra/template.yaml
 
 # The suite, then Docker stopped again (if this run started it), then the suite on Lambda's Python.
-test: lint node-tools sam-check sam-local-prepare
+test: lint node-tools browser-tools sam-check sam-local-prepare
 	@status=0; $(SAM_TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider || status=$$?; \
 		infra/docker_daemon.sh down $(DOCKER_STATE); exit $$status
 	$(MAKE) --no-print-directory test-lambda-python
@@ -81,7 +90,8 @@ OTHER_ARCH = $(if $(filter arm64,$(TEMPLATE_ARCH)),x86_64,arm64)
 OTHER_BUILD := build/sam/other-arch
 # What the runtime-API tests, the artifact tests and bench/cold_start.py need to find; with
 # AIMUX_REQUIRE_SAM=1 a missing piece fails those tests instead of skipping them.
-SAM_TEST_ENV = AIMUX_REQUIRE_SAM=1 AIMUX_SAM_VENV=$(SAM_VENV) AIMUX_LAMBDA_PYTHON=$(LAMBDA_PYTHON)
+SAM_TEST_ENV = AIMUX_REQUIRE_SAM=1 AIMUX_SAM_VENV=$(SAM_VENV) AIMUX_LAMBDA_PYTHON=$(LAMBDA_PYTHON) \
+	AIMUX_REQUIRE_BROWSER=1
 
 $(SAM_VENV)/.installed: infra/requirements-sam.txt infra/requirements-ric.txt | $(BIN)/python
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -136,7 +146,7 @@ $(LAMBDA_VENV)/.installed-dev: pyproject.toml $(LOCK)
 	$(LAMBDA_VENV)/bin/python -m pip install -q -c $(LOCK) -e '.[dev]'
 	touch $@
 
-test-lambda-python: install-dev node-tools
+test-lambda-python: install-dev node-tools browser-tools
 	@if [ -z "$(LAMBDA_PYTHON)" ]; then \
 		echo "test-lambda-python: SKIPPED - no python$(LAMBDA_PY_VERSION) found (PATH, pyenv)"; \
 	elif [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$(LAMBDA_PY_VERSION)" ]; then \
