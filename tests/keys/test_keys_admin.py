@@ -19,6 +19,7 @@ from aimux_core.keys import (
     show_key,
 )
 from aimux_core.keys.record import INDEX_PK, INDEX_RANGE
+from aimux_core.projects.admin import create_project
 from aimux_core.state import FakeClock
 from support.spy_store import SpyStore
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_create_returns_the_plaintext_and_stores_two_items(ring: KeyRing, store: SpyStore) -> None:
+    await create_project(ring, "p1")
     plaintext, record = await create_key(
         ring, name="ci", owner="ana", project="p1", rpm=60, tpm=100_000, budget_daily_usd=5,
         budget_monthly_usd=100.5, allowed_models=["claude-*", "gpt-4o"], budget_route="cheap",

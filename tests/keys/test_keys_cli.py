@@ -50,6 +50,9 @@ def test_keys_cli_against_a_local_gateway(
     local_url: str, gateway_keys: KeyRing, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    code, out, err = aimux(capsys, "keys", "create", "--name", "ci bot", "--project", "p1")
+    assert code == 1 and "404" in err and "no project named 'p1'" in err  # a key bills to a project that exists
+    assert aimux(capsys, "projects", "create", "p1")[0] == 0
     code, out, err = aimux(
         capsys, "keys", "create", "--name", "ci bot", "--owner", "ana", "--project", "p1", "--rpm", "60",
         "--tpm", "90000", "--budget-daily", "5", "--budget-monthly", "50", "--allow-model", "claude-*",

@@ -72,8 +72,14 @@ def test_key_lifecycle_over_http(admin_url: str, admin_ring: KeyRing, caplog: py
         assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
         bad = http.post("/admin/keys", json={"name": "x", "rpm": 0})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "rpm"
-        assert http.post("/admin/keys", json={"rpm": 1}).status_code == 422  # no name
-        assert http.post("/admin/keys", json={"name": "x", "secret": "y"}).status_code == 422  # unknown field
+        for body, param in (({"rpm": 1}, "name"), ({"name": "x", "secret": "y"}, "secret"), ({"name": 5}, "name")):
+            refused = http.post("/admin/keys", json=body)  # the admin error shape, naming the field
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == param, refused.text
+            assert refused.json()["error"]["type"] == "invalid_request_error"
+        not_json = http.post("/admin/keys", content=b"{nope", headers={"content-type": "application/json"})
+        assert not_json.status_code == 400 and not_json.json()["error"]["param"] == "body"
+        unknown = http.post("/admin/keys", json={"name": "x", "project": "nowhere"})
+        assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "project"
         assert http.get("/admin/status").json()["providers"] == ["mock"]  # the existing routes are untouched
     for secret in (plaintext, new_plain):
         assert secret not in caplog.text and secret[4:] not in caplog.text

@@ -24,6 +24,7 @@ FIELDS = {
     "function_request_id",
     "correlation_id",
     "key_id",
+    "project",
     "surface",
     "client_model",
     "scenario",

@@ -17,7 +17,15 @@ from aimux_core.state import (
     HealthTracker,
     Store,
 )
-from aimux_core.state.health import LATENCY_BANDS_MS, approximate_median, band_attribute, bucket_deltas, classify
+from aimux_core.state.health import (
+    LATENCY_BANDS_MS,
+    FailureNote,
+    approximate_median,
+    approximate_percentile,
+    band_attribute,
+    bucket_deltas,
+    classify,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -49,15 +57,40 @@ async def test_one_request_is_one_add_to_its_minutes_bucket(store: Store, clock:
         "lat_le_2000": 1,
         "ttft_ms_sum": 120,
         "ttft_count": 1,
+        "ttft_le_250": 1,
     }
     assert bucket["version"] == 3
 
 
-async def test_buckets_expire_an_hour_after_their_minute(store: Store, clock: FakeClock, ns: str) -> None:
+async def test_a_failure_note_is_counted_and_kept_in_the_same_write(store: Store, clock: FakeClock, ns: str) -> None:
+    tracker = HealthTracker(store, clock)
+    await tracker.record(ns, ok=False, latency_ms=0, failure=FailureNote("overloaded", 529, "upstream answered 529"))
+    clock.advance(1)
+    await tracker.record(ns, ok=False, latency_ms=0, failure=FailureNote("connect", None, "connection refused"))
+    bucket = await store.get(f"health#{ns}", minute_of(clock))
+    assert bucket is not None and bucket["version"] == 2 and bucket["failures"] == 2
+    assert bucket["err#overloaded#529"] == 1 and bucket["err#connect#-"] == 1
+    assert bucket["last#overloaded#529"]["message"] == "upstream answered 529"
+    latest = {"at": clock.now(), "kind": "connect", "status": None, "message": "connection refused"}
+    assert bucket["last_error"] == latest
+    summary = await tracker.summary(ns)
+    assert (summary.requests, summary.failures) == (2, 2)
+
+
+async def test_percentiles_come_from_the_bands() -> None:
+    bands = {"lat_le_250": 50, "lat_le_500": 49, "lat_le_8000": 1}
+    assert approximate_percentile(bands, 0.5) == 250.0
+    assert approximate_percentile(bands, 0.99) == 500.0
+    assert 4000 < approximate_percentile(bands, 0.999) <= 8000  # type: ignore[operator]
+    assert approximate_percentile({"ttft_gt_64000": 2}, 0.5, "ttft") == 64000.0
+    assert approximate_percentile({}, 0.5) is None
+
+
+async def test_buckets_expire_a_day_and_an_hour_after_their_minute(store: Store, clock: FakeClock, ns: str) -> None:
     clock.set(60 * 29_000_000 + 59)  # the last second of a minute
     await HealthTracker(store, clock).record(ns, ok=True, latency_ms=1)
     sk = minute_of(clock)
-    clock.advance(3_600.999)
+    clock.advance(25 * 3_600 + 0.999)
     assert await store.get(f"health#{ns}", sk) is not None
     clock.advance(0.001)
     assert await store.get(f"health#{ns}", sk) is None
@@ -144,8 +177,10 @@ def test_bucket_deltas_and_bands() -> None:
         "lat_le_250": 1,
         "ttft_ms_sum": 0,
         "ttft_count": 1,
+        "ttft_le_250": 1,
     }
     assert band_attribute(250.01) == "lat_le_500" and band_attribute(10**6) == "lat_gt_64000"
+    assert band_attribute(900, "ttft") == "ttft_le_1000"
     with pytest.raises(ValueError):
         bucket_deltas(ok=True, latency_ms=-1, ttft_ms=None)
 

@@ -185,6 +185,39 @@ async def test_add_sets_expires_at_when_given_and_keeps_it_otherwise(store: Stor
     assert (await store.add(f"{ns}#c", "w", {"n": 1}, expires_at=clock.now() + 90))["expires_at"] == clock.now() + 90
 
 
+async def test_add_sets_values_beside_its_counters_in_the_same_write(store: Store, ns: str) -> None:
+    note = {"at": 1.5, "message": "upstream said 529", "status": 529}
+    first = await store.add(f"{ns}#s", "w", {"count": 1}, set={"last": note, "kind": "overloaded"})
+    assert first == {"pk": f"{ns}#s", "sk": "w", "version": 1, "count": 1, "last": note, "kind": "overloaded"}
+    second = await store.add(f"{ns}#s", "w", {"count": 1}, set={"last": {"at": 2, "message": "later"}})
+    assert second["count"] == 2 and second["last"] == {"at": 2, "message": "later"} and second["kind"] == "overloaded"
+    assert await store.get(f"{ns}#s", "w") == second
+
+
+async def test_a_refused_add_sets_nothing(store: Store, ns: str) -> None:
+    await store.add(f"{ns}#s", "w", {"count": 3}, set={"note": "first"})
+    with pytest.raises(ConditionFailed):
+        await store.add(f"{ns}#s", "w", {"count": 1}, limit=("count", 3), set={"note": "refused"})
+    assert (await store.get(f"{ns}#s", "w"))["note"] == "first"
+
+
+async def test_set_on_an_expired_item_starts_a_fresh_one(store: Store, ns: str, clock: FakeClock) -> None:
+    await store.add(f"{ns}#s", "x", {"count": 4}, set={"old": "gone"}, expires_at=clock.now() + 5)
+    clock.advance(5)
+    fresh = await store.add(f"{ns}#s", "x", {"count": 1}, set={"note": "new"}, expires_at=clock.now() + 5)
+    assert {k: v for k, v in fresh.items() if k != "expires_at"} == {
+        "pk": f"{ns}#s", "sk": "x", "version": 1, "count": 1, "note": "new"
+    }
+
+
+@pytest.mark.parametrize(
+    "values", [{"count": "x"}, {"gone": 1}, {"version": 2}, {"expires_at": 5}, {"bad": (1, 2)}, {"nan": math.nan}]
+)
+async def test_set_refuses_what_it_cannot_write(store: Store, ns: str, values: dict) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        await store.add(f"{ns}#s", "w", {"count": 1}, remove=["gone"], set=values)
+
+
 # --- expiry: an item past its expires_at is absent for every operation ---
 
 

@@ -8,6 +8,14 @@ Before the upstream call, for a request that carries a virtual key (none when ``
                            key's daily and monthly budgets (``state/reservations.py``); both sent
                            concurrently: one store round trip of latency
 
+A key in a project (``projects/``) is also held to the project's limits, enforced across all of its
+keys together: the project's rate window (one more conditional write) and a second budget claim (one
+more reservation, ``BudgetHolds.reserve`` with two scopes), all sent with the key's: still one round
+trip. Refused by any scope, the others give back what they counted (the rate windows by a compensating
+``add``, the holds by settling at zero) and the request is refused naming the scope that refused it; a
+project budget that cannot cover the request steps down like the key's own (to the key's or the
+route's cheaper route).
+
 A budget that cannot cover the worst case steps the request down to the key's (or the route's) cheaper
 route when one exists, where that route's worst case is reserved in turn (a second round trip, only
 then), else refuses it with a 429 naming the budget and its reset. When the request ends, ``settle``
@@ -24,12 +32,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .accounting.pricing import cost_micro_usd
-from .state.budget import OK, BudgetLimits, BudgetVerdict, verdict_for
+from .projects.record import SCOPE_PREFIX
+from .state.budget import OK, BudgetLimits, BudgetVerdict, Shortfall, verdict_for
 from .state.failure_policy import StateFailurePolicy
-from .state.ratelimit import RateDecision, RateLimiter, usage_tokens
+from .state.ratelimit import HasRateLimits, RateDecision, RateLimiter, usage_tokens
 from .state.reservations import BudgetHolds, Hold
 from .state.spend import SpendLedger, SpendTotals
 
@@ -55,6 +64,8 @@ class Admitted:
     rate: RateDecision | None = None
     budget: BudgetVerdict = OK
     holds: tuple[Hold, ...] = ()
+    project: HasProjectLimits | None = None
+    project_rate: RateDecision | None = None
 
     @property
     def key_id(self) -> str | None:
@@ -62,6 +73,31 @@ class Admitted:
 
 
 OPEN = Admitted()
+
+
+class HasProjectLimits(Protocol):
+    """A project's limits as admission reads them (``projects.record.Project``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def scope(self) -> str: ...
+
+    @property
+    def rpm(self) -> int | None: ...
+
+    @property
+    def tpm(self) -> int | None: ...
+
+    @property
+    def budget_daily_usd(self) -> float | None: ...
+
+    @property
+    def budget_monthly_usd(self) -> float | None: ...
+
+
+Claim = tuple[str, BudgetLimits]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,44 +130,52 @@ class Admission:
         self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
     async def admit(
-        self, key: ApiKeyRecord | None, route: str, estimate: int, worst_case: Callable[[], int]
+        self,
+        key: ApiKeyRecord | None,
+        route: str,
+        estimate: int,
+        worst_case: Callable[[], int],
+        project: HasProjectLimits | None = None,
     ) -> Admitted:
-        """Rate windows and the budget hold for ``key`` (raises ``RateLimited`` subclasses when refused).
+        """Rate windows and budget holds for ``key`` and its ``project`` (raises ``RateLimited``
+        subclasses when refused).
 
         ``worst_case()`` is the most the request can cost on ``route`` in micro-dollars; it is only
-        computed for a key with a budget. A ``step_down`` verdict holds nothing yet: the caller selects
-        ``budget.route`` and calls ``step_down``.
+        computed when some scope has a budget. A ``step_down`` verdict holds nothing yet: the caller
+        selects ``budget.route`` and calls ``step_down``.
         """
         if key is None:
             return OPEN
-        now = self.clock.now()
         limits = BudgetLimits.from_record(key, default_route=self.budget_route_for(route))
         if limits.step_down_route == route:
             limits = limits.without_step_down()  # already on the cheaper route: nowhere further to go
-        rate, reserved = await asyncio.gather(
-            self.policy.guarded(
-                self.limiter.admit("key", key.id, key, estimate),
-                what="rate limit check",
-                fallback=RateDecision.unchecked("key", key.id, now, estimate),
-            ),
-            self._reserve(key.id, limits, worst_case),
-            return_exceptions=True,
+        rates = [self._rate("key", key.id, key, estimate)]
+        if project is not None and (project.rpm is not None or project.tpm is not None):
+            rates.append(self._rate("project", project.name, project, estimate))
+        results = await asyncio.gather(
+            *rates, self._reserve(_claims(key, limits, project), worst_case), return_exceptions=True
         )
-        if isinstance(rate, BaseException):
+        *decided, reserved = results
+        refusal = next((result for result in results if isinstance(result, BaseException)), None)
+        if refusal is not None:
+            for decision in decided:
+                if isinstance(decision, RateDecision):
+                    self._later(self.limiter.release(decision), "rate window release")
             if isinstance(reserved, _Reserved):
                 self._release(reserved.holds)
-            raise rate
-        if isinstance(reserved, BaseException):
-            raise reserved
+            raise refusal
+        assert isinstance(reserved, _Reserved)
         if reserved.verdict.error is not None:
             raise reserved.verdict.error
-        return Admitted(key, rate, reserved.verdict, reserved.holds)
+        rate = decided[0] if isinstance(decided[0], RateDecision) else None
+        project_rate = decided[1] if len(decided) > 1 and isinstance(decided[1], RateDecision) else None
+        return Admitted(key, rate, reserved.verdict, reserved.holds, project, project_rate)
 
     async def step_down(self, admitted: Admitted, worst_case: Callable[[], int]) -> Admitted:
         """Reserve the worst case of the cheaper route the ``step_down`` verdict named, or refuse."""
         assert admitted.key is not None
         limits = BudgetLimits.from_record(admitted.key).without_step_down()
-        reserved = await self._reserve(admitted.key.id, limits, worst_case)
+        reserved = await self._reserve(_claims(admitted.key, limits, admitted.project), worst_case)
         if reserved.verdict.error is not None:
             raise reserved.verdict.error
         return replace(admitted, holds=reserved.holds)
@@ -141,8 +185,9 @@ class Admission:
         micro = cost_micro_usd(usage, price)
         if admitted.key is None:
             return micro
-        if admitted.rate is not None:
-            self._later(self.limiter.settle(admitted.rate, usage_tokens(usage)), "token settlement")
+        for rate in (admitted.rate, admitted.project_rate):
+            if rate is not None:
+                self._later(self.limiter.settle(rate, usage_tokens(usage)), "token settlement")
         if admitted.holds:
             for hold in self._claim(admitted.holds):
                 self._later(self._settle_hold(hold, micro), "budget settlement")
@@ -159,22 +204,30 @@ class Admission:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    async def _reserve(self, scope: str, limits: BudgetLimits, worst_case: Callable[[], int]) -> _Reserved:
-        """The hold for ``worst_case()`` under ``limits`` (nothing to hold without a budget or cost)."""
-        if not limits.any:
+    def _rate(self, scope: str, ident: str, limits: HasRateLimits, estimate: int) -> Awaitable[RateDecision]:
+        """One scope's rate-window admission under the state failure policy."""
+        return self.policy.guarded(
+            self.limiter.admit(scope, ident, limits, estimate),
+            what="rate limit check",
+            fallback=RateDecision.unchecked(scope, ident, self.clock.now(), estimate),
+        )
+
+    async def _reserve(self, claims: list[Claim], worst_case: Callable[[], int]) -> _Reserved:
+        """The holds for ``worst_case()`` on every claimed scope (nothing to hold without a budget or cost)."""
+        claims = [(scope, limits) for scope, limits in claims if limits.any]
+        if not claims:
             return _UNCHECKED
         micro = worst_case()
         if micro <= 0:
             return _UNCHECKED
-        result = await self.policy.guarded(
-            self.holds.reserve([(scope, limits)], micro), what="budget check", fallback=None
-        )
+        result = await self.policy.guarded(self.holds.reserve(claims, micro), what="budget check", fallback=None)
         if result is None:
             return _UNCHECKED
         if isinstance(result, tuple):
             self._unsettled.update(hold.name for hold in result)
             return _Reserved(OK, result)
-        return _Reserved(verdict_for(result, limits, now=self.clock.now()))
+        limits = dict(claims).get(result.scope or "", claims[0][1])
+        return _Reserved(verdict_for(_owned(result), limits, now=self.clock.now()))
 
     def _release(self, holds: tuple[Hold, ...]) -> None:
         for hold in self._claim(holds):
@@ -188,7 +241,7 @@ class Admission:
 
     async def _settle_hold(self, hold: Hold, micro: int) -> None:
         item = await self.holds.settle(hold, micro)
-        if micro > 0:
+        if micro > 0 and not hold.scope.startswith(SCOPE_PREFIX):  # the per-key gauge is for keys
             self._emit_spend(hold.scope, item)
 
     async def _record_spend(self, key_id: str, micro: int) -> None:
@@ -214,3 +267,20 @@ class Admission:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background state write failed: %s", type(task.exception()).__name__)
+
+
+def _claims(key: ApiKeyRecord, limits: BudgetLimits, project: HasProjectLimits | None) -> list[Claim]:
+    """The budget scopes of a request: the key's, and its project's (stepping down to the key's route)."""
+    claims: list[Claim] = [(key.id, limits)]
+    if project is not None:
+        daily, monthly = project.budget_daily_usd, project.budget_monthly_usd
+        claims.append((project.scope, BudgetLimits.from_usd(daily, monthly, limits.step_down_route)))
+    return claims
+
+
+def _owned(shortfall: Shortfall) -> Shortfall:
+    """A project's shortfall names the project in the refusal (a key's own needs no name)."""
+    scope = shortfall.scope or ""
+    if scope.startswith(SCOPE_PREFIX):
+        return replace(shortfall, owner=f"project {scope[len(SCOPE_PREFIX):]}")
+    return shortfall

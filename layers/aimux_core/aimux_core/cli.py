@@ -2,8 +2,9 @@
 
 ``aimux config check [FILE]`` validates a configuration and prints a summary (exit 1 with the
 path of each bad field otherwise). ``aimux route explain`` shows a routing decision; ``aimux keys
-...`` manages virtual API keys (``keys/commands.py``); ``aimux claude`` and ``aimux env`` point client
-tools at a gateway (``clients/commands.py``); ``aimux dashboard`` serves a deployed gateway's dashboard
+...`` manages virtual API keys (``keys/commands.py``), ``aimux projects ...`` projects
+(``projects/commands.py``); ``aimux claude`` and ``aimux env`` point client tools at a gateway
+(``clients/commands.py``); ``aimux dashboard`` serves a deployed gateway's dashboard
 (``dashboard/command.py``).
 """
 
@@ -127,7 +128,7 @@ def _route_explain(args: argparse.Namespace) -> int:
     from .config import ConfigError, resolve_config
     from .config.runtime import build_routing_table
     from .errors import AimuxError
-    from .routing.explain import describe, explain, load_request
+    from .routing.explain import decision_json, describe, explain, load_request
 
     try:
         config = resolve_config(os.environ, path=args.config)
@@ -139,6 +140,11 @@ def _route_explain(args: argparse.Namespace) -> int:
     except (AimuxError, OSError, ValueError) as exc:
         print(f"aimux: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
+    if args.json:
+        import json
+
+        print(json.dumps({"config": config.source, **decision_json(decision)}, indent=2))
+        return 0
     print(f"config:   {config.source}")
     print("\n".join(describe(decision)))
     return 0
@@ -168,10 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain = route_commands.add_parser("explain", help="print where a request would be routed, without sending it")
     explain.add_argument("request", help="a request body (Anthropic or OpenAI) or a recorded {path, headers, body}")
     explain.add_argument("--config", metavar="FILE", help="configuration file (default as for serve)")
+    explain.add_argument("--json", action="store_true", help="print the decision as JSON")
     explain.set_defaults(run=_route_explain)
     from .keys.commands import add_keys_parser
+    from .projects.commands import add_projects_parser
 
     add_keys_parser(commands)
+    add_projects_parser(commands)
     from .clients.commands import add_client_parsers
 
     add_client_parsers(commands)

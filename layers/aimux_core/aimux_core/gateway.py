@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
@@ -25,6 +25,10 @@ from .routing.pins import SessionPins
 from .routing.select import Decision, HealthView, RequestMeta, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
+
+if TYPE_CHECKING:
+    from .accounting.counters import FleetCounters
+    from .config.schema import AimuxConfig
 
 TokenCountSource = Literal["upstream", "estimate"]
 COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
@@ -69,8 +73,14 @@ class Gateway:
         guard: Guard | None = None,
         admission: Admission | None = None,
         reasoning: ReasoningEcho | None = None,
+        counters: FleetCounters | None = None,
+        config: AimuxConfig | None = None,
     ) -> None:
         self.providers = dict(providers)
+        self.counters = counters
+        """Fleet-wide usage and error counters every finished request adds to (``accounting/counters.py``)."""
+        self.config = config
+        """The configuration this gateway was built from (None for one assembled in code)."""
         self.reasoning = reasoning
         self.table = table
         self.selector = Selector(table)
@@ -84,6 +94,11 @@ class Gateway:
     @property
     def catalog(self) -> Catalog:
         return self.table.catalog
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        """Every target a route or a provider's model list names, once each (what health is kept for)."""
+        return self._known_targets
 
     async def health_view(self) -> HealthView:
         """The routing-relevant health snapshot (cached by the guard; empty without one)."""
@@ -181,6 +196,8 @@ class Gateway:
         drain_guard = getattr(self.guard, "drain", None)
         if drain_guard is not None:
             await drain_guard()
+        if self.counters is not None:
+            await self.counters.drain()
 
     def settle(self, served: Served, usage: Usage) -> float:
         """The answer's cost in USD; the caller's token and spend counters (and its budget hold, replaced
@@ -212,7 +229,8 @@ class Gateway:
             return request, decision, (OPEN if key is None else Admitted(key))
         asked = request
         admit = self.admission.admit(
-            key, decision.route, estimate, lambda: request_worst_case(asked, estimate, decision.targets)
+            key, decision.route, estimate, lambda: request_worst_case(asked, estimate, decision.targets),
+            context.project,
         )
         if missing is None:
             admitted = await admit

@@ -25,6 +25,10 @@ class Settings:
     port: int = 8080
     max_request_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
+    usage_retention_days: int = 400
+    """``AIMUX_USAGE_RETENTION_DAYS``: how long the daily usage rows are kept (DynamoDB TTL)."""
+    usage_max_range_days: int = 92
+    """``AIMUX_USAGE_MAX_RANGE_DAYS``: the longest ``from``..``to`` range ``GET /admin/usage`` answers."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -38,7 +42,19 @@ class Settings:
             port=port,
             max_request_bytes=int(max_mb * 1024 * 1024),
             log_level=env.get("AIMUX_LOG_LEVEL", "INFO").upper(),
+            usage_retention_days=_days(env, "AIMUX_USAGE_RETENTION_DAYS", 400),
+            usage_max_range_days=_days(env, "AIMUX_USAGE_MAX_RANGE_DAYS", 92),
         )
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of days from 1 to 3660 (ValueError naming the variable otherwise)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 3660:
+        raise ValueError(f"{name} must be a whole number of days from 1 to 3660, got {raw!r}")
+    return int(raw)
 
 
 @lru_cache(maxsize=1)

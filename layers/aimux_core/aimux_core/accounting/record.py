@@ -49,6 +49,7 @@ class RequestRecord:
     status: int
     latency_ms: float
     key_id: str | None = None
+    project: str | None = None  # the caller's key's project (its record's, at request time)
     function_request_id: str | None = None  # Lambda's request id (Mangum context or LWA header)
     correlation_id: str | None = None  # API Gateway / function URL request id
     client_model: str | None = None
@@ -200,6 +201,7 @@ def record_served(
     error_kind: str | None = None,
     stream: bool = False,
     key_id: str | None = None,
+    project: str | None = None,
     client_model: str | None = None,
     ids: tuple[str | None, str | None] = (None, None),
 ) -> RequestRecord:
@@ -222,6 +224,7 @@ def record_served(
         status=status,
         latency_ms=timer.elapsed_ms(),
         key_id=key_id,
+        project=project,
         function_request_id=ids[0],
         correlation_id=ids[1],
         client_model=client_model,
@@ -252,6 +255,7 @@ def record_failed(
     timer: RequestTimer,
     stream: bool = False,
     key_id: str | None = None,
+    project: str | None = None,
     client_model: str | None = None,
     ids: tuple[str | None, str | None] = (None, None),
     rate_limited: bool | None = None,
@@ -276,6 +280,7 @@ def record_failed(
         status=error.status,
         latency_ms=timer.elapsed_ms(),
         key_id=key_id,
+        project=project,
         function_request_id=ids[0],
         correlation_id=ids[1],
         client_model=client_model,
@@ -296,12 +301,19 @@ def _int(value: str | None) -> int:
 COST_HEADER = "x-aimux-cost-usd"
 
 
-def format_cost(cost_usd: float) -> str:
-    """US dollars as fixed-point text with exactly 6 decimals: whole micro-dollars, rounded half up like
-    ``pricing.cost_micro_usd`` (what spend accounting stores). Never an exponent, never negative."""
+def micro_usd(cost_usd: float) -> int:
+    """US dollars as whole micro-dollars, rounded half up like ``pricing.cost_micro_usd``; 0 for anything
+    not a positive finite number. The one conversion behind the cost header and the usage counters, so
+    the sum of the counters is the sum of what the clients were told."""
     if not math.isfinite(cost_usd) or cost_usd <= 0:
-        return "0.000000"
-    micro = int((Decimal(repr(cost_usd)) * 1_000_000).to_integral_value(rounding=ROUND_HALF_UP))
+        return 0
+    return int((Decimal(repr(cost_usd)) * 1_000_000).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def format_cost(cost_usd: float) -> str:
+    """US dollars as fixed-point text with exactly 6 decimals: whole micro-dollars (``micro_usd``). Never an
+    exponent, never negative."""
+    micro = micro_usd(cost_usd)
     return f"{micro // 1_000_000}.{micro % 1_000_000:06d}"
 
 

@@ -128,6 +128,7 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
         "function_request_id": record.function_request_id,
         "correlation_id": record.correlation_id,
         "key_id": record.key_id,
+        "project": record.project,
         "surface": record.surface,
         "client_model": record.client_model,
         "scenario": record.scenario,

@@ -19,12 +19,14 @@ from .schema import AimuxConfig
 if TYPE_CHECKING:
     import httpx
 
+    from ..accounting.counters import FleetCounters
     from ..gateway import Gateway
     from ..routing.catalog import Catalog
     from ..routing.dispatch import RetryPolicy
     from ..routing.guard import BreakerGuard, CappedGuard
     from ..routing.table import RoutingTable, Target
     from ..state.breaker_model import BreakerSettings
+    from ..state.clock import Clock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.store import Store
 
@@ -151,6 +153,7 @@ def build_gateway_from_config(
         policy=policy, budget_route_for=config.budget_route_for,
     )
     guard = build_guard(config, store, policy=policy)
+    counters = build_counters(store, clock, env)
     reasoning = None
     if any(getattr(getattr(p, "preset", None), "reasoning", "") == "echo" for p in providers.values()):
         from ..reasoning import ReasoningEcho
@@ -159,8 +162,19 @@ def build_gateway_from_config(
         reasoning = ReasoningEcho(ReasoningMemory(store, clock))
     return Gateway(
         providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission,
-        reasoning=reasoning,
+        reasoning=reasoning, counters=counters, config=config,
     )
+
+
+def build_counters(store: Store, clock: Clock, env: Mapping[str, str] = os.environ) -> FleetCounters:
+    """The fleet-wide usage and error counters over ``store`` (rows kept ``AIMUX_USAGE_RETENTION_DAYS``)."""
+    from ..accounting.counters import FleetCounters
+    from ..settings import Settings
+    from ..state.request_errors import RequestErrors
+    from ..state.usage import UsageCounters
+
+    retention = Settings.from_env(env).usage_retention_days
+    return FleetCounters(UsageCounters(store, clock, retention_days=retention), RequestErrors(store, clock))
 
 
 def build_guard(

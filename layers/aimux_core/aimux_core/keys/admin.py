@@ -24,6 +24,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import AimuxError, NotFound
+from ..projects.record import check_name, read_project
+from ..projects.record import not_found as project_not_found
 from ..state.spend import SpendLedger
 from ..state.store import ABSENT, ConditionFailed, Item, Store
 from ..state.transaction import DeleteOp, Operation, PutOp
@@ -68,11 +70,12 @@ async def create_key(
     budget_monthly_usd: float | None = None,
     budget_route: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """A new key: its plaintext (show it once, keep it nowhere) and its record. InvalidRequest names a bad field."""
+    """A new key: its plaintext (show it once, keep it nowhere) and its record. InvalidRequest names a bad
+    field; NotFound when ``project`` names no project (``projects/``)."""
     fields: dict[str, Any] = {
         "name": validate.text("name", name, required=True),
         "owner": validate.text("owner", owner),
-        "project": validate.text("project", project),
+        "project": None if project is None else check_name(project, "project"),
         "allowed_models": validate.patterns("allowed_models", allowed_models),
         "allowed_routes": validate.patterns("allowed_routes", allowed_routes),
         "rpm": validate.positive_int("rpm", rpm),
@@ -81,6 +84,8 @@ async def create_key(
         "budget_monthly_usd": validate.usd("budget_monthly_usd", budget_monthly_usd),
         "budget_route": validate.text("budget_route", budget_route),
     }
+    if fields["project"] is not None and await read_project(keys.store, fields["project"]) is None:
+        raise project_not_found(fields["project"])
     for _ in range(ATTEMPTS):
         plaintext = generate_key()
         record = ApiKeyRecord(id=new_key_id(), key_hash=hash_key(plaintext), created_at=keys.clock.now(), **fields)
@@ -144,6 +149,17 @@ async def enable_key(keys: KeyRing, key_id: str) -> ApiKeyRecord:
     """Accept a disabled key again; idempotent."""
     record = await _change(keys, key_id, lambda r: replace(r, disabled=False, disabled_at=None) if r.disabled else r)
     log.info("enabled API key %s", key_id)
+    return record
+
+
+async def set_key_project(keys: KeyRing, key_id: str, project: str | None) -> ApiKeyRecord:
+    """Move the key to ``project`` (None: no project); NotFound for an unknown key or project."""
+    if project is not None:
+        project = check_name(project, "project")
+        if await read_project(keys.store, project) is None:
+            raise project_not_found(project)
+    record = await _change(keys, key_id, lambda r: replace(r, project=project))
+    log.info("API key %s: project %s", key_id, project or "none")
     return record
 
 

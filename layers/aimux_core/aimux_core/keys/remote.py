@@ -57,27 +57,28 @@ class HttpBackend:
             self._headers["x-aimux-admin-token"] = admin_token
 
     def create(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/admin/keys", json=dict(fields))
+        return self.call("POST", "/admin/keys", json=dict(fields))
 
     def list(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/admin/keys")["keys"])
+        return list(self.call("GET", "/admin/keys")["keys"])
 
     def show(self, key_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/admin/keys/{_path_id(key_id)}")
+        return self.call("GET", f"/admin/keys/{_path_id(key_id)}")
 
     def disable(self, key_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/admin/keys/{_path_id(key_id)}/disable")
+        return self.call("POST", f"/admin/keys/{_path_id(key_id)}/disable")
 
     def enable(self, key_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/admin/keys/{_path_id(key_id)}/enable")
+        return self.call("POST", f"/admin/keys/{_path_id(key_id)}/enable")
 
     def rotate(self, key_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/admin/keys/{_path_id(key_id)}/rotate")
+        return self.call("POST", f"/admin/keys/{_path_id(key_id)}/rotate")
 
     def delete(self, key_id: str) -> dict[str, Any]:
-        return self._call("DELETE", f"/admin/keys/{_path_id(key_id)}")
+        return self.call("DELETE", f"/admin/keys/{_path_id(key_id)}")
 
-    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+    def call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One admin call; its JSON answer ({} for 204), or ``KeyCommandError`` saying what went wrong."""
         import httpx
 
         try:
@@ -90,6 +91,8 @@ class HttpBackend:
                 f"no aimux gateway answering at {self.where} ({type(exc).__name__}): start `aimux serve`, "
                 "pass --url, or set AIMUX_TABLE to manage the deployed keys"
             ) from None
+        if response.status_code == 204:
+            return {}
         try:
             body = response.json()
         except ValueError:
@@ -107,28 +110,29 @@ class StoreBackend:
         self.where = where
 
     def create(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return _with_secret(*self._run(admin.create_key(self.keys, **fields)))
+        return _with_secret(*self.run(admin.create_key(self.keys, **fields)))
 
     def list(self) -> list[dict[str, Any]]:
-        return [record.public() for record in self._run(admin.list_keys(self.keys))]
+        return [record.public() for record in self.run(admin.list_keys(self.keys))]
 
     def show(self, key_id: str) -> dict[str, Any]:
-        return self._run(admin.describe_key(self.keys, key_id))
+        return self.run(admin.describe_key(self.keys, key_id))
 
     def disable(self, key_id: str) -> dict[str, Any]:
-        return self._run(admin.disable_key(self.keys, key_id)).public()
+        return self.run(admin.disable_key(self.keys, key_id)).public()
 
     def enable(self, key_id: str) -> dict[str, Any]:
-        return self._run(admin.enable_key(self.keys, key_id)).public()
+        return self.run(admin.enable_key(self.keys, key_id)).public()
 
     def rotate(self, key_id: str) -> dict[str, Any]:
-        return _with_secret(*self._run(admin.rotate_key(self.keys, key_id)))
+        return _with_secret(*self.run(admin.rotate_key(self.keys, key_id)))
 
     def delete(self, key_id: str) -> dict[str, Any]:
-        record = self._run(admin.delete_key(self.keys, key_id))
+        record = self.run(admin.delete_key(self.keys, key_id))
         return {"id": record.id, "deleted": True}
 
-    def _run(self, operation: Awaitable[T]) -> T:
+    def run(self, operation: Awaitable[T]) -> T:
+        """Run one admin operation on its own event loop; its errors as ``KeyCommandError``."""
         async def run() -> T:
             return await operation
 

@@ -1,6 +1,9 @@
 """``KeyRing``: who is calling. Turns the key a request presents into its record, or a 401/403.
 
-Round trips: none while a lookup is cached, else one strongly consistent read of ``key#<hash>``.
+Round trips: none while a lookup is cached, else one strongly consistent read of ``key#<hash>``. A key's
+project limits come from ``projects`` (``projects/directory.py``): while a key is read the directory is
+loaded beside it when this process has no copy yet, so a cold caller with a project still costs one round
+trip of latency here, and a warm one none.
 
 Cache and revocation: what a hash resolved to (a record, or "unknown") is kept per process for
 ``cache_seconds`` (default 30). A key disabled, deleted or rotated by another process (the CLI, the
@@ -23,10 +26,15 @@ from __future__ import annotations
 import hmac
 import logging
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from ..errors import AuthenticationFailed, Overloaded, PermissionDenied
 from ..state.clock import Clock, SystemClock
 from ..state.store import Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from ..projects.record import Project
+from ..projects.directory import ProjectDirectory
 from .lookup import LookupCache
 from .record import META_SK, ApiKeyRecord, hash_key, looks_like_key, record_pk
 
@@ -52,6 +60,8 @@ class KeyRing:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.cache = LookupCache(self.clock, cache_seconds, max_known=max_cached_keys, max_unknown=max_cached_unknown)
+        self.projects = ProjectDirectory(store, self.clock, cache_seconds)
+        """Every project's limits, for the callers' keys that name one (same freshness as a key)."""
 
     @property
     def cache_seconds(self) -> float:
@@ -64,6 +74,8 @@ class KeyRing:
         if not looks_like_key(presented):
             raise AuthenticationFailed(INVALID_KEY)  # not ours: no store read for a foreign or garbled key
         digest = hash_key(presented)
+        if not self.cache.peek(digest)[0]:
+            self.projects.warm()  # the key is read now: read the project directory in the same round trip
         record = await self.cache.get(digest, lambda: self.read(digest))
         # The read was addressed by this hash already; comparing again in constant time keeps the
         # acceptance decision itself free of any early-exit timing on secret-derived data.
@@ -100,6 +112,20 @@ def check_model(record: ApiKeyRecord, model: str, route: str | None = None) -> N
     allowed_routes = record.allowed_routes
     if route is not None and allowed_routes and not any(fnmatchcase(route, p) for p in allowed_routes):
         raise PermissionDenied(f"route {route!r} is not allowed for this API key")
+
+
+async def project_of(keys: KeyRing, record: ApiKeyRecord) -> Project | None:
+    """The project whose limits apply to ``record``'s requests (None: no project, or one that is gone).
+
+    Fails closed like the key lookup: a store outage on a cold directory is a retryable 529.
+    """
+    if not record.project:
+        return None
+    try:
+        return await keys.projects.get(record.project)
+    except StoreUnavailable:
+        log.warning("project lookup failed: the state store is unavailable")
+        raise Overloaded("API key check temporarily unavailable; retry shortly", retry_after=1.0) from None
 
 
 async def authenticate_request(

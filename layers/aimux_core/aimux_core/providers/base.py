@@ -40,6 +40,7 @@ class RequestContext:
     betas: list[str] = field(default_factory=list)
     session_id: str | None = None
     key: Any = None  # the caller's ``ApiKeyRecord`` (None when auth is off); never the key itself
+    project: Any = None  # the ``Project`` whose limits apply to the key's requests (None: none)
 
 
 @dataclass(slots=True)

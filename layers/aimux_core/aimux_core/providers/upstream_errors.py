@@ -169,3 +169,25 @@ def timeout_error(provider: str, what: str) -> UpstreamError:
     return UpstreamError(
         f"upstream {provider}: {what}", provider=provider, retryable=True, status=504, kind="timeout_error"
     )
+
+
+def failure_kind(error: UpstreamError) -> str:
+    """What went wrong on a failed call, in one word, for health and the admin views:
+    ``quota_window``, ``rate_limit``, ``overloaded``, ``timeout``, ``malformed_answer``, ``auth``,
+    ``connect``, ``server_error`` or ``client_error``."""
+    status = error.upstream_status
+    if error.quota:
+        return "quota_window"
+    if status == 429 or error.kind == "rate_limit_error":
+        return "rate_limit"
+    if status == 529 or error.kind == "overloaded_error":
+        return "overloaded"
+    if error.kind == "timeout_error" or status in (408, 504):
+        return "timeout"
+    if status == 200:
+        return "malformed_answer"  # a 2xx answer aimux could not read (``malformed_answer``)
+    if status in (401, 403):
+        return "auth"
+    if status is None:
+        return "connect" if error.status == 500 else "server_error"
+    return "server_error" if status >= 500 else "client_error"

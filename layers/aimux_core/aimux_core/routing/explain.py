@@ -28,6 +28,14 @@ def load_request(path: Path) -> tuple[MessagesRequest, RequestMeta]:
     document = json.loads(path.read_text())
     if not isinstance(document, dict):
         raise InvalidRequest(f"{path}: expected a JSON object")
+    return parse_request(document)
+
+
+def parse_request(document: dict[str, Any]) -> tuple[MessagesRequest, RequestMeta]:
+    """The canonical request and routing inputs from a body (Anthropic or OpenAI) or a recorded request
+    ``{"path", "headers", "body"}``; InvalidRequest naming the bad field otherwise."""
+    if not isinstance(document.get("body", document), dict):
+        raise InvalidRequest("body: expected a JSON object", param="body")
     headers = {k.lower(): v for k, v in (document.get("headers") or {}).items()}
     body = document.get("body", document)
     request_path = str(document.get("path", ""))
@@ -74,9 +82,32 @@ def _looks_like_openai(body: dict[str, Any]) -> bool:
     return False
 
 
-def explain(request: MessagesRequest, meta: RequestMeta, table: RoutingTable) -> Decision:
+def explain(
+    request: MessagesRequest, meta: RequestMeta, table: RoutingTable, health: HealthView | None = None
+) -> Decision:
+    """Where ``request`` would go: with ``health`` (the live view), open circuits are dropped as dispatch
+    would; without it, as if every target were healthy."""
     estimate = estimate_input_tokens(request)
-    return Selector(table).select(request, meta, HealthView(), estimated_tokens=estimate)
+    return Selector(table).select(request, meta, health or HealthView(), estimated_tokens=estimate)
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """The decision as data: what ``aimux route explain --json`` prints and ``POST /admin/route/explain``
+    answers (the same facts ``describe`` puts in lines)."""
+    found = decision.classification
+    return {
+        "decided_by": decision.decided_by,
+        "scenario": decision.scenario,
+        "route": decision.route,
+        "reason": decision.reason,
+        "header": decision.header,
+        "estimated_tokens": found.estimated_tokens if found is not None else None,
+        "targets": [
+            {"label": target.label, "provider": target.provider, "model": target.model, "key": target.key}
+            for target in decision.targets
+        ],
+        "dropped": [{"target": label, "reason": why} for label, why in decision.dropped],
+    }
 
 
 def describe(decision: Decision) -> list[str]:

@@ -22,7 +22,7 @@ from ..errors import UpstreamError
 from ..state.breaker import CircuitBreaker, breaker_key
 from ..state.clock import Clock
 from ..state.failure_policy import StateFailurePolicy
-from ..state.health import HealthTracker
+from ..state.health import FailureNote, HealthTracker
 from ..state.provider_limits import Lease, ProviderLimiter
 from ..state.store import StoreError
 from .select import HealthView
@@ -34,6 +34,14 @@ BreakerScope = Literal["provider", "model"]
 
 def _is_client_fault(error: UpstreamError) -> bool:
     return not error.retryable and error.status < 500
+
+
+def failure_note(error: UpstreamError) -> FailureNote:
+    """What the health bucket keeps of a failed call: its kind, the upstream's status, a redacted excerpt."""
+    from ..providers.upstream_errors import failure_kind
+    from ..state.request_errors import excerpt
+
+    return FailureNote(failure_kind(error), error.upstream_status, excerpt(error.message))
 
 
 class BreakerGuard:
@@ -75,7 +83,7 @@ class BreakerGuard:
             return  # plan quota ran out: dispatch cools the target down; it is not a breaker failure
         client_fault = _is_client_fault(error)
         self._later(self._record(target, ticket, ok=client_fault, latency_ms=0.0, ttft_ms=None,
-                                 count_health=not client_fault))
+                                 count_health=not client_fault, failure=failure_note(error)))
 
     async def view(self, targets: Iterable[Target]) -> HealthView:
         """Open circuits and recent latencies of ``targets``, from the per-process caches."""
@@ -121,6 +129,7 @@ class BreakerGuard:
         latency_ms: float,
         ttft_ms: float | None,
         count_health: bool = True,
+        failure: FailureNote | None = None,
     ) -> None:
         try:
             if ticket is not True:  # True: admitted without a breaker record (state was unreachable)
@@ -130,7 +139,7 @@ class BreakerGuard:
                 else:
                     await breaker.record_failure(key, ticket)
             if count_health:
-                await self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms)
+                await self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms, failure=failure)
         except StoreError as exc:
             log.warning("could not record the outcome for %s: %s", target.key, type(exc).__name__)
         except Exception:

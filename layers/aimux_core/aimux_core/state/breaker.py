@@ -157,15 +157,41 @@ class CircuitBreaker:
             return
         await self._transact(key, self._trip_decision(generation, reason), None, first=counted, reason=reason)
 
-    async def reset(self, key: str) -> None:
-        """Close the breaker now (an operator's decision), whatever its state."""
+    async def reset(self, key: str, by: str | None = None) -> None:
+        """Close the breaker now with every count cleared (an operator's decision), whatever its state."""
 
         def decide(record: BreakerState) -> Decision[None]:
-            if record.state is CircuitState.CLOSED and record.consecutive_failures == 0:
+            if record.state is CircuitState.CLOSED and record.consecutive_failures == 0 and not record.held_open:
                 return None, None
-            return record.closed(self._clock.now()), None
+            return replace(record.closed(self._clock.now()), changed_by=by), None
 
         await self._transact(key, decide, None, first=None, reason=TransitionReason.RESET)
+
+    async def close(self, key: str, by: str | None = None) -> None:
+        """Close an open or half-open breaker now (an operator's decision); a closed one is left as it is."""
+
+        def decide(record: BreakerState) -> Decision[None]:
+            if record.state is CircuitState.CLOSED:
+                return None, None
+            return replace(record.closed(self._clock.now()), changed_by=by), None
+
+        await self._transact(key, decide, None, first=None, reason=TransitionReason.MANUAL_CLOSE)
+
+    async def hold_open(self, key: str, by: str | None = None) -> None:
+        """Open the breaker and keep it open, without probes, until an operator closes or resets it."""
+
+        def decide(record: BreakerState) -> Decision[None]:
+            if record.state is CircuitState.OPEN and record.held_open:
+                return None, None
+            return record.held(self._clock.now(), by), None
+
+        await self._transact(key, decide, None, first=None, reason=TransitionReason.MANUAL_OPEN)
+
+    async def read(self, key: str) -> BreakerView:
+        """The breaker as it is in the store now (admin views; refreshes this process's copy)."""
+        record = await self._read(key)
+        self._cache.put(key, record)
+        return BreakerView.of(key, record, self._clock.now(), self.settings)
 
     # --- decisions (pure given the record and the clock) ---
 

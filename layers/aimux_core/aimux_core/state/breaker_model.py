@@ -44,6 +44,8 @@ class TransitionReason(enum.StrEnum):
     PROBE_FAILED = "probe_failed"
     PROBES_SUCCEEDED = "probes_succeeded"
     RESET = "reset"
+    MANUAL_OPEN = "manual_open"
+    MANUAL_CLOSE = "manual_close"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,9 @@ class BreakerState:
 
     ``version`` is the store's write counter (None: no item yet, so the first write is a create).
     ``probe_leases`` maps lease id → expiry (epoch seconds). ``consecutive_failures`` is grown by atomic
-    ``add`` while closed and reset by the transitions, which rewrite the whole record.
+    ``add`` while closed and reset by the transitions, which rewrite the whole record. ``held_open``: an
+    operator opened it (``POST /admin/breakers/...``): it stays open, without probes, until closed or
+    reset by an operator. ``changed_by`` names who made the last manual change.
     """
 
     state: CircuitState = CircuitState.CLOSED
@@ -111,6 +115,8 @@ class BreakerState:
     half_open_successes: int = 0
     probe_leases: dict[str, float] = field(default_factory=dict)
     version: int | None = None
+    held_open: bool = False
+    changed_by: str | None = None
 
     @classmethod
     def from_item(cls, item: Item | None) -> BreakerState:
@@ -127,6 +133,8 @@ class BreakerState:
             half_open_successes=int(item.get("half_open_successes", 0)),
             probe_leases={str(k): float(v) for k, v in leases.items()},
             version=item.get("version"),
+            held_open=bool(item.get("held_open", False)),
+            changed_by=item.get("changed_by"),
         )
 
     def to_item(self) -> Item:
@@ -139,6 +147,8 @@ class BreakerState:
             "changed_at": self.changed_at,
             "half_open_successes": self.half_open_successes,
             "probe_leases": dict(self.probe_leases),
+            "held_open": self.held_open,
+            "changed_by": self.changed_by,
         }
 
     def live_leases(self, now: float) -> dict[str, float]:
@@ -146,7 +156,7 @@ class BreakerState:
 
     def retry_at(self, settings: BreakerSettings) -> float | None:
         """When an open breaker may start probing."""
-        if self.state is not CircuitState.OPEN or self.opened_at is None:
+        if self.state is not CircuitState.OPEN or self.opened_at is None or self.held_open:
             return None
         return self.opened_at + settings.cooldown_seconds
 
@@ -154,6 +164,10 @@ class BreakerState:
 
     def opened(self, now: float) -> BreakerState:
         return BreakerState(CircuitState.OPEN, self.generation + 1, opened_at=now, changed_at=now, version=self.version)
+
+    def held(self, now: float, by: str | None) -> BreakerState:
+        """Opened by an operator: open until an operator closes it (no cooldown, no probes)."""
+        return replace(self.opened(now), held_open=True, changed_by=by)
 
     def half_opened(self, now: float, lease_id: str, lease_expiry: float) -> BreakerState:
         return BreakerState(
@@ -212,6 +226,9 @@ class BreakerView:
     retry_at: float | None
     probes_in_flight: int
     available: bool  # would ``allow`` admit a request now (closed, cooled down, or a free probe slot)
+    held_open: bool = False
+    changed_at: float | None = None
+    changed_by: str | None = None
 
     @classmethod
     def of(cls, key: str, record: BreakerState, now: float, settings: BreakerSettings) -> BreakerView:
@@ -219,7 +236,7 @@ class BreakerView:
         retry_at = record.retry_at(settings)
         available = (
             record.state is CircuitState.CLOSED
-            or (record.state is CircuitState.OPEN and retry_at is not None and now >= retry_at)
+            or (record.state is CircuitState.OPEN and retry_at is not None and now >= retry_at and not record.held_open)
             or (record.state is CircuitState.HALF_OPEN and probes < settings.half_open_max_probes)
         )
         return cls(
@@ -231,6 +248,9 @@ class BreakerView:
             retry_at,
             probes,
             available,
+            record.held_open,
+            record.changed_at,
+            record.changed_by,
         )
 
 
@@ -255,6 +275,8 @@ def decide_without_store(key: str, record: BreakerState, now: float, settings: B
     if record.state is CircuitState.CLOSED:
         return Admission(key, True, record.state, record.generation, "closed")
     if record.state is CircuitState.OPEN:
+        if record.held_open:
+            return Admission(key, False, record.state, record.generation, "held_open")
         retry_at = record.retry_at(settings)
         if retry_at is not None and now < retry_at:
             return Admission(key, False, record.state, record.generation, "open", retry_after=retry_at - now)

@@ -113,6 +113,10 @@ class Shortfall:
     committed_micro_usd: int
     wanted_micro_usd: int
     resets_at: datetime
+    scope: str | None = None
+    """The scope whose budget refused (a key id, or ``project:<name>``)."""
+    owner: str | None = None
+    """Whose budget it is, in words, when not the caller's key's own (``project web``)."""
 
     @property
     def left_micro_usd(self) -> int:
@@ -124,9 +128,15 @@ class Shortfall:
         return self.committed_micro_usd >= self.limit_micro_usd
 
     @property
-    def reason(self) -> str:
-        """``daily budget of $5.00 reached``, or ``... has $0.01 left, less than this request may cost ($0.02)``."""
+    def _name(self) -> str:
         name = f"{self.budget} budget of {format_usd(self.limit_micro_usd)}"
+        return f"{self.owner}'s {name}" if self.owner else name
+
+    @property
+    def reason(self) -> str:
+        """``daily budget of $5.00 reached``, or ``... has $0.01 left, less than this request may cost ($0.02)``;
+        ``project web's daily budget ...`` for a project's."""
+        name = self._name
         if self.reached:
             return f"{name} reached"
         left, wanted = format_usd(self.left_micro_usd), format_usd(self.wanted_micro_usd)
@@ -134,7 +144,7 @@ class Shortfall:
 
     def message(self) -> str:
         """The refusal's text: what ran out, what this request may cost, when the budget resets."""
-        name = f"{self.budget} budget of {format_usd(self.limit_micro_usd)}"
+        name = self._name
         resets = f"resets at {iso_utc(self.resets_at)}"
         if self.reached:
             return f"{name} reached; {resets}"

@@ -72,7 +72,7 @@ from .dynamodb_expressions import (
 )
 from .store import Absent, ConditionFailed, Item, StoreUnavailable
 from .transaction import AddOp, Operation, check_expect_version, check_limits, prepare
-from .values import check_key, clean_deltas, clean_expect, clean_item, clean_remove, normalize_number
+from .values import check_key, clean_deltas, clean_expect, clean_item, clean_remove, clean_set, normalize_number
 
 __all__ = ["ADD_ATTEMPTS", "TRANSACT_ATTEMPTS", "DynamoStore", "create_table", "make_client"]
 
@@ -139,16 +139,20 @@ class DynamoStore:
         expect: Mapping[str, int | float] | None = None,
         remove: Collection[str] = (),
         expires_at: float | None = None,
+        set: Mapping[str, Any] | None = None,
     ) -> Item:
         check_key(pk, sk)
         increments = clean_deltas(deltas)
         limits = check_limits(limit)
         expected = clean_expect(expect)
         removed = clean_remove(remove, increments)
+        overwritten = clean_set(set, increments, removed)
         expiry = None if expires_at is None else normalize_number(expires_at)
         for _ in range(ADD_ATTEMPTS):
             now = self._clock.now()
-            params = add_request(pk, sk, increments, limits, expiry, now, expect=expected, remove=removed)
+            params = add_request(
+                pk, sk, increments, limits, expiry, now, expect=expected, remove=removed, overwrite=overwritten
+            )
             params |= {"ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
             try:
                 response = await self._call("update_item", pk, sk, self._table(params))
@@ -163,7 +167,7 @@ class DynamoStore:
             if verdict is Refusal.NOT_NUMERIC:
                 raise TypeError(f"cannot add {sorted(increments)} to non-numeric attributes of ({pk!r}, {sk!r})")
             if verdict is Refusal.EXPIRED:
-                fresh = fresh_add_item(pk, sk, increments, expiry)
+                fresh = fresh_add_item(pk, sk, increments, expiry, overwritten)
                 try:
                     await self._call("put_item", pk, sk, self._table(replace_expired_request(fresh, now)))
                 except ConditionFailed:

@@ -195,17 +195,21 @@ def add_request(
     *,
     expect: Mapping[str, int | float] | None = None,
     remove: Sequence[str] = (),
+    overwrite: Mapping[str, Any] | None = None,
 ) -> Params:
-    """UpdateItem parameters for ``add``: ``ADD version :1, a :da ... [REMOVE r ...] [SET expires_at = :e]``,
-    if the item is live, holds the ``expect``ed values and stays within every limit."""
+    """UpdateItem parameters for ``add``: ``ADD version :1, a :da ... [REMOVE r ...] [SET s = :s, ...,
+    expires_at = :e]``, if the item is live, holds the ``expect``ed values and stays within every limit."""
     expr = Expression()
     additions = [f"{expr.name('version')} {expr.number(1)}"]
     additions += [f"{expr.name(name)} {expr.number(delta)}" for name, delta in deltas.items()]
     update = "ADD " + ", ".join(additions)
     if remove:
         update += " REMOVE " + ", ".join(expr.name(name) for name in remove)
+    assignments = [f"{expr.name(n)} = {expr.value(encode_value(v))}" for n, v in (overwrite or {}).items()]
     if expires_at is not None:
-        update += f" SET {expr.name(EXPIRES_AT)} = {expr.number(expires_at)}"
+        assignments.append(f"{expr.name(EXPIRES_AT)} = {expr.number(expires_at)}")
+    if assignments:
+        update += " SET " + ", ".join(assignments)
     conditions = [expr.live(now)]
     conditions += [f"{expr.name(name)} = {expr.number(value)}" for name, value in (expect or {}).items()]
     conditions += [limit_condition(expr, deltas, limit) for limit in limits]
@@ -214,10 +218,14 @@ def add_request(
 
 
 def fresh_add_item(
-    pk: str, sk: str, deltas: Mapping[str, int | float], expires_at: int | float | None
+    pk: str,
+    sk: str,
+    deltas: Mapping[str, int | float],
+    expires_at: int | float | None,
+    overwrite: Mapping[str, Any] | None = None,
 ) -> dict[str, AttributeValue]:
-    """What ``add`` leaves when it finds no live item: the deltas alone, version 1."""
-    attributes: Item = {**deltas, "pk": pk, "sk": sk, "version": 1}
+    """What ``add`` leaves when it finds no live item: the deltas and set values alone, version 1."""
+    attributes: Item = {**(overwrite or {}), **deltas, "pk": pk, "sk": sk, "version": 1}
     if expires_at is not None:
         attributes[EXPIRES_AT] = expires_at
     return encode_item(attributes)

@@ -7,6 +7,13 @@ Each finished request is one atomic ``add`` to the bucket of its minute (item ``
     latency_ms_sum, latency_count        successes only: a failure's latency is time-to-error
     lat_le_<ms> / lat_gt_<ms>            one latency band +1 (a coarse histogram, for the median)
     ttft_ms_sum, ttft_count              when the time to first token is known (streams)
+    ttft_le_<ms> / ttft_gt_<ms>          its band, likewise
+    err#<kind>#<status>                  a failure: +1 for what went wrong (``FailureNote``)
+    last#<kind>#<status>, last_error     a failure: SET to its time and message excerpt (the latest wins)
+
+The failure's note rides on the same write, so the admin views' recent errors and their counts
+(``reports/``) cost nothing more on the request path. Buckets live a day (``bucket_ttl_seconds``):
+routing reads minutes, the admin views up to 24 hours.
 
 A summary queries the last ``minutes`` buckets (the current, partial minute included), adds them up
 and classifies, first rule that matches:
@@ -38,6 +45,7 @@ from .cache import TtlCache
 from .clock import Clock
 from .store import Store
 
+COOLDOWN_SK = "cooldown"  # a target's shared cooldown, in its health partition (sorts after every minute)
 LATENCY_BANDS_MS: tuple[int, ...] = (250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000)
 
 
@@ -58,7 +66,7 @@ class HealthSettings:
     unhealthy_success_rate: float = 0.80
     degraded_p50_latency_ms: float | None = 30_000.0
     degraded_ttft_ms: float | None = 5_000.0
-    bucket_ttl_seconds: float = 3_600.0
+    bucket_ttl_seconds: float = 25 * 3_600.0
     cache_seconds: float = 2.0
 
     def __post_init__(self) -> None:
@@ -86,12 +94,32 @@ class HealthSummary:
     mean_ttft_ms: float | None
 
 
-def band_attribute(latency_ms: float) -> str:
-    """The histogram attribute a latency falls into."""
+@dataclass(frozen=True, slots=True)
+class FailureNote:
+    """What went wrong on one failed call, for the admin views: a kind in a word (``overloaded``,
+    ``rate_limit``, ``timeout``, ``connect``, ``malformed_answer``, ``auth``, ``server_error``...), the
+    upstream's status when it answered, and an excerpt of the message (already redacted)."""
+
+    kind: str
+    status: int | None = None
+    message: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        return f"{self.kind}#{self.status if self.status is not None else '-'}"
+
+
+ERROR_COUNT_PREFIX = "err#"
+ERROR_LAST_PREFIX = "last#"
+LAST_ERROR = "last_error"
+
+
+def band_attribute(latency_ms: float, prefix: str = "lat") -> str:
+    """The histogram attribute a latency falls into (``prefix``: ``lat`` for latency, ``ttft``)."""
     for upper in LATENCY_BANDS_MS:
         if latency_ms <= upper:
-            return f"lat_le_{upper}"
-    return f"lat_gt_{LATENCY_BANDS_MS[-1]}"
+            return f"{prefix}_le_{upper}"
+    return f"{prefix}_gt_{LATENCY_BANDS_MS[-1]}"
 
 
 def bucket_deltas(*, ok: bool, latency_ms: float, ttft_ms: float | None) -> dict[str, int | float]:
@@ -102,25 +130,31 @@ def bucket_deltas(*, ok: bool, latency_ms: float, ttft_ms: float | None) -> dict
     if ok:
         deltas |= {"latency_ms_sum": latency_ms, "latency_count": 1, band_attribute(latency_ms): 1}
     if ttft_ms is not None:
-        deltas |= {"ttft_ms_sum": ttft_ms, "ttft_count": 1}
+        deltas |= {"ttft_ms_sum": ttft_ms, "ttft_count": 1, band_attribute(ttft_ms, "ttft"): 1}
     return deltas
 
 
-def approximate_median(histogram: dict[str, int]) -> float | None:
-    """The median latency read off the band counts, interpolated linearly inside its band."""
-    total = sum(histogram.values())
+def approximate_percentile(histogram: dict[str, int], fraction: float, prefix: str = "lat") -> float | None:
+    """The ``fraction`` quantile (0.5: the median) read off the band counts named ``<prefix>_le_<ms>`` /
+    ``<prefix>_gt_<ms>``, interpolated linearly inside its band; in the open-ended top band, its floor."""
+    bands = [histogram.get(f"{prefix}_le_{upper}", 0) for upper in LATENCY_BANDS_MS]
+    total = sum(bands) + histogram.get(f"{prefix}_gt_{LATENCY_BANDS_MS[-1]}", 0)
     if total == 0:
         return None
-    rank = total / 2
+    rank = total * fraction
     seen = 0
     lower = 0.0
-    for upper in LATENCY_BANDS_MS:
-        count = histogram.get(f"lat_le_{upper}", 0)
+    for upper, count in zip(LATENCY_BANDS_MS, bands, strict=True):
         if count and seen + count >= rank:
             return lower + (upper - lower) * (rank - seen) / count
         seen += count
         lower = float(upper)
-    return lower  # the median is in the open-ended top band: report its floor
+    return lower
+
+
+def approximate_median(histogram: dict[str, int]) -> float | None:
+    """The median latency read off the band counts, interpolated linearly inside its band."""
+    return approximate_percentile(histogram, 0.5)
 
 
 def _mean(total: float, count: int) -> float | None:
@@ -201,15 +235,48 @@ class HealthTracker:
         self._breaker = breaker
         self._cache: TtlCache[str, HealthSummary] = TtlCache(clock, self.settings.cache_seconds)
 
-    async def record(self, key: str, *, ok: bool, latency_ms: float, ttft_ms: float | None = None) -> None:
-        """Count one finished request (one atomic ``add``; call it after the answer)."""
-        minute = math.floor(self._clock.now() / 60)
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    async def record(
+        self,
+        key: str,
+        *,
+        ok: bool,
+        latency_ms: float,
+        ttft_ms: float | None = None,
+        failure: FailureNote | None = None,
+    ) -> None:
+        """Count one finished request (one atomic ``add``; call it after the answer); a failure's
+        ``FailureNote`` is counted and kept in the same write."""
+        now = self._clock.now()
+        minute = math.floor(now / 60)
+        deltas = bucket_deltas(ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms)
+        latest: dict[str, Any] | None = None
+        if failure is not None and not ok:
+            deltas[ERROR_COUNT_PREFIX + failure.suffix] = 1
+            note = {"at": now, "kind": failure.kind, "status": failure.status, "message": failure.message}
+            latest = {ERROR_LAST_PREFIX + failure.suffix: note, LAST_ERROR: note}
         await self._store.add(
             _pk(key),
             minute_sk(minute),
-            bucket_deltas(ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms),
+            deltas,
             expires_at=(minute + 1) * 60 + self.settings.bucket_ttl_seconds,
+            set=latest,
         )
+
+    async def buckets(self, key: str, minutes: int) -> list[dict[str, Any]]:
+        """The raw minute buckets of the last ``minutes`` minutes, fresh from the store (admin views)."""
+        return (await self.window(key, minutes))[0]
+
+    async def window(self, key: str, minutes: int) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """The last ``minutes`` minute buckets and the target's cooldown item (sk ``cooldown``, which sorts
+        after every minute), in one ``Query`` fresh from the store (admin views)."""
+        last = math.floor(self._clock.now() / 60)
+        items = await self._store.query(_pk(key), minute_sk(last - minutes + 1), COOLDOWN_SK)
+        cooldown = items.pop() if items and items[-1]["sk"] == COOLDOWN_SK else None
+        return [item for item in items if item["sk"] <= minute_sk(last)], cooldown
 
     async def summary(self, key: str, minutes: int | None = None) -> HealthSummary:
         """Health over the last ``minutes`` (default ``window_minutes``), read fresh from the store."""

@@ -23,7 +23,16 @@ from typing import Any
 from .clock import Clock, SystemClock
 from .store import ABSENT, EXPIRES_AT, Absent, ConditionFailed, Item
 from .transaction import AddOp, DeleteOp, Limits, Operation, PutOp, check_expect_version, check_limits, prepare
-from .values import check_key, clean_deltas, clean_expect, clean_item, clean_remove, is_live, normalize_number
+from .values import (
+    check_key,
+    clean_deltas,
+    clean_expect,
+    clean_item,
+    clean_remove,
+    clean_set,
+    is_live,
+    normalize_number,
+)
 
 
 class MemoryStore:
@@ -58,16 +67,18 @@ class MemoryStore:
         expect: Mapping[str, int | float] | None = None,
         remove: Collection[str] = (),
         expires_at: float | None = None,
+        set: Mapping[str, Any] | None = None,
     ) -> Item:
         check_key(pk, sk)
         increments = clean_deltas(deltas)
         limits = check_limits(limit)
         expected = clean_expect(expect)
         removed = clean_remove(remove, increments)
+        overwritten = clean_set(set, increments, removed)
         if expires_at is not None:
             expires_at = normalize_number(expires_at)
         await asyncio.sleep(0)
-        updated = self._add_result(pk, sk, increments, limits, expires_at, expected, removed)
+        updated = self._add_result(pk, sk, increments, limits, expires_at, expected, removed, overwritten)
         self._store(updated)
         return copy.deepcopy(updated)
 
@@ -144,6 +155,7 @@ class MemoryStore:
         expires_at: int | float | None,
         expect: Mapping[str, int | float] | None = None,
         remove: tuple[str, ...] = (),
+        overwritten: Item | None = None,
     ) -> Item:
         """The item an add would leave, or ConditionFailed / TypeError; writes nothing."""
         current = self._live(pk, sk)
@@ -165,6 +177,7 @@ class MemoryStore:
                 raise ConditionFailed(pk, sk, reason, item=_copy(current))
         for name in remove:
             updated.pop(name, None)
+        updated.update(copy.deepcopy(overwritten or {}))
         if expires_at is not None:
             updated[EXPIRES_AT] = expires_at
         updated["version"] = base["version"] + 1

@@ -174,7 +174,7 @@ class RateLimitExceeded(RateLimited):
 
 
 _UNITS = {"requests": "requests", "tokens": "tokens"}
-_SCOPES = {"key": "this API key", "provider": "this provider"}
+_SCOPES = {"key": "this API key", "provider": "this provider", "project": "this API key's project"}
 
 
 def _refusal_message(scope: str, window: WindowState) -> str:
@@ -289,6 +289,24 @@ class RateLimiter:
             return
         await self._store.add(
             rate_pk(scope, ident), str(current), {"tokens": delta}, expires_at=current + self._seconds + CLEANUP_GRACE
+        )
+
+    async def release(self, decision: RateDecision) -> None:
+        """Give back what an admission counted (its request and token estimate): the request was refused
+        by another scope's limit after all (a key admitted, its project at its limit). Never refused; in
+        an ended window it changes nothing anyone will read."""
+        if not decision.admitted or not decision.checked:
+            return
+        deltas: dict[str, int] = {}
+        if decision.requests is not None:
+            deltas["requests"] = -1
+        if decision.tokens is not None:
+            deltas["tokens"] = -decision.estimate
+        window = decision.requests or decision.tokens
+        if window is None or not deltas or window.start != window_start(self._clock.now(), self._seconds):
+            return
+        await self._store.add(
+            rate_pk(decision.scope, decision.ident), str(window.start), deltas, expires_at=window.end + CLEANUP_GRACE
         )
 
     async def current(self, scope: str, ident: str, limits: HasRateLimits) -> RateDecision:

@@ -52,7 +52,7 @@ import contextlib
 import math
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .budget import Budget, HasBudget, Shortfall
@@ -171,7 +171,7 @@ class BudgetHolds:
                 item = refused.item
                 if attempt == 1 and await self._reclaim(pk, item, now):
                     continue  # expired holds were in the way: they are gone now, try once more
-                return _shortfall(item, limits, micro_usd, period)
+                return replace(_shortfall(item, limits, micro_usd, period), scope=scope)
             return Hold(scope, period.month_sk, period.day_attribute, name, micro_usd, until, period.expires_at)
         raise AssertionError("unreachable")  # pragma: no cover
 

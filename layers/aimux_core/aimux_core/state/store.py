@@ -36,15 +36,17 @@ Operations (all async, each atomic with respect to every other operation on the 
     ``expect_version=ABSENT``: only if no live item exists (conditional create). An ``int``: only if the
     live item's version equals it (compare-and-set). ``None``: unconditionally. A failed condition
     raises ``ConditionFailed`` and writes nothing.
-  - ``add(pk, sk, deltas, *, limit=None, expect=None, remove=(), expires_at=None) -> dict``: atomically
+  - ``add(pk, sk, deltas, *, limit=None, expect=None, remove=(), expires_at=None, set=None) -> dict``: atomically
     add each numeric delta (missing attributes count as 0; the item is created if absent) and return
     the whole new item. ``limit=(name, bound)`` refuses the write with ``ConditionFailed`` when it
     would leave ``item[name] > bound`` (a result exactly at the bound is admitted); ``limit={name:
     bound, ...}`` does so for several attributes at once (refused if any would pass its bound).
     ``expect={name: number, ...}`` refuses it unless the live item holds each of those values (an
     absent item or attribute never matches). ``remove`` names attributes the same write deletes (never
-    one that also has a delta). ``expires_at`` given overwrites the item's expiry; None leaves it as it
-    is. Other attributes are untouched. A refused ``add`` raises ``ConditionFailed`` whose ``item`` is
+    one that also has a delta). ``set`` maps attributes the same write overwrites with a value (any value
+    an item may hold; never one that also has a delta or is removed): the last writer's value stays, so
+    it suits "the latest" notes beside counters. ``expires_at`` given overwrites the item's expiry; None
+    leaves it as it is. Other attributes are untouched. A refused ``add`` raises ``ConditionFailed`` whose ``item`` is
     the live item as the refusal saw it (None: absent), so the caller can explain or repair without
     another read.
   - ``query(pk, sk_from, sk_to) -> list[dict]``: live items of partition ``pk`` with
@@ -135,9 +137,10 @@ class Store(Protocol):
         expect: Mapping[str, int | float] | None = None,
         remove: Collection[str] = (),
         expires_at: float | None = None,
+        set: Mapping[str, Any] | None = None,
     ) -> Item:
         """Atomically add ``deltas`` (refused past ``limit`` or unless ``expect`` holds), delete
-        ``remove``, and return the whole new item."""
+        ``remove``, overwrite ``set``, and return the whole new item."""
         ...
 
     async def query(self, pk: str, sk_from: str, sk_to: str) -> list[Item]:

@@ -98,6 +98,19 @@ def clean_remove(remove: Collection[str], deltas: Mapping[str, int | float]) -> 
     return names
 
 
+def clean_set(values: Mapping[str, Any] | None, deltas: Mapping[str, int | float], remove: Collection[str]) -> Item:
+    """Attributes ``add`` overwrites: ordinary names, values an item may hold, none also added to or removed."""
+    if not values:
+        return {}
+    out: Item = {}
+    for name, value in values.items():
+        _check_counter_name(name, "set")
+        if name in deltas or name in remove:
+            raise ValueError(f"cannot both set and add to (or remove) attribute {name!r}")
+        out[name] = clean_value(value)
+    return out
+
+
 def _check_counter_name(name: object, what: str) -> None:
     if not isinstance(name, str) or not name or name in RESERVED or name == EXPIRES_AT:
         raise ValueError(f"cannot {what} attribute {name!r}")

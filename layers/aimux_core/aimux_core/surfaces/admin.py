@@ -3,6 +3,10 @@
 FastAPI is used here (typed, self-documenting at ``/admin/docs``) because this app is off the
 request hot path; its import cost is paid only by the admin function.
 
+The routes by concern: keys (``admin_keys.py``), projects (``admin_projects.py``), health and breakers
+(``admin_health.py``), usage and errors (``admin_usage.py``), configuration and routing
+(``admin_config.py``); their failures all answer in one shape (``admin_responses.py``).
+
 Who may call any of these routes is decided in one place, ``admin_access.AdminAccessMiddleware``,
 installed in front of the whole app (documentation and routes added later included).
 """
@@ -18,8 +22,15 @@ from ..dashboard.page import page_routes
 from ..gateway import Gateway, build_default_gateway
 from ..keys.mode import keyring_from_env
 from ..keys.ring import KeyRing
+from ..settings import Settings
 from .admin_access import AdminAccess, AdminAccessMiddleware
+from .admin_config import add_config_routes
+from .admin_context import AdminContext
+from .admin_health import add_health_routes
 from .admin_keys import add_key_routes
+from .admin_projects import add_project_routes
+from .admin_responses import add_error_handlers
+from .admin_usage import add_usage_routes
 
 
 def create_admin_app(
@@ -75,10 +86,18 @@ def create_admin_app(
             for entry in current().catalog
         ]
 
+    access = access or AdminAccess.from_env()
+    keys = keys if keys is not None else keyring_from_env()
+    context = AdminContext(current, keys, access, Settings.from_env())
+    add_error_handlers(app)
     add_metrics_route(app)
-    add_key_routes(app, keys if keys is not None else keyring_from_env())
+    add_key_routes(app, keys)
+    add_project_routes(app, context)
+    add_health_routes(app, context)
+    add_usage_routes(app, context)
+    add_config_routes(app, context)
     app.router.routes.extend(page_routes())  # GET /admin/: the dashboard (dashboard/page.py)
-    app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess.from_env())
+    app.add_middleware(AdminAccessMiddleware, access=access)
     return app
 
 

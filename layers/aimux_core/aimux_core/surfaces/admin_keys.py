@@ -12,9 +12,9 @@ Who may call is decided for the whole admin app by ``admin_access.py`` (deployed
 loopback callers only, the admin token when configured): ``aimux serve --host 0.0.0.0`` does not let
 the network mint keys.
 
-Errors are ``{"error": {"type", "message", "param"}}`` with the ``AimuxError`` status (400 bad field,
-401/403 refused by the access rules, 404 no such id, 409 a concurrent change, 503 state store
-unavailable); a body of the wrong shape is FastAPI's 422.
+Errors are ``{"error": {"type", "message", "param"}}`` (``admin_responses.py``): 400 a bad or missing
+field, 401/403 refused by the access rules, 404 no such id (or no such project), 409 a concurrent change,
+503 state store unavailable.
 """
 
 from __future__ import annotations
@@ -22,16 +22,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import AimuxError
 from ..keys import admin as key_admin
 from ..keys.admin import SHOWN_ONCE
 from ..keys.record import ApiKeyRecord
 from ..keys.ring import KeyRing
-from ..state.store import StoreUnavailable
 
 log = logging.getLogger("aimux.admin")
 
@@ -98,21 +96,9 @@ def add_key_routes(app: FastAPI, keys: KeyRing) -> None:
         return {"id": record.id, "deleted": True}
 
     app.include_router(router)
-    app.add_exception_handler(AimuxError, _aimux_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StoreUnavailable, _store_unavailable)  # type: ignore[arg-type]
 
 
 def _with_secret(plaintext: str, record: ApiKeyRecord, status: int) -> JSONResponse:
-    body = {"api_key": plaintext, "warning": SHOWN_ONCE, **record.public()}
+    """The secret as ``api_key`` and ``key`` (the same value: the CLI reads one, the dashboard the other)."""
+    body = {"api_key": plaintext, "key": plaintext, "warning": SHOWN_ONCE, **record.public()}
     return JSONResponse(body, status_code=status, headers=NO_STORE)
-
-
-async def _aimux_error(request: Request, error: AimuxError) -> JSONResponse:
-    body = {"error": {"type": error.kind, "message": error.message, "param": error.param}}
-    return JSONResponse(body, status_code=error.status)
-
-
-async def _store_unavailable(request: Request, error: StoreUnavailable) -> JSONResponse:
-    log.warning("admin %s %s: state store unavailable", request.method, request.url.path)
-    body = {"error": {"type": "api_error", "message": "state store unavailable; retry", "param": None}}
-    return JSONResponse(body, status_code=503, headers={"retry-after": "1"})

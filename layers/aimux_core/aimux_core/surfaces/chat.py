@@ -51,7 +51,7 @@ async def create_chat_completion(request: Request) -> Response:
     exchange = Exchange(request, "openai")
     request_id = exchange.request_id
     try:
-        key = await exchange.authenticate()
+        await exchange.authenticate()
         parsed = parse_body(ChatCompletionRequest, await read_body(request), "openai")
         exchange.client_model = parsed.model
         gateway = gateway_of(request)
@@ -63,7 +63,7 @@ async def create_chat_completion(request: Request) -> Response:
         exchange.admit_model(parsed.model)
         context = request_context(request, request_id)
         context.anthropic_version = None
-        context.key = key
+        exchange.bind(context)
         meta = routing_meta(request, canonical, backend=_backend(parsed))
         include_reasoning = parsed.reasoning_effort is not None
         created = int(time.time())

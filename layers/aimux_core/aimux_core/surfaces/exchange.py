@@ -11,6 +11,10 @@ middle; this object holds that shared bookkeeping so each surface stays a thin t
   background), publish the metrics and the log line, and give the headers that carry the cost and
   the caller's rate-limit windows;
 - ``failed`` publishes the record of a request that got an error answer.
+
+Every record published is also counted fleet-wide (``accounting/counters.py``: usage, and error answers),
+in the background, except a request whose key was refused: a caller without a valid key must not be
+able to turn a flood of requests into a flood of writes (its log line and metrics still count it).
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from ..accounting.record import (
 )
 from ..accounting.request_log import lambda_ids
 from ..wire.anthropic import Usage
-from .http import api_key_of, new_request_id
+from .http import api_key_of, gateway_of, new_request_id
 
 if TYPE_CHECKING:
+    from ..accounting.record import RequestRecord
     from ..errors import AimuxError
     from ..gateway import Gateway, Served
     from ..keys.record import ApiKeyRecord
     from ..keys.ring import KeyRing
+    from ..projects.record import Project
+    from ..providers.base import RequestContext
 
 Surface = Literal["anthropic", "openai"]
 
@@ -70,13 +77,25 @@ class Exchange:
         self.request_id = new_request_id()
         self.timer = RequestTimer()
         self.key: ApiKeyRecord | None = None
+        self.project: Project | None = None
         self.client_model: str | None = None
         self._ids = lambda_ids(request.scope)
 
     async def authenticate(self) -> ApiKeyRecord | None:
-        """The caller's key record (None when auth is off), kept for the log line and spend; see ``authenticate``."""
+        """The caller's key record (None when auth is off), kept for the log line and spend, and its
+        project's limits (from the ring's directory: no read once warm); see ``authenticate``."""
         self.key = await authenticate(self.request)
+        if self.key is not None and self.key.project:
+            from ..keys.ring import project_of
+
+            keys = _keys_of(self.request)
+            self.project = await project_of(keys, self.key) if keys is not None else None
         return self.key
+
+    def bind(self, context: RequestContext) -> None:
+        """Put the caller's key and project on the request's context, for admission."""
+        context.key = self.key
+        context.project = self.project
 
     def admit_model(self, model: str) -> None:
         """403 unless the caller's key may use ``model`` (its allow-list; nothing to check when auth is off)."""
@@ -92,6 +111,7 @@ class Exchange:
             **self._common(), served=served, timer=self.timer, usage=usage, cost_usd=cost
         )
         publish(record)
+        self._count(gateway, record)
         return {**self._ratelimit_headers(served), **cost_header(record)}
 
     def started_stream(self, served: Served) -> dict[str, str]:
@@ -108,12 +128,12 @@ class Exchange:
             cache_creation_input_tokens=counts.cache_write,
         )
         cost = gateway.settle(served, usage)
-        publish(
-            record_served(
-                **self._common(), served=served, timer=self.timer, tokens=counts, cost_usd=cost,
-                stream=True, error_kind=tally.error_kind,
-            )
-        )
+        record = record_served(
+            **self._common(), served=served, timer=self.timer, tokens=counts, cost_usd=cost,
+            stream=True, error_kind=tally.error_kind,
+        )  # fmt: skip
+        publish(record)
+        self._count(gateway, record)
 
     def failed(self, error: AimuxError) -> None:
         """Publish the record of an error answer; a refusal by aimux's own limits gets the window headers."""
@@ -123,7 +143,10 @@ class Exchange:
             from ..accounting.ratelimit_headers import ratelimit_headers
 
             error.headers.update(ratelimit_headers(self.surface, error.decision))
-        publish(record_failed(**self._common(), error=error, timer=self.timer))
+        record = record_failed(**self._common(), error=error, timer=self.timer)
+        publish(record)
+        if self.key is not None or _keys_of(self.request) is None:  # see the module docstring
+            self._count(self._gateway(), record, error.message)
 
     def _common(self) -> dict[str, object]:
         return {
@@ -131,8 +154,22 @@ class Exchange:
             "surface": self.surface,
             "ids": self._ids,
             "key_id": self.key.id if self.key is not None else None,
+            "project": self.key.project if self.key is not None else None,
             "client_model": self.client_model,
         }
+
+    def _gateway(self) -> Gateway | None:
+        """The app's gateway for counting a failure (built now if this request failed before needing it)."""
+        try:
+            return gateway_of(self.request)
+        except Exception:  # the gateway cannot be built (bad configuration): nothing to count with
+            return None
+
+    @staticmethod
+    def _count(gateway: Gateway | None, record: RequestRecord, message: str | None = None) -> None:
+        counters = gateway.counters if gateway is not None else None
+        if counters is not None:
+            counters.count(record, message=message)
 
     def _ratelimit_headers(self, served: Served) -> dict[str, str]:
         decision = served.admitted.rate

@@ -47,13 +47,13 @@ async def create_message(request: Request) -> Response:
     exchange = Exchange(request, "anthropic")
     request_id = exchange.request_id
     try:
-        key = await exchange.authenticate()
+        await exchange.authenticate()
         parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
         exchange.client_model = parsed.model
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
         exchange.admit_model(parsed.model)
-        context.key = key
+        exchange.bind(context)
         gateway = gateway_of(request)
         meta = routing_meta(request, parsed)
         if parsed.wants_stream:

@@ -1,0 +1,180 @@
+"""``GET /admin/health``: every provider and model, as the fleet sees it now.
+
+Computed from what the request path already writes, read fresh (no per-process cache):
+
+- the health buckets of each target (``state/health.py``): requests, successes, latency and time-to-first-
+  token bands (p50 and p99 are read off the bands: good to a band's width), and the last failures with
+  their kind, status and message excerpt;
+- the breaker records (``state/breaker.py``): state, when it opened, when it half-opens, failures so far,
+  and whether an operator holds it open;
+- the targets' shared cooldowns (the ``cooldown`` item of their health partition), with their reason.
+
+A provider's figures add up its models'; its state is the health classification of those totals
+(``state.health.classify``), ``CIRCUIT_OPEN`` while its breaker is open or half-open (with per-model
+breakers: while every model's is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..routing.guard import BreakerGuard
+from ..routing.table import Target
+from ..state.breaker import BreakerView, CircuitState
+from ..state.health import LAST_ERROR, HealthSettings, HealthState, approximate_percentile, classify
+from .params import iso_z
+
+LAST_ERRORS = 10
+_STATE_ORDER = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
+
+def totals_of(buckets: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Every numeric attribute of ``buckets`` summed (store attributes left out)."""
+    totals: dict[str, float] = {}
+    for bucket in buckets:
+        for name, value in bucket.items():
+            counted = isinstance(value, int | float) and not isinstance(value, bool)
+            if counted and name not in ("pk", "sk", "version", "expires_at"):
+                totals[name] = totals.get(name, 0) + value
+    return totals
+
+
+def _percentiles(totals: Mapping[str, float], prefix: str) -> dict[str, float] | None:
+    histogram = {name: int(value) for name, value in totals.items() if name.startswith(prefix + "_")}
+    p50 = approximate_percentile(histogram, 0.5, prefix)
+    if p50 is None:
+        return None
+    p99 = approximate_percentile(histogram, 0.99, prefix)
+    return {"p50": round(p50, 1), "p99": round(p99 if p99 is not None else p50, 1)}
+
+
+def _figures(totals: Mapping[str, float], settings: HealthSettings, breaker: CircuitState | None) -> dict[str, Any]:
+    successes, failures = int(totals.get("successes", 0)), int(totals.get("failures", 0))
+    requests = successes + failures
+    success_rate = successes / requests if requests else None
+    latency, ttft = _percentiles(totals, "lat"), _percentiles(totals, "ttft")
+    ttft_count = int(totals.get("ttft_count", 0))
+    mean_ttft = totals.get("ttft_ms_sum", 0) / ttft_count if ttft_count else None
+    state = classify(requests, success_rate, latency["p50"] if latency else None, mean_ttft, settings, breaker)
+    return {
+        "state": state.value,
+        "requests": requests,
+        "successes": successes,
+        "failures": failures,
+        "success_rate": None if success_rate is None else round(success_rate, 4),
+        "latency_ms": latency,
+        "ttft_ms": ttft,
+    }
+
+
+def breaker_view(view: BreakerView | None, scope: str) -> dict[str, Any] | None:
+    """A breaker as the admin contract shows it."""
+    if view is None:
+        return None
+    return {
+        "state": view.state.value,
+        "opened_at": iso_z(view.opened_at) if view.opened_at and view.state is not CircuitState.CLOSED else None,
+        "half_open_at": iso_z(view.retry_at) if view.retry_at else None,
+        "consecutive_failures": view.consecutive_failures,
+        "scope": scope,
+        "held_open": view.held_open,
+        "changed_at": iso_z(view.changed_at) if view.changed_at else None,
+        "changed_by": view.changed_by,
+    }
+
+
+def cooldown_view(item: Mapping[str, Any] | None, now: float) -> dict[str, Any] | None:
+    """A target's shared cooldown while it lasts: until when, and why."""
+    if item is None:
+        return None
+    try:
+        until = float(item["until"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if until <= now:
+        return None
+    since = item.get("since")
+    return {
+        "until": iso_z(until),
+        "reason": str(item.get("reason") or "unknown"),
+        "since": iso_z(float(since)) if isinstance(since, int | float) else None,
+        "status": item.get("status"),
+    }
+
+
+def _worst(views: Sequence[BreakerView]) -> BreakerView | None:
+    """The model breakers of a provider summed up: the least open one's state when all are open."""
+    if not views:
+        return None
+    return min(views, key=lambda view: _STATE_ORDER[view.state])
+
+
+async def health_report(
+    guard: BreakerGuard | None, targets: Iterable[Target], providers: Iterable[str], minutes: int
+) -> dict[str, Any]:
+    """The answer of ``GET /admin/health`` (the admin contract's shape)."""
+    by_provider: dict[str, list[Target]] = {name: [] for name in sorted(providers)}
+    for target in targets:
+        by_provider.setdefault(target.provider, []).append(target)
+    if guard is None:  # a gateway without breakers or health (built in code): nothing was recorded
+        return {"generated_at": iso_z(time.time()), "window_minutes": minutes, "providers": [
+            {"provider": name, "state": HealthState.HEALTHY.value, "breaker": None, "cooldown": None, "requests": 0,
+             "success_rate": None, "latency_ms": None, "ttft_ms": None, "models": [], "last_errors": []}
+            for name in by_provider
+        ]}  # fmt: skip
+    health = guard.health
+    now = health.clock.now()
+    per_model = guard.scope == "model"
+    keys = {guard.breaker_key(t): t for ts in by_provider.values() for t in ts}
+    keys.update({provider: Target(provider, "") for provider in by_provider if not per_model})
+    views_list = await asyncio.gather(*(guard.breaker_for(t).read(key) for key, t in keys.items()))
+    views = dict(zip(keys, views_list, strict=True))
+    windows = await asyncio.gather(*(health.window(t.key, minutes) for ts in by_provider.values() for t in ts))
+    window_of = dict(zip((t.key for ts in by_provider.values() for t in ts), windows, strict=True))
+    report = []
+    for provider, provider_targets in by_provider.items():
+        models, errors, cooldowns = [], [], []
+        all_buckets: list[Mapping[str, Any]] = []
+        model_views = []
+        for target in provider_targets:
+            buckets, cooldown_item = window_of[target.key]
+            all_buckets += buckets
+            model_view = views.get(guard.breaker_key(target)) if per_model else None
+            if model_view is not None:
+                model_views.append(model_view)
+            cooldown = cooldown_view(cooldown_item, now)
+            if cooldown is not None:
+                cooldowns.append(cooldown)
+            errors += [
+                {"time": iso_z(float(note.get("at") or 0)), "model": target.label, "kind": note.get("kind"),
+                 "status": note.get("status"), "message": note.get("message"), "_at": float(note.get("at") or 0)}
+                for note in (bucket.get(LAST_ERROR) for bucket in buckets) if isinstance(note, dict)
+            ]  # fmt: skip
+            shown = model_view if per_model else views[provider]
+            breaker_state = shown.state if shown is not None else None
+            models.append(
+                {
+                    "model": target.label,
+                    "target": target.key,
+                    **_figures(totals_of(buckets), health.settings, breaker_state),
+                    "breaker": breaker_view(model_view, "model"),
+                    "cooldown": cooldown,
+                }
+            )
+        provider_view = _worst(model_views) if per_model else views[provider]
+        errors.sort(key=lambda note: -note["_at"])
+        figures = _figures(totals_of(all_buckets), health.settings, provider_view.state if provider_view else None)
+        report.append(
+            {
+                "provider": provider,
+                **figures,
+                "breaker": breaker_view(provider_view, "model" if per_model else "provider"),
+                "cooldown": max(cooldowns, key=lambda c: c["until"]) if cooldowns else None,
+                "models": models,
+                "last_errors": [{k: v for k, v in note.items() if k != "_at"} for note in errors[:LAST_ERRORS]],
+            }
+        )
+    return {"generated_at": iso_z(now), "window_minutes": minutes, "providers": report}

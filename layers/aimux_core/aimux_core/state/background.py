@@ -1,0 +1,42 @@
+"""State writes made after the answer: background tasks that can be waited for.
+
+The client never waits for them; a Lambda invocation does, at its end (``Gateway.drain`` via
+``surfaces/invocation.py``), so none is frozen or lost with the execution environment. A write that
+fails is logged with what it was (never its values' secrets: there are none in counters) and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from .store import StoreError
+
+
+class BackgroundWrites:
+    """Runs each write as a task, logs its failure, and lets ``drain`` wait for all of them."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    def later(self, work: Awaitable[Any], what: str) -> None:
+        """Start ``work`` now, without waiting for it; ``what`` names it in the log if it fails."""
+        task = asyncio.ensure_future(self._run(work, what))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait until no write is pending (writes started meanwhile included)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _run(self, work: Awaitable[Any], what: str) -> None:
+        try:
+            await work
+        except StoreError as exc:
+            self._log.warning("%s not written: state store %s", what, type(exc).__name__)
+        except Exception:
+            self._log.exception("%s failed", what)
