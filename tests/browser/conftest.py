@@ -2,7 +2,7 @@
 
 ``make test`` installs chromium when missing and sets ``AIMUX_REQUIRE_BROWSER=1``, so there a missing
 browser fails these tests; a plain pytest run without it skips them, saying why. Screenshots are kept
-under ``build/artifacts/`` (ignored by git); each test prints the path of its own.
+under ``build/artifacts/`` (``support/browser.py``); each test prints the path of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-default-apps", "--disable-extensions",
 ]  # fmt: skip
-ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "artifacts"
 
 
 def _missing() -> str | None:
@@ -63,12 +62,3 @@ def page(browser: Any) -> Iterator[Any]:
     finally:
         context.close()
     assert not errors, f"script errors in the page: {errors}"
-
-
-def screenshot(page: Any, name: str) -> Path:
-    """Keep a full-page screenshot as a test artifact and print where it is."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
-    return path

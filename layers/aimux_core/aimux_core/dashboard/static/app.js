@@ -3,7 +3,7 @@
 // fleet), read again every INTERVAL seconds while the tab is visible.
 
 import { ApiError, adminToken, api, daysBetween, get, setAdminToken, utcDay } from "./api.js";
-import { stackedBars, toSeries } from "./charts.js";
+import { rankGroups, stackedBars, toSeries } from "./charts.js";
 import { DASH, count, empty, fill, h, millis, percent, table, time, usd } from "./dom.js";
 import { confirmAction, renderKeys, renderProjects, setupManagement } from "./manage.js";
 
@@ -148,9 +148,11 @@ async function loadUsage() {
     day: g.group.day, group: String(g.group[dimension]), label: groupLabel(dimension, g.group), value: g[measure] || 0,
   }));
   const name = document.getElementById("usage-group").selectedOptions[0].textContent.toLowerCase();
-  const spend = toSeries(days, cells("cost_usd"));
+  // One order (by spend, then requests) for both charts, so a group has the same colour in each.
+  const ranked = rankGroups(cells("cost_usd"), cells("requests"));
+  const spend = toSeries(days, cells("cost_usd"), ranked);
   stackedBars(document.getElementById("spend-chart"), { title: `Spend per day (USD) by ${name}`, ...spend, format: usd });
-  const requests = toSeries(days, cells("requests"));
+  const requests = toSeries(days, cells("requests"), ranked);
   stackedBars(document.getElementById("requests-chart"), { title: `Requests per day by ${name}`, ...requests, format: count });
   document.getElementById("usage").dataset.range = `${usage.from}..${usage.to}`;
 }

@@ -17,18 +17,28 @@ function niceMax(value) {
   return 10 * power;
 }
 
+function sums(cells) {
+  const totals = new Map();
+  for (const cell of cells) totals.set(cell.group, (totals.get(cell.group) || 0) + cell.value);
+  return totals;
+}
+
+/** Groups by decreasing total of `cells`, ties by `tiebreak`'s totals, then by name: the order, and so
+ * the colours, of every chart drawn from the same groups. */
+export function rankGroups(cells, tiebreak = []) {
+  const first = sums(cells);
+  const second = sums(tiebreak);
+  return [...first.keys()].sort((a, b) => first.get(b) - first.get(a)
+    || (second.get(b) || 0) - (second.get(a) || 0) || String(a).localeCompare(String(b)));
+}
+
 /**
- * Keep the `MAX_SERIES` largest groups by total and fold the others into "other".
+ * Keep the first `MAX_SERIES` groups of `ranked` and fold the others into "other".
  * `cells`: [{day, group, label, value}] -> {days, series: [{group, label, values: Map(day -> value)}]}
  */
-export function toSeries(days, cells) {
-  const totals = new Map();
+export function toSeries(days, cells, ranked) {
   const labels = new Map();
-  for (const cell of cells) {
-    totals.set(cell.group, (totals.get(cell.group) || 0) + cell.value);
-    labels.set(cell.group, cell.label);
-  }
-  const ranked = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || String(a).localeCompare(String(b)));
+  for (const cell of cells) labels.set(cell.group, cell.label);
   const kept = ranked.slice(0, ranked.length > MAX_SERIES + 1 ? MAX_SERIES : ranked.length);
   const series = kept.map((group) => ({ group, label: labels.get(group), values: new Map() }));
   const other = { group: "(other)", label: "other", values: new Map() };

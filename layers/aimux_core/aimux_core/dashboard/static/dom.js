@@ -56,9 +56,11 @@ export function millis(value) {
   return value === null || value === undefined ? DASH : `${Math.round(value).toLocaleString("en-US")} ms`;
 }
 
-/** A <time> element: the ISO value in `datetime`, a readable UTC form as text. */
-export function time(iso) {
-  if (!iso) return DASH;
+/** A <time> element: the ISO value in `datetime`, a readable UTC form as text. Epoch seconds (the key
+ * routes' created_at) are shown the same way. */
+export function time(value) {
+  if (value === null || value === undefined || value === "") return DASH;
+  const iso = typeof value === "number" ? new Date(value * 1000).toISOString() : String(value);
   return h("time", { datetime: iso, title: iso }, iso.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC"));
 }
 

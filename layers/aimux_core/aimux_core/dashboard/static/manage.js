@@ -153,7 +153,10 @@ function setupKeyDialog() {
       ui.say("Select the secret and copy it (the clipboard is not available here)");
     }
   });
-  document.getElementById("secret-done").addEventListener("click", () => document.getElementById("secret-dialog").close());
+  document.getElementById("secret-done").addEventListener("click", () => {
+    document.getElementById("secret-value").value = ""; // at once; the close event clears it too (Escape)
+    document.getElementById("secret-dialog").close();
+  });
 }
 
 // ------------------------------------------------------------------------------------------------ projects
