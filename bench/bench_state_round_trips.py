@@ -25,7 +25,12 @@ every answer, needed back on every later request): each answer is a tool call wi
 request carries the whole conversation so far as a client that never asked for reasoning sends it
 (no thinking blocks), so every request after the first needs its reasoning restored.
 
-Run: ``.venv/bin/python bench/bench_state_round_trips.py [--requests N] [--cache-seconds S] [--echo] [--step-down]``
+``--project`` puts the key in a project with its own rpm and daily budget (``projects/``): the project's
+rate window and budget hold are two more calls sent with the key's, and a cold process reads the project
+directory beside the key (one ``Query``).
+
+Run: ``.venv/bin/python bench/bench_state_round_trips.py [--requests N] [--cache-seconds S] [--echo] [--step-down]
+[--project]``
 """
 
 from __future__ import annotations
@@ -194,7 +199,7 @@ STEP_DOWN_MAX_TOKENS = 4000
 
 async def measure(
     endpoint: str, requests: int, cache_seconds: float, *, echo: bool = False, step_down: bool = False,
-    latency: float = 0.0,
+    latency: float = 0.0, project: bool = False,
 ) -> list[Row]:
     client = make_client(endpoint, "us-east-1")
     table = f"aimux-bench-{uuid.uuid4().hex[:8]}"
@@ -202,8 +207,14 @@ async def measure(
     store = DynamoStore(table, client=client, region="us-east-1")
     keys = KeyRing(store, cache_seconds=cache_seconds)
     budget: dict[str, Any] = STEP_DOWN_BUDGET if step_down else {"budget_daily_usd": 1000.0}
+    if project:
+        from aimux_core.projects.admin import create_project
+
+        await create_project(keys, "bench", rpm=10_000, budget_daily_usd=1000.0)
+        budget = {**budget, "project": "bench"}
     plaintext, _ = await create_key(keys, name="bench", rpm=10_000, tpm=10_000_000, **budget)
     keys.cache = type(keys.cache)(keys.clock, cache_seconds)  # forget what create_key cached: request 1 is cold
+    keys.projects = type(keys.projects)(store, keys.clock, cache_seconds)  # and the project directory
 
     gateway = build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
     log = CallLog(latency)
@@ -279,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         help="added to every DynamoDB call, so that the wait before the upstream call counts round trips "
         "of latency (concurrent calls overlap); 0: calls only",
     )  # fmt: skip
+    parser.add_argument("--project", action="store_true", help="the key is in a project with rpm and a budget")
     parser.add_argument(
         "--step-down", action="store_true",
         help="a budget too low for the default route's worst case: every request steps down to 'budget'",
@@ -300,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = asyncio.run(
             measure(
                 endpoint, args.requests, args.cache_seconds, echo=args.echo, step_down=args.step_down,
-                latency=args.latency_ms / 1000,
+                latency=args.latency_ms / 1000, project=args.project,
             )
         )
     finally:
@@ -312,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     refreshes = sum(1 for n in warm if n != steady)
     trips = Counter(r.round_trips for r in warm_rows if r.round_trips is not None)
     steady_trips = trips.most_common(1)[0][0] if trips else None
-    limit = 3 if args.echo else 2  # calls: the reasoning Query runs alongside the two admission calls
+    # calls: the reasoning Query runs alongside the two admission calls; a project adds its own two
+    limit = (3 if args.echo else 2) + (2 if args.project else 0)
     print(
         f"\nwarm hot path: {steady} DynamoDB call(s) (target <= {limit}) before the upstream call in "
         f"{'?' if steady_trips is None else steady_trips} round trip(s) of latency (target <= 2); "

@@ -70,7 +70,12 @@ def routes() -> list[tuple[str, str]]:
     table = admin_routes(_app(AdminAccess(AdminSettings())))
     for expected in [("GET", "/admin/status"), ("GET", "/admin/models"), ("GET", "/admin/metrics"),
                      ("GET", "/admin/docs"), ("GET", "/admin/openapi.json"), ("POST", "/admin/keys"),
-                     ("DELETE", "/admin/keys/{key_id}"), ("POST", "/admin/keys/{key_id}/rotate")]:  # fmt: skip
+                     ("DELETE", "/admin/keys/{key_id}"), ("POST", "/admin/keys/{key_id}/rotate"),
+                     ("GET", "/admin/health"), ("POST", "/admin/breakers/{provider}/{action}"),
+                     ("GET", "/admin/usage"), ("GET", "/admin/errors"), ("GET", "/admin/config"),
+                     ("POST", "/admin/route/explain"), ("GET", "/admin/projects"), ("POST", "/admin/projects"),
+                     ("GET", "/admin/projects/{name}"), ("PATCH", "/admin/projects/{name}"),
+                     ("DELETE", "/admin/projects/{name}")]:  # fmt: skip
         assert expected in table  # the walk sees what it must, so it cannot pass by seeing nothing
     assert all(path.startswith("/admin/") for _, path in table), table  # reachable through the local app
     return table

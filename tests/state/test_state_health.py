@@ -72,7 +72,7 @@ async def test_a_failure_note_is_counted_and_kept_in_the_same_write(store: Store
     assert bucket["err#overloaded#529"] == 1 and bucket["err#connect#-"] == 1
     assert bucket["last#overloaded#529"]["message"] == "upstream answered 529"
     latest = {"at": clock.now(), "kind": "connect", "status": None, "message": "connection refused"}
-    assert bucket["last_error"] == latest
+    assert bucket["last#connect#-"] == latest
     summary = await tracker.summary(ns)
     assert (summary.requests, summary.failures) == (2, 2)
 

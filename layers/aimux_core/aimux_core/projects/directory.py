@@ -10,6 +10,9 @@ project; the directory holds all project records (one partition, one ``Query``),
   background, so an admin change reaches every process within about ``cache_seconds`` (like a key's
   revocation, ``keys/ring.py``) and no request ever waits for the refresh.
 
+A name the copy does not know (a project created after the copy was read, in another process) is read
+again at once, then remembered as missing for ``cache_seconds``: a new project's limits hold from its
+first request, and a key that names a project that is gone costs one ``Query`` per ``cache_seconds``.
 Changes made in this process (the admin routes of ``aimux serve``) are applied to the copy at once
 (``remember``). A failed refresh keeps the old copy and is retried on the next ``get``; a failed first
 load raises ``StoreUnavailable`` to the caller (authentication fails closed, as for a key lookup).
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 from ..state.clock import Clock
 from ..state.store import Store, StoreError
@@ -42,6 +46,7 @@ class ProjectDirectory:
         self._loaded_at = 0.0
         self._loading: asyncio.Task[Snapshot] | None = None
         self._generation = 0
+        self._missing: dict[str, float] = {}  # name -> when a fresh read did not have it (monotonic)
 
     def warm(self) -> None:
         """Start loading the directory when there is no copy yet (call it beside the key read)."""
@@ -53,9 +58,16 @@ class ProjectDirectory:
         if not name:
             return None
         snapshot = self._snapshot
+        now = self.clock.monotonic()
         if snapshot is None or self.cache_seconds == 0:
             snapshot = await asyncio.shield(self._load())
-        elif self.clock.monotonic() - self._loaded_at >= self.cache_seconds:
+        elif name not in snapshot and now - self._missing.get(name, -math.inf) >= self.cache_seconds:
+            snapshot = await asyncio.shield(self._load())  # perhaps created since the copy was read
+            if name not in snapshot and self._loaded_at < now:  # that read started before this request
+                snapshot = await asyncio.shield(self._load())
+            if name not in snapshot:
+                self._missing[name] = now
+        elif now - self._loaded_at >= self.cache_seconds:
             self._load()  # refresh in the background; this request uses the copy it has
         return snapshot.get(name)
 
@@ -78,11 +90,11 @@ class ProjectDirectory:
         return self._loading
 
     async def _read(self) -> Snapshot:
-        generation = self._generation
+        generation, started = self._generation, self.clock.monotonic()
         items = await self.store.query(PROJECTS_PK, *PROJECT_RANGE)
         snapshot = {project.name: project for project in map(Project.from_item, items)}
         if generation == self._generation or self._snapshot is None:
-            self._snapshot, self._loaded_at = snapshot, self.clock.monotonic()
+            self._snapshot, self._loaded_at = snapshot, started  # as old as the read's start
         return self._snapshot if self._snapshot is not None else snapshot
 
     def _finished(self, task: asyncio.Task[Snapshot]) -> None:

@@ -24,7 +24,14 @@ from typing import Any
 from ..routing.guard import BreakerGuard
 from ..routing.table import Target
 from ..state.breaker import BreakerView, CircuitState
-from ..state.health import LAST_ERROR, HealthSettings, HealthState, approximate_percentile, classify
+from ..state.health import (
+    ERROR_COUNT_PREFIX,
+    ERROR_LAST_PREFIX,
+    HealthSettings,
+    HealthState,
+    approximate_percentile,
+    classify,
+)
 from .params import iso_z
 
 LAST_ERRORS = 10
@@ -105,6 +112,18 @@ def cooldown_view(item: Mapping[str, Any] | None, now: float) -> dict[str, Any] 
     }
 
 
+def _notes(bucket: Mapping[str, Any], target: Target) -> list[dict[str, Any]]:
+    """The failures a minute bucket keeps: the latest of each kind and status, with how many there were."""
+    notes = []
+    for name, note in bucket.items():
+        if name.startswith(ERROR_LAST_PREFIX) and isinstance(note, dict):
+            at = float(note.get("at") or 0)
+            count = bucket.get(ERROR_COUNT_PREFIX + name[len(ERROR_LAST_PREFIX) :], 1)
+            notes.append({"time": iso_z(at), "model": target.label, "kind": note.get("kind"),
+                          "status": note.get("status"), "message": note.get("message"), "count": count, "_at": at})
+    return notes  # fmt: skip
+
+
 def _worst(views: Sequence[BreakerView]) -> BreakerView | None:
     """The model breakers of a provider summed up: the least open one's state when all are open."""
     if not views:
@@ -148,11 +167,7 @@ async def health_report(
             cooldown = cooldown_view(cooldown_item, now)
             if cooldown is not None:
                 cooldowns.append(cooldown)
-            errors += [
-                {"time": iso_z(float(note.get("at") or 0)), "model": target.label, "kind": note.get("kind"),
-                 "status": note.get("status"), "message": note.get("message"), "_at": float(note.get("at") or 0)}
-                for note in (bucket.get(LAST_ERROR) for bucket in buckets) if isinstance(note, dict)
-            ]  # fmt: skip
+            errors += [note for bucket in buckets for note in _notes(bucket, target)]
             shown = model_view if per_model else views[provider]
             breaker_state = shown.state if shown is not None else None
             models.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Literal
 
@@ -57,6 +58,34 @@ class RoutingTable:
         """A catalog model id as a target."""
         entry = self.catalog.get(model_id)
         return Target(entry.provider, entry.upstream_model, entry) if entry is not None else None
+
+    def entry_for_name(self, name: str) -> tuple[ModelEntry, bool] | None:
+        """The catalog entry a client's model name stands for, and whether the name is the entry's own
+        (its id or one of its aliases); None when nothing configured names it.
+
+        As selection resolves names (``select.py``): a catalog id or alias; ``provider/upstream-model`` of a
+        configured model; an alias pattern (``claude-sonnet-*``) naming a model, or a route (its first
+        target); and with only the built-in mock configured, every name (the mock answers them all).
+        """
+        entry = self.catalog.get(name)
+        if entry is not None:
+            return entry, True
+        provider, slash, upstream = name.partition("/")
+        if slash and provider in self.providers:
+            known = next((t.entry for t in self.provider_models.get(provider, ()) if t.model == upstream), None)
+            return (known, False) if known is not None else None
+        for pattern, destination in self.aliases:
+            if fnmatchcase(name, pattern):
+                aliased = self.catalog.get(destination) or self._first_entry(destination)
+                return (aliased, False) if aliased is not None else None
+        if self.providers == {"mock"}:
+            default = self._first_entry("default")
+            return (default, False) if default is not None else None
+        return None
+
+    def _first_entry(self, route: str) -> ModelEntry | None:
+        found = self.routes.get(route)
+        return next((t.entry for tier in found.tiers for t in tier if t.entry is not None), None) if found else None
 
 
 def table_for_catalog(catalog: Catalog, default_model: str) -> RoutingTable:

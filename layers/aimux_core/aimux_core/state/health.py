@@ -9,7 +9,7 @@ Each finished request is one atomic ``add`` to the bucket of its minute (item ``
     ttft_ms_sum, ttft_count              when the time to first token is known (streams)
     ttft_le_<ms> / ttft_gt_<ms>          its band, likewise
     err#<kind>#<status>                  a failure: +1 for what went wrong (``FailureNote``)
-    last#<kind>#<status>, last_error     a failure: SET to its time and message excerpt (the latest wins)
+    last#<kind>#<status>                 a failure: SET to its time and message excerpt (the latest wins)
 
 The failure's note rides on the same write, so the admin views' recent errors and their counts
 (``reports/``) cost nothing more on the request path. Buckets live a day (``bucket_ttl_seconds``):
@@ -111,7 +111,6 @@ class FailureNote:
 
 ERROR_COUNT_PREFIX = "err#"
 ERROR_LAST_PREFIX = "last#"
-LAST_ERROR = "last_error"
 
 
 def band_attribute(latency_ms: float, prefix: str = "lat") -> str:
@@ -257,7 +256,7 @@ class HealthTracker:
         if failure is not None and not ok:
             deltas[ERROR_COUNT_PREFIX + failure.suffix] = 1
             note = {"at": now, "kind": failure.kind, "status": failure.status, "message": failure.message}
-            latest = {ERROR_LAST_PREFIX + failure.suffix: note, LAST_ERROR: note}
+            latest = {ERROR_LAST_PREFIX + failure.suffix: note}
         await self._store.add(
             _pk(key),
             minute_sk(minute),

@@ -34,8 +34,9 @@ async def unreadable_request(request: Request, error: RequestValidationError) ->
     """400 naming the first parameter FastAPI could not read (``body.name`` → ``name``)."""
     problems = error.errors()
     first = problems[0] if problems else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
-    param = ".".join(location) or None
+    loc = [str(part) for part in first.get("loc", ())]
+    location = [part for part in loc if part not in ("body", "query", "path", "header")]
+    param = ".".join(location) or (loc[0] if loc else None)
     message = str(first.get("msg", "invalid request"))
     if first.get("type") == "json_invalid":
         param, message = "body", "the body is not valid JSON"

@@ -34,12 +34,13 @@ if TYPE_CHECKING:  # annotations only: the client API pays no import for keys un
 
 
 async def healthz(request: Request) -> Response:
-    """Readiness for the Lambda Web Adapter and load balancers: no upstream is called."""
+    """Readiness for the Lambda Web Adapter and load balancers (``/healthz``), and public liveness
+    (``/health``): no key, no upstream call, no state read."""
     return JSONResponse({"status": "ok"})
 
 
 def client_routes() -> list[Route]:
-    routes: list[Route] = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[Route] = [Route("/healthz", healthz, methods=["GET"]), Route("/health", healthz, methods=["GET"])]
     for prefix in ("", "/anthropic"):
         routes += [
             Route(f"{prefix}/v1/messages", create_message, methods=["POST"]),
@@ -53,7 +54,7 @@ def client_routes() -> list[Route]:
         Route("/v1/{provider}/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/{provider}/chat/completions", create_chat_completion, methods=["POST"]),
     ]
-    for prefix in ("/v1", "/anthropic/v1", "/openai/v1"):
+    for prefix in ("/v1", "/anthropic/v1", "/openai/v1", ""):
         routes += [
             Route(f"{prefix}/models", list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model_id:path}}", get_model, methods=["GET"]),

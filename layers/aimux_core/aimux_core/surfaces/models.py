@@ -5,6 +5,12 @@ The path is shared by both APIs, so the shape follows the caller: under ``/anthr
 ``last_id``; ``limit``/``after_id``/``before_id`` paging), under ``/openai/v1`` or otherwise OpenAI's
 ``{"object": "list", "data": [...]}``. Errors take the same shape.
 
+``GET /v1/models/{id}`` knows every name a request may use (``RoutingTable.entry_for_name``): a catalog
+id or alias answers with that model; a name an alias pattern or ``provider/model`` resolves
+(``claude-sonnet-4-5`` routed to the ``default`` route, say) answers with the name asked for and the
+limits of the model that serves it. ``/models`` answers like ``/v1/models`` (for clients whose base URL
+has no ``/v1``).
+
 Like every client route these need the caller's key when auth is on (401 first), and a key
 restricted to some models sees only those (``allowed_models``; another id is 404, as if absent).
 """
@@ -12,6 +18,7 @@ restricted to some models sees only those (``allowed_models``; another id is 404
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -101,14 +108,20 @@ async def get_model(request: Request) -> Response:
     model_id = request.path_params["model_id"]
     try:
         key = await authenticate(request)
-        entry = gateway_of(request).catalog.get(model_id)
-        if entry is not None and not _visible([entry], key):
-            entry = None
-        if entry is None:
+        found = gateway_of(request).table.entry_for_name(model_id)
+        if found is not None and key is not None:
+            from ..keys.ring import model_allowed
+
+            if not (model_allowed(key, model_id) or (found[1] and _visible([found[0]], key))):
+                found = None
+        if found is None:
             raise NotFound(f"model: {model_id!r} is not a routable model", param="model")
     except AimuxError as error:
         return _error(request, error, request_id)
     except Exception as exc:
         return _error(request, unexpected_error(exc, request_id), request_id)
+    entry, own = found
+    if not own:  # a name that routes to this model: answer with the name the client asked for
+        entry = replace(entry, id=model_id)
     body = _anthropic_model(entry) if wants_anthropic(request) else _openai_model(entry)
     return json_response(body, 200, {"request-id": request_id, "x-request-id": request_id})
