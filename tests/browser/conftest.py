@@ -32,8 +32,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: Playwright's sync API runs an event loop on this
+    thread while it is open, and later tests' ``asyncio.run`` would find it running."""
     reason = _missing()
     if reason is not None:
         if os.environ.get("AIMUX_REQUIRE_BROWSER") == "1":
