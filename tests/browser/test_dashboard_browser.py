@@ -154,6 +154,12 @@ def test_projects_and_keys_made_in_the_page_and_their_usage_after_traffic(page: 
     dialog.get_by_label("Daily budget (USD)").fill("50")
     dialog.get_by_role("button", name="Save project").click()
     page.wait_for_selector('#projects-body tr[data-project="web"]')
+    page.get_by_role("button", name="Edit project web").click()  # and its limits changed in place
+    dialog.get_by_label("Requests per minute").fill("900")
+    dialog.get_by_role("button", name="Save project").click()
+    wait_until(page, """document.querySelector('#projects-body tr[data-project="web"]')
+                         .textContent.includes('900 rpm')""")
+    assert [(p["rpm"], p["budget_daily_usd"]) for p in deployment.api("/admin/projects")["projects"]] == [(900, 50.0)]
     # A key in it: the secret is in the dialog once, and gone from the page when it closes.
     page.click("#key-new")
     dialog = page.locator("#key-dialog")
@@ -240,6 +246,16 @@ def test_projects_and_keys_made_in_the_page_and_their_usage_after_traffic(page: 
     page.click("#confirm-ok")
     page.wait_for_selector(f'#keys-body tr[data-key="{created["id"]}"]', state="detached")
     assert created["id"] not in {k["id"] for k in deployment.api("/admin/keys")["keys"]}
+
+    # A project that still has keys: the API refuses (409), the page says why and offers to force it.
+    page.get_by_role("button", name="Delete project web").click()
+    page.click("#confirm-ok")
+    wait_until(page, "document.getElementById('confirm-dialog').open && "
+                     "document.getElementById('confirm-ok').textContent === 'Delete anyway'")  # fmt: skip
+    assert "Delete it anyway" in page.inner_text("#confirm-text")
+    page.click("#confirm-ok")
+    page.wait_for_selector('#projects-body tr[data-project="web"]', state="detached")
+    assert deployment.api("/admin/projects")["projects"] == []
 
 
 def test_a_provider_going_circuit_open_shows_and_a_click_resets_it(page: Any, deployment: Deployment) -> None:

@@ -47,7 +47,9 @@ def _of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def test_streaming_function_url(transformed: dict[str, Any]) -> None:
     urls = _of_type(transformed, "AWS::Lambda::Url")
     assert list(urls) == ["MessagesStreamFunctionUrl"]
-    props = urls["MessagesStreamFunctionUrl"]["Properties"]
+    props = dict(urls["MessagesStreamFunctionUrl"]["Properties"])
+    cors = props.pop("Cors")  # browser origins from CorsAllowedOrigins; none by default
+    assert cors["Fn::If"][0] == "HasCorsOrigins" and cors["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     assert props == {
         "TargetFunctionArn": {"Ref": "MessagesStreamFunction"},
         "AuthType": "NONE",
@@ -88,3 +90,26 @@ def test_admin_route_is_iam_authorised(transformed: dict[str, Any]) -> None:
     for path, methods in api["paths"].items():
         if not path.startswith("/admin"):
             assert all("security" not in m or m["security"] != [{"AWS_IAM": []}] for m in methods.values()), path
+
+
+def test_browser_origins_reach_the_http_api_and_the_function_url(tmp_path: Path) -> None:
+    """SAM writes the HTTP API's CORS into the API's OpenAPI body, resolving the parameter there: with
+    origins set they must arrive as a list; unset, the condition leaves no CORS at all."""
+    python = SAM_VENV / "bin" / "python"
+    if not python.exists():
+        pytest.skip("aws-sam-translator is not installed (run `make sam-tools`)")
+    out = tmp_path / "cfn.json"
+    origins = "https://app.example.com,http://localhost:5173"
+    done = subprocess.run(
+        [str(python), str(INFRA / "sam_transform.py"), str(TEMPLATE), str(out), f"CorsAllowedOrigins={origins}"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cfn = json.loads(out.read_text())
+    api_cors = cfn["Resources"]["GatewayApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    condition, rules, otherwise = api_cors["Fn::If"]
+    assert condition == "HasCorsOrigins" and otherwise == {"Ref": "AWS::NoValue"}
+    assert rules["allowOrigins"] == {"Fn::Split": [",", origins]}
+    assert rules["allowMethods"] == ["GET", "POST"] and rules["maxAge"] == 600
+    url_cors = cfn["Resources"]["MessagesStreamFunctionUrl"]["Properties"]["Cors"]
+    assert url_cors["Fn::If"][1]["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowedOrigins"}]}
