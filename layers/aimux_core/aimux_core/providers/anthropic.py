@@ -272,7 +272,7 @@ class AnthropicProvider:
 
     async def create(self, call: UpstreamCall) -> Message:
         body, headers = self._request(call, stream=False)
-        reply = await self._transport.post(self._messages_url, headers, body)
+        reply = await self._transport.post(self._messages_url, headers, body, output_tokens=call.request.max_tokens)
         return parse_message(reply.body, self.name, call.request.model, sign_thinking=self._sign_thinking)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:

@@ -26,9 +26,13 @@ WARNING unless the ``httpx`` logger was configured: aimux logs one line per requ
 Timeouts (``Timeouts``):
 - ``connect``: establishing the connection;
 - ``first_byte``: from sending a streaming request to the first body bytes (a stalled upstream
-  fails over instead of hanging the client);
-- ``idle``: longest silence between two chunks of a stream;
-- ``total``: the whole call, non-streaming answers included (they send nothing until done).
+  fails over instead of hanging the client); for a buffered call, to the answer's headers. A
+  provider sends a buffered answer's headers only once it has generated all of it, so a buffered
+  call that may generate ``output_tokens`` waits ``first_byte + output_tokens / min_output_rate``
+  for them (``min_output_rate`` None: ``first_byte`` alone). Without that allowance a long answer
+  would be cut as if the provider had stalled;
+- ``idle``: longest silence between two chunks of a stream, or of a buffered answer's body;
+- ``total``: the whole call.
 
 (``connect`` also bounds the wait for a pooled connection; with aiohttp it does not bound writes,
 which for request bodies of this size never block.)
@@ -61,6 +65,14 @@ class Timeouts:
     first_byte: float = 120.0
     idle: float = 120.0
     total: float = 900.0
+    min_output_rate: float | None = 10.0  # output tokens/s a buffered answer may be generated at, at worst
+
+    def headers_within(self, output_tokens: int | None) -> float:
+        """Seconds a buffered call waits for the answer's headers (see the module docstring)."""
+        wait = self.first_byte
+        if output_tokens and self.min_output_rate:
+            wait += output_tokens / self.min_output_rate
+        return min(wait, self.total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,9 +286,10 @@ class HttpTransport:
         self.provider = provider
         self.timeouts = timeouts
         self._client = client
-        # Built once rather than per call (the request's own timeouts, see ``_timeout``).
-        self._post_timeout = self._timeout(timeouts.total).as_dict()
+        # Built once rather than per call (the request's own timeouts, see ``_timeout``); a buffered
+        # call's socket reads may wait as long as its header wait, one dict per distinct wait.
         self._stream_timeout = self._timeout(timeouts.idle).as_dict()
+        self._post_timeouts: dict[float, dict[str, Any]] = {}
         self._urls: dict[str, httpx.URL] = {}
 
     @property
@@ -297,21 +310,64 @@ class HttpTransport:
                 self._urls[url] = parsed
         return parsed
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """POST and read the whole answer within ``total``."""
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, output_tokens: int | None = None
+    ) -> Reply:
+        """POST and read the whole answer: headers within ``Timeouts.headers_within(output_tokens)``
+        (``output_tokens``: the most the answer may generate), then no silence longer than ``idle``,
+        all within ``total``."""
+        t = self.timeouts
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + t.total
+        headers_within = t.headers_within(output_tokens)
         request = self.client.build_request(
-            "POST", self._url(url), headers=headers, content=body, extensions={"timeout": self._post_timeout}
-        )
+            "POST", self._url(url), headers=headers, content=body,
+            extensions={"timeout": self._post_timeout(headers_within)},
+        )  # fmt: skip
+        response: httpx.Response | None = None
         try:
-            async with asyncio.timeout(self.timeouts.total):
-                response = await self.client.send(request)
-        except TimeoutError:
-            raise timeout_error(self.provider, f"no answer within {self.timeouts.total:g}s") from None
+            try:
+                async with asyncio.timeout(headers_within):
+                    response = await self.client.send(request, stream=True)
+            except TimeoutError:
+                raise timeout_error(self.provider, f"no answer headers within {headers_within:g}s") from None
+            try:
+                async with asyncio.timeout_at(deadline):
+                    content = await self._read_body(response)
+            except TimeoutError:
+                raise timeout_error(self.provider, f"no complete answer within {t.total:g}s") from None
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
+        finally:
+            if response is not None:
+                await response.aclose()
+        assert response is not None
         if response.status_code >= 400:
-            raise upstream_error(self.provider, response.status_code, response.headers, response.content)
-        return Reply(response.status_code, response.headers, response.content)
+            raise upstream_error(self.provider, response.status_code, response.headers, content)
+        return Reply(response.status_code, response.headers, content)
+
+    def _post_timeout(self, headers_within: float) -> dict[str, Any]:
+        found = self._post_timeouts.get(headers_within)
+        if found is None:
+            found = self._timeout(max(headers_within, self.timeouts.idle)).as_dict()
+            if len(self._post_timeouts) < 64:
+                self._post_timeouts[headers_within] = found
+        return found
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        """The decoded body, each piece within ``idle`` of the one before."""
+        idle = self.timeouts.idle
+        chunks: list[bytes] = []
+        pieces = response.aiter_bytes()
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(pieces, None)
+            except TimeoutError:
+                raise timeout_error(self.provider, f"no data for {idle:g}s") from None
+            if chunk is None:
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.append(chunk)
 
     async def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncIterator[bytes]:
         """POST and yield body chunks; the first must come within ``first_byte``, the rest within ``idle``."""
