@@ -86,6 +86,11 @@ class FakeUpstream(ABC):
         self.queue.outage(fault, seconds)
         return self
 
+    def recover(self) -> Self:
+        """End an ``outage`` now."""
+        self.queue.outage(Fault.http(500), 0.0)
+        return self
+
     def enqueue(self, *items: Item) -> Self:
         """Script the next responses, first in first out."""
         for item in items:

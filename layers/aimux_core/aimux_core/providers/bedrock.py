@@ -15,8 +15,8 @@ decoder, errors); this module only talks to AWS:
 - Timeouts (``transport.Timeouts``): ``connect``; the streaming client's read timeout is
   ``max(first_byte, idle)`` (botocore has one per-read timeout); a non-streaming call waits
   ``Timeouts.headers_within(max_tokens)`` (Converse sends nothing until it has generated the whole
-  answer), its worker thread's read timeout that wait rounded up to a power of two (one client per
-  value); streams also stop at the ``total`` deadline.
+  answer), its worker thread's read timeout a little more, rounded up to a power of two (one client
+  per value); streams also stop at the ``total`` deadline.
 - Failures: ``ClientError``/in-stream exception events → ``bedrock_error`` (AccessDenied and other
   credential problems → 502, never 401/403); connection failures → retryable 500; read timeouts →
   504; a request botocore refuses to send → 400. Messages never carry credentials or prompt text.
@@ -104,7 +104,8 @@ class BedrockProvider:
         _, kwargs, names = self._prepare(call)
         t = self.timeouts
         wait = t.headers_within(call.request.max_tokens)
-        read_timeout = _bucketed(max(wait, t.idle), t.total)
+        # the thread's own read timeout frees it soon after this coroutine gave up (never before)
+        read_timeout = _bucketed(max(wait + t.connect, t.idle), t.total + t.connect)
 
         def run() -> Any:
             return self._client_for(read_timeout=read_timeout).converse(**kwargs)

@@ -47,6 +47,9 @@ from .table import Target
 
 _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta", "message_delta", "message_stop"})
 ALL_DOWN_RETRY_AFTER = 1.0  # seconds, when every target is down and none says for how long
+# Waits for a cooldown end a little longer than it: cooldowns are in wall-clock time, shared with the
+# fleet, and a monotonic sleep may end a hair before the wall clock reaches them.
+_PAST_THE_END = 0.005
 WhenAllDown = Literal["try", "refuse"]
 
 
@@ -122,6 +125,7 @@ class _Down:
     recovers_in: float | None
     waitable: bool  # a load signal's cooldown: worth waiting for
     forcible: bool  # may be called anyway when every target is down
+    rate_limited: bool = False  # resting after a rate limit or an exhausted quota
 
 
 @dataclass(slots=True)
@@ -132,6 +136,8 @@ class _Walk:
     failures: list[UpstreamError] = field(default_factory=list)
     blamed: set[str] = field(default_factory=set)
     down: list[_Down] = field(default_factory=list)
+    spent: set[str] = field(default_factory=set)  # refused our key or out of quota in this request: not again
+    forced: set[str] = field(default_factory=set)  # called although down: once per request is enough
 
 
 @dataclass(slots=True)
@@ -218,7 +224,9 @@ class Dispatcher:
                     walk.attempts.append(Attempt(target, _describe(error)))
                     walk.failures.append(error)
                     await self.guard.failed(target, ticket, error, walk.blamed)
-                    self._rest.start(target.key, error)
+                    cooldown = self._rest.start(target.key, error)
+                    if cooldown is not None and not cooldown.waitable:
+                        walk.spent.add(target.key)
                     if not error.retryable:
                         raise _with_attempts(error, walk.attempts) from None
                     continue
@@ -230,21 +238,24 @@ class Dispatcher:
             if called:
                 waited = False
                 delay = self._next_delay(targets, rounds)
-                if self.clock() + delay >= deadline:
+                if delay is None or self.clock() + delay >= deadline:
                     break
                 await self.sleep(delay)
                 rounds += 1
                 continue
             # Every target is down.
-            pick = self._soonest(walk.down)
+            pick = self._soonest([d for d in walk.down if d.target.key not in walk.spent])
             if policy.when_all_down == "refuse" or pick is None:
                 break
             wait = pick.recovers_in
             if pick.waitable and not waited and wait is not None and self.clock() + wait < deadline:
                 waited = True
-                await self.sleep(wait)
+                await self.sleep(wait + _PAST_THE_END)
                 continue
+            if pick.target.key in walk.forced:
+                break  # it was called anyway once already in this request, and answered
             waited = False
+            walk.forced.add(pick.target.key)
             forced = pick.target
         raise self._all_failed(targets, walk)
 
@@ -266,7 +277,9 @@ class Dispatcher:
             ) from None
 
     def _cooling(self, target: Target, cooldown: Cooldown) -> _Down:
-        return _Down(target, cooldown.describe(), cooldown.remaining(self._rest.now()), cooldown.waitable, True)
+        remaining = cooldown.remaining(self._rest.now())
+        limited = cooldown.reason in ("rate_limit", "quota")
+        return _Down(target, cooldown.describe(), remaining, cooldown.waitable, forcible=True, rate_limited=limited)
 
     @staticmethod
     def _soonest(down: list[_Down]) -> _Down | None:
@@ -277,14 +290,20 @@ class Dispatcher:
         inf = float("inf")
         return min(candidates, key=lambda d: inf if d.recovers_in is None else d.recovers_in)
 
-    def _next_delay(self, targets: tuple[Target, ...], rounds: int) -> float:
-        """Backoff before the next round; when every target cools, at least until the first recovers."""
+    def _next_delay(self, targets: tuple[Target, ...], rounds: int) -> float | None:
+        """Backoff before the next round; when every target cools after a load signal, at least until
+        the first recovers (a refused key or a spent quota is not waited for: see ``_walk``). None:
+        every target rests and ``when_all_down`` is ``refuse``, so answer now."""
         backoff = min(self.policy.backoff_max, self.policy.backoff_base * (2**rounds))
         backoff *= 0.5 + self.rng.random() / 2
         resting = self._rest.live(t.key for t in targets)
-        if targets and len({t.key for t in targets}) == len(resting):
+        if not targets or len({t.key for t in targets}) != len(resting):
+            return backoff
+        if self.policy.when_all_down == "refuse":
+            return None
+        if all(c.waitable for c in resting.values()):
             now = self._rest.now()
-            return max(backoff, min(c.remaining(now) for c in resting.values()))
+            return max(backoff, min(c.remaining(now) for c in resting.values()) + _PAST_THE_END)
         return backoff
 
     def _retry_after(self, targets: tuple[Target, ...], walk: _Walk) -> float | None:
@@ -302,8 +321,10 @@ class Dispatcher:
             own = failures[-1]  # one target (or only refused keys): its own error says the most
             if own.cooldown == "auth_failure":
                 own.headers["x-should-retry"] = "false"
-            elif own.retry_after is None and resting is not None:
-                _retry_in(own, resting)
+            else:
+                wait = own.retry_after if own.retry_after is not None else resting
+                if wait is not None:
+                    _retry_in(own, wait)
             return _with_attempts(own, attempts)
         tried = [f"{a.target.label}: {a.outcome}" for a in attempts]
         tried += [f"{d.target.label}: {d.why}" for d in walk.down if all(a.target != d.target for a in attempts)]
@@ -311,6 +332,8 @@ class Dispatcher:
         error: AimuxError
         if failures and all(f.kind == "rate_limit_error" for f in failures):
             error = RateLimited(f"all targets are rate limited ({listed})")
+        elif not failures and walk.down and all(d.rate_limited for d in walk.down):
+            error = RateLimited(f"all targets are rate limited now ({listed})")
         elif failures:
             error = Overloaded(f"no upstream could serve the request ({listed})")
         else:
