@@ -137,3 +137,20 @@ async def test_a_probe_that_meets_a_load_signal_frees_its_slot() -> None:
     again = await breaker.allow("p")
     assert again.allowed and again.is_probe
     assert (await breaker.snapshot(["p"]))["p"].state is CircuitState.HALF_OPEN
+
+
+def test_a_stream_failing_after_an_earlier_attempt_counts_once(
+    anthropic_upstream: AnthropicUpstream, aimux: Callable[..., Served]
+) -> None:
+    """First attempt broken before any content, second cut mid-stream (after content reached the
+    client): one request, one failure on the breaker."""
+    anthropic_upstream.enqueue(Fault.disconnect(), Fault.reset(after_events=4, reply=Reply(text="x" * 200)))
+    served = aimux(single_route(anthropic_upstream))
+    with pytest.raises(anthropic.APIError):
+        with served.anthropic().messages.stream(
+            model="solo-model", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            for _ in stream:
+                pass
+    assert len(anthropic_upstream.message_requests) == 2
+    assert breaker_record(served).consecutive_failures == 1

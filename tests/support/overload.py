@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -138,11 +138,17 @@ def _fake(dialect: Dialect, latency: float) -> AnthropicUpstream | OpenAIUpstrea
     return fake
 
 
-def run(scenario: Scenario, *, aimux_top: dict[str, Any] | None = None) -> dict[str, Tally]:
-    """Both groups at once: ``{"direct": Tally, "aimux": Tally}``."""
+Front = Callable[[str, Dialect], AbstractContextManager[str]]
+
+
+def run(scenario: Scenario, *, aimux_top: dict[str, Any] | None = None, front: Front | None = None) -> dict[str, Tally]:
+    """Both groups at once: ``{"direct": Tally, "aimux": Tally}``. ``front(base_url, dialect)`` serves
+    aimux in front of a fake and yields its URL (default: ``aimux_in_front``, in this process)."""
     dialect = scenario.dialect
+    if front is None:
+        front = lambda base_url, dialect: aimux_in_front(base_url, dialect, **(aimux_top or {}))  # noqa: E731
     with _fake(dialect, scenario.latency) as direct_fake, _fake(dialect, scenario.latency) as aimux_fake:
-        with aimux_in_front(aimux_fake.base_url, dialect, **(aimux_top or {})) as url:
+        with front(aimux_fake.base_url, dialect) as url:
             aimux_url = url if dialect == "anthropic" else f"{url}/v1"
             calls = {
                 "direct": [sdk_call(dialect, direct_fake.base_url) for _ in range(scenario.clients)],

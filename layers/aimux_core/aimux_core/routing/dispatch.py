@@ -159,7 +159,7 @@ class Dispatcher:
     async def create(
         self, request: MessagesRequest, context: RequestContext, targets: tuple[Target, ...]
     ) -> tuple[Message, Outcome]:
-        async def attempt(target: Target, ticket: Any) -> Message:
+        async def attempt(target: Target, ticket: Any, blamed: set[str]) -> Message:
             started = self.clock()
             message = await self._provider(target).create(UpstreamCall(request, target.model, context))
             elapsed = (self.clock() - started) * 1000
@@ -171,7 +171,7 @@ class Dispatcher:
     async def open_stream(
         self, request: MessagesRequest, context: RequestContext, targets: tuple[Target, ...]
     ) -> tuple[AsyncIterator[StreamEvent], Outcome]:
-        async def attempt(target: Target, ticket: Any) -> AsyncIterator[StreamEvent]:
+        async def attempt(target: Target, ticket: Any, blamed: set[str]) -> AsyncIterator[StreamEvent]:
             started = self.clock()
             upstream = self._provider(target).stream(UpstreamCall(request, target.model, context))
             held: list[StreamEvent] = []
@@ -188,13 +188,15 @@ class Dispatcher:
                 await upstream.aclose()  # type: ignore[attr-defined]
                 raise
             ttft = (self.clock() - started) * 1000
-            return self._finish_stream(held, upstream, target, ticket, started, ttft)
+            return self._finish_stream(held, upstream, target, ticket, started, ttft, blamed)
 
         return await self._walk(targets, attempt)
 
     # ------------------------------------------------------------------ the walk
 
-    async def _walk(self, targets: tuple[Target, ...], attempt: Callable[[Target, Any], Awaitable[Any]]) -> Any:
+    async def _walk(
+        self, targets: tuple[Target, ...], attempt: Callable[[Target, Any, set[str]], Awaitable[Any]]
+    ) -> Any:
         policy = self.policy
         deadline = self.clock() + policy.deadline
         walk = _Walk()
@@ -219,7 +221,7 @@ class Dispatcher:
                     continue
                 called = True
                 try:
-                    result = await self._within_deadline(attempt(target, ticket), target, deadline)
+                    result = await self._within_deadline(attempt(target, ticket, walk.blamed), target, deadline)
                 except UpstreamError as error:
                     walk.attempts.append(Attempt(target, _describe(error)))
                     walk.failures.append(error)
@@ -357,8 +359,10 @@ class Dispatcher:
         ticket: Any,
         started: float,
         ttft_ms: float,
+        blamed: set[str],
     ) -> AsyncIterator[StreamEvent]:
-        """Replay the held events, then the rest; report the outcome once the stream ends."""
+        """Replay the held events, then the rest; report the outcome once the stream ends (a failure
+        counts against the breaker only if no earlier attempt of the request already did)."""
         ok = False
         try:
             for event in held:
@@ -367,7 +371,7 @@ class Dispatcher:
                 yield event
             ok = True
         except UpstreamError as error:
-            await self.guard.failed(target, ticket, error, set())
+            await self.guard.failed(target, ticket, error, blamed)
             self._rest.start(target.key, error)
             raise
         finally:
