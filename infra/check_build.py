@@ -8,9 +8,14 @@ Lambda would only find these problems at cold start, one failed import at a time
 - more than Lambda's 250 MB unzipped (function + all its layers, the adapter layer included);
 - run.sh not executable or with CRLF line endings (the adapter cannot exec it);
 - a package aimux_core imports (even lazily, inside a function) that neither the layer nor the
-  Lambda runtime provides: the import would fail on the first request that needs it.
+  Lambda runtime provides: the import would fail on the first request that needs it;
+- a layer package at another version than requirements.lock pins (the lock drifted from the build);
+- a shipped configuration (/opt/aimux.yaml, from infra/aimux.yaml) that aimux would refuse.
 
-    python infra/check_build.py [.aws-sam/build] [--arch x86_64|arm64]
+The CPU is read from the built template (``Mappings.Lambda.Build.Architecture``, the one place it is
+written), so the check cannot be told another architecture than the one that will be deployed.
+
+    python infra/check_build.py [.aws-sam/build]
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "infra"))
+from cfn_yaml import build_architecture, load_template  # noqa: E402
 from lambda_python import runtime_version  # noqa: E402
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
@@ -139,9 +146,81 @@ def check_run_sh(function: Path, report: Report) -> None:
         report.check(run_sh.read_bytes().startswith(b"#!"), f"{run_sh}: no #! line")
 
 
-def check_build(build: Path, arch: str) -> Report:
+def check_architecture(template: dict[str, Any], report: Report) -> str | None:
+    """The built template's architecture; a problem if any function or the layer could disagree."""
+    try:
+        arch = build_architecture(template)
+    except ValueError as exc:
+        report.check(False, f"built template: {exc}")
+        return None
+    reference = {"Fn::FindInMap": ["Lambda", "Build", "Architecture"]}
+    resources = template.get("Resources", {})
+    globals_ = template.get("Globals", {}).get("Function", {})
+    places = {"Globals.Function.Architectures": globals_.get("Architectures")}
+    for name, resource in resources.items():
+        props = resource.get("Properties") or {}
+        if "Architectures" in props:
+            places[f"{name}.Architectures"] = props["Architectures"]
+        if "CompatibleArchitectures" in props:
+            places[f"{name}.CompatibleArchitectures"] = props["CompatibleArchitectures"]
+    for place, value in places.items():
+        report.check(value in ([reference], [arch]), f"built template: {place} is {value!r}, not the Mappings' {arch}")
+    report.facts.append(f"architecture {arch} (Mappings.Lambda.Build.Architecture)")
+    return arch
+
+
+def _lock_pins(lock: Path) -> dict[str, set[str]]:
+    pins: dict[str, set[str]] = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9._-]+)==([^\s;]+)", line)
+        if match:
+            pins.setdefault(_normal(match.group(1)), set()).add(match.group(2))
+    return pins
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def check_versions(layer: Path, lock: Path, report: Report) -> None:
+    """Every distribution in the layer at a version requirements.lock pins."""
+    pins = _lock_pins(lock)
+    drift = []
+    dists = sorted(layer.glob("*.dist-info"))
+    for dist in dists:
+        name, _, version = dist.name.removesuffix(".dist-info").partition("-")
+        if version not in pins.get(_normal(name), set()):
+            drift.append(f"{name} {version} (lock: {', '.join(sorted(pins.get(_normal(name), []))) or 'absent'})")
+    report.check(not drift, f"layer packages not at the versions {lock.name} pins: {drift}")
+    report.facts.append(f"{len(dists)} layer packages, all at {lock.name}'s versions")
+
+
+def check_config(build: Path, report: Report) -> None:
+    """The shipped /opt/aimux.yaml, if any, as aimux itself would load it."""
+    shipped = build / LAYER / "aimux.yaml"
+    if not shipped.is_file():
+        report.facts.append("no aimux.yaml shipped: the deployment configures itself from SSM")
+        return
+    from aimux_core.config.errors import ConfigError
+    from aimux_core.config.load import load_config
+
+    try:
+        config = load_config(shipped)
+    except ConfigError as exc:
+        report.check(False, f"{shipped} (from infra/aimux.yaml) would be refused at start:\n{exc}")
+        return
+    report.facts.append(f"ships aimux.yaml: {len(config.providers)} providers, {len(config.models)} models")
+
+
+def check_build(build: Path, lock: Path = ROOT / "requirements.lock") -> Report:
     report = Report()
     version = runtime_version()
+    built_template = build / "template.yaml"
+    template = load_template(built_template) if built_template.is_file() else {}
+    report.check(bool(template), f"{built_template}: missing")
+    arch = check_architecture(template, report) if template else None
+    if arch is None:
+        return report
     layer = build / LAYER / "python"
     report.check(layer.is_dir(), f"{layer}: missing (Lambda mounts the layer's python/ at /opt/python)")
     if not layer.is_dir():
@@ -151,6 +230,8 @@ def check_build(build: Path, arch: str) -> Report:
     check_extensions(layer, version, arch, report)
     check_bytecode(layer, version, report)
     check_imports(layer, report)
+    check_versions(layer, lock, report)
+    check_config(build, report)
     layer_size = tree_size(build / LAYER)
     for name, entry in FUNCTIONS.items():
         function = build / name
@@ -161,21 +242,16 @@ def check_build(build: Path, arch: str) -> Report:
         total = tree_size(function) + layer_size + (ADAPTER_LAYER_ALLOWANCE if entry == "run.sh" else 0)
         report.check(total < LAMBDA_UNZIPPED_LIMIT, f"{name}: {total / 2**20:.0f} MB unzipped with its layers")
         report.facts.append(f"{name}: {total / 2**20:.1f} MB unzipped with its layers (limit 250)")
-    pattern = re.compile(rf"^\s*Runtime:\s*python{re.escape(version)}\b", re.MULTILINE)
-    built_template = build / "template.yaml"
-    report.check(
-        built_template.is_file() and bool(pattern.search(built_template.read_text(encoding="utf-8"))),
-        f"{built_template}: not the python{version} template",
-    )
+    runtime = template.get("Globals", {}).get("Function", {}).get("Runtime")
+    report.check(runtime == f"python{version}", f"{built_template}: Runtime {runtime!r}, not python{version}")
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check sam build's artifacts.")
     parser.add_argument("build", nargs="?", type=Path, default=ROOT / ".aws-sam" / "build")
-    parser.add_argument("--arch", choices=sorted(ELF_MACHINE), default=os.environ.get("LAMBDA_ARCH", "x86_64"))
     args = parser.parse_args(argv)
-    report = check_build(args.build, args.arch)
+    report = check_build(args.build)
     for fact in report.facts:
         print(f"check_build: {fact}")
     for problem in report.problems:

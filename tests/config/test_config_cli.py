@@ -29,7 +29,7 @@ def test_check_good_file_prints_a_summary() -> None:
     out = result.stdout
     assert out.splitlines()[0] == f"{EXAMPLE}: OK"
     assert "providers (6):" in out
-    assert "zai: preset zai, key from SSM parameter /aimux/prod/zai-api-key" in out
+    assert "zai: preset zai, key from SSM parameter /aimux/providers/zai" in out
     assert "claude-sonnet-4-5 -> anthropic (aliases: claude-sonnet-4-5-20250929)" in out
     assert "default: claude-sonnet-4-5 | glm-4.6, deepseek-chat | bedrock-sonnet-4-5" in out
     assert "background [cheapest]:" in out
@@ -96,7 +96,7 @@ def test_serve_with_a_missing_key_fails_at_start_naming_provider_and_variable(tm
     assert f"aimux: {EXAMPLE}: providers.anthropic: API key environment variable ANTHROPIC_API_KEY is not set" in (
         result.stderr
     )
-    assert "providers.zai: cannot read API key SSM parameter /aimux/prod/zai-api-key" in result.stderr
+    assert "providers.zai: cannot read API key SSM parameter /aimux/providers/zai" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -133,7 +133,7 @@ def test_gateway_from_the_example_file() -> None:
     config = load_config(EXAMPLE)
     with mock_aws():
         boto3.client("ssm", region_name="us-east-1").put_parameter(
-            Name="/aimux/prod/zai-api-key", Value=SECRET, Type="SecureString"
+            Name="/aimux/providers/zai", Value=SECRET, Type="SecureString"
         )
         gateway = build_gateway_from_config(config, env={**EXAMPLE_ENV, "AWS_REGION": "us-east-1"})
     assert set(gateway.providers) == set(config.providers)

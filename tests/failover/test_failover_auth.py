@@ -109,7 +109,8 @@ def test_only_the_failing_provider_is_an_honest_502(
     assert body["error"]["type"] == "api_error"
     assert "upstream first answered 401" in body["error"]["message"]
     assert "refused the gateway's credentials" in body["error"]["message"]
-    assert UPSTREAM_KEY not in error.response.text and "invalid x-api-key" not in error.response.text
+    assert UPSTREAM_KEY not in error.response.text
+    assert "invalid x-api-key [redacted]" in body["error"]["message"], "the upstream's words, redacted"
     assert error.response.headers["x-should-retry"] == "false"
     assert error.response.headers["x-aimux-attempts"] == "1"
     assert len(anthropic_upstream.message_requests) == 1

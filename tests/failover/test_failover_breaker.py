@@ -146,11 +146,10 @@ def test_a_stream_failing_after_an_earlier_attempt_counts_once(
     client): one request, one failure on the breaker."""
     anthropic_upstream.enqueue(Fault.disconnect(), Fault.reset(after_events=4, reply=Reply(text="x" * 200)))
     served = aimux(single_route(anthropic_upstream))
-    with pytest.raises(anthropic.APIError):
-        with served.anthropic().messages.stream(
-            model="solo-model", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
-        ) as stream:
-            for _ in stream:
-                pass
+    with pytest.raises(anthropic.APIError), served.anthropic().messages.stream(
+        model="solo-model", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        for _ in stream:
+            pass
     assert len(anthropic_upstream.message_requests) == 2
     assert breaker_record(served).consecutive_failures == 1

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -46,6 +46,7 @@ class FaultKind(StrEnum):
     STALL = "stall"
     TRUNCATE = "truncate"
     MALFORMED_JSON = "malformed_json"
+    RESHAPE = "reshape"
     STREAM_ERROR = "stream_error"
 
 
@@ -190,6 +191,7 @@ class Fault:
     after_events: int | None = None
     reply: Reply | None = None
     style: StreamErrorStyle = StreamErrorStyle.OPENAI
+    edit: Callable[[Any], Any] | None = None
 
     @classmethod
     def http(
@@ -241,6 +243,13 @@ class Fault:
         return cls(FaultKind.MALFORMED_JSON, after_events=after_events, reply=reply)
 
     @classmethod
+    def reshape(cls, edit: Callable[[Any], Any], reply: Reply | None = None) -> Fault:
+        """HTTP 200 whose JSON parses but breaks the API's schema. ``edit`` gets every JSON payload
+        of the reply (the whole body; each streamed event's ``data``; Bedrock stream events as
+        ``{event_type: payload}``) and returns what to send instead (the same object to keep it)."""
+        return cls(FaultKind.RESHAPE, edit=edit, reply=reply)
+
+    @classmethod
     def stream_error(
         cls,
         after_events: int = 2,
@@ -260,6 +269,7 @@ class Fault:
 
 
 Item = Reply | Fault
+CREDENTIAL = "{credential}"
 
 
 class ReplyQueue:

@@ -13,4 +13,6 @@ def messages_handler() -> Handler:
 
 @pytest.fixture(scope="module")
 def admin_handler() -> Handler:
-    return load_function("admin").handler
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_LAMBDA_FUNCTION_NAME", "aimux-admin-test")  # set by Lambda: IAM guards /admin there
+        return load_function("admin").handler

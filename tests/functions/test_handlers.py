@@ -105,6 +105,7 @@ def test_admin_init_reads_no_provider_keys(monkeypatch: pytest.MonkeyPatch, tmp_
     )
     monkeypatch.setenv("AIMUX_CONFIG", str(config))
     monkeypatch.delenv("AIMUX_TEST_MISSING_KEY", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "aimux-admin-test")
     handler = load_function("admin").handler  # would raise here if init built the gateway
 
     response = handler(make_event("http-api-v2", "GET", "/admin/status"), LambdaContext())

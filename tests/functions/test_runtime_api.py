@@ -27,7 +27,7 @@ import pytest
 from lambda_harness import FUNCTIONS, ROOT, make_event, response_json
 
 sys.path.insert(0, str(ROOT / "infra"))  # the local Lambda runner lives with the deployment's tools
-from lambda_python import runtime_version
+from lambda_python import find_lambda_python, runtime_version
 from local_lambda import LocalLambda, find_rie, ric_dir
 
 BUILD = ROOT / ".aws-sam" / "build"
@@ -59,10 +59,11 @@ def _environment(kind: str) -> Environment:
     if kind == "source":
         version = "{}.{}".format(*sys.version_info[:2])
         return Environment(sys.executable, version, ROOT / "layers" / "aimux_core", FUNCTIONS, ())
-    python = os.environ.get("AIMUX_LAMBDA_PYTHON", "")
     version = runtime_version()
+    # Found the way make sam-check finds it (so this very interpreter, when it is the runtime's version).
+    python = os.environ.get("AIMUX_LAMBDA_PYTHON") or find_lambda_python(version) or ""
     if not python:  # make sam-check skipped the build for the same reason and said so
-        pytest.skip(f"no python{version} on this machine: the built artifacts cannot be run")
+        _missing(f"no python{version} on this machine: the built artifacts cannot be run")
     if not (BUILD / "AimuxCoreLayer" / "python").is_dir():
         _missing("no sam build output in .aws-sam/build (run `make sam-check`)")
     return Environment(python, version, BUILD / "AimuxCoreLayer" / "python", BUILD, ("-B",))

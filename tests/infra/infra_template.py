@@ -1,7 +1,7 @@
 """Read infra/template.yaml for tests: resources by type, ``Fn::Sub`` bodies rendered with stand-ins.
 
-cfn-lint's YAML loader understands the short intrinsic forms (``!Ref``, ``!Sub``...), which plain
-``yaml.safe_load`` rejects; it comes with the dev dependencies.
+infra/cfn_yaml.py reads the short intrinsic forms (``!Ref``, ``!Sub``...), which plain
+``yaml.safe_load`` rejects.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
+from cfn_yaml import load_template as _load
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -19,8 +19,7 @@ _SUB = re.compile(r"\$\{([^}!]+)\}")
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    cfn_yaml = pytest.importorskip("cfnlint.decode.cfn_yaml", reason="cfn-lint (its YAML loader) is not installed")
-    return dict(cfn_yaml.loads(path.read_text(encoding="utf-8"), str(path)))
+    return _load(path)
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

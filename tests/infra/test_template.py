@@ -75,10 +75,13 @@ def test_stream_function_is_wired_for_the_web_adapter_and_a_streaming_url(templa
     assert stream["FunctionUrlConfig"] == {"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"}
     assert env["AIMUX_AUTH"] == "on", "a public URL: the app must check gateway keys"
     assert 30 < stream["Timeout"] <= 900
+    # The adapter layer follows the one architecture line (tests/infra/test_architecture.py).
     adapter = json.dumps(stream["Layers"])
     assert "753240598075:layer:LambdaAdapterLayerX86:${LwaLayerVersion}" in adapter
     assert "753240598075:layer:LambdaAdapterLayerArm64:${LwaLayerVersion}" in adapter
-    assert "IsArm64" in adapter
+    assert "IsArm64" in adapter and template["Conditions"]["IsArm64"]["Fn::Equals"][0] == {
+        "Fn::FindInMap": ["Lambda", "Build", "Architecture"]
+    }
 
 
 def test_optional_rest_api_streams_to_the_same_function(template: dict[str, Any]) -> None:
@@ -167,7 +170,10 @@ def test_ssm_by_path_is_authorised_against_the_path_itself(template: dict[str, A
 
 def test_table_access_is_item_operations_only(template: dict[str, Any]) -> None:
     statements = template["Resources"]["StateTablePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert [s["Resource"] for s in statements] == [{"Fn::GetAtt": ["StateTable", "Arn"]}]
+    existing = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingStateTable}"
+    assert [s["Resource"] for s in statements] == [
+        {"Fn::If": ["CreateStateTable", {"Fn::GetAtt": ["StateTable", "Arn"]}, {"Fn::Sub": existing}]}
+    ]
     actions = set(statements[0]["Action"])
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"} <= actions
     assert not actions & {"dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:CreateTable"}
@@ -191,13 +197,9 @@ def test_each_function_writes_only_its_own_log_group_with_retention(template: di
         assert [s["Resource"] for s in log_statements] == [{"Fn::GetAtt": [group, "Arn"]}], name
 
 
-def test_architecture_is_a_parameter_used_everywhere(template: dict[str, Any]) -> None:
-    assert set(template["Parameters"]["Architecture"]["AllowedValues"]) == {"x86_64", "arm64"}
-    assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
-
-
 def test_outputs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert outputs["StreamFunctionUrl"]["Value"] == {"Fn::GetAtt": [f"{STREAM}Url", "FunctionUrl"]}
     assert "GatewayApi" in json.dumps(outputs["HttpApiUrl"]["Value"])
-    assert outputs["StateTableName"]["Value"] == {"Ref": "StateTable"}
+    table = {"Fn::If": ["CreateStateTable", {"Ref": "StateTable"}, {"Ref": "ExistingStateTable"}]}
+    assert outputs["StateTableName"]["Value"] == table

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +20,7 @@ from aimux_core.gateway import build_mock_gateway
 from aimux_core.keys import KeyRing
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.app import create_local_app
+from support.serve_process import aimux_serve
 from support.server import free_port, serve
 
 KEY = re.compile(r"^amx-[a-z2-7]{52}$")
@@ -107,58 +106,97 @@ def test_keys_cli_explains_a_missing_gateway(
     assert "no aimux gateway answering" in err and "aimux serve" in err and "AIMUX_TABLE" in err
 
 
-def _wait_for(url: str, process: subprocess.Popen[str], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"aimux serve exited: {process.stderr.read() if process.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("aimux serve did not start")
-
-
-def _serve_process(env_extra: dict[str, str], port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("AIMUX_")}
-    env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
-    env.update(env_extra)
-    return subprocess.Popen(
-        [sys.executable, "-m", "aimux_core.cli", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd="/tmp",
-    )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.terminate()
-    try:
-        _, err = process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, err = process.communicate(timeout=10)
-    return err
-
-
 @pytest.mark.parametrize("auth", ["", "on"])
 def test_serve_says_whether_keys_are_checked_and_the_cli_manages_its_keys(
     auth: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = free_port()
-    process = _serve_process({"AIMUX_AUTH": auth} if auth else {}, port)
-    try:
-        _wait_for(f"http://127.0.0.1:{port}", process)
+    with aimux_serve({"AIMUX_AUTH": auth} if auth else {}) as served:
         monkeypatch.delenv("AIMUX_TABLE", raising=False)
-        monkeypatch.setenv("AIMUX_PORT", str(port))
+        monkeypatch.delenv("AIMUX_ADMIN_TOKEN", raising=False)
+        monkeypatch.setenv("AIMUX_PORT", str(served.port))
         code, out, err = aimux(capsys, "keys", "create", "--name", "laptop", "--rpm", "5")
         assert code == 0, err
         code, listed, _ = aimux(capsys, "keys", "list", "--json")
         assert [k["name"] for k in json.loads(listed)["keys"]] == ["laptop"]
-    finally:
-        stderr = _stop(process)
+    stderr = served.stderr
     if auth == "on":
         assert "AIMUX_AUTH=on - client requests need an API key" in stderr
         assert "serving without API keys" not in stderr
     else:
         assert "aimux: AIMUX_AUTH=off - serving without API keys" in stderr.splitlines()
+    assert "aimux: /admin answers loopback callers only (no token)" in stderr.splitlines()
     assert out.strip() not in stderr
+
+
+def test_the_cli_sends_the_admin_token_of_a_gateway_that_has_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "local-admin-token-" + "x" * 16
+    with aimux_serve({"AIMUX_ADMIN_TOKEN": token}) as served:
+        monkeypatch.delenv("AIMUX_TABLE", raising=False)
+        monkeypatch.setenv("AIMUX_PORT", str(served.port))
+        monkeypatch.delenv("AIMUX_ADMIN_TOKEN", raising=False)
+        code, out, err = aimux(capsys, "keys", "list")
+        assert code == 1 and out == "" and "401" in err and "admin token" in err
+        monkeypatch.setenv("AIMUX_ADMIN_TOKEN", "wrong-" + token)
+        assert aimux(capsys, "keys", "list")[0] == 1
+        monkeypatch.setenv("AIMUX_ADMIN_TOKEN", token)
+        code, out, err = aimux(capsys, "keys", "create", "--name", "with token")
+        assert code == 0 and KEY.match(out.strip()), err
+        code, out, _ = aimux(capsys, "keys", "list", "--url", served.url)
+        assert code == 0 and "with token" in out
+    assert "/admin answers loopback callers only (with AIMUX_ADMIN_TOKEN)" in served.stderr
+    assert token not in served.stderr
+
+
+def test_keys_against_a_table_without_boto3_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run` installs the aws extra; a venv without it gets a sentence, not a traceback."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "boto3" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setenv("AIMUX_TABLE", "aimux-state-dev")
+    assert main(["keys", "create", "--name", "laptop"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "aimux: AIMUX_TABLE=aimux-state-dev needs the AWS SDK, which is not installed: "
+        "pip install 'aimux[aws]' (make install does)"
+    )
+
+
+def test_keys_show_reports_what_a_local_gateway_spent_and_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process keeps keys and spend in one memory store, so ``keys show`` sees what the gateway spent."""
+    config = tmp_path / "aimux.json"
+    price = {"input": 3000, "output": 15000}  # "hi" with max_tokens 6: 9 and 6 tokens, $0.117
+    config.write_text(json.dumps({
+        "providers": {"mock": {"preset": "mock"}},
+        "models": {"big": {"provider": "mock", "max_output": 4096, "price": price}},
+        "routes": {"default": ["big"]},
+    }))  # fmt: skip
+    with aimux_serve({"AIMUX_AUTH": "on", "AIMUX_CONFIG": str(config)}) as served:
+        url = served.url
+        monkeypatch.delenv("AIMUX_TABLE", raising=False)
+        monkeypatch.delenv("AIMUX_ADMIN_TOKEN", raising=False)
+        monkeypatch.setenv("AIMUX_PORT", str(served.port))
+        code, created, err = aimux(capsys, "keys", "create", "--name", "spender", "--budget-daily", "1", "--json")
+        assert code == 0, err
+        key = json.loads(created)
+        body = {"model": "big", "max_tokens": 6, "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"{url}/v1/messages", json=body, headers={"x-api-key": key["api_key"]}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 10
+        while True:  # the settlement is written just after the answer
+            code, out, _ = aimux(capsys, "keys", "show", key["id"], "--json")
+            shown = json.loads(out)
+            if shown["spend_today_usd"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (shown["spend_today_usd"], shown["spend_month_usd"], shown["spend_held_usd"]) == (0.117, 0.117, 0)
+        code, out, _ = aimux(capsys, "keys", "show", key["id"])
+        assert code == 0 and "spend_today_usd: 0.117" in out

@@ -115,7 +115,7 @@ def test_admin_metrics_route() -> None:
     local_metrics().reset()
     emit_metrics(rec("anthropic", "claude-x"))
     emit_metrics(rec("anthropic", "claude-x", latency_ms=300.0))
-    response = TestClient(create_admin_app()).get("/admin/metrics")
+    response = TestClient(create_admin_app(), client=("127.0.0.1", 50000)).get("/admin/metrics")
     assert response.status_code == 200
     body = response.json()
     assert body["namespace"] == "Aimux" and body["service"] == "aimux" and body["scope"] == "process"
@@ -128,5 +128,5 @@ def test_admin_metrics_route() -> None:
 
 
 def test_admin_metrics_route_is_in_the_openapi_document() -> None:
-    paths = TestClient(create_admin_app()).get("/admin/openapi.json").json()["paths"]
+    paths = TestClient(create_admin_app(), client=("127.0.0.1", 50000)).get("/admin/openapi.json").json()["paths"]
     assert "/admin/metrics" in paths

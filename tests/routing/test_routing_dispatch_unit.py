@@ -25,8 +25,9 @@ from routing_conftest import (
 
 from aimux_core.errors import AimuxError, Overloaded, RateLimited, UpstreamError
 from aimux_core.providers.base import RequestContext, UpstreamCall
-from aimux_core.routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Refusal, RetryPolicy
+from aimux_core.routing.dispatch import Dispatcher, Refusal, RetryPolicy
 from aimux_core.routing.table import Target
+from aimux_core.routing.unserved import ALL_DOWN_RETRY_AFTER
 from aimux_core.wire.anthropic import Message, StreamEvent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]

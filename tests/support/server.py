@@ -25,7 +25,10 @@ def free_port() -> int:
 def serve(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterator[str]:
     """Yield the base URL of ``app`` served on 127.0.0.1; stop the server on exit."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    # proxy_headers off, as ``aimux serve`` runs: the peer address is the caller (surfaces/admin_access.py).
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

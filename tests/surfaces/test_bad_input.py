@@ -98,7 +98,7 @@ def test_oversized_body_is_413_in_both_dialects(gateway_url: str) -> None:
         ({"messages": HELLO}, "model"),
         ({"model": "gpt-4o"}, "messages"),
         ({"model": "gpt-4o", "messages": []}, "messages"),
-        ({"model": "gpt-4o", "messages": [{"role": "user"}]}, "messages.0"),
+        ({"model": "gpt-4o", "messages": [{"role": "user"}]}, "messages[0].content"),
         ({"model": "gpt-4o", "messages": HELLO, "n": 3}, "n"),
         ({"model": "gpt-4o", "messages": [{"role": "tool", "tool_call_id": "call_1", "content": "x"}]}, "tool"),
     ],

@@ -19,6 +19,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .keys.mode import AuthMode
     from .keys.ring import KeyRing
+    from .state.store import Store
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -28,7 +29,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .config import ConfigError, resolve_config
     from .config.runtime import build_gateway_from_config
     from .state.store import StoreError
+    from .surfaces.admin_access import AdminAccess
     from .surfaces.app import create_local_app
+    from .surfaces.header_limits import MAX_HEADER_BYTES, header_limited_protocol
 
     settings = Settings.from_env()
     host = args.host or settings.host
@@ -52,13 +55,15 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print(f"aimux: config {config.source}: {', '.join(config.providers)}", file=sys.stderr)
     try:
-        keys, mode = _serve_keys()
+        keys, mode = _serve_keys(gateway.admission.ledger.store if gateway.admission is not None else None)
+        admin_access = AdminAccess.from_env(os.environ)
     except (ValueError, StoreError) as exc:
         print(f"aimux: {exc}", file=sys.stderr)
         return 1
-    app = create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys)
+    app = create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys, admin_access=admin_access)
     tune_for_serving()
     print(f"aimux: listening on http://{host}:{port} (client API and /admin)", file=sys.stderr)
+    print(f"aimux: {admin_access.describe()}", file=sys.stderr)
     uvicorn.run(
         app,
         host=host,
@@ -66,17 +71,22 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
         loop="auto",
-        http="auto",
+        http=header_limited_protocol(),  # 431 past 64 KiB of request headers (surfaces/header_limits.py)
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        # The peer address is the caller: forwarding headers are read by surfaces/admin_access.py, and
+        # only from AIMUX_TRUSTED_PROXIES (uvicorn would otherwise believe any loopback peer's).
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     return 0
 
 
-def _serve_keys() -> tuple[KeyRing, AuthMode]:
-    """The key ring (``AIMUX_TABLE`` or in memory) and whether client requests must present a key."""
+def _serve_keys(store: Store | None = None) -> tuple[KeyRing, AuthMode]:
+    """The key ring (on the gateway's ``store``: ``AIMUX_TABLE`` or this process's memory) and whether
+    client requests must present a key."""
     from .keys.mode import AUTH_OFF_NOTICE, decide_at_start, keyring_from_env
 
-    keys = keyring_from_env(os.environ)
+    keys = keyring_from_env(os.environ, store=store)
     mode = decide_at_start(os.environ, keys)
     if mode == "off":
         print(AUTH_OFF_NOTICE, file=sys.stderr)

@@ -5,7 +5,9 @@
     ├── AuthenticationFailed        401   authentication_error
     ├── PermissionDenied            403   permission_error
     ├── NotFound                    404   not_found_error
+    ├── MethodNotAllowed            405   invalid_request_error
     ├── RequestTooLarge             413   request_too_large
+    ├── UnsupportedMediaType        415   invalid_request_error   (a compressed request body)
     ├── RateLimited                 429   rate_limit_error        (``retry_after`` seconds)
     ├── InternalError               500   api_error
     ├── UpstreamError               5xx   api_error / overloaded_error / timeout_error
@@ -14,12 +16,16 @@
 
 ``kind`` uses Anthropic's ``error.type`` names because the canonical model is Anthropic's;
 ``translate.errors`` maps a kind to OpenAI's ``type``/``code``. Messages never contain API
-keys or prompt text: they name the field or the condition, nothing more.
+keys or prompt text: they name the field or the condition, nothing more; and every message goes
+through ``redaction.redact`` when the error is made, so an upstream's text quoted in it cannot carry
+a key to the client, a log line or a metric.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from .redaction import redact
 
 # Why a target rests without being blamed (``UpstreamError.cooldown``): a load signal (``rate_limit``,
 # ``overloaded``), an exhausted plan quota, or a provider key the upstream refused.
@@ -43,6 +49,7 @@ class AimuxError(Exception):
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.param = param
@@ -70,9 +77,19 @@ class NotFound(AimuxError):
     kind = "not_found_error"
 
 
+class MethodNotAllowed(AimuxError):
+    status = 405
+    kind = "invalid_request_error"
+
+
 class RequestTooLarge(AimuxError):
     status = 413
     kind = "request_too_large"
+
+
+class UnsupportedMediaType(AimuxError):
+    status = 415
+    kind = "invalid_request_error"
 
 
 class RateLimited(AimuxError):

@@ -1,7 +1,9 @@
 """Where the configuration comes from: a YAML file, or the environment when there is none.
 
 ``resolve_config`` picks the source: an explicit path, else ``AIMUX_CONFIG``, else ``./aimux.yaml``
-if it exists, else ``config_from_environment`` (presets whose key variables are set, or the mock).
+if it exists, else, deployed on Lambda, ``/opt/aimux.yaml`` (the deployment's configuration, which
+``sam build`` ships in the layer from infra/aimux.yaml), else ``config_from_environment`` (presets
+whose key variables, or SSM parameters, are set, or the mock).
 Reading a file is local I/O only, so this may run at import of a Lambda handler; keys are read
 later, when providers are built.
 """
@@ -19,6 +21,8 @@ from .validate import validate_config
 from .yamlfile import parse
 
 DEFAULT_FILE = "aimux.yaml"
+# Where the layer puts the deployment's configuration (layers/aimux_core/Makefile, ship-config).
+LAYER_FILE = "/opt/aimux.yaml"
 
 __all__ = ["DEFAULT_FILE", "config_from_environment", "config_path", "load_config", "resolve_config"]
 
@@ -41,14 +45,19 @@ def load_config(path: str | os.PathLike[str]) -> AimuxConfig:
 
 def config_path(env: Mapping[str, str] = os.environ, path: str | os.PathLike[str] | None = None,
                 cwd: str | os.PathLike[str] | None = None) -> str | None:  # fmt: skip
-    """The file to load: ``path``, else ``AIMUX_CONFIG``, else ``./aimux.yaml`` when it exists, else None."""
+    """The file to load: ``path``, else ``AIMUX_CONFIG``, else ``./aimux.yaml`` when it exists, else the
+    layer's ``/opt/aimux.yaml`` when running on Lambda (``LAMBDA_TASK_ROOT`` set) and it exists, else None."""
     if path:
         return os.fspath(path)
     configured = env.get("AIMUX_CONFIG", "").strip()
     if configured:
         return configured
     local = Path(cwd) / DEFAULT_FILE if cwd is not None else Path(DEFAULT_FILE)
-    return os.fspath(local) if local.is_file() else None
+    if local.is_file():
+        return os.fspath(local)
+    if env.get("LAMBDA_TASK_ROOT") and Path(LAYER_FILE).is_file():
+        return LAYER_FILE
+    return None
 
 
 def resolve_config(env: Mapping[str, str] = os.environ, path: str | os.PathLike[str] | None = None,

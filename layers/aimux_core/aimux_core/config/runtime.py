@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -67,15 +68,33 @@ def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> 
     )
 
 
-def build_retry_policy(config: AimuxConfig) -> RetryPolicy:
+DEADLINE_ENV = "AIMUX_DEADLINE_SECONDS"
+
+
+def build_retry_policy(config: AimuxConfig, env: Mapping[str, str] = os.environ) -> RetryPolicy:
+    """The dispatch policy of ``config.retry``; ``AIMUX_DEADLINE_SECONDS`` caps its deadline.
+
+    The cap is the deployment's, not the configuration's: behind the HTTP API (30 s) the function sets
+    it so a late upstream gets the app's own 504 before API Gateway cuts the request.
+    """
     from ..routing.dispatch import RetryPolicy
 
     retry = config.retry
+    deadline = retry.deadline
+    raw = env.get(DEADLINE_ENV, "").strip()
+    if raw:
+        try:
+            cap = float(raw)
+        except ValueError:
+            cap = 0.0
+        if not cap > 0:
+            raise ValueError(f"{DEADLINE_ENV} must be a positive number of seconds, got {raw!r}")
+        deadline = min(deadline, cap)
     return RetryPolicy(
         max_attempts=retry.max_attempts,
         backoff_base=retry.backoff_base,
         backoff_max=retry.backoff_max,
-        deadline=retry.deadline,
+        deadline=deadline,
         when_all_down=retry.when_all_down,
     )
 
@@ -111,28 +130,46 @@ def build_gateway_from_config(
 ) -> Gateway:
     """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...).
 
-    Breakers, health, provider caps, rate windows and spend share one store: ``store``, else the
+    Breakers, health, provider caps, rate windows, spend, the thinking-signing key and the reasoning
+    kept for ``echo`` providers (only when one is configured) share one store: ``store``, else the
     DynamoDB table named by ``AIMUX_TABLE``, else process memory.
     """
     from ..admission import Admission
     from ..gateway import Gateway
     from ..keys.mode import store_from_env
+    from ..redaction import install_log_redaction
     from ..state import SystemClock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.ratelimit import RateLimiter
+    from ..state.reservations import BudgetHolds, hold_seconds_for
+    from ..state.signing_key import load_signing_key
     from ..state.spend import SpendLedger
+    from ..translate.provenance_key import PROVENANCE_KEY
 
+    install_log_redaction()  # provider keys are learned as they are read, just below
     providers = build_providers(config, env=env, client=client)
     table = build_routing_table(config, build_catalog(config))
     clock = SystemClock()
     store = store if store is not None else store_from_env(env, clock)
+    PROVENANCE_KEY.use_loader(partial(load_signing_key, store, clock))  # read on first use only
     policy = StateFailurePolicy.from_env(env)
+    longest_call = max((provider.timeouts.total for provider in config.providers.values()), default=0.0)
     admission = Admission(
         RateLimiter(store, clock), SpendLedger(store, clock), clock,
+        holds=BudgetHolds(store, clock, hold_seconds=hold_seconds_for(config.retry.deadline, longest_call)),
         policy=policy, budget_route_for=config.budget_route_for,
     )
     guard = build_guard(config, store, policy=policy)
-    return Gateway(providers, table, policy=build_retry_policy(config), guard=guard, admission=admission)
+    reasoning = None
+    if any(getattr(getattr(p, "preset", None), "reasoning", "") == "echo" for p in providers.values()):
+        from ..reasoning import ReasoningEcho
+        from ..state.reasoning import ReasoningMemory
+
+        reasoning = ReasoningEcho(ReasoningMemory(store, clock))
+    return Gateway(
+        providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission,
+        reasoning=reasoning,
+    )
 
 
 def build_guard(

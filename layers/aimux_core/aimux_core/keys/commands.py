@@ -47,7 +47,7 @@ def add_keys_parser(commands: Any) -> None:
     create.add_argument("--tpm", type=int, help="tokens per minute (default unlimited)")
     create.add_argument("--budget-daily", type=float, metavar="USD", help="daily budget in US dollars")
     create.add_argument("--budget-monthly", type=float, metavar="USD", help="monthly budget in US dollars")
-    create.add_argument("--budget-route", metavar="ROUTE", help="cheaper route to step down to when over budget")
+    create.add_argument("--budget-route", metavar="ROUTE", help="cheaper route for when the budget runs low")
     create.add_argument(
         "--allow-model", action="append", default=[], metavar="GLOB", help="allowed model pattern (repeatable)"
     )
@@ -64,21 +64,32 @@ def add_keys_parser(commands: Any) -> None:
 
 
 def backend_for(url: str | None, env: Mapping[str, str]) -> KeyBackend:
-    """``--url`` wins; else the ``AIMUX_TABLE`` table; else the local gateway on ``AIMUX_PORT``."""
+    """``--url`` wins; else the ``AIMUX_TABLE`` table; else the local gateway on ``AIMUX_PORT``.
+
+    Over HTTP the gateway's admin token, when it has one, comes from ``AIMUX_ADMIN_TOKEN``.
+    """
+    token = env.get("AIMUX_ADMIN_TOKEN", "").strip() or None
     if url:
-        return HttpBackend(url)
+        return HttpBackend(url, admin_token=token)
     table = env.get("AIMUX_TABLE", "").strip()
     if table:
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:
+            raise KeyCommandError(
+                f"AIMUX_TABLE={table} needs the AWS SDK, which is not installed: "
+                "pip install 'aimux[aws]' (make install does)"
+            )
         from .mode import keyring_from_env
 
         return StoreBackend(keyring_from_env(env), f"DynamoDB table {table}")
-    return HttpBackend(f"http://127.0.0.1:{env.get('AIMUX_PORT', '8080').strip() or '8080'}")
+    return HttpBackend(f"http://127.0.0.1:{env.get('AIMUX_PORT', '8080').strip() or '8080'}", admin_token=token)
 
 
 def run_keys(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     """Run one ``aimux keys`` command; 0 on success, 1 with a message on stderr otherwise."""
-    backend = backend_for(args.url, os.environ if env is None else env)
     try:
+        backend = backend_for(args.url, os.environ if env is None else env)
         return int(args.action(args, backend))
     except KeyCommandError as exc:
         print(f"aimux: {exc}", file=sys.stderr)

@@ -44,10 +44,14 @@ class KeyBackend(Protocol):
 class HttpBackend:
     """The ``/admin/keys`` routes of a gateway at ``base_url`` (a local ``aimux serve``)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, transport: Any = None) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, transport: Any = None, admin_token: str | None = None
+    ) -> None:
         self.where = base_url.rstrip("/")
         self._timeout = timeout
         self._transport = transport
+        # AIMUX_ADMIN_TOKEN of the gateway, when it has one (``surfaces/admin_access.py``).
+        self._headers = {"x-aimux-admin-token": admin_token} if admin_token else {}
 
     def create(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/admin/keys", json=dict(fields))
@@ -74,7 +78,9 @@ class HttpBackend:
         import httpx
 
         try:
-            with httpx.Client(base_url=self.where, timeout=self._timeout, transport=self._transport) as client:
+            with httpx.Client(
+                base_url=self.where, timeout=self._timeout, transport=self._transport, headers=self._headers
+            ) as client:
                 response = client.request(method, path, json=json)
         except httpx.HTTPError as exc:
             raise KeyCommandError(
@@ -104,7 +110,7 @@ class StoreBackend:
         return [record.public() for record in self._run(admin.list_keys(self.keys))]
 
     def show(self, key_id: str) -> dict[str, Any]:
-        return self._run(admin.show_key(self.keys, key_id)).public()
+        return self._run(admin.describe_key(self.keys, key_id))
 
     def disable(self, key_id: str) -> dict[str, Any]:
         return self._run(admin.disable_key(self.keys, key_id)).public()

@@ -84,13 +84,18 @@ class KeyRing:
         self.cache.put(key_hash, record)
 
 
+def model_allowed(record: ApiKeyRecord, model: str) -> bool:
+    """Whether the key's model allow-list admits ``model`` (``fnmatch`` globs, case-sensitive; empty: all)."""
+    return not record.allowed_models or any(fnmatchcase(model, pattern) for pattern in record.allowed_models)
+
+
 def check_model(record: ApiKeyRecord, model: str, route: str | None = None) -> None:
     """PermissionDenied (naming the model or route, never the key) unless the key's allow-lists admit them.
 
     Patterns are ``fnmatch`` globs matched case-sensitively (``claude-*``, ``gpt-4o?``); an empty list
     allows everything. ``route`` is checked only when given (routing decides it after authentication).
     """
-    if record.allowed_models and not any(fnmatchcase(model, pattern) for pattern in record.allowed_models):
+    if not model_allowed(record, model):
         raise PermissionDenied(f"model {model!r} is not allowed for this API key", param="model")
     allowed_routes = record.allowed_routes
     if route is not None and allowed_routes and not any(fnmatchcase(route, p) for p in allowed_routes):

@@ -23,10 +23,14 @@ What the request side handles (``build_body`` / ``build_headers``, pure function
 - headers: the key per ``preset.auth`` (never logged, never in an error), ``anthropic-version``
   (the client's, else ``2023-06-01``), ``anthropic-beta`` filtered by ``preset.beta_policy``,
   ``preset.extra_headers``; streams ask for ``accept-encoding: identity`` because the transport
-  reads raw body bytes.
+  reads raw body bytes;
+- a beta flag and the body fields it turns on travel together (``betas``): the fields of a flag the
+  client sent but this upstream does not get are stripped (``context_management``,
+  ``output_config.effort``...), unless the preset lists the flag in ``native_betas``.
 
 The response side: non-streaming answers are validated once into a ``Message`` (a 200 carrying an
-error object raises it); streams go through ``anthropic_stream.StreamNormaliser`` (its docstring
+error object raises it; one that breaks the schema raises ``malformed_answer``, a retryable upstream
+fault); streams go through ``anthropic_stream.StreamNormaliser`` (its docstring
 lists the stream quirks). Either way ``model`` is the client's name and ``echo`` upstreams'
 reasoning gets an aimux signature.
 """
@@ -35,16 +39,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing, suppress
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from ..errors import InvalidRequest, UpstreamError
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
-from ..translate.tool_names import ID_PREFIX, decode_tool_id, encode_tool_id
+from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
 from ..wire.anthropic import (
     CountTokensRequest,
     Message,
@@ -55,10 +59,12 @@ from ..wire.anthropic import (
     Usage,
 )
 from ..wire.sse import SSEParser
-from .anthropic_stream import StreamNormaliser, bad_answer, complete_usage, error_from_payload
+from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
+from .betas import forwarded_betas, strip_unforwarded_fields
 from .presets import ProviderPreset
 from .transport import HttpTransport, Timeouts
+from .upstream_errors import PARSE_FAULTS, malformed_answer
 
 DEFAULT_VERSION = "2023-06-01"
 VERSION_2026_10_21 = "2026-10-21"
@@ -66,6 +72,7 @@ FIRST_PARTY_PRESETS = frozenset({"anthropic"})
 _DEFAULT_TIMEOUTS = Timeouts()  # frozen: one shared default is safe
 _DRAIN_SECONDS = 0.5
 _SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
+ID_PREFIXES = (ID_PREFIX, SIGNED_ID_PREFIX)
 # What count_tokens does not take (generation settings); everything else is forwarded.
 _NOT_COUNTED = ("max_tokens", "stream", "stop_sequences", "metadata", "service_tier", *_SAMPLING_FIELDS)
 
@@ -78,10 +85,20 @@ def is_first_party(preset: ProviderPreset) -> bool:
 
 
 def build_body(
-    request: MessagesRequest, model: str, preset: ProviderPreset, *, provider: str, stream: bool, version: str
+    request: MessagesRequest,
+    model: str,
+    preset: ProviderPreset,
+    *,
+    provider: str,
+    stream: bool,
+    version: str,
+    betas: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The JSON body for the upstream (one dump of the canonical request, then dict edits)."""
+    """The JSON body for the upstream (one dump of the canonical request, then dict edits);
+    ``betas`` are the client's ``anthropic-beta`` flags (their fields follow them)."""
     body = prepare_thinking(request, preset.reasoning).dump()
+    if betas:
+        strip_unforwarded_fields(body, betas, forwarded_betas(preset, betas), preset.native_betas)
     body["model"] = model
     if stream:
         body["stream"] = True
@@ -102,13 +119,16 @@ def build_body(
         reject_images(body["messages"], provider)
     if not is_first_party(preset):
         fold_system_turns(body)
-        restore_tool_ids(body["messages"])
+        restore_tool_ids(body["messages"], decode_tool_id)
+    else:
+        restore_tool_ids(body["messages"], unsigned_tool_id)
     return body
 
 
-def restore_tool_ids(messages: list[dict[str, Any]]) -> None:
-    """Give compatible endpoints back their own tool ids (``functions.Bash:0``), which aimux
-    re-encoded for the client (``encode_tool_id``); first-party Anthropic keeps the valid form."""
+def restore_tool_ids(messages: list[dict[str, Any]], restore: Callable[[str], str]) -> None:
+    """Rewrite the tool ids aimux re-encoded for the client (``encode_tool_id``): compatible
+    endpoints get their own ids back (``functions.Bash:0``, ``decode_tool_id``); first-party Anthropic
+    keeps the valid form without a Gemini thought signature (``unsigned_tool_id``)."""
     for turn in messages:
         content = turn.get("content")
         if not isinstance(content, list):
@@ -116,8 +136,8 @@ def restore_tool_ids(messages: list[dict[str, Any]]) -> None:
         for block in content:
             key = "id" if block.get("type") == "tool_use" else "tool_use_id"
             value = block.get(key)
-            if isinstance(value, str) and value.startswith(ID_PREFIX):
-                block[key] = decode_tool_id(value)
+            if isinstance(value, str) and value.startswith(ID_PREFIXES):
+                block[key] = restore(value)
 
 
 def reject_images(messages: list[dict[str, Any]], provider: str) -> None:
@@ -174,19 +194,6 @@ def _text_blocks(content: Any) -> list[dict[str, Any]]:
     return [block for block in content or () if block.get("type") == "text" and block.get("text")]
 
 
-def forwarded_betas(preset: ProviderPreset, betas: Iterable[str]) -> list[str]:
-    """The client's ``anthropic-beta`` flags this upstream may see, in order, without repeats."""
-    if preset.beta_policy == "drop":
-        return []
-    seen: dict[str, None] = {}
-    for value in betas:
-        for flag in value.split(","):
-            flag = flag.strip()
-            if flag and (preset.beta_policy == "forward" or flag in preset.allowed_betas):
-                seen.setdefault(flag, None)
-    return list(seen)
-
-
 def build_headers(
     preset: ProviderPreset, api_key: str | None, version: str, betas: Iterable[str], *, stream: bool
 ) -> dict[str, str]:
@@ -216,14 +223,14 @@ def parse_message(body: bytes, provider: str, client_model: str, *, sign_thinkin
     """A non-streaming answer as a ``Message`` with the client's model name (validated once)."""
     try:
         message = Message.model_validate_json(body)
-    except ValidationError:
+    except PARSE_FAULTS as exc:  # ValidationError, or a TypeError from a block whose type is not a string
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
         if isinstance(payload, dict) and payload.get("type") == "error":
             raise error_from_payload(provider, payload, midstream=False) from None
-        raise bad_answer(provider, "answered with a malformed message") from None
+        raise malformed_answer(provider, "answered with a malformed message", exc) from None
     message.model = client_model
     if "usage" not in message.model_fields_set:
         message.usage = Usage()
@@ -266,16 +273,21 @@ class AnthropicProvider:
 
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION
-        body = build_body(call.request, call.model, self.preset, provider=self.name, stream=stream, version=version)
+        body = build_body(call.request, call.model, self.preset, provider=self.name, stream=stream, version=version,
+                          betas=call.context.betas)
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=stream)
         return _encode(body), headers
 
     async def create(self, call: UpstreamCall) -> Message:
+        if self._sign_thinking:  # echo reasoning: aimux signs answers and verifies history
+            await ensure_provenance_key()
         body, headers = self._request(call, stream=False)
         reply = await self._transport.post(self._messages_url, headers, body, output_tokens=call.request.max_tokens)
         return parse_message(reply.body, self.name, call.request.model, sign_thinking=self._sign_thinking)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        if self._sign_thinking:
+            await ensure_provenance_key()
         body, headers = self._request(call, stream=True)
         normaliser = StreamNormaliser(self.name, call.request.model, self._sign_thinking)
         parser = SSEParser()
@@ -294,18 +306,25 @@ class AnthropicProvider:
         normaliser.finish()
 
     async def count_tokens(self, call: UpstreamCall) -> int | None:
-        """Anthropic's own count (``POST /v1/messages/count_tokens``), first-party only.
+        """The upstream's own count (``POST /v1/messages/count_tokens``) when the preset says it has
+        one (``preset.count_tokens``: first-party Anthropic), else ``None`` (keep the local estimate).
 
-        Compatible endpoints have no such route: ``None`` tells the caller to keep its local
-        estimate. ``call.request`` may be a ``MessagesRequest`` or a ``CountTokensRequest``.
+        ``call.request`` may be a ``MessagesRequest`` or a ``CountTokensRequest``; the body gets the
+        same treatment as a message (reasoning filter, stripped fields, betas with their fields).
+        Raises ``UpstreamError`` when the upstream fails or answers without a count.
         """
-        if not is_first_party(self.preset):
+        if not self.preset.count_tokens:
             return None
+        if self._sign_thinking:
+            await ensure_provenance_key()
         request: MessagesRequest | CountTokensRequest = call.request
         body = prepare_thinking(request, self.preset.reasoning).dump()  # type: ignore[arg-type]
         body["model"] = call.model
-        for name in _NOT_COUNTED:
+        for name in (*_NOT_COUNTED, *self.preset.strip_fields):
             body.pop(name, None)
+        if call.context.betas:
+            forwarded = forwarded_betas(self.preset, call.context.betas)
+            strip_unforwarded_fields(body, call.context.betas, forwarded, self.preset.native_betas)
         version = call.context.anthropic_version or DEFAULT_VERSION
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=False)
         reply = await self._transport.post(self._count_tokens_url, headers, _encode(body))
@@ -314,7 +333,7 @@ class AnthropicProvider:
         except (ValueError, KeyError, TypeError):
             count = None
         if not isinstance(count, int):
-            raise bad_answer(self.name, "answered count_tokens without an input_tokens count")
+            raise malformed_answer(self.name, "answered count_tokens without an input_tokens count")
         return count
 
 

@@ -14,8 +14,9 @@ zero or more canonical events out) so every quirk is unit-testable without a net
 - ``tool_use`` whose complete ``input`` arrives in ``content_block_start`` (Kimi) opens with
   ``input: {}`` and gets one ``input_json_delta`` carrying that JSON (only if no real deltas came);
 - tool input is checked at ``content_block_stop``: text that is not a JSON object (GLM's XML-ish
-  fragments) raises ``UpstreamError`` instead of handing the client a broken tool call (except
-  when the answer was cut by ``max_tokens``, where a partial input is what the API itself sends);
+  fragments) raises ``UpstreamError`` at the next event instead of handing the client a broken tool
+  call, unless that event is the ``message_delta`` saying ``max_tokens`` (a partial input is what the
+  API itself sends when it cuts an answer mid-call; ``ping`` may come in between);
 - ``echo``-reasoning upstreams: their own signatures are dropped and every thinking block gets an
   aimux signature (``signature_delta`` just before its ``content_block_stop``) so Claude Code keeps
   the reasoning and aimux can send it back next turn (any non-aimux signature would be dropped on
@@ -28,7 +29,9 @@ zero or more canonical events out) so every quirk is unit-testable without a net
   ``message_stop`` raises too (``finish``): a truncated answer never ends cleanly;
 - ``ping`` passes through (dropped before ``message_start``), unknown event types pass unchanged,
   ``data: [DONE]`` and empty payloads are ignored, and payloads with ``null`` usage counts, a
-  missing ``type`` (taken from the ``event:`` line) or a ``tool_use`` without ``input`` are repaired.
+  missing ``type`` (taken from the ``event:`` line) or a ``tool_use`` without ``input`` are repaired;
+- anything else that breaks the schema (a ``type`` that is an object, a delta of the wrong type,
+  JSON that is not an event) or the grammar raises ``malformed_answer``: a retryable upstream fault.
 """
 
 from __future__ import annotations
@@ -37,8 +40,6 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import ValidationError
 
 from ..errors import UpstreamError
 from ..translate.thinking import sign_reasoning
@@ -64,7 +65,7 @@ from ..wire.anthropic import (
     stream_event_adapter,
 )
 from ..wire.sse import ServerSentEvent
-from .upstream_errors import excerpt, upstream_error
+from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer, upstream_error
 
 # Anthropic error.type -> the HTTP status the API uses for it (mid-stream errors carry no status).
 _STATUS_FOR_ERROR_TYPE = {
@@ -80,11 +81,6 @@ _STATUS_FOR_ERROR_TYPE = {
     "overloaded_error": 529,
 }
 _USAGE_COUNTS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-
-
-def bad_answer(provider: str, what: str) -> UpstreamError:
-    """The upstream answered 200 with something unusable: retryable, shown as a 500 api_error."""
-    return UpstreamError(f"upstream {provider} {what}", provider=provider, upstream_status=200, status=500)
 
 
 def error_from_payload(provider: str, payload: dict[str, Any], *, midstream: bool) -> UpstreamError:
@@ -128,7 +124,7 @@ def parse_event(sse: ServerSentEvent, provider: str) -> StreamEvent | None:
         return None
     try:
         return stream_event_adapter.validate_json(data)
-    except ValidationError:
+    except PARSE_FAULTS:  # ValidationError, or a TypeError from a tag that is not a string
         return _repaired(data, sse.event, provider)
 
 
@@ -137,12 +133,15 @@ def _repaired(data: str, name: str | None, provider: str) -> StreamEvent:
     try:
         payload = json.loads(data)
     except ValueError:
-        raise bad_answer(provider, "sent a stream event that is not JSON") from None
+        raise malformed_answer(provider, "sent a stream event that is not JSON") from None
     if not isinstance(payload, dict):
-        raise bad_answer(provider, "sent a stream event that is not a JSON object")
+        raise malformed_answer(provider, "sent a stream event that is not a JSON object")
     if "type" not in payload and name:
         payload["type"] = name
     kind = payload.get("type")
+    if not isinstance(kind, str):
+        what = "without a type" if kind is None else f"whose type is a {type(kind).__name__}, not a string"
+        raise malformed_answer(provider, f"sent a stream event {what}")
     if kind == "error" or name == "error":
         raise error_from_payload(provider, payload, midstream=True)
     if kind == "message_start" and isinstance(payload.get("message"), dict):
@@ -159,9 +158,8 @@ def _repaired(data: str, name: str | None, provider: str) -> StreamEvent:
             block["input"] = {}
     try:
         return stream_event_adapter.validate_python(payload)
-    except ValidationError as exc:
-        where = exc.errors()[0].get("loc", ()) if exc.errors() else ()
-        raise bad_answer(provider, f"sent a malformed {kind or 'untyped'} event (at {where})") from None
+    except PARSE_FAULTS as exc:  # ValidationError, or a nested block or delta whose type is not a string
+        raise malformed_answer(provider, f"sent a malformed {kind} event", exc) from None
 
 
 def _drop_null_counts(holder: dict[str, Any]) -> None:
@@ -198,6 +196,7 @@ class StreamNormaliser:
     _has_tool_use: bool = field(default=False, init=False)
     _open: _Block | None = field(default=None, init=False)
     _closed: set[int] = field(default_factory=set, init=False)  # upstream indexes already closed
+    _partial_input: bool = field(default=False, init=False)  # a closed tool block's input did not parse
 
     def feed_sse(self, sse: ServerSentEvent) -> list[StreamEvent]:
         event = parse_event(sse, self.provider)
@@ -206,6 +205,10 @@ class StreamNormaliser:
     def feed(self, event: StreamEvent) -> list[StreamEvent]:
         if self.done:
             return []
+        if self._partial_input and not isinstance(event, PingEvent):
+            if not (isinstance(event, MessageDeltaEvent) and event.delta.stop_reason == "max_tokens"):
+                raise malformed_answer(self.provider, "streamed tool input that is not a JSON object")
+            self._partial_input = False
         if isinstance(event, ContentBlockDeltaEvent):  # the hot path first
             return self._delta(event)
         if isinstance(event, ContentBlockStartEvent):
@@ -328,8 +331,8 @@ class StreamNormaliser:
                 out.append(
                     ContentBlockDeltaEvent(index=block.index, delta=InputJsonDelta(partial_json=block.pending_input))
                 )
-            elif not cut:
-                self._check_tool_input(block.json_parts)
+            elif not cut and not _is_object("".join(block.json_parts)):
+                self._partial_input = True  # an error unless the next event says max_tokens
         elif block.thinking is not None:
             signature = sign_reasoning(self.provider, "".join(block.thinking))
             out.append(ContentBlockDeltaEvent(index=block.index, delta=SignatureDelta(signature=signature)))
@@ -337,17 +340,6 @@ class StreamNormaliser:
         self._closed.add(block.upstream_index)
         self._open = None
         return out
-
-    def _check_tool_input(self, parts: list[str]) -> None:
-        raw = "".join(parts)
-        if not raw.strip():
-            return
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = None
-        if not isinstance(value, dict):
-            raise bad_answer(self.provider, "streamed tool input that is not a JSON object")
 
     def _default_stop_reason(self) -> str:
         """For upstreams that leave ``stop_reason`` out: what the content implies."""
@@ -358,4 +350,14 @@ class StreamNormaliser:
             raise self._protocol(f"{what} before message_start")
 
     def _protocol(self, what: str) -> UpstreamError:
-        return bad_answer(self.provider, f"broke the stream grammar: {what}")
+        return malformed_answer(self.provider, f"broke the stream grammar: {what}")
+
+
+def _is_object(raw: str) -> bool:
+    """Whether streamed tool input is a JSON object (no input at all counts as ``{}``)."""
+    if not raw.strip():
+        return True
+    try:
+        return isinstance(json.loads(raw), dict)
+    except ValueError:
+        return False

@@ -16,9 +16,11 @@ Request (built once per call, compact JSON bytes):
   their output limit. Raised to 1 when 0 (Claude Code's cache pre-warm; OpenAI-style APIs reject 0).
 - tool schemas (and a ``response_format`` schema) cleaned per ``preset.schema_profile``
   (``schema_cleaning``): Gemini and Cerebras 400 on keywords Claude Code always sends.
-- Gemini: assistant tool calls replayed from history carry
-  ``extra_content.google.thought_signature = "skip_thought_signature_validator"`` (Gemini 3 400s
-  with "Function call is missing a thought_signature" otherwise; the real signature is not kept).
+- Gemini: assistant tool calls replayed from history carry their own
+  ``extra_content.google.thought_signature`` (kept in the tool id since the answer:
+  ``tool_names``); a call without one (the turn came from another provider, or the client lost
+  it) gets Google's documented ``"skip_thought_signature_validator"`` instead (Gemini 3 400s with
+  "Function call is missing a thought_signature" otherwise).
 - images refused up front with a 400 naming the block when ``preset.supports_images`` is false
   (DeepSeek): never dropped silently, the model would answer about a picture it never saw.
 - streaming always asks for ``stream_options.include_usage`` (else no token counts at all), unless
@@ -32,7 +34,9 @@ Response:
 - non-streaming: ``chat_completion_to_message`` (reasoning → a thinking block signed by aimux,
   ``aimux1.<provider>.<mac>``, so Claude Code keeps it and it can be echoed later; shortened tool
   names restored; Gemini's ``stop`` after tool calls → ``tool_use``); an error object in a 200
-  body (OpenRouter, vLLM) or a body that is not JSON → ``UpstreamError``.
+  body (OpenRouter, vLLM) → its ``UpstreamError``; a body that is not JSON, breaks the schema
+  (``choices`` not a list, no ``message``, parts of the wrong type) or holds nothing usable →
+  ``malformed_answer``, a retryable upstream fault.
 - streaming: the body is read with the tolerant SSE parser (``: OPENROUTER PROCESSING`` comments,
   ``\\r\\n``, split events), each ``data:`` payload parsed as JSON up to ``[DONE]`` and fed to
   ``ChatChunkDecoder``, which aggregates tool calls by index (Gemini: no index; vLLM: parallel
@@ -40,8 +44,9 @@ Response:
   or ``null``, Groq's ``x_groq.usage``) and raises on error chunks (OpenAI ``{"error"}``,
   OpenRouter ``finish_reason: "error"``, vLLM ``object: "error"``). ``message_start`` carries the
   input-token estimate (the upstream reports usage only at the end). Malformed JSON in a
-  ``data:`` line, a body that ends before ``finish_reason`` (with or without ``[DONE]``), and a JSON
-  error body sent instead of a stream → ``UpstreamError``; never a clean ``message_stop``.
+  ``data:`` line or a chunk of the wrong shape (``malformed_answer``), a body that ends before
+  ``finish_reason`` (with or without ``[DONE]``), and a JSON error body sent instead of a stream →
+  ``UpstreamError``; never a clean ``message_stop``.
 - transport faults (refused, reset, stalls before the first byte or between chunks, 4xx/5xx with
   ``retry-after``) come typed from ``HttpTransport``. Closing the stream closes the upstream response.
 """
@@ -57,10 +62,11 @@ from typing import Any
 import httpx
 
 from ..accounting.tokens import estimate_input_tokens
-from ..errors import InvalidRequest, UpstreamError
+from ..errors import InvalidRequest
 from ..translate.openai_response import chat_completion_to_message, upstream_error
 from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from ..wire.sse import aiter_sse
@@ -68,7 +74,7 @@ from .base import UpstreamCall
 from .presets import ProviderPreset
 from .schema_cleaning import clean_schema
 from .transport import HttpTransport, Timeouts
-from .upstream_errors import excerpt
+from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
 
 _DEFAULT_TIMEOUTS = Timeouts()
 _GEMINI_SKIP = {"google": {"thought_signature": "skip_thought_signature_validator"}}
@@ -97,7 +103,11 @@ class OpenAIProvider:
         self.preset = preset
         self.url = (base_url or preset.base_url).rstrip("/") + "/chat/completions"
         limits = [n for n in (preset.chat.max_tokens_limit, preset.max_tokens_cap, max_tokens_limit) if n]
-        self.options = replace(preset.chat, max_tokens_limit=min(limits)) if limits else preset.chat
+        chat = preset.chat
+        if preset.reasoning == "echo" and chat.reasoning_echo_field is None:
+            # a configured ``reasoning: echo`` (Kimi, GLM over this dialect): the field they all read
+            chat = replace(chat, reasoning_echo_field="reasoning_content")
+        self.options = replace(chat, max_tokens_limit=min(limits)) if limits else chat
         self._model_options = {
             model: replace(self.options, max_tokens_limit=min(limit, self.options.max_tokens_limit or limit))
             for model, limit in (model_limits or {}).items()
@@ -118,6 +128,7 @@ class OpenAIProvider:
     # ------------------------------------------------------------------ Provider
 
     async def create(self, call: UpstreamCall) -> Message:
+        await ensure_provenance_key()  # any reasoning in the answer gets an aimux signature
         body, names = self.build_body(call.request, call.model, stream=False)
         reply = await self._transport.post(self.url, self._json_headers, body, output_tokens=call.request.max_tokens)
         try:
@@ -125,15 +136,16 @@ class OpenAIProvider:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise UpstreamError(
-                f"upstream {self.name} returned a body that is not a JSON object: {excerpt(reply.body)}",
-                provider=self.name,
+            raise malformed_answer(self.name, f"returned a body that is not a JSON object: {excerpt(reply.body)}")
+        try:
+            return chat_completion_to_message(
+                data, model=call.request.model, tool_names=names, provider=self.name, signer=self._sign
             )
-        return chat_completion_to_message(
-            data, model=call.request.model, tool_names=names, provider=self.name, signer=self._sign
-        )
+        except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the answer
+            raise malformed_answer(self.name, "answered with a malformed chat.completion", exc) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        await ensure_provenance_key()
         body, names = self.build_body(call.request, call.model, stream=True)
         decoder = ChatChunkDecoder(
             model=call.request.model,
@@ -155,12 +167,20 @@ class OpenAIProvider:
                 if data == "[DONE]":
                     break
                 seen = True
-                for event in decoder.feed(self._chunk(data)):
+                try:
+                    events_out = decoder.feed(self._chunk(data))
+                except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the chunk
+                    raise malformed_answer(self.name, "sent a malformed chat.completion.chunk", exc) from None
+                for event in events_out:
                     yield event
             else:
                 if not seen and head.strip():
                     self._raise_not_a_stream(bytes(head))
-            for event in decoder.finish():
+            try:
+                closing = decoder.finish()
+            except PARSE_FAULTS as exc:  # e.g. a usage object of the wrong shape, read only at the end
+                raise malformed_answer(self.name, "sent a malformed chat.completion.chunk", exc) from None
+            for event in closing:
                 yield event
         finally:
             await events.aclose()
@@ -232,10 +252,7 @@ class OpenAIProvider:
         except ValueError:
             chunk = None
         if not isinstance(chunk, dict):
-            raise UpstreamError(
-                f"upstream {self.name} sent a stream event that is not a JSON object: {excerpt(data)}",
-                provider=self.name,
-            )
+            raise malformed_answer(self.name, f"sent a stream event that is not a JSON object: {excerpt(data)}")
         return chunk
 
     def _raise_not_a_stream(self, head: bytes) -> None:
@@ -246,15 +263,12 @@ class OpenAIProvider:
             data = None
         if isinstance(data, dict) and (data.get("error") or data.get("object") == "error"):
             raise upstream_error(data, self.name)
-        raise UpstreamError(
-            f"upstream {self.name} answered a streaming request without an event stream: {excerpt(head)}",
-            provider=self.name,
-        )
+        raise malformed_answer(self.name, f"answered a streaming request without an event stream: {excerpt(head)}")
 
 
 def _skip_thought_signatures(messages: list[dict[str, Any]]) -> None:
-    """Gemini 3 400s on a replayed tool call without its ``thought_signature``; aimux does not keep
-    them, so every historical call carries Google's documented opt-out sentinel instead."""
+    """Gemini 3 400s on a replayed tool call without its ``thought_signature``: a call that did not
+    come from Gemini (no signature of its own) carries Google's documented opt-out sentinel."""
     for message in messages:
         for tool_call in message.get("tool_calls") or ():
             tool_call.setdefault("extra_content", _GEMINI_SKIP)

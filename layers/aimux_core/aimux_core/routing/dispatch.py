@@ -19,11 +19,9 @@
   streams: until the first content), so a client never waits on an endless retry loop.
 - A stream fails over only before its first content: events are held until the upstream produced
   a content block (or finished), so a target that fails early leaves no trace on the wire.
-- When nothing answered: the target's own error when only one target was tried (a refused key: 502
-  with ``x-should-retry: false``, since retrying cannot help before an operator acts); a 429 when
-  every failure was a rate limit; else 529 ``overloaded_error`` (503 for OpenAI clients). Every such
-  answer carries ``x-aimux-attempts``, and ``retry-after`` when a target rests (when the soonest
-  recovers).
+- When nothing answered, ``routing.unserved`` says what the client is told: the target's own error
+  when only one was tried, a 429 or a 529, always with ``x-aimux-attempts`` and, when a target
+  rests, ``retry-after``.
 
 The circuit breaker, health statistics and provider caps sit behind ``Guard``: ``admit`` may refuse a
 target (``Refusal``), and every outcome is reported back.
@@ -32,21 +30,20 @@ target (``Refusal``), and every outcome is reported back.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..errors import AimuxError, Overloaded, RateLimited, UpstreamError
+from ..errors import AimuxError, UpstreamError
 from ..providers.base import Provider, RequestContext, UpstreamCall
 from ..state.cooldowns import Cooldown, Cooldowns
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from .table import Target
+from .unserved import Attempt, Down, Walk, describe, unserved, with_attempts
 
 _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta", "message_delta", "message_stop"})
-ALL_DOWN_RETRY_AFTER = 1.0  # seconds, when every target is down and none says for how long
 # Waits for a cooldown end a little longer than it: cooldowns are in wall-clock time, shared with the
 # fleet, and a monotonic sleep may end a hair before the wall clock reaches them.
 _PAST_THE_END = 0.005
@@ -103,41 +100,11 @@ class OpenGuard:
 
 
 @dataclass(slots=True)
-class Attempt:
-    target: Target
-    outcome: str  # "ok", or the failure in a few words
-
-
-@dataclass(slots=True)
 class Outcome:
     """Which target served, and every attempt made on the way."""
 
     target: Target
     attempts: list[Attempt]
-
-
-@dataclass(frozen=True, slots=True)
-class _Down:
-    """A target this round could not call: why, in how many seconds it recovers, and what may be done."""
-
-    target: Target
-    why: str
-    recovers_in: float | None
-    waitable: bool  # a load signal's cooldown: worth waiting for
-    forcible: bool  # may be called anyway when every target is down
-    rate_limited: bool = False  # resting after a rate limit or an exhausted quota
-
-
-@dataclass(slots=True)
-class _Walk:
-    """One request's way through its targets."""
-
-    attempts: list[Attempt] = field(default_factory=list)
-    failures: list[UpstreamError] = field(default_factory=list)
-    blamed: set[str] = field(default_factory=set)
-    down: list[_Down] = field(default_factory=list)
-    spent: set[str] = field(default_factory=set)  # refused our key or out of quota in this request: not again
-    forced: set[str] = field(default_factory=set)  # called although down: once per request is enough
 
 
 @dataclass(slots=True)
@@ -161,7 +128,7 @@ class Dispatcher:
     ) -> tuple[Message, Outcome]:
         async def attempt(target: Target, ticket: Any, blamed: set[str]) -> Message:
             started = self.clock()
-            message = await self._provider(target).create(UpstreamCall(request, target.model, context))
+            message = await self._provider(target).create(UpstreamCall.for_target(request, target, context))
             elapsed = (self.clock() - started) * 1000
             await self.guard.succeeded(target, ticket, elapsed, None)
             return message
@@ -173,7 +140,7 @@ class Dispatcher:
     ) -> tuple[AsyncIterator[StreamEvent], Outcome]:
         async def attempt(target: Target, ticket: Any, blamed: set[str]) -> AsyncIterator[StreamEvent]:
             started = self.clock()
-            upstream = self._provider(target).stream(UpstreamCall(request, target.model, context))
+            upstream = self._provider(target).stream(UpstreamCall.for_target(request, target, context))
             held: list[StreamEvent] = []
             try:
                 async for event in upstream:
@@ -199,7 +166,7 @@ class Dispatcher:
     ) -> Any:
         policy = self.policy
         deadline = self.clock() + policy.deadline
-        walk = _Walk()
+        walk = Walk()
         rounds = 0
         forced: Target | None = None  # every target is down: this one is called anyway
         waited = False  # the last pause waited for a cooldown to end
@@ -217,20 +184,20 @@ class Dispatcher:
                         continue
                 ticket = await self.guard.admit(target, force=force)
                 if isinstance(ticket, Refusal):
-                    walk.down.append(_Down(target, ticket.reason, ticket.retry_after, False, ticket.forcible))
+                    walk.down.append(Down(target, ticket.reason, ticket.retry_after, False, ticket.forcible))
                     continue
                 called = True
                 try:
                     result = await self._within_deadline(attempt(target, ticket, walk.blamed), target, deadline)
                 except UpstreamError as error:
-                    walk.attempts.append(Attempt(target, _describe(error)))
+                    walk.attempts.append(Attempt(target, describe(error)))
                     walk.failures.append(error)
                     await self.guard.failed(target, ticket, error, walk.blamed)
                     cooldown = self._rest.start(target.key, error)
                     if cooldown is not None and not cooldown.waitable:
                         walk.spent.add(target.key)
                     if not error.retryable:
-                        raise _with_attempts(error, walk.attempts) from None
+                        raise with_attempts(error, walk.attempts) from None
                     continue
                 walk.attempts.append(Attempt(target, "ok"))
                 return result, Outcome(target, walk.attempts)
@@ -278,13 +245,13 @@ class Dispatcher:
                 kind="timeout_error",
             ) from None
 
-    def _cooling(self, target: Target, cooldown: Cooldown) -> _Down:
+    def _cooling(self, target: Target, cooldown: Cooldown) -> Down:
         remaining = cooldown.remaining(self._rest.now())
         limited = cooldown.reason in ("rate_limit", "quota")
-        return _Down(target, cooldown.describe(), remaining, cooldown.waitable, forcible=True, rate_limited=limited)
+        return Down(target, cooldown.describe(), remaining, cooldown.waitable, forcible=True, rate_limited=limited)
 
     @staticmethod
-    def _soonest(down: list[_Down]) -> _Down | None:
+    def _soonest(down: list[Down]) -> Down | None:
         """The target to fall back on when every target is down: the soonest to recover (route order on ties)."""
         candidates = [d for d in down if d.forcible]
         if not candidates:
@@ -308,40 +275,15 @@ class Dispatcher:
             return max(backoff, min(c.remaining(now) for c in resting.values()) + _PAST_THE_END)
         return backoff
 
-    def _retry_after(self, targets: tuple[Target, ...], walk: _Walk) -> float | None:
+    def _retry_after(self, targets: tuple[Target, ...], walk: Walk) -> float | None:
         """Seconds until the soonest of this request's targets recovers, when one rests or is refused."""
         now = self._rest.now()
         waits = [c.remaining(now) for c in self._rest.live(t.key for t in targets).values()]
         waits += [d.recovers_in for d in walk.down if d.recovers_in is not None]
         return min(waits) if waits else None
 
-    def _all_failed(self, targets: tuple[Target, ...], walk: _Walk) -> AimuxError:
-        attempts, failures = walk.attempts, walk.failures
-        resting = self._retry_after(targets, walk)
-        one_target = len({a.target.key for a in attempts}) == 1
-        if failures and (one_target or all(f.cooldown == "auth_failure" for f in failures)):
-            own = failures[-1]  # one target (or only refused keys): its own error says the most
-            if own.cooldown == "auth_failure":
-                own.headers["x-should-retry"] = "false"
-            else:
-                wait = own.retry_after if own.retry_after is not None else resting
-                if wait is not None:
-                    _retry_in(own, wait)
-            return _with_attempts(own, attempts)
-        tried = [f"{a.target.label}: {a.outcome}" for a in attempts]
-        tried += [f"{d.target.label}: {d.why}" for d in walk.down if all(a.target != d.target for a in attempts)]
-        listed = ", ".join(tried) or "no target to try"
-        error: AimuxError
-        if failures and all(f.kind == "rate_limit_error" for f in failures):
-            error = RateLimited(f"all targets are rate limited ({listed})")
-        elif not failures and walk.down and all(d.rate_limited for d in walk.down):
-            error = RateLimited(f"all targets are rate limited now ({listed})")
-        elif failures:
-            error = Overloaded(f"no upstream could serve the request ({listed})")
-        else:
-            error = Overloaded(f"no upstream can serve the request now ({listed})")
-        _retry_in(error, resting if resting is not None else ALL_DOWN_RETRY_AFTER)
-        return _with_attempts(error, attempts)
+    def _all_failed(self, targets: tuple[Target, ...], walk: Walk) -> AimuxError:
+        return unserved(walk, self._retry_after(targets, walk))
 
     def _provider(self, target: Target) -> Provider:
         provider = self.providers.get(target.provider)
@@ -378,26 +320,6 @@ class Dispatcher:
             await upstream.aclose()  # type: ignore[attr-defined]
             if ok:
                 await self.guard.succeeded(target, ticket, (self.clock() - started) * 1000, ttft_ms)
-
-
-def _describe(error: UpstreamError) -> str:
-    return f"{error.upstream_status or error.kind}"
-
-
-def _retry_in(error: AimuxError, seconds: float) -> None:
-    """Tell the client when to come back: ``retry-after`` in whole seconds, rounded up ("0" would invite
-    a retry at once), and ``retry-after-ms``, which the official SDKs read first, to the millisecond."""
-    error.retry_after = float(math.ceil(seconds))
-    error.headers["retry-after-ms"] = str(max(1, math.ceil(seconds * 1000)))
-
-
-def _with_attempts(error: AimuxError, attempts: list[Attempt]) -> AimuxError:
-    """Error answers say how many attempts were made and which target answered last."""
-    error.headers["x-aimux-attempts"] = str(len(attempts))
-    if attempts:
-        error.headers["x-aimux-provider"] = attempts[-1].target.provider
-        error.headers["x-aimux-model"] = attempts[-1].target.model
-    return error
 
 
 class _CallableClock:

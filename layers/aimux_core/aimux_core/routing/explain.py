@@ -43,7 +43,7 @@ def load_request(path: Path) -> tuple[MessagesRequest, RequestMeta]:
         else:
             request = MessagesRequest.model_validate({"max_tokens": _DEFAULT_MAX_TOKENS, **body})
     except ValidationError as exc:
-        raise invalid_request_from_validation(exc) from None
+        raise invalid_request_from_validation(exc, document=body) from None
     if not session and request.metadata is not None:
         session = request.metadata.user_id
     return request, RequestMeta(explicit_provider=provider or None, session_id=session)
@@ -80,13 +80,15 @@ def explain(request: MessagesRequest, meta: RequestMeta, table: RoutingTable) ->
 
 
 def describe(decision: Decision) -> list[str]:
-    """The decision as lines for a terminal."""
+    """The decision as lines for a terminal. A scenario is printed only when its route was used;
+    otherwise the line says what decided (an explicit choice, the model or alias named, a budget
+    step-down, or the default route)."""
     found = decision.classification
-    lines = [
-        f"scenario: {decision.scenario}" + (f" ({found.reason})" if found else ""),
-        f"route:    {decision.route}",
-        f"reason:   {decision.reason}",
-    ]
+    if decision.decided_by == "scenario":
+        first = f"scenario: {decision.scenario}" + (f" ({found.reason})" if found else "")
+    else:
+        first = f"decided:  {decision.decided_by}"
+    lines = [first, f"route:    {decision.route}", f"reason:   {decision.reason}"]
     if found is not None:
         lines.append(f"input:    ~{found.estimated_tokens} tokens")
     lines.append("targets (in the order dispatch tries them):")

@@ -2,11 +2,13 @@
 
 FastAPI is used here (typed, self-documenting at ``/admin/docs``) because this app is off the
 request hot path; its import cost is paid only by the admin function.
+
+Who may call any of these routes is decided in one place, ``admin_access.AdminAccessMiddleware``,
+installed in front of the whole app (documentation and routes added later included).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -15,16 +17,17 @@ from .. import __version__
 from ..gateway import Gateway, build_default_gateway
 from ..keys.mode import keyring_from_env
 from ..keys.ring import KeyRing
+from .admin_access import AdminAccess, AdminAccessMiddleware
 from .admin_keys import add_key_routes
 
 
 def create_admin_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, allow_remote_key_admin: bool | None = None
+    gateway: Gateway | None = None, keys: KeyRing | None = None, *, access: AdminAccess | None = None
 ) -> FastAPI:
     """The admin app. ``keys``: the ring whose keys ``/admin/keys`` manages (default: ``keyring_from_env``,
     the ``AIMUX_TABLE`` table, else a fresh in-memory store; locally pass the ring the client surfaces
-    check). ``allow_remote_key_admin`` (default: on Lambda only, where IAM guards ``/admin``) lets
-    non-loopback clients manage keys."""
+    check). ``access``: who may call (default ``AdminAccess.from_env()``: loopback only locally, IAM on
+    Lambda, the admin token when one is configured)."""
     built: list[Gateway] = [gateway] if gateway is not None else []
 
     def current() -> Gateway:
@@ -44,6 +47,7 @@ def create_admin_app(
         docs_url="/admin/docs",
         openapi_url="/admin/openapi.json",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # no OAuth2 here; its default path is outside /admin
     )
 
     @app.get("/admin/status")
@@ -71,14 +75,9 @@ def create_admin_app(
         ]
 
     add_metrics_route(app)
-    _add_key_routes(app, keys, allow_remote_key_admin)
+    add_key_routes(app, keys if keys is not None else keyring_from_env())
+    app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess.from_env())
     return app
-
-
-def _add_key_routes(app: FastAPI, keys: KeyRing | None, allow_remote: bool | None) -> None:
-    if allow_remote is None:
-        allow_remote = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-    add_key_routes(app, keys if keys is not None else keyring_from_env(), allow_remote=allow_remote)
 
 
 def add_metrics_route(app: FastAPI) -> None:

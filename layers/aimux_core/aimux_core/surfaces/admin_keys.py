@@ -8,26 +8,25 @@
     POST   /admin/keys/{id}/rotate   new plaintext for the same id and limits; the old one stops working
     DELETE /admin/keys/{id}          remove for good
 
-Who may call: deployed, the admin function sits behind IAM auth (SAM template). Locally (``aimux
-serve``) nothing authenticates ``/admin``, so these routes answer loopback clients only unless
-``allow_remote`` is set: ``aimux serve --host 0.0.0.0`` must not let the network mint keys.
+Who may call is decided for the whole admin app by ``admin_access.py`` (deployed: IAM auth; locally:
+loopback callers only, the admin token when configured): ``aimux serve --host 0.0.0.0`` does not let
+the network mint keys.
 
 Errors are ``{"error": {"type", "message", "param"}}`` with the ``AimuxError`` status (400 bad field,
-403 not loopback, 404 no such id, 409 a concurrent change, 503 state store unavailable); a body of
-the wrong shape is FastAPI's 422.
+401/403 refused by the access rules, 404 no such id, 409 a concurrent change, 503 state store
+unavailable); a body of the wrong shape is FastAPI's 422.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import AimuxError, PermissionDenied
+from ..errors import AimuxError
 from ..keys import admin as key_admin
 from ..keys.admin import SHOWN_ONCE
 from ..keys.record import ApiKeyRecord
@@ -59,14 +58,9 @@ class CreateKeyBody(BaseModel):
     """A cheaper route to step down to when a budget is spent."""
 
 
-def add_key_routes(app: FastAPI, keys: KeyRing, *, allow_remote: bool) -> None:
+def add_key_routes(app: FastAPI, keys: KeyRing) -> None:
     """Mount the ``/admin/keys`` routes over ``keys`` on ``app``."""
-
-    def local_only(request: Request) -> None:
-        if not allow_remote and not _is_loopback(request):
-            raise PermissionDenied("key administration answers loopback clients only on a local gateway")
-
-    router = APIRouter(prefix="/admin/keys", tags=["keys"], dependencies=[Depends(local_only)])
+    router = APIRouter(prefix="/admin/keys", tags=["keys"])
 
     @router.post("", status_code=201)
     async def create(body: CreateKeyBody) -> JSONResponse:
@@ -81,7 +75,8 @@ def add_key_routes(app: FastAPI, keys: KeyRing, *, allow_remote: bool) -> None:
 
     @router.get("/{key_id}")
     async def show(key_id: str) -> dict[str, Any]:
-        return (await key_admin.show_key(keys, key_id)).public()
+        """The key and its spend today and this month."""
+        return await key_admin.describe_key(keys, key_id)
 
     @router.post("/{key_id}/disable")
     async def disable(key_id: str) -> dict[str, Any]:
@@ -110,14 +105,6 @@ def add_key_routes(app: FastAPI, keys: KeyRing, *, allow_remote: bool) -> None:
 def _with_secret(plaintext: str, record: ApiKeyRecord, status: int) -> JSONResponse:
     body = {"api_key": plaintext, "warning": SHOWN_ONCE, **record.public()}
     return JSONResponse(body, status_code=status, headers=NO_STORE)
-
-
-def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def _aimux_error(request: Request, error: AimuxError) -> JSONResponse:

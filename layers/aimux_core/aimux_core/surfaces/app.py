@@ -8,22 +8,28 @@ uses (see bench/README.md). The admin app, off the hot path, is FastAPI.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..errors import AimuxError, InvalidRequest, MethodNotAllowed, NotFound
 from ..gateway import Gateway, build_default_gateway
-from .chat import create_chat_completion
+from ..wire.headers import header_safe
+from .chat import create_chat_completion, openai_error_response
+from .http import new_request_id, unexpected_error, wants_anthropic
 from .invocation import FinishWritesInRequest, finish_writes_in_request
-from .messages import count_tokens, create_message
+from .messages import anthropic_error_response, count_tokens, create_message
 from .models import get_model, list_models
 
 if TYPE_CHECKING:  # annotations only: the client API pays no import for keys until auth is wired
     from ..keys.ring import KeyRing
+    from .admin_access import AdminAccess
 
 
 async def healthz(request: Request) -> Response:
@@ -54,6 +60,32 @@ def client_routes() -> list[Route]:
     return routes
 
 
+async def _route_error(request: Request, exc: Exception) -> Response:
+    """404, 405 and any unexpected exception as a JSON error in the caller's dialect (``wants_anthropic``)."""
+    request_id = new_request_id()
+    anthropic = wants_anthropic(request)
+    where = f"{request.method} {header_safe(request.url.path)[:200]}"
+    error: AimuxError
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        error = MethodNotAllowed(f"method not allowed: {where}", headers=dict(exc.headers or {}))
+    elif isinstance(exc, HTTPException) and exc.status_code == 404:
+        # OpenAI answers an unknown path with invalid_request_error "Invalid URL (...)", code null.
+        error = NotFound(f"no such route: {where}") if anthropic else InvalidRequest(f"Invalid URL ({where})")
+        error.status = 404
+    else:
+        error = unexpected_error(exc, request_id)
+    if anthropic:
+        return anthropic_error_response(error, request_id)
+    return openai_error_response(error, request_id)
+
+
+ROUTE_ERRORS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    404: _route_error,
+    405: _route_error,
+    Exception: _route_error,
+}
+
+
 def create_messages_app(
     gateway: Gateway | None = None, keys: KeyRing | None = None, *, auth: bool | None = None
 ) -> Starlette:
@@ -63,7 +95,7 @@ def create_messages_app(
     ``AIMUX_AUTH``, on when deployed on Lambda, else off): on builds the ring from the environment
     (the ``AIMUX_TABLE`` table) on first use, so the handler's import stays free of boto3.
     """
-    app = Starlette(routes=client_routes())
+    app = Starlette(routes=client_routes(), exception_handlers=ROUTE_ERRORS)
     if finish_writes_in_request(os.environ):  # on Lambda: see surfaces/invocation.py
         app.add_middleware(FinishWritesInRequest, gateway=lambda: getattr(app.state, "gateway", None))
     app.state.gateway = gateway
@@ -100,14 +132,20 @@ class _PathSplit:
 
 
 def create_local_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, admin_keys: KeyRing | None = None
+    gateway: Gateway | None = None,
+    keys: KeyRing | None = None,
+    *,
+    admin_keys: KeyRing | None = None,
+    admin_access: AdminAccess | None = None,
 ) -> ASGIApp:
     """One process serving the client API and the admin routes with shared in-memory state.
 
     ``keys`` are checked on client requests (None: auth off); ``/admin/keys`` manages ``admin_keys``
     (default ``keys``), so ``aimux keys`` against this process creates the keys it checks.
+    ``admin_access``: who may call ``/admin`` (default from the environment: loopback callers only).
     """
     from .admin import create_admin_app
 
     gateway = gateway or build_default_gateway()
-    return _PathSplit(create_messages_app(gateway, keys), create_admin_app(gateway, admin_keys or keys))
+    admin = create_admin_app(gateway, admin_keys or keys, access=admin_access)
+    return _PathSplit(create_messages_app(gateway, keys), admin)

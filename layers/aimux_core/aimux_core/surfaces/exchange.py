@@ -4,7 +4,9 @@ Both surfaces (Anthropic and OpenAI) serve a request the same way around their d
 middle; this object holds that shared bookkeeping so each surface stays a thin translation:
 
 - ``authenticate`` checks the virtual key (``AIMUX_AUTH``; none when off) and keeps its id, never
-  the key, for the log line and spend;
+  the key, for the log line and spend. Surfaces call it first, before the body is read: an
+  anonymous caller gets its 401 without ever reaching the parser (as Anthropic and OpenAI answer);
+  ``admit_model`` then checks the parsed body's model against the key's allow-list (no round trip);
 - ``answered`` / ``stream_finished`` settle the cost (spend and token windows are written in the
   background), publish the metrics and the log line, and give the headers that carry the cost and
   the caller's rate-limit windows;
@@ -47,6 +49,20 @@ def _keys_of(request: Request) -> KeyRing | None:
     return keys
 
 
+async def authenticate(request: Request) -> ApiKeyRecord | None:
+    """The caller's key record, None when auth is off; 401/403 (529 on a store outage) as ``AimuxError``s.
+
+    Reads headers only (one key lookup at most, none while cached): every client route calls it
+    before touching the body.
+    """
+    keys = _keys_of(request)
+    if keys is None:
+        return None
+    from ..keys.ring import authenticate_request
+
+    return await authenticate_request(keys, api_key_of(request))
+
+
 class Exchange:
     def __init__(self, request: Request, surface: Surface) -> None:
         self.request = request
@@ -57,15 +73,17 @@ class Exchange:
         self.client_model: str | None = None
         self._ids = lambda_ids(request.scope)
 
-    async def authenticate(self, model: str | None = None) -> ApiKeyRecord | None:
-        """The caller's key record (None when auth is off); 401/403 as ``AimuxError``s."""
-        keys = _keys_of(self.request)
-        if keys is None:
-            return None
-        from ..keys.ring import authenticate_request
-
-        self.key = await authenticate_request(keys, api_key_of(self.request), model)
+    async def authenticate(self) -> ApiKeyRecord | None:
+        """The caller's key record (None when auth is off), kept for the log line and spend; see ``authenticate``."""
+        self.key = await authenticate(self.request)
         return self.key
+
+    def admit_model(self, model: str) -> None:
+        """403 unless the caller's key may use ``model`` (its allow-list; nothing to check when auth is off)."""
+        if self.key is not None:
+            from ..keys.ring import check_model
+
+            check_model(self.key, model)
 
     def answered(self, gateway: Gateway, served: Served, usage: Usage) -> dict[str, str]:
         """Settle and publish a complete answer; the headers for the cost and rate-limit windows."""

@@ -8,16 +8,20 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import InternalError, RequestTooLarge
+from ..errors import InternalError, RequestTooLarge, UnsupportedMediaType
 from ..gateway import Gateway, Served
 from ..providers.base import RequestContext
+from ..redaction import remember_caller_secret
 from ..routing.select import RequestMeta
 from ..settings import get_settings
+from ..translate.errors import PathStyle, invalid_request_from_validation
 from ..wire.anthropic import MessagesRequest
 from ..wire.headers import header_safe
 
@@ -25,6 +29,7 @@ JSON_MEDIA_TYPE = "application/json"
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
 log = logging.getLogger("aimux.surfaces")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+M = TypeVar("M", bound=BaseModel)
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -57,7 +62,16 @@ def new_request_id() -> str:
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, refusing anything over ``AIMUX_MAX_REQUEST_MB`` before buffering it all."""
+    """The request body, refusing anything over ``AIMUX_MAX_REQUEST_MB`` before buffering it all.
+
+    A compressed body (``content-encoding`` other than ``identity``) is refused with 415 rather than
+    inflated: neither Anthropic nor OpenAI clients compress requests, and inflating would let a small
+    upload expand past the size cap.
+    """
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        shown = header_safe(encoding)[:40]
+        raise UnsupportedMediaType(f"content-encoding: {shown!r} bodies are not supported; send the body uncompressed")
     limit = get_settings().max_request_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -72,20 +86,62 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def parse_body(model: type[M], body: bytes, style: PathStyle) -> M:
+    """``body`` validated as ``model``, or a 400 naming the bad field in the caller's path ``style``.
+
+    One parse on the way in; only a failure parses the body again, to name the field by its JSON path.
+    """
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise invalid_request_from_validation(exc, document=_document(body), style=style) from None
+
+
+def _document(body: bytes) -> Any:
+    """The body as plain JSON values, to name fields by their JSON path (only on the error path)."""
+    try:
+        return from_json(body)
+    except ValueError:
+        return None
+
+
 def _too_large(limit: int) -> RequestTooLarge:
     return RequestTooLarge(f"request body: exceeds the gateway limit of {limit / 1048576:g} MB (AIMUX_MAX_REQUEST_MB)")
 
 
+def wants_anthropic(request: Request) -> bool:
+    """Whether to answer in Anthropic's dialect: by route, and by headers on the paths both APIs share.
+
+    ``/anthropic/...`` and ``.../messages...`` are Anthropic's, ``/openai/...`` and ``.../chat/completions``
+    OpenAI's; elsewhere (``/v1/models``, an unknown path) ``anthropic-version`` or ``x-api-key`` mark an
+    Anthropic client.
+    """
+    path: str = request.url.path
+    if path.startswith("/openai/") or path.endswith("/chat/completions"):
+        return False
+    if path.startswith("/anthropic/") or path.endswith(("/messages", "/messages/count_tokens")):
+        return True
+    return "anthropic-version" in request.headers or "x-api-key" in request.headers
+
+
 def api_key_of(request: Request) -> str | None:
-    """``x-api-key`` wins over ``Authorization: Bearer`` when both are present (as Anthropic does)."""
+    """``x-api-key`` wins over ``Authorization: Bearer`` when both are present (as Anthropic does).
+
+    Whatever the caller presented (also an ``Authorization`` value of another scheme) is remembered for
+    this request's redaction (``redaction.remember_caller_secret``): never quoted back to anyone.
+    """
     key = request.headers.get("x-api-key")
     if key:
+        remember_caller_secret(key)
         return key
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
+        remember_caller_secret(authorization)
         return None
-    return token.strip() or None
+    token = token.strip()
+    remember_caller_secret(token)
+    return token or None
 
 
 def request_context(request: Request, request_id: str) -> RequestContext:

@@ -1,9 +1,10 @@
 """The Anthropic surface: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``.
 
 The body is the canonical model already, so this surface only validates, dispatches and
-encodes. Streaming is decided by ``body.stream`` (Claude Code sends ``Accept: application/json``
-even when streaming). Errors before the first byte get their HTTP status; errors after it end the
-stream with an ``event: error`` and no ``message_stop``.
+encodes (a client that did not enable thinking gets no thinking blocks: ``client_thinking``).
+Streaming is decided by ``body.stream`` (Claude Code sends ``Accept: application/json`` even when
+streaming). Errors before the first byte get their HTTP status; errors after it end the stream
+with an ``event: error`` and no ``message_stop``.
 """
 
 from __future__ import annotations
@@ -11,24 +12,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..accounting.record import StreamTally
-from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError
-from ..translate.errors import anthropic_error_body, error_headers, invalid_request_from_validation
+from ..translate.client_thinking import hide_thinking, thinking_enabled, without_thinking
+from ..translate.errors import anthropic_error_body, error_headers
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.sse import anthropic_frame
-from .exchange import Exchange
+from .exchange import Exchange, authenticate
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
     gateway_of,
     json_response,
     new_request_id,
+    parse_body,
     read_body,
     request_context,
     routing_meta,
@@ -46,19 +47,18 @@ async def create_message(request: Request) -> Response:
     exchange = Exchange(request, "anthropic")
     request_id = exchange.request_id
     try:
-        body = await read_body(request)
-        try:
-            parsed = MessagesRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise invalid_request_from_validation(exc) from None
+        key = await exchange.authenticate()
+        parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
         exchange.client_model = parsed.model
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
-        context.key = await exchange.authenticate(parsed.model)
+        exchange.admit_model(parsed.model)
+        context.key = key
         gateway = gateway_of(request)
         meta = routing_meta(request, parsed)
         if parsed.wants_stream:
             opened = await gateway.open_stream(parsed, context, meta)
+            events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
             headers = {
                 **SSE_HEADERS,
                 **served_headers(request_id, opened.served),
@@ -67,11 +67,13 @@ async def create_message(request: Request) -> Response:
             tally = StreamTally(exchange.timer)
             finished = partial(exchange.stream_finished, gateway, opened.served, tally)
             return StreamingResponse(
-                _encode_stream(opened.events, tally, finished),
+                _encode_stream(events, tally, finished, request_id),
                 media_type=SSE_MEDIA_TYPE,
                 headers=headers,
             )
         message, served = await gateway.create(parsed, context, meta)
+        if not thinking_enabled(parsed):
+            message = without_thinking(message)
         headers = {**served_headers(request_id, served), **exchange.answered(gateway, served, message.usage)}
         return json_response(message.dump_json(), 200, headers)
     except AimuxError as error:
@@ -86,15 +88,14 @@ async def create_message(request: Request) -> Response:
 async def count_tokens(request: Request) -> Response:
     request_id = new_request_id()
     try:
-        body = await read_body(request)
-        try:
-            parsed = CountTokensRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise invalid_request_from_validation(exc) from None
+        await authenticate(request)
+        parsed = parse_body(CountTokensRequest, await read_body(request), "dotted")
         check_request(parsed, request.headers.get("anthropic-version"))
-        await Exchange(request, "anthropic").authenticate()
-        headers = {"request-id": request_id, "x-request-id": request_id}
-        return json_response({"input_tokens": estimate_input_tokens(parsed)}, 200, headers)
+        counted = MessagesRequest.model_validate({**parsed.dump(), "max_tokens": 1})  # routable shape
+        context = request_context(request, request_id)
+        tokens, source = await gateway_of(request).count_tokens(counted, context, routing_meta(request, counted))
+        headers = {"request-id": request_id, "x-request-id": request_id, "x-aimux-token-count": source}
+        return json_response({"input_tokens": tokens}, 200, headers)
     except AimuxError as error:
         return anthropic_error_response(error, request_id)
     except Exception as exc:
@@ -102,9 +103,10 @@ async def count_tokens(request: Request) -> Response:
 
 
 async def _encode_stream(
-    events: AsyncIterator[StreamEvent], tally: StreamTally, finished: Callable[[], None]
+    events: AsyncIterator[StreamEvent], tally: StreamTally, finished: Callable[[], None], request_id: str
 ) -> AsyncIterator[bytes]:
-    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error``.
+    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error`` (one that
+    is aimux's own fault quotes ``request_id``, the id in the response's ``request-id`` header).
 
     ``finished`` runs once the stream ended for any reason (done, failed, client gone): the usage
     seen so far is settled and the request's record published.
@@ -118,7 +120,7 @@ async def _encode_stream(
         yield _error_frame(error)
     except Exception as exc:
         tally.fail("api_error")
-        yield _error_frame(unexpected_error(exc, "stream"))
+        yield _error_frame(unexpected_error(exc, request_id))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
         finished()

@@ -14,7 +14,8 @@
   a new ``id`` or a different name on a reused (or missing) index starts a new call. Only one
   call streams live; fragments of other calls are buffered and replayed when the live call's
   arguments form a complete JSON object, or at ``finish_reason``. A fragment is never sent to a
-  closed block; arguments are validated when their block closes. Whitespace-only ``content``
+  closed block; arguments are validated when their block closes (except when ``finish_reason`` is
+  ``length``: a call cut mid-way stays partial, as Anthropic streams it). Whitespace-only ``content``
   while a call streams (vLLM filler) is ignored rather than cutting the call.
 - ``finish_reason`` closes everything and is held: ``message_delta`` (stop reason + cumulative
   usage) and ``message_stop`` follow at the usage chunk (same chunk or later, ``choices`` may be
@@ -24,6 +25,10 @@
 - error chunks (``{"error": …}``, OpenRouter ``finish_reason: "error"``, vLLM
   ``{"object": "error"}``) raise ``UpstreamError``; so does ``finish()`` before any
   ``finish_reason`` (a cut stream must not look like a clean stop).
+- chunks that break the schema raise ``malformed_answer`` (content that is not text, a tool call
+  without a name, arguments that are not a JSON object, an answer with nothing in it: see
+  ``EMPTY_ANSWER_FINISHES``) or, for wrong types deeper down, ``TypeError``/``ValueError``/
+  ``AttributeError``, which the adapter reports as ``malformed_answer`` too.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import UpstreamError
+from ..providers.upstream_errors import malformed_answer
 from ..wire.anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -42,7 +48,15 @@ from ..wire.anthropic import (
     MessageStopEvent,
     StreamEvent,
 )
-from .openai_response import anthropic_usage, message_id_from, reasoning_text, stop_reason_for, upstream_error
+from .openai_response import (
+    EMPTY_ANSWER_FINISHES,
+    anthropic_usage,
+    call_thought_signature,
+    message_id_from,
+    reasoning_text,
+    stop_reason_for,
+    upstream_error,
+)
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
 
 _delta_event = ContentBlockDeltaEvent.model_validate
@@ -52,10 +66,11 @@ _start_event = ContentBlockStartEvent.model_validate
 class _Call:
     """One upstream tool call: identity, buffered arguments and its block, once opened."""
 
-    __slots__ = ("args", "block", "checked", "closed", "id", "name")
+    __slots__ = ("args", "block", "checked", "closed", "id", "name", "signature")
 
     def __init__(self, call_id: str | None) -> None:
         self.id = call_id
+        self.signature: str | None = None  # Gemini's thought signature, when the call carries one
         self.name = ""
         self.args: list[str] = []
         self.block: int | None = None
@@ -123,8 +138,8 @@ class ChatChunkDecoder:
             if finish:
                 if finish == "error":
                     raise upstream_error(choice.get("error") or chunk, self._provider)
+                self._finish = finish  # before closing: a call cut by ``length`` is not an error
                 self._close_all(out)
-                self._finish = finish
         if usage and self._finish is not None:
             self._end(out)
         return out
@@ -167,6 +182,8 @@ class ChatChunkDecoder:
         text = delta.get("content")
         if text and isinstance(text, str):
             self._text(text, out)
+        elif text is not None and not isinstance(text, str):
+            raise malformed_answer(self._provider, f"streamed delta.content that is a {type(text).__name__}")
         refusal = delta.get("refusal")
         if refusal and isinstance(refusal, str):
             self._refused = True
@@ -208,6 +225,8 @@ class ChatChunkDecoder:
         self._last = call
         if name and not call.name:
             call.name = name
+        if call.signature is None and "extra_content" in frag:
+            call.signature = call_thought_signature(frag)
         args = fn.get("arguments")
         if args is not None and not isinstance(args, str):
             args = json.dumps(args, ensure_ascii=False)
@@ -219,8 +238,7 @@ class ChatChunkDecoder:
                                          "delta": {"type": "input_json_delta", "partial_json": args}}))
         elif call.closed:
             if args and args.strip():
-                raise UpstreamError("upstream sent tool arguments after the call was complete",
-                                    provider=self._provider)
+                raise malformed_answer(self._provider, "sent tool arguments after the call was complete")
         else:
             if args:
                 call.args.append(args)
@@ -260,8 +278,8 @@ class ChatChunkDecoder:
 
     def _open_tool(self, call: _Call, out: list[StreamEvent]) -> None:
         if not call.name:
-            raise UpstreamError("upstream tool call has no name", provider=self._provider)
-        call_id = encode_tool_id(call.id) if call.id else f"toolu_{self._mid}_{self._tool_blocks}"
+            raise malformed_answer(self._provider, "streamed a tool call without a name")
+        call_id = encode_tool_id(call.id or f"toolu_{self._mid}_{self._tool_blocks}", call.signature)
         call.block = self._next
         self._tool_blocks += 1
         self._open_block("tool", {"type": "tool_use", "id": call_id,
@@ -292,15 +310,14 @@ class ChatChunkDecoder:
 
     def _check_arguments(self, call: _Call) -> None:
         raw = "".join(call.args)
-        if not raw.strip():
+        if not raw.strip() or self._finish == "length":  # cut by max_tokens: partial, as Anthropic sends it
             return
         try:
             value = json.loads(raw)
         except ValueError:
             value = None
         if not isinstance(value, dict):
-            raise UpstreamError("upstream returned tool arguments that are not a JSON object",
-                                provider=self._provider)
+            raise malformed_answer(self._provider, "streamed tool arguments that are not a JSON object")
 
     def _close_all(self, out: list[StreamEvent]) -> None:
         """At ``finish_reason``: close the open block and replay every buffered call in order."""
@@ -312,6 +329,11 @@ class ChatChunkDecoder:
 
     def _end(self, out: list[StreamEvent]) -> None:
         self._close_all(out)
+        if self._next == 0 and (self._finish not in EMPTY_ANSWER_FINISHES or not self._usage):
+            raise malformed_answer(
+                self._provider, f"streamed nothing usable (no content, no tool calls, finish_reason {self._finish!r}"
+                + ("" if self._usage else ", no usage") + ")"
+            )
         stop = stop_reason_for(self._finish, has_tool_use=self._tool_blocks > 0, refused=self._refused)
         if self._usage:
             usage: dict[str, Any] = anthropic_usage(self._usage)

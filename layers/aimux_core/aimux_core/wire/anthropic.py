@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter
 
-from .base import WireModel
+from .base import WireModel, discriminator_tag
 
 # --------------------------------------------------------------------------- content blocks
 
@@ -82,11 +82,8 @@ class OtherBlock(WireModel):
     type: str
 
 
-def _block_tag(value: Any) -> str | None:
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    if kind is None:
-        return None
-    return kind if kind in _BLOCK_TAGS else "other"
+def _block_tag(value: Any) -> str:
+    return discriminator_tag(value, _BLOCK_TAGS)
 
 
 class ToolResultBlock(WireModel):
@@ -247,11 +244,8 @@ class OtherDelta(WireModel):
 _DELTA_TAGS = frozenset({"text_delta", "input_json_delta", "thinking_delta", "signature_delta"})
 
 
-def _delta_tag(value: Any) -> str | None:
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    if kind is None:
-        return None
-    return kind if kind in _DELTA_TAGS else "other"
+def _delta_tag(value: Any) -> str:
+    return discriminator_tag(value, _DELTA_TAGS)
 
 
 Delta = Annotated[
@@ -342,11 +336,8 @@ _EVENT_TAGS = frozenset(
 )
 
 
-def _event_tag(value: Any) -> str | None:
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    if kind is None:
-        return None
-    return kind if kind in _EVENT_TAGS else "other"
+def _event_tag(value: Any) -> str:
+    return discriminator_tag(value, _EVENT_TAGS)
 
 
 StreamEvent = Annotated[

@@ -9,6 +9,7 @@ counts as set.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import Any, ClassVar, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict
@@ -17,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 class WireModel(BaseModel):
     """A JSON object on the wire: extra keys survive a parse/dump round trip."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # allow_inf_nan=False: NaN and Infinity are not JSON numbers; a number field holding one is a 400.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
     _constant_fields: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
@@ -42,3 +44,21 @@ class WireModel(BaseModel):
     def dump_json(self) -> str:
         """Compact JSON of exactly the fields that were sent or set."""
         return self.model_dump_json(exclude_unset=True)
+
+
+OTHER_TAG = "other"
+
+
+def discriminator_tag(value: Any, known: Set[str]) -> str:
+    """The member of a ``type``-tagged union that ``value`` parses as: its ``type`` if known, else ``"other"``.
+
+    Used as the ``Discriminator`` of every open union (content blocks, deltas, stream events, OpenAI
+    content parts). It must accept any JSON value without raising, since an exception here is an
+    internal error rather than a validation error: a ``type`` that is missing, null, a number, an
+    object or a list (unhashable, so never looked up in ``known``), or a value that is not an object
+    at all, goes to the ``Other*`` member. That member's ``type: str`` then fails validation with the
+    field's path (``messages.0.content.1.type: Input should be a valid string``), a 400 in the
+    caller's dialect.
+    """
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if isinstance(kind, str) and kind in known else OTHER_TAG

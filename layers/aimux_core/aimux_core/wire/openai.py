@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from .base import WireModel
+from .base import WireModel, discriminator_tag
 
 # --------------------------------------------------------------------------- content parts
 
@@ -50,11 +50,8 @@ class OtherPart(WireModel):
 _PART_TAGS = frozenset({"text", "image_url", "refusal"})
 
 
-def _part_tag(value: Any) -> str | None:
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    if kind is None:
-        return None
-    return kind if kind in _PART_TAGS else "other"
+def _part_tag(value: Any) -> str:
+    return discriminator_tag(value, _PART_TAGS)
 
 
 ContentPart = Annotated[
