@@ -74,9 +74,11 @@ def test_plain_503_is_a_fault(anthropic_upstream: AnthropicUpstream, aimux: Call
     """A 503 that does not say "overloaded" (no backend, maintenance page) is a fault: it counts."""
     anthropic_upstream.enqueue(*[Fault.http(503, body="<html>no healthy upstream</html>") for _ in range(3)])
     served = aimux(single_route(anthropic_upstream))
-    with pytest.raises(anthropic.APIStatusError):
+    with pytest.raises(anthropic.APIStatusError) as caught:
         served.ask("solo-model")
     assert breaker_record(served).consecutive_failures == 1
+    headers = caught.value.response.headers  # still a 529 to the client: it says when to come back
+    assert caught.value.status_code == 529 and headers["retry-after"] == "1" and headers["x-aimux-attempts"] == "3"
 
 
 def test_one_client_request_counts_once_however_many_attempts(

@@ -9,9 +9,10 @@
 - every failure a rate limit, or every target resting after one: 429 ``rate_limit_error``;
 - anything else: 529 ``overloaded_error`` (503 for OpenAI clients), naming each target and why.
 
-Every such answer carries ``x-aimux-attempts`` (0 when nothing was called) and the last target tried,
-and, whenever a target rests, when the soonest recovers: ``retry-after`` in whole seconds, rounded up,
-and ``retry-after-ms``, which the official SDKs read first.
+Every such answer carries ``x-aimux-attempts`` (0 when nothing was called) and the last target tried.
+Every 429 and 529, and any answer while a target rests, says when to come back (when the soonest
+target recovers, else ``ALL_DOWN_RETRY_AFTER``): ``retry-after`` in whole seconds, rounded up, and
+``retry-after-ms``, which the official SDKs read first.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def unserved(walk: Walk, resting: float | None) -> AimuxError:
             own.headers["x-should-retry"] = "false"
         else:
             wait = own.retry_after if own.retry_after is not None else resting
+            if wait is None and own.status in (429, 529):  # a refusal says when to come back, always
+                wait = ALL_DOWN_RETRY_AFTER
             if wait is not None:
                 retry_in(own, wait)
         return with_attempts(own, attempts)
