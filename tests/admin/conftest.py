@@ -78,7 +78,9 @@ class Deployment:
     openai: OpenAIUpstream
 
     def admin(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+        """An operator's client: ``x-aimux-admin`` marks its changes as deliberate (a cross-site form
+        cannot send it)."""
+        return httpx.Client(base_url=self.url, timeout=30, headers={"x-aimux-admin": "test"})
 
     def project(self, name: str, **fields: Any) -> dict[str, Any]:
         with self.admin() as http:

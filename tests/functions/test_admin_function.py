@@ -14,6 +14,7 @@ ARN = "arn:aws:sts::123456789012:assumed-role/oncall/ana"
 def iam_event(method: str, path: str, query: str = "", body: str | None = None) -> dict:
     event = make_event("http-api-v2", method, path, body)
     event["rawQueryString"] = query
+    event["headers"]["authorization"] = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261205/us-east-1/execute-api"
     event["requestContext"]["authorizer"] = {"iam": {"userArn": ARN, "callerId": "AROAEXAMPLE:ana",
                                                      "accountId": "123456789012"}}  # fmt: skip
     return event
