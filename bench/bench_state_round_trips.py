@@ -214,7 +214,9 @@ async def measure(
         budget = {**budget, "project": "bench"}
     plaintext, _ = await create_key(keys, name="bench", rpm=10_000, tpm=10_000_000, **budget)
     keys.cache = type(keys.cache)(keys.clock, cache_seconds)  # forget what create_key cached: request 1 is cold
-    keys.projects = type(keys.projects)(store, keys.clock, cache_seconds)  # and the project directory
+    directory = getattr(keys, "projects", None)  # and the project directory (absent before projects existed)
+    if directory is not None:
+        keys.projects = type(directory)(store, keys.clock, cache_seconds)
 
     gateway = build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
     log = CallLog(latency)

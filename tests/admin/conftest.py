@@ -78,8 +78,8 @@ class Deployment:
     openai: OpenAIUpstream
 
     def admin(self) -> httpx.Client:
-        """An admin client; ``x-aimux-admin`` marks its changes as deliberate, as the dashboard and CLI do
-        (``surfaces/admin_access.py`` refuses a change a cross-site form could have sent)."""
+        """An operator's client: ``x-aimux-admin`` marks its changes as deliberate (a cross-site form
+        cannot send it)."""
         return httpx.Client(base_url=self.url, timeout=30, headers={"x-aimux-admin": "test"})
 
     def project(self, name: str, **fields: Any) -> dict[str, Any]:

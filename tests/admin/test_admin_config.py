@@ -65,7 +65,7 @@ def test_route_explain_answers_like_the_cli(
     decision = answer.json()
     assert decision["route"] == "default" and decision["decided_by"] == "model claude-sonnet-4-5"
     assert [t["key"] for t in decision["targets"]] == ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1"]
-    assert decision["dropped"] == [] and decision["estimated_tokens"] > 0
+    assert decision["dropped"] == decision["down"] == [] and decision["estimated_tokens"] > 0
 
     config_file = tmp_path / "aimux.json"
     config_file.write_text(json.dumps(deployment.gateway.config.model_dump(mode="json")))
@@ -87,8 +87,9 @@ def test_route_explain_sees_open_circuits(deployment: Deployment) -> None:
     with deployment.admin() as http:
         assert http.post("/admin/breakers/anthropic/open").status_code == 200
     decision = explain(deployment, MESSAGES).json()
-    assert [t["key"] for t in decision["targets"]] == ["openai/gpt-4.1"]
-    assert decision["dropped"] == [{"target": "claude-sonnet-4-5", "reason": "circuit open"}]
+    assert [t["key"] for t in decision["targets"]] == ["openai/gpt-4.1", "anthropic/claude-sonnet-4-5"]
+    (down,) = decision["down"]  # tried last, as dispatch would
+    assert down["target"] == "claude-sonnet-4-5" and "circuit" in down["reason"]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """``GET /admin/health`` and the breaker controls, after real traffic with faults from a fake upstream.
 
-Anthropic answers 529 twice (the breaker's threshold): its circuit opens, requests fail over to OpenAI,
-and the health view says so: ``CIRCUIT_OPEN`` with the breaker's times, the last errors (kind, status,
-redacted message), success rates and latency percentiles. An operator's reset closes it (logged with who);
-``open`` holds a circuit open until closed, whatever its cooldown.
+Anthropic fails twice with a 500 (the breaker's threshold): its circuit opens, requests fail over to
+OpenAI, and the health view says so: ``CIRCUIT_OPEN`` with the breaker's times, the last errors (kind,
+status, redacted message), success rates and latency percentiles. A 529 with ``retry-after`` rests a
+target instead (a load signal, not a fault): the view shows the cooldown and its reason. An operator's
+reset closes a circuit (logged with who); ``open`` holds one open until closed, whatever its cooldown.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def test_an_upstream_failing_shows_as_circuit_open_with_its_errors(deployment: D
     deployment.openai.default = Reply(text="ok", usage=Usage(input_tokens=5, output_tokens=5))
     deployment.anthropic.default = Reply(text="ok", usage=Usage(input_tokens=5, output_tokens=5))
     assert send(deployment, key) == "anthropic" and send(deployment, key, stream=True) == "anthropic"
-    overloaded = Fault.http(529, message="Overloaded, key {credential} is fine")  # an upstream echoing its key
-    deployment.anthropic.enqueue(overloaded, overloaded)
+    failing = Fault.http(500, message="Internal error, key {credential} is fine")  # an upstream echoing its key
+    deployment.anthropic.enqueue(failing, failing)
     assert [send(deployment, key) for _ in range(2)] == ["openai", "openai"]
     assert send(deployment, key) == "openai"  # the circuit is open: anthropic is not even tried
     assert len(deployment.anthropic.message_requests) == 4
@@ -66,9 +67,10 @@ def test_an_upstream_failing_shows_as_circuit_open_with_its_errors(deployment: D
     assert down["latency_ms"]["p50"] > 0 and down["latency_ms"]["p99"] >= down["latency_ms"]["p50"]
     assert down["ttft_ms"] is not None  # the stream's time to first token
     (error,) = down["last_errors"]  # the latest of each kind and status, per minute
-    assert (error["kind"], error["status"], error["count"]) == ("overloaded", 529, 2)
+    assert (error["kind"], error["status"], error["count"]) == ("server_error", 500, 2)
     assert down["last_errors"][0]["model"] == "claude-sonnet-4-5" and down["last_errors"][0]["time"].endswith("Z")
-    assert "Overloaded" in down["last_errors"][0]["message"] and ANTHROPIC_KEY not in str(report)
+    assert "Internal error" in down["last_errors"][0]["message"] and ANTHROPIC_KEY not in str(report)
+    assert "[redacted]" in down["last_errors"][0]["message"]
     (model,) = down["models"]
     assert (model["model"], model["requests"]) == ("claude-sonnet-4-5", 4)
     assert model["target"] == "anthropic/claude-sonnet-4-5" and model["state"] == "CIRCUIT_OPEN"
@@ -76,6 +78,19 @@ def test_an_upstream_failing_shows_as_circuit_open_with_its_errors(deployment: D
     assert up["state"] == "HEALTHY" and up["breaker"]["state"] == "closed" and up["cooldown"] is None
     assert (up["requests"], up["success_rate"], up["last_errors"]) == (3, 1.0, [])
     assert {m["model"]: m["requests"] for m in up["models"]} == {"gpt-4.1": 3, "cheap": 0}
+
+
+def test_a_load_signal_shows_as_a_cooldown_with_its_reason(deployment: Deployment) -> None:
+    key, _ = deployment.key("ops")
+    deployment.anthropic.enqueue(Fault.http(529, retry_after=30))
+    assert send(deployment, key) == "openai"
+    down = provider(health(deployment), "anthropic")
+    assert down["cooldown"]["reason"] == "overloaded" and down["cooldown"]["status"] == 529
+    assert down["cooldown"]["until"] > down["cooldown"]["since"]
+    assert down["models"][0]["cooldown"] == down["cooldown"] and down["breaker"]["state"] == "closed"
+    assert [(e["kind"], e["status"]) for e in down["last_errors"]] == [("overloaded", 529)]
+    assert send(deployment, key) == "openai"  # resting: openai first, without trying anthropic
+    assert len(deployment.anthropic.message_requests) == 1
 
 
 def test_reset_closes_the_circuit_and_records_who_did_it(

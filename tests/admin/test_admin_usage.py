@@ -152,3 +152,37 @@ def test_a_range_of_days_is_answered_day_by_day(deployment: Deployment) -> None:
     assert (report["from"], report["to"]) == (week_ago, today.isoformat())
     assert [g["group"]["day"] for g in report["groups"]] == [today.isoformat()]  # only days with usage
     assert report["groups"][0]["cost_micro_usd"] == cost_micro("claude-sonnet-4-5", 10, 10)
+
+
+def test_a_counter_the_store_refuses_is_logged_with_its_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    """Never silently dropped: a usage write that fails names the request, whose log line has its figures."""
+    import asyncio
+    import logging
+
+    from aimux_core.accounting.counters import FleetCounters
+    from aimux_core.accounting.record import RequestRecord
+    from aimux_core.state import MemoryStore, SystemClock
+    from aimux_core.state.request_errors import RequestErrors
+    from aimux_core.state.store import StoreUnavailable
+    from aimux_core.state.usage import UsageCounters
+
+    class Down(MemoryStore):
+        async def add(self, *args: object, **kwargs: object) -> dict:
+            raise StoreUnavailable("throttled")
+
+    store = Down()
+    counters = FleetCounters(UsageCounters(store, SystemClock()), RequestErrors(store, SystemClock()))
+    record = RequestRecord(request_id="req_lost_0001", surface="openai", status=429, latency_ms=1.0,
+                           error_kind="rate_limit_error", rate_limited=True)  # fmt: skip
+
+    async def run() -> None:
+        counters.count(record, message="rate limit reached")
+        await counters.drain()
+
+    with caplog.at_level(logging.WARNING, logger="aimux.usage"):
+        asyncio.run(run())
+    messages = [r.getMessage() for r in caplog.records if r.name == "aimux.usage"]
+    assert messages == [
+        "usage counters of req_lost_0001 not written: state store StoreUnavailable",
+        "error count of req_lost_0001 not written: state store StoreUnavailable",
+    ]

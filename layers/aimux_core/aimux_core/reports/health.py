@@ -24,6 +24,7 @@ from typing import Any
 from ..routing.guard import BreakerGuard
 from ..routing.table import Target
 from ..state.breaker import BreakerView, CircuitState
+from ..state.cooldowns import Cooldown
 from ..state.health import (
     ERROR_COUNT_PREFIX,
     ERROR_LAST_PREFIX,
@@ -132,9 +133,14 @@ def _worst(views: Sequence[BreakerView]) -> BreakerView | None:
 
 
 async def health_report(
-    guard: BreakerGuard | None, targets: Iterable[Target], providers: Iterable[str], minutes: int
+    guard: BreakerGuard | None,
+    targets: Iterable[Target],
+    providers: Iterable[str],
+    minutes: int,
+    local_cooldowns: Mapping[str, Cooldown] | None = None,
 ) -> dict[str, Any]:
-    """The answer of ``GET /admin/health`` (the admin contract's shape)."""
+    """The answer of ``GET /admin/health`` (the admin contract's shape). ``local_cooldowns``: this
+    process's own (``Gateway.cooldowns``; shorter ones are never shared), shown where the store has none."""
     by_provider: dict[str, list[Target]] = {name: [] for name in sorted(providers)}
     for target in targets:
         by_provider.setdefault(target.provider, []).append(target)
@@ -164,7 +170,8 @@ async def health_report(
             model_view = views.get(guard.breaker_key(target)) if per_model else None
             if model_view is not None:
                 model_views.append(model_view)
-            cooldown = cooldown_view(cooldown_item, now)
+            local = (local_cooldowns or {}).get(target.key)
+            cooldown = cooldown_view(cooldown_item, now) or cooldown_view(local.to_item() if local else None, now)
             if cooldown is not None:
                 cooldowns.append(cooldown)
             errors += [note for bucket in buckets for note in _notes(bucket, target)]

@@ -85,8 +85,8 @@ def _looks_like_openai(body: dict[str, Any]) -> bool:
 def explain(
     request: MessagesRequest, meta: RequestMeta, table: RoutingTable, health: HealthView | None = None
 ) -> Decision:
-    """Where ``request`` would go: with ``health`` (the live view), open circuits are dropped as dispatch
-    would; without it, as if every target were healthy."""
+    """Where ``request`` would go: with ``health`` (the live view), targets that are down (open circuit,
+    cooling down) move last as dispatch would try them; without it, as if every target were healthy."""
     estimate = estimate_input_tokens(request)
     return Selector(table).select(request, meta, health or HealthView(), estimated_tokens=estimate)
 
@@ -107,6 +107,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
             for target in decision.targets
         ],
         "dropped": [{"target": label, "reason": why} for label, why in decision.dropped],
+        "down": [{"target": label, "reason": why} for label, why in decision.down],
     }
 
 
@@ -129,4 +130,7 @@ def describe(decision: Decision) -> list[str]:
     if decision.dropped:
         lines.append("dropped:")
         lines += [f"  - {label}: {why}" for label, why in decision.dropped]
+    if decision.down:
+        lines.append("down (tried last):")
+        lines += [f"  - {label}: {why}" for label, why in decision.down]
     return lines

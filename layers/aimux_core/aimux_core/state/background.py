@@ -24,19 +24,21 @@ class BackgroundWrites:
 
     def later(self, work: Awaitable[Any], what: str) -> None:
         """Start ``work`` now, without waiting for it; ``what`` names it in the log if it fails."""
-        task = asyncio.ensure_future(self._run(work, what))
+        task = asyncio.ensure_future(work)
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(lambda done: self._done(done, what))
 
     async def drain(self) -> None:
         """Wait until no write is pending (writes started meanwhile included)."""
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    async def _run(self, work: Awaitable[Any], what: str) -> None:
-        try:
-            await work
-        except StoreError as exc:
-            self._log.warning("%s not written: state store %s", what, type(exc).__name__)
-        except Exception:
-            self._log.exception("%s failed", what)
+    def _done(self, task: asyncio.Task[Any], what: str) -> None:
+        self._pending.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, StoreError):
+            self._log.warning("%s not written: state store %s", what, type(error).__name__)
+        elif error is not None:
+            self._log.error("%s failed", what, exc_info=error)

@@ -59,6 +59,7 @@ COUNTERS: tuple[str, ...] = (
     "fallbacks",
     "rate_limited",
 )
+_COUNTER_NAMES = frozenset(COUNTERS)
 _ROW_PREFIX = "u#"
 _ROW_RANGE = ("u#", "u$")  # "$" follows "#": every "u#..." sorts in between
 
@@ -76,9 +77,20 @@ def _part(value: str | None) -> str:
     return quote(value, safe="") if value else NONE
 
 
+_SK_CACHE_SIZE = 4096
+_sks: dict[tuple[str | None, ...], str] = {}
+
+
 def usage_sk(project: str | None, key_id: str | None, provider: str | None, model: str | None) -> str:
-    """The row of one combination (``-`` for a missing part)."""
-    return _ROW_PREFIX + "#".join(_part(value) for value in (project, key_id, provider, model))
+    """The row of one combination (``-`` for a missing part); the last few thousand are kept, since the
+    same combinations come back request after request."""
+    parts = (project, key_id, provider, model)
+    sk = _sks.get(parts)
+    if sk is None:
+        if len(_sks) >= _SK_CACHE_SIZE:
+            _sks.clear()
+        sk = _sks[parts] = _ROW_PREFIX + "#".join(_part(value) for value in parts)
+    return sk
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +125,17 @@ class UsageCounters:
         self.store = store
         self.clock = clock
         self.retention_days = retention_days
+        self._day: tuple[float, float, str, float] = (0.0, 0.0, "", 0.0)  # start, end, day, expires_at
+
+    def _today(self, now: float) -> tuple[str, float]:
+        """The UTC day of ``now`` and when its rows expire; worked out once per day (formatting costs)."""
+        start, end, day, expires_at = self._day
+        if not start <= now < end:
+            midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            after = midnight + timedelta(days=1)
+            day, expires_at = f"{midnight:%Y-%m-%d}", (after + timedelta(days=self.retention_days)).timestamp()
+            self._day = (midnight.timestamp(), after.timestamp(), day, expires_at)
+        return day, expires_at
 
     async def add(
         self,
@@ -124,15 +147,12 @@ class UsageCounters:
         counts: Mapping[str, int],
     ) -> None:
         """Add ``counts`` (names from ``COUNTERS``, non-negative) to today's row of the combination."""
-        unknown = set(counts) - set(COUNTERS)
+        unknown = counts.keys() - _COUNTER_NAMES
         if unknown:
             raise ValueError(f"unknown usage counters: {sorted(unknown)}")
         deltas = {name: value for name, value in counts.items() if value}
         deltas["requests"] = counts.get("requests", 1)
-        now = self.clock.now()
-        day = day_of(now)
-        day_end = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
-        expires_at = (day_end + timedelta(days=self.retention_days)).timestamp()
+        day, expires_at = self._today(self.clock.now())
         await self.store.add(
             usage_pk(day), usage_sk(project, key_id, provider, model), deltas, expires_at=expires_at
         )

@@ -3,8 +3,8 @@ would go.
 
 The configuration view hides every secret behind where it comes from (``reports/config_view.py``). The
 explanation is ``aimux route explain --json`` for a posted request (a Messages or Chat Completions body,
-or a recorded ``{"path", "headers", "body"}``), decided against the live health view: a target whose
-circuit is open now is dropped as dispatch would drop it.
+or a recorded ``{"path", "headers", "body"}``), decided against the live health view: a target that is
+down now (open circuit, cooling down) is listed last and under ``down``, as dispatch would try it.
 """
 
 from __future__ import annotations

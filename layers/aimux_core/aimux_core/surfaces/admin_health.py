@@ -47,7 +47,8 @@ def add_health_routes(app: FastAPI, context: AdminContext) -> None:
         over the last ``minutes`` (default 15, at most 1440), and the last errors."""
         window = whole(minutes, "minutes", default=15, low=1, high=MAX_MINUTES)
         gateway = context.gateway()
-        return await health_report(context.breakers(), gateway.targets, gateway.providers, window)
+        local = gateway.cooldowns.live(target.key for target in gateway.targets)
+        return await health_report(context.breakers(), gateway.targets, gateway.providers, window, local)
 
     @router.post("/breakers/{provider}/{action}")
     async def breaker(provider: str, action: str, request: Request) -> dict[str, Any]:
