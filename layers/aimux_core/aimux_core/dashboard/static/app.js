@@ -62,7 +62,7 @@ async function breakerAction(provider, action) {
   } catch (error) {
     fail(`Breaker ${action} for ${provider} failed: ${error.message}`);
   }
-  await refresh();
+  await refresh(true);
 }
 
 function providerCard(p) {
@@ -240,8 +240,10 @@ async function loadAll() {
   document.body.dataset.refreshes = String(state.refreshes);
 }
 
-/** Load everything once (a refresh already running is joined, not doubled). */
-export function refresh() {
+/** Load everything once. A timer refresh joins one already running; after a change (`fresh`) the page
+ * waits for a running one to end and loads again, so what it shows was read after the change. */
+export async function refresh(fresh = false) {
+  if (state.running && fresh) await state.running.catch(() => {});
   if (!state.running) state.running = loadAll().finally(() => { state.running = null; });
   return state.running;
 }
@@ -259,7 +261,7 @@ function schedule() {
 function setupRefresh() {
   document.getElementById("refresh").addEventListener("click", async () => {
     clearAlert();
-    await refresh();
+    await refresh(true);
     schedule();
   });
   const pause = document.getElementById("pause");
@@ -290,13 +292,13 @@ function setupToken() {
     event.preventDefault();
     setAdminToken(input.value.trim());
     say(input.value.trim() ? "Admin token set for this tab" : "Admin token cleared");
-    await refresh();
+    await refresh(true);
   });
   document.getElementById("token-forget").addEventListener("click", async () => {
     input.value = "";
     setAdminToken("");
     say("Admin token forgotten");
-    await refresh();
+    await refresh(true);
   });
 }
 
@@ -329,7 +331,7 @@ async function showVersion() {
 
 setupTheme();
 setupToken();
-setupManagement({ refresh, say, fail });
+setupManagement({ refresh: () => refresh(true), say, fail });
 setupRefresh();
 showVersion();
 refresh().then(schedule);
