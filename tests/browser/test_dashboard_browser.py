@@ -354,3 +354,27 @@ def _chart(page: Any, figure: str) -> dict[tuple[str, str], float]:
     ):
         drawn[(day, group)] = drawn.get((day, group), 0) + value
     return drawn
+
+
+def test_every_control_is_named_for_assistive_technology(page: Any, deployment: Deployment) -> None:
+    """Buttons have a name, form fields a label, charts a role and a title, ids are unique, and each
+    section is a landmark with a heading (a screen reader's way around the page)."""
+    opened(page, deployment.url)
+    problems = page.evaluate("""() => {
+        const found = [];
+        for (const b of document.querySelectorAll("button"))
+            if (!(b.getAttribute("aria-label") || b.textContent.trim())) found.push("unnamed button " + b.outerHTML);
+        for (const f of document.querySelectorAll("input, select"))
+            if (!f.labels || !f.labels.length) found.push("unlabelled field " + (f.name || f.id));
+        for (const svg of document.querySelectorAll("svg"))
+            if (svg.getAttribute("role") !== "img" || !svg.querySelector("title")) found.push("chart without title");
+        const ids = [...document.querySelectorAll("[id]")].map((e) => e.id);
+        for (const id of ids.filter((id, i) => ids.indexOf(id) !== i)) found.push("duplicate id " + id);
+        for (const s of document.querySelectorAll("main section"))
+            if (!s.getAttribute("aria-labelledby") || !document.getElementById(s.getAttribute("aria-labelledby")))
+                found.push("section without a heading " + s.id);
+        if (!document.querySelector("[role=status][aria-live=polite]")) found.push("no live region");
+        return found;
+    }""")
+    assert problems == []
+    assert page.locator("svg[role=img]").count() == 2 and page.locator("article[data-provider]").count() == 2
