@@ -153,3 +153,37 @@ def test_a_deployed_call_names_the_iam_principal() -> None:
     without_arn = {"requestContext": {"authorizer": {"iam": {"callerId": "AROAEXAMPLE:ana"}}}}
     assert caller_identity(Request({**scope, "aws.event": without_arn}), token_required=False) == "AROAEXAMPLE:ana"
     assert caller_identity(Request({**scope, "aws.event": None}), token_required=True) == "token"
+
+
+def test_per_model_breakers_are_shown_and_changed_model_by_model() -> None:
+    from admin_conftest import ENV, document
+    from fastapi.testclient import TestClient
+
+    from aimux_core.config.runtime import build_gateway_from_config
+    from aimux_core.config.validate import validate_config
+    from aimux_core.keys import KeyRing
+    from aimux_core.settings import AdminSettings
+    from aimux_core.state import MemoryStore
+    from aimux_core.surfaces.admin import create_admin_app
+    from aimux_core.surfaces.admin_access import AdminAccess
+    from fakes.anthropic_upstream import AnthropicUpstream
+    from fakes.openai_upstream import OpenAIUpstream
+
+    with AnthropicUpstream() as anthropic_fake, OpenAIUpstream() as openai_fake:
+        breaker = {"failure_threshold": 2, "failure_ratio": None, "cooldown": 60, "scope": "model"}
+        config = validate_config(document(anthropic_fake, openai_fake, breaker=breaker), "per-model.yaml")
+        store = MemoryStore()
+        gateway = build_gateway_from_config(config, env=ENV, store=store)
+        app = create_admin_app(gateway, KeyRing(store), access=AdminAccess(AdminSettings()))
+        with TestClient(app, client=("127.0.0.1", 5000), headers={"x-aimux-admin": "test"}) as http:
+            opened = http.post("/admin/breakers/openai/open").json()
+            assert opened["breaker"]["scope"] == "model" and opened["breaker"]["state"] == "open"
+            view = provider(http.get("/admin/health").json(), "openai")
+            assert view["state"] == "CIRCUIT_OPEN" and view["breaker"]["scope"] == "model"
+            assert {m["model"]: m["breaker"]["state"] for m in view["models"]} == {"gpt-4.1": "open", "cheap": "open"}
+            assert all(m["breaker"]["held_open"] for m in view["models"])
+            other = provider(http.get("/admin/health").json(), "anthropic")
+            assert other["state"] == "HEALTHY" and other["models"][0]["breaker"]["state"] == "closed"
+            http.post("/admin/breakers/openai/close")
+            view = provider(http.get("/admin/health").json(), "openai")
+            assert view["state"] == "HEALTHY" and {m["breaker"]["state"] for m in view["models"]} == {"closed"}

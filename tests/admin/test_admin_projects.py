@@ -41,6 +41,13 @@ def test_project_lifecycle_over_http(deployment: Deployment) -> None:
         assert [p["name"] for p in listed] == ["web"] and listed[0]["keys"] == [key_id]
         assert http.get(f"/admin/keys/{key_id}").json()["project"] == "web"
 
+        _, other_id = deployment.key("moving")
+        moved = http.patch(f"/admin/keys/{other_id}", json={"project": "web"})
+        assert moved.status_code == 200 and moved.json()["project"] == "web"
+        assert sorted(http.get("/admin/projects/web").json()["keys"]) == sorted([key_id, other_id])
+        assert http.patch(f"/admin/keys/{other_id}", json={"project": None}).json()["project"] is None
+        refused = http.patch(f"/admin/keys/{other_id}", json={"project": "web", "rpm": 5})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "rpm"
         changed = http.patch("/admin/projects/web", json={"tpm": 100000, "budget_daily_usd": None})
         assert changed.status_code == 200, changed.text
         assert (changed.json()["rpm"], changed.json()["tpm"], changed.json()["budget_daily_usd"]) == (600, 100000, None)
@@ -116,6 +123,12 @@ def test_projects_cli_against_a_local_gateway(
     assert code == 0 and "created project data" in err
     code, out, _ = aimux(capsys, "keys", "create", "--name", "etl", "--project", "data")
     assert code == 0 and out.startswith("amx-")
+    code, out, _ = aimux(capsys, "keys", "create", "--name", "loose")
+    loose = json.loads(aimux(capsys, "keys", "list", "--json")[1])["keys"][-1]["id"]
+    assert aimux(capsys, "keys", "move", loose, "--project", "data")[1] == f"{loose}: project data\n"
+    code, _, err = aimux(capsys, "keys", "move", loose, "--project", "nowhere")
+    assert code == 1 and "404" in err
+    assert aimux(capsys, "keys", "move", loose, "--project", "none")[1] == f"{loose}: project none\n"
     code, out, _ = aimux(capsys, "projects", "list")
     assert code == 0 and "data" in out.splitlines()[1] and "the data team" in out
     code, out, _ = aimux(capsys, "projects", "update", "data", "--rpm", "none", "--tpm", "1000", "--json")

@@ -61,6 +61,10 @@ def add_keys_parser(commands: Any) -> None:
         parser = verbs.add_parser(verb, parents=[common], help=help_text)
         parser.add_argument("id", help="the key id (key_...)")
         parser.set_defaults(run=run_keys, action=_by_id)
+    move = verbs.add_parser("move", parents=[common], help="bill the key to another project from now on")
+    move.add_argument("id", help="the key id (key_...)")
+    move.add_argument("--project", required=True, help="the project, or 'none' for no project")
+    move.set_defaults(run=run_keys, action=_move)
 
 
 def backend_for(url: str | None, env: Mapping[str, str]) -> KeyBackend:
@@ -155,6 +159,16 @@ def _by_id(args: argparse.Namespace, backend: KeyBackend) -> int:
             print(f"{name}: {_field(name, value)}")
     else:
         print(f"{answer['id']}: {verb}d")
+    return 0
+
+
+def _move(args: argparse.Namespace, backend: KeyBackend) -> int:
+    project = None if args.project.strip().lower() == "none" else args.project
+    answer = backend.move(args.id, project)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(f"{answer['id']}: project {answer['project'] or 'none'}")
     return 0
 
 

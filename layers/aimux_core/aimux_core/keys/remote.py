@@ -38,6 +38,7 @@ class KeyBackend(Protocol):
     def disable(self, key_id: str) -> dict[str, Any]: ...
     def enable(self, key_id: str) -> dict[str, Any]: ...
     def rotate(self, key_id: str) -> dict[str, Any]: ...
+    def move(self, key_id: str, project: str | None) -> dict[str, Any]: ...
     def delete(self, key_id: str) -> dict[str, Any]: ...
 
 
@@ -73,6 +74,9 @@ class HttpBackend:
 
     def rotate(self, key_id: str) -> dict[str, Any]:
         return self.call("POST", f"/admin/keys/{_path_id(key_id)}/rotate")
+
+    def move(self, key_id: str, project: str | None) -> dict[str, Any]:
+        return self.call("PATCH", f"/admin/keys/{_path_id(key_id)}", json={"project": project})
 
     def delete(self, key_id: str) -> dict[str, Any]:
         return self.call("DELETE", f"/admin/keys/{_path_id(key_id)}")
@@ -126,6 +130,9 @@ class StoreBackend:
 
     def rotate(self, key_id: str) -> dict[str, Any]:
         return _with_secret(*self.run(admin.rotate_key(self.keys, key_id)))
+
+    def move(self, key_id: str, project: str | None) -> dict[str, Any]:
+        return self.run(admin.set_key_project(self.keys, key_id, project)).public()
 
     def delete(self, key_id: str) -> dict[str, Any]:
         record = self.run(admin.delete_key(self.keys, key_id))

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from ..keys.commands import backend_for
 from ..keys.remote import HttpBackend, KeyCommandError, StoreBackend
 from . import admin
+from .record import Project
 
 CLEAR = "none"
 
@@ -67,7 +68,7 @@ class StoreProjects:
         self.store = store
         self.where = store.where
 
-    def _view(self, project: admin.Project) -> dict[str, Any]:
+    def _view(self, project: Project) -> dict[str, Any]:
         return self.store.run(admin.project_views(self.store.keys, [project]))[0]
 
     def create(self, name: str, fields: Mapping[str, Any]) -> dict[str, Any]:

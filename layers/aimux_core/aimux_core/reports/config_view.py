@@ -59,7 +59,7 @@ def config_view(config: AimuxConfig | None, env: Mapping[str, str] | None = None
     """The answer of ``GET /admin/config``: ``config`` as JSON, keys by their source, and the deployment."""
     env = os.environ if env is None else env
     if config is None:
-        return _redacted({"source": None, "providers": {}, "deployment": deployment_view(env)})
+        return dict(_redacted({"source": None, "providers": {}, "deployment": deployment_view(env)}))
     dumped = config.model_dump(mode="json")
     providers = {}
     for name, entry in dumped.get("providers", {}).items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..routing.guard import BreakerGuard
@@ -132,6 +133,70 @@ def _worst(views: Sequence[BreakerView]) -> BreakerView | None:
     return min(views, key=lambda view: _STATE_ORDER[view.state])
 
 
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """What the report is computed from, read fresh: breakers by key, each target's buckets and cooldown."""
+
+    breakers: Mapping[str, BreakerView]
+    windows: Mapping[str, tuple[list[dict[str, Any]], dict[str, Any] | None]]
+    local_cooldowns: Mapping[str, Cooldown]
+    now: float
+
+
+async def _read(guard: BreakerGuard, by_provider: Mapping[str, list[Target]], minutes: int) -> tuple[
+    dict[str, BreakerView], dict[str, tuple[list[dict[str, Any]], dict[str, Any] | None]]
+]:
+    """Every breaker record and every target's window, all at once."""
+    targets = [target for group in by_provider.values() for target in group]
+    keys = {guard.breaker_key(t): t for t in targets}
+    if guard.scope != "model":
+        keys.update({provider: Target(provider, "") for provider in by_provider})
+    views, windows = await asyncio.gather(
+        asyncio.gather(*(guard.breaker_for(t).read(key) for key, t in keys.items())),
+        asyncio.gather(*(guard.health.window(t.key, minutes) for t in targets)),
+    )
+    return dict(zip(keys, views, strict=True)), dict(zip((t.key for t in targets), windows, strict=True))
+
+
+def _model_entry(guard: BreakerGuard, target: Target, reads: _Reads) -> dict[str, Any]:
+    """One model of a provider: its own figures, breaker (per-model scope only) and cooldown."""
+    buckets, cooldown_item = reads.windows[target.key]
+    per_model = guard.scope == "model"
+    breaker = reads.breakers.get(guard.breaker_key(target)) if per_model else reads.breakers.get(target.provider)
+    local = reads.local_cooldowns.get(target.key)
+    cooldown = cooldown_view(cooldown_item, reads.now) or cooldown_view(local.to_item() if local else None, reads.now)
+    return {
+        "model": target.label,
+        "target": target.key,
+        **_figures(totals_of(buckets), guard.health.settings, breaker.state if breaker else None),
+        "breaker": breaker_view(breaker, "model") if per_model else None,
+        "cooldown": cooldown,
+    }
+
+
+def _provider_entry(guard: BreakerGuard, provider: str, targets: list[Target], reads: _Reads) -> dict[str, Any]:
+    """A provider: its models' figures added up, its breaker, its latest cooldown, its last errors."""
+    models = [_model_entry(guard, target, reads) for target in targets]
+    buckets = [bucket for target in targets for bucket in reads.windows[target.key][0]]
+    if guard.scope == "model":
+        breaker = _worst([reads.breakers[guard.breaker_key(t)] for t in targets])
+    else:
+        breaker = reads.breakers[provider]
+    errors = sorted(
+        (note for target in targets for bucket in reads.windows[target.key][0] for note in _notes(bucket, target)),
+        key=lambda note: -note["_at"],
+    )
+    cooldowns = [model["cooldown"] for model in models if model["cooldown"] is not None]
+    return {
+        "provider": provider,
+        **_figures(totals_of(buckets), guard.health.settings, breaker.state if breaker else None),
+        "breaker": breaker_view(breaker, guard.scope),
+        "cooldown": max(cooldowns, key=lambda c: c["until"]) if cooldowns else None,
+        "models": models,
+        "last_errors": [{k: v for k, v in note.items() if k != "_at"} for note in errors[:LAST_ERRORS]],
+    }
+
+
 async def health_report(
     guard: BreakerGuard | None,
     targets: Iterable[Target],
@@ -150,53 +215,8 @@ async def health_report(
              "success_rate": None, "latency_ms": None, "ttft_ms": None, "models": [], "last_errors": []}
             for name in by_provider
         ]}  # fmt: skip
-    health = guard.health
-    now = health.clock.now()
-    per_model = guard.scope == "model"
-    keys = {guard.breaker_key(t): t for ts in by_provider.values() for t in ts}
-    keys.update({provider: Target(provider, "") for provider in by_provider if not per_model})
-    views_list = await asyncio.gather(*(guard.breaker_for(t).read(key) for key, t in keys.items()))
-    views = dict(zip(keys, views_list, strict=True))
-    windows = await asyncio.gather(*(health.window(t.key, minutes) for ts in by_provider.values() for t in ts))
-    window_of = dict(zip((t.key for ts in by_provider.values() for t in ts), windows, strict=True))
-    report = []
-    for provider, provider_targets in by_provider.items():
-        models, errors, cooldowns = [], [], []
-        all_buckets: list[Mapping[str, Any]] = []
-        model_views = []
-        for target in provider_targets:
-            buckets, cooldown_item = window_of[target.key]
-            all_buckets += buckets
-            model_view = views.get(guard.breaker_key(target)) if per_model else None
-            if model_view is not None:
-                model_views.append(model_view)
-            local = (local_cooldowns or {}).get(target.key)
-            cooldown = cooldown_view(cooldown_item, now) or cooldown_view(local.to_item() if local else None, now)
-            if cooldown is not None:
-                cooldowns.append(cooldown)
-            errors += [note for bucket in buckets for note in _notes(bucket, target)]
-            shown = model_view if per_model else views[provider]
-            breaker_state = shown.state if shown is not None else None
-            models.append(
-                {
-                    "model": target.label,
-                    "target": target.key,
-                    **_figures(totals_of(buckets), health.settings, breaker_state),
-                    "breaker": breaker_view(model_view, "model"),
-                    "cooldown": cooldown,
-                }
-            )
-        provider_view = _worst(model_views) if per_model else views[provider]
-        errors.sort(key=lambda note: -note["_at"])
-        figures = _figures(totals_of(all_buckets), health.settings, provider_view.state if provider_view else None)
-        report.append(
-            {
-                "provider": provider,
-                **figures,
-                "breaker": breaker_view(provider_view, "model" if per_model else "provider"),
-                "cooldown": max(cooldowns, key=lambda c: c["until"]) if cooldowns else None,
-                "models": models,
-                "last_errors": [{k: v for k, v in note.items() if k != "_at"} for note in errors[:LAST_ERRORS]],
-            }
-        )
+    now = guard.health.clock.now()
+    breakers, windows = await _read(guard, by_provider, minutes)
+    reads = _Reads(breakers, windows, local_cooldowns or {}, now)
+    report = [_provider_entry(guard, provider, group, reads) for provider, group in by_provider.items()]
     return {"generated_at": iso_z(now), "window_minutes": minutes, "providers": report}

@@ -58,9 +58,9 @@ def usage_report(
     sums: dict[tuple[str, ...], dict[str, int]] = {}
     total: dict[str, int] = {}
     for row in rows:
-        group = sums.setdefault(_group_of(row, group_by), {})
+        counted = sums.setdefault(_group_of(row, group_by), {})
         for name, value in row.counts.items():
-            group[name] = group.get(name, 0) + value
+            counted[name] = counted.get(name, 0) + value
             total[name] = total.get(name, 0) + value
     groups = []
     for values, counts in sums.items():

@@ -18,6 +18,10 @@ a key that moves to another project keeps its past usage where it was spent.
 (``x-aimux-cost-usd``, ``accounting.record.micro_usd``), so the sum over any grouping equals the sum of the
 costs the clients saw. ``ADD`` is atomic per item, so however many instances count at once, nothing is lost.
 
+**Throughput.** A day's rows share a partition; DynamoDB splits a busy partition along sort keys ("split
+for heat"), so distinct rows spread, and one row takes the writes of one (project, key, provider, model):
+about a thousand a second per row, the same bound the key's own rate window and spend items have.
+
 Every string part is percent-encoded (``quote`` with no safe characters but ``-._~``), so a ``#`` in a
 model id cannot shift the fields, and the range ``u#`` .. ``u$`` holds every row of a day.
 """

@@ -6,6 +6,7 @@
     POST   /admin/keys/{id}/disable  refuse the key (403) from now on
     POST   /admin/keys/{id}/enable   accept it again
     POST   /admin/keys/{id}/rotate   new plaintext for the same id and limits; the old one stops working
+    PATCH  /admin/keys/{id}          move the key to another project (``{"project": "web"}``, null: none)
     DELETE /admin/keys/{id}          remove for good
 
 Who may call is decided for the whole admin app by ``admin_access.py`` (deployed: IAM auth; locally:
@@ -56,6 +57,15 @@ class CreateKeyBody(BaseModel):
     """A cheaper route to step down to when a budget is spent."""
 
 
+class MoveKeyBody(BaseModel):
+    """What may change on an existing key here: its project (limits are set at creation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str | None
+    """The project the key bills to from now on; null: none."""
+
+
 def add_key_routes(app: FastAPI, keys: KeyRing) -> None:
     """Mount the ``/admin/keys`` routes over ``keys`` on ``app``."""
     router = APIRouter(prefix="/admin/keys", tags=["keys"])
@@ -89,6 +99,11 @@ def add_key_routes(app: FastAPI, keys: KeyRing) -> None:
         """A new secret for the key; the old one stops working."""
         plaintext, record = await key_admin.rotate_key(keys, key_id)
         return _with_secret(plaintext, record, 200)
+
+    @router.patch("/{key_id}")
+    async def update(key_id: str, body: MoveKeyBody) -> dict[str, Any]:
+        """Move the key to another project (404 for an unknown one); its past usage stays where it was."""
+        return (await key_admin.set_key_project(keys, key_id, body.project)).public()
 
     @router.delete("/{key_id}")
     async def delete(key_id: str) -> dict[str, Any]:
