@@ -178,7 +178,7 @@ def test_projects_and_keys_made_in_the_page_and_their_usage_after_traffic(page: 
     ci = next(k for k in keys if k["name"] == "ci")
     assert ci["project"] == "web" and ci["rpm"] == 600
     page.wait_for_selector(f'#keys-body tr[data-key="{ci["id"]}"]')
-    assert field(page, f'#keys-body tr[data-key="{ci["id"]}"]', "project") == "web"
+    assert page.locator(f'#keys-body tr[data-key="{ci["id"]}"] select[data-field="project"]').input_value() == "web"
     created = httpx.post(deployment.url + "/admin/keys", json={"name": "batch"}, timeout=10).json()
 
     # Real traffic: the page's key through both SDKs, a key without a project on the other provider.
@@ -239,6 +239,13 @@ def test_projects_and_keys_made_in_the_page_and_their_usage_after_traffic(page: 
     assert rotated.startswith("amx-") and rotated != plaintext
     with pytest.raises(anthropic.AuthenticationError):
         deployment.ask_anthropic(plaintext)
+    # Moving a key to another project from its menu (PATCH /admin/keys/{id}), and back to none.
+    page.get_by_label("Project of key batch").select_option("web")
+    wait_until(page, "document.getElementById('status').textContent === 'Key batch moved to web'")
+    assert deployment.api(f"/admin/keys/{created['id']}")["project"] == "web"
+    page.get_by_label("Project of key batch").select_option("")
+    wait_until(page, "document.getElementById('status').textContent === 'Key batch moved to no project'")
+    assert deployment.api(f"/admin/keys/{created['id']}")["project"] is None
     page.locator(f'#keys-body tr[data-key="{created["id"]}"]').get_by_role("button", name="Disable key batch").click()
     page.wait_for_selector(f'#keys-body tr[data-key="{created["id"]}"] .badge.bad')
     assert deployment.api(f"/admin/keys/{created['id']}")["disabled"] is True
@@ -365,7 +372,7 @@ def test_every_control_is_named_for_assistive_technology(page: Any, deployment: 
         for (const b of document.querySelectorAll("button"))
             if (!(b.getAttribute("aria-label") || b.textContent.trim())) found.push("unnamed button " + b.outerHTML);
         for (const f of document.querySelectorAll("input, select"))
-            if (!f.labels || !f.labels.length) found.push("unlabelled field " + (f.name || f.id));
+            if (!(f.labels && f.labels.length) && !f.getAttribute("aria-label")) found.push("unlabelled " + f.name);
         for (const svg of document.querySelectorAll("svg"))
             if (svg.getAttribute("role") !== "img" || !svg.querySelector("title")) found.push("chart without title");
         const ids = [...document.querySelectorAll("[id]")].map((e) => e.id);

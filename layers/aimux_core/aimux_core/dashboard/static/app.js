@@ -203,9 +203,12 @@ async function loadErrors() {
 // ------------------------------------------------------------------------------------------------ keys, projects
 
 async function loadKeys() {
-  const { keys } = await get("/admin/keys");
+  const [{ keys }, projects] = await Promise.all([
+    get("/admin/keys"),
+    get("/admin/projects").then((answer) => answer.projects, () => null), // its own section says why
+  ]);
   state.keys = keys;
-  renderKeys(keys);
+  renderKeys(keys, projects);
 }
 
 async function loadProjects() {

@@ -44,7 +44,24 @@ function limits(item) {
 
 // ------------------------------------------------------------------------------------------------ keys
 
-export function renderKeys(keys) {
+/** The project cell of a key: a menu that moves it (PATCH /admin/keys/{id}), or plain text without projects. */
+function projectCell(key, name, projects) {
+  if (projects === null) return h("td", { "data-field": "project" }, key.project || DASH);
+  const names = [...new Set([...projects.map((p) => p.name), ...(key.project ? [key.project] : [])])].sort();
+  const select = h("select", {
+    "aria-label": `Project of key ${name}`, "data-field": "project",
+    onchange: async () => {
+      const project = select.value || null;
+      const moved = await act(`Key ${name} moved to ${project || "no project"}`,
+        () => api("PATCH", keyPath(key.id), { project }));
+      if (moved === undefined) select.value = key.project || "";
+    },
+  }, h("option", { value: "" }, "(none)"), names.map((p) => h("option", { value: p, selected: p === key.project }, p)));
+  return h("td", {}, select);
+}
+
+/** The keys table; `projects` (or null when they could not be read) feeds each key's project menu. */
+export function renderKeys(keys, projects) {
   if (!keys.length) {
     fill("keys-body", empty("No keys yet: clients call without a key while the gateway runs with auth off."));
     return;
@@ -72,7 +89,7 @@ export function renderKeys(keys) {
     return h("tr", { "data-key": key.id },
       h("th", { scope: "row" }, name),
       h("td", { class: "mono" }, key.id),
-      h("td", { "data-field": "project" }, key.project || DASH),
+      projectCell(key, name, projects),
       h("td", {}, key.owner || DASH),
       h("td", { "data-field": "state" }, h("span", { class: key.disabled ? "badge bad" : "badge ok" }, key.disabled ? "disabled" : "active")),
       h("td", {}, limits(key)),
