@@ -54,9 +54,12 @@ class AnthropicUpstream(FakeUpstream):
     dialect = "anthropic"
     supported_quirks: ClassVar[frozenset[Quirk]] = frozenset({Quirk.SSE_COMMENTS, Quirk.CRLF})
 
-    def __init__(self, *, default: Reply | None = None, strict: bool = True, count_tokens: int = 2095) -> None:
+    def __init__(self, *, default: Reply | None = None, strict: bool = True, count_tokens: int = 2095,
+                 require_thinking_echo: bool = False) -> None:
         super().__init__(default=default, strict=strict)
         self.count_tokens_queue = ReplyQueue(Reply(usage=_usage_with_input(count_tokens)))
+        # DeepSeek's Anthropic endpoint in thinking mode: a tool_use turn must come back with its thinking
+        self.require_thinking_echo = require_thinking_echo
 
     @property
     def base_url(self) -> str:
@@ -117,6 +120,8 @@ class AnthropicUpstream(FakeUpstream):
             for name in required:
                 if name not in body:
                     return 400, "invalid_request_error", f"{name}: Field required"
+            if self.require_thinking_echo and (body.get("thinking") or {}).get("type") != "disabled":
+                return _missing_thinking(body.get("messages"))
         return None
 
     # -- rendering ------------------------------------------------------------------------------
@@ -231,3 +236,16 @@ def _usage(reply: Reply, output_tokens: int, *, full: bool = True) -> dict[str, 
 
 def _usage_with_input(tokens: int) -> Usage:
     return Usage(input_tokens=tokens)
+
+
+def _missing_thinking(messages: Any) -> tuple[int, str, str] | None:
+    """DeepSeek's refusal of an assistant tool_use turn sent back without its thinking block."""
+    for i, message in enumerate(messages if isinstance(messages, list) else ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if message.get("role") != "assistant" or not isinstance(content, list):
+            continue
+        kinds = {block.get("type") for block in content if isinstance(block, dict)}
+        if "tool_use" in kinds and "thinking" not in kinds:
+            return 400, "invalid_request_error", (f"messages.{i}.content: the thinking block of a turn with tool "
+                                                  "calls must be passed back in thinking mode")
+    return None

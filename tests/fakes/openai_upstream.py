@@ -6,7 +6,17 @@ when the answer starts with a tool call), tool-call fragments are keyed by ``ind
 ``id``/``type``/``name`` only in the first one, a ``delta:{}`` finish chunk, a ``choices: []``
 usage chunk only when ``stream_options.include_usage`` asked for it, then ``data: [DONE]``.
 Provider dialects (Gemini, vLLM, OpenRouter, DeepSeek...) are reachable through
-:class:`~fakes.script.Quirk` flags, ``reasoning_field`` and ``base_path``.
+:class:`~fakes.script.Quirk` flags, ``reasoning_field`` and ``base_path``, and two request checks
+real providers make:
+
+- ``require_reasoning_echo`` (DeepSeek thinking mode): every assistant message with ``tool_calls``
+  in the history must carry its ``reasoning_content``, else 400 with DeepSeek's message (unless the
+  request says ``thinking: {"type": "disabled"}``).
+- ``thought_signatures`` (Gemini 3): the first tool call of every answer carries
+  ``extra_content.google.thought_signature`` (a fresh value per call); in a request, the first
+  tool call of every assistant message must carry one: the exact value issued for that call id,
+  or, for a call this fake never issued, any value (Google's ``skip_thought_signature_validator``
+  included), else 400 like Gemini.
 """
 
 from __future__ import annotations
@@ -44,10 +54,14 @@ class OpenAIUpstream(FakeUpstream):
     supported_quirks: ClassVar[frozenset[Quirk]] = frozenset(Quirk)
 
     def __init__(self, *, default: Reply | None = None, strict: bool = True, base_path: str = "/v1",
-                 reasoning_field: str = "reasoning_content") -> None:
+                 reasoning_field: str = "reasoning_content", require_reasoning_echo: bool = False,
+                 thought_signatures: bool = False) -> None:
         super().__init__(default=default, strict=strict)
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.reasoning_field = reasoning_field  # "reasoning_content" (DeepSeek, GLM...) or "reasoning" (vLLM...)
+        self.require_reasoning_echo = require_reasoning_echo
+        self.thought_signatures = thought_signatures
+        self.issued_signatures: dict[str, str] = {}  # call id -> the thought signature it was given
 
     @property
     def base_url(self) -> str:
@@ -69,12 +83,42 @@ class OpenAIUpstream(FakeUpstream):
                     problem = (400, "invalid_request_error", "missing_required_parameter",
                                f"Missing required parameter: '{name}'.")
                     break
+        if problem is None and isinstance(body, dict):
+            problem = self._history_problem(body)
         if problem is not None:
             status, error_type, code, message = problem
             rendered = self._error(status, error_type, code, message, param=None)
             await self.emit(response, rendered, None)
             return
         await self.play(request, response, streaming=body.get("stream") is True)
+
+    def _history_problem(self, body: dict[str, Any]) -> tuple[int, str, str | None, str] | None:
+        """What DeepSeek or Gemini would refuse in the request's history (see the module docstring)."""
+        thinking = body.get("thinking")
+        echo = self.require_reasoning_echo and not (isinstance(thinking, dict) and thinking.get("type") == "disabled")
+        for i, message in enumerate(body.get("messages") or ()):
+            calls = message.get("tool_calls") if isinstance(message, dict) else None
+            if message.get("role") != "assistant" or not calls:
+                continue
+            if echo and not message.get("reasoning_content"):
+                return (400, "invalid_request_error", "invalid_request_error",
+                        "The `reasoning_content` in the thinking mode must be passed back to the API.")
+            if self.thought_signatures:
+                first = calls[0]
+                signature = ((first.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+                issued = self.issued_signatures.get(first.get("id"))
+                if signature is None or (issued is not None and signature != issued):
+                    what = "is missing a thought_signature" if signature is None else "has an invalid thought_signature"
+                    return (400, "INVALID_ARGUMENT", None,
+                            f"Function call {what} in functionCall parts (messages[{i}].tool_calls[0]).")
+        return None
+
+    def _signature(self, call_id: str, position: int) -> dict[str, Any] | None:
+        """Gemini signs the first call of an answer; the value is remembered for the next request."""
+        if not self.thought_signatures or position != 0:
+            return None
+        signature = self.issued_signatures.setdefault(call_id, self.next_id("CiQBthought/sig+") + "==")
+        return {"google": {"thought_signature": signature}}
 
     # -- rendering ------------------------------------------------------------------------------
 
@@ -152,9 +196,14 @@ class OpenAIUpstream(FakeUpstream):
         if reply.reasoning is not None:
             message[self.reasoning_field] = reply.full_reasoning
         if calls:
-            message["tool_calls"] = [{"id": call_id, "type": "function",
-                                      "function": {"name": call.name, "arguments": call.arguments_text}}
-                                     for call, call_id in calls]
+            message["tool_calls"] = []
+            for position, (call, call_id) in enumerate(calls):
+                rendered = {"id": call_id, "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments_text}}
+                extra = self._signature(call_id, position)
+                if extra is not None:
+                    rendered["extra_content"] = extra
+                message["tool_calls"].append(rendered)
         message["annotations"] = []
         return {"id": ctx.id, "object": "chat.completion", "created": ctx.created, "model": ctx.model,
                 "choices": [{"index": 0, "message": message, "logprobs": None,
@@ -170,6 +219,9 @@ class OpenAIUpstream(FakeUpstream):
             index = 0 if Quirk.TOOL_CALLS_SAME_INDEX in reply.quirks else position
             first = {"index": index, "id": call_id, "type": "function",
                      "function": {"name": call.name, "arguments": ""}}
+            extra = self._signature(call_id, position)
+            if extra is not None:
+                first["extra_content"] = extra
             fragments = [{"index": index, "function": {"arguments": piece}}
                          for piece in call.argument_pieces(reply.chunk_size)]
             for fragment in (first, *fragments):

@@ -236,3 +236,47 @@ def test_strict_mode_requires_model_and_messages(openai_upstream: OpenAIUpstream
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "missing_required_parameter"
     assert httpx2.post(f"{openai_upstream.origin}/elsewhere", json={}).status_code == 404
+
+
+# --------------------------------------------------------------------------- provider request checks
+
+
+def _tool_turn(**assistant_extra: Any) -> list[Any]:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    return [{"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [{**call, **assistant_extra.pop("call", {})}],
+             **assistant_extra},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]
+
+
+def test_deepseek_refuses_a_tool_turn_without_its_reasoning() -> None:
+    with OpenAIUpstream(require_reasoning_echo=True) as fake:
+        with pytest.raises(openai.BadRequestError, match="reasoning_content") as refused:
+            client(fake).chat.completions.create(model="deepseek-v4-flash", messages=_tool_turn())
+        assert refused.value.status_code == 400
+        answer = client(fake).chat.completions.create(model="deepseek-v4-flash",
+                                                      messages=_tool_turn(reasoning_content="I will call f."))
+        assert answer.choices[0].message.content == "Hello!"
+        off = client(fake).chat.completions.create(model="deepseek-v4-flash", messages=_tool_turn(),
+                                                   extra_body={"thinking": {"type": "disabled"}})
+        assert off.choices[0].message.content == "Hello!"
+
+
+def test_gemini_signs_the_first_call_and_checks_it_on_the_way_back() -> None:
+    with OpenAIUpstream(thought_signatures=True) as fake:
+        fake.enqueue(Reply(text=None, tool_calls=[ToolCall("f", {}, id="call_1"), ToolCall("g", {}, id="call_2")]))
+        calls = client(fake).chat.completions.create(model="gemini-3", messages=MESSAGES).choices[0].message.tool_calls
+        issued = fake.issued_signatures["call_1"]
+        assert [(c.model_extra or {}).get("extra_content") for c in calls] == [
+            {"google": {"thought_signature": issued}}, None]
+        for extra, ok in [({}, False), ({"extra_content": {"google": {"thought_signature": "forged"}}}, False),
+                          ({"extra_content": {"google": {"thought_signature": issued}}}, True)]:
+            messages = _tool_turn(call=extra)
+            if ok:
+                client(fake).chat.completions.create(model="gemini-3", messages=messages)
+            else:
+                with pytest.raises(openai.BadRequestError, match="thought_signature"):
+                    client(fake).chat.completions.create(model="gemini-3", messages=messages)
+        skip = {"google": {"thought_signature": "skip_thought_signature_validator"}}
+        foreign = _tool_turn(call={"id": "toolu_other", "extra_content": skip})
+        client(fake).chat.completions.create(model="gemini-3", messages=foreign)

@@ -144,6 +144,19 @@ def test_max_tokens_cut_tool_input_is_closed_not_rejected() -> None:
     assert [e["type"] for e in out][-3:] == ["content_block_stop", "message_delta", "message_stop"]
 
 
+def test_max_tokens_cut_after_the_tool_block_closed_is_not_rejected() -> None:
+    """First-party Anthropic closes the cut block before saying ``max_tokens`` (and may ping between)."""
+    tool = {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "B",
+                                                                          "input": {}}}
+    partial = {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"a'}}
+    cut = {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 5}}
+    out = normalise([START, tool, partial, {"type": "content_block_stop", "index": 0}, {"type": "ping"}, cut, STOP])
+    assert [e["type"] for e in out][-4:] == ["content_block_stop", "ping", "message_delta", "message_stop"]
+    ended = {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}}
+    with pytest.raises(UpstreamError, match="not a JSON object"):
+        normalise([START, tool, partial, {"type": "content_block_stop", "index": 0}, ended, STOP])
+
+
 def test_repairs_null_usage_counts_and_untyped_error_events() -> None:
     normaliser = StreamNormaliser("zai", CLIENT_MODEL)
     data = json.dumps({**START, "message": {**START["message"], "usage": {"input_tokens": 3, "output_tokens": None,

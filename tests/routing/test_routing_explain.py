@@ -58,6 +58,39 @@ def test_explicit_provider_header_in_a_recorded_request(tmp_path: Path) -> None:
     assert "route:    explicit" in result.stdout and "[deepseek /" in result.stdout
 
 
+THINKING_BODY = {"model": "claude-sonnet-4-5", "thinking": {"type": "adaptive"},
+                 "messages": [{"role": "user", "content": "think hard"}]}
+
+
+def _explained(tmp_path: Path, document: dict[str, object], config: Path = EXAMPLE) -> str:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(document))
+    result = _explain(request, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_explicit_choice_prints_no_scenario(tmp_path: Path) -> None:
+    """The request is a thinking one, but the path named the provider: no scenario decided."""
+    out = _explained(tmp_path, {"path": "/v1/deepseek/messages", "headers": {}, "body": THINKING_BODY})
+    assert "scenario:" not in out
+    assert "decided:  explicit provider deepseek" in out and "route:    explicit" in out
+
+
+def test_scenario_without_a_route_of_its_own_is_not_printed(tmp_path: Path) -> None:
+    config = tmp_path / "aimux.yaml"
+    config.write_text("providers:\n  mock:\n    preset: mock\nmodels:\n  main:\n    provider: mock\n"
+                      "routes:\n  default: [main]\n")
+    out = _explained(tmp_path, {**THINKING_BODY, "model": "claude-opus-4-5"}, config)
+    assert "scenario:" not in out and "decided:  default route" in out
+    assert "route:    default" in out and "thinking adaptive" in out  # the reason still says why
+
+
+def test_model_named_by_the_client_decides_not_the_scenario(tmp_path: Path) -> None:
+    out = _explained(tmp_path, THINKING_BODY)
+    assert "scenario:" not in out and "decided:  model claude-sonnet-4-5" in out
+
+
 @pytest.mark.parametrize("content", ["[1, 2]", "{not json", '{"model": "m", "messages": "nope"}'])
 def test_bad_request_files_fail_with_a_message_not_a_traceback(tmp_path: Path, content: str) -> None:
     request = tmp_path / "bad.json"

@@ -22,8 +22,8 @@ from support.samples import BASH_TOOL
 def test_explicit_provider_slash_model() -> None:
     decision = select(make_request(model="openai/gpt-4.1"))
     assert decision.targets == (target_of(GPT),)
-    assert (decision.route, decision.reason) == ("explicit", "explicit model openai/gpt-4.1")
-    assert decision.header == "default; route=explicit; explicit model openai/gpt-4.1"
+    assert (decision.route, decision.reason) == ("explicit", "model openai/gpt-4.1")
+    assert decision.header == "explicit; route=explicit; model openai/gpt-4.1"
 
 
 def test_explicit_provider_slash_unlisted_model_is_sent_as_named() -> None:
@@ -48,7 +48,8 @@ def test_slash_name_of_an_unconfigured_provider_is_just_a_name() -> None:
 def test_explicit_provider_with_one_of_its_models() -> None:
     decision = select(make_request(model="gpt"), meta=RequestMeta(explicit_provider="openai"))
     assert decision.targets == (target_of(GPT),)
-    assert decision.reason == "explicit provider openai"
+    assert decision.reason == "provider openai"
+    assert decision.header == "explicit; route=explicit; provider openai"
 
 
 def test_explicit_provider_with_a_foreign_model_name_uses_the_providers_model() -> None:

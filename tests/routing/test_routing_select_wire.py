@@ -86,7 +86,7 @@ def test_path_names_the_provider_for_messages(
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    assert_served(response.headers, "openai", "gpt-4.1", "default; route=explicit; explicit provider openai")
+    assert_served(response.headers, "openai", "gpt-4.1", "explicit; route=explicit; provider openai")
     assert response.json()["content"][0]["text"] == "from the openai fake"
     assert openai_upstream.last_request.json["model"] == "gpt-4.1"
     assert anthropic_upstream.requests == []
@@ -100,7 +100,7 @@ def test_path_names_the_provider_for_chat_completions(
     raw = openai_client(f"{url}/v1/anthropic").chat.completions.with_raw_response.create(
         model="gpt-4.1", messages=MESSAGES
     )
-    assert_served(raw.headers, "anthropic", "claude-sonnet-4-5", "default; route=explicit")
+    assert_served(raw.headers, "anthropic", "claude-sonnet-4-5", "explicit; route=explicit; provider anthropic")
     assert raw.parse().choices[0].message.content == "from the anthropic fake"
     assert anthropic_upstream.last_request.json["model"] == "claude-sonnet-4-5"
 
@@ -134,7 +134,7 @@ def test_header_names_the_provider(two_dialects: Callable[[str], str], stream: b
             response.read()
     else:
         headers = client.messages.with_raw_response.create(**fields).headers
-    assert_served(headers, "openai", "gpt-4.1", "default; route=explicit; explicit provider openai")
+    assert_served(headers, "openai", "gpt-4.1", "explicit; route=explicit; provider openai")
 
 
 @pytest.mark.timeout(20)
@@ -216,7 +216,7 @@ def test_provider_slash_model_through_http(
     raw = anthropic_client(url).messages.with_raw_response.create(
         model="openai/gpt-4.1-mini", max_tokens=64, messages=MESSAGES
     )
-    assert_served(raw.headers, "openai", "gpt-4.1-mini", "default; route=explicit; explicit model openai/gpt-4.1-mini")
+    assert_served(raw.headers, "openai", "gpt-4.1-mini", "explicit; route=explicit; model openai/gpt-4.1-mini")
     assert raw.parse().model == "openai/gpt-4.1-mini", "the client's model name comes back"
     assert openai_upstream.last_request.json["model"] == "gpt-4.1-mini"
 

@@ -7,7 +7,8 @@ provider's dialect, so ``build_gateway`` puts one model per upstream into the ca
     catalog id       provider    preset            fake
     up-anthropic     anthropic   anthropic         AnthropicUpstream
     up-openai        openai      openai            OpenAIUpstream (under /v1)
-    up-deepseek      deepseek    deepseek-openai   OpenAIUpstream (no /v1; reasoning is echoed back)
+    up-deepseek      deepseek    deepseek-openai   OpenAIUpstream (no /v1; 400 for a tool-call turn
+                                                   without its reasoning, like DeepSeek's thinking mode)
     up-bedrock       bedrock     bedrock           BedrockUpstream (boto3 ``endpoint_url``)
 
 plus a ``-fast`` twin of each with short timeouts, for the cells proving that a stalled upstream
@@ -100,7 +101,8 @@ def start_fakes() -> Fakes:
     """Start the four fakes; stop them with ``stop_fakes``."""
     started: list[Any] = []
     try:
-        for fake in (AnthropicUpstream(), OpenAIUpstream(), OpenAIUpstream(base_path=""), BedrockUpstream()):
+        deepseek = OpenAIUpstream(base_path="", require_reasoning_echo=True)  # 400s like DeepSeek's thinking mode
+        for fake in (AnthropicUpstream(), OpenAIUpstream(), deepseek, BedrockUpstream()):
             started.append(fake.start())
     except BaseException:
         for fake in started:
@@ -119,8 +121,9 @@ class BuiltGateway:
     """The adapters and catalog of a test deployment; ``fresh()`` makes a gateway over them.
 
     A fresh ``Gateway`` per test keeps routing state (``retry-after`` cooldowns, session pins)
-    from leaking between cells, while the adapters, their pooled connections and the servers are
-    shared. The default policy is one attempt and no session pinning: every client call is then
+    from leaking between cells, while the adapters, their pooled connections, the servers and the
+    state store (where the reasoning kept for echo providers lives) are shared, as between the
+    instances of a deployment. The default policy is one attempt and no session pinning: every client call is then
     exactly one upstream call to the model the client named, so a cell sees how that one upstream
     answer (or failure) reaches the client, not what failover made of it.
     """
@@ -130,16 +133,23 @@ class BuiltGateway:
     default_model: str
     missing: dict[str, str] = field(default_factory=dict)  # provider name -> why it could not be built
     http_client: httpx.AsyncClient | None = None
+    store: Any = None  # the state store every fresh gateway shares, as the instances of a deployment do
 
     def fresh(self, *, max_attempts: int = 1, backoff_base: float = 0.01) -> Any:
         from aimux_core.gateway import Gateway
+        from aimux_core.reasoning import ReasoningEcho
         from aimux_core.routing.dispatch import RetryPolicy
         from aimux_core.routing.table import table_for_catalog
+        from aimux_core.state import MemoryStore, SystemClock
+        from aimux_core.state.reasoning import ReasoningMemory
 
         table = replace(table_for_catalog(self.catalog, self.default_model), session_pinning=False)
         policy = RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base, backoff_max=backoff_base * 4,
                              deadline=30.0)
-        return Gateway(self.providers, table, policy=policy)
+        if self.store is None:
+            self.store = MemoryStore()
+        reasoning = ReasoningEcho(ReasoningMemory(self.store, SystemClock()))
+        return Gateway(self.providers, table, policy=policy, reasoning=reasoning)
 
 
 def _fast_timeouts() -> Any:

@@ -203,6 +203,15 @@ def test_invalid_arguments_raise_upstream_error() -> None:
         chat_completion_to_message(body, model="m", provider="glm")
 
 
+def test_call_cut_by_length_is_dropped_and_the_stop_stays_max_tokens() -> None:
+    cut = {"id": "c2", "type": "function", "function": {"name": "Write", "arguments": '{"path":"/a","con'}}
+    whole = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}}
+    body = completion({"content": "Ok.", "tool_calls": [whole, cut]}, finish="length")
+    msg = chat_completion_to_message(body, model="m", provider="glm")
+    assert [(b.type, getattr(b, "id", None)) for b in msg.content] == [("text", None), ("tool_use", "c1")]
+    assert msg.stop_reason == "max_tokens"
+
+
 @pytest.mark.parametrize(
     "body",
     [{"error": {"message": "bad", "type": "x", "code": 500}}, {"object": "error", "message": "vllm"},

@@ -144,6 +144,19 @@ def test_invalid_arguments_raise_at_block_close() -> None:
         decoder.feed(chunk({}, "tool_calls"))
 
 
+def test_call_cut_by_length_stays_partial_instead_of_failing(wire: Any) -> None:
+    """``finish_reason: length`` mid-arguments is an answer cut by max_tokens, not a broken upstream:
+    the tool block keeps its partial input (as Anthropic streams it) and the stop is ``max_tokens``."""
+    body = [chunk(tools(call(0, id="c", name="Write", args='{"path":"/tmp/a","content":"hel'))),
+            chunk({}, "length"), usage_chunk()]
+    events = wire.decode(body)
+    wire.check_grammar(events)
+    partial = "".join(e.delta.partial_json for e in events
+                      if e.type == "content_block_delta" and e.delta.type == "input_json_delta")
+    assert partial == '{"path":"/tmp/a","content":"hel'
+    assert [e.delta.stop_reason for e in events if e.type == "message_delta"] == ["max_tokens"]
+
+
 def test_fragment_for_completed_closed_call_raises() -> None:
     decoder = ChatChunkDecoder(model="m")
     decoder.feed(chunk(tools(call(0, id="a", name="f", args="{}"))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import openai
 import pytest
 
 from aimux_core.errors import UpstreamError
@@ -70,9 +71,9 @@ def test_tool_use_transcript_through_openai_sdk(wire: Any) -> None:
              if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
     # the tool block is Anthropic index 1 but the first tool call: index 0
     assert {c["index"] for c in calls} == {0}
-    # one opening fragment, then the 9 input_json_deltas minus the leading "" one
-    assert len(calls) == 1 + 8
-    assert all(c["function"]["arguments"] and set(c) == {"index", "function"} for c in calls[1:])
+    # held until the block closes, then sent whole: one chunk with the id, the name and all 9 fragments
+    (whole,) = calls
+    assert whole["function"]["arguments"] == '{"location": "San Francisco, CA", "unit": "fahrenheit"}'
 
 
 def test_thinking_transcript_dropped_by_default(wire: Any) -> None:
@@ -170,7 +171,7 @@ def test_two_tools_get_indexes_zero_and_one(wire: Any) -> None:
         block(2, {"type": "tool_use", "id": "t2", "name": "b", "input": {}}), stop(2), *end("tool_use"))
     final = wire.openai_sdk_completion(wire.encode(body))
     calls = final.choices[0].message.tool_calls
-    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [("t1", "a", '{"x":1}'), ("t2", "b", "")]
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [("t1", "a", '{"x":1}'), ("t2", "b", "{}")]
     assert final.choices[0].message.content is None or final.choices[0].message.content == ""
 
 
@@ -188,7 +189,45 @@ def test_tool_ids_and_names_restored_for_the_client(wire: Any) -> None:
     chunks = wire.encode(body, tool_names=[long_name])
     call = chunks[1]["choices"][0]["delta"]["tool_calls"][0]
     assert call == {"index": 0, "id": "functions.Bash:0", "type": "function",
-                    "function": {"name": long_name, "arguments": ""}}
+                    "function": {"name": long_name, "arguments": "{}"}}
+
+
+def test_tool_call_without_input_gets_empty_object_arguments(wire: Any) -> None:
+    """Anthropic streams a call without input as a start, maybe an empty ``input_json_delta``, a stop;
+    the SDK accumulator must end with ``"{}"`` (as the non-streaming path sends), never ``""``."""
+    body = events(start(), block(0, {"type": "tool_use", "id": "toolu_now", "name": "now", "input": {}}),
+                  delta(0, {"type": "input_json_delta", "partial_json": ""}), stop(0), *end("tool_use"))
+    final = wire.openai_sdk_completion(wire.encode(body))
+    (call,) = final.choices[0].message.tool_calls
+    assert (call.id, call.function.name, call.function.arguments) == ("toolu_now", "now", "{}")
+
+
+def test_tool_call_cut_by_max_tokens_is_dropped_and_finish_stays_length(wire: Any) -> None:
+    body = events(start(), block(0, {"type": "text", "text": ""}), delta(0, {"type": "text_delta", "text": "Ok."}),
+                  stop(0), block(1, {"type": "tool_use", "id": "t1", "name": "a", "input": {}}),
+                  delta(1, {"type": "input_json_delta", "partial_json": '{"x":1}'}), stop(1),
+                  block(2, {"type": "tool_use", "id": "t2", "name": "Write", "input": {}}),
+                  delta(2, {"type": "input_json_delta", "partial_json": '{"path":"/tmp/a","content":"hel'}),
+                  stop(2), *end("max_tokens"))
+    chunks = wire.encode(body)
+    with pytest.raises(openai.LengthFinishReasonError) as raised:  # the SDK's helper attaches the completion
+        wire.openai_sdk_completion(chunks)
+    choice = raised.value.completion.choices[0]
+    assert choice.finish_reason == "length"
+    assert [(c.id, c.function.arguments) for c in choice.message.tool_calls] == [("t1", '{"x":1}')]
+    sent = [c for c in chunks if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
+    assert len(sent) == 1, "nothing of the cut call reaches the client, not even its name"
+
+
+def test_text_streams_while_a_later_tool_call_is_held(wire: Any) -> None:
+    encoder = ChatChunkEncoder(model="m", created=1)
+    out = [encoder.feed(e) for e in events(
+        start(), block(0, {"type": "text", "text": ""}), delta(0, {"type": "text_delta", "text": "a"}),
+        stop(0), block(1, {"type": "tool_use", "id": "t", "name": "f", "input": {}}),
+        delta(1, {"type": "input_json_delta", "partial_json": '{"k":'}),
+        delta(1, {"type": "input_json_delta", "partial_json": '"v"}'}), stop(1))]
+    assert [len(chunks) for chunks in out] == [1, 0, 1, 0, 0, 0, 0, 1]
+    assert out[-1][0]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == '{"k":"v"}'
 
 
 def test_server_tool_and_redacted_blocks_are_skipped(wire: Any) -> None:

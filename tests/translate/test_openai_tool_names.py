@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aimux_core.translate.tool_names import (
     ID_PREFIX,
+    SIGNED_ID_PREFIX,
     decode_tool_id,
     encode_tool_id,
     is_valid_tool_name,
     restore_tool_name,
     shorten_tool_name,
+    thought_signature_of,
     tool_name_map,
+    unsigned_tool_id,
 )
 
 VALID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -77,3 +81,19 @@ def test_any_id_round_trips(tool_id: str) -> None:
     encoded = encode_tool_id(tool_id)
     assert VALID_ID.fullmatch(encoded) or tool_id == ""
     assert decode_tool_id(encoded) == tool_id
+
+
+@pytest.mark.parametrize("raw", ["function-call-1", "functions.Bash:0", "aimux-x", "aimuxs-y", "call\u00e9"])
+def test_thought_signature_rides_in_the_id(raw: str) -> None:
+    signature = "CiQB+/Zx9==" * 40  # long, with base64's own + / =
+    signed = encode_tool_id(raw, signature)
+    assert signed.startswith(SIGNED_ID_PREFIX) and re.fullmatch(r"[A-Za-z0-9_-]+", signed)
+    assert (decode_tool_id(signed), thought_signature_of(signed)) == (raw, signature)
+    assert unsigned_tool_id(signed) == encode_tool_id(raw) and thought_signature_of(encode_tool_id(raw)) is None
+
+
+def test_an_upstream_id_that_looks_signed_is_not_misread() -> None:
+    for raw in ("aimuxs-ZnVuY3Rpb24", "aimuxs-"):
+        encoded = encode_tool_id(raw)
+        assert encoded != raw and decode_tool_id(encoded) == raw and thought_signature_of(encoded) is None
+        assert thought_signature_of(raw) is None and decode_tool_id(raw) == raw

@@ -8,20 +8,26 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from .accounting.pricing import cost_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
-from .providers.base import Provider, RequestContext
+from .providers.base import Provider, RequestContext, UpstreamCall
+from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.pins import SessionPins
 from .routing.select import Decision, HealthView, RequestMeta, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
+
+TokenCountSource = Literal["upstream", "estimate"]
+COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
 
 
 @dataclass(slots=True)
@@ -62,8 +68,10 @@ class Gateway:
         policy: RetryPolicy | None = None,
         guard: Guard | None = None,
         admission: Admission | None = None,
+        reasoning: ReasoningEcho | None = None,
     ) -> None:
         self.providers = dict(providers)
+        self.reasoning = reasoning
         self.table = table
         self.selector = Selector(table)
         self.pins = SessionPins()
@@ -107,29 +115,63 @@ class Gateway:
     async def create(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
-        decision, admitted = await self._admit(request, context, meta)
+        request, decision, admitted = await self._admit(request, context, meta)
         try:
             message, outcome = await self.dispatcher.create(request, context, decision.targets)
         except AimuxError as error:
             error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
+        provider = outcome.target.provider
+        if self.reasoning is not None and self._echoes(provider):
+            self.reasoning.remember(request, message, provider, scope_of(context.key))
         return message, Served(decision, outcome, admitted)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
-        decision, admitted = await self._admit(request, context, meta)
+        request, decision, admitted = await self._admit(request, context, meta)
         try:
             events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
         except AimuxError as error:
             error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
+        provider = outcome.target.provider
+        if self.reasoning is not None and request.tools and self._echoes(provider):
+            events = self.reasoning.tap(events, request, provider, scope_of(context.key))
         return OpenStream(events, Served(decision, outcome, admitted))
+
+    async def count_tokens(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+    ) -> tuple[int, TokenCountSource]:
+        """The input tokens of ``request`` and where the number comes from.
+
+        ``upstream``: the target the request would be routed to counted it (its adapter has
+        ``count_tokens`` and the preset says the upstream implements it: first-party Anthropic).
+        ``estimate``: the local estimate, for every other target and whenever routing or the
+        upstream fails or takes longer than ``COUNT_TOKENS_TIMEOUT`` (a count is never an error).
+        """
+        estimate = estimate_input_tokens(request)
+        try:
+            decision = await self.decide(request, meta, estimate)
+        except AimuxError:
+            return estimate, "estimate"
+        target = decision.targets[0]
+        counter = getattr(self.providers.get(target.provider), "count_tokens", None)
+        if counter is None:
+            return estimate, "estimate"
+        try:
+            async with asyncio.timeout(COUNT_TOKENS_TIMEOUT):
+                counted = await counter(UpstreamCall(request, target.model, context))
+        except (AimuxError, TimeoutError):
+            return estimate, "estimate"
+        return (counted, "upstream") if isinstance(counted, int) else (estimate, "estimate")
 
     async def drain(self) -> None:
         """Wait for the background state writes (breaker outcomes, token settlements, spend)."""
         if self.admission is not None:
             await self.admission.drain()
+        if self.reasoning is not None:
+            await self.reasoning.drain()
         drain_guard = getattr(self.guard, "drain", None)
         if drain_guard is not None:
             await drain_guard()
@@ -144,24 +186,56 @@ class Gateway:
 
     async def _admit(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
-    ) -> tuple[Decision, Admitted]:
-        """Route, then check the caller's key against it (allow-lists, rate windows, budget)."""
+    ) -> tuple[MessagesRequest, Decision, Admitted]:
+        """Route, then check the caller's key against it (allow-lists, rate windows, budget).
+
+        The request comes back with the reasoning echo targets need restored (``reasoning.py``);
+        that one store read, when needed at all, runs alongside admission's calls.
+        """
         estimate = estimate_input_tokens(request)
         decision = await self.decide(request, meta, estimate)
         key = context.key
-        if key is None:
-            return decision, OPEN
-        from .keys.ring import check_model
+        if key is not None:
+            from .keys.ring import check_model
 
-        check_model(key, request.model, decision.route)
-        if self.admission is None:
-            return decision, Admitted(key)
-        admitted = await self.admission.admit(key, decision.route, estimate)
+            check_model(key, request.model, decision.route)
+        missing = self._missing_reasoning(request, decision)
+        if key is None or self.admission is None:
+            request = await self._restore(request, key, missing)
+            return request, decision, (OPEN if key is None else Admitted(key))
+        if missing is None:
+            admitted = await self.admission.admit(key, decision.route, estimate)
+        else:
+            admitted, request = await asyncio.gather(
+                self.admission.admit(key, decision.route, estimate), self._restore(request, key, missing)
+            )
         step_down = admitted.budget
         if step_down.action == "step_down" and step_down.route:
             meta = replace(meta, route_override=step_down.route, route_note=step_down.note)
             decision = await self.decide(request, meta, estimate)
-        return decision, admitted
+            if missing is None:  # the cheaper route may hold an echo target the first one did not
+                request = await self._restore(request, key, self._missing_reasoning(request, decision))
+        return request, decision, admitted
+
+    def _missing_reasoning(self, request: MessagesRequest, decision: Decision) -> Missing | None:
+        """What the first target would miss when it is an echo provider (no I/O; None otherwise).
+
+        Only the first target: a store read for every request of a route that merely lists an echo
+        provider as a fallback would cost more than it saves (a conversation served elsewhere has no
+        reasoning of that provider to restore anyway)."""
+        if self.reasoning is None or not decision.targets or not self._echoes(decision.targets[0].provider):
+            return None
+        return missing_reasoning(request)
+
+    def _echoes(self, provider: str) -> bool:
+        """Whether ``provider`` needs its reasoning back in tool loops (preset ``reasoning: echo``)."""
+        preset = getattr(self.providers.get(provider), "preset", None)
+        return getattr(preset, "reasoning", None) == "echo"
+
+    async def _restore(self, request: MessagesRequest, key: object, missing: Missing | None) -> MessagesRequest:
+        if missing is None or self.reasoning is None:
+            return request
+        return await self.reasoning.restore(request, scope_of(key), missing)
 
     def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
         if meta.session_id and self.table.session_pinning:

@@ -11,11 +11,11 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, StringConstraints, field_validator, model_validator
 
-from ..providers.presets import PRESETS, AuthStyle, Dialect, ProviderPreset, Reasoning
+from ..providers.presets import PRESETS, AuthStyle, BetaPolicy, Dialect, ProviderPreset, Reasoning
 from .errors import ConfigProblems, Problem
 from .secrets import ENV_NAME, SSM_NAME, KeySource, looks_like_key
 from .sections import BreakerOverride, LimitsConfig, Section, TimeoutsConfig
@@ -28,6 +28,7 @@ _INLINE_KEY_FIELDS = frozenset(
     {"api_key", "apikey", "key", "token", "api_token", "access_token", "auth_token", "secret", "password",
      "secret_key", "access_key", "aws_access_key_id", "aws_secret_access_key", "bearer", "authorization"}
 )  # fmt: skip
+NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 _AUTH_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"})
 _DEFAULT_AUTH: Mapping[str, AuthStyle] = MappingProxyType(
     {"anthropic": "x-api-key", "openai": "bearer", "bedrock": "aws", "mock": "none"}
@@ -61,6 +62,15 @@ class ProviderConfig(Section):
     """Whether image blocks can be sent at all (default: the preset's; true without one)."""
     reasoning: Reasoning | None = None
     """How the upstream returns reasoning: ``signed``, ``echo``, ``plain``, ``none`` (default: preset's)."""
+    beta_policy: BetaPolicy | None = None
+    """Anthropic/Bedrock dialects: which ``anthropic-beta`` flags reach the upstream: ``forward`` (all),
+    ``allowlist`` (those in ``allowed_betas``), ``drop`` (none; the default without a preset). The
+    request fields a flag turns on (``context_management``, ``output_config.effort``...) go with it."""
+    allowed_betas: tuple[NonEmptyStr, ...] | None = None
+    """The flags forwarded under ``beta_policy: allowlist`` (default: the preset's)."""
+    count_tokens: bool | None = None
+    """Anthropic dialect: the upstream implements ``/v1/messages/count_tokens`` (default: the preset's;
+    false without one), so token counts routed to it are exact instead of estimated."""
     limits: LimitsConfig = LimitsConfig()
     """Request rate and concurrency aimux allows towards this provider."""
     timeouts: TimeoutsConfig = TimeoutsConfig()
@@ -153,9 +163,11 @@ class ProviderConfig(Section):
             changes["base_url"] = self.base_url
         if self.headers:
             changes["extra_headers"] = MappingProxyType({**base.extra_headers, **self.headers})
-        for field in ("max_tokens_cap", "supports_images", "reasoning"):
+        for field in ("max_tokens_cap", "supports_images", "reasoning", "beta_policy", "count_tokens"):
             if getattr(self, field) is not None:
                 changes[field] = getattr(self, field)
+        if self.allowed_betas is not None:
+            changes["allowed_betas"] = frozenset(self.allowed_betas)
         return replace(base, **changes)
 
 
@@ -183,6 +195,16 @@ def _provider_problems(p: ProviderConfig) -> list[Problem]:
         problems.append(Problem(("auth",), "'aws' auth is for the bedrock dialect only"))
     if dialect != "bedrock":
         problems += [Problem((f,), "only for bedrock providers") for f in ("region", "endpoint_url") if getattr(p, f)]
+    if dialect not in ("anthropic", "bedrock"):
+        problems += [Problem((f,), "only for anthropic and bedrock providers")
+                     for f in ("beta_policy", "allowed_betas") if getattr(p, f) is not None]
+    if dialect != "anthropic" and p.count_tokens is not None:
+        problems.append(Problem(("count_tokens",), "only for anthropic-dialect providers"))
+    if p.allowed_betas is not None:
+        base = p.base_preset()
+        policy = p.beta_policy or (base.beta_policy if base else "drop")
+        if policy != "allowlist":
+            problems.append(Problem(("allowed_betas",), f"only used with beta_policy: allowlist (here {policy!r})"))
     keyed = p.api_key_env or p.api_key_ssm
     if keyed and auth in ("none", "aws"):
         field = "api_key_env" if p.api_key_env else "api_key_ssm"

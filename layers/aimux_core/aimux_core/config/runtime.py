@@ -120,8 +120,9 @@ def build_gateway_from_config(
 ) -> Gateway:
     """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...).
 
-    Breakers, health, provider caps, rate windows and spend share one store: ``store``, else the
-    DynamoDB table named by ``AIMUX_TABLE``, else process memory.
+    Breakers, health, provider caps, rate windows, spend and the reasoning kept for ``echo``
+    providers (only when one is configured) share one store: ``store``, else the DynamoDB table
+    named by ``AIMUX_TABLE``, else process memory.
     """
     from ..admission import Admission
     from ..gateway import Gateway
@@ -141,7 +142,16 @@ def build_gateway_from_config(
         policy=policy, budget_route_for=config.budget_route_for,
     )
     guard = build_guard(config, store, policy=policy)
-    return Gateway(providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission)
+    reasoning = None
+    if any(getattr(getattr(p, "preset", None), "reasoning", "") == "echo" for p in providers.values()):
+        from ..reasoning import ReasoningEcho
+        from ..state.reasoning import ReasoningMemory
+
+        reasoning = ReasoningEcho(ReasoningMemory(store, clock))
+    return Gateway(
+        providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission,
+        reasoning=reasoning,
+    )
 
 
 def build_guard(

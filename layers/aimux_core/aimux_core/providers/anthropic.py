@@ -23,7 +23,10 @@ What the request side handles (``build_body`` / ``build_headers``, pure function
 - headers: the key per ``preset.auth`` (never logged, never in an error), ``anthropic-version``
   (the client's, else ``2023-06-01``), ``anthropic-beta`` filtered by ``preset.beta_policy``,
   ``preset.extra_headers``; streams ask for ``accept-encoding: identity`` because the transport
-  reads raw body bytes.
+  reads raw body bytes;
+- a beta flag and the body fields it turns on travel together (``betas``): the fields of a flag the
+  client sent but this upstream does not get are stripped (``context_management``,
+  ``output_config.effort``...), unless the preset lists the flag in ``native_betas``.
 
 The response side: non-streaming answers are validated once into a ``Message`` (a 200 carrying an
 error object raises it); streams go through ``anthropic_stream.StreamNormaliser`` (its docstring
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing, suppress
 from typing import Any
 
@@ -44,7 +47,7 @@ from pydantic import ValidationError
 
 from ..errors import InvalidRequest, UpstreamError
 from ..translate.thinking import prepare_thinking, sign_reasoning
-from ..translate.tool_names import ID_PREFIX, decode_tool_id, encode_tool_id
+from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
 from ..wire.anthropic import (
     CountTokensRequest,
     Message,
@@ -57,6 +60,7 @@ from ..wire.anthropic import (
 from ..wire.sse import SSEParser
 from .anthropic_stream import StreamNormaliser, bad_answer, complete_usage, error_from_payload
 from .base import UpstreamCall
+from .betas import forwarded_betas, strip_unforwarded_fields
 from .presets import ProviderPreset
 from .transport import HttpTransport, Timeouts
 
@@ -66,6 +70,7 @@ FIRST_PARTY_PRESETS = frozenset({"anthropic"})
 _DEFAULT_TIMEOUTS = Timeouts()  # frozen: one shared default is safe
 _DRAIN_SECONDS = 0.5
 _SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
+ID_PREFIXES = (ID_PREFIX, SIGNED_ID_PREFIX)
 # What count_tokens does not take (generation settings); everything else is forwarded.
 _NOT_COUNTED = ("max_tokens", "stream", "stop_sequences", "metadata", "service_tier", *_SAMPLING_FIELDS)
 
@@ -78,10 +83,20 @@ def is_first_party(preset: ProviderPreset) -> bool:
 
 
 def build_body(
-    request: MessagesRequest, model: str, preset: ProviderPreset, *, provider: str, stream: bool, version: str
+    request: MessagesRequest,
+    model: str,
+    preset: ProviderPreset,
+    *,
+    provider: str,
+    stream: bool,
+    version: str,
+    betas: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The JSON body for the upstream (one dump of the canonical request, then dict edits)."""
+    """The JSON body for the upstream (one dump of the canonical request, then dict edits);
+    ``betas`` are the client's ``anthropic-beta`` flags (their fields follow them)."""
     body = prepare_thinking(request, preset.reasoning).dump()
+    if betas:
+        strip_unforwarded_fields(body, betas, forwarded_betas(preset, betas), preset.native_betas)
     body["model"] = model
     if stream:
         body["stream"] = True
@@ -102,13 +117,16 @@ def build_body(
         reject_images(body["messages"], provider)
     if not is_first_party(preset):
         fold_system_turns(body)
-        restore_tool_ids(body["messages"])
+        restore_tool_ids(body["messages"], decode_tool_id)
+    else:
+        restore_tool_ids(body["messages"], unsigned_tool_id)
     return body
 
 
-def restore_tool_ids(messages: list[dict[str, Any]]) -> None:
-    """Give compatible endpoints back their own tool ids (``functions.Bash:0``), which aimux
-    re-encoded for the client (``encode_tool_id``); first-party Anthropic keeps the valid form."""
+def restore_tool_ids(messages: list[dict[str, Any]], restore: Callable[[str], str]) -> None:
+    """Rewrite the tool ids aimux re-encoded for the client (``encode_tool_id``): compatible
+    endpoints get their own ids back (``functions.Bash:0``, ``decode_tool_id``); first-party Anthropic
+    keeps the valid form without a Gemini thought signature (``unsigned_tool_id``)."""
     for turn in messages:
         content = turn.get("content")
         if not isinstance(content, list):
@@ -116,8 +134,8 @@ def restore_tool_ids(messages: list[dict[str, Any]]) -> None:
         for block in content:
             key = "id" if block.get("type") == "tool_use" else "tool_use_id"
             value = block.get(key)
-            if isinstance(value, str) and value.startswith(ID_PREFIX):
-                block[key] = decode_tool_id(value)
+            if isinstance(value, str) and value.startswith(ID_PREFIXES):
+                block[key] = restore(value)
 
 
 def reject_images(messages: list[dict[str, Any]], provider: str) -> None:
@@ -172,19 +190,6 @@ def _text_blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     return [block for block in content or () if block.get("type") == "text" and block.get("text")]
-
-
-def forwarded_betas(preset: ProviderPreset, betas: Iterable[str]) -> list[str]:
-    """The client's ``anthropic-beta`` flags this upstream may see, in order, without repeats."""
-    if preset.beta_policy == "drop":
-        return []
-    seen: dict[str, None] = {}
-    for value in betas:
-        for flag in value.split(","):
-            flag = flag.strip()
-            if flag and (preset.beta_policy == "forward" or flag in preset.allowed_betas):
-                seen.setdefault(flag, None)
-    return list(seen)
 
 
 def build_headers(
@@ -266,7 +271,8 @@ class AnthropicProvider:
 
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION
-        body = build_body(call.request, call.model, self.preset, provider=self.name, stream=stream, version=version)
+        body = build_body(call.request, call.model, self.preset, provider=self.name, stream=stream, version=version,
+                          betas=call.context.betas)
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=stream)
         return _encode(body), headers
 
@@ -294,18 +300,23 @@ class AnthropicProvider:
         normaliser.finish()
 
     async def count_tokens(self, call: UpstreamCall) -> int | None:
-        """Anthropic's own count (``POST /v1/messages/count_tokens``), first-party only.
+        """The upstream's own count (``POST /v1/messages/count_tokens``) when the preset says it has
+        one (``preset.count_tokens``: first-party Anthropic), else ``None`` (keep the local estimate).
 
-        Compatible endpoints have no such route: ``None`` tells the caller to keep its local
-        estimate. ``call.request`` may be a ``MessagesRequest`` or a ``CountTokensRequest``.
+        ``call.request`` may be a ``MessagesRequest`` or a ``CountTokensRequest``; the body gets the
+        same treatment as a message (reasoning filter, stripped fields, betas with their fields).
+        Raises ``UpstreamError`` when the upstream fails or answers without a count.
         """
-        if not is_first_party(self.preset):
+        if not self.preset.count_tokens:
             return None
         request: MessagesRequest | CountTokensRequest = call.request
         body = prepare_thinking(request, self.preset.reasoning).dump()  # type: ignore[arg-type]
         body["model"] = call.model
-        for name in _NOT_COUNTED:
+        for name in (*_NOT_COUNTED, *self.preset.strip_fields):
             body.pop(name, None)
+        if call.context.betas:
+            forwarded = forwarded_betas(self.preset, call.context.betas)
+            strip_unforwarded_fields(body, call.context.betas, forwarded, self.preset.native_betas)
         version = call.context.anthropic_version or DEFAULT_VERSION
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=False)
         reply = await self._transport.post(self._count_tokens_url, headers, _encode(body))

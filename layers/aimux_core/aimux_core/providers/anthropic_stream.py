@@ -14,8 +14,9 @@ zero or more canonical events out) so every quirk is unit-testable without a net
 - ``tool_use`` whose complete ``input`` arrives in ``content_block_start`` (Kimi) opens with
   ``input: {}`` and gets one ``input_json_delta`` carrying that JSON (only if no real deltas came);
 - tool input is checked at ``content_block_stop``: text that is not a JSON object (GLM's XML-ish
-  fragments) raises ``UpstreamError`` instead of handing the client a broken tool call (except
-  when the answer was cut by ``max_tokens``, where a partial input is what the API itself sends);
+  fragments) raises ``UpstreamError`` at the next event instead of handing the client a broken tool
+  call, unless that event is the ``message_delta`` saying ``max_tokens`` (a partial input is what the
+  API itself sends when it cuts an answer mid-call; ``ping`` may come in between);
 - ``echo``-reasoning upstreams: their own signatures are dropped and every thinking block gets an
   aimux signature (``signature_delta`` just before its ``content_block_stop``) so Claude Code keeps
   the reasoning and aimux can send it back next turn (any non-aimux signature would be dropped on
@@ -197,6 +198,7 @@ class StreamNormaliser:
     _has_tool_use: bool = field(default=False, init=False)
     _open: _Block | None = field(default=None, init=False)
     _closed: set[int] = field(default_factory=set, init=False)  # upstream indexes already closed
+    _partial_input: bool = field(default=False, init=False)  # a closed tool block's input did not parse
 
     def feed_sse(self, sse: ServerSentEvent) -> list[StreamEvent]:
         event = parse_event(sse, self.provider)
@@ -205,6 +207,10 @@ class StreamNormaliser:
     def feed(self, event: StreamEvent) -> list[StreamEvent]:
         if self.done:
             return []
+        if self._partial_input and not isinstance(event, PingEvent):
+            if not (isinstance(event, MessageDeltaEvent) and event.delta.stop_reason == "max_tokens"):
+                raise bad_answer(self.provider, "streamed tool input that is not a JSON object")
+            self._partial_input = False
         if isinstance(event, ContentBlockDeltaEvent):  # the hot path first
             return self._delta(event)
         if isinstance(event, ContentBlockStartEvent):
@@ -327,8 +333,8 @@ class StreamNormaliser:
                 out.append(
                     ContentBlockDeltaEvent(index=block.index, delta=InputJsonDelta(partial_json=block.pending_input))
                 )
-            elif not cut:
-                self._check_tool_input(block.json_parts)
+            elif not cut and not _is_object("".join(block.json_parts)):
+                self._partial_input = True  # an error unless the next event says max_tokens
         elif block.thinking is not None:
             signature = sign_reasoning(self.provider, "".join(block.thinking))
             out.append(ContentBlockDeltaEvent(index=block.index, delta=SignatureDelta(signature=signature)))
@@ -336,17 +342,6 @@ class StreamNormaliser:
         self._closed.add(block.upstream_index)
         self._open = None
         return out
-
-    def _check_tool_input(self, parts: list[str]) -> None:
-        raw = "".join(parts)
-        if not raw.strip():
-            return
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = None
-        if not isinstance(value, dict):
-            raise bad_answer(self.provider, "streamed tool input that is not a JSON object")
 
     def _default_stop_reason(self) -> str:
         """For upstreams that leave ``stop_reason`` out: what the content implies."""
@@ -358,3 +353,13 @@ class StreamNormaliser:
 
     def _protocol(self, what: str) -> UpstreamError:
         return bad_answer(self.provider, f"broke the stream grammar: {what}")
+
+
+def _is_object(raw: str) -> bool:
+    """Whether streamed tool input is a JSON object (no input at all counts as ``{}``)."""
+    if not raw.strip():
+        return True
+    try:
+        return isinstance(json.loads(raw), dict)
+    except ValueError:
+        return False

@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..translate.tool_names import shorten_tool_name, tool_name_map
+from ..translate.tool_names import shorten_tool_name, tool_name_map, unsigned_tool_id
 from ..wire.anthropic import (
     CacheControl,
     ContentBlock,
@@ -205,7 +205,7 @@ class _RequestBuilder:
             self.has_tool_blocks = True
             name = shorten_tool_name(block.name)
             self.used_tools.append(name)
-            return {"toolUse": {"toolUseId": block.id, "name": name, "input": block.input}}
+            return {"toolUse": {"toolUseId": unsigned_tool_id(block.id), "name": name, "input": block.input}}
         if kind == "tool_result":
             self.has_tool_blocks = True
             return {"toolResult": self.tool_result(block, path)}
@@ -283,7 +283,7 @@ class _RequestBuilder:
                     content.append({"image": self.image(part.source, sub)})
                 elif part.type == "document":
                     content.append({"document": self.document(part, sub)})
-        result: dict[str, Any] = {"toolUseId": block.tool_use_id, "content": content}
+        result: dict[str, Any] = {"toolUseId": unsigned_tool_id(block.tool_use_id), "content": content}
         if block.is_error:
             result["status"] = "error"
             if not content:  # "content field ... cannot be empty when status value is error"

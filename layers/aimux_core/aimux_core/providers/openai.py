@@ -16,9 +16,11 @@ Request (built once per call, compact JSON bytes):
   their output limit. Raised to 1 when 0 (Claude Code's cache pre-warm; OpenAI-style APIs reject 0).
 - tool schemas (and a ``response_format`` schema) cleaned per ``preset.schema_profile``
   (``schema_cleaning``): Gemini and Cerebras 400 on keywords Claude Code always sends.
-- Gemini: assistant tool calls replayed from history carry
-  ``extra_content.google.thought_signature = "skip_thought_signature_validator"`` (Gemini 3 400s
-  with "Function call is missing a thought_signature" otherwise; the real signature is not kept).
+- Gemini: assistant tool calls replayed from history carry their own
+  ``extra_content.google.thought_signature`` (kept in the tool id since the answer:
+  ``tool_names``); a call without one (the turn came from another provider, or the client lost
+  it) gets Google's documented ``"skip_thought_signature_validator"`` instead (Gemini 3 400s with
+  "Function call is missing a thought_signature" otherwise).
 - images refused up front with a 400 naming the block when ``preset.supports_images`` is false
   (DeepSeek): never dropped silently, the model would answer about a picture it never saw.
 - streaming always asks for ``stream_options.include_usage`` (else no token counts at all), unless
@@ -97,7 +99,11 @@ class OpenAIProvider:
         self.preset = preset
         self.url = (base_url or preset.base_url).rstrip("/") + "/chat/completions"
         limits = [n for n in (preset.chat.max_tokens_limit, preset.max_tokens_cap, max_tokens_limit) if n]
-        self.options = replace(preset.chat, max_tokens_limit=min(limits)) if limits else preset.chat
+        chat = preset.chat
+        if preset.reasoning == "echo" and chat.reasoning_echo_field is None:
+            # a configured ``reasoning: echo`` (Kimi, GLM over this dialect): the field they all read
+            chat = replace(chat, reasoning_echo_field="reasoning_content")
+        self.options = replace(chat, max_tokens_limit=min(limits)) if limits else chat
         self._model_options = {
             model: replace(self.options, max_tokens_limit=min(limit, self.options.max_tokens_limit or limit))
             for model, limit in (model_limits or {}).items()
@@ -253,8 +259,8 @@ class OpenAIProvider:
 
 
 def _skip_thought_signatures(messages: list[dict[str, Any]]) -> None:
-    """Gemini 3 400s on a replayed tool call without its ``thought_signature``; aimux does not keep
-    them, so every historical call carries Google's documented opt-out sentinel instead."""
+    """Gemini 3 400s on a replayed tool call without its ``thought_signature``: a call that did not
+    come from Gemini (no signature of its own) carries Google's documented opt-out sentinel."""
     for message in messages:
         for tool_call in message.get("tool_calls") or ():
             tool_call.setdefault("extra_content", _GEMINI_SKIP)

@@ -8,6 +8,10 @@ Quirk fields (each adapter reads the ones of its dialect):
 - ``strip_fields``: top-level canonical request fields the upstream rejects or must not see.
 - ``beta_policy`` / ``allowed_betas``: which ``anthropic-beta`` flags are forwarded (Anthropic-dialect
   upstreams): ``allowlist`` forwards only ``allowed_betas``, ``drop`` forwards none, ``forward`` all.
+  The request fields a flag turns on go with it: stripped when the flag is not forwarded, unless
+  the flag is in ``native_betas`` (the upstream takes those fields without the flag) (``betas``).
+- ``count_tokens``: the upstream implements ``POST /v1/messages/count_tokens`` (Anthropic-dialect
+  upstreams; first-party Anthropic does, the compatible endpoints document no such route).
 - ``max_tokens_cap``: ``max_tokens`` is clamped to it (the model's output limit on that upstream).
 - ``schema_profile``: how tool JSON schemas are cleaned for the upstream (``schema_cleaning``).
 - ``supports_images``: whether image blocks can be sent at all (else the request fails with a 400).
@@ -94,6 +98,8 @@ class ProviderPreset:
     strip_fields: frozenset[str] = frozenset()
     beta_policy: BetaPolicy = "drop"
     allowed_betas: frozenset[str] = frozenset()
+    native_betas: frozenset[str] = frozenset()
+    count_tokens: bool = False
     max_tokens_cap: int | None = None
     schema_profile: SchemaProfile = "none"
     supports_images: bool = True
@@ -103,6 +109,8 @@ class ProviderPreset:
 
 
 _ECHO_CHAT = ChatDialectOptions(reasoning_echo_field="reasoning_content")
+# DeepSeek's and Kimi K3's Anthropic endpoints take ``output_config.effort`` and ignore the beta header.
+_EFFORT = frozenset({"effort-2025-11-24"})
 
 PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
     {
@@ -111,7 +119,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ProviderPreset(
                 "anthropic", "anthropic", "https://api.anthropic.com", "x-api-key", "ANTHROPIC_API_KEY",
                 display_name="Anthropic", beta_policy="allowlist", allowed_betas=ANTHROPIC_BETAS,
-                reasoning="signed",
+                reasoning="signed", count_tokens=True,
             ),
             ProviderPreset(
                 "zai", "anthropic", "https://api.z.ai/api/anthropic", "x-api-key", "ZAI_API_KEY",
@@ -126,12 +134,12 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ProviderPreset(
                 "moonshot", "anthropic", "https://api.moonshot.ai/anthropic", "x-api-key", "MOONSHOT_API_KEY",
                 display_name="Moonshot Kimi", strip_fields=_ANTHROPIC_ONLY_FIELDS, reasoning="echo",
-                max_tokens_cap=65_536,
+                max_tokens_cap=65_536, native_betas=_EFFORT,
             ),
             ProviderPreset(
                 "deepseek", "anthropic", "https://api.deepseek.com/anthropic", "x-api-key", "DEEPSEEK_API_KEY",
                 display_name="DeepSeek", strip_fields=_ANTHROPIC_ONLY_FIELDS | {"top_k"}, supports_images=False,
-                reasoning="echo", max_tokens_cap=65_536,
+                reasoning="echo", max_tokens_cap=65_536, native_betas=_EFFORT,
             ),
             ProviderPreset(
                 "openai", "openai", "https://api.openai.com/v1", "bearer", "OPENAI_API_KEY",
@@ -157,6 +165,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ProviderPreset(
                 "gemini", "openai", "https://generativelanguage.googleapis.com/v1beta/openai", "bearer",
                 "GEMINI_API_KEY", display_name="Google Gemini", schema_profile="gemini", reasoning="plain",
+                chat=ChatDialectOptions(thought_signatures=True),
             ),
             ProviderPreset(
                 "deepseek-openai", "openai", "https://api.deepseek.com", "bearer", "DEEPSEEK_API_KEY",

@@ -95,7 +95,7 @@ class Dispatcher:
     ) -> tuple[Message, Outcome]:
         async def attempt(target: Target, ticket: Any) -> Message:
             started = self.clock()
-            message = await self._provider(target).create(UpstreamCall(request, target.model, context))
+            message = await self._provider(target).create(UpstreamCall.for_target(request, target, context))
             elapsed = (self.clock() - started) * 1000
             await self.guard.succeeded(target, ticket, elapsed, None)
             return message
@@ -107,7 +107,7 @@ class Dispatcher:
     ) -> tuple[AsyncIterator[StreamEvent], Outcome]:
         async def attempt(target: Target, ticket: Any) -> AsyncIterator[StreamEvent]:
             started = self.clock()
-            upstream = self._provider(target).stream(UpstreamCall(request, target.model, context))
+            upstream = self._provider(target).stream(UpstreamCall.for_target(request, target, context))
             held: list[StreamEvent] = []
             try:
                 async for event in upstream:

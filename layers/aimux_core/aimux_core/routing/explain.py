@@ -80,13 +80,15 @@ def explain(request: MessagesRequest, meta: RequestMeta, table: RoutingTable) ->
 
 
 def describe(decision: Decision) -> list[str]:
-    """The decision as lines for a terminal."""
+    """The decision as lines for a terminal. A scenario is printed only when its route was used;
+    otherwise the line says what decided (an explicit choice, the model or alias named, a budget
+    step-down, or the default route)."""
     found = decision.classification
-    lines = [
-        f"scenario: {decision.scenario}" + (f" ({found.reason})" if found else ""),
-        f"route:    {decision.route}",
-        f"reason:   {decision.reason}",
-    ]
+    if decision.decided_by == "scenario":
+        first = f"scenario: {decision.scenario}" + (f" ({found.reason})" if found else "")
+    else:
+        first = f"decided:  {decision.decided_by}"
+    lines = [first, f"route:    {decision.route}", f"reason:   {decision.reason}"]
     if found is not None:
         lines.append(f"input:    ~{found.estimated_tokens} tokens")
     lines.append("targets (in the order dispatch tries them):")

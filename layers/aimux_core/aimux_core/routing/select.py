@@ -59,17 +59,32 @@ class HealthView:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The ordered targets and what chose them.
+
+    ``scenario`` is the request's classification; ``decided_by`` is ``"scenario"`` when that
+    scenario's route was used, else what chose the route in words (``explicit provider x``,
+    ``model m``, ``alias p->d``, a budget step-down note, ``default route``).
+    """
+
     targets: tuple[Target, ...]
     scenario: str
     route: str
     reason: str
     dropped: tuple[tuple[str, str], ...] = ()
     classification: Classification | None = None
+    decided_by: str = "scenario"
+
+    @property
+    def chosen_by(self) -> str:
+        """``explicit`` for an explicit choice, the scenario when its route was used, else ``default``."""
+        if self.route == "explicit":
+            return "explicit"
+        return self.scenario if self.decided_by == "scenario" else "default"
 
     @property
     def header(self) -> str:
-        """The ``x-aimux-route`` value: scenario, route and why."""
-        return f"{self.scenario}; route={self.route}; {self.reason}"
+        """The ``x-aimux-route`` value: what chose the route (``chosen_by``), the route and why."""
+        return f"{self.chosen_by}; route={self.route}; {self.reason}"
 
 
 @dataclass(slots=True)
@@ -90,13 +105,14 @@ class Selector:
         explicit = _explicit_targets(request.model, meta.explicit_provider, table)
         if explicit is not None:
             targets, reason = explicit
-            return Decision(tuple(targets), found.scenario, "explicit", reason, (), found)
+            return Decision(tuple(targets), found.scenario, "explicit", reason, (), found, f"explicit {reason}")
 
         if meta.route_override is not None and meta.route_override in table.routes:
             head, route = [], table.routes[meta.route_override]
             reason = f"{meta.route_note or 'route override'}; {found.reason}"
+            decided_by = meta.route_note or "route override"
         else:
-            head, route, reason = _base_route(request.model, found, table)
+            head, route, reason, decided_by = _base_route(request.model, found, table)
         ctx = OrderingContext(
             input_tokens=estimated_tokens,
             output_tokens=request.max_tokens,
@@ -113,7 +129,7 @@ class Selector:
         if table.session_pinning and meta.session_id:
             kept, pin_note = _apply_pin(kept, self.pinned(meta.session_id))
             reason += pin_note
-        return Decision(tuple(kept), found.scenario, route.name, reason, tuple(dropped), found)
+        return Decision(tuple(kept), found.scenario, route.name, reason, tuple(dropped), found, decided_by)
 
 
 def _explicit_targets(model: str, provider: str | None, table: RoutingTable) -> tuple[list[Target], str] | None:
@@ -122,25 +138,27 @@ def _explicit_targets(model: str, provider: str | None, table: RoutingTable) -> 
             raise NotFound(f"provider {provider!r} is not configured", param="provider")
         entry = table.catalog.get(model)
         if entry is not None and entry.provider == provider:
-            return [Target(provider, entry.upstream_model, entry)], f"explicit provider {provider}"
+            return [Target(provider, entry.upstream_model, entry)], f"provider {provider}"
         known = table.provider_models.get(provider, ())
         upstream = known[0] if known else Target(provider, model)
-        return [upstream], f"explicit provider {provider}"
+        return [upstream], f"provider {provider}"
     name, slash, upstream_model = model.partition("/")
     if slash and upstream_model and name in table.providers:
         entry = next((t.entry for t in table.provider_models.get(name, ()) if t.model == upstream_model), None)
-        return [Target(name, upstream_model, entry)], f"explicit model {model}"
+        return [Target(name, upstream_model, entry)], f"model {model}"
     return None
 
 
-def _base_route(model: str, found: Classification, table: RoutingTable) -> tuple[list[Target], Route, str]:
-    """Targets named by the model itself, the route to use, and why."""
+def _base_route(model: str, found: Classification, table: RoutingTable) -> tuple[list[Target], Route, str, str]:
+    """Targets named by the model itself, the route to use, why, and what decided (``scenario`` when
+    the scenario's route is used, else the model, the alias or ``default route``)."""
     head: list[Target] = []
     route_name = "default"
     reason = f"{found.reason}"
+    decided_by = "scenario" if found.scenario == "default" else "default route"
     direct = table.target_for(model)
     if direct is not None:
-        head, reason = [direct], f"model {model}; {reason}"
+        head, reason, decided_by = [direct], f"model {model}; {reason}", f"model {model}"
     else:
         for pattern, destination in table.aliases:
             if fnmatch.fnmatchcase(model, pattern):
@@ -150,11 +168,12 @@ def _base_route(model: str, found: Classification, table: RoutingTable) -> tuple
                 elif destination in table.routes:
                     route_name = destination
                 reason = f"alias {pattern}->{destination}; {reason}"
+                decided_by = f"alias {pattern}->{destination}" if head or route_name != "default" else decided_by
                 break
     if found.scenario != "default" and found.scenario in table.routes and not head:
-        route_name = found.scenario
+        route_name, decided_by = found.scenario, "scenario"
     route = table.routes.get(route_name) or table.routes["default"]
-    return head, route, reason
+    return head, route, reason, decided_by
 
 
 def _filter(

@@ -1,9 +1,10 @@
 """The Anthropic surface: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``.
 
 The body is the canonical model already, so this surface only validates, dispatches and
-encodes. Streaming is decided by ``body.stream`` (Claude Code sends ``Accept: application/json``
-even when streaming). Errors before the first byte get their HTTP status; errors after it end the
-stream with an ``event: error`` and no ``message_stop``.
+encodes (a client that did not enable thinking gets no thinking blocks: ``client_thinking``).
+Streaming is decided by ``body.stream`` (Claude Code sends ``Accept: application/json`` even when
+streaming). Errors before the first byte get their HTTP status; errors after it end the stream
+with an ``event: error`` and no ``message_stop``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..accounting.record import StreamTally
-from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError
+from ..translate.client_thinking import hide_thinking, thinking_enabled, without_thinking
 from ..translate.errors import anthropic_error_body, error_headers
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
@@ -57,6 +58,7 @@ async def create_message(request: Request) -> Response:
         meta = routing_meta(request, parsed)
         if parsed.wants_stream:
             opened = await gateway.open_stream(parsed, context, meta)
+            events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
             headers = {
                 **SSE_HEADERS,
                 **served_headers(request_id, opened.served),
@@ -65,11 +67,13 @@ async def create_message(request: Request) -> Response:
             tally = StreamTally(exchange.timer)
             finished = partial(exchange.stream_finished, gateway, opened.served, tally)
             return StreamingResponse(
-                _encode_stream(opened.events, tally, finished),
+                _encode_stream(events, tally, finished),
                 media_type=SSE_MEDIA_TYPE,
                 headers=headers,
             )
         message, served = await gateway.create(parsed, context, meta)
+        if not thinking_enabled(parsed):
+            message = without_thinking(message)
         headers = {**served_headers(request_id, served), **exchange.answered(gateway, served, message.usage)}
         return json_response(message.dump_json(), 200, headers)
     except AimuxError as error:
@@ -87,8 +91,11 @@ async def count_tokens(request: Request) -> Response:
         await authenticate(request)
         parsed = parse_body(CountTokensRequest, await read_body(request), "dotted")
         check_request(parsed, request.headers.get("anthropic-version"))
-        headers = {"request-id": request_id, "x-request-id": request_id}
-        return json_response({"input_tokens": estimate_input_tokens(parsed)}, 200, headers)
+        counted = MessagesRequest.model_validate({**parsed.dump(), "max_tokens": 1})  # routable shape
+        context = request_context(request, request_id)
+        tokens, source = await gateway_of(request).count_tokens(counted, context, routing_meta(request, counted))
+        headers = {"request-id": request_id, "x-request-id": request_id, "x-aimux-token-count": source}
+        return json_response({"input_tokens": tokens}, 200, headers)
     except AimuxError as error:
         return anthropic_error_response(error, request_id)
     except Exception as exc:

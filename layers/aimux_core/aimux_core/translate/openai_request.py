@@ -15,7 +15,8 @@ Mapping (``chat_to_messages``):
 - ``assistant`` content/refusal → text blocks (empty dropped), ``tool_calls`` → ``tool_use``
   (``arguments`` parsed, ``""`` → ``{}``; unparsable → 400 naming
   ``messages[i].tool_calls[j].function.arguments``), legacy ``function_call`` → ``tool_use`` with
-  a synthetic id that the following ``function`` message answers. ``reasoning_content`` (the
+  a synthetic id that the following ``function`` message answers; a Gemini thought signature in
+  ``extra_content`` rides in the ``tool_use`` id (and its tool result's). ``reasoning_content`` (the
   reasoning aimux returned earlier) becomes a leading thinking block with an aimux signature: only
   upstreams that want their reasoning echoed (DeepSeek, GLM, Kimi) ever see it, never Anthropic.
   An assistant turn with nothing left is dropped; a final (prefill) assistant text loses trailing
@@ -63,10 +64,10 @@ from ..wire.anthropic import (
     ToolUseBlock,
 )
 from ..wire.openai import AssistantMessage, ChatCompletionRequest, ContentPart, NamedToolChoice
-from .openai_response import parse_arguments
+from .openai_response import call_thought_signature, parse_arguments
 from .openai_upstream import ChatDialectOptions, messages_to_chat
 from .thinking import CLIENT_REASONING, sign_reasoning
-from .tool_names import encode_tool_id, shorten_tool_name
+from .tool_names import SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, shorten_tool_name
 
 __all__ = ["ChatDialectOptions", "chat_to_messages", "client_tool_names", "messages_to_chat"]
 
@@ -172,13 +173,15 @@ def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[Message
     results: list[Any] | None = None  # content of the open tool-result turn, if any
     legacy_id: str | None = None
     empty_user: str | list[Any] | None = None  # the last user message dropped for having no content
+    signed_ids: dict[str, str] = {}  # a call's own id → its canonical id carrying a thought signature
     for i, m in enumerate(req.messages):
         role = m.role
         if role == "system" or role == "developer":
             system.extend(TextBlock(text=t) for t in _texts(m.content, f"messages[{i}].content") if t)
         elif role == "tool" or role == "function":
             if role == "tool":
-                tool_id, content = encode_tool_id(m.tool_call_id), m.content  # type: ignore[union-attr]
+                call_id = m.tool_call_id  # type: ignore[union-attr]
+                tool_id, content = signed_ids.get(call_id) or encode_tool_id(call_id), m.content  # type: ignore[union-attr]
             else:
                 if legacy_id is None:
                     raise InvalidRequest("function message without a preceding function_call",
@@ -205,6 +208,8 @@ def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[Message
             results = None
             blocks, new_legacy = _assistant_blocks(m, i)  # type: ignore[arg-type]
             legacy_id = new_legacy or legacy_id
+            signed_ids.update((decode_tool_id(b.id), b.id) for b in blocks
+                              if isinstance(b, ToolUseBlock) and b.id.startswith(SIGNED_ID_PREFIX))
             if blocks:
                 turns.append(("assistant", blocks))
     if not turns and empty_user is not None:
@@ -313,7 +318,8 @@ def _assistant_blocks(m: AssistantMessage, i: int) -> tuple[list[Any], str | Non
         blocks.append(TextBlock(text=m.refusal))
     for j, call in enumerate(m.tool_calls or ()):
         where = f"messages[{i}].tool_calls[{j}].function.arguments"
-        blocks.append(ToolUseBlock(id=encode_tool_id(call.id), name=shorten_tool_name(call.function.name),
+        signature = call_thought_signature(call.model_extra or {})
+        blocks.append(ToolUseBlock(id=encode_tool_id(call.id, signature), name=shorten_tool_name(call.function.name),
                                    input=_arguments(call.function.arguments, where)))
     legacy_id = None
     if m.function_call is not None:

@@ -3,14 +3,17 @@
 ``message_to_chat_completion`` (OpenAI client, any upstream):
   text blocks → ``content`` (concatenated, ``null`` when there is none); ``tool_use`` →
   ``tool_calls`` (``arguments`` compact JSON, ``"{}"`` for empty input, never ``""``; names and
-  ids restored to the client's originals); thinking → ``reasoning_content`` only on request;
+  ids restored to the client's originals, a Gemini thought signature carried in the id back in
+  ``extra_content``); thinking → ``reasoning_content`` only on request;
   ``stop_reason`` → ``finish_reason`` per ``FINISH_REASONS``; usage → ``prompt_tokens`` = input +
   cache read + cache write, ``cached_tokens`` = cache read.
 
 ``chat_completion_to_message`` (OpenAI-compatible upstream, canonical answer):
   ``reasoning_content`` / ``reasoning`` / ``reasoning_details`` → one thinking block first;
   ``content`` (and ``refusal``) → text; ``tool_calls`` (and legacy ``function_call``) →
-  ``tool_use`` with ids made valid and names restored; ``finish_reason`` → ``stop_reason`` with
+  ``tool_use`` with ids made valid (a Gemini ``extra_content.google.thought_signature`` is kept
+  inside the id: ``tool_names``) and names restored (a call whose arguments were cut by
+  ``length`` is dropped); ``finish_reason`` → ``stop_reason`` with
   ``stop``-but-tool-calls (Gemini) → ``tool_use``; usage → ``input_tokens`` = prompt - cached -
   cache write. The shared helpers here are reused by the stream translators.
 """
@@ -27,7 +30,7 @@ from ..errors import UpstreamError
 from ..providers.upstream_errors import excerpt
 from ..providers.upstream_errors import upstream_error as http_upstream_error
 from ..wire.anthropic import Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage
-from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, tool_name_map
+from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, thought_signature_of, tool_name_map
 
 FINISH_REASONS: dict[str, str] = {
     "end_turn": "stop",
@@ -94,6 +97,20 @@ def parse_arguments(raw: Any) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise ValueError("arguments is not a JSON object")
     return parsed
+
+
+def call_thought_signature(call: dict[str, Any]) -> str | None:
+    """Gemini's ``extra_content.google.thought_signature`` on an OpenAI tool call (or fragment)."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) and signature else None
+
+
+def signature_extra_content(tool_id: str) -> dict[str, Any] | None:
+    """The ``extra_content`` to put on an OpenAI tool call whose canonical id carries a thought signature."""
+    signature = thought_signature_of(tool_id)
+    return {"google": {"thought_signature": signature}} if signature else None
 
 
 def reasoning_text(obj: dict[str, Any]) -> str:
@@ -195,16 +212,18 @@ def message_to_chat_completion(
         if kind == "text":
             texts.append(block.text)  # type: ignore[union-attr]
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": decode_tool_id(block.id),  # type: ignore[union-attr]
-                    "type": "function",
-                    "function": {
-                        "name": restore_tool_name(block.name, names),  # type: ignore[union-attr]
-                        "arguments": dump_arguments(block.input),  # type: ignore[union-attr]
-                    },
-                }
-            )
+            call: dict[str, Any] = {
+                "id": decode_tool_id(block.id),  # type: ignore[union-attr]
+                "type": "function",
+                "function": {
+                    "name": restore_tool_name(block.name, names),  # type: ignore[union-attr]
+                    "arguments": dump_arguments(block.input),  # type: ignore[union-attr]
+                },
+            }
+            extra = signature_extra_content(block.id)  # type: ignore[union-attr]
+            if extra is not None:
+                call["extra_content"] = extra
+            calls.append(call)
         elif kind == "thinking" and include_reasoning:
             thoughts.append(block.thinking)  # type: ignore[union-attr]
     text = "".join(texts)
@@ -274,18 +293,21 @@ def chat_completion_to_message(
     raw_calls = list(msg.get("tool_calls") or [])
     if msg.get("function_call"):
         raw_calls.append({"function": msg["function_call"]})
+    cut = choice.get("finish_reason") == "length"
     for n, call in enumerate(raw_calls):
         fn = call.get("function") or {}
         try:
             tool_input = parse_arguments(fn.get("arguments"))
         except ValueError as exc:
+            if cut:  # a call cut by max_tokens cannot be represented: it is dropped, the stop stays max_tokens
+                continue
             raise UpstreamError(
                 f"upstream returned invalid tool arguments for call {n}: {exc}", provider=provider
             ) from None
         call_id = call.get("id")
         content.append(
             ToolUseBlock(
-                id=encode_tool_id(call_id) if call_id else f"toolu_{mid}_{n}",
+                id=encode_tool_id(call_id or f"toolu_{mid}_{n}", call_thought_signature(call)),
                 name=restore_tool_name(fn.get("name") or "", names),
                 input=tool_input,
             )

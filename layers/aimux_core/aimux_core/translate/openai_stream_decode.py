@@ -14,7 +14,8 @@
   a new ``id`` or a different name on a reused (or missing) index starts a new call. Only one
   call streams live; fragments of other calls are buffered and replayed when the live call's
   arguments form a complete JSON object, or at ``finish_reason``. A fragment is never sent to a
-  closed block; arguments are validated when their block closes. Whitespace-only ``content``
+  closed block; arguments are validated when their block closes (except when ``finish_reason`` is
+  ``length``: a call cut mid-way stays partial, as Anthropic streams it). Whitespace-only ``content``
   while a call streams (vLLM filler) is ignored rather than cutting the call.
 - ``finish_reason`` closes everything and is held: ``message_delta`` (stop reason + cumulative
   usage) and ``message_stop`` follow at the usage chunk (same chunk or later, ``choices`` may be
@@ -42,7 +43,14 @@ from ..wire.anthropic import (
     MessageStopEvent,
     StreamEvent,
 )
-from .openai_response import anthropic_usage, message_id_from, reasoning_text, stop_reason_for, upstream_error
+from .openai_response import (
+    anthropic_usage,
+    call_thought_signature,
+    message_id_from,
+    reasoning_text,
+    stop_reason_for,
+    upstream_error,
+)
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
 
 _delta_event = ContentBlockDeltaEvent.model_validate
@@ -52,10 +60,11 @@ _start_event = ContentBlockStartEvent.model_validate
 class _Call:
     """One upstream tool call: identity, buffered arguments and its block, once opened."""
 
-    __slots__ = ("args", "block", "checked", "closed", "id", "name")
+    __slots__ = ("args", "block", "checked", "closed", "id", "name", "signature")
 
     def __init__(self, call_id: str | None) -> None:
         self.id = call_id
+        self.signature: str | None = None  # Gemini's thought signature, when the call carries one
         self.name = ""
         self.args: list[str] = []
         self.block: int | None = None
@@ -123,8 +132,8 @@ class ChatChunkDecoder:
             if finish:
                 if finish == "error":
                     raise upstream_error(choice.get("error") or chunk, self._provider)
+                self._finish = finish  # before closing: a call cut by ``length`` is not an error
                 self._close_all(out)
-                self._finish = finish
         if usage and self._finish is not None:
             self._end(out)
         return out
@@ -208,6 +217,8 @@ class ChatChunkDecoder:
         self._last = call
         if name and not call.name:
             call.name = name
+        if call.signature is None and "extra_content" in frag:
+            call.signature = call_thought_signature(frag)
         args = fn.get("arguments")
         if args is not None and not isinstance(args, str):
             args = json.dumps(args, ensure_ascii=False)
@@ -261,7 +272,7 @@ class ChatChunkDecoder:
     def _open_tool(self, call: _Call, out: list[StreamEvent]) -> None:
         if not call.name:
             raise UpstreamError("upstream tool call has no name", provider=self._provider)
-        call_id = encode_tool_id(call.id) if call.id else f"toolu_{self._mid}_{self._tool_blocks}"
+        call_id = encode_tool_id(call.id or f"toolu_{self._mid}_{self._tool_blocks}", call.signature)
         call.block = self._next
         self._tool_blocks += 1
         self._open_block("tool", {"type": "tool_use", "id": call_id,
@@ -292,7 +303,7 @@ class ChatChunkDecoder:
 
     def _check_arguments(self, call: _Call) -> None:
         raw = "".join(call.args)
-        if not raw.strip():
+        if not raw.strip() or self._finish == "length":  # cut by max_tokens: partial, as Anthropic sends it
             return
         try:
             value = json.loads(raw)

@@ -5,10 +5,14 @@
 - ``message_start`` → ``delta: {role: "assistant", content: ""}``
 - ``text_delta`` → ``delta: {content}``; ``thinking_delta`` → ``delta: {reasoning_content}`` only
   when the client opted in; signatures, redacted thinking and server-tool blocks are dropped
-- ``tool_use`` start → ``tool_calls: [{index: k, id, type: "function", function: {name,
-  arguments: ""}}]`` where k counts tool blocks from 0 (not the Anthropic block index);
-  ``input_json_delta`` → ``arguments`` fragments (empty ones skipped). A tool block that carried
-  its whole input in ``content_block_start`` and no deltas (Kimi) gets it as one fragment at stop.
+- a ``tool_use`` block is held until its ``content_block_stop`` and then sent whole, in one chunk:
+  ``tool_calls: [{index: k, id, type: "function", function: {name, arguments}}]`` where k counts
+  the tool calls sent, from 0 (not the Anthropic block index), plus ``extra_content`` when the id
+  carries a Gemini thought signature. ``arguments`` is the block's
+  ``input_json_delta`` text, else the input its start carried (Kimi), else ``"{}"`` (never ``""``,
+  which the SDK accumulator reads as no arguments). A block whose input is not a JSON object (an
+  answer cut by ``max_tokens`` mid-call) is dropped: a client must never receive a call it cannot
+  parse. Holding costs latency on tool arguments only; text and reasoning still stream.
 - the first ``message_delta`` → ``delta: {}`` + ``finish_reason``; later ones only update usage
 - ``message_stop`` (or ``finish()``) → with ``include_usage``, one ``choices: []`` chunk with
   usage. Every chunk repeats id/object/created/model, plus ``usage: null`` with ``include_usage``.
@@ -19,12 +23,13 @@ should not produce) is raised as ``UpstreamError`` so the surface renders it the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import UpstreamError
 from ..wire.anthropic import StreamEvent
-from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for
+from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for, signature_extra_content
 from .tool_names import decode_tool_id, restore_tool_name, tool_name_map
 
 _ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504,
@@ -35,8 +40,8 @@ class ChatChunkEncoder:
     """One canonical stream → one OpenAI chunk stream (single choice, index 0)."""
 
     __slots__ = (
-        "_blocks", "_created", "_finish_sent", "_id", "_include_reasoning", "_include_usage",
-        "_model", "_names", "_pending_input", "_tool_count", "_usage", "_usage_sent",
+        "_blocks", "_created", "_finish_sent", "_held", "_id", "_include_reasoning", "_include_usage",
+        "_model", "_names", "_tool_count", "_usage", "_usage_sent",
     )
 
     def __init__(
@@ -57,8 +62,8 @@ class ChatChunkEncoder:
         self._include_reasoning = include_reasoning
         self._names = tool_name_map(tool_names)
         self._id = completion_id
-        self._blocks: dict[int, Any] = {}  # anthropic index → "text" | "thinking" | tool index k
-        self._pending_input: dict[int, dict[str, Any]] = {}  # index → input sent in the start event
+        self._blocks: dict[int, str] = {}  # anthropic index → "text" | "thinking" | "tool_use"
+        self._held: dict[int, _HeldCall] = {}  # anthropic index → the open tool block
         self._tool_count = 0
         self._usage: dict[str, Any] = {}
         self._finish_sent = False
@@ -128,21 +133,10 @@ class ChatChunkEncoder:
         kind = block.type
         if kind == "text" or kind == "thinking":
             self._blocks[event.index] = kind
-            return []
-        if kind != "tool_use":
-            return []
-        k = self._tool_count
-        self._tool_count += 1
-        self._blocks[event.index] = k
-        if block.input:
-            self._pending_input[event.index] = block.input
-        call = {
-            "index": k,
-            "id": decode_tool_id(block.id),
-            "type": "function",
-            "function": {"name": restore_tool_name(block.name, self._names), "arguments": ""},
-        }
-        return [self._chunk({"tool_calls": [call]})]
+        elif kind == "tool_use":
+            self._blocks[event.index] = kind
+            self._held[event.index] = _HeldCall(block.id, block.name, block.input)
+        return []
 
     def _delta(self, event: Any) -> list[dict[str, Any]]:
         delta = event.delta
@@ -151,10 +145,9 @@ class ChatChunkEncoder:
             if delta.text and self._blocks.get(event.index) == "text":
                 return [self._chunk({"content": delta.text})]
         elif kind == "input_json_delta":
-            k = self._blocks.get(event.index)
-            if delta.partial_json and isinstance(k, int):
-                self._pending_input.pop(event.index, None)
-                return [self._chunk({"tool_calls": [{"index": k, "function": {"arguments": delta.partial_json}}]})]
+            held = self._held.get(event.index)
+            if held is not None and delta.partial_json:
+                held.parts.append(delta.partial_json)
         elif (
             kind == "thinking_delta"
             and self._include_reasoning
@@ -165,8 +158,45 @@ class ChatChunkEncoder:
         return []
 
     def _stop(self, index: int) -> list[dict[str, Any]]:
-        tool_input = self._pending_input.pop(index, None)
-        if tool_input is None:
+        held = self._held.pop(index, None)
+        if held is None:
             return []
-        call = {"index": self._blocks[index], "function": {"arguments": dump_arguments(tool_input)}}
+        arguments = held.arguments()
+        if arguments is None:
+            return []
+        call = {
+            "index": self._tool_count,
+            "id": decode_tool_id(held.id),
+            "type": "function",
+            "function": {"name": restore_tool_name(held.name, self._names), "arguments": arguments},
+        }
+        extra = signature_extra_content(held.id)
+        if extra is not None:
+            call["extra_content"] = extra
+        self._tool_count += 1
         return [self._chunk({"tool_calls": [call]})]
+
+
+class _HeldCall:
+    """A tool block on its way to the client: sent once its input is complete."""
+
+    __slots__ = ("id", "name", "parts", "start_input")
+
+    def __init__(self, call_id: str, name: str, start_input: dict[str, Any]) -> None:
+        self.id = call_id
+        self.name = name
+        self.start_input = start_input
+        self.parts: list[str] = []
+
+    def arguments(self) -> str | None:
+        """The ``arguments`` string, or None when the input is not a JSON object (a cut call)."""
+        if not self.parts:
+            return dump_arguments(self.start_input)
+        raw = "".join(self.parts)
+        if not raw.strip():
+            return "{}"
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return raw if isinstance(value, dict) else None

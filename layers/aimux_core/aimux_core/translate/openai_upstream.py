@@ -13,8 +13,10 @@ Mapping (``messages_to_chat``):
   user message (tool messages are text-only on most servers) and the tool text says so;
   ``is_error`` → ``options.tool_error_prefix`` before the text; no content → ``""``.
 - assistant turns: text joined (``null`` when there is none), ``tool_use`` → ``tool_calls``
-  (compact JSON ``arguments``), thinking dropped unless ``options.reasoning_echo_field`` names the
-  field the upstream wants it echoed in (DeepSeek/GLM/Kimi tool loops); redacted thinking, server
+  (compact JSON ``arguments``; the thought signature an id carries goes back as
+  ``extra_content.google.thought_signature`` when ``options.thought_signatures``), thinking
+  dropped unless ``options.reasoning_echo_field`` names the field the upstream wants it echoed
+  in (DeepSeek/GLM/Kimi tool loops); redacted thinking, server
   tool blocks and unknown blocks are dropped. An assistant turn left empty is dropped.
 - tools with ``input_schema`` → function tools; Anthropic-defined ``bash_*`` and ``text_editor_*``
   tools get their documented schema synthesised; other schema-less (server) tools are dropped.
@@ -36,7 +38,7 @@ from typing import Any, Literal
 
 from ..errors import InvalidRequest
 from ..wire.anthropic import MessageParam, MessagesRequest, Tool, ToolResultBlock
-from .openai_response import dump_arguments
+from .openai_response import dump_arguments, signature_extra_content
 from .tool_names import decode_tool_id, shorten_tool_name
 
 
@@ -51,6 +53,7 @@ class ChatDialectOptions:
     send_parallel_tool_calls: bool = True
     stream_usage: bool = True
     tool_error_prefix: str = "Error: "
+    thought_signatures: bool = False  # Gemini: tool calls carry ``extra_content.google.thought_signature``
 
 
 DEFAULT_OPTIONS = ChatDialectOptions()
@@ -161,13 +164,15 @@ def _assistant(content: list[Any], opts: ChatDialectOptions, out: list[dict[str,
         if kind == "text":
             texts.append(block.text)
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": decode_tool_id(block.id),
-                    "type": "function",
-                    "function": {"name": shorten_tool_name(block.name), "arguments": dump_arguments(block.input)},
-                }
-            )
+            call: dict[str, Any] = {
+                "id": decode_tool_id(block.id),
+                "type": "function",
+                "function": {"name": shorten_tool_name(block.name), "arguments": dump_arguments(block.input)},
+            }
+            extra = signature_extra_content(block.id) if opts.thought_signatures else None
+            if extra is not None:
+                call["extra_content"] = extra
+            calls.append(call)
         elif kind == "thinking" and opts.reasoning_echo_field:
             thoughts.append(block.thinking)
     text = "".join(texts)
