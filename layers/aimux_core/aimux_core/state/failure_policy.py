@@ -81,7 +81,7 @@ class StateFailurePolicy:
         """
         awaitable = op() if callable(op) and not inspect.isawaitable(op) else op
         try:
-            return await awaitable  # type: ignore[misc]
+            return await awaitable
         except ConditionFailed:
             raise
         except _ABSORBED as exc:

@@ -157,7 +157,7 @@ class HeaderLimitedH11Protocol(H11Protocol):
                 raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
             return event
 
-        self.conn.next_event = next_event  # type: ignore[method-assign]
+        self.conn.next_event = next_event  # type: ignore[method-assign]  # per-connection wrapper of h11's method
 
     def send_400_response(self, msg: str) -> None:
         buffered, _ = self.conn.trailing_data

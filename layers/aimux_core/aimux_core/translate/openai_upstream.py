@@ -34,10 +34,24 @@ Mapping (``messages_to_chat``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from ..errors import InvalidRequest
-from ..wire.anthropic import MessageParam, MessagesRequest, Tool, ToolResultBlock
+from ..wire.anthropic import (
+    ContentBlock,
+    DocumentBlock,
+    ImageBlock,
+    ImageSource,
+    MessageParam,
+    MessagesRequest,
+    OtherBlock,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    Tool,
+    ToolResultBlock,
+    ToolUseBlock,
+)
 from .openai_response import dump_arguments, signature_extra_content
 from .tool_names import decode_tool_id, shorten_tool_name
 
@@ -150,31 +164,38 @@ def _turn(turn: MessageParam, i: int, opts: ChatDialectOptions, out: list[dict[s
     elif role == "assistant":
         _assistant(content, opts, out)
     elif role == "system":
-        out.append({"role": "system", "content": "\n\n".join(b.text for b in content if b.type == "text")})  # type: ignore[union-attr]
+        out.append({"role": "system", "content": "\n\n".join(b.text for b in content if isinstance(b, TextBlock))})
     else:
         _user(content, i, opts, out)
 
 
-def _assistant(content: list[Any], opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
+def _assistant(content: list[ContentBlock], opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in content:
-        kind = block.type
-        if kind == "text":
-            texts.append(block.text)
-        elif kind == "tool_use":
-            call: dict[str, Any] = {
-                "id": decode_tool_id(block.id),
-                "type": "function",
-                "function": {"name": shorten_tool_name(block.name), "arguments": dump_arguments(block.input)},
-            }
-            extra = signature_extra_content(block.id) if opts.thought_signatures else None
-            if extra is not None:
-                call["extra_content"] = extra
-            calls.append(call)
-        elif kind == "thinking" and opts.reasoning_echo_field:
-            thoughts.append(block.thinking)
+        match block:
+            case TextBlock():
+                texts.append(block.text)
+            case ToolUseBlock():
+                call: dict[str, Any] = {
+                    "id": decode_tool_id(block.id),
+                    "type": "function",
+                    "function": {"name": shorten_tool_name(block.name), "arguments": dump_arguments(block.input)},
+                }
+                extra = signature_extra_content(block.id) if opts.thought_signatures else None
+                if extra is not None:
+                    call["extra_content"] = extra
+                calls.append(call)
+            case ThinkingBlock():
+                if opts.reasoning_echo_field:
+                    thoughts.append(block.thinking)
+            case (
+                ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock()
+            ):
+                pass  # nothing an OpenAI assistant message can carry
+            case _:
+                assert_never(block)
     text = "".join(texts)
     if not text and not calls and not thoughts:
         return
@@ -186,21 +207,25 @@ def _assistant(content: list[Any], opts: ChatDialectOptions, out: list[dict[str,
     out.append(message)
 
 
-def _user(content: list[Any], i: int, opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
+def _user(content: list[ContentBlock], i: int, opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
     moved: list[dict[str, Any]] = []  # images lifted out of tool results
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(content):
-        kind = block.type
-        if kind == "tool_result":
-            out.append(_tool_message(block, f"messages[{i}].content[{j}]", opts, moved))
-        elif kind == "text":
-            if block.text:
-                parts.append({"type": "text", "text": block.text})
-        elif kind == "image":
-            parts.append(_image_part(block.source, f"messages[{i}].content[{j}].source"))
-        elif kind == "document":
-            parts.append(_document_part(block, f"messages[{i}].content[{j}].source"))
-        # thinking, tool_use, search results and unknown blocks cannot be sent: dropped.
+        where = f"messages[{i}].content[{j}]"
+        match block:
+            case ToolResultBlock():
+                out.append(_tool_message(block, where, opts, moved))
+            case TextBlock():
+                if block.text:
+                    parts.append({"type": "text", "text": block.text})
+            case ImageBlock():
+                parts.append(_image_part(block.source, f"{where}.source"))
+            case DocumentBlock():
+                parts.append(_document_part(block, f"{where}.source"))
+            case ThinkingBlock() | RedactedThinkingBlock() | ToolUseBlock() | OtherBlock():
+                pass  # thinking, tool calls, search results and unknown blocks cannot be sent: dropped
+            case _:
+                assert_never(block)
     parts = moved + parts
     if not parts:
         return
@@ -222,13 +247,14 @@ def _tool_message(
         texts = []
         images = 0
         for k, item in enumerate(content):
-            if item.type == "text":
-                texts.append(item.text)  # type: ignore[union-attr]
-            elif item.type == "image":
-                moved.append(_image_part(item.source, f"{where}.content[{k}].source"))  # type: ignore[union-attr]
+            if isinstance(item, TextBlock):
+                texts.append(item.text)
+            elif isinstance(item, ImageBlock):
+                moved.append(_image_part(item.source, f"{where}.content[{k}].source"))
                 images += 1
-            elif item.type == "document" and item.source.get("type") == "text":  # type: ignore[union-attr]
-                texts.append(item.source.get("data") or "")  # type: ignore[union-attr]
+            elif isinstance(item, DocumentBlock) and item.source.get("type") == "text":
+                texts.append(item.source.get("data") or "")
+            # other blocks inside a tool result have no Chat Completions form: dropped
         if images:
             texts.append(_MOVED_IMAGE_NOTE)
         text = "\n".join(texts)
@@ -237,7 +263,7 @@ def _tool_message(
     return {"role": "tool", "tool_call_id": decode_tool_id(block.tool_use_id), "content": text}
 
 
-def _image_part(source: Any, param: str) -> dict[str, Any]:
+def _image_part(source: ImageSource, param: str) -> dict[str, Any]:
     if source.type == "base64":
         return {"type": "image_url", "image_url": {"url": f"data:{source.media_type};base64,{source.data}"}}
     if source.type == "url" and source.url:
@@ -245,7 +271,7 @@ def _image_part(source: Any, param: str) -> dict[str, Any]:
     raise InvalidRequest(f"image source {source.type!r} cannot be sent to this upstream", param=param)
 
 
-def _document_part(block: Any, param: str) -> dict[str, Any]:
+def _document_part(block: DocumentBlock, param: str) -> dict[str, Any]:
     source = block.source
     kind, media_type = source.get("type"), source.get("media_type")
     if kind == "text":
