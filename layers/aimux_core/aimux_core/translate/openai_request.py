@@ -253,6 +253,11 @@ def _texts(content: str | list[ContentPart], where: str) -> list[str]:
 def _user_content(content: str | list[ContentPart], i: int) -> str | list[Any]:
     if isinstance(content, str):
         return content
+    return _part_blocks(content, i, files=True)
+
+
+def _part_blocks(content: list[ContentPart], i: int, *, files: bool, context: str = "") -> list[Any]:
+    """Text, image and (``files``: user messages) PDF parts as canonical blocks; other parts are a 400."""
     blocks: list[Any] = []
     for j, part in enumerate(content):
         where = f"messages[{i}].content[{j}]"
@@ -262,10 +267,11 @@ def _user_content(content: str | list[ContentPart], i: int) -> str | list[Any]:
                     blocks.append(TextBlock(text=part.text))
             case ImageURLPart():
                 blocks.append(_image(part.image_url.url, f"{where}.image_url.url"))
-            case OtherPart() if part.type == "file":
+            case OtherPart() if files and part.type == "file":
                 blocks.append(_document(part.model_extra or {}, f"{where}.file"))
             case RefusalPart() | OtherPart():
-                raise InvalidRequest(f"content part type {part.type!r} is not supported", param=f"{where}.type")
+                message = f"content part type {part.type!r} is not supported{context}"
+                raise InvalidRequest(message, param=f"{where}.type")
             case _:
                 assert_never(part)
     return blocks
@@ -311,20 +317,7 @@ def _tool_result(tool_id: str, content: str | list[ContentPart], i: int) -> Tool
     if isinstance(content, str):
         return ToolResultBlock(tool_use_id=tool_id, content=content) if content \
             else ToolResultBlock(tool_use_id=tool_id)
-    blocks: list[Any] = []
-    for j, part in enumerate(content):
-        where = f"messages[{i}].content[{j}]"
-        match part:
-            case TextPart():
-                if part.text:
-                    blocks.append(TextBlock(text=part.text))
-            case ImageURLPart():
-                blocks.append(_image(part.image_url.url, f"{where}.image_url.url"))
-            case RefusalPart() | OtherPart():
-                raise InvalidRequest(f"content part type {part.type!r} is not supported in tool messages",
-                                     param=f"{where}.type")
-            case _:
-                assert_never(part)
+    blocks = _part_blocks(content, i, files=False, context=" in tool messages")
     return ToolResultBlock(tool_use_id=tool_id, content=blocks) if blocks else ToolResultBlock(tool_use_id=tool_id)
 
 
