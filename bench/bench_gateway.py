@@ -60,6 +60,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "uvicorn + Starlette with canned answers, the framework floor to compare with (default: cli if present)",
     )  # fmt: skip
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="load generator (default raw)")
+    parser.add_argument(
+        "--budget-key", action="store_true",
+        help="AIMUX_AUTH=on, a priced mock model, and every request carries a key with a daily budget "
+        "(the gateway's state in its own memory): what budget admission and settlement cost",
+    )  # fmt: skip
     parser.add_argument("--import-repeats", type=int, default=7, help="fresh interpreters per import measure")
     parser.add_argument("--no-load", action="store_true", help="skip the request benchmark")
     parser.add_argument("--no-import", action="store_true", help="skip the cold import benchmark")

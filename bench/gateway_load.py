@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from gateway_server import gateway_process
+from gateway_server import budget_key_env, create_budget_key, gateway_process
 from load_generator import REQUEST_TIMEOUT_S, HttpxSender, RawSender, Sender, event_loop_factory, timed_phase
-from request_shapes import Scenario, label
+from request_shapes import Scenario, label, with_api_key
 from server_process import HOST, ServerProcess
 
 
@@ -97,9 +100,16 @@ def run_load(args: argparse.Namespace, scenarios: Sequence[Scenario]) -> tuple[l
     """Start the gateway, measure every row against it; returns the rows and the gateway's command line."""
     pin_server = 0 if args.pin else None
     results: list[LoadResult] = []
-    with gateway_process(args.server, pin_server) as server:
+    budget = getattr(args, "budget_key", False)
+    with contextlib.ExitStack() as stack:
+        extra_env = budget_key_env(Path(stack.enter_context(tempfile.TemporaryDirectory()))) if budget else None
+        server = stack.enter_context(gateway_process(args.server, pin_server, extra_env))
         print(f"gateway pid {server.proc.pid if server.proc else '?'} on port {server.port}: "
               f"{' '.join(server.command)}", file=sys.stderr)  # fmt: skip
+        if budget:
+            api_key = create_budget_key(server.port)
+            scenarios = [with_api_key(scenario, api_key) for scenario in scenarios]
+            print("  requests carry a key with a daily budget (AIMUX_AUTH=on, priced mock model)", file=sys.stderr)
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             for scenario in scenarios:
                 for concurrency in args.concurrency:

@@ -46,9 +46,43 @@ def cli_serves() -> bool:
     return done.returncode == 0
 
 
-def gateway_process(mode: str, pin_cpu: int | None) -> ServerProcess:
+def gateway_process(mode: str, pin_cpu: int | None, extra_env: dict[str, str] | None = None) -> ServerProcess:
     """The gateway (``--server`` ``mode``) on a free loopback port; start it with ``with``."""
     port = free_port()
     env = scrubbed_env()
-    env.update(AIMUX_HOST=HOST, AIMUX_PORT=str(port))
+    env.update(AIMUX_HOST=HOST, AIMUX_PORT=str(port), **(extra_env or {}))
     return ServerProcess("gateway", server_command(mode, port), env, port, pin_cpu)
+
+
+# ``--budget-key``: every model name the scenarios use lands on the default route, one priced mock model,
+# and requests carry a key with a daily budget far above what the run spends, so each one pays for the
+# budget's bookkeeping (state in the gateway's memory) without ever being refused.
+BUDGET_CONFIG = {
+    "providers": {"mock": {"preset": "mock"}},
+    "models": {"priced": {"provider": "mock", "max_output": 8192, "price": {"input": 3, "output": 15}}},
+    "routes": {"default": ["priced"]},
+}
+BUDGET_KEY_FIELDS = {"name": "bench-budget", "budget_daily_usd": 1_000_000.0}
+
+
+def budget_key_env(directory: Path) -> dict[str, str]:
+    """The environment of a gateway whose callers need a key (``AIMUX_AUTH=on``) and whose models are priced."""
+    import json
+
+    config = directory / "aimux-budget-bench.json"  # JSON is YAML
+    config.write_text(json.dumps(BUDGET_CONFIG))
+    return {"AIMUX_AUTH": "on", "AIMUX_CONFIG": str(config)}
+
+
+def create_budget_key(port: int) -> str:
+    """A key with a budget, created through the running gateway's loopback ``/admin/keys``; its plaintext."""
+    import http.client
+    import json
+
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    connection.request("POST", "/admin/keys", json.dumps(BUDGET_KEY_FIELDS), {"Content-Type": "application/json"})
+    answer = connection.getresponse()
+    body = json.loads(answer.read())
+    if answer.status != 201:
+        raise RuntimeError(f"could not create the budget key: {answer.status} {body}")
+    return str(body["api_key"])

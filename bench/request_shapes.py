@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,16 @@ class Scenario:
         lines += [f"{name}: {value}" for name, value in self.headers]
         lines.append(f"Content-Length: {len(self.body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+
+def with_api_key(scenario: Scenario, api_key: str) -> Scenario:
+    """The same request sent with ``api_key`` (as ``x-api-key`` or a bearer token, as it came)."""
+    headers = tuple(
+        (name, api_key if name.lower() == "x-api-key" else f"Bearer {api_key}" if name.lower() == "authorization"
+         else value)
+        for name, value in scenario.headers
+    )  # fmt: skip
+    return replace(scenario, headers=headers)
 
 
 def label(scenario: Scenario) -> str:

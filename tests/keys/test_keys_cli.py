@@ -6,9 +6,12 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from aimux_core.cli import main
@@ -163,3 +166,37 @@ def test_keys_against_a_table_without_boto3_say_what_to_install(
         "aimux: AIMUX_TABLE=aimux-state-dev needs the AWS SDK, which is not installed: "
         "pip install 'aimux[aws]' (make install does)"
     )
+
+
+def test_keys_show_reports_what_a_local_gateway_spent_and_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process keeps keys and spend in one memory store, so ``keys show`` sees what the gateway spent."""
+    config = tmp_path / "aimux.json"
+    price = {"input": 3000, "output": 15000}  # "hi" with max_tokens 6: 9 and 6 tokens, $0.117
+    config.write_text(json.dumps({
+        "providers": {"mock": {"preset": "mock"}},
+        "models": {"big": {"provider": "mock", "max_output": 4096, "price": price}},
+        "routes": {"default": ["big"]},
+    }))  # fmt: skip
+    with aimux_serve({"AIMUX_AUTH": "on", "AIMUX_CONFIG": str(config)}) as served:
+        url = served.url
+        monkeypatch.delenv("AIMUX_TABLE", raising=False)
+        monkeypatch.delenv("AIMUX_ADMIN_TOKEN", raising=False)
+        monkeypatch.setenv("AIMUX_PORT", str(served.port))
+        code, created, err = aimux(capsys, "keys", "create", "--name", "spender", "--budget-daily", "1", "--json")
+        assert code == 0, err
+        key = json.loads(created)
+        body = {"model": "big", "max_tokens": 6, "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"{url}/v1/messages", json=body, headers={"x-api-key": key["api_key"]}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 10
+        while True:  # the settlement is written just after the answer
+            code, out, _ = aimux(capsys, "keys", "show", key["id"], "--json")
+            shown = json.loads(out)
+            if shown["spend_today_usd"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (shown["spend_today_usd"], shown["spend_month_usd"], shown["spend_held_usd"]) == (0.117, 0.117, 0)
+        code, out, _ = aimux(capsys, "keys", "show", key["id"])
+        assert code == 0 and "spend_today_usd: 0.117" in out

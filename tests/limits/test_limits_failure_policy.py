@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from aimux_core.admission import Admission
 from aimux_core.errors import Overloaded
 from aimux_core.state.clock import FakeClock
 from aimux_core.state.failure_policy import StateFailurePolicy
 from aimux_core.state.provider_limits import Lease, ProviderLimiter, ProviderLimits
 from aimux_core.state.ratelimit import RateDecision, RateLimiter, RateLimits
-from aimux_core.state.spend import BudgetLimits, BudgetVerdict, SpendLedger, SpendTotals
+from aimux_core.state.spend import SpendLedger, SpendTotals
 from aimux_core.state.store import ConditionFailed, StoreUnavailable
 
 pytestmark = pytest.mark.anyio
@@ -118,10 +120,25 @@ async def test_a_raising_metrics_hook_does_not_crash_the_request() -> None:
     assert await policy.guarded(down(), what="x", fallback={}) == {}
 
 
-async def test_budget_checks_fall_back_to_zero_totals(clock: FakeClock) -> None:
-    policy = StateFailurePolicy("open")
-    ledger = SpendLedger(DownStore(), clock)  # type: ignore[arg-type]
-    verdict = await policy.guarded(
-        ledger.check("k1", BudgetLimits.from_usd(daily=1)), what="budget check", fallback=BudgetVerdict("ok")
+def budgeted_key() -> Any:
+    return SimpleNamespace(
+        id="k1", rpm=None, tpm=None, budget_daily_usd=1.0, budget_monthly_usd=None, budget_route=None
     )
-    assert verdict.ok
+
+
+async def test_an_unreachable_store_admits_a_budgeted_key_without_a_hold_when_open(clock: FakeClock) -> None:
+    store = DownStore()
+    policy = StateFailurePolicy("open")
+    admission = Admission(RateLimiter(store, clock), SpendLedger(store, clock), clock, policy=policy)  # type: ignore[arg-type]
+    admitted = await admission.admit(budgeted_key(), "default", 10, lambda: 5_000)
+    assert admitted.budget.ok and admitted.holds == ()
+    assert policy.misses == {"budget check": 1}
+
+
+async def test_an_unreachable_store_refuses_a_budgeted_key_when_closed(clock: FakeClock) -> None:
+    store = DownStore()
+    policy = StateFailurePolicy("closed")
+    admission = Admission(RateLimiter(store, clock), SpendLedger(store, clock), clock, policy=policy)  # type: ignore[arg-type]
+    with pytest.raises(Overloaded) as refused:
+        await admission.admit(budgeted_key(), "default", 10, lambda: 5_000)
+    assert "budget check" in refused.value.message

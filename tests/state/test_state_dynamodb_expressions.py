@@ -54,7 +54,7 @@ def test_headroom_is_exact_in_decimal_even_where_floats_are_not() -> None:
 
 
 def test_every_attribute_name_and_value_goes_through_a_placeholder() -> None:
-    request = add_request("p", "s", {"state": 1, "ttl": 2}, ("state", 5), 99, now=10)
+    request = add_request("p", "s", {"state": 1, "ttl": 2}, [("state", 5)], 99, now=10)
     text = request["UpdateExpression"] + request["ConditionExpression"]
     assert "state" not in text and "ttl" not in text  # reserved words in DynamoDB expressions
     assert set(request["ExpressionAttributeNames"].values()) == {"version", "state", "ttl", "expires_at"}
@@ -62,8 +62,8 @@ def test_every_attribute_name_and_value_goes_through_a_placeholder() -> None:
 
 
 def test_a_limit_the_delta_alone_exceeds_needs_an_existing_attribute() -> None:
-    within = add_request("p", "s", {"n": 2}, ("n", 5), None, now=0)["ConditionExpression"]
-    beyond = add_request("p", "s", {"n": 7}, ("n", 5), None, now=0)["ConditionExpression"]
+    within = add_request("p", "s", {"n": 2}, [("n", 5)], None, now=0)["ConditionExpression"]
+    beyond = add_request("p", "s", {"n": 7}, [("n", 5)], None, now=0)["ConditionExpression"]
     assert within.count("attribute_not_exists") == 2  # expires_at, and n may be missing
     assert beyond.count("attribute_not_exists") == 1  # a missing n would end at 7 > 5
 
@@ -102,4 +102,26 @@ DEAD_AT_5 = encode_item({"n": 5, "expires_at": 10})
 def test_a_refusal_is_explained_by_replaying_the_condition(
     raw: dict | None, deltas: dict, limit: tuple | None, expected: Refusal
 ) -> None:
-    assert classify_refusal(raw, deltas, limit, now=50) is expected
+    assert classify_refusal(raw, deltas, [] if limit is None else [limit], now=50) is expected
+
+
+def test_expected_values_and_removals_go_into_one_update() -> None:
+    request = add_request("p", "s", {"total": -4}, [], None, now=0, expect={"hold": 4}, remove=["hold"])
+    names = request["ExpressionAttributeNames"]
+    hold = next(placeholder for placeholder, name in names.items() if name == "hold")
+    assert request["UpdateExpression"].endswith(f" REMOVE {hold}")
+    assert f"{hold} = " in request["ConditionExpression"]
+
+
+@pytest.mark.parametrize(
+    "raw, expect, expected",
+    [
+        (encode_item({"hold": 4, "expires_at": 100}), {"hold": 4}, Refusal.RETRY),
+        (encode_item({"hold": 4, "expires_at": 100}), {"hold": 5}, Refusal.UNEXPECTED),
+        (encode_item({"other": 4}), {"hold": 4}, Refusal.UNEXPECTED),
+        (encode_item({"hold": 4, "expires_at": 10}), {"hold": 4}, Refusal.UNEXPECTED),  # dead: nothing is there
+        (None, {"hold": 4}, Refusal.UNEXPECTED),
+    ],
+)
+def test_an_expectation_that_does_not_hold_is_told_apart(raw: dict | None, expect: dict, expected: Refusal) -> None:
+    assert classify_refusal(raw, {"total": -4}, [], now=50, expect=expect) is expected

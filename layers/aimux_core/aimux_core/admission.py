@@ -4,13 +4,18 @@ Before the upstream call, for a request that carries a virtual key (none when ``
 
     allow-lists            no I/O (the key record came from the per-process key cache)
     rate windows ─┐        one conditional write (rpm and tpm of the key, together)
-    budget totals ┘        one read; both in parallel: one store round trip of latency
+    budget hold  ─┘        one conditional write reserving the request's worst case against the
+                           key's daily and monthly budgets (``state/reservations.py``); both sent
+                           concurrently: one store round trip of latency
 
-A spent budget steps the request down to the key's (or the route's) cheaper route when one exists,
-else refuses it with a 429 naming the budget and its reset. After the answer, token settlement and
-the spend ``ADD`` run in the background: the client never waits for them. When the store is
-unreachable, ``StateFailurePolicy`` decides (``AIMUX_STATE_FAILURE=open``: serve and count the miss;
-``closed``: 529/503).
+A budget that cannot cover the worst case steps the request down to the key's (or the route's) cheaper
+route when one exists, where that route's worst case is reserved in turn (a second round trip, only
+then), else refuses it with a 429 naming the budget and its reset. When the request ends, ``settle``
+replaces the hold with the actual cost and ``release`` gives it back (the request failed before any
+cost): both, and the token settlement, run in the background, so the client never waits for them. A
+hold nobody settles (the process died) stops counting when it expires. When the store is unreachable,
+``StateFailurePolicy`` decides (``AIMUX_STATE_FAILURE=open``: serve without a hold and record the cost
+afterwards; ``closed``: 529/503).
 """
 
 from __future__ import annotations
@@ -18,31 +23,38 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .accounting.pricing import cost_micro_usd
+from .state.budget import OK, BudgetLimits, BudgetVerdict, verdict_for
 from .state.failure_policy import StateFailurePolicy
 from .state.ratelimit import RateDecision, RateLimiter, usage_tokens
-from .state.spend import BudgetLimits, BudgetVerdict, SpendLedger
+from .state.reservations import BudgetHolds, Hold
+from .state.spend import SpendLedger, SpendTotals
 
 if TYPE_CHECKING:
     from .keys.record import ApiKeyRecord
     from .routing.catalog import Price
     from .state.clock import Clock
+    from .state.store import Item
     from .wire.anthropic import Usage
 
 log = logging.getLogger("aimux.admission")
-_OK = BudgetVerdict("ok")
 
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """The outcome of admission for one request (``key`` None: auth is off, nothing is limited)."""
+    """The outcome of admission for one request (``key`` None: auth is off, nothing is limited).
+
+    ``holds``: the budget reservations this request must settle or release (none without a budget,
+    for a zero worst case, or when the store was unreachable and the policy is open).
+    """
 
     key: ApiKeyRecord | None = None
     rate: RateDecision | None = None
-    budget: BudgetVerdict = _OK
+    budget: BudgetVerdict = OK
+    holds: tuple[Hold, ...] = ()
 
     @property
     def key_id(self) -> str | None:
@@ -52,6 +64,15 @@ class Admitted:
 OPEN = Admitted()
 
 
+@dataclass(frozen=True, slots=True)
+class _Reserved:
+    verdict: BudgetVerdict
+    holds: tuple[Hold, ...] = ()
+
+
+_UNCHECKED = _Reserved(OK)
+
+
 class Admission:
     def __init__(
         self,
@@ -59,33 +80,61 @@ class Admission:
         ledger: SpendLedger,
         clock: Clock,
         *,
+        holds: BudgetHolds | None = None,
         policy: StateFailurePolicy | None = None,
         budget_route_for: Callable[[str], str | None] = lambda route: None,
     ) -> None:
         self.limiter = limiter
         self.ledger = ledger
+        self.holds = holds or BudgetHolds(ledger.store, clock)
         self.clock = clock
         self.policy = policy or StateFailurePolicy()
         self.budget_route_for = budget_route_for
         self._pending: set[asyncio.Task[Any]] = set()
+        self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
-    async def admit(self, key: ApiKeyRecord | None, route: str, estimate: int) -> Admitted:
-        """Rate windows and budget for ``key`` (raises ``RateLimited`` subclasses when refused)."""
+    async def admit(
+        self, key: ApiKeyRecord | None, route: str, estimate: int, worst_case: Callable[[], int]
+    ) -> Admitted:
+        """Rate windows and the budget hold for ``key`` (raises ``RateLimited`` subclasses when refused).
+
+        ``worst_case()`` is the most the request can cost on ``route`` in micro-dollars; it is only
+        computed for a key with a budget. A ``step_down`` verdict holds nothing yet: the caller selects
+        ``budget.route`` and calls ``step_down``.
+        """
         if key is None:
             return OPEN
         now = self.clock.now()
         limits = BudgetLimits.from_record(key, default_route=self.budget_route_for(route))
-        rate, budget = await asyncio.gather(
+        if limits.step_down_route == route:
+            limits = limits.without_step_down()  # already on the cheaper route: nowhere further to go
+        rate, reserved = await asyncio.gather(
             self.policy.guarded(
                 self.limiter.admit("key", key.id, key, estimate),
                 what="rate limit check",
                 fallback=RateDecision.unchecked("key", key.id, now, estimate),
             ),
-            self.policy.guarded(self.ledger.check(key.id, limits), what="budget check", fallback=_OK),
+            self._reserve(key.id, limits, worst_case),
+            return_exceptions=True,
         )
-        if budget.action == "refuse" and budget.error is not None:
-            raise budget.error
-        return Admitted(key, rate, budget)
+        if isinstance(rate, BaseException):
+            if isinstance(reserved, _Reserved):
+                self._release(reserved.holds)
+            raise rate
+        if isinstance(reserved, BaseException):
+            raise reserved
+        if reserved.verdict.error is not None:
+            raise reserved.verdict.error
+        return Admitted(key, rate, reserved.verdict, reserved.holds)
+
+    async def step_down(self, admitted: Admitted, worst_case: Callable[[], int]) -> Admitted:
+        """Reserve the worst case of the cheaper route the ``step_down`` verdict named, or refuse."""
+        assert admitted.key is not None
+        limits = BudgetLimits.from_record(admitted.key).without_step_down()
+        reserved = await self._reserve(admitted.key.id, limits, worst_case)
+        if reserved.verdict.error is not None:
+            raise reserved.verdict.error
+        return replace(admitted, holds=reserved.holds)
 
     def settle(self, admitted: Admitted, usage: Usage, price: Price | None) -> int:
         """Cost of the answer in micro-dollars; tokens and spend are recorded in the background."""
@@ -94,21 +143,67 @@ class Admission:
             return micro
         if admitted.rate is not None:
             self._later(self.limiter.settle(admitted.rate, usage_tokens(usage)), "token settlement")
-        if micro > 0:
+        if admitted.holds:
+            for hold in self._claim(admitted.holds):
+                self._later(self._settle_hold(hold, micro), "budget settlement")
+        elif micro > 0:
             self._later(self._record_spend(admitted.key.id, micro), "spend record")
         return micro
 
-    async def _record_spend(self, key_id: str, micro: int) -> None:
-        totals = await self.ledger.record(key_id, micro)
-        if totals is not None:
-            from .accounting.metrics import emit_key_spend
-
-            emit_key_spend(key_id, totals.day_micro / 1_000_000)
+    def release(self, admitted: Admitted) -> None:
+        """The request ended without an answer to charge: give its holds back (in the background)."""
+        self._release(admitted.holds)
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _reserve(self, scope: str, limits: BudgetLimits, worst_case: Callable[[], int]) -> _Reserved:
+        """The hold for ``worst_case()`` under ``limits`` (nothing to hold without a budget or cost)."""
+        if not limits.any:
+            return _UNCHECKED
+        micro = worst_case()
+        if micro <= 0:
+            return _UNCHECKED
+        result = await self.policy.guarded(
+            self.holds.reserve([(scope, limits)], micro), what="budget check", fallback=None
+        )
+        if result is None:
+            return _UNCHECKED
+        if isinstance(result, tuple):
+            self._unsettled.update(hold.name for hold in result)
+            return _Reserved(OK, result)
+        return _Reserved(verdict_for(result, limits, now=self.clock.now()))
+
+    def _release(self, holds: tuple[Hold, ...]) -> None:
+        for hold in self._claim(holds):
+            self._later(self._settle_hold(hold, 0), "budget refund")
+
+    def _claim(self, holds: tuple[Hold, ...]) -> list[Hold]:
+        """The holds not settled yet, now marked settled: a hold is settled or released once."""
+        claimed = [hold for hold in holds if hold.name in self._unsettled]
+        self._unsettled.difference_update(hold.name for hold in claimed)
+        return claimed
+
+    async def _settle_hold(self, hold: Hold, micro: int) -> None:
+        item = await self.holds.settle(hold, micro)
+        if micro > 0:
+            self._emit_spend(hold.scope, item)
+
+    async def _record_spend(self, key_id: str, micro: int) -> None:
+        totals = await self.ledger.record(key_id, micro)
+        if totals is not None:
+            self._emit_totals(key_id, totals)
+
+    def _emit_spend(self, key_id: str, item: Item | None) -> None:
+        if item is not None:
+            self._emit_totals(key_id, SpendTotals.from_item(item, self.clock.now()))
+
+    def _emit_totals(self, key_id: str, totals: SpendTotals) -> None:
+        from .accounting.metrics import emit_key_spend
+
+        emit_key_spend(key_id, totals.day_micro / 1_000_000)
 
     def _later(self, work: Awaitable[Any], what: str) -> None:
         task = asyncio.ensure_future(self.policy.guarded(work, what=what, fallback=None, answered=True))

@@ -19,6 +19,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .keys.mode import AuthMode
     from .keys.ring import KeyRing
+    from .state.store import Store
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -54,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print(f"aimux: config {config.source}: {', '.join(config.providers)}", file=sys.stderr)
     try:
-        keys, mode = _serve_keys()
+        keys, mode = _serve_keys(gateway.admission.ledger.store if gateway.admission is not None else None)
         admin_access = AdminAccess.from_env(os.environ)
     except (ValueError, StoreError) as exc:
         print(f"aimux: {exc}", file=sys.stderr)
@@ -80,11 +81,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_keys() -> tuple[KeyRing, AuthMode]:
-    """The key ring (``AIMUX_TABLE`` or in memory) and whether client requests must present a key."""
+def _serve_keys(store: Store | None = None) -> tuple[KeyRing, AuthMode]:
+    """The key ring (on the gateway's ``store``: ``AIMUX_TABLE`` or this process's memory) and whether
+    client requests must present a key."""
     from .keys.mode import AUTH_OFF_NOTICE, decide_at_start, keyring_from_env
 
-    keys = keyring_from_env(os.environ)
+    keys = keyring_from_env(os.environ, store=store)
     mode = decide_at_start(os.environ, keys)
     if mode == "off":
         print(AUTH_OFF_NOTICE, file=sys.stderr)

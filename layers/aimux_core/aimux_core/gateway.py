@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .accounting.pricing import cost_micro_usd
+from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
@@ -115,11 +115,14 @@ class Gateway:
     async def create(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
+        """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
         request, decision, admitted = await self._admit(request, context, meta)
         try:
             message, outcome = await self.dispatcher.create(request, context, decision.targets)
-        except AimuxError as error:
-            error.headers.setdefault("x-aimux-route", decision.header)
+        except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
+            self._release(admitted)
+            if isinstance(error, AimuxError):
+                error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
         provider = outcome.target.provider
@@ -128,11 +131,14 @@ class Gateway:
         return message, Served(decision, outcome, admitted)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
+        """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
         request, decision, admitted = await self._admit(request, context, meta)
         try:
             events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
-        except AimuxError as error:
-            error.headers.setdefault("x-aimux-route", decision.header)
+        except BaseException as error:
+            self._release(admitted)
+            if isinstance(error, AimuxError):
+                error.headers.setdefault("x-aimux-route", decision.header)
             raise
         self._pin(meta, outcome)
         provider = outcome.target.provider
@@ -177,7 +183,8 @@ class Gateway:
             await drain_guard()
 
     def settle(self, served: Served, usage: Usage) -> float:
-        """The answer's cost in USD; the caller's token and spend counters are updated in the background."""
+        """The answer's cost in USD; the caller's token and spend counters (and its budget hold, replaced
+        by this cost) are updated in the background. Called once per served request."""
         entry = served.target.entry
         price = entry.price if entry is not None else None
         if self.admission is None:
@@ -203,16 +210,22 @@ class Gateway:
         if key is None or self.admission is None:
             request = await self._restore(request, key, missing)
             return request, decision, (OPEN if key is None else Admitted(key))
+        asked = request
+        admit = self.admission.admit(
+            key, decision.route, estimate, lambda: request_worst_case(asked, estimate, decision.targets)
+        )
         if missing is None:
-            admitted = await self.admission.admit(key, decision.route, estimate)
+            admitted = await admit
         else:
-            admitted, request = await asyncio.gather(
-                self.admission.admit(key, decision.route, estimate), self._restore(request, key, missing)
-            )
+            admitted, request = await asyncio.gather(admit, self._restore(request, key, missing))
         step_down = admitted.budget
         if step_down.action == "step_down" and step_down.route:
             meta = replace(meta, route_override=step_down.route, route_note=step_down.note)
-            decision = await self.decide(request, meta, estimate)
+            cheaper = await self.decide(request, meta, estimate)
+            admitted = await self.admission.step_down(
+                admitted, lambda: request_worst_case(asked, estimate, cheaper.targets)
+            )
+            decision = cheaper
             if missing is None:  # the cheaper route may hold an echo target the first one did not
                 request = await self._restore(request, key, self._missing_reasoning(request, decision))
         return request, decision, admitted
@@ -237,9 +250,23 @@ class Gateway:
             return request
         return await self.reasoning.restore(request, scope_of(key), missing)
 
+    def _release(self, admitted: Admitted) -> None:
+        if self.admission is not None:
+            self.admission.release(admitted)
+
     def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
         if meta.session_id and self.table.session_pinning:
             self.pins.set(meta.session_id, outcome.target.key)
+
+
+def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:
+    """The most the request can cost in micro-dollars on any of ``targets`` (failover may reach the
+    dearest one): its input estimate and ``max_tokens`` at each target's prices."""
+    prices = {target.entry.price for target in targets if target.entry is not None and target.entry.price}
+    if not prices:
+        return 0
+    cache_writes = uses_prompt_cache(request)
+    return max(worst_case_micro_usd(estimate, request.max_tokens, price, cache_writes=cache_writes) for price in prices)
 
 
 def _all_targets(table: RoutingTable) -> tuple[Target, ...]:

@@ -17,17 +17,34 @@ Anthropic usage counts four disjoint kinds of tokens, each at its own rate:
 An unpriced model (``price is None``, e.g. the mock or a ``provider/model`` target without a catalog
 entry) costs 0: its spend is not counted and budgets do not see it. ``cost_breakdown(...).priced`` says
 so, for the log line and metrics.
+
+Worst case, before the call (``worst_case_micro_usd``): what a budget reserves. Every input token is
+priced at the dearest input rate that can apply to it: the plain input rate, the cache-read rate, and,
+when the request marks anything with ``cache_control`` (``uses_prompt_cache``), the cache-write rate
+(a cache write costs more than plain input: 1.25x for Anthropic's 5-minute cache). Output is
+``max_tokens`` at the output rate (thinking is part of it). The sum is rounded **up**, so the cost
+settled afterwards (rounded half up from fewer or as many tokens at rates no higher) never exceeds it;
+the one exception is an input estimate below the real count (``accounting/tokens.py``: within about
+10% on English and JSON, rougher on other scripts), by that difference at the input rate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
 
 from ..routing.catalog import Price
-from ..wire.anthropic import Usage
+from ..wire.anthropic import MessagesRequest, Usage
 
-__all__ = ["CostBreakdown", "cost_breakdown", "cost_micro_usd", "cost_usd"]
+__all__ = [
+    "CostBreakdown",
+    "cost_breakdown",
+    "cost_micro_usd",
+    "cost_usd",
+    "uses_prompt_cache",
+    "worst_case_micro_usd",
+]
 
 _MILLION = Decimal(1_000_000)
 
@@ -92,3 +109,40 @@ def cost_micro_usd(usage: Usage, price: Price | None) -> int:
 def cost_usd(usage: Usage, price: Price | None) -> float:
     """The request's exact cost in USD (unrounded, for logs and metrics); 0.0 when unpriced."""
     return float(cost_breakdown(usage, price).exact_micro_usd / _MILLION)
+
+
+def worst_case_micro_usd(input_tokens: int, max_output_tokens: int, price: Price | None, *, cache_writes: bool) -> int:
+    """The most a request can cost in whole micro-dollars (rounded up); 0 when unpriced.
+
+    ``input_tokens`` is the input estimate, ``max_output_tokens`` the request's ``max_tokens`` (the
+    default the gateway applied when the client sent none), ``cache_writes`` whether the request asks
+    for prompt caching (then input may be billed at the cache-write rate).
+    """
+    if price is None:
+        return 0
+    input_rate = max(_rate(price.input), _rate(price.cache_read))
+    if cache_writes:
+        input_rate = max(input_rate, _rate(price.cache_write))
+    exact = _count(input_tokens) * input_rate + _count(max_output_tokens) * _rate(price.output)
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def uses_prompt_cache(request: MessagesRequest) -> bool:
+    """True when any part of the request carries ``cache_control`` (top level, system, tools, messages)."""
+    if request.cache_control is not None:
+        return True
+    if isinstance(request.system, list) and _any_marked(request.system):
+        return True
+    if request.tools and _any_marked(request.tools):
+        return True
+    return any(isinstance(message.content, list) and _any_marked(message.content) for message in request.messages)
+
+
+def _any_marked(parts: list[Any]) -> bool:
+    for part in parts:
+        if getattr(part, "cache_control", None) is not None:
+            return True
+        nested = getattr(part, "content", None)  # a tool result's own blocks
+        if isinstance(nested, list) and _any_marked(nested):
+            return True
+    return False

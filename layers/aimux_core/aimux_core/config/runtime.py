@@ -130,6 +130,7 @@ def build_gateway_from_config(
     from ..state import SystemClock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.ratelimit import RateLimiter
+    from ..state.reservations import BudgetHolds, hold_seconds_for
     from ..state.spend import SpendLedger
 
     providers = build_providers(config, env=env, client=client)
@@ -137,8 +138,10 @@ def build_gateway_from_config(
     clock = SystemClock()
     store = store if store is not None else store_from_env(env, clock)
     policy = StateFailurePolicy.from_env(env)
+    longest_call = max((provider.timeouts.total for provider in config.providers.values()), default=0.0)
     admission = Admission(
         RateLimiter(store, clock), SpendLedger(store, clock), clock,
+        holds=BudgetHolds(store, clock, hold_seconds=hold_seconds_for(config.retry.deadline, longest_call)),
         policy=policy, budget_route_for=config.budget_route_for,
     )
     guard = build_guard(config, store, policy=policy)

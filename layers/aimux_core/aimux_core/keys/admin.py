@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import AimuxError, NotFound
+from ..state.spend import SpendLedger
 from ..state.store import ABSENT, ConditionFailed, Item, Store
 from ..state.transaction import DeleteOp, Operation, PutOp
 from . import validate
@@ -116,6 +117,19 @@ async def show_key(keys: KeyRing, key_id: str) -> ApiKeyRecord:
     if record is None:
         raise _not_found(key_id)
     return record
+
+
+async def describe_key(keys: KeyRing, key_id: str) -> dict[str, Any]:
+    """What ``show`` answers: the key's public fields and its spend (USD) today and this month (UTC,
+    settled), and what requests in flight hold against its budgets. NotFound for an unknown id."""
+    record = await show_key(keys, key_id)
+    totals = await SpendLedger(keys.store, keys.clock).totals(record.id)
+    return {
+        **record.public(),
+        "spend_today_usd": totals.day_micro / 1_000_000,
+        "spend_month_usd": totals.month_micro / 1_000_000,
+        "spend_held_usd": totals.held_month_micro / 1_000_000,
+    }
 
 
 async def disable_key(keys: KeyRing, key_id: str) -> ApiKeyRecord:

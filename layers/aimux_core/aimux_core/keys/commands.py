@@ -47,7 +47,7 @@ def add_keys_parser(commands: Any) -> None:
     create.add_argument("--tpm", type=int, help="tokens per minute (default unlimited)")
     create.add_argument("--budget-daily", type=float, metavar="USD", help="daily budget in US dollars")
     create.add_argument("--budget-monthly", type=float, metavar="USD", help="monthly budget in US dollars")
-    create.add_argument("--budget-route", metavar="ROUTE", help="cheaper route to step down to when over budget")
+    create.add_argument("--budget-route", metavar="ROUTE", help="cheaper route for when the budget runs low")
     create.add_argument(
         "--allow-model", action="append", default=[], metavar="GLOB", help="allowed model pattern (repeatable)"
     )

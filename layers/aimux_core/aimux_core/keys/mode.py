@@ -85,7 +85,10 @@ def store_from_env(env: Mapping[str, str] | None = None, clock: Clock | None = N
     return MemoryStore(clock)
 
 
-def keyring_from_env(env: Mapping[str, str] | None = None, clock: Clock | None = None) -> KeyRing:
-    """The ``KeyRing`` a process should use: store from ``AIMUX_TABLE``, cache from ``AIMUX_KEY_CACHE_SECONDS``."""
+def keyring_from_env(
+    env: Mapping[str, str] | None = None, clock: Clock | None = None, *, store: Store | None = None
+) -> KeyRing:
+    """The ``KeyRing`` a process should use: ``store`` (the gateway's, so that one in-memory store holds a
+    local process's keys and spend alike), else from ``AIMUX_TABLE``; cache from ``AIMUX_KEY_CACHE_SECONDS``."""
     env = os.environ if env is None else env
-    return KeyRing(store_from_env(env, clock), clock, cache_seconds_from_env(env))
+    return KeyRing(store if store is not None else store_from_env(env, clock), clock, cache_seconds_from_env(env))

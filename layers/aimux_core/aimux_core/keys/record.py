@@ -100,7 +100,7 @@ class ApiKeyRecord:
     budget_daily_usd: float | None = None
     budget_monthly_usd: float | None = None
     budget_route: str | None = None
-    """A cheaper route to step down to when a budget is spent (None: refuse instead)."""
+    """A cheaper route to step down to when a budget cannot cover a request (None: refuse instead)."""
     version: int = 0
 
     def to_item(self) -> Item:

@@ -110,7 +110,7 @@ class StoreBackend:
         return [record.public() for record in self._run(admin.list_keys(self.keys))]
 
     def show(self, key_id: str) -> dict[str, Any]:
-        return self._run(admin.show_key(self.keys, key_id)).public()
+        return self._run(admin.describe_key(self.keys, key_id))
 
     def disable(self, key_id: str) -> dict[str, Any]:
         return self._run(admin.disable_key(self.keys, key_id)).public()

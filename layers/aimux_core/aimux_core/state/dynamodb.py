@@ -12,11 +12,13 @@ and every read, and TTL only tidies up.
     put(expect=ABSENT)     PutItem, version 1                 (1)   attribute_not_exists(pk) OR expires_at <= :now
     put(expect=n)          PutItem, version n + 1             (1)   version = :n AND <live>
     put(expect=None)       PutItem, version 0                 (1)   none (a blind overwrite)
-    add                    UpdateItem ALL_NEW                 (1)   ADD version :1, a :da, ... [SET expires_at = :e]
-                                                                    if <live> AND (attribute_not_exists(L) OR
+    add                    UpdateItem ALL_NEW                 (1)   ADD version :1, a :da, ... [REMOVE r, ...]
+                                                                    [SET expires_at = :e] if <live> [AND e = :e ...]
+                                                                    AND, per limit L, (attribute_not_exists(L) OR
                                                                     (attribute_type(L, N) AND L <= :bound - :dL))
       refused              + GetItem, unless the refusal      (+1)  replay the condition on the item (exact decimal):
-                             carried the item (ALL_OLD)             over the limit -> ConditionFailed,
+                             carried the item (ALL_OLD)             over a limit, or an expected value missing ->
+                                                                    ConditionFailed carrying the item,
       expired item         + PutItem of the fresh item        (+1)    expired -> replace it if still expired,
                                                                     raced -> retry; at most ADD_ATTEMPTS rounds
     query                  Query pk = :p AND sk BETWEEN :a :b (1/page)  ConsistentRead; expired items skipped
@@ -36,7 +38,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from .clock import Clock, SystemClock
@@ -69,8 +71,8 @@ from .dynamodb_expressions import (
     transact_item,
 )
 from .store import Absent, ConditionFailed, Item, StoreUnavailable
-from .transaction import AddOp, Operation, check_expect_version, check_limit, prepare
-from .values import check_key, clean_deltas, clean_item, normalize_number
+from .transaction import AddOp, Operation, check_expect_version, check_limits, prepare
+from .values import check_key, clean_deltas, clean_expect, clean_item, clean_remove, normalize_number
 
 __all__ = ["ADD_ATTEMPTS", "TRANSACT_ATTEMPTS", "DynamoStore", "create_table", "make_client"]
 
@@ -133,26 +135,31 @@ class DynamoStore:
         sk: str,
         deltas: Mapping[str, int | float],
         *,
-        limit: tuple[str, int | float] | None = None,
+        limit: tuple[str, int | float] | Mapping[str, int | float] | None = None,
+        expect: Mapping[str, int | float] | None = None,
+        remove: Collection[str] = (),
         expires_at: float | None = None,
     ) -> Item:
         check_key(pk, sk)
         increments = clean_deltas(deltas)
-        checked_limit = None if limit is None else check_limit(limit)
+        limits = check_limits(limit)
+        expected = clean_expect(expect)
+        removed = clean_remove(remove, increments)
         expiry = None if expires_at is None else normalize_number(expires_at)
         for _ in range(ADD_ATTEMPTS):
             now = self._clock.now()
-            params = add_request(pk, sk, increments, checked_limit, expiry, now)
+            params = add_request(pk, sk, increments, limits, expiry, now, expect=expected, remove=removed)
             params |= {"ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
             try:
                 response = await self._call("update_item", pk, sk, self._table(params))
                 return decode_item(response["Attributes"])
             except ConditionRefused as refused:
                 current = refused.old if refused.old is not None else await self._raw_item(pk, sk)
-            verdict = classify_refusal(current, increments, checked_limit, now)
-            if verdict is Refusal.OVER_LIMIT:
-                assert checked_limit is not None
-                raise ConditionFailed(pk, sk, f"{checked_limit[0]} would pass the limit {checked_limit[1]}")
+            verdict = classify_refusal(current, increments, limits, now, expected)
+            if verdict in (Refusal.OVER_LIMIT, Refusal.UNEXPECTED):
+                seen = decode_item(current) if current is not None and is_live_raw(current, now) else None
+                what = "an expected value is not there" if verdict is Refusal.UNEXPECTED else "a limit would be passed"
+                raise ConditionFailed(pk, sk, what, item=seen)
             if verdict is Refusal.NOT_NUMERIC:
                 raise TypeError(f"cannot add {sorted(increments)} to non-numeric attributes of ({pk!r}, {sk!r})")
             if verdict is Refusal.EXPIRED:
@@ -216,7 +223,7 @@ class DynamoStore:
                 if not isinstance(op, AddOp):
                     raise ConditionFailed(op.pk, op.sk, "transaction: condition failed")
                 current = reason.get("Item") or await self._raw_item(op.pk, op.sk)
-                verdict = classify_refusal(current, op.deltas, op.limit, now)
+                verdict = classify_refusal(current, op.deltas, () if op.limit is None else (op.limit,), now)
                 if verdict is Refusal.NOT_NUMERIC:
                     raise TypeError(f"cannot add to non-numeric attributes of ({op.pk!r}, {op.sk!r})")
                 if verdict is Refusal.OVER_LIMIT:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import decimal
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -189,20 +189,27 @@ def add_request(
     pk: str,
     sk: str,
     deltas: Mapping[str, int | float],
-    limit: tuple[str, int | float] | None,
+    limits: Sequence[tuple[str, int | float]],
     expires_at: int | float | None,
     now: float,
+    *,
+    expect: Mapping[str, int | float] | None = None,
+    remove: Sequence[str] = (),
 ) -> Params:
-    """UpdateItem parameters for ``add``: ``ADD version :1, a :da ... [SET expires_at = :e]``, live and within limit."""
+    """UpdateItem parameters for ``add``: ``ADD version :1, a :da ... [REMOVE r ...] [SET expires_at = :e]``,
+    if the item is live, holds the ``expect``ed values and stays within every limit."""
     expr = Expression()
     additions = [f"{expr.name('version')} {expr.number(1)}"]
     additions += [f"{expr.name(name)} {expr.number(delta)}" for name, delta in deltas.items()]
     update = "ADD " + ", ".join(additions)
+    if remove:
+        update += " REMOVE " + ", ".join(expr.name(name) for name in remove)
     if expires_at is not None:
         update += f" SET {expr.name(EXPIRES_AT)} = {expr.number(expires_at)}"
-    condition = expr.live(now)
-    if limit is not None:
-        condition += " AND " + limit_condition(expr, deltas, limit)
+    conditions = [expr.live(now)]
+    conditions += [f"{expr.name(name)} = {expr.number(value)}" for name, value in (expect or {}).items()]
+    conditions += [limit_condition(expr, deltas, limit) for limit in limits]
+    condition = " AND ".join(conditions)
     return {"Key": key(pk, sk), "UpdateExpression": update, "ConditionExpression": condition, **expr.params()}
 
 
@@ -254,7 +261,8 @@ def transact_item(table: str, op: Operation, now: float) -> Params:
     elif isinstance(op, DeleteOp):
         params, kind = delete_request(op.pk, op.sk, op.expect_version, now), "Delete"
     else:
-        params, kind = add_request(op.pk, op.sk, op.deltas, op.limit, op.expires_at, now), "Update"
+        limits = () if op.limit is None else (op.limit,)
+        params, kind = add_request(op.pk, op.sk, op.deltas, limits, op.expires_at, now), "Update"
     if "ConditionExpression" in params:
         params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return {kind: {"TableName": table, **params}}
@@ -274,7 +282,8 @@ class Refusal(enum.Enum):
 
     RETRY = "retry"  # no item (deleted meanwhile) or the values moved back under the limit: try again
     EXPIRED = "expired"  # a dead item is in the way: replace it with a fresh one
-    OVER_LIMIT = "over_limit"  # the add really would pass the limit: ConditionFailed
+    OVER_LIMIT = "over_limit"  # the add really would pass a limit: ConditionFailed
+    UNEXPECTED = "unexpected"  # an ``expect``ed value is not there: ConditionFailed
     NOT_NUMERIC = "not_numeric"  # a delta targets a non-numeric attribute: TypeError
 
 
@@ -295,17 +304,21 @@ def is_live_raw(raw: Mapping[str, AttributeValue], now: float) -> bool:
 def classify_refusal(
     raw: Mapping[str, AttributeValue] | None,
     deltas: Mapping[str, int | float],
-    limit: tuple[str, int | float] | None,
+    limits: Sequence[tuple[str, int | float]],
     now: float,
+    expect: Mapping[str, int | float] | None = None,
 ) -> Refusal:
     """Replays the add's condition exactly (in decimal) against the item read after it failed."""
     live = raw is not None and is_live_raw(raw, now)
     base: Mapping[str, AttributeValue] = raw if live and raw is not None else {}
+    for name, value in (expect or {}).items():
+        found = base.get(name, {}).get("N")
+        if found is None or Decimal(found) != Decimal(number_text(value)):
+            return Refusal.UNEXPECTED
     for name in deltas:
         if _raw_number(base, name) is None:
             return Refusal.NOT_NUMERIC
-    if limit is not None:
-        name, bound = limit
+    for name, bound in limits:
         current = _raw_number(base, name)
         delta = Decimal(number_text(deltas.get(name, 0)))
         if current is None or _CONTEXT.add(current, delta) > Decimal(number_text(bound)):

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from .clock import Clock, SystemClock
 from .store import ABSENT, EXPIRES_AT, Absent, ConditionFailed, Item
-from .transaction import AddOp, DeleteOp, Operation, PutOp, check_expect_version, check_limit, prepare
-from .values import check_key, clean_deltas, clean_item, is_live, normalize_number
+from .transaction import AddOp, DeleteOp, Limits, Operation, PutOp, check_expect_version, check_limits, prepare
+from .values import check_key, clean_deltas, clean_expect, clean_item, clean_remove, is_live, normalize_number
 
 
 class MemoryStore:
@@ -54,16 +54,20 @@ class MemoryStore:
         sk: str,
         deltas: Mapping[str, int | float],
         *,
-        limit: tuple[str, int | float] | None = None,
+        limit: tuple[str, int | float] | Mapping[str, int | float] | None = None,
+        expect: Mapping[str, int | float] | None = None,
+        remove: Collection[str] = (),
         expires_at: float | None = None,
     ) -> Item:
         check_key(pk, sk)
         increments = clean_deltas(deltas)
-        checked_limit = None if limit is None else check_limit(limit)
+        limits = check_limits(limit)
+        expected = clean_expect(expect)
+        removed = clean_remove(remove, increments)
         if expires_at is not None:
             expires_at = normalize_number(expires_at)
         await asyncio.sleep(0)
-        updated = self._add_result(pk, sk, increments, checked_limit, expires_at)
+        updated = self._add_result(pk, sk, increments, limits, expires_at, expected, removed)
         self._store(updated)
         return copy.deepcopy(updated)
 
@@ -93,7 +97,8 @@ class MemoryStore:
             if isinstance(op, PutOp):
                 results.append(self._put_result(op.pk, op.sk, dict(op.item), op.expect_version))
             elif isinstance(op, AddOp):
-                results.append(self._add_result(op.pk, op.sk, dict(op.deltas), op.limit, op.expires_at))
+                limits = () if op.limit is None else (op.limit,)
+                results.append(self._add_result(op.pk, op.sk, dict(op.deltas), limits, op.expires_at))
             else:
                 self._check_delete(op)
                 results.append((op.pk, op.sk))
@@ -135,23 +140,31 @@ class MemoryStore:
         pk: str,
         sk: str,
         increments: dict[str, int | float],
-        limit: tuple[str, int | float] | None,
+        limits: Limits,
         expires_at: int | float | None,
+        expect: Mapping[str, int | float] | None = None,
+        remove: tuple[str, ...] = (),
     ) -> Item:
         """The item an add would leave, or ConditionFailed / TypeError; writes nothing."""
         current = self._live(pk, sk)
         base: Item = current if current is not None else {"pk": pk, "sk": sk, "version": 0}
+        for name, value in (expect or {}).items():
+            found = base.get(name)
+            if found is None or isinstance(found, bool) or found != value:
+                raise ConditionFailed(pk, sk, f"{name} is {found!r}, expected {value!r}", item=_copy(current))
         updated = dict(base)
         for name, delta in increments.items():
             previous = base.get(name, 0)
             if isinstance(previous, bool) or not isinstance(previous, int | float):
                 raise TypeError(f"cannot add to non-numeric attribute {name!r} ({previous!r})")
             updated[name] = normalize_number(previous + delta)
-        if limit is not None:
-            limit_name, bound = limit
+        for limit_name, bound in limits:
             result = updated.get(limit_name, 0)
             if isinstance(result, bool) or not isinstance(result, int | float) or result > bound:
-                raise ConditionFailed(pk, sk, f"{limit_name} would be {result!r}, over the limit {bound}")
+                reason = f"{limit_name} would be {result!r}, over the limit {bound}"
+                raise ConditionFailed(pk, sk, reason, item=_copy(current))
+        for name in remove:
+            updated.pop(name, None)
         if expires_at is not None:
             updated[EXPIRES_AT] = expires_at
         updated["version"] = base["version"] + 1
@@ -182,3 +195,7 @@ class MemoryStore:
             partition.pop(sk, None)
             if not partition:
                 del self._partitions[pk]
+
+
+def _copy(item: Item | None) -> Item | None:
+    return copy.deepcopy(item) if item is not None else None

@@ -1,255 +1,212 @@
-"""Spend per key per UTC day and month, in integer micro-dollars, and the budget verdict drawn from it.
+"""Spend per key per UTC day and month, in integer micro-dollars: the item that holds it, and reading it.
 
-Items: pk ``spend#<key id>``, sk ``day#YYYY-MM-DD`` and ``month#YYYY-MM``, attributes ``micro_usd`` and
-``requests``. Periods are UTC; the period a cost belongs to is the one in which the answer was recorded.
-The keys are time-bucketed, so a new day simply starts a new item: ``expires_at`` (two days past the day,
-a week past the month) is cleanup only.
+One item per key and month holds the month, every day of it, and the reservations in flight, so that a
+single conditional write can check a daily and a monthly budget together (``state/reservations.py``):
 
-Atomicity: ``record`` is two atomic ``add``s (day and month), never read-modify-write, so concurrent
-Lambdas never lose an increment. They are independent writes, sent concurrently (one round trip of
-latency); if the store fails between them, the day and the month may disagree by that one request (the
-caller's failure policy logs and counts it).
+    pk ``spend#<key id>``   sk ``month#YYYY-MM``   expires_at: a week after the month (cleanup only)
 
-Budgets are decided before the upstream call from totals recorded after earlier answers, so a budget is
-exact for sequential use and may be overshot by the cost of the requests already in flight when it was
-reached (their cost is unknown until they finish). Over budget, a request steps down to the key's
-cheaper route when one is configured, else it is refused with 429 naming the budget and its reset time.
+    micro_usd                  the month's *committed* spend: settled costs + reservations still held
+    day_DD                     the same for day DD of that month (``day_07``)
+    requests                   answers with a cost, settled this month
+    hold_<until>_<DD>_<id>     one reservation in flight: its amount, made on day DD, held until <until>
+                               (epoch seconds); it is counted in ``micro_usd`` and ``day_DD`` until it is
+                               settled (removed, the actual cost taking its place) or reclaimed after <until>
+
+Settled spend is therefore ``micro_usd - Σ holds`` (and per day, minus that day's holds): what
+``SpendTotals`` reports, what ``aimux keys show`` and the ``KeyDailySpendUSD`` metric show. Periods are
+UTC; a request belongs to the day and month in which it was admitted (a reservation is settled where it
+was made), an unreserved cost (no budget, or admitted while the store was unreachable) to the period in
+which it was recorded.
+
+Earlier releases kept one item per day (``day#YYYY-MM-DD``) beside the month item. The month item is
+read the same way (its ``micro_usd`` had no holds, so it is all settled spend); the old day items are no
+longer read, so on the day of an upgrade the daily budget starts from zero while the monthly one keeps
+counting. They expire by themselves.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal, Protocol
+from typing import Any, NamedTuple
 
-from ..errors import RateLimited
 from .clock import Clock
-from .store import Store
+from .store import Item, Store
 
 __all__ = [
-    "BudgetExceeded",
-    "BudgetLimits",
-    "BudgetVerdict",
+    "HOLD_PREFIX",
+    "MONTH_KEEP",
+    "MONTH_TOTAL",
+    "REQUESTS",
+    "HoldName",
+    "Period",
     "SpendLedger",
     "SpendTotals",
-    "check_budget",
-    "format_usd",
+    "check_amount",
+    "day_attribute",
+    "hold_name",
+    "holds_in",
+    "period_at",
     "spend_pk",
 ]
 
-DAY_KEEP = timedelta(days=2)  # how long a day's item outlives its day (cleanup only)
-MONTH_KEEP = timedelta(days=7)
+MONTH_KEEP = timedelta(days=7)  # how long a month's item outlives its month (cleanup only)
+MONTH_TOTAL = "micro_usd"
+REQUESTS = "requests"
+HOLD_PREFIX = "hold_"
 
-Budget = Literal["daily", "monthly"]
 
-
-def spend_pk(key_id: str) -> str:
-    return f"spend#{key_id}"
+def spend_pk(scope: str) -> str:
+    """The partition of a scope's spend: a key id (``key_...``); later scopes add their own prefix."""
+    return f"spend#{scope}"
 
 
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def _day(at: datetime) -> tuple[str, datetime]:
-    """The day's sort key and the midnight that ends it."""
-    start = at.replace(hour=0, minute=0, second=0, microsecond=0)
-    return f"day#{at:%Y-%m-%d}", start + timedelta(days=1)
+@dataclass(frozen=True, slots=True)
+class Period:
+    """The month item and day attribute a moment belongs to, and when each period ends."""
+
+    month_sk: str
+    day: str
+    """Two digits, ``07``."""
+    day_ends: datetime
+    month_ends: datetime
+
+    @property
+    def day_attribute(self) -> str:
+        return day_attribute(self.day)
+
+    @property
+    def expires_at(self) -> float:
+        return (self.month_ends + MONTH_KEEP).timestamp()
 
 
-def _month(at: datetime) -> tuple[str, datetime]:
-    """The month's sort key and the first instant of the next month."""
+_last_period: tuple[float, float, Period] | None = None  # (day start, day end, period): a day's answer, kept
+
+
+def period_at(epoch: float) -> Period:
+    """The period of ``epoch``; computed once per UTC day (formatting dates costs microseconds per call)."""
+    global _last_period
+    last = _last_period
+    if last is not None and last[0] <= epoch < last[1]:
+        return last[2]
+    at = _utc(epoch)
+    day_start = at.replace(hour=0, minute=0, second=0, microsecond=0)
     year, month = (at.year + 1, 1) if at.month == 12 else (at.year, at.month + 1)
-    return f"month#{at:%Y-%m}", datetime(year, month, 1, tzinfo=UTC)
+    day_ends = day_start + timedelta(days=1)
+    period = Period(f"month#{at:%Y-%m}", f"{at:%d}", day_ends, datetime(year, month, 1, tzinfo=UTC))
+    _last_period = (day_start.timestamp(), day_ends.timestamp(), period)
+    return period
 
 
-def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+def day_attribute(day: str) -> str:
+    """The attribute of one day of the month item: ``day_07``."""
+    return f"day_{day}"
 
 
-def format_usd(micro_usd: int) -> str:
-    """``5_000_000`` → ``$5.00``; sub-cent amounts keep their digits (``$0.0025``)."""
-    amount = Decimal(micro_usd) / Decimal(1_000_000)
-    if micro_usd % 10_000 == 0:
-        return f"${amount:,.2f}"
-    return "$" + f"{amount:,.6f}".rstrip("0")
+class HoldName(NamedTuple):
+    """A reservation attribute's name, parsed: held until ``until`` (epoch seconds), made on day ``day``."""
+
+    until: int
+    day: str
+
+
+def hold_name(until: float, day: str, token: str) -> str:
+    return f"{HOLD_PREFIX}{math.ceil(until)}_{day}_{token}"
+
+
+def _parse_hold(name: str) -> HoldName | None:
+    parts = name[len(HOLD_PREFIX) :].split("_")
+    if len(parts) != 3 or not parts[0].isdigit() or len(parts[1]) != 2:
+        return None
+    return HoldName(int(parts[0]), parts[1])
+
+
+def holds_in(item: Mapping[str, Any] | None) -> dict[str, tuple[HoldName, int]]:
+    """Every reservation in a spend item: attribute name → (parsed name, micro-dollars held)."""
+    found: dict[str, tuple[HoldName, int]] = {}
+    for name, value in (item or {}).items():
+        if name.startswith(HOLD_PREFIX) and isinstance(value, int) and not isinstance(value, bool):
+            parsed = _parse_hold(name)
+            if parsed is not None:
+                found[name] = (parsed, value)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
 class SpendTotals:
-    """A key's spend in the current UTC day and month, and when each resets (``as_of``: read time)."""
+    """A key's settled spend in the current UTC day and month, what is held for requests in flight,
+    and when each period resets (``as_of``: read time)."""
 
     day_micro: int
     month_micro: int
     day_resets_at: datetime
     month_resets_at: datetime
     as_of: float
+    held_day_micro: int = 0
+    held_month_micro: int = 0
 
     @classmethod
     def zero(cls, now: float) -> SpendTotals:
         """Nothing spent (a fresh key; or the fallback when the store is unavailable and policy is open)."""
-        at = _utc(now)
-        return cls(0, 0, _day(at)[1], _month(at)[1], now)
-
-
-class HasBudget(Protocol):
-    """A key record's budget fields; None means no budget."""
-
-    @property
-    def daily_micro_usd(self) -> int | None: ...
-
-    @property
-    def monthly_micro_usd(self) -> int | None: ...
-
-    @property
-    def step_down_route(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetLimits:
-    daily_micro_usd: int | None = None
-    monthly_micro_usd: int | None = None
-    step_down_route: str | None = None
-    """The key's cheaper route; None: refuse when over budget."""
+        period = period_at(now)
+        return cls(0, 0, period.day_ends, period.month_ends, now)
 
     @classmethod
-    def from_usd(
-        cls, daily: float | None = None, monthly: float | None = None, step_down_route: str | None = None
-    ) -> BudgetLimits:
-        def micro(usd: float | None) -> int | None:
-            if usd is None:
-                return None
-            return int((Decimal(str(usd)) * 1_000_000).to_integral_value(rounding=ROUND_HALF_UP))
-
-        return cls(micro(daily), micro(monthly), step_down_route)
-
-    @classmethod
-    def from_record(cls, record: object, *, default_route: str | None = None) -> BudgetLimits:
-        """From a key record's ``budget_daily_usd`` / ``budget_monthly_usd`` / ``budget_route``.
-
-        ``default_route`` is the config's step-down route for the request's route
-        (``config.budget_route_for(route)``), used when the key names none.
-        """
-        return cls.from_usd(
-            getattr(record, "budget_daily_usd", None),
-            getattr(record, "budget_monthly_usd", None),
-            getattr(record, "budget_route", None) or default_route,
+    def from_item(cls, item: Mapping[str, Any] | None, now: float) -> SpendTotals:
+        """The totals at ``now`` from a month item (another month's item, or None, reads as zero)."""
+        period = period_at(now)
+        if item is None or item.get("sk") != period.month_sk:
+            return cls.zero(now)
+        holds = holds_in(item).values()
+        held_month = sum(micro for _, micro in holds)
+        held_day = sum(micro for name, micro in holds if name.day == period.day)
+        return cls(
+            day_micro=int(item.get(period.day_attribute, 0)) - held_day,
+            month_micro=int(item.get(MONTH_TOTAL, 0)) - held_month,
+            day_resets_at=period.day_ends,
+            month_resets_at=period.month_ends,
+            as_of=now,
+            held_day_micro=held_day,
+            held_month_micro=held_month,
         )
-
-
-class BudgetExceeded(RateLimited):
-    """429 ``rate_limit_error``: a budget is spent. Not worth retrying before ``resets_at``."""
-
-    def __init__(self, message: str, *, budget: Budget, resets_at: datetime, retry_after: float) -> None:
-        super().__init__(message, retry_after=retry_after, headers={"x-should-retry": "false"})
-        self.budget = budget
-        self.resets_at = resets_at
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetVerdict:
-    """``ok``; ``step_down`` to ``route``; or ``refuse`` with ``error`` (raise it)."""
-
-    action: Literal["ok", "step_down", "refuse"]
-    budget: Budget | None = None
-    limit_micro_usd: int | None = None
-    resets_at: datetime | None = None
-    route: str | None = None
-    error: BudgetExceeded | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.action == "ok"
-
-    @property
-    def reached(self) -> str | None:
-        """``daily budget of $5.00 reached`` (for logs and the ``x-aimux-route`` reason), or None."""
-        if self.budget is None or self.limit_micro_usd is None:
-            return None
-        return f"{self.budget} budget of {format_usd(self.limit_micro_usd)} reached"
-
-    @property
-    def note(self) -> str | None:
-        """The routing reason for a step-down: ``budget step-down: daily budget of $5.00 reached``."""
-        return f"budget step-down: {self.reached}" if self.action == "step_down" else None
-
-
-_OK = BudgetVerdict("ok")
-
-
-def check_budget(limits: HasBudget, totals: SpendTotals, *, now: float | None = None) -> BudgetVerdict:
-    """The verdict for one request from the key's budget and its current totals (pure).
-
-    A budget is reached when the period's spend is at or above it. When both are, the monthly one is
-    named (it resets last, so it is what the caller is waiting for).
-    """
-    checks: list[tuple[Budget, int | None, int, datetime]] = [
-        ("monthly", limits.monthly_micro_usd, totals.month_micro, totals.month_resets_at),
-        ("daily", limits.daily_micro_usd, totals.day_micro, totals.day_resets_at),
-    ]
-    for budget, limit, spent, resets_at in checks:
-        if limit is None or spent < limit:
-            continue
-        if limits.step_down_route:
-            return BudgetVerdict("step_down", budget, limit, resets_at, route=limits.step_down_route)
-        at = totals.as_of if now is None else now
-        retry_after = float(max(1, math.ceil(resets_at.timestamp() - at)))
-        message = f"{budget} budget of {format_usd(limit)} reached; resets at {_iso(resets_at)}"
-        error = BudgetExceeded(message, budget=budget, resets_at=resets_at, retry_after=retry_after)
-        return BudgetVerdict("refuse", budget, limit, resets_at, error=error)
-    return _OK
-
-
-def _has_budget(limits: HasBudget) -> bool:
-    return limits.daily_micro_usd is not None or limits.monthly_micro_usd is not None
 
 
 class SpendLedger:
-    """Spend items of every key; see the module docstring for periods and atomicity.
+    """Reads a scope's spend and records costs that were not reserved; reservations: ``BudgetHolds``.
 
-    Store round trips: ``record`` 2 writes sent concurrently (1 round trip of latency; 0 for a zero
-    cost); ``totals`` 1 query; ``check`` 0 (no budget) or 1.
+    Store round trips: ``totals`` 1 read; ``record`` 1 write (0 for a zero cost).
     """
 
     def __init__(self, store: Store, clock: Clock) -> None:
-        self._store = store
-        self._clock = clock
+        self.store = store
+        self.clock = clock
 
-    async def record(self, key_id: str, micro_usd: int) -> SpendTotals | None:
-        """Add one answer's cost to the key's day and month; returns the new totals (None: nothing to add)."""
-        if isinstance(micro_usd, bool) or not isinstance(micro_usd, int):
-            raise TypeError("spend is recorded in integer micro-dollars")
-        if micro_usd < 0:
-            raise ValueError("spend cannot be negative")
+    async def record(self, scope: str, micro_usd: int) -> SpendTotals | None:
+        """Add one answer's cost to the current day and month; returns the new totals (None: nothing to add)."""
+        check_amount(micro_usd)
         if micro_usd == 0:
             return None
-        now = self._clock.now()
-        at = _utc(now)
-        (day_sk, day_end), (month_sk, month_end) = _day(at), _month(at)
-        deltas = {"micro_usd": micro_usd, "requests": 1}
-        pk = spend_pk(key_id)
-        day, month = await asyncio.gather(
-            self._store.add(pk, day_sk, deltas, expires_at=(day_end + DAY_KEEP).timestamp()),
-            self._store.add(pk, month_sk, deltas, expires_at=(month_end + MONTH_KEEP).timestamp()),
-        )
-        return SpendTotals(int(day["micro_usd"]), int(month["micro_usd"]), day_end, month_end, now)
+        now = self.clock.now()
+        period = period_at(now)
+        deltas = {MONTH_TOTAL: micro_usd, period.day_attribute: micro_usd, REQUESTS: 1}
+        item = await self.store.add(spend_pk(scope), period.month_sk, deltas, expires_at=period.expires_at)
+        return SpendTotals.from_item(item, now)
 
-    async def totals(self, key_id: str) -> SpendTotals:
-        """Today's and this month's spend in one query (``day#<today>`` … ``month#<this month>``)."""
-        now = self._clock.now()
-        at = _utc(now)
-        (day_sk, day_end), (month_sk, month_end) = _day(at), _month(at)
-        # String order puts every later day and every month up to this one in the range; pick ours.
-        items = {item["sk"]: item for item in await self._store.query(spend_pk(key_id), day_sk, month_sk)}
-        day = int(items.get(day_sk, {}).get("micro_usd", 0))
-        month = int(items.get(month_sk, {}).get("micro_usd", 0))
-        return SpendTotals(day, month, day_end, month_end, now)
+    async def totals(self, scope: str) -> SpendTotals:
+        """Today's and this month's spend, and what is held for requests in flight (one read)."""
+        now = self.clock.now()
+        item: Item | None = await self.store.get(spend_pk(scope), period_at(now).month_sk)
+        return SpendTotals.from_item(item, now)
 
-    async def check(self, key_id: str, limits: HasBudget) -> BudgetVerdict:
-        """``check_budget`` on fresh totals; no store call when the key has no budget."""
-        if not _has_budget(limits):
-            return _OK
-        return check_budget(limits, await self.totals(key_id))
+
+def check_amount(micro_usd: int) -> None:
+    if isinstance(micro_usd, bool) or not isinstance(micro_usd, int):
+        raise TypeError("spend is recorded in integer micro-dollars")
+    if micro_usd < 0:
+        raise ValueError("spend cannot be negative")

@@ -36,11 +36,17 @@ Operations (all async, each atomic with respect to every other operation on the 
     ``expect_version=ABSENT``: only if no live item exists (conditional create). An ``int``: only if the
     live item's version equals it (compare-and-set). ``None``: unconditionally. A failed condition
     raises ``ConditionFailed`` and writes nothing.
-  - ``add(pk, sk, deltas, *, limit=None, expires_at=None) -> dict``: atomically add each numeric delta
-    (missing attributes count as 0; the item is created if absent) and return the whole new item.
-    ``limit=(name, bound)`` refuses the write with ``ConditionFailed`` when it would leave
-    ``item[name] > bound`` (a result exactly at the bound is admitted). ``expires_at`` given overwrites
-    the item's expiry; None leaves it as it is. Other attributes are untouched.
+  - ``add(pk, sk, deltas, *, limit=None, expect=None, remove=(), expires_at=None) -> dict``: atomically
+    add each numeric delta (missing attributes count as 0; the item is created if absent) and return
+    the whole new item. ``limit=(name, bound)`` refuses the write with ``ConditionFailed`` when it
+    would leave ``item[name] > bound`` (a result exactly at the bound is admitted); ``limit={name:
+    bound, ...}`` does so for several attributes at once (refused if any would pass its bound).
+    ``expect={name: number, ...}`` refuses it unless the live item holds each of those values (an
+    absent item or attribute never matches). ``remove`` names attributes the same write deletes (never
+    one that also has a delta). ``expires_at`` given overwrites the item's expiry; None leaves it as it
+    is. Other attributes are untouched. A refused ``add`` raises ``ConditionFailed`` whose ``item`` is
+    the live item as the refusal saw it (None: absent), so the caller can explain or repair without
+    another read.
   - ``query(pk, sk_from, sk_to) -> list[dict]``: live items of partition ``pk`` with
     ``sk_from <= sk <= sk_to`` (string order, inclusive both ends), ascending by ``sk``.
   - ``delete(pk, sk) -> None``: remove the item; deleting an absent item is not an error.
@@ -64,7 +70,7 @@ Errors
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # transaction.py builds on this module (and on values.py, which imports it)
@@ -95,11 +101,13 @@ class StoreError(Exception):
 class ConditionFailed(StoreError):
     """A conditional write was refused because its condition did not hold; nothing was written."""
 
-    def __init__(self, pk: str, sk: str, reason: str) -> None:
+    def __init__(self, pk: str, sk: str, reason: str, *, item: Item | None = None) -> None:
         super().__init__(f"condition failed on ({pk!r}, {sk!r}): {reason}")
         self.pk = pk
         self.sk = sk
         self.reason = reason
+        self.item = item
+        """For a refused ``add``: the live item the condition was checked against (None: absent)."""
 
 
 class StoreUnavailable(StoreError):
@@ -123,10 +131,13 @@ class Store(Protocol):
         sk: str,
         deltas: Mapping[str, int | float],
         *,
-        limit: tuple[str, int | float] | None = None,
+        limit: tuple[str, int | float] | Mapping[str, int | float] | None = None,
+        expect: Mapping[str, int | float] | None = None,
+        remove: Collection[str] = (),
         expires_at: float | None = None,
     ) -> Item:
-        """Atomically add ``deltas`` (refused past ``limit``) and return the whole new item."""
+        """Atomically add ``deltas`` (refused past ``limit`` or unless ``expect`` holds), delete
+        ``remove``, and return the whole new item."""
         ...
 
     async def query(self, pk: str, sk_from: str, sk_to: str) -> list[Item]:

@@ -68,12 +68,25 @@ def check_expect_version(expect_version: object, *, allow_absent: bool = True) -
     raise TypeError(f"expect_version must be {allowed}, got {expect_version!r}")
 
 
-def check_limit(limit: tuple[str, int | float]) -> tuple[str, int | float]:
+Limit = tuple[str, int | float]
+Limits = tuple[Limit, ...]
+
+
+def check_limit(limit: Limit) -> Limit:
     """A limit is ``(attribute name, numeric bound)``; the bound comes back normalised."""
     name, bound = limit
     if not isinstance(name, str) or not name:
         raise ValueError(f"a limit names a non-empty attribute, got {name!r}")
     return name, normalize_number(bound)
+
+
+def check_limits(limit: Limit | Mapping[str, int | float] | None) -> Limits:
+    """``add``'s ``limit``: one ``(name, bound)`` pair, or a mapping of several names to their bounds."""
+    if limit is None:
+        return ()
+    if isinstance(limit, Mapping):
+        return tuple(check_limit((name, bound)) for name, bound in limit.items())
+    return (check_limit(limit),)
 
 
 def prepare(operations: Sequence[Operation]) -> list[Operation]:

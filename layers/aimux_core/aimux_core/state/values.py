@@ -8,7 +8,7 @@ Numbers are normalised the way DynamoDB returns them: integral values become ``i
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from .store import EXPIRES_AT, RESERVED, Item
@@ -70,10 +70,37 @@ def clean_deltas(deltas: Mapping[str, int | float]) -> dict[str, int | float]:
         raise ValueError("add needs at least one delta")
     out: dict[str, int | float] = {}
     for name, delta in deltas.items():
-        if not isinstance(name, str) or not name or name in RESERVED or name == EXPIRES_AT:
-            raise ValueError(f"cannot add to attribute {name!r}")
+        _check_counter_name(name, "add to")
         out[name] = normalize_number(delta)
     return out
+
+
+def clean_expect(expect: Mapping[str, int | float] | None) -> dict[str, int | float]:
+    """Expected values of ``add``: numbers for ordinary attribute names."""
+    if not expect:
+        return {}
+    out: dict[str, int | float] = {}
+    for name, value in expect.items():
+        _check_counter_name(name, "expect a value of")
+        out[name] = normalize_number(value)
+    return out
+
+
+def clean_remove(remove: Collection[str], deltas: Mapping[str, int | float]) -> tuple[str, ...]:
+    """Attribute names ``add`` removes: ordinary names, none of them also given a delta."""
+    if isinstance(remove, str):
+        raise TypeError("remove is a collection of attribute names, not one string")
+    names = tuple(dict.fromkeys(remove))
+    for name in names:
+        _check_counter_name(name, "remove")
+        if name in deltas:
+            raise ValueError(f"cannot both add to and remove attribute {name!r}")
+    return names
+
+
+def _check_counter_name(name: object, what: str) -> None:
+    if not isinstance(name, str) or not name or name in RESERVED or name == EXPIRES_AT:
+        raise ValueError(f"cannot {what} attribute {name!r}")
 
 
 def is_live(item: Mapping[str, Any], now: float) -> bool:

@@ -75,7 +75,8 @@ def add_key_routes(app: FastAPI, keys: KeyRing) -> None:
 
     @router.get("/{key_id}")
     async def show(key_id: str) -> dict[str, Any]:
-        return (await key_admin.show_key(keys, key_id)).public()
+        """The key and its spend today and this month."""
+        return await key_admin.describe_key(keys, key_id)
 
     @router.post("/{key_id}/disable")
     async def disable(key_id: str) -> dict[str, Any]:
