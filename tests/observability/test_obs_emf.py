@@ -15,6 +15,7 @@ from aimux_core.accounting import metrics
 from aimux_core.accounting.local_metrics import LocalMetrics
 from aimux_core.accounting.metrics import emf_enabled, emit_metrics, on_breaker_transition
 from aimux_core.accounting.record import RequestRecord
+from support.records import request_record
 
 EXPECTED_UNITS = {
     "Requests": "Count",
@@ -45,26 +46,14 @@ def emf_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def streamed(**overrides: object) -> RequestRecord:
+    """A streamed Anthropic request served on its second attempt, past an open circuit."""
     fields: dict = dict(
-        request_id="req_emf_1",
-        surface="anthropic",
-        status=200,
-        latency_ms=812.5,
-        provider="anthropic",
-        model="claude-sonnet-4-5",
-        attempts=2,
-        fallbacks=1,
-        stream=True,
-        ttft_ms=120.25,
-        input_tokens=1200,
-        output_tokens=350,
-        cache_read_tokens=4000,
-        cache_write_tokens=512,
-        cost_usd=0.00885,
-        breaker_open_seen=True,
+        request_id="req_emf_1", surface="anthropic", latency_ms=812.5, provider="anthropic",
+        model="claude-sonnet-4-5", attempts=2, fallbacks=1, stream=True, ttft_ms=120.25,
+        input_tokens=1200, output_tokens=350, cache_read_tokens=4000, cache_write_tokens=512,
+        cost_usd=0.00885, breaker_open_seen=True,
     )
-    fields.update(overrides)
-    return RequestRecord(**fields)
+    return request_record(**{**fields, **overrides})
 
 
 def emf_lines(out: str) -> list[dict]:

@@ -11,25 +11,15 @@ from aimux_core.accounting.local_metrics import LocalMetrics
 from aimux_core.accounting.metrics import COUNTERS, TIMINGS, emit_metrics, local_metrics
 from aimux_core.accounting.record import RequestRecord
 from aimux_core.surfaces.admin import create_admin_app
+from support.records import request_record
 
 
 def rec(provider: str | None, model: str | None, **overrides: object) -> RequestRecord:
     fields: dict = dict(
-        request_id="r",
-        surface="anthropic",
-        status=200,
-        latency_ms=100.0,
-        provider=provider,
-        model=model,
-        attempts=1,
-        input_tokens=10,
-        output_tokens=5,
-        cache_read_tokens=2,
-        cache_write_tokens=1,
-        cost_usd=0.001,
+        request_id="r", surface="anthropic", latency_ms=100.0, input_tokens=10, output_tokens=5,
+        cache_read_tokens=2, cache_write_tokens=1, cost_usd=0.001,
     )
-    fields.update(overrides)
-    return RequestRecord(**fields)
+    return request_record(**{**fields, "provider": provider, "model": model, **overrides})
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from aimux_core.accounting import request_log
 from aimux_core.accounting.metrics import service_name
 from aimux_core.accounting.record import RequestRecord
 from aimux_core.accounting.request_log import lambda_ids, log_fields, log_request, request_logger, scrub
+from support.records import request_record
 
 FIELDS = {
     "request_id",
@@ -50,27 +51,7 @@ POWERTOOLS_KEYS = {"level", "location", "message", "timestamp", "service"}
 
 
 def record(**overrides: object) -> RequestRecord:
-    fields: dict = dict(
-        request_id="req_log_1",
-        surface="openai",
-        status=200,
-        latency_ms=431.26,
-        key_id="key_7f3a",
-        function_request_id="8476a536-e9f4-11e8-9739-2dfe598c3fcd",
-        correlation_id="Yf0pVjQ2oAMEVXg=",
-        client_model="gpt-4o",
-        scenario="default",
-        route="default",
-        reason="model gpt-4o; default",
-        provider="openai",
-        model="gpt-4o-2024-08-06",
-        attempts=1,
-        input_tokens=12,
-        output_tokens=34,
-        cost_usd=0.000123,
-    )
-    fields.update(overrides)
-    return RequestRecord(**fields)
+    return request_record(**overrides)
 
 
 def log_lines(out: str) -> list[dict]:
