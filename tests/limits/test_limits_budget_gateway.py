@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.errors import AimuxError, Overloaded
 from aimux_core.gateway import Gateway
@@ -74,7 +74,7 @@ def store() -> MemoryStore:
 
 async def test_one_after_another_exactly_the_budget_is_served_however_slowly_spend_lands() -> None:
     store = SlowWrites()
-    gateway = build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    gateway = build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
     record = key(budget_daily_usd=10 * COST / 1_000_000)
     served = 0
     for _ in range(20):
@@ -91,7 +91,7 @@ async def test_one_after_another_exactly_the_budget_is_served_however_slowly_spe
 
 @pytest.fixture
 def gateway(store: MemoryStore) -> Gateway:
-    return build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    return build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
 
 
 async def totals(gateway: Gateway, store: MemoryStore, record: ApiKeyRecord) -> SpendTotals:

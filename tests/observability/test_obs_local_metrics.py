@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from aimux_core.accounting.local_metrics import LocalMetrics
 from aimux_core.accounting.metrics import COUNTERS, TIMINGS, emit_metrics, local_metrics
 from aimux_core.accounting.record import RequestRecord
-from aimux_core.surfaces.admin import create_admin_app
+from aimux_core.assembly import admin_app
+from aimux_core.settings import Settings
 from support.records import request_record
 
 
@@ -105,7 +106,7 @@ def test_admin_metrics_route() -> None:
     local_metrics().reset()
     emit_metrics(rec("anthropic", "claude-x"))
     emit_metrics(rec("anthropic", "claude-x", latency_ms=300.0))
-    response = TestClient(create_admin_app(), client=("127.0.0.1", 50000)).get("/admin/metrics")
+    response = TestClient(admin_app(Settings()), client=("127.0.0.1", 50000)).get("/admin/metrics")
     assert response.status_code == 200
     body = response.json()
     assert body["namespace"] == "Aimux" and body["service"] == "aimux" and body["scope"] == "process"
@@ -118,5 +119,5 @@ def test_admin_metrics_route() -> None:
 
 
 def test_admin_metrics_route_is_in_the_openapi_document() -> None:
-    paths = TestClient(create_admin_app(), client=("127.0.0.1", 50000)).get("/admin/openapi.json").json()["paths"]
+    paths = TestClient(admin_app(Settings()), client=("127.0.0.1", 50000)).get("/admin/openapi.json").json()["paths"]
     assert "/admin/metrics" in paths

@@ -30,10 +30,11 @@ from aimux_core.accounting.record import (
     record_served,
 )
 from aimux_core.accounting.request_log import lambda_ids
+from aimux_core.assembly import default_gateway
 from aimux_core.errors import AimuxError, RateLimited
-from aimux_core.gateway import build_default_gateway
 from aimux_core.providers.base import RequestContext
 from aimux_core.routing.select import RequestMeta
+from aimux_core.settings import Settings
 from aimux_core.wire.anthropic import MessagesRequest
 
 ANTHROPIC_KEY = "sk-" "ant-api03-PLANTED0secret0anthropic0key0XYZ"
@@ -92,7 +93,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     app = Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
-    app.state.gateway = build_default_gateway()
+    app.state.gateway = default_gateway(Settings.from_env())
     return TestClient(app)
 
 

@@ -284,10 +284,11 @@ class Stage:
 
 @pytest.fixture(scope="module")
 def stage() -> Iterator[Stage]:
-    from aimux_core.gateway import build_default_gateway
+    from aimux_core.assembly import default_gateway
+    from aimux_core.settings import Settings
     from aimux_core.surfaces.app import create_messages_app
 
-    app = create_messages_app(build_default_gateway())
+    app = create_messages_app(default_gateway(Settings.from_env()))
     with serve(app) as url:
         yield Stage(url, app)
 

@@ -1,6 +1,6 @@
 """The conformance suite's test deployment: fake upstreams and the real adapters in front of them.
 
-Why not ``create_local_app()`` as is: the conformance suite must exercise the real adapters
+Why not ``local_app()`` as is: the conformance suite must exercise the real adapters
 (``AnthropicProvider``, ``OpenAIProvider``, ``BedrockProvider``) against servers that speak each
 provider's dialect, so ``build_gateway`` puts one model per upstream into the catalog:
 

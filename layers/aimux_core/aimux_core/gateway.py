@@ -23,7 +23,7 @@ from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.pins import SessionPins
 from .routing.select import Decision, HealthView, RequestMeta, Selector
-from .routing.table import RoutingTable, Target, table_for_catalog
+from .routing.table import RoutingTable, Target
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
 
 TokenCountSource = Literal["upstream", "estimate"]
@@ -279,23 +279,3 @@ def _all_targets(table: RoutingTable) -> tuple[Target, ...]:
         for target in targets:
             seen.setdefault(target.key, target)
     return tuple(seen.values())
-
-
-def build_mock_gateway() -> Gateway:
-    """A gateway where every model name is served by the built-in mock (tests, benchmarks)."""
-    from .providers.mock import MockProvider
-
-    catalog = Catalog([MOCK_MODEL])
-    return Gateway({"mock": MockProvider()}, table_for_catalog(catalog, MOCK_MODEL.id))
-
-
-def build_default_gateway(env: Mapping[str, str] | None = None) -> Gateway:
-    """The gateway the configuration describes: ``AIMUX_CONFIG``, ``./aimux.yaml``, else the presets
-    whose key variables are set, else the mock. Raises ``ConfigError`` naming what is wrong."""
-    import os
-
-    from .config import resolve_config
-    from .config.runtime import build_gateway_from_config
-
-    environment = os.environ if env is None else env
-    return build_gateway_from_config(resolve_config(environment), env=environment)

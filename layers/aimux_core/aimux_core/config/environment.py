@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..providers.presets import preset
+from ..settings import Settings
 from .defaults import AUTODETECT, CLAUDE_CODE_ALIASES, MOCK_MODEL_ID, DefaultModel, PresetDefaults
 from .schema import AimuxConfig
 from .validate import validate_config
@@ -29,17 +30,15 @@ def detected_presets(env: Mapping[str, str] = os.environ) -> list[PresetDefaults
     return found
 
 
-KEY_PATH_ENV = "AIMUX_PROVIDER_KEY_PATH"
-
-
-def config_from_environment(env: Mapping[str, str] = os.environ) -> AimuxConfig:
+def config_from_environment(env: Mapping[str, str] = os.environ, settings: Settings | None = None) -> AimuxConfig:
     """Presets whose key variables are set in ``env``, with their default models and routes; else the
     presets whose keys are SSM parameters under ``AIMUX_PROVIDER_KEY_PATH`` (``<path>/<preset>``, the
-    deployed layout); else the mock."""
+    deployed layout); else the mock. ``settings`` default to ``Settings.from_env(env)``."""
     enabled = detected_presets(env)
     if enabled:
         return validate_config(environment_data(enabled), ENVIRONMENT)
-    ssm_enabled, sources = detected_ssm_presets(env)
+    settings = settings if settings is not None else Settings.from_env(env)
+    ssm_enabled, sources = detected_ssm_presets(settings)
     if ssm_enabled:
         data = environment_data(ssm_enabled)
         for name, parameter in sources.items():
@@ -48,14 +47,14 @@ def config_from_environment(env: Mapping[str, str] = os.environ) -> AimuxConfig:
     return validate_config(mock_data(), ENVIRONMENT)
 
 
-def detected_ssm_presets(env: Mapping[str, str]) -> tuple[list[PresetDefaults], dict[str, str]]:
+def detected_ssm_presets(settings: Settings) -> tuple[list[PresetDefaults], dict[str, str]]:
     """Presets with a key parameter ``<AIMUX_PROVIDER_KEY_PATH>/<preset>`` (one listing call)."""
-    path = env.get(KEY_PATH_ENV, "").strip()
+    path = settings.provider_key_path
     if not path:
         return [], {}
-    from .secrets import ssm_keys_under
+    from .secrets import ssm_keys_under  # Powertools and boto3: only a deployment that keeps keys in SSM
 
-    names = {name.rsplit("/", 1)[-1]: name for name in ssm_keys_under(path, region=env.get("AWS_REGION"))}
+    names = {name.rsplit("/", 1)[-1]: name for name in ssm_keys_under(path, region=settings.region)}
     enabled = [d for d in AUTODETECT if d.preset in names]
     return enabled, {d.preset: names[d.preset] for d in enabled}
 

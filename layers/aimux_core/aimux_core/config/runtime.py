@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..routing.dispatch import RetryPolicy
     from ..routing.guard import BreakerGuard, CappedGuard
     from ..routing.table import RoutingTable, Target
+    from ..settings import Settings
     from ..state.breaker_model import BreakerSettings
     from ..state.failure_policy import StateFailurePolicy
     from ..state.store import Store
@@ -66,11 +67,8 @@ def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> 
     )
 
 
-DEADLINE_ENV = "AIMUX_DEADLINE_SECONDS"
-
-
-def build_retry_policy(config: AimuxConfig, env: Mapping[str, str] = os.environ) -> RetryPolicy:
-    """The dispatch policy of ``config.retry``; ``AIMUX_DEADLINE_SECONDS`` caps its deadline.
+def build_retry_policy(config: AimuxConfig, deadline_cap: float | None = None) -> RetryPolicy:
+    """The dispatch policy of ``config.retry``; ``deadline_cap`` (``AIMUX_DEADLINE_SECONDS``) lowers its deadline.
 
     The cap is the deployment's, not the configuration's: behind the HTTP API (30 s) the function sets
     it so a late upstream gets the app's own 504 before API Gateway cuts the request.
@@ -78,16 +76,7 @@ def build_retry_policy(config: AimuxConfig, env: Mapping[str, str] = os.environ)
     from ..routing.dispatch import RetryPolicy
 
     retry = config.retry
-    deadline = retry.deadline
-    raw = env.get(DEADLINE_ENV, "").strip()
-    if raw:
-        try:
-            cap = float(raw)
-        except ValueError:
-            cap = 0.0
-        if not cap > 0:
-            raise ValueError(f"{DEADLINE_ENV} must be a positive number of seconds, got {raw!r}")
-        deadline = min(deadline, cap)
+    deadline = retry.deadline if deadline_cap is None else min(retry.deadline, deadline_cap)
     return RetryPolicy(
         max_attempts=retry.max_attempts,
         backoff_base=retry.backoff_base,
@@ -113,6 +102,7 @@ def breaker_settings(config: AimuxConfig, provider: str) -> BreakerSettings:
 
 def build_gateway_from_config(
     config: AimuxConfig,
+    settings: Settings,
     *,
     env: Mapping[str, str] = os.environ,
     client: httpx.AsyncClient | None = None,
@@ -125,8 +115,8 @@ def build_gateway_from_config(
     named by ``AIMUX_TABLE``, else process memory.
     """
     from ..admission import Admission
+    from ..assembly import build_store
     from ..gateway import Gateway
-    from ..keys.mode import store_from_env
     from ..state import SystemClock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.ratelimit import RateLimiter
@@ -136,8 +126,8 @@ def build_gateway_from_config(
     providers = build_providers(config, env=env, client=client)
     table = build_routing_table(config, build_catalog(config))
     clock = SystemClock()
-    store = store if store is not None else store_from_env(env, clock)
-    policy = StateFailurePolicy.from_env(env)
+    store = store if store is not None else build_store(settings, clock)
+    policy = StateFailurePolicy(settings.state_failure)
     longest_call = max((provider.timeouts.total for provider in config.providers.values()), default=0.0)
     admission = Admission(
         RateLimiter(store, clock), SpendLedger(store, clock), clock,
@@ -152,8 +142,8 @@ def build_gateway_from_config(
 
         reasoning = ReasoningEcho(ReasoningMemory(store, clock))
     return Gateway(
-        providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission,
-        reasoning=reasoning,
+        providers, table, policy=build_retry_policy(config, settings.deadline_seconds), guard=guard,
+        admission=admission, reasoning=reasoning,
     )
 
 

@@ -37,17 +37,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from .clock import Clock, SystemClock
 from .dynamodb_client import (
-    TABLE_ENV,
     ConditionRefused,
     TransactionCancelled,
     create_table,
-    endpoint_from_env,
     executor,
     make_client,
     shared_client,
@@ -85,19 +82,18 @@ class DynamoStore:
 
     def __init__(
         self,
-        table_name: str | None = None,
+        table_name: str,
         *,
         client: Any = None,
         endpoint_url: str | None = None,
         region: str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        name = table_name or os.environ.get(TABLE_ENV)
-        if not name:
-            raise ValueError(f"DynamoStore needs a table name (argument or ${TABLE_ENV})")
-        self.table_name = name
+        if not table_name:
+            raise ValueError("DynamoStore needs a table name (AIMUX_TABLE)")
+        self.table_name = table_name
         self._client = client
-        self._endpoint_url = endpoint_url or endpoint_from_env()
+        self._endpoint_url = endpoint_url
         self._region = region
         self._clock: Clock = clock or SystemClock()
 
