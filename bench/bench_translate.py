@@ -183,7 +183,7 @@ def provider_path(shape: str, loop: asyncio.AbstractEventLoop) -> Callable[[list
         provider._transport = MemoryTransport(chunks)  # type: ignore[assignment]
         frames = 0
         tally = StreamTally(RequestTimer())  # the surface's usage tally, as served (its record is not published)
-        async for _frame in _encode_stream(provider.stream(call), tally, lambda: None):
+        async for _frame in _encode_stream(provider.stream(call), tally, lambda: None, "req_bench"):
             frames += 1
         return frames
 

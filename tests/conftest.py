@@ -33,3 +33,13 @@ def gateway_url() -> Iterator[str]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _provenance_key_per_test() -> Iterator[None]:
+    """A gateway assembled by one test points the process's thinking-signing key at its store; the next
+    test starts without that store (a random process key until it assembles its own gateway)."""
+    yield
+    from aimux_core.translate.provenance_key import PROVENANCE_KEY
+
+    PROVENANCE_KEY.use_loader(None)

@@ -159,3 +159,16 @@ def test_looks_like_key(value: str) -> None:
 )  # fmt: skip
 def test_names_do_not_look_like_keys(value: str) -> None:
     assert not looks_like_key(value)
+
+
+def test_ssm_values_are_redacted_by_value_as_they_arrive(ssm_server: SsmServer) -> None:
+    """SSM keys arrive lazily (first request, or a listing): each is redacted from then on, whatever its shape."""
+    from aimux_core.redaction import redact
+
+    path = unique_path()
+    listed, read = f"{uuid.uuid4().hex}.PLANTEDlisted0001", f"{uuid.uuid4().hex}.PLANTEDread00001"  # Z.AI's shape
+    ssm_server.put([(f"{path}/zai", listed), (f"{path}-other/zai", read)])
+    assert redact(f"echo {listed} {read}") == f"echo {listed} {read}"  # not known yet, and no known shape
+    secrets.ssm_keys_under(path, region="us-east-1")
+    secrets.read_ssm(f"{path}-other/zai", region="us-east-1")
+    assert redact(f"echo {listed} {read}") == "echo [redacted] [redacted]"

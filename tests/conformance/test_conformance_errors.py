@@ -58,6 +58,7 @@ class Expected:
 
 
 API_ERROR = Expected(500, "api_error", 500)
+BAD_GATEWAY = Expected(502, "api_error", 502)  # the upstream answered something unusable
 TIMEOUT = Expected(504, "timeout_error", 504)
 # Anthropic error.type in an error event -> the OpenAI error chunk's code (its type is server_error).
 OPENAI_CODES = {"overloaded_error": "overloaded", "api_error": None, "timeout_error": "timeout"}
@@ -190,13 +191,14 @@ def last_data(raw: bytes) -> dict[str, Any]:
 @pytest.mark.parametrize("client_dialect", CLIENTS)
 def test_broken_non_streamed_body_is_a_server_error(client_dialect: str, upstream: str, fault: str, aimux: Any,
                                                     request: pytest.FixtureRequest) -> None:
-    """Half a JSON body (cut, reset or corrupted) must become a 5xx, never a 200 with a broken answer."""
+    """Half a JSON body (cut, reset or corrupted) must become a 5xx, never a 200 with a broken answer: a 502
+    for a body that arrived whole but is not the JSON it should be, a 500 for a broken connection."""
     aimux.require(upstream)
     aimux.fakes.of(upstream).enqueue(BROKEN_BODIES[fault](LONG_REPLY))
     client = request.getfixturevalue(f"{client_dialect}_client")
     with pytest.raises(_status_error(client_dialect)) as raised:
         _call(client, client_dialect, _request(client_dialect, UPSTREAMS[upstream].model), stream=False)
-    check_status_error(raised.value, client_dialect, API_ERROR)
+    check_status_error(raised.value, client_dialect, API_ERROR if fault == "reset" else BAD_GATEWAY)
 
 
 @pytest.mark.timeout(40)

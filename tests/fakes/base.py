@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
+from fakes import sse
 from fakes.httpserver import LoopbackHTTPServer, RecordedRequest, Response
-from fakes.script import Fault, FaultKind, Item, Quirk, Reply, ReplyQueue
+from fakes.script import CREDENTIAL, Fault, FaultKind, Item, Quirk, Reply, ReplyQueue
 
 Endpoint = Callable[[RecordedRequest, Response], Awaitable[None]]
 Renderer = Callable[[Reply, RecordedRequest, bool], "Rendered"]
@@ -150,12 +152,16 @@ class FakeUpstream(ABC):
         """The HTTP status a non-streamed request gets for a stream-error fault."""
         return fault.status or 500
 
+    def reshape_stream_frame(self, frame: bytes, edit: Callable[[Any], Any]) -> bytes:
+        """One stream frame with its JSON payload passed through ``edit`` (SSE here; Bedrock overrides)."""
+        return sse.reshape(frame, edit)
+
     async def play(self, request: RecordedRequest, response: Response, *, streaming: bool,
                    queue: ReplyQueue | None = None, renderer: Renderer | None = None) -> None:
         """Pop the next scripted item (from ``queue``, default the main one) and send it,
         rendered by ``renderer`` (default :meth:`render_reply`)."""
         queue = queue if queue is not None else self.queue
-        item = queue.pop()
+        item = _with_credential(queue.pop(), credential_of(request))
         render = renderer or self.render_reply
         if isinstance(item, Reply):
             await self.emit(response, render(item, request, streaming), item)
@@ -215,6 +221,15 @@ class FakeUpstream(ABC):
             rendered.extra_headers.update(fault.headers)
             await self.emit(response, rendered, None)
             return
+        if kind is FaultKind.RESHAPE:
+            assert fault.edit is not None
+            rendered = render(reply, request, streaming)
+            if rendered.streaming:
+                rendered.frames = [self.reshape_stream_frame(frame, fault.edit) for frame in rendered.frames]
+            else:
+                rendered.frames = [json.dumps(fault.edit(json.loads(frame))).encode() for frame in rendered.frames]
+            await self.emit(response, rendered, reply)
+            return
         if fault.after_events is None and kind is FaultKind.RESET:
             await response.reset()
             return
@@ -238,6 +253,32 @@ class FakeUpstream(ABC):
         if unsupported:
             names = ", ".join(sorted(unsupported))
             raise ValueError(f"the fake {self.dialect} upstream does not support quirk(s): {names}")
+
+
+def credential_of(request: RecordedRequest) -> str:
+    """The credential a request carried: ``x-api-key``, a bearer token, or a SigV4 access key id."""
+    if request.headers.get("x-api-key"):
+        return request.headers["x-api-key"]
+    authorization = request.headers.get("authorization", "")
+    scheme, _, rest = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip()
+    if "Credential=" in rest:
+        return rest.split("Credential=", 1)[1].split("/", 1)[0]
+    return authorization
+
+
+def _with_credential(item: Item, credential: str) -> Item:
+    """``item`` with ``{credential}`` in its message, header values and body replaced (see ``Fault``)."""
+    def fill(text: str) -> str:
+        return text.replace(CREDENTIAL, credential)
+
+    headers = {name: fill(value) for name, value in item.headers.items()}
+    if isinstance(item, Reply):
+        return replace(item, headers=headers) if headers != item.headers else item
+    body = item.body.replace(CREDENTIAL.encode(), credential.encode()) if item.body is not None else None
+    message = fill(item.message) if item.message is not None else None
+    return replace(item, headers=headers, body=body, message=message)
 
 
 async def _write_frames(response: Response, frames: list[bytes], delay: float, *, first: bool) -> None:

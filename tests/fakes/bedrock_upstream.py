@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -133,6 +134,15 @@ class BedrockUpstream(FakeUpstream):
     def stream_error_status(self, fault: Fault) -> int:
         name = _exception_name(fault.error_type or "ServiceUnavailableException")
         return fault.status or STATUS_BY_EXCEPTION.get(name, 500)
+
+    def reshape_stream_frame(self, frame: bytes, edit: Callable[[Any], Any]) -> bytes:
+        """An event message whose ``{event_type: payload}`` went through ``edit`` (exceptions are kept)."""
+        headers, payload = eventstream.decode_message(frame)
+        if headers.get(":message-type") != "event":
+            return frame
+        edited = edit({str(headers[":event-type"]): json.loads(payload)})
+        ((name, body),) = edited.items()
+        return eventstream.encode_message({**headers, ":event-type": name}, json.dumps(body).encode())
 
     def malformed_frame(self, reply: Reply) -> bytes:
         headers = {":event-type": "contentBlockDelta", ":content-type": "application/json", ":message-type": "event"}

@@ -8,7 +8,8 @@ Message layout (all integers big-endian)::
     message_crc:u32                                            # CRC32 of everything before it
 
 Only what Bedrock streams use is implemented (string, bytes, bool, int32 header values). The
-self-tests decode the output with botocore's own parser to prove the framing.
+self-tests decode the output with botocore's own parser to prove the framing; ``decode_message``
+reads back what ``encode_message`` wrote (for faults that rewrite a rendered stream).
 """
 
 from __future__ import annotations
@@ -53,6 +54,31 @@ def encode_message(headers: Mapping[str, HeaderValue], payload: bytes, *, corrup
     body = prelude + header_bytes + payload
     crc = _crc(body) ^ (0xFFFFFFFF if corrupt_crc else 0)
     return body + struct.pack("!I", crc)
+
+
+def decode_message(message: bytes) -> tuple[dict[str, HeaderValue], bytes]:
+    """(headers, payload) of one message made by ``encode_message`` (checksums not verified)."""
+    total, headers_length = struct.unpack("!II", message[:8])
+    raw, position, headers = message[12 : 12 + headers_length], 0, {}
+    while position < len(raw):
+        name_length = raw[position]
+        name = raw[position + 1 : position + 1 + name_length].decode()
+        position += 1 + name_length
+        kind = raw[position]
+        position += 1
+        value: HeaderValue
+        if kind in (_TRUE, _FALSE):
+            value = kind == _TRUE
+        elif kind == _INT32:
+            value = struct.unpack("!i", raw[position : position + 4])[0]
+            position += 4
+        else:
+            length = struct.unpack("!H", raw[position : position + 2])[0]
+            data = raw[position + 2 : position + 2 + length]
+            value = data.decode() if kind == _STRING else data
+            position += 2 + length
+        headers[name] = value
+    return headers, message[12 + headers_length : total - 4]
 
 
 def event_message(event_type: str, payload: Mapping[str, Any]) -> bytes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -45,6 +45,7 @@ class FaultKind(StrEnum):
     STALL = "stall"
     TRUNCATE = "truncate"
     MALFORMED_JSON = "malformed_json"
+    RESHAPE = "reshape"
     STREAM_ERROR = "stream_error"
 
 
@@ -187,6 +188,7 @@ class Fault:
     after_events: int | None = None
     reply: Reply | None = None
     style: StreamErrorStyle = StreamErrorStyle.OPENAI
+    edit: Callable[[Any], Any] | None = None
 
     @classmethod
     def http(
@@ -238,6 +240,13 @@ class Fault:
         return cls(FaultKind.MALFORMED_JSON, after_events=after_events, reply=reply)
 
     @classmethod
+    def reshape(cls, edit: Callable[[Any], Any], reply: Reply | None = None) -> Fault:
+        """HTTP 200 whose JSON parses but breaks the API's schema. ``edit`` gets every JSON payload
+        of the reply (the whole body; each streamed event's ``data``; Bedrock stream events as
+        ``{event_type: payload}``) and returns what to send instead (the same object to keep it)."""
+        return cls(FaultKind.RESHAPE, edit=edit, reply=reply)
+
+    @classmethod
     def stream_error(
         cls,
         after_events: int = 2,
@@ -257,6 +266,7 @@ class Fault:
 
 
 Item = Reply | Fault
+CREDENTIAL = "{credential}"
 
 
 class ReplyQueue:

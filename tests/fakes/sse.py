@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fakes.script import Quirk
@@ -35,3 +35,18 @@ def apply_quirks(frames: Iterable[bytes], quirks: frozenset[Quirk]) -> list[byte
             out = out.replace(b"\n", b"\r\n")
         result.append(out)
     return result
+
+
+def reshape(item: bytes, edit: Callable[[Any], Any]) -> bytes:
+    """``item`` (one SSE event) with the JSON on its ``data:`` line passed through ``edit``; lines
+    that are not JSON (``[DONE]``, comments, ``event:``) are kept as they are."""
+    lines = item.split(b"\n")
+    for index, line in enumerate(lines):
+        if not line.startswith(b"data: "):
+            continue
+        try:
+            value = json.loads(line[len(b"data: "):])
+        except ValueError:
+            continue
+        lines[index] = b"data: " + dumps(edit(value)).encode()
+    return b"\n".join(lines)

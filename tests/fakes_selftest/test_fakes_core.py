@@ -131,3 +131,58 @@ def test_a_crash_inside_the_fake_is_reported() -> None:
         assert response.status_code == 500
         with pytest.raises(AssertionError, match="crashed"):
             fake.raise_for_errors()
+
+
+# --------------------------------------------------------------------------- reshape and credential echo
+
+
+def _retyped(payload: Any) -> Any:
+    """Anthropic: every event's (or block's) ``type`` turned into an object."""
+    if isinstance(payload, dict) and payload.get("type") == "content_block_start":
+        return {**payload, "content_block": {**payload["content_block"], "type": {"oops": 1}}}
+    if isinstance(payload, dict) and payload.get("type") == "message":
+        return {**payload, "content": [{"type": {"oops": 1}}]}
+    return payload
+
+
+def test_reshape_rewrites_json_bodies_and_sse_events(anthropic_upstream: AnthropicUpstream) -> None:
+    anthropic_upstream.enqueue(Fault.reshape(_retyped), Fault.reshape(_retyped))
+    with httpx2.Client(base_url=anthropic_upstream.base_url, headers=ANTHROPIC_HEADERS) as http:
+        whole = http.post("/v1/messages", json=BODY)
+        streamed = http.post("/v1/messages", json={**BODY, "stream": True})
+    assert whole.status_code == 200 and whole.json()["content"] == [{"type": {"oops": 1}}]
+    starts = [line for line in streamed.text.splitlines() if '"content_block_start"' in line]
+    assert starts and all('"type":{"oops":1}' in line for line in starts)
+    assert "event: message_stop" in streamed.text  # everything else is sent as usual
+
+
+def test_reshape_rewrites_bedrock_events() -> None:
+    import boto3
+    from botocore.config import Config
+
+    def untyped_delta(event: Any) -> Any:
+        return {"contentBlockDelta": {"contentBlockIndex": 0}} if "contentBlockDelta" in event else event
+
+    with BedrockUpstream() as fake:
+        fake.enqueue(Fault.reshape(untyped_delta))
+        client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="y").client(
+            "bedrock-runtime", region_name="us-east-1", endpoint_url=fake.base_url,
+            config=Config(retries={"total_max_attempts": 1}))
+        events = list(client.converse_stream(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+                      ["stream"])
+    deltas = [e["contentBlockDelta"] for e in events if "contentBlockDelta" in e]
+    assert deltas and all(d == {"contentBlockIndex": 0} for d in deltas)
+    assert "metadata" in events[-1]
+
+
+def test_credential_placeholder_echoes_what_the_request_carried(openai_upstream: OpenAIUpstream) -> None:
+    openai_upstream.enqueue(
+        Fault.http(401, message="Invalid key {credential}", headers={"x-echo": "{credential}"}),
+        Reply(text="ok", headers={"x-echo": "key={credential}"}),
+    )
+    url = f"{openai_upstream.base_url}/chat/completions"
+    with httpx2.Client() as http:
+        refused = http.post(url, json={"model": "m", "messages": []}, headers={"authorization": "Bearer planted-1"})
+        served = http.post(url, json={"model": "m", "messages": []}, headers={"authorization": "Bearer planted-2"})
+    assert refused.json()["error"]["message"] == "Invalid key planted-1" and refused.headers["x-echo"] == "planted-1"
+    assert served.headers["x-echo"] == "key=planted-2"

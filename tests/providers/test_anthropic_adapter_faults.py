@@ -69,7 +69,7 @@ async def test_http_errors(
 STREAM_FAULTS = {
     "reset": (Fault.reset(after_events=3), 500, "connection"),
     "stall_mid_stream": (Fault.stall(2.0, after_events=3), 504, "no data"),
-    "malformed": (Fault.malformed_json(after_events=3), 500, "not JSON"),
+    "malformed": (Fault.malformed_json(after_events=3), 502, "not JSON"),  # an upstream fault: Bad Gateway
     "truncated": (Fault.truncate(after_events=4), 500, "stream ended before message_stop"),
     "event_error": (Fault.stream_error(after_events=4, error_type="overloaded_error"), 529, "Overloaded"),
     "event_rate_limit": (Fault.stream_error(after_events=3, error_type="rate_limit_error"), 429, "rate_limit"),
@@ -98,7 +98,7 @@ async def test_faults_before_the_answer(
     cases = [
         (Fault.stall(2.0), 504, "timeout_error"),
         (Fault.reset(after_events=None), 500, "api_error"),
-        (Fault.malformed_json(), 500, "api_error"),
+        (Fault.malformed_json(), 502, "api_error"),
     ]
     for fault, status, kind in cases:
         if not streaming and fault.kind == "reset":

@@ -248,4 +248,4 @@ async def test_glm_non_json_tool_input_is_an_upstream_error(make: Make, anthropi
     anthropic_upstream.enqueue(Reply(text=None, tool_calls=[broken]))
     with pytest.raises(UpstreamError, match="not a JSON object") as caught:
         await collect(make(anthropic_upstream, "zai").stream(call()))
-    assert caught.value.retryable and caught.value.status == 500
+    assert caught.value.retryable and caught.value.status == 502

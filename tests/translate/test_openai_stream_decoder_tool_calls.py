@@ -112,7 +112,7 @@ def test_name_arriving_after_first_fragment(wire: Any) -> None:
 def test_call_without_name_raises() -> None:
     decoder = ChatChunkDecoder(model="m")
     decoder.feed(chunk(tools(call(0, id="c", args="{}"))))
-    with pytest.raises(UpstreamError, match="no name"):
+    with pytest.raises(UpstreamError, match="without a name"):
         decoder.feed(chunk({}, "tool_calls"))
 
 

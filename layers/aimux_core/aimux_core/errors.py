@@ -16,10 +16,14 @@
 
 ``kind`` uses Anthropic's ``error.type`` names because the canonical model is Anthropic's;
 ``translate.errors`` maps a kind to OpenAI's ``type``/``code``. Messages never contain API
-keys or prompt text: they name the field or the condition, nothing more.
+keys or prompt text: they name the field or the condition, nothing more; and every message goes
+through ``redaction.redact`` when the error is made, so an upstream's text quoted in it cannot carry
+a key to the client, a log line or a metric.
 """
 
 from __future__ import annotations
+
+from .redaction import redact
 
 
 class AimuxError(Exception):
@@ -36,6 +40,7 @@ class AimuxError(Exception):
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.param = param

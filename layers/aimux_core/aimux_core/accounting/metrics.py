@@ -96,11 +96,11 @@ def emf_enabled(env: Mapping[str, str] = os.environ) -> bool:
 
 def dimension_value(value: str | None) -> str:
     """A safe, bounded dimension value: an empty one would make Powertools drop the dimension."""
-    from .request_log import scrub
+    from ..redaction import redact
 
     if not value:
         return UNROUTED
-    return _UNSAFE.sub("_", scrub(value))[:_MAX_DIMENSION_CHARS] or UNROUTED
+    return _UNSAFE.sub("_", redact(value))[:_MAX_DIMENSION_CHARS] or UNROUTED
 
 
 def dimensions_of(record: RequestRecord) -> dict[str, str]:

@@ -3,7 +3,7 @@
 A ``RequestRecord`` is built once, when a request ends, from what the surface already holds: the
 gateway's ``Served`` (decision and outcome), the canonical usage, a ``RequestTimer`` and, on failure,
 the ``AimuxError``. It has no field for prompt text, message content or API keys, so nothing built
-from it can leak them; ``request_log`` still scrubs its strings in case a caller puts a key where an
+from it can leak them; ``request_log`` still redacts its strings in case a caller puts a key where an
 id belongs.
 
 Only the standard library and ``errors`` are imported at module level (gateway types are for type

@@ -1,7 +1,8 @@
 """One JSON log line per request, in Powertools' log format, with no prompt text and no keys.
 
 The line is built only from a ``RequestRecord`` (which has no field for content or keys), and every
-string in it goes through ``scrub`` in case a caller put a key where an id belongs.
+string in it goes through ``redaction.redact`` (known keys by value, the caller's key, key shapes) in
+case a caller put a key where an id belongs.
 
 The line is the one Powertools' ``LambdaPowertoolsFormatter`` (``utc=True``) makes of
 ``logger.log(level, "request", extra=fields)``: its keys ``level``/``location``/``message``/``timestamp``/
@@ -48,6 +49,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..redaction import redact
 from .metrics import service_name
 
 if TYPE_CHECKING:
@@ -55,11 +57,6 @@ if TYPE_CHECKING:
 
 LOGGER_NAME = "aimux.requests"
 MESSAGE = "request"
-_SECRET = re.compile(
-    r"(?<![A-Za-z0-9])(?:sk|amx)-[A-Za-z0-9_\-]{6,}"  # Anthropic/OpenAI (sk-ant-…, sk-proj-…) and aimux keys
-    r"|(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key ids
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*"
-)
 _ID = re.compile(r"[A-Za-z0-9._:=+/\-]{1,128}")
 _MAX_CONTEXT_HEADER = 16_384
 XRAY_TRACE_ENV = "_X_AMZN_TRACE_ID"  # Powertools' constants.XRAY_TRACE_ID_ENV
@@ -68,19 +65,6 @@ _DEV_TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})  # Powertools' strto
 _PRETTY_INDENT = 4  # Powertools' constants.PRETTY_INDENT
 _writer: _LineWriter | None = None
 _clock: tuple[int, str] = (-1, "")  # (a second, its "%Y-%m-%d %H:%M:%S" in UTC) for _timestamp
-
-
-def scrub(text: str) -> str:
-    """``text`` with anything shaped like an API key, AWS key id or bearer token replaced.
-
-    Every match of ``_SECRET`` contains ``sk-``, ``amx-``, ``AKIA``, ``ASIA`` or ``bearer`` (in any case), and
-    substring tests are several times cheaper than the regex, so text without any of them (nearly all
-    of it: ids, model names) is returned as it is. ``lower()`` cannot hide a ``bearer``: every character
-    the regex's case-insensitive ``bearer`` accepts lowercases to that letter (checked over all of Unicode).
-    """
-    if "sk-" in text or "amx-" in text or "AKIA" in text or "ASIA" in text or "bearer" in text.lower():
-        return _SECRET.sub("[redacted]", text)
-    return text
 
 
 # --------------------------------------------------------------------------- ids
@@ -138,7 +122,7 @@ def _valid(value: Any) -> str | None:
 
 
 def log_fields(record: RequestRecord) -> dict[str, Any]:
-    """The request's fields for the log line, scrubbed, in a stable order; missing values are null."""
+    """The request's fields for the log line, redacted, in a stable order; missing values are null."""
     fields: dict[str, Any] = {
         "request_id": record.request_id,
         "function_request_id": record.function_request_id,
@@ -166,7 +150,11 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
         "breaker_open_seen": record.breaker_open_seen,
         "rate_limited": record.rate_limited,
     }
-    return {name: scrub(value) if isinstance(value, str) else value for name, value in fields.items()}
+    strings = [value for value in fields.values() if isinstance(value, str)]
+    probe = "\x00".join(strings)  # one pass over all of them: no secret or key shape spans a NUL
+    if redact(probe) == probe:
+        return fields
+    return {name: redact(value) if isinstance(value, str) else value for name, value in fields.items()}
 
 
 def log_request(record: RequestRecord) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -110,23 +111,29 @@ def build_gateway_from_config(
 ) -> Gateway:
     """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...).
 
-    Breakers, health, provider caps, rate windows, spend and the reasoning kept for ``echo``
-    providers (only when one is configured) share one store: ``store``, else the DynamoDB table
-    named by ``AIMUX_TABLE``, else process memory.
+    Breakers, health, provider caps, rate windows, spend, the thinking-signing key and the reasoning
+    kept for ``echo`` providers (only when one is configured) share one store: ``store``, else the
+    DynamoDB table named by ``AIMUX_TABLE``, else process memory.
     """
     from ..admission import Admission
     from ..assembly import build_store
     from ..gateway import Gateway
+    from ..redaction import install_log_redaction
     from ..state import SystemClock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.ratelimit import RateLimiter
     from ..state.reservations import BudgetHolds, hold_seconds_for
+    from ..state.signing_key import load_signing_key
     from ..state.spend import SpendLedger
+    from ..translate.provenance_key import PROVENANCE_KEY
 
+    install_log_redaction()  # provider keys are learned as they are read, just below
     providers = build_providers(config, env=env, client=client)
     table = build_routing_table(config, build_catalog(config))
     clock = SystemClock()
     store = store if store is not None else build_store(settings, clock)
+    # The thinking-signing key: the operator's, else the store's, read on first use only.
+    PROVENANCE_KEY.use_loader(partial(load_signing_key, store, clock), override=settings.signing_key)
     policy = StateFailurePolicy(settings.state_failure)
     longest_call = max((provider.timeouts.total for provider in config.providers.values()), default=0.0)
     admission = Admission(

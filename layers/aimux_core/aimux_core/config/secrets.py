@@ -20,6 +20,9 @@ SSM SecureStrings are read decrypted with Powertools Parameters (``SSMProvider``
   decrypted values also seed the per-parameter cache, so building the providers reads nothing more.
 - A key parameter that is not a SecureString still works, with a warning (name and type only).
 
+Every value read here (also each value of a listing) is handed to ``redaction.learn_secret`` before it
+is returned, so it is redacted by value from error messages, log lines and metrics from then on.
+
 ``looks_like_key`` is the heuristic that rejects a key pasted where a *name* was expected.
 """
 
@@ -33,6 +36,8 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ..redaction import learn_secret
 
 log = logging.getLogger("aimux.config")
 
@@ -86,6 +91,7 @@ def read_key(source: KeySource, env: Mapping[str, str]) -> str:
         value = env.get(source.env, "").strip()
         if not value:
             raise SecretError(f"API key {source.describe()} is not set")
+        learn_secret(value)
         return value
     if source.ssm:
         return read_ssm(source.ssm, region=_region_for(source.ssm, env))
@@ -220,6 +226,7 @@ def read_ssm(name: str, *, region: str | None = None) -> str:
     text = str(value or "").strip()
     if not text:
         raise SecretError(f"API key SSM parameter {name} is empty")
+    learn_secret(text)
     return text
 
 
@@ -237,6 +244,8 @@ def ssm_keys_under(path: str, *, region: str | None = None) -> list[str]:
         except errors as exc:
             raise SecretError(f"cannot list API key SSM parameters under {prefix} ({_failure(exc)})") from None
     base = prefix.rstrip("/")
+    for value in values.values():
+        learn_secret(str(value))
     return [f"{base}/{relative}" for relative, value in values.items() if relative and str(value).strip()]
 
 

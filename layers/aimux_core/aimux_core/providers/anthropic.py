@@ -29,7 +29,8 @@ What the request side handles (``build_body`` / ``build_headers``, pure function
   ``output_config.effort``...), unless the preset lists the flag in ``native_betas``.
 
 The response side: non-streaming answers are validated once into a ``Message`` (a 200 carrying an
-error object raises it); streams go through ``anthropic_stream.StreamNormaliser`` (its docstring
+error object raises it; one that breaks the schema raises ``malformed_answer``, a retryable upstream
+fault); streams go through ``anthropic_stream.StreamNormaliser`` (its docstring
 lists the stream quirks). Either way ``model`` is the client's name and ``echo`` upstreams'
 reasoning gets an aimux signature.
 """
@@ -43,9 +44,9 @@ from contextlib import aclosing, suppress
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from ..errors import InvalidRequest, UpstreamError
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
 from ..wire.anthropic import (
@@ -58,11 +59,12 @@ from ..wire.anthropic import (
     Usage,
 )
 from ..wire.sse import SSEParser
-from .anthropic_stream import StreamNormaliser, bad_answer, complete_usage, error_from_payload
+from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
 from .presets import ProviderPreset
 from .transport import HttpTransport, Timeouts
+from .upstream_errors import PARSE_FAULTS, malformed_answer
 
 DEFAULT_VERSION = "2023-06-01"
 VERSION_2026_10_21 = "2026-10-21"
@@ -221,14 +223,14 @@ def parse_message(body: bytes, provider: str, client_model: str, *, sign_thinkin
     """A non-streaming answer as a ``Message`` with the client's model name (validated once)."""
     try:
         message = Message.model_validate_json(body)
-    except ValidationError:
+    except PARSE_FAULTS as exc:  # ValidationError, or a TypeError from a block whose type is not a string
         try:
             payload = json.loads(body)
         except ValueError:
             payload = None
         if isinstance(payload, dict) and payload.get("type") == "error":
             raise error_from_payload(provider, payload, midstream=False) from None
-        raise bad_answer(provider, "answered with a malformed message") from None
+        raise malformed_answer(provider, "answered with a malformed message", exc) from None
     message.model = client_model
     if "usage" not in message.model_fields_set:
         message.usage = Usage()
@@ -277,11 +279,15 @@ class AnthropicProvider:
         return _encode(body), headers
 
     async def create(self, call: UpstreamCall) -> Message:
+        if self._sign_thinking:  # echo reasoning: aimux signs answers and verifies history
+            await ensure_provenance_key()
         body, headers = self._request(call, stream=False)
         reply = await self._transport.post(self._messages_url, headers, body)
         return parse_message(reply.body, self.name, call.request.model, sign_thinking=self._sign_thinking)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        if self._sign_thinking:
+            await ensure_provenance_key()
         body, headers = self._request(call, stream=True)
         normaliser = StreamNormaliser(self.name, call.request.model, self._sign_thinking)
         parser = SSEParser()
@@ -309,6 +315,8 @@ class AnthropicProvider:
         """
         if not self.preset.count_tokens:
             return None
+        if self._sign_thinking:
+            await ensure_provenance_key()
         request: MessagesRequest | CountTokensRequest = call.request
         body = prepare_thinking(request, self.preset.reasoning).dump()  # type: ignore[arg-type]
         body["model"] = call.model
@@ -325,7 +333,7 @@ class AnthropicProvider:
         except (ValueError, KeyError, TypeError):
             count = None
         if not isinstance(count, int):
-            raise bad_answer(self.name, "answered count_tokens without an input_tokens count")
+            raise malformed_answer(self.name, "answered count_tokens without an input_tokens count")
         return count
 
 

@@ -29,7 +29,9 @@ zero or more canonical events out) so every quirk is unit-testable without a net
   ``message_stop`` raises too (``finish``): a truncated answer never ends cleanly;
 - ``ping`` passes through (dropped before ``message_start``), unknown event types pass unchanged,
   ``data: [DONE]`` and empty payloads are ignored, and payloads with ``null`` usage counts, a
-  missing ``type`` (taken from the ``event:`` line) or a ``tool_use`` without ``input`` are repaired.
+  missing ``type`` (taken from the ``event:`` line) or a ``tool_use`` without ``input`` are repaired;
+- anything else that breaks the schema (a ``type`` that is an object, a delta of the wrong type,
+  JSON that is not an event) or the grammar raises ``malformed_answer``: a retryable upstream fault.
 """
 
 from __future__ import annotations
@@ -38,8 +40,6 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import ValidationError
 
 from ..errors import UpstreamError
 from ..translate.thinking import sign_reasoning
@@ -65,7 +65,7 @@ from ..wire.anthropic import (
     stream_event_adapter,
 )
 from ..wire.sse import ServerSentEvent
-from .upstream_errors import excerpt, upstream_error
+from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer, upstream_error
 
 # Anthropic error.type -> the HTTP status the API uses for it (mid-stream errors carry no status).
 _STATUS_FOR_ERROR_TYPE = {
@@ -81,11 +81,6 @@ _STATUS_FOR_ERROR_TYPE = {
     "overloaded_error": 529,
 }
 _USAGE_COUNTS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-
-
-def bad_answer(provider: str, what: str) -> UpstreamError:
-    """The upstream answered 200 with something unusable: retryable, shown as a 500 api_error."""
-    return UpstreamError(f"upstream {provider} {what}", provider=provider, upstream_status=200, status=500)
 
 
 def error_from_payload(provider: str, payload: dict[str, Any], *, midstream: bool) -> UpstreamError:
@@ -128,7 +123,7 @@ def parse_event(sse: ServerSentEvent, provider: str) -> StreamEvent | None:
         return None
     try:
         return stream_event_adapter.validate_json(data)
-    except ValidationError:
+    except PARSE_FAULTS:  # ValidationError, or a TypeError from a tag that is not a string
         return _repaired(data, sse.event, provider)
 
 
@@ -137,12 +132,15 @@ def _repaired(data: str, name: str | None, provider: str) -> StreamEvent:
     try:
         payload = json.loads(data)
     except ValueError:
-        raise bad_answer(provider, "sent a stream event that is not JSON") from None
+        raise malformed_answer(provider, "sent a stream event that is not JSON") from None
     if not isinstance(payload, dict):
-        raise bad_answer(provider, "sent a stream event that is not a JSON object")
+        raise malformed_answer(provider, "sent a stream event that is not a JSON object")
     if "type" not in payload and name:
         payload["type"] = name
     kind = payload.get("type")
+    if not isinstance(kind, str):
+        what = "without a type" if kind is None else f"whose type is a {type(kind).__name__}, not a string"
+        raise malformed_answer(provider, f"sent a stream event {what}")
     if kind == "error" or name == "error":
         raise error_from_payload(provider, payload, midstream=True)
     if kind == "message_start" and isinstance(payload.get("message"), dict):
@@ -159,9 +157,8 @@ def _repaired(data: str, name: str | None, provider: str) -> StreamEvent:
             block["input"] = {}
     try:
         return stream_event_adapter.validate_python(payload)
-    except ValidationError as exc:
-        where = exc.errors()[0].get("loc", ()) if exc.errors() else ()
-        raise bad_answer(provider, f"sent a malformed {kind or 'untyped'} event (at {where})") from None
+    except PARSE_FAULTS as exc:  # ValidationError, or a nested block or delta whose type is not a string
+        raise malformed_answer(provider, f"sent a malformed {kind} event", exc) from None
 
 
 def _drop_null_counts(holder: dict[str, Any]) -> None:
@@ -209,7 +206,7 @@ class StreamNormaliser:
             return []
         if self._partial_input and not isinstance(event, PingEvent):
             if not (isinstance(event, MessageDeltaEvent) and event.delta.stop_reason == "max_tokens"):
-                raise bad_answer(self.provider, "streamed tool input that is not a JSON object")
+                raise malformed_answer(self.provider, "streamed tool input that is not a JSON object")
             self._partial_input = False
         if isinstance(event, ContentBlockDeltaEvent):  # the hot path first
             return self._delta(event)
@@ -352,7 +349,7 @@ class StreamNormaliser:
             raise self._protocol(f"{what} before message_start")
 
     def _protocol(self, what: str) -> UpstreamError:
-        return bad_answer(self.provider, f"broke the stream grammar: {what}")
+        return malformed_answer(self.provider, f"broke the stream grammar: {what}")
 
 
 def _is_object(raw: str) -> bool:

@@ -17,12 +17,15 @@ decoder, errors); this module only talks to AWS:
   ``total`` (Converse sends nothing until it is done); streams also stop at the ``total`` deadline.
 - Failures: ``ClientError``/in-stream exception events → ``bedrock_error`` (AccessDenied and other
   credential problems → 502, never 401/403); connection failures → retryable 500; read timeouts →
-  504; a request botocore refuses to send → 400. Messages never carry credentials or prompt text.
+  504; a request botocore refuses to send → 400; an answer or event that botocore cannot parse or
+  that breaks the Converse schema → ``malformed_answer`` (retryable 502). Messages never carry
+  credentials or prompt text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import secrets
@@ -32,6 +35,7 @@ from typing import Any
 
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError, UpstreamError
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from .base import UpstreamCall
@@ -39,7 +43,7 @@ from .bedrock_mapping import converse_request, response_tool_names
 from .bedrock_response import ConverseStreamDecoder, bedrock_error, converse_message
 from .presets import ProviderPreset
 from .transport import Timeouts
-from .upstream_errors import connection_error, timeout_error
+from .upstream_errors import PARSE_FAULTS, connection_error, malformed_answer, timeout_error
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,8 @@ class BedrockProvider:
     # -- Provider -------------------------------------------------------------------------------
 
     async def create(self, call: UpstreamCall) -> Message:
+        if self.preset.reasoning == "echo":  # verifies aimux signatures in the history
+            await ensure_provenance_key()
         _, kwargs, names = self._prepare(call)
         total = self.timeouts.total
 
@@ -113,18 +119,25 @@ class BedrockProvider:
             raise self._failure(exc) from None
         if not isinstance(response.get("output"), dict) or "stopReason" not in response:
             # botocore turns an unparseable body into {"message": <body>} instead of failing
-            raise connection_error(self.name, "malformed Converse answer")
-        return converse_message(response, model=call.request.model, message_id=_message_id(response), tool_names=names)
+            raise malformed_answer(self.name, "answered a malformed Converse response")
+        try:
+            return converse_message(
+                response, model=call.request.model, message_id=_message_id(response), tool_names=names
+            )
+        except PARSE_FAULTS as exc:  # a part of the wrong type that botocore passed through
+            raise malformed_answer(self.name, "answered a malformed Converse response", exc) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        if self.preset.reasoning == "echo":
+            await ensure_provenance_key()
         request, kwargs, names = self._prepare(call)
         t = self.timeouts
         read_timeout = max(t.first_byte, t.idle)
         loop = asyncio.get_running_loop()
         pump = _StreamPump(loop)
-        threading.Thread(
-            target=pump.run,
-            args=(lambda: self._client_for(read_timeout=read_timeout).converse_stream(**kwargs),),
+        threading.Thread(  # in the request's context, as asyncio.to_thread would (redaction of the caller's key)
+            target=contextvars.copy_context().run,
+            args=(pump.run, lambda: self._client_for(read_timeout=read_timeout).converse_stream(**kwargs)),
             name=f"aimux-{self.name}-stream",
             daemon=True,
         ).start()
@@ -147,7 +160,11 @@ class BedrockProvider:
                     )
                 elif kind == "event":
                     assert decoder is not None
-                    for event in decoder.feed(payload):
+                    try:
+                        events = decoder.feed(payload)
+                    except PARSE_FAULTS as exc:  # an event part of the wrong type
+                        raise malformed_answer(self.name, "streamed a malformed ConverseStream event", exc) from None
+                    for event in events:
                         yield event
                 elif kind == "error":
                     raise self._failure(payload)
@@ -224,7 +241,9 @@ class BedrockProvider:
         if isinstance(exc, bx.HTTPClientError | bx.ConnectionError | ux.HTTPError | OSError):
             return connection_error(self.name, f"connection broken ({type(exc).__name__})")
         if isinstance(exc, bx.BotoCoreError | ParserError):  # unparseable answers, event-stream CRC errors
-            return connection_error(self.name, f"malformed answer ({type(exc).__name__})")
+            return malformed_answer(self.name, f"answered something botocore cannot parse ({type(exc).__name__})")
+        if isinstance(exc, PARSE_FAULTS):  # botocore's parser meeting a part of the wrong type
+            return malformed_answer(self.name, "answered a malformed Converse response", exc)
         log.error("bedrock: unexpected %s from boto3", type(exc).__name__, exc_info=exc)
         message = f"upstream {self.name}: unexpected client failure ({type(exc).__name__})"
         return UpstreamError(message, provider=self.name, retryable=False)

@@ -28,7 +28,8 @@ Stream (``ConverseStreamDecoder``; ``feed(event)`` per dict boto3 yields from ``
 - ``messageStop`` is held until ``metadata`` (Bedrock sends it last) so ``message_delta`` carries the
   stop reason *and* the real cumulative usage; then ``message_stop``.
 - in-stream exception events raise ``UpstreamError``; so does ``finish()`` before ``messageStop`` and
-  ``metadata`` were seen: a cut stream never looks complete.
+  ``metadata`` were seen: a cut stream never looks complete. Parts of the wrong type raise
+  ``TypeError``/``ValueError``/``AttributeError`` (the adapter reports them as ``malformed_answer``).
 
 Errors (``bedrock_error``): a Bedrock error code, from an HTTP answer or an exception event (either
 spelling, ``ThrottlingException``/``throttlingException``) → ``UpstreamError`` per ``BEDROCK_ERRORS``;
@@ -66,7 +67,7 @@ from ..wire.anthropic import (
     ToolUseBlock,
     Usage,
 )
-from .upstream_errors import connection_error, excerpt, retry_after_seconds, upstream_error
+from .upstream_errors import connection_error, excerpt, malformed_answer, retry_after_seconds, upstream_error
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +317,9 @@ class ConverseStreamDecoder:
 
     def _delta(self, body: Mapping[str, Any], out: list[StreamEvent]) -> None:
         source = body.get("contentBlockIndex")
-        delta = body.get("delta") or {}
+        delta = body.get("delta")
+        if not isinstance(delta, Mapping):  # also what botocore makes of an event it could not parse
+            raise malformed_answer(self.provider, "streamed a contentBlockDelta without a delta")
         if source in self._skipped:
             return
         if "text" in delta:
@@ -339,10 +342,8 @@ class ConverseStreamDecoder:
         elif "toolUse" in delta:
             block = self._open
             if block is None or block.kind != "tool_use" or block.source != source:
-                raise UpstreamError(
-                    f"upstream {self.provider}: tool input for block {source} without contentBlockStart",
-                    provider=self.provider,
-                )
+                what = f"streamed tool input for block {source} without contentBlockStart"
+                raise malformed_answer(self.provider, what)
             fragment = (delta["toolUse"] or {}).get("input") or ""
             if fragment:
                 out.append(ContentBlockDeltaEvent(index=block.index, delta=InputJsonDelta(partial_json=fragment)))

@@ -4,6 +4,8 @@ Adapters are imported lazily, per dialect, so a configuration that uses only Ope
 providers never imports boto3. Keys are read here (environment variable or SSM, see
 ``config.secrets``): a provider whose key is missing stops the start with an error naming the
 provider and where its key was looked for -- all such providers at once, never the key itself.
+Every key read is learned by ``redaction`` (by ``read_key``); for Bedrock, the AWS credentials boto3
+takes from the environment (Lambda's role credentials) are learned here.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.errors import ConfigError, Problem
 from ..config.secrets import SecretError, read_key
+from ..redaction import learn_secret
 from ..routing.catalog import Catalog, ModelEntry, Price
 from .base import Provider
+
+AWS_CREDENTIAL_ENVS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 if TYPE_CHECKING:
     import httpx
@@ -61,6 +66,8 @@ def build_provider(
         return MockProvider()
     adapter = _adapter_class(preset.dialect)
     if preset.dialect == "bedrock":
+        for variable in AWS_CREDENTIAL_ENVS:  # boto3 reads os.environ, whatever ``env`` says
+            learn_secret(os.environ.get(variable))
         provider: Provider = adapter(
             name, preset, region=config.region, endpoint_url=config.endpoint_url, timeouts=config.timeouts.runtime()
         )

@@ -34,7 +34,9 @@ Response:
 - non-streaming: ``chat_completion_to_message`` (reasoning → a thinking block signed by aimux,
   ``aimux1.<provider>.<mac>``, so Claude Code keeps it and it can be echoed later; shortened tool
   names restored; Gemini's ``stop`` after tool calls → ``tool_use``); an error object in a 200
-  body (OpenRouter, vLLM) or a body that is not JSON → ``UpstreamError``.
+  body (OpenRouter, vLLM) → its ``UpstreamError``; a body that is not JSON, breaks the schema
+  (``choices`` not a list, no ``message``, parts of the wrong type) or holds nothing usable →
+  ``malformed_answer``, a retryable upstream fault.
 - streaming: the body is read with the tolerant SSE parser (``: OPENROUTER PROCESSING`` comments,
   ``\\r\\n``, split events), each ``data:`` payload parsed as JSON up to ``[DONE]`` and fed to
   ``ChatChunkDecoder``, which aggregates tool calls by index (Gemini: no index; vLLM: parallel
@@ -42,8 +44,9 @@ Response:
   or ``null``, Groq's ``x_groq.usage``) and raises on error chunks (OpenAI ``{"error"}``,
   OpenRouter ``finish_reason: "error"``, vLLM ``object: "error"``). ``message_start`` carries the
   input-token estimate (the upstream reports usage only at the end). Malformed JSON in a
-  ``data:`` line, a body that ends before ``finish_reason`` (with or without ``[DONE]``), and a JSON
-  error body sent instead of a stream → ``UpstreamError``; never a clean ``message_stop``.
+  ``data:`` line or a chunk of the wrong shape (``malformed_answer``), a body that ends before
+  ``finish_reason`` (with or without ``[DONE]``), and a JSON error body sent instead of a stream →
+  ``UpstreamError``; never a clean ``message_stop``.
 - transport faults (refused, reset, stalls before the first byte or between chunks, 4xx/5xx with
   ``retry-after``) come typed from ``HttpTransport``. Closing the stream closes the upstream response.
 """
@@ -59,10 +62,11 @@ from typing import Any
 import httpx
 
 from ..accounting.tokens import estimate_input_tokens
-from ..errors import InvalidRequest, UpstreamError
+from ..errors import InvalidRequest
 from ..translate.openai_response import chat_completion_to_message, upstream_error
 from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
+from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from ..wire.sse import aiter_sse
@@ -70,7 +74,7 @@ from .base import UpstreamCall
 from .presets import ProviderPreset
 from .schema_cleaning import clean_schema
 from .transport import HttpTransport, Timeouts
-from .upstream_errors import excerpt
+from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
 
 _DEFAULT_TIMEOUTS = Timeouts()
 _GEMINI_SKIP = {"google": {"thought_signature": "skip_thought_signature_validator"}}
@@ -124,6 +128,7 @@ class OpenAIProvider:
     # ------------------------------------------------------------------ Provider
 
     async def create(self, call: UpstreamCall) -> Message:
+        await ensure_provenance_key()  # any reasoning in the answer gets an aimux signature
         body, names = self.build_body(call.request, call.model, stream=False)
         reply = await self._transport.post(self.url, self._json_headers, body)
         try:
@@ -131,15 +136,16 @@ class OpenAIProvider:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise UpstreamError(
-                f"upstream {self.name} returned a body that is not a JSON object: {excerpt(reply.body)}",
-                provider=self.name,
+            raise malformed_answer(self.name, f"returned a body that is not a JSON object: {excerpt(reply.body)}")
+        try:
+            return chat_completion_to_message(
+                data, model=call.request.model, tool_names=names, provider=self.name, signer=self._sign
             )
-        return chat_completion_to_message(
-            data, model=call.request.model, tool_names=names, provider=self.name, signer=self._sign
-        )
+        except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the answer
+            raise malformed_answer(self.name, "answered with a malformed chat.completion", exc) from None
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+        await ensure_provenance_key()
         body, names = self.build_body(call.request, call.model, stream=True)
         decoder = ChatChunkDecoder(
             model=call.request.model,
@@ -161,12 +167,20 @@ class OpenAIProvider:
                 if data == "[DONE]":
                     break
                 seen = True
-                for event in decoder.feed(self._chunk(data)):
+                try:
+                    events_out = decoder.feed(self._chunk(data))
+                except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the chunk
+                    raise malformed_answer(self.name, "sent a malformed chat.completion.chunk", exc) from None
+                for event in events_out:
                     yield event
             else:
                 if not seen and head.strip():
                     self._raise_not_a_stream(bytes(head))
-            for event in decoder.finish():
+            try:
+                closing = decoder.finish()
+            except PARSE_FAULTS as exc:  # e.g. a usage object of the wrong shape, read only at the end
+                raise malformed_answer(self.name, "sent a malformed chat.completion.chunk", exc) from None
+            for event in closing:
                 yield event
         finally:
             await events.aclose()
@@ -238,10 +252,7 @@ class OpenAIProvider:
         except ValueError:
             chunk = None
         if not isinstance(chunk, dict):
-            raise UpstreamError(
-                f"upstream {self.name} sent a stream event that is not a JSON object: {excerpt(data)}",
-                provider=self.name,
-            )
+            raise malformed_answer(self.name, f"sent a stream event that is not a JSON object: {excerpt(data)}")
         return chunk
 
     def _raise_not_a_stream(self, head: bytes) -> None:
@@ -252,10 +263,7 @@ class OpenAIProvider:
             data = None
         if isinstance(data, dict) and (data.get("error") or data.get("object") == "error"):
             raise upstream_error(data, self.name)
-        raise UpstreamError(
-            f"upstream {self.name} answered a streaming request without an event stream: {excerpt(head)}",
-            provider=self.name,
-        )
+        raise malformed_answer(self.name, f"answered a streaming request without an event stream: {excerpt(head)}")
 
 
 def _skip_thought_signatures(messages: list[dict[str, Any]]) -> None:

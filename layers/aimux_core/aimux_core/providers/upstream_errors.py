@@ -16,28 +16,31 @@ What the caller sees for an upstream status:
     401, 403        502            api_error             no         the gateway's provider key is wrong:
                                                                     never a 401, which Claude Code would
                                                                     blame on the user's own key
+    200, unusable   502            api_error             yes        ``malformed_answer``: an answer that
+                                                                    breaks the API's schema is an upstream
+                                                                    fault, failed over like a 5xx
 
-The upstream body is excerpted (its ``error.message`` when it has one) and scrubbed of anything
-that looks like a credential before it reaches an error message.
+The upstream body is excerpted (its ``error.message`` when it has one) and passed through
+``redaction.redact`` (the exact value of every key aimux knows, the caller's key, anything shaped
+like a credential) before it reaches an error message.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
-import re
+import logging
 import time
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UpstreamError
+from ..redaction import redact
 from .quota import quota_cooldown
 
+log = logging.getLogger(__name__)
 _EXCERPT_CHARS = 300
-_SECRET = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|AKIA[0-9A-Z]{16}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|"
-    r"(?i:api[_-]?key|token|secret)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,})"
-)
 
 _BY_STATUS: dict[int, tuple[int, str, bool]] = {
     400: (400, "invalid_request_error", False),
@@ -58,11 +61,6 @@ _BY_STATUS: dict[int, tuple[int, str, bool]] = {
 }
 
 
-def scrub(text: str) -> str:
-    """Remove anything that looks like a key or token."""
-    return _SECRET.sub("[redacted]", text)
-
-
 def excerpt(body: bytes | str) -> str:
     """The upstream's own error message when the body has one, else the start of the body."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
@@ -79,7 +77,7 @@ def excerpt(body: bytes | str) -> str:
     message = " ".join(message.split())
     if len(message) > _EXCERPT_CHARS:
         message = message[:_EXCERPT_CHARS] + "…"
-    return scrub(message)
+    return redact(message)
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -126,6 +124,40 @@ def upstream_error(provider: str, status: int, headers: Mapping[str, str], body:
         kind=kind,
         retry_after=retry_after_seconds(headers),
     )
+
+
+PARSE_FAULTS: tuple[type[Exception], ...] = (TypeError, ValueError, KeyError, IndexError, AttributeError)
+"""What reading an answer of an unexpected shape raises (pydantic's ``ValidationError`` is a ``ValueError``)."""
+
+
+def malformed_answer(provider: str, what: str, cause: Exception | None = None) -> UpstreamError:
+    """The upstream answered with something its own API does not allow (wrong types, missing parts).
+
+    An upstream fault like a 5xx: retryable (the next target is tried), counted as a breaker
+    failure, and shown as a 502 ``api_error`` that names the fault when no target is left. ``cause``
+    is an exception raised while reading the answer: its type and where it was raised are logged
+    (never its text, which may quote the answer), so a bug in aimux's own parsing stays visible.
+    """
+    if cause is not None:
+        frames = traceback.extract_tb(cause.__traceback__)
+        ours = [frame for frame in frames if "aimux_core" in frame.filename] or frames
+        where = f"{ours[-1].filename.rsplit('/', 1)[-1]}:{ours[-1].lineno}" if ours else "?"
+        log.warning("upstream %s: unreadable answer (%s at %s)", provider, type(cause).__name__, where)
+        what += _validation_detail(cause)
+    return UpstreamError(f"upstream {provider} {what}", provider=provider, upstream_status=200, status=502)
+
+
+def _validation_detail(cause: Exception) -> str:
+    """`` (content.0.text: Input should be a valid string)`` for a pydantic error, else nothing."""
+    errors = getattr(cause, "errors", None)
+    if not callable(errors):
+        return ""
+    try:
+        first = errors(include_url=False, include_input=False)[0]
+    except Exception:
+        return ""
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f" ({where}: {first.get('msg')})" if where else f" ({first.get('msg')})"
 
 
 def connection_error(provider: str, what: str) -> UpstreamError:

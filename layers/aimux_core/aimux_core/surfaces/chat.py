@@ -22,6 +22,7 @@ from ..translate.errors import error_headers, openai_error_body, openai_status
 from ..translate.openai_request import chat_to_messages, client_tool_names
 from ..translate.openai_response import message_to_chat_completion
 from ..translate.openai_stream import ChatChunkEncoder
+from ..translate.provenance_key import PROVENANCE_KEY, ensure_provenance_key
 from ..wire.anthropic import StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
@@ -55,6 +56,8 @@ async def create_chat_completion(request: Request) -> Response:
         exchange.client_model = parsed.model
         gateway = gateway_of(request)
         limits = gateway.limits_for(parsed.model)
+        if not PROVENANCE_KEY.ready and any(getattr(m, "reasoning_content", None) for m in parsed.messages):
+            await ensure_provenance_key()  # reasoning sent back is signed as the client's (chat_to_messages)
         canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
         check_request(canonical, None)
         exchange.admit_model(parsed.model)
@@ -83,7 +86,9 @@ async def create_chat_completion(request: Request) -> Response:
             tally = StreamTally(exchange.timer)
             finished = partial(exchange.stream_finished, gateway, opened.served, tally)
             return StreamingResponse(
-                _encode_stream(opened.events, encoder, tally, finished), media_type=SSE_MEDIA_TYPE, headers=headers
+                _encode_stream(opened.events, encoder, tally, finished, request_id),
+                media_type=SSE_MEDIA_TYPE,
+                headers=headers,
             )
         message, served = await gateway.create(canonical, context, meta)
         completion = message_to_chat_completion(
@@ -111,9 +116,14 @@ def _frame(chunk: dict) -> bytes:  # type: ignore[type-arg]
 
 
 async def _encode_stream(
-    events: AsyncIterator[StreamEvent], encoder: ChatChunkEncoder, tally: StreamTally, finished: Callable[[], None]
+    events: AsyncIterator[StreamEvent],
+    encoder: ChatChunkEncoder,
+    tally: StreamTally,
+    finished: Callable[[], None],
+    request_id: str,
 ) -> AsyncIterator[bytes]:
-    """Chunks and ``[DONE]``; a failure mid-stream is one error chunk and no ``[DONE]``.
+    """Chunks and ``[DONE]``; a failure mid-stream is one error chunk (quoting ``request_id`` when it
+    is aimux's own fault) and no ``[DONE]``.
 
     ``finished`` runs once the stream ended for any reason: usage is settled and the record published.
     """
@@ -130,7 +140,7 @@ async def _encode_stream(
         yield _frame(openai_error_body(error))
     except Exception as exc:
         tally.fail("api_error")
-        yield _frame(openai_error_body(unexpected_error(exc, "stream")))
+        yield _frame(openai_error_body(unexpected_error(exc, request_id)))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
         finished()

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from ..errors import InternalError, RequestTooLarge, UnsupportedMediaType
 from ..gateway import Gateway, Served
 from ..providers.base import RequestContext
+from ..redaction import remember_caller_secret
 from ..routing.select import RequestMeta
 from ..translate.errors import PathStyle, invalid_request_from_validation
 from ..wire.anthropic import MessagesRequest
@@ -123,15 +124,23 @@ def wants_anthropic(request: Request) -> bool:
 
 
 def api_key_of(request: Request) -> str | None:
-    """``x-api-key`` wins over ``Authorization: Bearer`` when both are present (as Anthropic does)."""
+    """``x-api-key`` wins over ``Authorization: Bearer`` when both are present (as Anthropic does).
+
+    Whatever the caller presented (also an ``Authorization`` value of another scheme) is remembered for
+    this request's redaction (``redaction.remember_caller_secret``): never quoted back to anyone.
+    """
     key = request.headers.get("x-api-key")
     if key:
+        remember_caller_secret(key)
         return key
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
+        remember_caller_secret(authorization)
         return None
-    return token.strip() or None
+    token = token.strip()
+    remember_caller_secret(token)
+    return token or None
 
 
 def request_context(request: Request, request_id: str) -> RequestContext:

@@ -67,7 +67,7 @@ async def create_message(request: Request) -> Response:
             tally = StreamTally(exchange.timer)
             finished = partial(exchange.stream_finished, gateway, opened.served, tally)
             return StreamingResponse(
-                _encode_stream(events, tally, finished),
+                _encode_stream(events, tally, finished, request_id),
                 media_type=SSE_MEDIA_TYPE,
                 headers=headers,
             )
@@ -103,9 +103,10 @@ async def count_tokens(request: Request) -> Response:
 
 
 async def _encode_stream(
-    events: AsyncIterator[StreamEvent], tally: StreamTally, finished: Callable[[], None]
+    events: AsyncIterator[StreamEvent], tally: StreamTally, finished: Callable[[], None], request_id: str
 ) -> AsyncIterator[bytes]:
-    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error``.
+    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error`` (one that
+    is aimux's own fault quotes ``request_id``, the id in the response's ``request-id`` header).
 
     ``finished`` runs once the stream ended for any reason (done, failed, client gone): the usage
     seen so far is settled and the request's record published.
@@ -119,7 +120,7 @@ async def _encode_stream(
         yield _error_frame(error)
     except Exception as exc:
         tally.fail("api_error")
-        yield _error_frame(unexpected_error(exc, "stream"))
+        yield _error_frame(unexpected_error(exc, request_id))
     finally:
         await events.aclose()  # type: ignore[attr-defined]
         finished()

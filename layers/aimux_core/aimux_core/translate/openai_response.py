@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import UpstreamError
-from ..providers.upstream_errors import excerpt
+from ..providers.upstream_errors import excerpt, malformed_answer
 from ..providers.upstream_errors import upstream_error as http_upstream_error
 from ..wire.anthropic import Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage
 from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, thought_signature_of, tool_name_map
@@ -43,6 +43,9 @@ FINISH_REASONS: dict[str, str] = {
 }
 
 _VALID_ID = re.compile(r"[A-Za-z0-9_-]+")
+EMPTY_ANSWER_FINISHES = frozenset({"stop", "length", "content_filter"})
+"""An answer with no content is the model's honest answer only when the upstream says why it ended
+(and, for a whole answer, reports its usage); otherwise it is an unusable one (``malformed_answer``)."""
 
 # --------------------------------------------------------------------------- shared helpers
 
@@ -176,7 +179,7 @@ def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
 
     Shapes: ``{"error": {"message", "type", "code"}}`` (OpenAI; OpenRouter puts the HTTP status in
     ``code``), ``{"error": "text"}`` and ``{"object": "error", "message", "code"}`` (vLLM). A numeric
-    code maps like the same HTTP status would (``providers.upstream_errors``, which also scrubs
+    code maps like the same HTTP status would (``providers.upstream_errors``, which also redacts
     anything that looks like a credential); otherwise it is a retryable ``api_error``.
     """
     raw = body.get("error")
@@ -263,17 +266,26 @@ def chat_completion_to_message(
     ``model`` is the name the client asked for (Claude Code compares it); ``tool_names`` are
     the canonical tool names of the request, so shortened names come back whole; ``signer``
     mints the thinking signature (aimux-namespaced, §6.4), else the signature stays ``""``.
-    Raises ``UpstreamError`` for an error body, a missing choice, or unparsable tool arguments.
+    Raises the upstream's ``UpstreamError`` for an error body, and ``malformed_answer`` for one that
+    breaks the schema (``choices`` not a list, a choice without a ``message`` object, content or
+    tool calls of the wrong type, a tool call without a name, unparsable arguments, usage that is not
+    an object) or holds nothing usable: no content and no tool calls are an honest empty answer only
+    with a ``finish_reason`` of ``stop``/``length``/``content_filter`` and reported usage. Other
+    wrong types deeper down raise ``TypeError``/``ValueError``, which the adapter reports the same way.
     """
     if data.get("error") or data.get("object") == "error":
         raise upstream_error(data, provider)
-    choices = data.get("choices") or []
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        raise malformed_answer(provider, "answered without a choices list")
     if not choices or not isinstance(choices[0], dict):
-        raise UpstreamError("upstream response has no choices", provider=provider)
+        raise malformed_answer(provider, "answered without a choice")
     choice = choices[0]
     if choice.get("finish_reason") == "error":
         raise upstream_error(choice.get("error") or data, provider)
-    msg = choice.get("message") or {}
+    msg = choice.get("message")
+    if not isinstance(msg, dict):
+        raise malformed_answer(provider, "answered a choice without a message object")
     names = tool_name_map(tool_names)
     mid = message_id or message_id_from(data.get("id"))
     content: list[Any] = []
@@ -284,37 +296,49 @@ def chat_completion_to_message(
     text = msg.get("content")
     if isinstance(text, list):  # a few servers answer with content parts
         text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
+    elif text is not None and not isinstance(text, str):
+        raise malformed_answer(provider, f"answered message.content that is a {type(text).__name__}, not text")
     if text:
         content.append(TextBlock(text=text))
     refusal = msg.get("refusal")
     if refusal:
         content.append(TextBlock(text=refusal))
 
-    raw_calls = list(msg.get("tool_calls") or [])
+    raw_calls = msg.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise malformed_answer(provider, "answered message.tool_calls that is not a list")
     if msg.get("function_call"):
-        raw_calls.append({"function": msg["function_call"]})
+        raw_calls = [*raw_calls, {"function": msg["function_call"]}]
     cut = choice.get("finish_reason") == "length"
     for n, call in enumerate(raw_calls):
-        fn = call.get("function") or {}
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise malformed_answer(provider, f"answered tool call {n} without a function name")
         try:
             tool_input = parse_arguments(fn.get("arguments"))
         except ValueError as exc:
             if cut:  # a call cut by max_tokens cannot be represented: it is dropped, the stop stays max_tokens
                 continue
-            raise UpstreamError(
-                f"upstream returned invalid tool arguments for call {n}: {exc}", provider=provider
-            ) from None
+            raise malformed_answer(provider, f"answered invalid tool arguments for call {n}: {exc}") from None
         call_id = call.get("id")
         content.append(
             ToolUseBlock(
                 id=encode_tool_id(call_id or f"toolu_{mid}_{n}", call_thought_signature(call)),
-                name=restore_tool_name(fn.get("name") or "", names),
+                name=restore_tool_name(fn["name"], names),
                 input=tool_input,
             )
         )
 
     usage = data.get("usage") or (data.get("x_groq") or {}).get("usage") or {}
-    stop = stop_reason_for(choice.get("finish_reason"), has_tool_use=bool(raw_calls), refused=bool(refusal))
+    if not isinstance(usage, dict):
+        raise malformed_answer(provider, "answered usage that is not an object")
+    finish = choice.get("finish_reason")
+    if not content and (finish not in EMPTY_ANSWER_FINISHES or not usage):
+        raise malformed_answer(
+            provider, f"answered nothing usable (no content, no tool calls, finish_reason {finish!r}"
+            + ("" if usage else ", no usage") + ")"
+        )
+    stop = stop_reason_for(finish, has_tool_use=bool(raw_calls), refused=bool(refusal))
     return Message(
         id=mid,
         model=model,

@@ -25,6 +25,10 @@
 - error chunks (``{"error": …}``, OpenRouter ``finish_reason: "error"``, vLLM
   ``{"object": "error"}``) raise ``UpstreamError``; so does ``finish()`` before any
   ``finish_reason`` (a cut stream must not look like a clean stop).
+- chunks that break the schema raise ``malformed_answer`` (content that is not text, a tool call
+  without a name, arguments that are not a JSON object, an answer with nothing in it: see
+  ``EMPTY_ANSWER_FINISHES``) or, for wrong types deeper down, ``TypeError``/``ValueError``/
+  ``AttributeError``, which the adapter reports as ``malformed_answer`` too.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import UpstreamError
+from ..providers.upstream_errors import malformed_answer
 from ..wire.anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -44,6 +49,7 @@ from ..wire.anthropic import (
     StreamEvent,
 )
 from .openai_response import (
+    EMPTY_ANSWER_FINISHES,
     anthropic_usage,
     call_thought_signature,
     message_id_from,
@@ -176,6 +182,8 @@ class ChatChunkDecoder:
         text = delta.get("content")
         if text and isinstance(text, str):
             self._text(text, out)
+        elif text is not None and not isinstance(text, str):
+            raise malformed_answer(self._provider, f"streamed delta.content that is a {type(text).__name__}")
         refusal = delta.get("refusal")
         if refusal and isinstance(refusal, str):
             self._refused = True
@@ -230,8 +238,7 @@ class ChatChunkDecoder:
                                          "delta": {"type": "input_json_delta", "partial_json": args}}))
         elif call.closed:
             if args and args.strip():
-                raise UpstreamError("upstream sent tool arguments after the call was complete",
-                                    provider=self._provider)
+                raise malformed_answer(self._provider, "sent tool arguments after the call was complete")
         else:
             if args:
                 call.args.append(args)
@@ -271,7 +278,7 @@ class ChatChunkDecoder:
 
     def _open_tool(self, call: _Call, out: list[StreamEvent]) -> None:
         if not call.name:
-            raise UpstreamError("upstream tool call has no name", provider=self._provider)
+            raise malformed_answer(self._provider, "streamed a tool call without a name")
         call_id = encode_tool_id(call.id or f"toolu_{self._mid}_{self._tool_blocks}", call.signature)
         call.block = self._next
         self._tool_blocks += 1
@@ -310,8 +317,7 @@ class ChatChunkDecoder:
         except ValueError:
             value = None
         if not isinstance(value, dict):
-            raise UpstreamError("upstream returned tool arguments that are not a JSON object",
-                                provider=self._provider)
+            raise malformed_answer(self._provider, "streamed tool arguments that are not a JSON object")
 
     def _close_all(self, out: list[StreamEvent]) -> None:
         """At ``finish_reason``: close the open block and replay every buffered call in order."""
@@ -323,6 +329,11 @@ class ChatChunkDecoder:
 
     def _end(self, out: list[StreamEvent]) -> None:
         self._close_all(out)
+        if self._next == 0 and (self._finish not in EMPTY_ANSWER_FINISHES or not self._usage):
+            raise malformed_answer(
+                self._provider, f"streamed nothing usable (no content, no tool calls, finish_reason {self._finish!r}"
+                + ("" if self._usage else ", no usage") + ")"
+            )
         stop = stop_reason_for(self._finish, has_tool_use=self._tool_blocks > 0, refused=self._refused)
         if self._usage:
             usage: dict[str, Any] = anthropic_usage(self._usage)

@@ -13,9 +13,12 @@ request goes upstream, ``prepare_thinking`` keeps for each target only what it c
     echo               dropped                       kept, signature removed   dropped
     plain / none       dropped                       dropped                   dropped
 
-``redacted_thinking`` is opaque Anthropic data: kept for ``signed`` targets only. The MAC uses
-``AIMUX_SIGNING_KEY`` when set; it marks provenance (which provider produced the text), it is not
-a security boundary: the client controls its own history either way.
+``redacted_thinking`` is opaque Anthropic data: kept for ``signed`` targets only. The MAC's key is
+the deployment's own secret (``provenance_key``: ``AIMUX_SIGNING_KEY``, else one created in the state
+store), never a constant, so signatures minted by one deployment (or by anyone reading the source)
+verify nowhere else. It marks provenance (which provider produced the text); the client controls its
+own history either way. A block whose aimux signature does not verify (forged, or minted under an
+older key) is treated like unsigned reasoning: dropped before any upstream sees it.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from typing import Literal
 
 from ..wire.anthropic import MessageParam, MessagesRequest, RedactedThinkingBlock, ThinkingBlock
+from .provenance_key import provenance_key
 
 AIMUX_SIGNATURE_PREFIX = "aimux1."
 CLIENT_REASONING = "client"  # provenance of reasoning an OpenAI client sends back as ``reasoning_content``
@@ -34,12 +37,8 @@ _FOREIGN_PREFIXES = (AIMUX_SIGNATURE_PREFIX, "aimux-mock.")
 Policy = Literal["signed", "echo", "plain", "none"]
 
 
-def _key() -> bytes:
-    return os.environ.get("AIMUX_SIGNING_KEY", "aimux-thinking-provenance").encode()
-
-
 def _mac(provider: str, text: str) -> str:
-    digest = hmac.new(_key(), f"{provider}\0{text}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(provenance_key(), f"{provider}\0{text}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
 
 
