@@ -203,9 +203,9 @@ async def test_neither_route_fitting_is_refused_on_the_budget(gateway: Gateway, 
 
 
 async def test_the_daily_spend_metric_counts_settled_spend(
-    gateway: Gateway, store: MemoryStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    store: MemoryStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AIMUX_EMF", "1")
+    gateway = build_gateway(AimuxConfig.model_validate(CONFIG), env={"AIMUX_EMF": "1"}, store=store)
     record = key(budget_daily_usd=1.0)
     message, served = await gateway.create(request(), context(record), RequestMeta())
     gateway.settle(served, message.usage)

@@ -14,9 +14,6 @@ from aimux_core.accounting.record import (
     StreamTally,
     cost_header,
     format_cost,
-    record_failed,
-    record_served,
-    saw_open_circuit,
     tokens_of,
 )
 from aimux_core.errors import AimuxError, Overloaded, RateLimited, UpstreamError
@@ -27,6 +24,7 @@ from aimux_core.routing.catalog import MOCK_MODEL, Catalog, ModelEntry, Price
 from aimux_core.routing.dispatch import OpenGuard
 from aimux_core.routing.select import HealthView, RequestMeta
 from aimux_core.routing.table import Target, table_for_catalog
+from aimux_core.surfaces.recording import record_failed, record_served, saw_open_circuit
 from aimux_core.wire.anthropic import Message, MessagesRequest, StreamEvent
 
 FLAKY = ModelEntry(id="flaky-model", provider="flaky", upstream_model="flaky-1", display_name="flaky")
@@ -142,7 +140,7 @@ def test_stream_failing_midway_is_an_error_with_partial_usage() -> None:
 
 def test_open_circuit_seen_by_routing() -> None:
     message, served = asyncio.run(gateway(CircuitsOpen({"flaky/flaky-1"})).create(request(), context(), RequestMeta()))
-    assert saw_open_circuit(served) and saw_open_circuit(served.decision)
+    assert saw_open_circuit(served.decision)
     rec = record_served(request_id="r", surface="anthropic", served=served, timer=RequestTimer(), usage=message.usage)
     assert rec.breaker_open_seen and rec.attempts == 1 and rec.fallbacks == 0
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from aimux_core.accounting.metrics import Emission
 from aimux_core.accounting.record import RequestRecord
+from aimux_core.settings import Settings
 
 
 def request_record(**overrides: Any) -> RequestRecord:
@@ -34,3 +36,8 @@ def request_record(**overrides: Any) -> RequestRecord:
     )
     fields.update(overrides)
     return RequestRecord(**fields)
+
+
+def emission_from_env() -> Emission:
+    """How this process would report under the current environment (``AIMUX_EMF``, Powertools' variables)."""
+    return Emission.of(Settings.from_env())

@@ -83,13 +83,16 @@ class Admission:
         holds: BudgetHolds | None = None,
         policy: StateFailurePolicy | None = None,
         budget_route_for: Callable[[str], str | None] = lambda route: None,
+        on_spend: Callable[[str, float], object] | None = None,
     ) -> None:
+        """``on_spend(key_id, usd_today)`` after each spend write: the composition root passes the metric."""
         self.limiter = limiter
         self.ledger = ledger
         self.holds = holds or BudgetHolds(ledger.store, clock)
         self.clock = clock
         self.policy = policy or StateFailurePolicy()
         self.budget_route_for = budget_route_for
+        self.on_spend = on_spend
         self._pending: set[asyncio.Task[Any]] = set()
         self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
@@ -201,9 +204,8 @@ class Admission:
             self._emit_totals(key_id, SpendTotals.from_item(item, self.clock.now()))
 
     def _emit_totals(self, key_id: str, totals: SpendTotals) -> None:
-        from .accounting.metrics import emit_key_spend
-
-        emit_key_spend(key_id, totals.day_micro / 1_000_000)
+        if self.on_spend is not None:
+            self.on_spend(key_id, totals.day_micro / 1_000_000)
 
     def _later(self, work: Awaitable[Any], what: str) -> None:
         task = asyncio.ensure_future(self.policy.guarded(work, what=what, fallback=None, answered=True))

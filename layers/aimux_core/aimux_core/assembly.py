@@ -110,7 +110,12 @@ def admin_app(settings: Settings | None = None) -> FastAPI:
     from .surfaces.admin_access import AdminAccess
 
     settings = settings if settings is not None else Settings.from_env()
-    return create_admin_app(lambda: default_gateway(settings), build_keyring(settings), access=AdminAccess(settings))
+    from .accounting.metrics import Emission  # with the admin app, which reports the service name
+
+    return create_admin_app(
+        lambda: default_gateway(settings), build_keyring(settings), access=AdminAccess(settings),
+        emission=Emission.of(settings),
+    )
 
 
 def local_app(

@@ -29,8 +29,8 @@ AuthMode = Literal["on", "off"]
 StateFailure = Literal["open", "closed"]
 UpstreamTransport = Literal["aiohttp", "httpx"]
 MIN_ADMIN_TOKEN_CHARS = 16
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})  # Powertools' strtobool words too
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -242,8 +242,9 @@ class Settings:
         "AIMUX_EMF", None, "print CloudWatch EMF metrics to stdout", _flag, shown="off locally, on in Lambda",
     )
     service_name: str = _var("POWERTOOLS_SERVICE_NAME", "aimux", "the `service` dimension of every metric")
-    metrics_disabled: bool = _var(
-        "POWERTOOLS_METRICS_DISABLED", False, "`true` turns EMF off whatever `AIMUX_EMF` says", _flag, shown="`false`",
+    metrics_disabled: bool | None = _var(
+        "POWERTOOLS_METRICS_DISABLED", None, "`true` turns EMF off whatever `AIMUX_EMF` says", _flag,
+        shown="`false` (`true` under `POWERTOOLS_DEV`)",
     )
     pretty_logs: bool = _var(
         "POWERTOOLS_DEV", False, "indented JSON log lines (Powertools' development mode)", _flag, shown="`false`",
@@ -293,9 +294,11 @@ class Settings:
 
     @property
     def emf_enabled(self) -> bool:
-        """Write EMF? ``AIMUX_EMF`` decides when set, else yes on Lambda; ``POWERTOOLS_METRICS_DISABLED`` wins."""
+        """Write EMF? ``AIMUX_EMF`` decides when set, else yes on Lambda; metrics disabled as Powertools
+        reads it (``POWERTOOLS_METRICS_DISABLED``, else ``POWERTOOLS_DEV``) wins."""
         wanted = self.emf if self.emf is not None else self.on_lambda
-        return wanted and not self.metrics_disabled
+        disabled = self.metrics_disabled if self.metrics_disabled is not None else self.pretty_logs
+        return wanted and not disabled
 
     @property
     def finishes_writes_in_request(self) -> bool:

@@ -13,6 +13,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from ..accounting.metrics import Emission, emit_key_spend, on_breaker_transition
 from ..providers.factory import build_catalog, build_providers
 from .schema import AimuxConfig
 
@@ -140,8 +141,9 @@ def build_gateway_from_config(
         RateLimiter(store, clock), SpendLedger(store, clock), clock,
         holds=BudgetHolds(store, clock, hold_seconds=hold_seconds_for(config.retry.deadline, longest_call)),
         policy=policy, budget_route_for=config.budget_route_for,
+        on_spend=partial(emit_key_spend, Emission.of(settings)),
     )
-    guard = build_guard(config, store, policy=policy)
+    guard = build_guard(config, store, policy=policy, emission=Emission.of(settings))
     reasoning = None
     if any(getattr(getattr(p, "preset", None), "reasoning", "") == "echo" for p in providers.values()):
         from ..reasoning import ReasoningEcho
@@ -155,7 +157,11 @@ def build_gateway_from_config(
 
 
 def build_guard(
-    config: AimuxConfig, store: Store | None = None, *, policy: StateFailurePolicy | None = None
+    config: AimuxConfig,
+    store: Store | None = None,
+    *,
+    policy: StateFailurePolicy | None = None,
+    emission: Emission = Emission(),
 ) -> BreakerGuard | CappedGuard:
     """Breakers (with each provider's settings) and health statistics over one store, behind the
     providers' caps when any provider has ``limits``.
@@ -169,10 +175,10 @@ def build_guard(
 
     clock = SystemClock()
     store = store if store is not None else MemoryStore(clock)
-    from ..accounting.metrics import on_breaker_transition
+    on_transition = partial(on_breaker_transition, emission)
 
     def breaker(provider: str) -> CircuitBreaker:
-        return CircuitBreaker(store, clock, breaker_settings(config, provider), on_transition=on_breaker_transition)
+        return CircuitBreaker(store, clock, breaker_settings(config, provider), on_transition=on_transition)
 
     default = breaker("")
     breakers = {name: breaker(name) for name in config.providers}

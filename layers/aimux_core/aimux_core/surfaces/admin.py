@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 
 from .. import __version__
+from ..accounting.metrics import Emission, metrics_snapshot
 from ..config.errors import ConfigError
 from ..gateway import Gateway
 from ..keys.ring import KeyRing
@@ -24,11 +25,16 @@ from .admin_keys import add_key_routes
 
 
 def create_admin_app(
-    gateway: Gateway | Callable[[], Gateway], keys: KeyRing, *, access: AdminAccess | None = None
+    gateway: Gateway | Callable[[], Gateway],
+    keys: KeyRing,
+    *,
+    access: AdminAccess | None = None,
+    emission: Emission | None = None,
 ) -> FastAPI:
     """The admin app over ``gateway`` (or the function building it on first use: the admin function's
     init reads no provider key). ``keys``: the ring whose keys ``/admin/keys`` manages (locally, the one
-    the client surfaces check). ``access``: who may call (default: loopback callers only, no token)."""
+    the client surfaces check). ``access``: who may call (default: loopback callers only, no token).
+    ``emission``: the service name ``/admin/metrics`` reports."""
     built: list[Gateway] = [gateway] if isinstance(gateway, Gateway) else []
     build = gateway if not isinstance(gateway, Gateway) else None
 
@@ -73,13 +79,13 @@ def create_admin_app(
             for entry in current().catalog
         ]
 
-    add_metrics_route(app)
+    add_metrics_route(app, emission or Emission())
     add_key_routes(app, keys)
     app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess(Settings()))
     return app
 
 
-def add_metrics_route(app: FastAPI) -> None:
+def add_metrics_route(app: FastAPI, emission: Emission) -> None:
     """``GET /admin/metrics``: this process's request metrics (the CloudWatch names and views, in memory).
 
     Meaningful for ``aimux serve`` (one process serves clients and admin); on AWS the admin function
@@ -88,6 +94,4 @@ def add_metrics_route(app: FastAPI) -> None:
 
     @app.get("/admin/metrics")
     def metrics() -> dict[str, Any]:
-        from ..accounting.metrics import metrics_snapshot
-
-        return metrics_snapshot()
+        return metrics_snapshot(emission)

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..accounting.metrics import Emission
 from ..errors import AimuxError, InvalidRequest, MethodNotAllowed, NotFound
 from ..gateway import Gateway
 from ..settings import Settings
@@ -109,6 +110,7 @@ def create_messages_app(
     if settings.finishes_writes_in_request:  # on Lambda: see surfaces/invocation.py
         app.add_middleware(FinishWritesInRequest, gateway=lambda: getattr(app.state, "gateway", None))
     app.state.settings = settings
+    app.state.emission = Emission.of(settings)
     app.state.gateway = gateway
     app.state.build_gateway = build_gateway
     app.state.keys = keys
@@ -144,5 +146,5 @@ def create_local_app(
     """
     from .admin import create_admin_app  # FastAPI: only the local one-process app and the admin function pay it
 
-    admin = create_admin_app(gateway, admin_keys, access=admin_access)
+    admin = create_admin_app(gateway, admin_keys, access=admin_access, emission=Emission.of(settings or Settings()))
     return _PathSplit(create_messages_app(gateway, keys, settings=settings), admin)
