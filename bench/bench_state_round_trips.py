@@ -127,7 +127,7 @@ class EchoProvider:
     """A reasoning-echo provider (preset ``deepseek``): every answer is reasoning plus one tool call."""
 
     def __init__(self, log: CallLog) -> None:
-        from aimux_core.providers.presets import preset
+        from aimux_core.presets import preset
 
         self.name = "mock"
         self.preset = preset("deepseek")

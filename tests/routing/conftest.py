@@ -248,8 +248,8 @@ class Served:
 
 
 def anthropic_provider(name: str, base_url: str, *, fast: bool = False, client: httpx.AsyncClient) -> Any:
+    from aimux_core.presets import preset
     from aimux_core.providers.anthropic import AnthropicProvider
-    from aimux_core.providers.presets import preset
     from aimux_core.providers.transport import Timeouts
 
     timeouts = Timeouts(**FAST) if fast else Timeouts(connect=2.0, first_byte=5.0, idle=5.0, total=8.0)
@@ -258,8 +258,8 @@ def anthropic_provider(name: str, base_url: str, *, fast: bool = False, client: 
 
 
 def openai_provider(name: str, base_url: str, *, fast: bool = False, client: httpx.AsyncClient) -> Any:
+    from aimux_core.presets import preset
     from aimux_core.providers.openai import OpenAIProvider
-    from aimux_core.providers.presets import preset
     from aimux_core.providers.transport import Timeouts
 
     timeouts = Timeouts(**FAST) if fast else Timeouts(connect=2.0, first_byte=5.0, idle=5.0, total=8.0)

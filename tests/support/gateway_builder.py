@@ -160,7 +160,7 @@ def _fast_timeouts() -> Any:
 
 def _make_provider(upstream: Upstream, name: str, fake: Any, client: httpx.AsyncClient, fast: bool) -> Any:
     """Construct the adapter for ``upstream`` exactly as a deployment would, pointed at its fake."""
-    from aimux_core.providers.presets import preset
+    from aimux_core.presets import preset
     from aimux_core.providers.transport import Timeouts
 
     timeouts = _fast_timeouts() if fast else Timeouts()

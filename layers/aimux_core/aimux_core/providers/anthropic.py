@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 
 from ..errors import InvalidRequest, UpstreamError
+from ..presets import ProviderPreset
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
@@ -62,7 +63,6 @@ from ..wire.sse import SSEParser
 from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
-from .presets import ProviderPreset
 from .transport import HttpTransport, Timeouts
 from .upstream_errors import PARSE_FAULTS, malformed_answer
 

@@ -35,13 +35,13 @@ from typing import Any
 
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError, UpstreamError
+from ..presets import ProviderPreset
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from .base import UpstreamCall
 from .bedrock_mapping import converse_request, response_tool_names
 from .bedrock_response import ConverseStreamDecoder, bedrock_error, converse_message
-from .presets import ProviderPreset
 from .transport import Timeouts
 from .upstream_errors import PARSE_FAULTS, connection_error, malformed_answer, timeout_error
 

@@ -63,6 +63,7 @@ import httpx
 
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import InvalidRequest
+from ..presets import ProviderPreset
 from ..translate.openai_response import chat_completion_to_message, upstream_error
 from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
@@ -71,7 +72,6 @@ from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
-from .presets import ProviderPreset
 from .schema_cleaning import clean_schema
 from .transport import HttpTransport, Timeouts
 from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer

@@ -47,6 +47,7 @@ import json
 from typing import Any, Literal, assert_never
 
 from ..errors import InvalidRequest
+from ..presets import ChatDialectOptions
 from ..wire.anthropic import (
     DocumentBlock,
     ImageBlock,
@@ -79,7 +80,7 @@ from ..wire.openai import (
     UserMessage,
 )
 from .openai_response import call_thought_signature, parse_arguments
-from .openai_upstream import ChatDialectOptions, messages_to_chat
+from .openai_upstream import messages_to_chat
 from .thinking import CLIENT_REASONING, sign_reasoning
 from .tool_names import SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, shorten_tool_name
 

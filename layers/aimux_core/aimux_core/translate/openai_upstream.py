@@ -33,10 +33,10 @@ Mapping (``messages_to_chat``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, assert_never
+from typing import Any, assert_never
 
 from ..errors import InvalidRequest
+from ..presets import ChatDialectOptions
 from ..wire.anthropic import (
     ContentBlock,
     DocumentBlock,
@@ -54,21 +54,6 @@ from ..wire.anthropic import (
 )
 from .openai_response import dump_arguments, signature_extra_content
 from .tool_names import decode_tool_id, shorten_tool_name
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDialectOptions:
-    """What one OpenAI-compatible upstream accepts; provider presets fill it per provider."""
-
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    max_tokens_limit: int | None = None
-    reasoning_echo_field: Literal["reasoning_content", "reasoning"] | None = None
-    send_reasoning_effort: bool = True
-    send_parallel_tool_calls: bool = True
-    stream_usage: bool = True
-    tool_error_prefix: str = "Error: "
-    thought_signatures: bool = False  # Gemini: tool calls carry ``extra_content.google.thought_signature``
-
 
 DEFAULT_OPTIONS = ChatDialectOptions()
 _MOVED_IMAGE_NOTE = "[image attached in the next message]"
