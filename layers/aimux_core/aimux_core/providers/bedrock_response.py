@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UpstreamError
+from ..translate.stream import StreamTranslator
 from ..translate.tool_names import restore_tool_name
 from ..wire.anthropic import (
     ContentBlock,
@@ -227,7 +228,7 @@ class _Block:
         self.redacted = bytearray()
 
 
-class ConverseStreamDecoder:
+class ConverseStreamDecoder(StreamTranslator[Mapping[str, Any], StreamEvent]):
     """A state machine from ConverseStream events to canonical events (see the module docstring)."""
 
     def __init__(

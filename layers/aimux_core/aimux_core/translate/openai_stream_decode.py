@@ -57,6 +57,7 @@ from .openai_response import (
     stop_reason_for,
     upstream_error,
 )
+from .stream import StreamTranslator
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
 
 _delta_event = ContentBlockDeltaEvent.model_validate
@@ -78,7 +79,7 @@ class _Call:
         self.checked = -1  # len(args) at the last failed completeness check
 
 
-class ChatChunkDecoder:
+class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
     """One upstream OpenAI chunk stream → one canonical event stream."""
 
     def __init__(

@@ -49,13 +49,14 @@ from ..wire.anthropic import (
     ToolUseBlock,
 )
 from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for, signature_extra_content
+from .stream import StreamTranslator
 from .tool_names import decode_tool_id, restore_tool_name, tool_name_map
 
 _ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504,
                  "invalid_request_error": 400}
 
 
-class ChatChunkEncoder:
+class ChatChunkEncoder(StreamTranslator[StreamEvent, dict[str, Any]]):
     """One canonical stream → one OpenAI chunk stream (single choice, index 0)."""
 
     __slots__ = (
