@@ -33,8 +33,8 @@ from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.gateway import Gateway
 from aimux_core.keys import ApiKeyRecord, KeyRing, create_key
+from aimux_core.limits.spend import SpendLedger
 from aimux_core.state.dynamodb import create_table
-from aimux_core.state.spend import SpendLedger
 from aimux_core.state.store import Store
 from support.dynamo import DynamoServer
 

@@ -21,9 +21,9 @@ from mangum import Mangum
 from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.keys import KeyRing, create_key
+from aimux_core.limits.spend import SpendLedger
 from aimux_core.settings import Settings
 from aimux_core.state import Item, MemoryStore, SystemClock
-from aimux_core.state.spend import SpendLedger
 from aimux_core.surfaces.app import create_messages_app
 
 FLAG = "AIMUX_FINISH_WRITES_IN_REQUEST"

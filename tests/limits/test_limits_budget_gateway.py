@@ -22,13 +22,13 @@ from aimux_core.config.schema import AimuxConfig
 from aimux_core.errors import AimuxError, Overloaded
 from aimux_core.gateway import Gateway
 from aimux_core.keys.record import ApiKeyRecord
+from aimux_core.limits.budget import BudgetExceeded
+from aimux_core.limits.spend import SpendLedger, SpendTotals
+from aimux_core.limits.windows import RateLimitExceeded
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.routing.select import RequestMeta
 from aimux_core.routing.table import Target
-from aimux_core.state.budget import BudgetExceeded
 from aimux_core.state.memory import MemoryStore
-from aimux_core.state.ratelimit import RateLimitExceeded
-from aimux_core.state.spend import SpendLedger, SpendTotals
 from aimux_core.wire.anthropic import Message, MessagesRequest
 
 pytestmark = pytest.mark.anyio

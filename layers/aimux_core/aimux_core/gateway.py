@@ -15,8 +15,8 @@ from typing import Literal
 
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
-from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
+from .limits.admission import OPEN, Admission, Admitted
 from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry

@@ -116,16 +116,16 @@ def build_gateway_from_config(
     kept for ``echo`` providers (only when one is configured) share one store: ``store``, else the
     DynamoDB table named by ``AIMUX_TABLE``, else process memory.
     """
-    from ..admission import Admission
     from ..assembly import build_store
     from ..gateway import Gateway
+    from ..limits.admission import Admission
+    from ..limits.reservations import BudgetHolds, hold_seconds_for
+    from ..limits.spend import SpendLedger
+    from ..limits.windows import RateLimiter
     from ..redaction import install_log_redaction
     from ..state import SystemClock
     from ..state.failure_policy import StateFailurePolicy
-    from ..state.ratelimit import RateLimiter
-    from ..state.reservations import BudgetHolds, hold_seconds_for
     from ..state.signing_key import load_signing_key
-    from ..state.spend import SpendLedger
     from ..translate.provenance_key import PROVENANCE_KEY
 
     install_log_redaction()  # provider keys are learned as they are read, just below

@@ -50,8 +50,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..limits.windows import WINDOW_SECONDS, rate_pk, window_start
 from .clock import Clock
-from .ratelimit import WINDOW_SECONDS, rate_pk, window_start
 from .store import ConditionFailed, Store, StoreError
 
 if TYPE_CHECKING:

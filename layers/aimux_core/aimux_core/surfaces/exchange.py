@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ..gateway import Gateway, Served
     from ..keys.record import ApiKeyRecord
     from ..keys.ring import KeyRing
-    from ..state.ratelimit import RateDecision
+    from ..limits.windows import RateDecision
 
 ErrorResponse = Callable[[AimuxError, str], Response]
 
@@ -149,10 +149,10 @@ class Exchange:
 
     def failed(self, error: AimuxError) -> None:
         """Publish the record of an error answer; a refusal by aimux's own limits gets the window headers."""
-        from ..state.ratelimit import RateLimitExceeded  # refusals are rare: the module loads with the limiter
+        from ..limits.windows import RateLimitExceeded  # refusals are rare: the module loads with the limiter
 
         if isinstance(error, RateLimitExceeded):
-            from ..accounting.ratelimit_headers import ratelimit_headers
+            from ..limits.headers import ratelimit_headers
 
             error.headers.update(ratelimit_headers(self.surface, error.decision))
         record = record_failed(
@@ -208,6 +208,6 @@ class Exchange:
         decision: RateDecision | None = served.admitted.rate
         if decision is None:
             return {}
-        from ..accounting.ratelimit_headers import ratelimit_headers  # only for keys with limits
+        from ..limits.headers import ratelimit_headers  # only for keys with limits
 
         return ratelimit_headers(self.surface, decision)
