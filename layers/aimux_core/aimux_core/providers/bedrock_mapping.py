@@ -1,4 +1,4 @@
-"""Canonical Messages request → Bedrock Converse arguments: pure functions, no boto3 (§8.1).
+"""Canonical Messages request → Bedrock Converse arguments: pure functions, no boto3.
 
 ``converse_request`` returns the keyword arguments of ``converse``/``converse_stream``; the way back
 (responses, stream events, errors) is ``bedrock_response``. Mapping and Converse quirks:

@@ -1,4 +1,4 @@
-"""Bedrock Converse output → canonical: whole responses, ConverseStream events, errors (§8.1, §3.3).
+"""Bedrock Converse output → canonical: whole responses, ConverseStream events, errors.
 
 Response (``converse_message``): text, reasoning (signature kept byte-exact; ``""`` when absent),
 redacted reasoning (base64 of the bytes), toolUse (names restored) and citations content (as text)
@@ -15,7 +15,7 @@ Stream (``ConverseStreamDecoder``; ``feed(event)`` per dict boto3 yields from ``
 
 - ``messageStart`` → ``message_start`` carrying the caller's input-token *estimate* (Converse reports
   usage only at the end), cache counts 0, ``output_tokens`` 1; an event arriving first synthesises it.
-- Text and reasoning blocks arrive without ``contentBlockStart`` (§0 item 20): their first delta, or
+- Text and reasoning blocks arrive without ``contentBlockStart`` (unlike Anthropic's streams): their first delta, or
   a delta for a new ``contentBlockIndex``, synthesises ``content_block_start`` (``text``, or
   ``thinking`` with ``{"thinking": "", "signature": ""}``) after closing a still-open block, so
   blocks never interleave. ``contentBlockStart.toolUse`` → ``tool_use`` with ``input: {}``; its

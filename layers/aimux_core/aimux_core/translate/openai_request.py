@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions request → canonical Messages request (client speaks OpenAI, §6.3).
+"""OpenAI Chat Completions request → canonical Messages request (the client speaks OpenAI).
 
 Mapping (``chat_to_messages``):
 

@@ -1,4 +1,4 @@
-"""Non-streaming answers between the canonical ``Message`` and OpenAI ``chat.completion`` (§5.2, §6.2).
+"""Non-streaming answers between the canonical ``Message`` and OpenAI ``chat.completion``.
 
 ``message_to_chat_completion`` (OpenAI client, any upstream):
   text blocks → ``content`` (concatenated, ``null`` when there is none); ``tool_use`` →
@@ -117,7 +117,7 @@ def signature_extra_content(tool_id: str) -> dict[str, Any] | None:
 
 
 def reasoning_text(obj: dict[str, Any]) -> str:
-    """The reasoning a provider put on a message or delta (§5.4 reader rule), or ``""``.
+    """The reasoning a provider put on a message or delta, or ``""``.
 
     OpenRouter sends the same text as ``reasoning`` and ``reasoning_details``, so the first
     non-empty source wins instead of concatenating them.
@@ -265,7 +265,7 @@ def chat_completion_to_message(
 
     ``model`` is the name the client asked for (Claude Code compares it); ``tool_names`` are
     the canonical tool names of the request, so shortened names come back whole; ``signer``
-    mints the thinking signature (aimux-namespaced, §6.4), else the signature stays ``""``.
+    mints the thinking signature (aimux-namespaced: ``thinking.sign_reasoning``), else the signature stays ``""``.
     Raises the upstream's ``UpstreamError`` for an error body, and ``malformed_answer`` for one that
     breaks the schema (``choices`` not a list, a choice without a ``message`` object, content or
     tool calls of the wrong type, a tool call without a name, unparsable arguments, usage that is not

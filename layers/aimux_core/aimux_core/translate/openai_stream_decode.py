@@ -1,4 +1,4 @@
-"""OpenAI ``chat.completion.chunk`` dicts from an upstream → canonical stream events (§6.2).
+"""OpenAI ``chat.completion.chunk`` dicts from an upstream → canonical stream events.
 
 ``ChatChunkDecoder.feed(chunk)`` returns the events for one parsed ``data:`` payload and
 ``finish()`` the closing ones at ``[DONE]``/EOF. The output always obeys the Messages grammar:
@@ -94,7 +94,7 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
     ) -> None:
         """``model`` is the client's model name; ``input_tokens`` the request's estimate;
         ``tool_names`` the canonical tool names (to undo shortening); ``signer`` mints the
-        signature of a finished thinking text (§6.4)."""
+        signature of a finished thinking text (``thinking.sign_reasoning``)."""
         self._model = model
         self._estimate = input_tokens
         self._provider = provider

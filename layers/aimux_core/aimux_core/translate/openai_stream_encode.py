@@ -1,4 +1,4 @@
-"""Canonical stream events → OpenAI ``chat.completion.chunk`` dicts (OpenAI clients, §2 table).
+"""Canonical stream events → OpenAI ``chat.completion.chunk`` dicts (OpenAI clients).
 
 ``ChatChunkEncoder.feed(event)`` returns the chunks for one event, ``finish()`` the trailing ones:
 

@@ -1,4 +1,4 @@
-"""Canonical Messages request → OpenAI Chat Completions body (upstream adapters, §6.1).
+"""Canonical Messages request → OpenAI Chat Completions body (upstream adapters).
 
 Mapping (``messages_to_chat``):
 
