@@ -109,6 +109,7 @@ def _say_auth_mode(mode: AuthMode, keys: KeyRing) -> None:
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    # Each subcommand imports what it runs (see _serve).
     from .config import ConfigError, load_config, resolve_config
     from .config.summary import summarize
 
@@ -123,6 +124,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _route_explain(args: argparse.Namespace) -> int:
+    # Each subcommand imports what it runs (see _serve).
     from pathlib import Path
 
     from .config import ConfigError, resolve_config
@@ -170,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("request", help="a request body (Anthropic or OpenAI) or a recorded {path, headers, body}")
     explain.add_argument("--config", metavar="FILE", help="configuration file (default as for serve)")
     explain.set_defaults(run=_route_explain)
-    from .keys.commands import add_keys_parser
+    from .keys.commands import add_keys_parser  # argparse only needs its parser; its backends load when run
 
     add_keys_parser(commands)
     return parser

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..redaction import redact
 from .local_metrics import LocalMetrics
 
 if TYPE_CHECKING:
@@ -94,8 +95,6 @@ class Emission:
 
 def dimension_value(value: str | None) -> str:
     """A safe, bounded dimension value: an empty one would make Powertools drop the dimension."""
-    from ..redaction import redact
-
     if not value:
         return UNROUTED
     return _UNSAFE.sub("_", redact(value))[:_MAX_DIMENSION_CHARS] or UNROUTED

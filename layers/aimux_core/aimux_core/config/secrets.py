@@ -129,6 +129,7 @@ def _endpoint(env: Mapping[str, str] = os.environ) -> str | None:
 
 def _ssm_client(region: str | None, endpoint_url: str | None) -> Any:
     """A new SSM client with aimux's timeouts (boto3 is imported only here, on first use)."""
+    # boto3 on the first SSM read, never at import: Lambda's cold start, and no AWS SDK without SSM keys.
     import boto3
     from botocore.config import Config
 
@@ -145,7 +146,7 @@ def _provider_class() -> type[Any]:
     """``SSMProvider`` with aimux's two additions (the class is made on first use: importing
     Powertools Parameters imports boto3). ``_get`` / ``_get_multiple`` are the fetch methods Powertools
     lets a provider define; its caching and error wrapping around them are unchanged."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from aws_lambda_powertools.utilities.parameters import SSMProvider  # imports boto3: first SSM read only
 
     class KeyParameterProvider(SSMProvider):  # type: ignore[misc]
         def __init__(self, client: Any, max_age: int) -> None:
@@ -191,6 +192,7 @@ def _provider(region: str | None) -> Any:
 
 def _failure(exc: BaseException) -> str:
     """The SDK's error code, or the exception's type name, for a message (never the SDK's text)."""
+    # Only after an SSM read failed, so the SDK is loaded already; importing it here keeps it out of start-up.
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
     from botocore.exceptions import ClientError
 
@@ -203,6 +205,7 @@ def _failure(exc: BaseException) -> str:
 
 
 def _sdk_errors() -> tuple[type[Exception], ...]:
+    # Around an SSM read, when the SDK is loaded anyway; never at import (cold start).
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
     from botocore.exceptions import BotoCoreError, ClientError
 

@@ -75,7 +75,7 @@ class HttpBackend:
         return self._call("DELETE", f"/admin/keys/{_path_id(key_id)}")
 
     def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
-        import httpx
+        import httpx  # only the HTTP backend needs it, and `aimux keys` against a table never does
 
         try:
             with httpx.Client(

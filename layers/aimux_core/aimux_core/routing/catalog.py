@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,6 @@ class ModelEntry:
     @property
     def created_unix(self) -> int:
         """``created_at`` as the Unix seconds OpenAI's model objects carry."""
-        from datetime import datetime
-
         return int(datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp())
 
 

@@ -98,6 +98,7 @@ def executor() -> ThreadPoolExecutor:
 
 def translate(error: Exception, operation: str, pk: str, sk: str) -> Exception:
     """The contract's exception for a boto3/botocore error (``error`` itself when it is not one)."""
+    # botocore is loaded by the call that failed; importing it at module level would load it at cold start.
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -142,7 +143,7 @@ def create_table(client: Any, table_name: str, *, wait_seconds: float = 30.0) ->
     Idempotent. The TTL setting is skipped where the server has no TTL API (dynalite): expiry never
     depends on it (every read treats ``expires_at <= now`` as absent); TTL only tidies up.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError  # set-up tooling only: no AWS SDK at import
 
     try:
         client.create_table(

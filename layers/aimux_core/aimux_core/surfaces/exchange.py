@@ -152,7 +152,7 @@ class Exchange:
         from ..limits.windows import RateLimitExceeded  # refusals are rare: the module loads with the limiter
 
         if isinstance(error, RateLimitExceeded):
-            from ..limits.headers import ratelimit_headers
+            from ..limits.headers import ratelimit_headers  # as above: only for refused keys
 
             error.headers.update(ratelimit_headers(self.surface, error.decision))
         record = record_failed(

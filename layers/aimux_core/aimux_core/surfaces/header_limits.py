@@ -80,7 +80,7 @@ def header_limited_protocol() -> type[asyncio.Protocol]:
 @cache
 def _httptools_protocol() -> type[asyncio.Protocol]:
     """Built on first use: httptools is optional, and importing uvicorn's module for it needs it."""
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # needs httptools, which is optional
 
     class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol with the header caps of this module."""

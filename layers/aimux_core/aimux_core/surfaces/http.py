@@ -41,7 +41,7 @@ def gateway_of(request: Request) -> Gateway:
     state = request.app.state
     gateway: Gateway | None = getattr(state, "gateway", None)
     if gateway is None:
-        from ..config import ConfigError
+        from ..config import ConfigError  # the configuration package loads with the gateway, not at import
 
         try:
             gateway = state.gateway = state.build_gateway()
