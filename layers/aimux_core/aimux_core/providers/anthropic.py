@@ -63,13 +63,13 @@ from ..wire.sse import SSEParser
 from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
-from .transport import HttpTransport, Timeouts
+from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
+from .transport import Timeouts
 from .upstream_errors import PARSE_FAULTS, malformed_answer
 
 DEFAULT_VERSION = "2023-06-01"
 VERSION_2026_10_21 = "2026-10-21"
 FIRST_PARTY_PRESETS = frozenset({"anthropic"})
-_DEFAULT_TIMEOUTS = Timeouts()  # frozen: one shared default is safe
 _DRAIN_SECONDS = 0.5
 _SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
 ID_PREFIXES = (ID_PREFIX, SIGNED_ID_PREFIX)
@@ -208,11 +208,7 @@ def build_headers(
     flags = forwarded_betas(preset, betas)
     if flags:
         headers["anthropic-beta"] = ",".join(flags)
-    if api_key:
-        if preset.auth == "x-api-key":
-            headers["x-api-key"] = api_key
-        elif preset.auth == "bearer":
-            headers["authorization"] = f"Bearer {api_key}"
+    headers.update(auth_headers(preset.auth, api_key))
     return headers
 
 
@@ -246,7 +242,7 @@ def parse_message(body: bytes, provider: str, client_model: str, *, sign_thinkin
 # --------------------------------------------------------------------------- provider
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpAdapter):
     """A ``Provider`` for one Anthropic-dialect upstream (see the module docstring)."""
 
     def __init__(
@@ -256,20 +252,13 @@ class AnthropicProvider:
         api_key: str | None,
         *,
         base_url: str | None = None,
-        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.name = name
-        self.preset = preset
-        self._api_key = api_key
-        base = (base_url or preset.base_url).rstrip("/")
-        self._messages_url = f"{base}/v1/messages"
-        self._count_tokens_url = f"{base}/v1/messages/count_tokens"
-        self._transport = HttpTransport(name, timeouts, client)
+        super().__init__(name, preset, api_key, base_url=base_url, timeouts=timeouts, client=client)
+        self._messages_url = f"{self.base_url}/v1/messages"
+        self._count_tokens_url = f"{self.base_url}/v1/messages/count_tokens"
         self._sign_thinking = preset.reasoning == "echo"
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider({self.name!r}, preset={self.preset.name!r})"
 
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION

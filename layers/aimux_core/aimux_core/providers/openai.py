@@ -72,16 +72,16 @@ from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
+from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
 from .schema_cleaning import clean_schema
-from .transport import HttpTransport, Timeouts
+from .transport import Timeouts
 from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
 
-_DEFAULT_TIMEOUTS = Timeouts()
 _GEMINI_SKIP = {"google": {"thought_signature": "skip_thought_signature_validator"}}
 _HEAD_BYTES = 65_536  # kept while no event has arrived, to explain a body that is not a stream
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpAdapter):
     """A Chat Completions upstream as a ``Provider`` (see ``providers.base`` for the contract)."""
 
     def __init__(
@@ -91,7 +91,7 @@ class OpenAIProvider:
         api_key: str | None,
         *,
         base_url: str | None = None,
-        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         client: httpx.AsyncClient | None = None,
         max_tokens_limit: int | None = None,
         model_limits: Mapping[str, int] | None = None,
@@ -99,9 +99,8 @@ class OpenAIProvider:
         """``name`` is the configured provider name (errors, signatures); ``base_url`` overrides the
         preset's (self-hosted servers); ``max_tokens_limit`` caps every model's output and
         ``model_limits`` the output of individual upstream model ids (the catalog's ``max_output``)."""
-        self.name = name
-        self.preset = preset
-        self.url = (base_url or preset.base_url).rstrip("/") + "/chat/completions"
+        super().__init__(name, preset, api_key, base_url=base_url, timeouts=timeouts, client=client)
+        self.url = self.base_url + "/chat/completions"
         limits = [n for n in (preset.chat.max_tokens_limit, preset.max_tokens_cap, max_tokens_limit) if n]
         chat = preset.chat
         if preset.reasoning == "echo" and chat.reasoning_echo_field is None:
@@ -113,14 +112,8 @@ class OpenAIProvider:
             for model, limit in (model_limits or {}).items()
             if limit
         }
-        self._transport = HttpTransport(name, timeouts, client)
         self._sign = partial(sign_reasoning, name)  # reasoning from this dialect always comes unsigned
-        headers = {"content-type": "application/json"}
-        if api_key and preset.auth == "bearer":
-            headers["authorization"] = f"Bearer {api_key}"
-        elif api_key and preset.auth == "x-api-key":
-            headers["x-api-key"] = api_key
-        headers.update(preset.extra_headers)
+        headers = {"content-type": "application/json", **auth_headers(preset.auth, api_key), **preset.extra_headers}
         self._json_headers = {**headers, "accept": "application/json"}
         # identity: HttpTransport streams raw body bytes, so a gzip-compressed event stream would be unreadable
         self._sse_headers = {**headers, "accept": "text/event-stream", "accept-encoding": "identity"}
