@@ -41,9 +41,8 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing, suppress
+from functools import cached_property
 from typing import Any
-
-import httpx
 
 from ..errors import InvalidRequest, UpstreamError
 from ..presets import ProviderPreset
@@ -63,8 +62,7 @@ from ..wire.sse import SSEParser
 from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
-from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
-from .transport import Timeouts
+from .http_adapter import HttpAdapter, auth_headers
 from .upstream_errors import PARSE_FAULTS, malformed_answer
 
 DEFAULT_VERSION = "2023-06-01"
@@ -245,20 +243,18 @@ def parse_message(body: bytes, provider: str, client_model: str, *, sign_thinkin
 class AnthropicProvider(HttpAdapter):
     """A ``Provider`` for one Anthropic-dialect upstream (see the module docstring)."""
 
-    def __init__(
-        self,
-        name: str,
-        preset: ProviderPreset,
-        api_key: str | None,
-        *,
-        base_url: str | None = None,
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(name, preset, api_key, base_url=base_url, timeouts=timeouts, client=client)
-        self._messages_url = f"{self.base_url}/v1/messages"
-        self._count_tokens_url = f"{self.base_url}/v1/messages/count_tokens"
-        self._sign_thinking = preset.reasoning == "echo"
+    @cached_property
+    def _messages_url(self) -> str:
+        return f"{self.base_url}/v1/messages"
+
+    @cached_property
+    def _count_tokens_url(self) -> str:
+        return f"{self.base_url}/v1/messages/count_tokens"
+
+    @cached_property
+    def _sign_thinking(self) -> bool:
+        """Echo reasoning: aimux signs the upstream's thinking in answers and verifies it in history."""
+        return self.preset.reasoning == "echo"
 
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION
