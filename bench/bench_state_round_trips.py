@@ -10,7 +10,7 @@ moment the gateway calls it. Each call is labelled with the item family it addre
 ``spend``, ``breaker``, ``health``...: the partition key's prefix).
 
 Setup: moto's ``ThreadedMotoServer`` on 127.0.0.1 (a real HTTP endpoint, botocore exactly as in Lambda), the
-gateway ``build_gateway_from_config`` builds for a config with a priced mock model, a ``KeyRing`` on the same
+gateway ``assembly.build_gateway`` builds for a config with a priced mock model, a ``KeyRing`` on the same
 table, and a key with rpm, tpm and a daily budget (with ``--step-down``, one too low for the default route's
 worst case, so that every request is stepped down and reserves a second time). Every DynamoDB call is made
 ``--latency-ms`` slower on its worker thread, as a network round trip would: calls sent together overlap,

@@ -1,8 +1,8 @@
 """Fixtures for the end-to-end state tests: a configured gateway on DynamoDB, served over loopback HTTP.
 
 Why this shape: the acceptance for keys, rate limits, budgets and the state-failure policy is about what a
-*client* sees, so every test here talks to ``create_local_app`` over real HTTP with the official SDKs, and the
-gateway is the one ``build_gateway_from_config`` builds for a deployment (``Admission`` and the breaker guard
+*client* sees, so every test here talks to ``assembly.local_app`` over real HTTP with the official SDKs, and the
+gateway is the one ``assembly.build_gateway`` builds for a deployment (``Admission`` and the breaker guard
 on one ``DynamoStore``), not a hand-assembled test double.
 
 - ``CONFIG``: the mock provider with two priced models: ``big`` (expensive: one small answer costs $0.117,

@@ -1,6 +1,6 @@
 """Budgets through the gateway: exact one request after another, and every hold settled exactly once.
 
-Through the configured ``Gateway`` (``build_gateway_from_config``) on a ``MemoryStore``, with the built-in
+Through the configured ``Gateway`` (``assembly.build_gateway``) on a ``MemoryStore``, with the built-in
 mock provider priced like the end-to-end suite. Requests one after another are served exactly to the
 budget even when the store is slow to write (the spend of one answer used to land after the next
 request was admitted). A request's hold is settled at its cost when answered; a request that fails
@@ -26,6 +26,7 @@ from aimux_core.limits.budget import BudgetExceeded
 from aimux_core.limits.spend import SpendLedger, SpendTotals
 from aimux_core.limits.windows import RateLimitExceeded
 from aimux_core.providers.base import RequestContext, UpstreamCall
+from aimux_core.routing.dispatch import Refusal
 from aimux_core.routing.select import RequestMeta
 from aimux_core.routing.table import Target
 from aimux_core.state.memory import MemoryStore
@@ -131,10 +132,10 @@ async def test_a_refusal_by_the_rate_window_gives_the_budget_hold_back(gateway: 
 
 
 class RefuseEveryTarget:
-    """A guard whose every target is refused (all circuits open, or every provider at its cap)."""
+    """A guard whose every target is refused (every provider at its cap: nothing may be called anyway)."""
 
-    async def admit(self, target: Target) -> Any | None:
-        return None
+    async def admit(self, target: Target, *, force: bool = False) -> Any:
+        return Refusal("provider at its limits", forcible=False)
 
     async def succeeded(self, *args: Any) -> None:
         return None

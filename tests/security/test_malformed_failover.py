@@ -1,6 +1,6 @@
 """A provider answering something that breaks its API's schema, seen by a client through the whole gateway.
 
-The gateway is what ``build_gateway_from_config`` builds for a deployment (real adapters, breaker guard on a
+The gateway is what ``assembly.build_gateway`` builds for a deployment (real adapters, breaker guard on a
 ``MemoryStore``), served on loopback and called with the official SDKs. A fake of each dialect answers with
 valid JSON of the wrong shape (``Fault.reshape``); a second, healthy OpenAI-compatible fake stands behind it.
 

@@ -1,6 +1,6 @@
 """Providers that echo their own API key (and the caller's): the key never reaches a client, a log or a metric.
 
-One gateway, configured as a deployment is (``build_gateway_from_config``, keys read from environment
+One gateway, configured as a deployment is (``assembly.build_gateway``, keys read from environment
 variables), has a provider for every preset with a key, each with a planted key of that preset's shape,
 pointed at the fake of its dialect. The fakes echo the credential the request carried (``{credential}``):
 in JSON error bodies and their headers, in mid-stream error events, and in the headers of good answers.
@@ -115,6 +115,9 @@ def deployment() -> Iterator[Deployment]:
             "routes": {"default": ["m-anthropic"]},
             "session_pinning": False,
             "retry": {"max_attempts": 1},
+            # each scenario's error (a 401, an overloaded stream) must not rest the target and send
+            # the next scenario to another one
+            "cooldown": {"auth_failure": 0, "overloaded": 0, "rate_limit": 0},
         }
         gateway = build_gateway(AimuxConfig.model_validate(data), store=MemoryStore())
         try:

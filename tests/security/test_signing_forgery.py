@@ -1,7 +1,7 @@
 """No public default for the thinking-provenance key: signatures made with the constant the source used to
 hold verify nowhere, so forged "aimux-signed" reasoning never reaches an ``echo`` upstream.
 
-Through the whole gateway (``build_gateway_from_config`` on a ``MemoryStore``, the fake DeepSeek behind it):
+Through the whole gateway (``assembly.build_gateway`` on a ``MemoryStore``, the fake DeepSeek behind it):
 genuine aimux-signed reasoning from an earlier answer goes back to DeepSeek, as tool loops need; the same
 reasoning signed with the old constant is dropped. The key itself (per deployment, lazily loaded,
 rotation) is ``test_signing_key.py``.

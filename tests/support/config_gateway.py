@@ -1,7 +1,7 @@
 """A gateway built from a configuration document, as a deployment builds it, served on loopback.
 
 For tests whose subject is a configuration field (a provider's beta policy, ``count_tokens``, a
-preset's reasoning handling): the document goes through validation and ``build_gateway_from_config``
+preset's reasoning handling): the document goes through validation and ``assembly.build_gateway``
 (real adapters, admission, guard) over a ``MemoryStore`` the test can inspect, and the client API is
 served with ``create_messages_app`` for the official SDKs.
 """

@@ -13,7 +13,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from ..accounting.metrics import Emission, emit_key_spend, on_breaker_transition
+from ..accounting.metrics import Emission, emit_key_spend, on_breaker_transition, on_cooldown
 from ..providers.factory import build_catalog, build_providers
 from .schema import AimuxConfig
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..routing.table import RoutingTable, Target
     from ..settings import Settings
     from ..state.breaker_model import BreakerSettings
+    from ..state.cooldowns import CooldownSettings
     from ..state.failure_policy import StateFailurePolicy
     from ..state.store import Store
 
@@ -84,7 +85,15 @@ def build_retry_policy(config: AimuxConfig, deadline_cap: float | None = None) -
         backoff_base=retry.backoff_base,
         backoff_max=retry.backoff_max,
         deadline=deadline,
+        when_all_down=retry.when_all_down,
     )
+
+
+def cooldown_settings(config: AimuxConfig) -> CooldownSettings:
+    from ..state.cooldowns import CooldownSettings
+
+    c = config.cooldown
+    return CooldownSettings(rate_limit=c.rate_limit, overloaded=c.overloaded, auth_failure=c.auth_failure)
 
 
 def breaker_settings(config: AimuxConfig, provider: str) -> BreakerSettings:
@@ -163,13 +172,15 @@ def build_guard(
     policy: StateFailurePolicy | None = None,
     emission: Emission = Emission(),
 ) -> BreakerGuard | CappedGuard:
-    """Breakers (with each provider's settings) and health statistics over one store, behind the
-    providers' caps when any provider has ``limits``.
+    """Breakers (with each provider's settings), health statistics and cooldowns over one store, behind
+    the providers' caps when any provider has ``limits``.
 
-    Without a store given, state lives in process memory.
+    Without a store given, state lives in process memory. The guard's ``cooldowns`` are the ones the
+    gateway's dispatcher uses, so cooldowns are shared with the fleet through the same store.
     """
     from ..routing.guard import BreakerGuard, CappedGuard
     from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
+    from ..state.cooldowns import Cooldowns
     from ..state.failure_policy import StateFailurePolicy
     from ..state.provider_limits import ProviderLimiter
 
@@ -182,9 +193,15 @@ def build_guard(
 
     default = breaker("")
     breakers = {name: breaker(name) for name in config.providers}
-    guard = BreakerGuard(default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope)
+    cooldowns = Cooldowns(clock, store, cooldown_settings(config), on_start=partial(on_cooldown, emission))
+    guard = BreakerGuard(
+        default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope, cooldowns=cooldowns
+    )
     capped = any(p.limits.rpm or p.limits.max_concurrency for p in config.providers.values())
     if not capped:
         return guard
     limiter = ProviderLimiter.from_config(store, clock, config)
-    return CappedGuard(guard, limiter, policy or StateFailurePolicy(), clock)
+    strategies = {config.strategy_for(name) for name in config.routes}
+    return CappedGuard(
+        guard, limiter, policy or StateFailurePolicy(), clock, count_inflight="least_connections" in strategies
+    )

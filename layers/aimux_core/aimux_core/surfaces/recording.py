@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 
 def saw_open_circuit(decision: Decision) -> bool:
-    """Did routing drop a target because its circuit was open?"""
-    return any(why == "circuit open" for _, why in decision.dropped)
+    """Did routing drop, or keep only as a last resort, a target because its circuit was open?"""
+    return any(why.startswith("circuit") for _, why in (*decision.dropped, *decision.down))
 
 
 def record_served(
