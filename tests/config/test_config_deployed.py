@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from aimux_core.assembly.parts import build_retry_policy
 from aimux_core.config import load
 from aimux_core.config.load import config_path, resolve_config
-from aimux_core.config.runtime import build_retry_policy
 from aimux_core.settings import Settings, SettingsError
 
 SHIPPED = "version: 1\nproviders:\n  mock: {preset: mock}\nmodels:\n  team-model: {provider: mock}\n"

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from aimux_core.assembly.providers import build_catalog, build_provider, build_providers
 from aimux_core.config import AimuxConfig, ConfigError, load_config
 from aimux_core.config.validate import validate_config
-from aimux_core.providers.factory import build_catalog, build_provider, build_providers
 from aimux_core.providers.mock import MockProvider
 from aimux_core.routing.catalog import Price
 
@@ -171,7 +171,7 @@ def test_openai_only_config_never_imports_boto3(write_config: Callable[..., Path
 
 def test_breaker_settings_per_provider() -> None:
     pytest.importorskip("aimux_core.state.breaker_model")
-    from aimux_core.config.runtime import breaker_settings
+    from aimux_core.assembly.parts import breaker_settings
 
     config = validate_config(
         {

@@ -11,12 +11,12 @@ import pytest
 
 from aimux_core.errors import Overloaded
 from aimux_core.limits.admission import Admission
+from aimux_core.limits.provider_caps import Lease, ProviderLimiter, ProviderLimits
 from aimux_core.limits.spend import SpendLedger, SpendTotals
 from aimux_core.limits.windows import RateDecision, RateLimiter, RateLimits
 from aimux_core.settings import Settings, SettingsError
 from aimux_core.state.clock import FakeClock
 from aimux_core.state.failure_policy import StateFailurePolicy
-from aimux_core.state.provider_limits import Lease, ProviderLimiter, ProviderLimits
 from aimux_core.state.store import ConditionFailed, StoreUnavailable
 
 pytestmark = pytest.mark.anyio

@@ -14,9 +14,9 @@ from limits_support import CountingStore
 
 from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
+from aimux_core.limits.provider_caps import ProviderLimiter, ProviderLimits
 from aimux_core.routing.select import RequestMeta
 from aimux_core.state.clock import FakeClock
-from aimux_core.state.provider_limits import ProviderLimiter, ProviderLimits
 from aimux_core.state.store import Store
 from aimux_core.wire.anthropic import MessagesRequest
 

@@ -127,8 +127,8 @@ def _route_explain(args: argparse.Namespace) -> int:
     # Each subcommand imports what it runs (see _serve).
     from pathlib import Path
 
+    from .assembly.parts import build_routing_table
     from .config import ConfigError, resolve_config
-    from .config.runtime import build_routing_table
     from .errors import AimuxError
     from .routing.explain import describe, explain, load_request
 

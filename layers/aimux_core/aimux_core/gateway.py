@@ -18,6 +18,7 @@ from .accounting.metrics import Emission, on_cooldown
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .errors import AimuxError, NotFound
+from .keys.ring import check_model
 from .limits.admission import OPEN, Admission, Admitted
 from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
@@ -217,8 +218,6 @@ class Gateway:
         decision = await self.decide(request, meta, estimate)
         key = context.key
         if key is not None:
-            from .keys.ring import check_model
-
             check_model(key, request.model, decision.route)
         missing = self._missing_reasoning(request, decision)
         if key is None or self.admission is None:

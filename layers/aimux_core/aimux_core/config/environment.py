@@ -56,9 +56,9 @@ def detected_ssm_presets(settings: Settings) -> tuple[list[ProviderPreset], dict
     path = settings.provider_key_path
     if not path:
         return [], {}
-    from .secrets import ssm_keys_under  # Powertools and boto3: only a deployment that keeps keys in SSM
+    from .secrets import SsmAccess, ssm_keys_under  # Powertools, boto3: only deployments with keys in SSM
 
-    names = {name.rsplit("/", 1)[-1]: name for name in ssm_keys_under(path, region=settings.region)}
+    names = {name.rsplit("/", 1)[-1]: name for name in ssm_keys_under(path, SsmAccess.of(settings))}
     enabled = [p for p in AUTODETECT if p.name in names]
     return enabled, {p.name: names[p.name] for p in enabled}
 

@@ -81,7 +81,7 @@ class _TypedStream(httpx.AsyncByteStream):
 
 def _aiohttp_session(limits: httpx.Limits, ssl_context: ssl.SSLContext) -> Any:
     """The aiohttp session behind the shared client (created on its first request, inside the loop)."""
-    import aiohttp
+    import aiohttp  # with the first upstream call, not at the handler's import (cold start)
 
     connector = aiohttp.TCPConnector(
         limit=limits.max_connections or 0,

@@ -212,6 +212,7 @@ class BedrockProvider:
         """The typed error for anything boto3, botocore or urllib3 raised."""
         if isinstance(exc, AimuxError):
             return exc
+        # botocore is loaded by the failed call; at module level it would load with every adapter (cold start).
         from botocore import exceptions as bx
         from botocore.eventstream import ParserError
         from urllib3 import exceptions as ux

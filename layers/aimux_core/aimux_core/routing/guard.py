@@ -27,12 +27,12 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from ..errors import UpstreamError
+from ..limits.provider_caps import Lease, ProviderLimiter
 from ..state.breaker import CircuitBreaker, breaker_key
 from ..state.clock import Clock
 from ..state.cooldowns import Cooldowns
 from ..state.failure_policy import StateFailurePolicy
 from ..state.health import HealthTracker
-from ..state.provider_limits import Lease, ProviderLimiter
 from ..state.store import StoreError
 from .dispatch import Refusal
 from .select import HealthView, Resting

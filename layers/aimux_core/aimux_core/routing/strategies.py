@@ -5,7 +5,7 @@ Each strategy is a function of the tier, the request's expected size and the hea
 with randomness and rotation injected so tests can pin them.
 
 ``least_connections`` orders by the requests in flight to each target's provider across the whole
-fleet: the counts the provider concurrency leases keep in the state store (``state.provider_limits``),
+fleet: the counts the provider concurrency leases keep in the state store (``limits.provider_caps``),
 as the health view last saw them (refreshed by this process's own lease writes, and read with the
 health snapshot every few seconds otherwise). Equal counts are shuffled, so instances that share a
 slightly old view do not all pile onto the same target. It needs ``limits.max_concurrency`` on every

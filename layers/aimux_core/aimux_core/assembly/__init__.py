@@ -2,12 +2,17 @@
 
 Everything else in the layer receives what it needs (a store, a key ring, a gateway, the settings) and
 builds none of it. The entry points call in here: ``functions/messages/app.py`` (``messages_app``),
-``functions/admin/app.py`` (``admin_app``), ``aimux serve`` (``Settings``, ``build_gateway``,
-``build_keyring``, ``local_app``). Nothing above it in the layer but ``cli``.
+``functions/admin/app.py`` (``admin_app``), ``aimux serve`` (``build_gateway``, ``build_keyring``), tests
+and benchmarks (``local_app``, ``build_mock_gateway``). Nothing above it in the layer but ``cli``.
 
-Cold start: a Lambda handler imports this module and ``surfaces.app``; the gateway (configuration,
-provider keys, adapters) is built on the first request, and boto3 is imported only when a table is
-configured. Those deferred imports are the reason for the in-function imports below.
+parts.py      configuration → adapters, catalog, routing table, retry policy, guard, limits: one gateway
+providers.py  configuration → provider adapters (keys read here) and the model catalog
+stores.py     ``build_store`` (DynamoDB or memory) and ``build_keyring``
+
+Cold start: a Lambda handler imports this module and ``surfaces.app`` only. The configuration (YAML,
+schema), the adapters and the limits load on the first request (``parts``, imported by
+``build_gateway``), boto3 only when a table or Bedrock is configured, FastAPI only for the admin app:
+those are the in-function imports below.
 """
 
 from __future__ import annotations
@@ -16,9 +21,15 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .settings import Settings
-from .state.clock import Clock
-from .state.store import Store
+from ..accounting.metrics import Emission
+from ..gateway import Gateway
+from ..keys.mode import auth_mode
+from ..keys.ring import KeyRing
+from ..settings import Settings
+from ..state.store import Store
+from ..surfaces.admin_access import AdminAccess
+from ..surfaces.app import create_local_app, create_messages_app
+from .stores import build_keyring, build_store
 
 if TYPE_CHECKING:
     import httpx
@@ -26,35 +37,24 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.types import ASGIApp
 
-    from .config.schema import AimuxConfig
-    from .gateway import Gateway
-    from .keys.ring import KeyRing
-    from .surfaces.admin_access import AdminAccess
+    from ..config.schema import AimuxConfig
 
-
-def build_store(settings: Settings, clock: Clock | None = None) -> Store:
-    """The shared state: the DynamoDB table ``AIMUX_TABLE`` names, else a fresh in-memory store (this process)."""
-    if settings.table:
-        from .state.dynamodb import DynamoStore  # boto3 only when a table is configured
-
-        return DynamoStore(settings.table, endpoint_url=settings.dynamodb_endpoint, region=settings.region, clock=clock)
-    from .state.memory import MemoryStore  # small, but only one of the two backends is ever needed
-
-    return MemoryStore(clock)
-
-
-def build_keyring(settings: Settings, clock: Clock | None = None, *, store: Store | None = None) -> KeyRing:
-    """The ``KeyRing`` of a process: ``store`` (the gateway's, so that one in-memory store holds a local
-    process's keys and spend alike), else ``build_store``; lookups cached ``AIMUX_KEY_CACHE_SECONDS``."""
-    from .keys.ring import KeyRing  # the client API imports the ring only when auth is on
-
-    return KeyRing(store if store is not None else build_store(settings, clock), clock, settings.key_cache_seconds)
+__all__ = [
+    "admin_app",
+    "build_gateway",
+    "build_keyring",
+    "build_mock_gateway",
+    "build_store",
+    "default_gateway",
+    "local_app",
+    "messages_app",
+]
 
 
 def default_gateway(settings: Settings, env: Mapping[str, str] = os.environ) -> Gateway:
     """The gateway the configuration describes: ``AIMUX_CONFIG``, ``./aimux.yaml``, else the presets whose
     key variables (read from ``env``) are set, else the mock. Raises ``ConfigError`` naming what is wrong."""
-    from .config import resolve_config  # YAML and the schema load on the first request, not at import
+    from ..config import resolve_config  # YAML and the schema: on the first request, not at import (cold start)
 
     return build_gateway(resolve_config(env, settings=settings), settings, env=env)
 
@@ -73,18 +73,17 @@ def build_gateway(
     ``Settings.from_env(env)``). Breakers, health, provider caps, rate windows and spend share one
     store: ``store``, else ``build_store(settings)``. ``client``: the upstream HTTP client (tests).
     """
-    from .config.runtime import build_gateway_from_config  # the adapters' imports wait for the first request
+    from . import parts  # adapters, limits and guard load with the first gateway, not at import (cold start)
 
     settings = settings if settings is not None else Settings.from_env(env)
-    return build_gateway_from_config(config, settings, env=env, client=client, store=store)
+    return parts.build_gateway(config, settings, env=env, client=client, store=store)
 
 
 def build_mock_gateway() -> Gateway:
     """A gateway where every model name is served by the built-in mock (tests, benchmarks)."""
-    from .gateway import Gateway
-    from .providers.mock import MockProvider
-    from .routing.catalog import MOCK_MODEL, Catalog
-    from .routing.table import table_for_catalog
+    from ..providers.mock import MockProvider  # tests and benchmarks only: no handler loads the mock this way
+    from ..routing.catalog import MOCK_MODEL, Catalog
+    from ..routing.table import table_for_catalog
 
     catalog = Catalog([MOCK_MODEL])
     return Gateway({"mock": MockProvider()}, table_for_catalog(catalog, MOCK_MODEL.id))
@@ -92,9 +91,6 @@ def build_mock_gateway() -> Gateway:
 
 def messages_app(settings: Settings | None = None) -> Starlette:
     """The client API of a Lambda function (``functions/messages``): gateway and key ring built on first use."""
-    from .keys.mode import auth_mode
-    from .surfaces.app import create_messages_app
-
     settings = settings if settings is not None else Settings.from_env()
     auth_on = auth_mode(settings, store_has_keys=False) == "on"
     return create_messages_app(
@@ -106,14 +102,13 @@ def messages_app(settings: Settings | None = None) -> Starlette:
 
 def admin_app(settings: Settings | None = None) -> FastAPI:
     """The admin API of a Lambda function (``functions/admin``): IAM-guarded there, loopback-only elsewhere."""
-    from .surfaces.admin import create_admin_app  # FastAPI: the admin function's cost only
-    from .surfaces.admin_access import AdminAccess
+    from ..surfaces.admin import create_admin_app  # FastAPI: the admin function's cost, not the client API's
 
     settings = settings if settings is not None else Settings.from_env()
-    from .accounting.metrics import Emission  # with the admin app, which reports the service name
-
     return create_admin_app(
-        lambda: default_gateway(settings), build_keyring(settings), access=AdminAccess(settings),
+        lambda: default_gateway(settings),
+        build_keyring(settings),
+        access=AdminAccess(settings),
         emission=Emission.of(settings),
     )
 
@@ -130,9 +125,6 @@ def local_app(
     configuration). ``keys``: checked on client requests (None: auth off); ``admin_keys`` (default
     ``keys``, else ``build_keyring``) is what ``/admin/keys`` manages; ``admin_access`` defaults to the
     settings' rules. ``aimux serve`` builds the same from parts it reports on as it starts."""
-    from .surfaces.admin_access import AdminAccess
-    from .surfaces.app import create_local_app
-
     settings = settings if settings is not None else Settings.from_env()
     gateway = gateway if gateway is not None else default_gateway(settings)
     managed = admin_keys if admin_keys is not None else keys if keys is not None else build_keyring(settings)
