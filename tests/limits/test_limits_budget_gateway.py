@@ -134,7 +134,7 @@ async def test_a_refusal_by_the_rate_window_gives_the_budget_hold_back(gateway: 
 class RefuseEveryTarget:
     """A guard whose every target is refused (every provider at its cap: nothing may be called anyway)."""
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         return Refusal("provider at its limits", forcible=False)
 
     async def succeeded(self, *args: Any) -> None:

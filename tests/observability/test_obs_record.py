@@ -51,7 +51,7 @@ class CircuitsOpen(OpenGuard):
     async def view(self, targets: Iterable[Target]) -> HealthView:
         return HealthView(open_circuits=self.open_keys)
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         return Refusal("circuit open", 5.0) if target.key in self.open_keys and not force else True
 
 

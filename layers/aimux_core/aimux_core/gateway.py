@@ -130,7 +130,7 @@ class Gateway:
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
         """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
-        request, decision, admitted = await self._admit(request, context, meta)
+        request, decision, admitted = await self._route(request, context, meta)
         try:
             message, outcome = await self.dispatcher.create(request, context, decision.targets)
         except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
@@ -146,7 +146,7 @@ class Gateway:
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
         """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
-        request, decision, admitted = await self._admit(request, context, meta)
+        request, decision, admitted = await self._route(request, context, meta)
         try:
             events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
         except BaseException as error:
@@ -206,7 +206,7 @@ class Gateway:
             return cost_micro_usd(usage, price) / 1_000_000
         return self.admission.settle(served.admitted, usage, price) / 1_000_000
 
-    async def _admit(
+    async def _route(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[MessagesRequest, Decision, Admitted]:
         """Route, then check the caller's key against it (allow-lists, rate windows, budget).

@@ -75,7 +75,7 @@ class Refusal:
 class Guard(Protocol):
     """Breaker, health and provider-cap bookkeeping around each attempt."""
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         """A ticket to call ``target``, or a ``Refusal``. ``force``: the request has nowhere else to go,
         so admit past an open circuit (never past a provider cap)."""
 
@@ -89,7 +89,7 @@ class Guard(Protocol):
 class OpenGuard:
     """Admits everything and records nothing (no breaker configured)."""
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         return True
 
     async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
@@ -182,7 +182,7 @@ class Dispatcher:
                     if cooldown is not None:
                         walk.down.append(self._cooling(target, cooldown))
                         continue
-                ticket = await self.guard.admit(target, force=force)
+                ticket = await self.guard.acquire(target, force=force)
                 if isinstance(ticket, Refusal):
                     walk.down.append(Down(target, ticket.reason, ticket.retry_after, False, ticket.forcible))
                     continue

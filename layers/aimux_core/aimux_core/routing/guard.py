@@ -1,4 +1,4 @@
-"""The breaker-and-health ``Guard`` dispatch uses: admission before a call, bookkeeping after it.
+"""The breaker-and-health ``Guard`` dispatch uses: permit before a call, bookkeeping after it.
 
 - Breakers are keyed per provider, or per provider+model when ``scope`` is ``"model"``; health
   statistics always per provider+model (the key lowest-latency routing orders by).
@@ -72,17 +72,17 @@ class BreakerGuard:
     def breaker_for(self, target: Target) -> CircuitBreaker:
         return self.breakers.get(target.provider, self.default)
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         try:
-            admission = await self.breaker_for(target).allow(self.breaker_key(target))
+            permit = await self.breaker_for(target).allow(self.breaker_key(target))
         except StoreError as exc:  # state unreachable: serve rather than refuse (the policy of a later issue)
             log.warning("breaker state unavailable for %s: %s", target.key, type(exc).__name__)
             return True
-        if admission.allowed:
-            return admission
+        if permit.allowed:
+            return permit
         if force:
             return True  # every target is down: call this one anyway, outside the breaker's books
-        return Refusal(f"circuit {admission.reason.replace('_', ' ')}", admission.retry_after)
+        return Refusal(f"circuit {permit.reason.replace('_', ' ')}", permit.retry_after)
 
     async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
         self._later(self._record(target, ticket, "ok", latency_ms=latency_ms, ttft_ms=ttft_ms))
@@ -204,7 +204,7 @@ class CappedGuard:
     def cooldowns(self) -> Cooldowns | None:
         return self.inner.cooldowns
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         lease = await self.policy.guarded(
             self.limiter.try_acquire(target.provider),
             what="provider slot",
@@ -212,7 +212,7 @@ class CappedGuard:
         )
         if lease is None:
             return _AT_CAP
-        ticket = await self.inner.admit(target, force=force)
+        ticket = await self.inner.acquire(target, force=force)
         if isinstance(ticket, Refusal):
             self._release(lease)
             return ticket
