@@ -9,7 +9,7 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal
@@ -29,7 +29,7 @@ from .routing.select import Decision, HealthView, RequestMeta, Resting, Selector
 from .routing.table import RoutingTable, Target
 from .state.clock import SystemClock
 from .state.cooldowns import Cooldowns
-from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
+from .wire.anthropic import EventStream, Message, MessagesRequest, Usage
 
 TokenCountSource = Literal["upstream", "estimate"]
 COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
@@ -60,7 +60,7 @@ class Served:
 class OpenStream:
     """A stream whose first content already arrived: failures before it were failed over or raised."""
 
-    events: AsyncIterator[StreamEvent]
+    events: EventStream
     served: Served
 
 

@@ -255,7 +255,7 @@ def emit_key_spend(emission: Emission, key_id: str, daily_usd: float) -> dict[st
         metrics = EphemeralMetrics(namespace=NAMESPACE, service=emission.service)
         metrics.add_dimension(name="key_id", value=dimension_value(key_id))
         metrics.add_metric(name=KEY_SPEND_METRIC, unit=NO_UNIT, value=daily_usd)
-        document = dict(metrics.serialize_metric_set())
+        document: dict[str, Any] = dict(metrics.serialize_metric_set())
         directive = document["_aws"]["CloudWatchMetrics"][0]
         directive["Dimensions"] = [list(dims) for dims in KEY_SPEND_DIMENSIONS]
         write_emf(document)

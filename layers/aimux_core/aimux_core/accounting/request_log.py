@@ -224,10 +224,13 @@ class _LineWriter:
             line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
         text = (self.pretty if emission.pretty_logs else self.compact)(line) + "\n"
         handler = self.handler
-        with handler.lock:  # what StreamHandler.handle holds: lines from two threads never interleave
+        handler.acquire()  # what StreamHandler.handle holds: lines from two threads never interleave
+        try:
             stream = handler.stream
             stream.write(text)
             stream.flush()  # as StreamHandler.emit does: the line is out before Lambda freezes the process
+        finally:
+            handler.release()
 
 
 def _timestamp(now: float) -> str:

@@ -142,7 +142,7 @@ def _provider_class() -> type[Any]:
     lets a provider define; its caching and error wrapping around them are unchanged."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider  # imports boto3: first SSM read only
 
-    class KeyParameterProvider(SSMProvider):  # type: ignore[misc]
+    class KeyParameterProvider(SSMProvider):
         def __init__(self, client: Any, max_age: int) -> None:
             super().__init__(boto3_client=client)
             self.max_age = max_age

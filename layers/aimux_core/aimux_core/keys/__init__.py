@@ -9,6 +9,7 @@ mode.py      ``AIMUX_AUTH`` (``auth_mode``, ``decide_at_start``)
 remote.py    ``aimux keys`` backends: a running local gateway's admin routes, or the DynamoDB table
 """
 
+from ..settings import AuthMode
 from .admin import (
     KeyConflict,
     create_key,
@@ -20,7 +21,7 @@ from .admin import (
     rotate_key,
     show_key,
 )
-from .mode import AUTH_OFF_NOTICE, AuthMode, auth_mode, store_has_keys
+from .mode import AUTH_OFF_NOTICE, auth_mode, store_has_keys
 from .record import ApiKeyRecord, generate_key, hash_key
 from .ring import KeyRing, authenticate_request, check_model
 

@@ -150,8 +150,9 @@ def _error_message(body: Any) -> str | None:
     if not isinstance(body, dict):
         return None
     error = body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str):
+        return message
     detail = body.get("detail")
     if isinstance(detail, list):
         return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)

@@ -46,7 +46,10 @@ class AiohttpBackend(httpx.AsyncBaseTransport):
             if mapped is None:
                 raise
             raise mapped from exc
-        response.stream = _TypedStream(response.stream, request)  # type: ignore[arg-type]
+        stream = response.stream
+        if not isinstance(stream, httpx.AsyncByteStream):  # httpx-aiohttp answers async bodies only
+            raise TypeError(f"expected an async response body, got {type(stream).__name__}")
+        response.stream = _TypedStream(stream, request)
         return response
 
     async def aclose(self) -> None:

@@ -50,10 +50,9 @@ from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
 from ..wire.anthropic import (
-    CountTokensRequest,
+    EventStream,
     Message,
     MessagesRequest,
-    StreamEvent,
     ThinkingBlock,
     ToolUseBlock,
     Usage,
@@ -270,7 +269,7 @@ class AnthropicProvider(HttpAdapter):
         reply = await self._transport.post(self._messages_url, headers, body, output_tokens=call.request.max_tokens)
         return parse_message(reply.body, self.name, call.request.model, sign_thinking=self._sign_thinking)
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: UpstreamCall) -> EventStream:
         if self._sign_thinking:
             await ensure_provenance_key()
         body, headers = self._request(call, stream=True)
@@ -294,16 +293,15 @@ class AnthropicProvider(HttpAdapter):
         """The upstream's own count (``POST /v1/messages/count_tokens``) when the preset says it has
         one (``preset.count_tokens``: first-party Anthropic), else ``None`` (keep the local estimate).
 
-        ``call.request`` may be a ``MessagesRequest`` or a ``CountTokensRequest``; the body gets the
-        same treatment as a message (reasoning filter, stripped fields, betas with their fields).
+        ``call.request`` is the count request in a message's shape; its body gets the same treatment as a
+        message (reasoning filter, stripped fields, betas with their fields), less what is not counted.
         Raises ``UpstreamError`` when the upstream fails or answers without a count.
         """
         if not self.preset.count_tokens:
             return None
         if self._sign_thinking:
             await ensure_provenance_key()
-        request: MessagesRequest | CountTokensRequest = call.request
-        body = prepare_thinking(request, self.preset.reasoning).dump()  # type: ignore[arg-type]
+        body = prepare_thinking(call.request, self.preset.reasoning).dump()
         body["model"] = call.model
         for name in (*_NOT_COUNTED, *self.preset.strip_fields):
             body.pop(name, None)

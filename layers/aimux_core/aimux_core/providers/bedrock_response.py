@@ -354,13 +354,13 @@ class ConverseStreamDecoder(StreamTranslator[Mapping[str, Any], StreamEvent]):
             if reasoning.get("signature"):
                 block.signature += reasoning["signature"]
         elif "toolUse" in delta:
-            block = self._open
-            if block is None or block.kind != "tool_use" or block.source != source:
+            tool = self._open
+            if tool is None or tool.kind != "tool_use" or tool.source != source:
                 what = f"streamed tool input for block {source} without contentBlockStart"
                 raise malformed_answer(self.provider, what)
             fragment = (delta["toolUse"] or {}).get("input") or ""
             if fragment:
-                out.append(ContentBlockDeltaEvent(index=block.index, delta=InputJsonDelta(partial_json=fragment)))
+                out.append(ContentBlockDeltaEvent(index=tool.index, delta=InputJsonDelta(partial_json=fragment)))
         # citation deltas and future kinds carry nothing the folded message keeps
 
     def _block_for(self, source: Any, kind: str, out: list[StreamEvent]) -> _Block:

@@ -69,7 +69,7 @@ from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
-from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+from ..wire.anthropic import EventStream, ImageBlock, Message, MessagesRequest, ToolResultBlock
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
 from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
@@ -137,7 +137,7 @@ class OpenAIProvider(HttpAdapter):
         except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the answer
             raise malformed_answer(self.name, "answered with a malformed chat.completion", exc) from None
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: UpstreamCall) -> EventStream:
         await ensure_provenance_key()
         body, names = self.build_body(call.request, call.model, stream=True)
         decoder = ChatChunkDecoder(
@@ -178,7 +178,7 @@ class OpenAIProvider(HttpAdapter):
         finally:
             await events.aclose()
             await tapped.aclose()
-            await raw.aclose()  # type: ignore[attr-defined]
+            await raw.aclose()
 
     # ------------------------------------------------------------------ request
 
@@ -223,11 +223,11 @@ class OpenAIProvider(HttpAdapter):
                 continue
             for j, block in enumerate(turn.content):
                 where = None
-                if block.type == "image":
+                if isinstance(block, ImageBlock):
                     where = f"messages[{i}].content[{j}]"
-                elif block.type == "tool_result" and isinstance(block.content, list):  # type: ignore[union-attr]
-                    for k, item in enumerate(block.content):  # type: ignore[union-attr]
-                        if item.type == "image":
+                elif isinstance(block, ToolResultBlock) and isinstance(block.content, list):
+                    for k, item in enumerate(block.content):
+                        if isinstance(item, ImageBlock):
                             where = f"messages[{i}].content[{j}].content[{k}]"
                             break
                 if where is not None:

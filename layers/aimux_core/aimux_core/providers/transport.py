@@ -46,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,7 +157,7 @@ class _Client(httpx.AsyncClient):
     each answer for cookies was also ~4 % of a small request's CPU (``bench/README.md``).
     """
 
-    @property  # type: ignore[override]
+    @property
     def cookies(self) -> httpx.Cookies:
         return _NO_COOKIES
 
@@ -263,7 +263,7 @@ class HttpTransport:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
             chunks.append(chunk)
 
-    async def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncIterator[bytes]:
+    async def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncGenerator[bytes, None]:
         """POST and yield body chunks; the first must come within ``first_byte``, the rest within ``idle``."""
         t = self.timeouts
         deadline = time.monotonic() + t.total

@@ -43,6 +43,9 @@ BreakerScope = Literal["provider", "model"]
 _AT_CAP = Refusal("provider at its limits", forcible=False)
 
 
+AttemptResult = Literal["ok", "failed", "neutral"]
+
+
 def _is_client_fault(error: UpstreamError) -> bool:
     return not error.retryable and error.status < 500
 
@@ -95,7 +98,7 @@ class BreakerGuard:
             self._later(self._record(target, ticket, "ok", latency_ms=0.0, ttft_ms=None, count_health=False))
             return
         key = self.breaker_key(target)
-        outcome = "neutral"
+        outcome: AttemptResult = "neutral"
         if error.is_fault and key not in blamed:
             blamed.add(key)
             outcome = "failed"
@@ -143,7 +146,7 @@ class BreakerGuard:
         self,
         target: Target,
         ticket: Any,
-        outcome: Literal["ok", "failed", "neutral"],
+        outcome: AttemptResult,
         *,
         latency_ms: float,
         ttft_ms: float | None,
@@ -205,7 +208,7 @@ class CappedGuard:
         return self.inner.cooldowns
 
     async def acquire(self, target: Target, *, force: bool = False) -> Any:
-        lease = await self.policy.guarded(
+        lease: Lease | None = await self.policy.guarded(
             self.limiter.try_acquire(target.provider),
             what="provider slot",
             fallback=Lease.unchecked(target.provider, self.clock.now()),

@@ -24,12 +24,23 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, assert_never
 
 from ..errors import UpstreamError
 from ..providers.upstream_errors import excerpt, malformed_answer
 from ..providers.upstream_errors import upstream_error as http_upstream_error
-from ..wire.anthropic import Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from ..wire.anthropic import (
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    OtherBlock,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
 from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, thought_signature_of, tool_name_map
 
 FINISH_REASONS: dict[str, str] = {
@@ -211,24 +222,31 @@ def message_to_chat_completion(
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in msg.content:
-        kind = block.type
-        if kind == "text":
-            texts.append(block.text)  # type: ignore[union-attr]
-        elif kind == "tool_use":
-            call: dict[str, Any] = {
-                "id": decode_tool_id(block.id),  # type: ignore[union-attr]
-                "type": "function",
-                "function": {
-                    "name": restore_tool_name(block.name, names),  # type: ignore[union-attr]
-                    "arguments": dump_arguments(block.input),  # type: ignore[union-attr]
-                },
-            }
-            extra = signature_extra_content(block.id)  # type: ignore[union-attr]
-            if extra is not None:
-                call["extra_content"] = extra
-            calls.append(call)
-        elif kind == "thinking" and include_reasoning:
-            thoughts.append(block.thinking)  # type: ignore[union-attr]
+        match block:
+            case TextBlock():
+                texts.append(block.text)
+            case ToolUseBlock():
+                call: dict[str, Any] = {
+                    "id": decode_tool_id(block.id),
+                    "type": "function",
+                    "function": {
+                        "name": restore_tool_name(block.name, names),
+                        "arguments": dump_arguments(block.input),
+                    },
+                }
+                extra = signature_extra_content(block.id)
+                if extra is not None:
+                    call["extra_content"] = extra
+                calls.append(call)
+            case ThinkingBlock():
+                if include_reasoning:
+                    thoughts.append(block.thinking)
+            case (
+                ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock()
+            ):
+                pass  # nothing a chat.completion message carries
+            case _:
+                assert_never(block)
     text = "".join(texts)
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
     if calls:
