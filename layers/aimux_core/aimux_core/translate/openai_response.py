@@ -30,6 +30,7 @@ from ..errors import UpstreamError
 from ..providers.upstream_errors import excerpt, malformed_answer
 from ..providers.upstream_errors import upstream_error as http_upstream_error
 from ..wire.anthropic import (
+    ContentBlock,
     DocumentBlock,
     ImageBlock,
     Message,
@@ -205,6 +206,44 @@ def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
 # --------------------------------------------------------------------------- canonical → OpenAI
 
 
+def assistant_parts(
+    blocks: Iterable[ContentBlock], tool_name: Callable[[str], str], *, signatures: bool, reasoning: bool
+) -> tuple[str, list[dict[str, Any]], str]:
+    """An assistant turn's text, ``tool_calls`` and reasoning text in Chat Completions terms.
+
+    ``tool_name`` maps each canonical tool name (shortened for an upstream, or restored for a client);
+    ``signatures``: a call whose id carries a Gemini thought signature gets ``extra_content``;
+    ``reasoning``: thinking text is kept. Other blocks have no place in an assistant message.
+    """
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in blocks:
+        match block:
+            case TextBlock():
+                texts.append(block.text)
+            case ToolUseBlock():
+                call: dict[str, Any] = {
+                    "id": decode_tool_id(block.id),
+                    "type": "function",
+                    "function": {"name": tool_name(block.name), "arguments": dump_arguments(block.input)},
+                }
+                extra = signature_extra_content(block.id) if signatures else None
+                if extra is not None:
+                    call["extra_content"] = extra
+                calls.append(call)
+            case ThinkingBlock():
+                if reasoning:
+                    thoughts.append(block.thinking)
+            case (
+                ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock()
+            ):
+                pass
+            case _:
+                assert_never(block)
+    return "".join(texts), calls, "".join(thoughts)
+
+
 def message_to_chat_completion(
     msg: Message,
     *,
@@ -218,41 +257,14 @@ def message_to_chat_completion(
     ``tool_names`` are the tool names the client sent; shortened names are mapped back.
     """
     names = tool_name_map(tool_names)
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for block in msg.content:
-        match block:
-            case TextBlock():
-                texts.append(block.text)
-            case ToolUseBlock():
-                call: dict[str, Any] = {
-                    "id": decode_tool_id(block.id),
-                    "type": "function",
-                    "function": {
-                        "name": restore_tool_name(block.name, names),
-                        "arguments": dump_arguments(block.input),
-                    },
-                }
-                extra = signature_extra_content(block.id)
-                if extra is not None:
-                    call["extra_content"] = extra
-                calls.append(call)
-            case ThinkingBlock():
-                if include_reasoning:
-                    thoughts.append(block.thinking)
-            case (
-                ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock()
-            ):
-                pass  # nothing a chat.completion message carries
-            case _:
-                assert_never(block)
-    text = "".join(texts)
+    text, calls, thoughts = assistant_parts(
+        msg.content, lambda name: restore_tool_name(name, names), signatures=True, reasoning=include_reasoning
+    )
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
     if calls:
         message["tool_calls"] = calls
     if thoughts:
-        message["reasoning_content"] = "".join(thoughts)
+        message["reasoning_content"] = thoughts
     message["annotations"] = []
     finish = finish_reason_for(msg.stop_reason)
     if finish == "tool_calls" and not calls:

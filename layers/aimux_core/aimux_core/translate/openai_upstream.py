@@ -52,7 +52,7 @@ from ..wire.anthropic import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from .openai_response import dump_arguments, signature_extra_content
+from .openai_response import assistant_parts
 from .tool_names import decode_tool_id, shorten_tool_name
 
 DEFAULT_OPTIONS = ChatDialectOptions()
@@ -155,40 +155,16 @@ def _turn(turn: MessageParam, i: int, opts: ChatDialectOptions, out: list[dict[s
 
 
 def _assistant(content: list[ContentBlock], opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for block in content:
-        match block:
-            case TextBlock():
-                texts.append(block.text)
-            case ToolUseBlock():
-                call: dict[str, Any] = {
-                    "id": decode_tool_id(block.id),
-                    "type": "function",
-                    "function": {"name": shorten_tool_name(block.name), "arguments": dump_arguments(block.input)},
-                }
-                extra = signature_extra_content(block.id) if opts.thought_signatures else None
-                if extra is not None:
-                    call["extra_content"] = extra
-                calls.append(call)
-            case ThinkingBlock():
-                if opts.reasoning_echo_field:
-                    thoughts.append(block.thinking)
-            case (
-                ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock()
-            ):
-                pass  # nothing an OpenAI assistant message can carry
-            case _:
-                assert_never(block)
-    text = "".join(texts)
+    text, calls, thoughts = assistant_parts(
+        content, shorten_tool_name, signatures=opts.thought_signatures, reasoning=bool(opts.reasoning_echo_field)
+    )
     if not text and not calls and not thoughts:
         return
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
     if calls:
         message["tool_calls"] = calls
     if thoughts and opts.reasoning_echo_field:
-        message[opts.reasoning_echo_field] = "".join(thoughts)
+        message[opts.reasoning_echo_field] = thoughts
     out.append(message)
 
 
