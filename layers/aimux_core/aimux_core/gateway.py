@@ -9,10 +9,10 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .accounting.metrics import Emission, on_cooldown
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
@@ -31,6 +31,7 @@ from .state.clock import SystemClock
 from .state.cooldowns import Cooldowns
 from .wire.anthropic import EventStream, Message, MessagesRequest, Usage
 
+T = TypeVar("T")
 TokenCountSource = Literal["upstream", "estimate"]
 COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
 
@@ -131,13 +132,8 @@ class Gateway:
     ) -> tuple[Message, Served]:
         """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
         request, decision, admitted = await self._route(request, context, meta)
-        try:
-            message, outcome = await self.dispatcher.create(request, context, decision.targets)
-        except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
-            self._release(admitted)
-            if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
-            raise
+        message, outcome = await self._dispatched(self.dispatcher.create(request, context, decision.targets),
+                                                  decision, admitted)  # fmt: skip
         self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
@@ -147,13 +143,8 @@ class Gateway:
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
         """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
         request, decision, admitted = await self._route(request, context, meta)
-        try:
-            events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
-        except BaseException as error:
-            self._release(admitted)
-            if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
-            raise
+        events, outcome = await self._dispatched(self.dispatcher.open_stream(request, context, decision.targets),
+                                                 decision, admitted)  # fmt: skip
         self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
@@ -262,6 +253,17 @@ class Gateway:
         if missing is None or self.reasoning is None:
             return request
         return await self.reasoning.restore(request, scope_of(key), missing)
+
+    async def _dispatched(self, dispatch: Awaitable[T], decision: Decision, admitted: Admitted) -> T:
+        """``dispatch``'s result; when it fails (or the caller's task is cancelled mid-call) the budget hold
+        is given back and an aimux error names the route it took."""
+        try:
+            return await dispatch
+        except BaseException as error:
+            self._release(admitted)
+            if isinstance(error, AimuxError):
+                error.headers.setdefault("x-aimux-route", decision.header)
+            raise
 
     def _release(self, admitted: Admitted) -> None:
         if self.admission is not None:

@@ -62,7 +62,6 @@ from ..wire.anthropic import (
 
 log = logging.getLogger(__name__)
 
-# Betas Claude on Bedrock accepts (unknown values fail the request there); see presets.
 IMAGE_FORMATS = {
     "image/jpeg": "jpeg",
     "image/jpg": "jpeg",
