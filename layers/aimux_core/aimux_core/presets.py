@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from .translate.chat_dialect import ChatDialectOptions
+
 Dialect = Literal["anthropic", "openai", "bedrock", "mock"]
 AuthStyle = Literal["x-api-key", "bearer", "aws", "none"]
 BetaPolicy = Literal["forward", "allowlist", "drop"]
@@ -132,20 +134,6 @@ def _m(model_id: str, ctx: int, out: int, caps: tuple[str, ...], price: Price, n
     if upstream is None:
         upstream = rest if slash and prefix in ("openrouter", "groq", "cerebras") else model_id
     return DefaultModel(model_id, upstream, ctx, out, caps, price, name, tuple(aliases))
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDialectOptions:
-    """What one OpenAI-compatible upstream accepts (``translate.openai_upstream`` reads it)."""
-
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    max_tokens_limit: int | None = None
-    reasoning_echo_field: Literal["reasoning_content", "reasoning"] | None = None
-    send_reasoning_effort: bool = True
-    send_parallel_tool_calls: bool = True
-    stream_usage: bool = True
-    tool_error_prefix: str = "Error: "
-    thought_signatures: bool = False  # Gemini: tool calls carry ``extra_content.google.thought_signature``
 
 
 @dataclass(frozen=True, slots=True)

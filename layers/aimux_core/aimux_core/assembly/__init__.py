@@ -27,7 +27,6 @@ from ..keys.mode import auth_mode
 from ..keys.ring import KeyRing
 from ..settings import Settings
 from ..state.store import Store
-from ..surfaces.admin_access import AdminAccess
 from ..surfaces.app import create_local_app, create_messages_app
 from .stores import build_keyring, build_store
 
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from ..config.schema import AimuxConfig
+    from ..surfaces.admin_access import AdminAccess
 
 __all__ = [
     "admin_app",
@@ -103,6 +103,7 @@ def messages_app(settings: Settings | None = None) -> Starlette:
 def admin_app(settings: Settings | None = None) -> FastAPI:
     """The admin API of a Lambda function (``functions/admin``): IAM-guarded there, loopback-only elsewhere."""
     from ..surfaces.admin import create_admin_app  # FastAPI: the admin function's cost, not the client API's
+    from ..surfaces.admin_access import AdminAccess
 
     settings = settings if settings is not None else Settings.from_env()
     return create_admin_app(
@@ -125,6 +126,7 @@ def local_app(
     configuration). ``keys``: checked on client requests (None: auth off); ``admin_keys`` (default
     ``keys``, else ``build_keyring``) is what ``/admin/keys`` manages; ``admin_access`` defaults to the
     settings' rules. ``aimux serve`` builds the same from parts it reports on as it starts."""
+    from ..surfaces.admin_access import AdminAccess  # the admin rules: not on a Lambda client API's cold start
     settings = settings if settings is not None else Settings.from_env()
     gateway = gateway if gateway is not None else default_gateway(settings)
     managed = admin_keys if admin_keys is not None else keys if keys is not None else build_keyring(settings)

@@ -1,54 +1,25 @@
-"""The ``openai`` dialect: any Chat Completions upstream behind one adapter.
+"""The ``openai`` dialect: any Chat Completions upstream (``POST {base}/chat/completions``) behind one adapter.
 
-OpenAI, OpenRouter, Cerebras, Groq, Gemini's OpenAI endpoint, DeepSeek's OpenAI API, Ollama, vLLM
-or any base URL: ``POST {base}/chat/completions``; what differs between them lives in the preset.
+OpenAI, OpenRouter, Cerebras, Groq, Gemini, DeepSeek's OpenAI API, Ollama, vLLM or any base URL: what
+differs between them is data in the preset (``ProviderPreset.chat``, ``schema_profile``, ``reasoning``,
+``supports_images``, ``extra_headers``), never a branch here on the provider's name.
 
-Request (built once per call, compact JSON bytes):
+Contract, and the reasons behind the parts that are not obvious:
 
-- thinking kept per ``preset.reasoning`` (``prepare_thinking``): for ``echo`` upstreams (DeepSeek,
-  GLM, Kimi, MiniMax) the aimux-signed reasoning of earlier turns goes back as
-  ``preset.chat.reasoning_echo_field`` on the assistant tool-call message (they 400 without it);
-  for the others it is dropped.
-- ``preset.strip_fields`` (canonical request fields the upstream rejects) removed first.
-- ``messages_to_chat`` with ``preset.chat``; ``max_tokens`` clamped to the smallest of the preset's
-  ``chat.max_tokens_limit``, ``max_tokens_cap``, the caller's ``max_tokens_limit`` and the upstream
-  model's own limit (``model_limits``): Claude Code asks for up to 128k, most models 400 above
-  their output limit. Raised to 1 when 0 (Claude Code's cache pre-warm; OpenAI-style APIs reject 0).
-- tool schemas (and a ``response_format`` schema) cleaned per ``preset.schema_profile``
-  (``schema_cleaning``): Gemini and Cerebras 400 on keywords Claude Code always sends.
-- Gemini: assistant tool calls replayed from history carry their own
-  ``extra_content.google.thought_signature`` (kept in the tool id since the answer:
-  ``tool_names``); a call without one (the turn came from another provider, or the client lost
-  it) gets Google's documented ``"skip_thought_signature_validator"`` instead (Gemini 3 400s with
-  "Function call is missing a thought_signature" otherwise).
-- images refused up front with a 400 naming the block when ``preset.supports_images`` is false
-  (DeepSeek): never dropped silently, the model would answer about a picture it never saw.
-- streaming always asks for ``stream_options.include_usage`` (else no token counts at all), unless
-  ``preset.chat.stream_usage`` says the upstream rejects it (GLM).
-- ``Authorization: Bearer`` (none for ``auth == "none"``, e.g. local Ollama) plus
-  ``preset.extra_headers`` (OpenRouter's attribution headers); streams ask for
-  ``accept-encoding: identity`` because ``HttpTransport.stream`` yields the raw (undecoded) body.
-
-Response:
-
-- non-streaming: ``chat_completion_to_message`` (reasoning → a thinking block signed by aimux,
-  ``aimux1.<provider>.<mac>``, so Claude Code keeps it and it can be echoed later; shortened tool
-  names restored; Gemini's ``stop`` after tool calls → ``tool_use``); an error object in a 200
-  body (OpenRouter, vLLM) → its ``UpstreamError``; a body that is not JSON, breaks the schema
-  (``choices`` not a list, no ``message``, parts of the wrong type) or holds nothing usable →
-  ``malformed_answer``, a retryable upstream fault.
-- streaming: the body is read with the tolerant SSE parser (``: OPENROUTER PROCESSING`` comments,
-  ``\\r\\n``, split events), each ``data:`` payload parsed as JSON up to ``[DONE]`` and fed to
-  ``ChatChunkDecoder``, which aggregates tool calls by index (Gemini: no index; vLLM: parallel
-  calls all at index 0), holds ``message_delta`` for the trailing usage chunk (``choices`` ``[]``
-  or ``null``, Groq's ``x_groq.usage``) and raises on error chunks (OpenAI ``{"error"}``,
-  OpenRouter ``finish_reason: "error"``, vLLM ``object: "error"``). ``message_start`` carries the
-  input-token estimate (the upstream reports usage only at the end). Malformed JSON in a
-  ``data:`` line or a chunk of the wrong shape (``malformed_answer``), a body that ends before
-  ``finish_reason`` (with or without ``[DONE]``), and a JSON error body sent instead of a stream →
-  ``UpstreamError``; never a clean ``message_stop``.
-- transport faults (refused, reset, stalls before the first byte or between chunks, 4xx/5xx with
-  ``retry-after``) come typed from ``HttpTransport``. Closing the stream closes the upstream response.
+- The request is the canonical one mapped by ``translate.openai_upstream.messages_to_chat``, with
+  ``max_tokens`` clamped to the smallest limit known for the model (Claude Code asks for up to 128k;
+  most models 400 above their output limit) and tool schemas cleaned per ``schema_profile`` (Gemini and
+  Cerebras 400 on keywords Claude Code always sends). Reasoning of earlier turns goes back only to
+  ``echo`` upstreams, which 400 without it; Gemini tool calls carry their thought signatures.
+- Images sent to an upstream that cannot see them are a 400 naming the block, never dropped: the model
+  would answer about a picture it never saw.
+- Streams always ask for usage (``stream_options.include_usage``, unless the preset says the upstream
+  rejects it) and for ``accept-encoding: identity`` (the transport yields the raw body).
+- The answer is canonical: reasoning becomes a thinking block signed by aimux so it can be echoed later;
+  shortened tool names are restored. An error object in a 200 body is that upstream error; a body that
+  breaks the schema is ``malformed_answer``, a retryable fault; a stream that ends before its
+  ``finish_reason`` or carries an error chunk raises, so a broken stream never ends in a clean
+  ``message_stop``. Closing the stream closes the upstream response.
 """
 
 from __future__ import annotations

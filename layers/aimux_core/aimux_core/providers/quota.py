@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from ..presets import QUOTA_CODES
-
 DEFAULT_COOLDOWN = 900.0
 MAX_COOLDOWN = 7 * 24 * 3600.0
 _CHINA = timezone(timedelta(hours=8))
@@ -59,6 +57,8 @@ def quota_cooldown(
     error = _error_object(text)
     code = str(error.get("code", "")) if error else ""
     message = str(error.get("message", "")) if error else text
+    from ..presets import QUOTA_CODES  # every provider's table: on the first error answer, not at cold start
+
     if code in QUOTA_CODES or _QUOTA_WORDS.search(message):
         reset = _announced_reset(message)
         return _bounded(reset - now) if reset is not None else DEFAULT_COOLDOWN

@@ -1,44 +1,27 @@
-"""OpenAI Chat Completions request → canonical Messages request (the client speaks OpenAI).
+"""OpenAI Chat Completions request → canonical Messages request (the client speaks OpenAI): ``chat_to_messages``.
 
-Mapping (``chat_to_messages``):
+Contract: every field OpenAI clients send either maps to its Anthropic meaning, is dropped because it
+has none (penalties, seed, logprobs, logit_bias, store, image ``detail``), or is a 400 naming the
+client's JSON path (audio and file-id parts, non-function tools, ``n > 1``, unparsable tool-call
+arguments). Nothing is silently changed in meaning. The rules that are not a plain renaming, and why:
 
-- ``system``/``developer`` messages, wherever they appear → top-level ``system`` text blocks in
-  order (one block per message or text part; boundaries kept).
-- ``user`` string → string; parts: ``text`` → text (empty dropped), ``image_url`` data URL →
-  base64 image (jpeg/png/gif/webp only), http(s) URL → url image, ``detail`` dropped; ``file``
-  with a PDF data URL → document; ``input_audio``, ``file_id`` and unknown parts → 400.
-- consecutive ``tool`` (and legacy ``function``) messages → one ``user`` message of
-  ``tool_result`` blocks in order; a ``user`` message right after them joins that message.
-- a ``user`` message with no content left (``""``, only empty text parts) is dropped: OpenAI accepts it,
-  Anthropic rejects it (400 "non-empty content"). Only a conversation of nothing else keeps it, so the
-  upstream, not aimux, answers that.
-- ``assistant`` content/refusal → text blocks (empty dropped), ``tool_calls`` → ``tool_use``
-  (``arguments`` parsed, ``""`` → ``{}``; unparsable → 400 naming
-  ``messages[i].tool_calls[j].function.arguments``), legacy ``function_call`` → ``tool_use`` with
-  a synthetic id that the following ``function`` message answers; a Gemini thought signature in
-  ``extra_content`` rides in the ``tool_use`` id (and its tool result's). ``reasoning_content`` (the
-  reasoning aimux returned earlier) becomes a leading thinking block with an aimux signature: only
-  upstreams that want their reasoning echoed (DeepSeek, GLM, Kimi) ever see it, never Anthropic.
-  An assistant turn with nothing left is dropped; a final (prefill) assistant text loses trailing
-  whitespace, which Anthropic rejects.
-- ``tools``/``functions`` → tools (``parameters`` or an empty object schema; ``strict`` dropped
-  because Anthropic rejects it on models without structured outputs); non-function tools → 400.
-- ``tool_choice`` none/auto/required/named/allowed_tools → none/auto/any/tool/(auto|any over the
-  allowed subset); ``parallel_tool_calls: false`` → ``disable_parallel_tool_use``; both dropped
-  when no tools remain (Anthropic rejects ``tool_choice`` without tools).
-- ``max_completion_tokens`` ?? ``max_tokens`` ?? ``default_max_tokens``; ``stop`` → list;
-  ``user``/``safety_identifier`` → ``metadata.user_id``; ``temperature`` clamped to [0, 1].
-- ``reasoning_effort``: ``none`` → thinking disabled; otherwise ``thinking_mode="adaptive"``
-  (default, current models) → adaptive thinking + ``output_config.effort`` (minimal → low), or
-  ``"budget"`` (older models) → enabled thinking with a budget per effort below ``max_tokens``.
-  Thinking is not sent with a forced ``tool_choice`` (any/tool), which Anthropic rejects with
-  thinking; with thinking on, ``temperature``/``top_p`` are dropped for the same reason.
-- ``response_format`` json_schema → ``output_config.format``; ``json_object`` is accepted without
-  a mapping (OpenAI already requires the prompt to ask for JSON, and Anthropic has no schema-less
-  JSON mode); ``n > 1`` → 400. Penalties, seed, logprobs, logit_bias, store are dropped.
+- System and developer messages anywhere become top-level ``system`` blocks, boundaries kept.
+- Consecutive tool (and legacy function) results become one user turn, joined by a user message that
+  follows; Anthropic wants results and the next user text in one turn.
+- Empty user messages and assistant turns with nothing left are dropped (Anthropic 400s on empty content),
+  unless the conversation holds nothing else: then the upstream answers that, not aimux. A final (prefill)
+  assistant text loses its trailing whitespace, which Anthropic rejects.
+- ``reasoning_content`` the client sends back (reasoning aimux returned earlier) becomes a leading thinking
+  block signed by aimux: only upstreams that need their reasoning echoed ever see it. A Gemini thought
+  signature in a call's ``extra_content`` rides in its ``tool_use`` id.
+- ``strict`` is dropped from tools and ``tool_choice`` is dropped when no tool remains; thinking is not
+  sent with a forced ``tool_choice``, and ``temperature``/``top_p`` not with thinking: each is a 400 at
+  Anthropic. ``reasoning_effort`` maps to adaptive thinking with an effort (current models) or to a token
+  budget below ``max_tokens`` (``thinking_mode="budget"``, older models).
+- ``response_format`` json_schema → ``output_config.format``; ``json_object`` is accepted as is (OpenAI
+  already requires the prompt to ask for JSON, and Anthropic has no schema-less JSON mode).
 
-The reverse direction (canonical → OpenAI for upstream adapters) lives in ``openai_upstream``
-and is re-exported here.
+The reverse direction (canonical → OpenAI for upstream adapters) lives in ``openai_upstream``.
 """
 
 from __future__ import annotations
@@ -47,7 +30,6 @@ import json
 from typing import Any, Literal, assert_never
 
 from ..errors import InvalidRequest
-from ..presets import ChatDialectOptions
 from ..wire.anthropic import (
     DocumentBlock,
     ImageBlock,
@@ -79,6 +61,7 @@ from ..wire.openai import (
     ToolMessage,
     UserMessage,
 )
+from .chat_dialect import ChatDialectOptions
 from .openai_response import call_thought_signature, parse_arguments
 from .openai_upstream import messages_to_chat
 from .thinking import CLIENT_REASONING, sign_reasoning

@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 from ..errors import InvalidRequest
-from ..presets import ChatDialectOptions
 from ..wire.anthropic import (
     ContentBlock,
     DocumentBlock,
@@ -52,6 +51,7 @@ from ..wire.anthropic import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from .chat_dialect import ChatDialectOptions
 from .openai_response import assistant_parts
 from .tool_names import decode_tool_id, shorten_tool_name
 
