@@ -118,7 +118,7 @@ class UpstreamError(AimuxError):
     ``cooldown`` says the target is not broken but must rest (its reason, see ``CooldownReason``):
     dispatch cools it down instead of counting a breaker failure. By default it follows ``kind``
     (``rate_limit_error`` → ``rate_limit``, ``overloaded_error`` → ``overloaded``); pass it (None
-    included) when the upstream's answer says more, as ``providers.upstream_errors`` does.
+    included) when the upstream's answer says more, as ``translate.upstream_errors`` does.
     """
 
     def __init__(

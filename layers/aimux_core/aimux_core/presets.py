@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from .translate.chat_dialect import ChatDialectOptions
+from .wire.openai import ChatDialectOptions
 
 Dialect = Literal["anthropic", "openai", "bedrock", "mock"]
 AuthStyle = Literal["x-api-key", "bearer", "aws", "none"]

@@ -7,7 +7,6 @@ and benchmarks (``local_app``, ``build_mock_gateway``). Nothing above it in the 
 
 parts.py      configuration → adapters, catalog, routing table, retry policy, guard, limits: one gateway
 providers.py  configuration → provider adapters (keys read here) and the model catalog
-stores.py     ``build_store`` (DynamoDB or memory) and ``build_keyring``
 
 Cold start: a Lambda handler imports this module and ``surfaces.app`` only. The configuration (YAML,
 schema), the adapters and the limits load on the first request (``parts``, imported by
@@ -24,11 +23,11 @@ from typing import TYPE_CHECKING
 from ..accounting.metrics import Emission
 from ..gateway import Gateway
 from ..keys.mode import auth_mode
-from ..keys.ring import KeyRing
+from ..keys.ring import KeyRing, build_keyring
 from ..settings import Settings
+from ..state.backend import build_store
 from ..state.store import Store
 from ..surfaces.app import create_local_app, create_messages_app
-from .stores import build_keyring, build_store
 
 if TYPE_CHECKING:
     import httpx

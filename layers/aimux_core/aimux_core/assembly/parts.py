@@ -31,6 +31,7 @@ from ..routing.guard import BreakerGuard, CappedGuard
 from ..routing.table import Route, RoutingTable, Target
 from ..settings import Settings
 from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
+from ..state.backend import build_store
 from ..state.breaker_model import BreakerSettings
 from ..state.cooldowns import Cooldowns, CooldownSettings
 from ..state.failure_policy import StateFailurePolicy
@@ -39,7 +40,6 @@ from ..state.signing_key import load_signing_key
 from ..state.store import Store
 from ..translate.provenance_key import PROVENANCE_KEY
 from .providers import build_catalog, build_providers
-from .stores import build_store
 
 if TYPE_CHECKING:
     import httpx

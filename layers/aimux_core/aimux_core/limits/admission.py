@@ -24,21 +24,35 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..accounting.pricing import cost_micro_usd
 from ..state.failure_policy import StateFailurePolicy
 from .budget import OK, BudgetLimits, BudgetVerdict, verdict_for
 from .reservations import BudgetHolds, Hold
 from .spend import SpendLedger, SpendTotals
-from .windows import RateDecision, RateLimiter, usage_tokens
+from .windows import HasRateLimits, RateDecision, RateLimiter, usage_tokens
 
 if TYPE_CHECKING:
-    from ..keys.record import ApiKeyRecord
-    from ..routing.catalog import Price
+    from ..accounting.pricing import Price
     from ..state.clock import Clock
     from ..state.store import Item
     from ..wire.anthropic import Usage
+
+
+
+class LimitedKey(HasRateLimits, Protocol):
+    """What admission reads of a caller's key (``keys.record.ApiKeyRecord`` has it): its id, rate limits
+    and budgets. A shape, so that limits need nothing of the keys package."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def budget_daily_usd(self) -> float | None: ...
+    @property
+    def budget_monthly_usd(self) -> float | None: ...
+    @property
+    def budget_route(self) -> str | None: ...
 
 log = logging.getLogger("aimux.admission")
 
@@ -51,7 +65,7 @@ class Admitted:
     for a zero worst case, or when the store was unreachable and the policy is open).
     """
 
-    key: ApiKeyRecord | None = None
+    key: LimitedKey | None = None
     rate: RateDecision | None = None
     budget: BudgetVerdict = OK
     holds: tuple[Hold, ...] = ()
@@ -97,7 +111,7 @@ class Admission:
         self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
     async def admit(
-        self, key: ApiKeyRecord | None, route: str, estimate: int, worst_case: Callable[[], int]
+        self, key: LimitedKey | None, route: str, estimate: int, worst_case: Callable[[], int]
     ) -> Admitted:
         """Rate windows and the budget hold for ``key`` (raises ``RateLimited`` subclasses when refused).
 

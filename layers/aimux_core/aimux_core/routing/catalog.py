@@ -13,15 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """List price in USD per million tokens; cache reads and writes have their own rates."""
-
-    input: float
-    output: float
-    cache_read: float
-    cache_write: float
+from ..accounting.pricing import Price
 
 
 @dataclass(frozen=True, slots=True)

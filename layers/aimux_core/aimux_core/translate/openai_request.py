@@ -49,6 +49,7 @@ from ..wire.anthropic import (
 from ..wire.openai import (
     AssistantMessage,
     ChatCompletionRequest,
+    ChatDialectOptions,
     ContentPart,
     DeveloperMessage,
     FunctionMessage,
@@ -61,7 +62,6 @@ from ..wire.openai import (
     ToolMessage,
     UserMessage,
 )
-from .chat_dialect import ChatDialectOptions
 from .openai_response import call_thought_signature, parse_arguments
 from .openai_upstream import messages_to_chat
 from .thinking import CLIENT_REASONING, sign_reasoning

@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, assert_never
 
 from ..errors import UpstreamError
-from ..providers.upstream_errors import excerpt, malformed_answer
-from ..providers.upstream_errors import upstream_error as http_upstream_error
 from ..wire.anthropic import (
     ContentBlock,
     DocumentBlock,
@@ -43,6 +41,8 @@ from ..wire.anthropic import (
     Usage,
 )
 from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, thought_signature_of, tool_name_map
+from .upstream_errors import excerpt, malformed_answer
+from .upstream_errors import upstream_error as http_upstream_error
 
 FINISH_REASONS: dict[str, str] = {
     "end_turn": "stop",
@@ -191,7 +191,7 @@ def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
 
     Shapes: ``{"error": {"message", "type", "code"}}`` (OpenAI; OpenRouter puts the HTTP status in
     ``code``), ``{"error": "text"}`` and ``{"object": "error", "message", "code"}`` (vLLM). A numeric
-    code maps like the same HTTP status would (``providers.upstream_errors``, which also redacts
+    code maps like the same HTTP status would (``translate.upstream_errors``, which also redacts
     anything that looks like a credential); otherwise it is a retryable ``api_error``.
     """
     raw = body.get("error")

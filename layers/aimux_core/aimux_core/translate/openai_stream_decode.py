@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import UpstreamError
-from ..providers.upstream_errors import malformed_answer
 from ..wire.anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -59,6 +58,7 @@ from .openai_response import (
 )
 from .stream import StreamTranslator
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
+from .upstream_errors import malformed_answer
 
 _delta_event = ContentBlockDeltaEvent.model_validate
 _start_event = ContentBlockStartEvent.model_validate

@@ -51,7 +51,7 @@ from ..wire.anthropic import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from .chat_dialect import ChatDialectOptions
+from ..wire.openai import ChatDialectOptions
 from .openai_response import assistant_parts
 from .tool_names import decode_tool_id, shorten_tool_name
 
