@@ -87,8 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _say_where_providers_come_from(providers: Iterable[str], source: str, configured: list[str]) -> None:
     if set(providers) == {"mock"}:
-        print("aimux: no provider configured - serving the built-in mock provider for every model name",
-              file=sys.stderr)
+        print(
+            "aimux: no provider configured - serving the built-in mock provider for every model name", file=sys.stderr
+        )
     elif source == "environment":
         print(f"aimux: no config file - providers from the environment: {', '.join(configured)}", file=sys.stderr)
     else:

@@ -33,6 +33,8 @@ from .redaction import redact
 CooldownReason = Literal["rate_limit", "overloaded", "quota", "auth_failure"]
 LOAD_SIGNALS: frozenset[str] = frozenset({"rate_limit", "overloaded"})
 _COOLDOWN_OF_KIND: dict[str, CooldownReason] = {"rate_limit_error": "rate_limit", "overloaded_error": "overloaded"}
+
+
 class _Default(enum.Enum):
     FROM_KIND = enum.auto()  # ``cooldown`` not given: it follows ``kind``
 

@@ -347,7 +347,16 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
 AUTODETECT: tuple[ProviderPreset, ...] = tuple(
     PRESETS[name]
     for name in (
-        "anthropic", "openai", "zai", "deepseek", "moonshot", "minimax", "gemini", "groq", "cerebras", "openrouter",
+        "anthropic",
+        "openai",
+        "zai",
+        "deepseek",
+        "moonshot",
+        "minimax",
+        "gemini",
+        "groq",
+        "cerebras",
+        "openrouter",
     )
 )
 QUOTA_CODES: frozenset[str] = frozenset().union(*(p.quota_codes for p in PRESETS.values()))

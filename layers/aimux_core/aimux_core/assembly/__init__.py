@@ -126,6 +126,7 @@ def local_app(
     ``keys``, else ``build_keyring``) is what ``/admin/keys`` manages; ``admin_access`` defaults to the
     settings' rules. ``aimux serve`` builds the same from parts it reports on as it starts."""
     from ..surfaces.admin_access import AdminAccess  # the admin rules: not on a Lambda client API's cold start
+
     settings = settings if settings is not None else Settings.from_env()
     gateway = gateway if gateway is not None else default_gateway(settings)
     managed = admin_keys if admin_keys is not None else keys if keys is not None else build_keyring(settings)

@@ -141,9 +141,12 @@ def build_gateway(
     policy = StateFailurePolicy(settings.state_failure)
     longest_call = max((provider.timeouts.total for provider in config.providers.values()), default=0.0)
     admission = Admission(
-        RateLimiter(store, clock), SpendLedger(store, clock), clock,
+        RateLimiter(store, clock),
+        SpendLedger(store, clock),
+        clock,
         holds=BudgetHolds(store, clock, hold_seconds=hold_seconds_for(config.retry.deadline, longest_call)),
-        policy=policy, budget_route_for=config.budget_route_for,
+        policy=policy,
+        budget_route_for=config.budget_route_for,
         on_spend=partial(emit_key_spend, Emission.of(settings)),
     )
     guard = build_guard(config, store, policy=policy, emission=Emission.of(settings))
@@ -151,8 +154,12 @@ def build_gateway(
     if any(getattr(getattr(p, "preset", None), "reasoning", "") == "echo" for p in providers.values()):
         reasoning = ReasoningEcho(ReasoningMemory(store, clock))
     return Gateway(
-        providers, table, policy=build_retry_policy(config, settings.deadline_seconds), guard=guard,
-        admission=admission, reasoning=reasoning,
+        providers,
+        table,
+        policy=build_retry_policy(config, settings.deadline_seconds),
+        guard=guard,
+        admission=admission,
+        reasoning=reasoning,
     )
 
 

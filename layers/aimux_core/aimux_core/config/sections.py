@@ -16,6 +16,7 @@ from .errors import ConfigProblems, Problem
 BreakerScope = Literal["provider", "model"]
 WhenAllDown = Literal["try", "refuse"]
 
+
 class Section(BaseModel):
     """Base of every config section: unknown fields are errors; values are immutable once loaded."""
 

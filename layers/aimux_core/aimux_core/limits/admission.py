@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..accounting.pricing import cost_micro_usd
+from ..state.background import BackgroundWrites
 from ..state.failure_policy import StateFailurePolicy
 from .budget import OK, BudgetLimits, BudgetVerdict, verdict_for
 from .reservations import BudgetHolds, Hold
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from ..state.clock import Clock
     from ..state.store import Item
     from ..wire.anthropic import Usage
-
 
 
 class LimitedKey(HasRateLimits, Protocol):
@@ -53,6 +53,7 @@ class LimitedKey(HasRateLimits, Protocol):
     def budget_monthly_usd(self) -> float | None: ...
     @property
     def budget_route(self) -> str | None: ...
+
 
 log = logging.getLogger("aimux.admission")
 
@@ -107,12 +108,10 @@ class Admission:
         self.policy = policy or StateFailurePolicy()
         self.budget_route_for = budget_route_for
         self.on_spend = on_spend
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._writes = BackgroundWrites(log)
         self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
-    async def admit(
-        self, key: LimitedKey | None, route: str, estimate: int, worst_case: Callable[[], int]
-    ) -> Admitted:
+    async def admit(self, key: LimitedKey | None, route: str, estimate: int, worst_case: Callable[[], int]) -> Admitted:
         """Rate windows and the budget hold for ``key`` (raises ``RateLimited`` subclasses when refused).
 
         ``worst_case()`` is the most the request can cost on ``route`` in micro-dollars; it is only
@@ -173,8 +172,7 @@ class Admission:
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     async def _reserve(self, scope: str, limits: BudgetLimits, worst_case: Callable[[], int]) -> _Reserved:
         """The hold for ``worst_case()`` under ``limits`` (nothing to hold without a budget or cost)."""
@@ -222,11 +220,4 @@ class Admission:
             self.on_spend(key_id, totals.day_micro / 1_000_000)
 
     def _later(self, work: Awaitable[Any], what: str) -> None:
-        task = asyncio.ensure_future(self.policy.guarded(work, what=what, fallback=None, answered=True))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background state write failed: %s", type(task.exception()).__name__)
+        self._writes.later(self.policy.guarded(work, what=what, fallback=None, answered=True), what)

@@ -257,8 +257,15 @@ class AnthropicProvider(HttpAdapter):
 
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION
-        body = build_body(call.request, call.model, self.preset, provider=self.name, stream=stream, version=version,
-                          betas=call.context.betas)
+        body = build_body(
+            call.request,
+            call.model,
+            self.preset,
+            provider=self.name,
+            stream=stream,
+            version=version,
+            betas=call.context.betas,
+        )
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=stream)
         return _encode(body), headers
 

@@ -110,13 +110,13 @@ class Outcome:
     attempts: list[Attempt]
 
 
-
 def upstream_call(request: MessagesRequest, target: Target, context: RequestContext) -> UpstreamCall:
     """The call of ``request`` to ``target``, ``max_tokens`` clamped to the model's ``max_output``."""
     entry = target.entry
     if entry is not None and request.max_tokens > entry.max_output:
         request = with_max_tokens(request, entry.max_output)
     return UpstreamCall(request, target.model, context)
+
 
 @dataclass(slots=True)
 class Dispatcher:

@@ -130,8 +130,15 @@ class Exchange:
         """The JSON answer: settled, published, with the headers of the target, the cost and the rate windows."""
         cost = gateway.settle(served, usage)
         record = record_served(
-            request_id=self.request_id, surface=self.surface, served=served, timer=self.timer, usage=usage,
-            cost_usd=cost, key_id=self._key_id, client_model=self.client_model, ids=self._ids,
+            request_id=self.request_id,
+            surface=self.surface,
+            served=served,
+            timer=self.timer,
+            usage=usage,
+            cost_usd=cost,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
         publish(record, self._emission)
         headers = {**served_headers(self.request_id, served), **self._ratelimit_headers(served), **cost_header(record)}
@@ -156,8 +163,13 @@ class Exchange:
 
             error.headers.update(ratelimit_headers(self.surface, error.decision))
         record = record_failed(
-            request_id=self.request_id, surface=self.surface, error=error, timer=self.timer, key_id=self._key_id,
-            client_model=self.client_model, ids=self._ids,
+            request_id=self.request_id,
+            surface=self.surface,
+            error=error,
+            timer=self.timer,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
         publish(record, self._emission)
 
@@ -194,9 +206,17 @@ class Exchange:
         )
         cost = gateway.settle(served, usage)
         record = record_served(
-            request_id=self.request_id, surface=self.surface, served=served, timer=self.timer, tokens=counts,
-            cost_usd=cost, stream=True, error_kind=tally.error_kind, key_id=self._key_id,
-            client_model=self.client_model, ids=self._ids,
+            request_id=self.request_id,
+            surface=self.surface,
+            served=served,
+            timer=self.timer,
+            tokens=counts,
+            cost_usd=cost,
+            stream=True,
+            error_kind=tally.error_kind,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
         publish(record, self._emission)
 

@@ -235,9 +235,7 @@ def assistant_parts(
             case ThinkingBlock():
                 if reasoning:
                     thoughts.append(block.thinking)
-            case (
-                ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock()
-            ):
+            case ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock():
                 pass
             case _:
                 assert_never(block)
@@ -365,8 +363,10 @@ def chat_completion_to_message(
     finish = choice.get("finish_reason")
     if not content and (finish not in EMPTY_ANSWER_FINISHES or not usage):
         raise malformed_answer(
-            provider, f"answered nothing usable (no content, no tool calls, finish_reason {finish!r}"
-            + ("" if usage else ", no usage") + ")"
+            provider,
+            f"answered nothing usable (no content, no tool calls, finish_reason {finish!r}"
+            + ("" if usage else ", no usage")
+            + ")",
         )
     stop = stop_reason_for(finish, has_tool_use=bool(raw_calls), refused=bool(refusal))
     return Message(
