@@ -17,9 +17,9 @@ import asyncio
 import time
 from typing import Any
 
-from aimux_core.gateway import build_mock_gateway
+from aimux_core.assembly import build_mock_gateway
+from aimux_core.settings import Settings
 from aimux_core.surfaces.app import create_messages_app
-from aimux_core.surfaces.cors import parse_cors_origins
 
 ORIGIN = b"https://app.example.com"
 
@@ -48,8 +48,8 @@ async def per_request_us(app: Any, request_scope: dict[str, Any], number: int) -
 
 async def main(number: int, rounds: int) -> None:
     gateway = build_mock_gateway()
-    plain = create_messages_app(gateway, cors=None)
-    with_cors = create_messages_app(gateway, cors=parse_cors_origins(ORIGIN.decode()))
+    plain = create_messages_app(gateway)
+    with_cors = create_messages_app(gateway, settings=Settings(cors_origins=(ORIGIN.decode(),)))
     cases = {
         "no origins configured (no middleware)": (plain, scope("GET", [])),
         "origins configured, request without Origin": (with_cors, scope("GET", [])),

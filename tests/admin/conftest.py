@@ -1,6 +1,6 @@
 """A gateway with two real-HTTP fake upstreams, keys on, and its admin routes, served on loopback.
 
-``deployment`` is what an operator runs locally: ``create_local_app`` (client API and ``/admin`` in one
+``deployment`` is what an operator runs locally: ``local_app`` (client API and ``/admin`` in one
 process) over a gateway built from a configuration document (real adapters, breakers, health, admission,
 usage counters) on a ``MemoryStore``, with a ``KeyRing`` on the same store. Responses end only after the
 state writes they cause (``AIMUX_FINISH_WRITES_IN_REQUEST=1``, as on Lambda), so a test reads the admin
@@ -17,13 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.validate import validate_config
 from aimux_core.keys import KeyRing
-from aimux_core.settings import AdminSettings
+from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin_access import AdminAccess
-from aimux_core.surfaces.app import create_local_app
 from fakes.anthropic_upstream import AnthropicUpstream
 from fakes.openai_upstream import OpenAIUpstream
 from support.server import serve
@@ -106,8 +105,8 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
     with AnthropicUpstream() as anthropic, OpenAIUpstream() as openai:
         store = MemoryStore()
         config = validate_config(document(anthropic, openai), "admin-test.yaml")
-        gateway = build_gateway_from_config(config, env=ENV, store=store)
+        gateway = build_gateway(config, env=ENV, store=store)
         keys = KeyRing(store, cache_seconds=30)
-        app = create_local_app(gateway, keys, admin_keys=keys, admin_access=AdminAccess(AdminSettings()))
+        app = local_app(gateway, keys, admin_keys=keys, admin_access=AdminAccess(Settings()))
         with serve(app) as url:
             yield Deployment(url, gateway, keys, store, anthropic, openai)

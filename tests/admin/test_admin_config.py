@@ -13,14 +13,12 @@ from admin_conftest import ANTHROPIC_KEY, OPENAI_KEY, Deployment
 from aimux_core.cli import main
 from aimux_core.config.validate import validate_config
 from aimux_core.reports.config_view import config_view
+from aimux_core.settings import Settings
 
 MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
 
 
-def test_the_configuration_hides_every_secret_behind_its_source(
-    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AIMUX_ADMIN_TOKEN", "an-admin-token-nobody-may-see-1234")
+def test_the_configuration_hides_every_secret_behind_its_source(deployment: Deployment) -> None:
     with deployment.admin() as http:
         answer = http.get("/admin/config")
     assert answer.status_code == 200, answer.text
@@ -33,10 +31,16 @@ def test_the_configuration_hides_every_secret_behind_its_source(
     assert view["routes"]["default"]["tiers"] == [["claude-sonnet-4-5"], ["gpt-4.1"]]
     assert view["aliases"] == {"claude-sonnet-*": "default", "fast-*": "cheap"}
     assert view["breaker"]["failure_threshold"] == 2 and view["retry"]["max_attempts"] == 2
-    assert view["deployment"]["admin_token"] == {"source": "env", "name": "AIMUX_ADMIN_TOKEN"}
-    assert view["deployment"]["usage_retention_days"] == 400
-    for secret in (ANTHROPIC_KEY, OPENAI_KEY, "an-admin-token-nobody-may-see-1234"):
+    assert view["deployment"]["usage_retention_days"] == 400 and view["deployment"]["admin_token"] is None
+    for secret in (ANTHROPIC_KEY, OPENAI_KEY):
         assert secret not in answer.text
+
+    token = "an-admin-token-nobody-may-see-1234"
+    settings = Settings.from_env({"AIMUX_ADMIN_TOKEN": token, "AIMUX_USAGE_RETENTION_DAYS": "30"})
+    with_token = config_view(deployment.gateway.config, settings)
+    assert with_token["deployment"]["admin_token"] == {"source": "env", "name": "AIMUX_ADMIN_TOKEN"}
+    assert with_token["deployment"]["usage_retention_days"] == 30
+    assert token not in json.dumps(with_token)
 
 
 def test_an_ssm_held_key_is_shown_by_its_parameter_name() -> None:
@@ -46,7 +50,7 @@ def test_an_ssm_held_key_is_shown_by_its_parameter_name() -> None:
          "models": {"m": {"provider": "anthropic"}}},
         "ssm.yaml",
     )  # fmt: skip
-    view = config_view(config, {})
+    view = config_view(config, Settings())
     assert view["providers"]["anthropic"]["api_key"] == {"source": "ssm", "name": "/aimux/providers/anthropic"}
     assert view["providers"]["bedrock"]["api_key"] is None  # AWS credentials, no key
     assert view["deployment"]["admin_token"] is None and view["deployment"]["state_table"] is None

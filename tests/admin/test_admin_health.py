@@ -159,10 +159,10 @@ def test_per_model_breakers_are_shown_and_changed_model_by_model() -> None:
     from admin_conftest import ENV, document
     from fastapi.testclient import TestClient
 
-    from aimux_core.config.runtime import build_gateway_from_config
+    from aimux_core.assembly import build_gateway
     from aimux_core.config.validate import validate_config
     from aimux_core.keys import KeyRing
-    from aimux_core.settings import AdminSettings
+    from aimux_core.settings import Settings
     from aimux_core.state import MemoryStore
     from aimux_core.surfaces.admin import create_admin_app
     from aimux_core.surfaces.admin_access import AdminAccess
@@ -173,8 +173,8 @@ def test_per_model_breakers_are_shown_and_changed_model_by_model() -> None:
         breaker = {"failure_threshold": 2, "failure_ratio": None, "cooldown": 60, "scope": "model"}
         config = validate_config(document(anthropic_fake, openai_fake, breaker=breaker), "per-model.yaml")
         store = MemoryStore()
-        gateway = build_gateway_from_config(config, env=ENV, store=store)
-        app = create_admin_app(gateway, KeyRing(store), access=AdminAccess(AdminSettings()))
+        gateway = build_gateway(config, env=ENV, store=store)
+        app = create_admin_app(gateway, KeyRing(store), access=AdminAccess(Settings()))
         with TestClient(app, client=("127.0.0.1", 5000), headers={"x-aimux-admin": "test"}) as http:
             opened = http.post("/admin/breakers/openai/open").json()
             assert opened["breaker"]["scope"] == "model" and opened["breaker"]["state"] == "open"

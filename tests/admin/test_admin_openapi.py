@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
-from aimux_core.gateway import build_mock_gateway
+from aimux_core.assembly import build_mock_gateway
 from aimux_core.keys import KeyRing
-from aimux_core.settings import AdminSettings
+from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin import create_admin_app
 from aimux_core.surfaces.admin_access import AdminAccess
@@ -27,7 +27,7 @@ def api_routes(routes: list[Any]) -> list[APIRoute]:
 
 
 def test_every_admin_route_is_documented() -> None:
-    app = create_admin_app(build_mock_gateway(), KeyRing(MemoryStore()), access=AdminAccess(AdminSettings()))
+    app = create_admin_app(build_mock_gateway(), KeyRing(MemoryStore()), access=AdminAccess(Settings()))
     documented = {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
     routes = {(method, route.path) for route in api_routes(app.routes) for method in route.methods}
     assert len(routes) >= 19 and routes <= documented, sorted(routes - documented)

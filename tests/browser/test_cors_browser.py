@@ -13,9 +13,8 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aimux_core.gateway import build_mock_gateway
-from aimux_core.surfaces.app import create_local_app
-from aimux_core.surfaces.cors import parse_cors_origins
+from aimux_core.assembly import build_mock_gateway, local_app
+from aimux_core.settings import Settings
 from support.server import free_port, serve
 
 CALL = """async (url) => {
@@ -56,7 +55,7 @@ def origins() -> Iterator[tuple[str, str, str, Recorder]]:
     """An allowed page origin, another page origin, and the gateway allowing only the first."""
     allowed_port = free_port()
     allowed = f"http://127.0.0.1:{allowed_port}"
-    gateway = Recorder(create_local_app(build_mock_gateway(), cors=parse_cors_origins(allowed)))
+    gateway = Recorder(local_app(build_mock_gateway(), settings=Settings.from_env({"AIMUX_CORS_ORIGINS": allowed})))
     site = Starlette(routes=[Route("/", _home)])
     with serve(site, port=allowed_port) as allowed_url, serve(site) as other_url, serve(gateway) as gateway_url:
         yield allowed_url, other_url, gateway_url, gateway

@@ -1,6 +1,6 @@
 """The dashboard in Chromium, after real traffic: what the page shows equals what the admin API answers.
 
-One deployment as an operator runs it locally (``create_local_app``: client API and ``/admin`` in one
+One deployment as an operator runs it locally (``local_app``: client API and ``/admin`` in one
 process, keys on) over a gateway built from a configuration document: Anthropic and OpenAI upstreams
 are fake servers speaking their wire formats over HTTP; the default route fails over from Anthropic to
 OpenAI; two 500s open Anthropic's breaker. Responses end after their state writes (as on Lambda), so
@@ -21,13 +21,12 @@ import httpx
 import openai
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.validate import validate_config
 from aimux_core.keys import KeyRing
-from aimux_core.settings import AdminSettings
+from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin_access import AdminAccess
-from aimux_core.surfaces.app import create_local_app
 from fakes import Fault, Reply, Usage
 from fakes.anthropic_upstream import AnthropicUpstream
 from fakes.openai_upstream import OpenAIUpstream
@@ -102,12 +101,12 @@ def deployment() -> Iterator[Deployment]:
         anthropic_up.default = Reply(text="from anthropic", usage=Usage(input_tokens=1200, output_tokens=300))
         openai_up.default = Reply(text="from openai", usage=Usage(input_tokens=800, output_tokens=200))
         store = MemoryStore()
-        gateway = build_gateway_from_config(validate_config(config(anthropic_up, openai_up), "browser.yaml"),
+        gateway = build_gateway(validate_config(config(anthropic_up, openai_up), "browser.yaml"),
                                             env=ENV, store=store)  # fmt: skip
         keys = KeyRing(store, cache_seconds=30)
-        app = create_local_app(gateway, keys, admin_keys=keys, admin_access=AdminAccess(AdminSettings()))
-        guarded = create_local_app(gateway, keys, admin_keys=keys,
-                                   admin_access=AdminAccess(AdminSettings(token=TOKEN)))  # fmt: skip
+        app = local_app(gateway, keys, admin_keys=keys, admin_access=AdminAccess(Settings()))
+        guarded = local_app(gateway, keys, admin_keys=keys,
+                                   admin_access=AdminAccess(Settings(admin_token=TOKEN)))  # fmt: skip
         with serve(app) as url, serve(guarded) as token_url:
             yield Deployment(url, token_url, anthropic_up, openai_up)
 
@@ -157,8 +156,11 @@ def test_projects_and_keys_made_in_the_page_and_their_usage_after_traffic(page: 
     page.get_by_role("button", name="Edit project web").click()  # and its limits changed in place
     dialog.get_by_label("Requests per minute").fill("900")
     dialog.get_by_role("button", name="Save project").click()
-    wait_until(page, """document.querySelector('#projects-body tr[data-project="web"]')
-                         .textContent.includes('900 rpm')""")
+    wait_until(
+        page,
+        """document.querySelector('#projects-body tr[data-project="web"]')
+                         .textContent.includes('900 rpm')""",
+    )
     assert [(p["rpm"], p["budget_daily_usd"]) for p in deployment.api("/admin/projects")["projects"]] == [(900, 50.0)]
     # A key in it: the secret is in the dialog once, and gone from the page when it closes.
     page.click("#key-new")

@@ -75,7 +75,8 @@ def test_other_shells_get_their_own_syntax(capsys: pytest.CaptureFixture[str]) -
                         "set -e ANTHROPIC_API_KEY"]  # fmt: skip
     assert main(["env", "--client", "openai", "--url", "http://gw.example", "--key", key, "--shell", "powershell"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "$env:OPENAI_BASE_URL = 'http://gw.example/v1'", "$env:OPENAI_API_KEY = 'amx-it''s'"
+        "$env:OPENAI_BASE_URL = 'http://gw.example/v1'",
+        "$env:OPENAI_API_KEY = 'amx-it''s'",
     ]
 
 

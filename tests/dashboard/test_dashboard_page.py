@@ -8,10 +8,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from aimux_core.assembly import build_mock_gateway
 from aimux_core.dashboard.page import ASSETS, STATIC
-from aimux_core.gateway import build_mock_gateway
 from aimux_core.keys import KeyRing
-from aimux_core.settings import AdminSettings
+from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin import create_admin_app
 from aimux_core.surfaces.admin_access import AdminAccess
@@ -20,7 +20,7 @@ LOOPBACK = ("127.0.0.1", 5000)
 
 
 def _client(access: AdminAccess | None = None, peer: tuple[str, int] = LOOPBACK) -> TestClient:
-    app = create_admin_app(build_mock_gateway(), KeyRing(MemoryStore()), access=access or AdminAccess(AdminSettings()))
+    app = create_admin_app(build_mock_gateway(), KeyRing(MemoryStore()), access=access or AdminAccess(Settings()))
     return TestClient(app, client=peer)
 
 
@@ -63,7 +63,7 @@ def test_the_page_is_an_admin_route_like_the_others() -> None:
     token = "page-token-" + "x" * 16
     remote = _client(peer=("203.0.113.9", 1))
     assert remote.get("/admin/").status_code == 403
-    with_token = _client(AdminAccess(AdminSettings(token=token)))
+    with_token = _client(AdminAccess(Settings(admin_token=token)))
     # A page load cannot carry a header: the page (static, no data) loads, then asks for the token.
     for path in ("/admin/", "/admin/ui/app.js"):
         assert with_token.get(path).status_code == 200

@@ -18,10 +18,11 @@ import boto3
 import httpx
 import pytest
 
+from aimux_core.assembly import build_mock_gateway
 from aimux_core.dashboard.proxy import create_proxy_app
 from aimux_core.dashboard.signing import SigV4Signer, region_of
-from aimux_core.gateway import build_mock_gateway
 from aimux_core.keys import KeyRing
+from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin import create_admin_app
 from aimux_core.surfaces.admin_access import AdminAccess
@@ -41,8 +42,8 @@ class Deployed:
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Deployed]:
     """The admin app as the admin function runs it (IAM-guarded), behind a verifying API Gateway stand-in."""
-    admin = create_admin_app(build_mock_gateway(), KeyRing(MemoryStore()),
-                             access=AdminAccess.from_env({"AWS_LAMBDA_FUNCTION_NAME": "aimux-admin-test"}))  # fmt: skip
+    deployed = Settings.from_env({"AWS_LAMBDA_FUNCTION_NAME": "aimux-admin-test"})
+    admin = create_admin_app(build_mock_gateway(), KeyRing(MemoryStore()), access=AdminAccess(deployed))
     verifier = SigV4Verifier(admin, ACCESS_KEY, SECRET_KEY, REGION)
     with serve(verifier) as url:
         yield Deployed(url, verifier)

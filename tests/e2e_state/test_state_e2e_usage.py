@@ -27,7 +27,7 @@ import httpx
 import pytest
 from gateway_processes import Gateway, gateways, plant_key
 
-from aimux_core.projects.record import PROJECTS_PK, Project
+from aimux_core.limits.project import PROJECTS_PK, Project
 from aimux_core.state.dynamodb import DynamoStore
 from aimux_core.state.store import ABSENT
 from support.dynamo import REGION, DynamoServer, dynalite_server  # noqa: F401  (session fixture)

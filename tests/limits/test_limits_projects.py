@@ -16,20 +16,19 @@ from typing import Any
 import anthropic
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.gateway import Gateway
 from aimux_core.keys import KeyRing
 from aimux_core.keys.record import ApiKeyRecord
+from aimux_core.limits.budget import BudgetExceeded
+from aimux_core.limits.project import Project, budget_scope
+from aimux_core.limits.spend import SpendLedger, SpendTotals
+from aimux_core.limits.windows import RateLimitExceeded, rate_pk, window_start
 from aimux_core.projects.admin import create_project
-from aimux_core.projects.record import Project, budget_scope
 from aimux_core.providers.base import RequestContext
 from aimux_core.routing.select import RequestMeta
-from aimux_core.state.budget import BudgetExceeded
 from aimux_core.state.memory import MemoryStore
-from aimux_core.state.ratelimit import RateLimitExceeded, rate_pk, window_start
-from aimux_core.state.spend import SpendLedger, SpendTotals
-from aimux_core.surfaces.app import create_local_app
 from aimux_core.wire.anthropic import MessagesRequest
 from support.server import serve
 
@@ -73,7 +72,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 def gateway(store: MemoryStore) -> Gateway:
-    return build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    return build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
 
 
 async def serve_one(gateway: Gateway, record: ApiKeyRecord, team: Project | None) -> None:
@@ -178,7 +177,7 @@ async def test_a_project_without_limits_costs_no_store_call(gateway: Gateway) ->
     from limits_support import CountingStore
 
     counting = CountingStore(MemoryStore())
-    counted = build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=counting)  # type: ignore[arg-type]
+    counted = build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=counting)  # type: ignore[arg-type]
     record = key("a", rpm=10)
     for _ in range(2):  # the first request of a process reads breaker and health state: warm them
         counting.reset()
@@ -197,9 +196,9 @@ def test_project_limits_hold_over_http_for_keys_read_from_the_store(monkeypatch:
 
     monkeypatch.setenv("AIMUX_FINISH_WRITES_IN_REQUEST", "1")
     store = MemoryStore()
-    gateway = build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    gateway = build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
     ring = KeyRing(store, cache_seconds=30)
-    app = create_local_app(gateway, ring, admin_keys=ring)
+    app = local_app(gateway, ring, admin_keys=ring)
     with serve(app) as url:
 
         async def setup() -> list[str]:

@@ -11,9 +11,9 @@ import pytest
 
 from aimux_core.keys import KeyRing, create_key
 from aimux_core.keys.ring import project_of
+from aimux_core.limits.project import PROJECTS_PK, Project
+from aimux_core.limits.project_directory import ProjectDirectory
 from aimux_core.projects.admin import create_project, update_project
-from aimux_core.projects.directory import ProjectDirectory
-from aimux_core.projects.record import PROJECTS_PK, Project
 from aimux_core.state import FakeClock, MemoryStore
 from aimux_core.state.store import ABSENT, StoreUnavailable
 

@@ -206,7 +206,11 @@ async def test_set_on_an_expired_item_starts_a_fresh_one(store: Store, ns: str, 
     clock.advance(5)
     fresh = await store.add(f"{ns}#s", "x", {"count": 1}, set={"note": "new"}, expires_at=clock.now() + 5)
     assert {k: v for k, v in fresh.items() if k != "expires_at"} == {
-        "pk": f"{ns}#s", "sk": "x", "version": 1, "count": 1, "note": "new"
+        "pk": f"{ns}#s",
+        "sk": "x",
+        "version": 1,
+        "count": 1,
+        "note": "new",
     }
 
 

@@ -102,4 +102,3 @@ class SigV4Verifier:
                 "Check your AWS Secret Access Key and signing method."
             )
         return "ok"
-

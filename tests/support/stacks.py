@@ -15,20 +15,17 @@ from contextlib import contextmanager
 import boto3
 import pytest
 
-from aimux_core.gateway import build_mock_gateway
+from aimux_core.assembly import build_mock_gateway, local_app
 from aimux_core.keys import KeyRing
 from aimux_core.keys.admin import create_key
 from aimux_core.state import MemoryStore
-from aimux_core.surfaces.app import create_local_app
 
 from .dynamo import FAKE_AWS_ENV, REAL_AWS_ENV, REGION, running_moto
 from .server import serve
 
 
 @contextmanager
-def stack_with_outputs(
-    name: str, outputs: Mapping[str, str], region: str = REGION
-) -> Iterator[dict[str, str | None]]:
+def stack_with_outputs(name: str, outputs: Mapping[str, str], region: str = REGION) -> Iterator[dict[str, str | None]]:
     """Create stack ``name`` with ``outputs`` in a fresh moto server; yield the environment that reaches it
     (fake credentials, the endpoint; None: a real AWS variable to unset) for monkeypatch or a subprocess."""
     with running_moto() as endpoint:
@@ -46,7 +43,6 @@ def stack_with_outputs(
         yield env
 
 
-
 def apply_env(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str | None]) -> None:
     """Set (or, for None, unset) each variable for the rest of the test."""
     for name, value in env.items():
@@ -61,5 +57,5 @@ def keyed_mock_gateway() -> Iterator[tuple[str, str]]:
     """The local app over the mock provider, requiring keys: its URL and one valid key."""
     keys = KeyRing(MemoryStore())
     plaintext, _ = asyncio.run(create_key(keys, name="client-tools"))
-    with serve(create_local_app(build_mock_gateway(), keys)) as url:
+    with serve(local_app(build_mock_gateway(), keys)) as url:
         yield url, plaintext

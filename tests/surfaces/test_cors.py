@@ -12,9 +12,9 @@ import httpx
 import openai
 import pytest
 
-from aimux_core.gateway import build_mock_gateway
-from aimux_core.surfaces.app import create_local_app
-from aimux_core.surfaces.cors import CorsPolicy, parse_cors_origins
+from aimux_core.assembly import build_mock_gateway, local_app
+from aimux_core.settings import Settings, SettingsError
+from aimux_core.surfaces.cors import CorsPolicy, cors_policy
 from support.serve_process import aimux_serve, start, stop
 from support.server import serve
 
@@ -23,6 +23,11 @@ DEV = "http://localhost:5173"
 OTHER = "https://evil.example.net"
 # What the Anthropic SDK asks for in a browser (dangerouslyAllowBrowser) and the OpenAI SDK's own headers.
 SDK_HEADERS = "anthropic-version, content-type, x-api-key, x-stainless-os, anthropic-dangerous-direct-browser-access"
+
+
+def cors_settings(origins: str) -> Settings:
+    """The settings of a gateway started with ``AIMUX_CORS_ORIGINS=<origins>``."""
+    return Settings.from_env({"AIMUX_CORS_ORIGINS": origins})
 
 
 def preflight(url: str, origin: str, method: str = "POST", headers: str = SDK_HEADERS) -> httpx.Response:
@@ -35,25 +40,26 @@ def preflight(url: str, origin: str, method: str = "POST", headers: str = SDK_HE
 
 @pytest.fixture(scope="module")
 def gateway_with_cors() -> Iterator[str]:
-    app = create_local_app(build_mock_gateway(), cors=parse_cors_origins(f"{APP}, {DEV}/"))
+    app = local_app(build_mock_gateway(), settings=cors_settings(f"{APP}, {DEV}/"))
     with serve(app) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def gateway_without_cors() -> Iterator[str]:
-    with serve(create_local_app(build_mock_gateway(), cors=None)) as url:
+    with serve(local_app(build_mock_gateway(), settings=Settings())) as url:
         yield url
 
 
 def test_origins_are_parsed_as_browsers_send_them() -> None:
-    assert parse_cors_origins("") is None and parse_cors_origins(" , ") is None
-    policy = parse_cors_origins("HTTPS://App.Example.com:443, http://localhost:5173/")
+    assert cors_policy(cors_settings("").cors_origins) is None
+    assert cors_policy(cors_settings(" , ").cors_origins) is None
+    policy = cors_policy(cors_settings("HTTPS://App.Example.com:443, http://localhost:5173/").cors_origins)
     assert policy == CorsPolicy(frozenset({"https://app.example.com", "http://localhost:5173"}))
-    assert parse_cors_origins("*") == CorsPolicy(frozenset(), any_origin=True)
+    assert cors_policy(cors_settings("*").cors_origins) == CorsPolicy(frozenset(), any_origin=True)
     for bad in ("app.example.com", "https://app.example.com/path", "ftp://x.example", "https://x:99999"):
-        with pytest.raises(ValueError, match="AIMUX_CORS_ORIGINS"):
-            parse_cors_origins(bad)
+        with pytest.raises(SettingsError, match="AIMUX_CORS_ORIGINS"):
+            cors_settings(bad)
 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions", "/v1/models", "/anthropic/v1/messages"])
@@ -114,7 +120,7 @@ def test_without_configured_origins_nothing_changes(gateway_without_cors: str) -
 
 
 def test_a_star_must_be_explicit_and_allows_any_origin() -> None:
-    with serve(create_local_app(build_mock_gateway(), cors=parse_cors_origins("*"))) as url:
+    with serve(local_app(build_mock_gateway(), settings=cors_settings("*"))) as url:
         answer = preflight(url + "/v1/chat/completions", OTHER)
         assert answer.status_code == 204
         assert answer.headers["access-control-allow-origin"] == "*"
@@ -127,4 +133,4 @@ def test_aimux_serve_reads_the_origins_and_refuses_a_bad_one() -> None:
     assert f"CORS: allowed origins {APP}" in served.stderr
     bad = start({"AIMUX_CORS_ORIGINS": "app.example.com"})
     assert bad.process.wait(timeout=30) == 1
-    assert "AIMUX_CORS_ORIGINS: 'app.example.com' is not an origin" in stop(bad)
+    assert "AIMUX_CORS_ORIGINS 'app.example.com' is not an origin" in stop(bad)

@@ -8,14 +8,19 @@ before using it (SDK ``models.retrieve``) refused a model the gateway serves.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+
 import anthropic
 import httpx
 import openai
 import pytest
 
+from aimux_core.assembly import build_gateway
 from aimux_core.config.validate import validate_config
 from aimux_core.keys import KeyRing, create_key
-from aimux_core.routing.catalog import Catalog
+from aimux_core.routing.catalog import MOCK_MODEL, Catalog
+from aimux_core.routing.table import table_for_catalog
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.app import create_messages_app
 from support.server import serve
@@ -34,12 +39,10 @@ DOCUMENT = {
 
 
 @pytest.fixture(scope="module")
-def url() -> str:
-    from aimux_core.config.runtime import build_gateway_from_config
-
-    gateway = build_gateway_from_config(validate_config(DOCUMENT, "models.yaml"), env={}, store=MemoryStore())
-    with serve(create_messages_app(gateway, auth=False)) as base:
-        yield base  # type: ignore[misc]
+def url() -> Iterator[str]:
+    gateway = build_gateway(validate_config(DOCUMENT, "models.yaml"), env={}, store=MemoryStore())
+    with serve(create_messages_app(gateway)) as base:
+        yield base
 
 
 def test_an_aliased_name_is_a_model_to_get_as_it_is_to_post(url: str) -> None:
@@ -78,22 +81,15 @@ def test_models_without_v1_answers_like_v1(url: str) -> None:
 
 
 def test_the_built_in_mock_serves_and_knows_every_name() -> None:
-    from aimux_core.routing.catalog import MOCK_MODEL
-    from aimux_core.routing.table import table_for_catalog
-
     table = table_for_catalog(Catalog([MOCK_MODEL]), MOCK_MODEL.id)
     found = table.entry_for_name("claude-sonnet-4-5")
     assert found is not None and found[0].id == MOCK_MODEL.id and found[1] is False
 
 
 def test_health_is_public_and_a_keys_allow_list_covers_aliased_names() -> None:
-    from aimux_core.config.runtime import build_gateway_from_config
-
     store = MemoryStore()
-    gateway = build_gateway_from_config(validate_config(DOCUMENT, "models.yaml"), env={}, store=store)
+    gateway = build_gateway(validate_config(DOCUMENT, "models.yaml"), env={}, store=store)
     ring = KeyRing(store)
-    import asyncio
-
     limited, _ = asyncio.run(create_key(ring, name="limited", allowed_models=["claude-sonnet-*"]))
     with serve(create_messages_app(gateway, ring)) as base:
         assert httpx.get(f"{base}/health").json() == {"status": "ok"}  # no key needed

@@ -12,10 +12,10 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..settings import Settings
+from ..settings import Settings, variable_of
 from .stack import CLIENT_URL_OUTPUT, stack_url
 
-KEY_VARIABLE = "AIMUX_KEY"
+KEY_VARIABLE = variable_of("client_key")
 PLACEHOLDER_KEY = "aimux-no-key"
 """Sent when no key is given: a local gateway without keys accepts it, any other answers 401."""
 
@@ -47,8 +47,10 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_target(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
-    """The gateway and key from the arguments (``add_target_arguments``); StackError or ValueError if not."""
-    key = args.key or env.get(KEY_VARIABLE, "").strip() or None
+    """The gateway and key from the arguments (``add_target_arguments``); StackError or ValueError if not
+    (a ``SettingsError`` naming a malformed variable among them)."""
+    settings = Settings.from_env(env)
+    key = args.key or settings.client_key
     if args.url:
         url = args.url.strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
@@ -57,11 +59,10 @@ def resolve_target(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
     if args.stack:
         return Target(stack_url(args.stack, CLIENT_URL_OUTPUT, region=args.region, profile=args.profile),
                       f"stack {args.stack}", key)  # fmt: skip
-    return Target(local_url(env), "local", key)
+    return Target(local_url(settings), "local", key)
 
 
-def local_url(env: Mapping[str, str]) -> str:
+def local_url(settings: Settings) -> str:
     """Where ``aimux serve`` listens on this machine (a wildcard bind address is reached over loopback)."""
-    settings = Settings.from_env(env)
     host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     return f"http://{host if ':' not in host else f'[{host}]'}:{settings.port}"

@@ -28,7 +28,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..surfaces.admin_access import INTENT_HEADER, SAFE_METHODS, TOKEN_HEADER
+from ..wire.headers import ADMIN_INTENT_HEADER as INTENT_HEADER
+from ..wire.headers import ADMIN_TOKEN_HEADER as TOKEN_HEADER
+from ..wire.headers import SAFE_METHODS
 from .page import page_routes
 from .signing import Signer, SigningError
 

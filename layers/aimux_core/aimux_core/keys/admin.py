@@ -24,9 +24,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import AimuxError, NotFound
-from ..projects.record import check_name, read_project
-from ..projects.record import not_found as project_not_found
-from ..state.spend import SpendLedger
+from ..limits.project import check_name, read_project
+from ..limits.project import not_found as project_not_found
+from ..limits.spend import SpendLedger
 from ..state.store import ABSENT, ConditionFailed, Item, Store
 from ..state.transaction import DeleteOp, Operation, PutOp
 from . import validate

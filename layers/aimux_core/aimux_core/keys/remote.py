@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ..errors import AimuxError
 from ..state.store import StoreError
+from ..wire.headers import ADMIN_INTENT_HEADER, ADMIN_TOKEN_HEADER
 from . import admin
 from .admin import SHOWN_ONCE
 from .record import ApiKeyRecord
@@ -53,9 +54,9 @@ class HttpBackend:
         self._transport = transport
         # AIMUX_ADMIN_TOKEN of the gateway, when it has one, and the header that marks a deliberate admin
         # change rather than a form posted by some web page (both: ``surfaces/admin_access.py``).
-        self._headers = {"x-aimux-admin": "cli"}
+        self._headers = {ADMIN_INTENT_HEADER: "cli"}
         if admin_token:
-            self._headers["x-aimux-admin-token"] = admin_token
+            self._headers[ADMIN_TOKEN_HEADER] = admin_token
 
     def create(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         return self.call("POST", "/admin/keys", json=dict(fields))
@@ -83,7 +84,7 @@ class HttpBackend:
 
     def call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
         """One admin call; its JSON answer ({} for 204), or ``KeyCommandError`` saying what went wrong."""
-        import httpx
+        import httpx  # only the HTTP backend needs it, and `aimux keys` against a table never does
 
         try:
             with httpx.Client(
@@ -140,6 +141,7 @@ class StoreBackend:
 
     def run(self, operation: Awaitable[T]) -> T:
         """Run one admin operation on its own event loop; its errors as ``KeyCommandError``."""
+
         async def run() -> T:
             return await operation
 
@@ -164,8 +166,9 @@ def _error_message(body: Any) -> str | None:
     if not isinstance(body, dict):
         return None
     error = body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str):
+        return message
     detail = body.get("detail")
     if isinstance(detail, list):
         return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)

@@ -1,7 +1,7 @@
 """``KeyRing``: who is calling. Turns the key a request presents into its record, or a 401/403.
 
 Round trips: none while a lookup is cached, else one strongly consistent read of ``key#<hash>``. A key's
-project limits come from ``projects`` (``projects/directory.py``): while a key is read the directory is
+project limits come from ``projects`` (``limits/project_directory.py``): while a key is read the directory is
 loaded beside it when this process has no copy yet, so a cold caller with a project still costs one round
 trip of latency here, and a warm one none.
 
@@ -29,12 +29,14 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from ..errors import AuthenticationFailed, Overloaded, PermissionDenied
+from ..settings import Settings
+from ..state.backend import build_store
 from ..state.clock import Clock, SystemClock
 from ..state.store import Store, StoreUnavailable
 
 if TYPE_CHECKING:
-    from ..projects.record import Project
-from ..projects.directory import ProjectDirectory
+    from ..limits.project import Project
+from ..limits.project_directory import ProjectDirectory
 from .lookup import LookupCache
 from .record import META_SK, ApiKeyRecord, hash_key, looks_like_key, record_pk
 
@@ -147,3 +149,9 @@ async def authenticate_request(
     if model is not None:
         check_model(record, model)
     return record
+
+
+def build_keyring(settings: Settings, clock: Clock | None = None, *, store: Store | None = None) -> KeyRing:
+    """The ``KeyRing`` of a process: ``store`` (the gateway's, so that one in-memory store holds a local
+    process's keys and spend alike), else ``build_store``; lookups cached ``AIMUX_KEY_CACHE_SECONDS``."""
+    return KeyRing(store if store is not None else build_store(settings, clock), clock, settings.key_cache_seconds)

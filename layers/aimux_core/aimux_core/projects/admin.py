@@ -28,10 +28,10 @@ from ..keys import admin as key_admin
 from ..keys.record import ApiKeyRecord
 from ..keys.ring import KeyRing
 from ..keys.validate import positive_int, text, usd
-from ..state.spend import SpendLedger
+from ..limits.project import PROJECT_RANGE, PROJECTS_PK, Project, budget_scope, check_name, not_found, read_project
+from ..limits.spend import SpendLedger
 from ..state.store import ABSENT, ConditionFailed
 from ..state.usage import UsageCounters, day_of
-from .record import PROJECT_RANGE, PROJECTS_PK, Project, budget_scope, check_name, not_found, read_project
 
 log = logging.getLogger("aimux.projects")
 

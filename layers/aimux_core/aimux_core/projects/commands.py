@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from ..keys.commands import backend_for
 from ..keys.remote import HttpBackend, KeyCommandError, StoreBackend
+from ..limits.project import Project
 from . import admin
-from .record import Project
 
 CLEAR = "none"
 

@@ -10,13 +10,12 @@ out all the same: a value that looks like a key is never shown.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from ..config.schema import AimuxConfig
 from ..redaction import redact
-from ..settings import Settings
+from ..settings import Settings, variable_of
 
 
 def _key_source(config: AimuxConfig, name: str) -> dict[str, str] | None:
@@ -36,34 +35,33 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def deployment_view(env: Mapping[str, str]) -> dict[str, Any]:
-    """The environment's settings that change behaviour (no value of a secret, only where it is)."""
-    settings = Settings.from_env(env)
-    token = env.get("AIMUX_ADMIN_TOKEN", "").strip()
+def deployment_view(settings: Settings) -> dict[str, Any]:
+    """The deployment's settings that change behaviour (no value of a secret, only where it is)."""
     return {
-        "auth": env.get("AIMUX_AUTH") or ("on (deployed)" if env.get("AWS_LAMBDA_FUNCTION_NAME") else "automatic"),
-        "state_table": env.get("AIMUX_TABLE") or None,
-        "state_failure": env.get("AIMUX_STATE_FAILURE") or "open",
-        "deadline_seconds_cap": env.get("AIMUX_DEADLINE_SECONDS") or None,
-        "key_cache_seconds": env.get("AIMUX_KEY_CACHE_SECONDS") or "30",
+        "auth": settings.auth or ("on (deployed)" if settings.on_lambda else "automatic"),
+        "state_table": settings.table,
+        "state_failure": settings.state_failure,
+        "deadline_seconds_cap": settings.deadline_seconds,
+        "key_cache_seconds": settings.key_cache_seconds,
         "max_request_mb": round(settings.max_request_bytes / (1024 * 1024), 3),
+        "upstream_transport": settings.upstream_transport,
         "usage_retention_days": settings.usage_retention_days,
         "usage_max_range_days": settings.usage_max_range_days,
-        "provider_key_path": env.get("AIMUX_PROVIDER_KEY_PATH") or None,
-        "admin_token": {"source": "env", "name": "AIMUX_ADMIN_TOKEN"} if token else None,
-        "admin_allow_remote": env.get("AIMUX_ADMIN_ALLOW_REMOTE", "") in ("1", "true", "yes", "on"),
+        "cors_origins": list(settings.cors_origins),
+        "provider_key_path": settings.provider_key_path,
+        "admin_token": {"source": "env", "name": variable_of("admin_token")} if settings.admin_token else None,
+        "admin_allow_remote": settings.admin_allow_remote,
     }
 
 
-def config_view(config: AimuxConfig | None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def config_view(config: AimuxConfig | None, settings: Settings) -> dict[str, Any]:
     """The answer of ``GET /admin/config``: ``config`` as JSON, keys by their source, and the deployment."""
-    env = os.environ if env is None else env
     if config is None:
-        return dict(_redacted({"source": None, "providers": {}, "deployment": deployment_view(env)}))
+        return dict(_redacted({"source": None, "providers": {}, "deployment": deployment_view(settings)}))
     dumped = config.model_dump(mode="json")
     providers = {}
     for name, entry in dumped.get("providers", {}).items():
         shown = {field: value for field, value in entry.items() if field not in ("api_key_env", "api_key_ssm")}
         providers[name] = {**shown, "api_key": _key_source(config, name)}
-    view = {"source": config.source, **dumped, "providers": providers, "deployment": deployment_view(env)}
+    view = {"source": config.source, **dumped, "providers": providers, "deployment": deployment_view(settings)}
     return dict(_redacted(view))

@@ -121,8 +121,17 @@ def _notes(bucket: Mapping[str, Any], target: Target) -> list[dict[str, Any]]:
         if name.startswith(ERROR_LAST_PREFIX) and isinstance(note, dict):
             at = float(note.get("at") or 0)
             count = bucket.get(ERROR_COUNT_PREFIX + name[len(ERROR_LAST_PREFIX) :], 1)
-            notes.append({"time": iso_z(at), "model": target.label, "kind": note.get("kind"),
-                          "status": note.get("status"), "message": note.get("message"), "count": count, "_at": at})
+            notes.append(
+                {
+                    "time": iso_z(at),
+                    "model": target.label,
+                    "kind": note.get("kind"),
+                    "status": note.get("status"),
+                    "message": note.get("message"),
+                    "count": count,
+                    "_at": at,
+                }
+            )
     return notes  # fmt: skip
 
 
@@ -143,9 +152,9 @@ class _Reads:
     now: float
 
 
-async def _read(guard: BreakerGuard, by_provider: Mapping[str, list[Target]], minutes: int) -> tuple[
-    dict[str, BreakerView], dict[str, tuple[list[dict[str, Any]], dict[str, Any] | None]]
-]:
+async def _read(
+    guard: BreakerGuard, by_provider: Mapping[str, list[Target]], minutes: int
+) -> tuple[dict[str, BreakerView], dict[str, tuple[list[dict[str, Any]], dict[str, Any] | None]]]:
     """Every breaker record and every target's window, all at once."""
     targets = [target for group in by_provider.values() for target in group]
     keys = {guard.breaker_key(t): t for t in targets}

@@ -34,9 +34,7 @@ def group_by(values: Iterable[str]) -> tuple[str, ...]:
             if not name:
                 continue
             if name not in GROUPS:
-                raise InvalidRequest(
-                    f"group_by: {name!r} is not one of {', '.join(GROUPS)}", param="group_by"
-                )
+                raise InvalidRequest(f"group_by: {name!r} is not one of {', '.join(GROUPS)}", param="group_by")
             if name not in found:
                 found.append(name)
     return tuple(found)

@@ -2,7 +2,8 @@
 
 The client never waits for them; a Lambda invocation does, at its end (``Gateway.drain`` via
 ``surfaces/invocation.py``), so none is frozen or lost with the execution environment. A write that
-fails is logged with what it was (never its values' secrets: there are none in counters) and dropped.
+fails is logged by name and its error's type (never its values) and dropped: the answer it follows
+has already been given.
 """
 
 from __future__ import annotations
@@ -29,9 +30,16 @@ class BackgroundWrites:
         task.add_done_callback(lambda done: self._done(done, what))
 
     async def drain(self) -> None:
-        """Wait until no write is pending (writes started meanwhile included)."""
+        """Wait until no write is pending, writes started meanwhile included.
+
+        The finished tasks are dropped here, not only by their done callbacks: awaiting ``gather``
+        over tasks that are already done may not yield to the loop (Python 3.12+), so the callbacks
+        would never run and the loop would spin.
+        """
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            batch = list(self._pending)
+            await asyncio.gather(*batch, return_exceptions=True)
+            self._pending.difference_update(batch)
 
     def _done(self, task: asyncio.Task[Any], what: str) -> None:
         self._pending.discard(task)
@@ -41,4 +49,4 @@ class BackgroundWrites:
         if isinstance(error, StoreError):
             self._log.warning("%s not written: state store %s", what, type(error).__name__)
         elif error is not None:
-            self._log.error("%s failed", what, exc_info=error)
+            self._log.error("%s failed: %s", what, type(error).__name__)

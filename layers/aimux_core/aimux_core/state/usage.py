@@ -157,9 +157,7 @@ class UsageCounters:
         deltas = {name: value for name, value in counts.items() if value}
         deltas["requests"] = counts.get("requests", 1)
         day, expires_at = self._today(self.clock.now())
-        await self.store.add(
-            usage_pk(day), usage_sk(project, key_id, provider, model), deltas, expires_at=expires_at
-        )
+        await self.store.add(usage_pk(day), usage_sk(project, key_id, provider, model), deltas, expires_at=expires_at)
 
     async def day(self, day: str) -> list[UsageRow]:
         """Every row of ``day`` (``YYYY-MM-DD``), in sort-key order."""

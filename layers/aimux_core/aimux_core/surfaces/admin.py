@@ -13,14 +13,16 @@ installed in front of the whole app (documentation and routes added later includ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
 
 from .. import __version__
+from ..accounting.metrics import Emission, metrics_snapshot
+from ..config.errors import ConfigError
 from ..dashboard.page import page_routes
-from ..gateway import Gateway, build_default_gateway
-from ..keys.mode import keyring_from_env
+from ..gateway import Gateway
 from ..keys.ring import KeyRing
 from ..settings import Settings
 from .admin_access import AdminAccess, AdminAccessMiddleware
@@ -34,21 +36,25 @@ from .admin_usage import add_usage_routes
 
 
 def create_admin_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, access: AdminAccess | None = None
+    gateway: Gateway | Callable[[], Gateway],
+    keys: KeyRing,
+    *,
+    access: AdminAccess | None = None,
+    emission: Emission | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
-    """The admin app. ``keys``: the ring whose keys ``/admin/keys`` manages (default: ``keyring_from_env``,
-    the ``AIMUX_TABLE`` table, else a fresh in-memory store; locally pass the ring the client surfaces
-    check). ``access``: who may call (default ``AdminAccess.from_env()``: loopback only locally, IAM on
-    Lambda, the admin token when one is configured)."""
-    built: list[Gateway] = [gateway] if gateway is not None else []
+    """The admin app over ``gateway`` (or the function building it on first use: the admin function's
+    init reads no provider key). ``keys``: the ring whose keys ``/admin/keys`` manages (locally, the one
+    the client surfaces check); its store holds projects, usage and error counts too. ``access``: who may
+    call (default: loopback callers only, no token). ``emission``: the service name ``/admin/metrics``
+    reports. ``settings``: how long usage rows are kept and the longest usage range answered."""
+    built: list[Gateway] = [gateway] if isinstance(gateway, Gateway) else []
+    build = gateway if not isinstance(gateway, Gateway) else None
 
     def current() -> Gateway:
-        """The gateway, built on first use: the admin function's init reads no provider keys (SSM)."""
-        if not built:
-            from ..config import ConfigError
-
+        if not built and build is not None:
             try:
-                built.append(build_default_gateway())
+                built.append(build())
             except ConfigError as exc:
                 raise HTTPException(500, "gateway configuration error: " + "; ".join(exc.lines())) from None
         return built[0]
@@ -86,11 +92,10 @@ def create_admin_app(
             for entry in current().catalog
         ]
 
-    access = access or AdminAccess.from_env()
-    keys = keys if keys is not None else keyring_from_env()
-    context = AdminContext(current, keys, access, Settings.from_env())
+    access = access or AdminAccess(Settings())
+    context = AdminContext(current, keys, access, settings or Settings())
     add_error_handlers(app)
-    add_metrics_route(app)
+    add_metrics_route(app, emission or Emission())
     add_key_routes(app, keys)
     add_project_routes(app, context)
     add_health_routes(app, context)
@@ -101,7 +106,7 @@ def create_admin_app(
     return app
 
 
-def add_metrics_route(app: FastAPI) -> None:
+def add_metrics_route(app: FastAPI, emission: Emission) -> None:
     """``GET /admin/metrics``: this process's request metrics (the CloudWatch names and views, in memory).
 
     Meaningful for ``aimux serve`` (one process serves clients and admin); on AWS the admin function
@@ -110,6 +115,4 @@ def add_metrics_route(app: FastAPI) -> None:
 
     @app.get("/admin/metrics")
     def metrics() -> dict[str, Any]:
-        from ..accounting.metrics import metrics_snapshot
-
-        return metrics_snapshot()
+        return metrics_snapshot(emission)

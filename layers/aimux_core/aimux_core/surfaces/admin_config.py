@@ -25,7 +25,7 @@ def add_config_routes(app: FastAPI, context: AdminContext) -> None:
     def config() -> dict[str, Any]:
         """The effective configuration: providers (each key shown by its source), models, routes, retry,
         breaker, and the deployment's settings."""
-        return config_view(context.gateway().config)
+        return config_view(context.gateway().config, context.settings)
 
     @router.post("/route/explain")
     async def route_explain(document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:

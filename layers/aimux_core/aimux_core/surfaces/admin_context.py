@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from ..routing.guard import BreakerGuard
+from ..state.request_errors import RequestErrors
+from ..state.usage import UsageCounters
 from .admin_identity import caller_identity
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
     from ..keys.ring import KeyRing
-    from ..routing.guard import BreakerGuard
     from ..settings import Settings
-    from ..state.request_errors import RequestErrors
-    from ..state.usage import UsageCounters
     from .admin_access import AdminAccess
 
 
@@ -31,23 +31,17 @@ class AdminContext:
     settings: Settings
 
     def usage(self) -> UsageCounters:
-        from ..state.usage import UsageCounters
-
         return UsageCounters(self.keys.store, self.keys.clock, retention_days=self.settings.usage_retention_days)
 
     def request_errors(self) -> RequestErrors:
-        from ..state.request_errors import RequestErrors
-
         return RequestErrors(self.keys.store, self.keys.clock)
 
     def breakers(self) -> BreakerGuard | None:
         """The gateway's breakers and health (under its provider caps, if any); None without them."""
-        from ..routing.guard import BreakerGuard
-
         guard = self.gateway().guard
         guard = getattr(guard, "inner", guard)
         return guard if isinstance(guard, BreakerGuard) else None
 
     def who(self, request: Request) -> str:
         """Who is making this admin call (for the log line of a change)."""
-        return caller_identity(request, token_required=self.access.settings.token is not None)
+        return caller_identity(request, token_required=self.access.token_required)

@@ -1,10 +1,10 @@
 """``/admin/projects``: a team's keys under shared limits, thin over ``projects/admin.py``.
 
-    GET    /admin/projects          every project (``ProjectView``: fields, keys, spend today / month / held)
-    POST   /admin/projects          create; 201; 409 when the name is taken
-    GET    /admin/projects/{name}   one project; 404
-    PATCH  /admin/projects/{name}   change the fields given (null clears a limit)
-    DELETE /admin/projects/{name}   204; 409 while keys belong to it, unless ``?force=true`` (detaches them)
+GET    /admin/projects          every project (``ProjectView``: fields, keys, spend today / month / held)
+POST   /admin/projects          create; 201; 409 when the name is taken
+GET    /admin/projects/{name}   one project; 404
+PATCH  /admin/projects/{name}   change the fields given (null clears a limit)
+DELETE /admin/projects/{name}   204; 409 while keys belong to it, unless ``?force=true`` (detaches them)
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from ..limits.project import Project
 from ..projects import admin as project_admin
-from ..projects.record import Project
 from ..reports.params import flag
 from .admin_context import AdminContext
 

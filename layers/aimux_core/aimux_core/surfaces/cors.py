@@ -1,4 +1,4 @@
-"""CORS for browser clients of the client API (``AIMUX_CORS_ORIGINS``): preflights and response headers.
+"""CORS for browser clients of the client API (``Settings.cors_origins``): preflights and response headers.
 
 Off unless origins are configured: ``create_messages_app`` installs ``CorsMiddleware`` only then, so a
 gateway without browser clients pays nothing per request. With origins configured a request without
@@ -7,7 +7,8 @@ an ``Origin`` header costs one scan of its header list (``bench/bench_cors.py``)
 Rules (the Fetch standard's CORS protocol, for credential-less API calls):
 
 - ``AIMUX_CORS_ORIGINS`` is a comma-separated list of origins (``https://app.example.com``,
-  ``http://localhost:5173``), or ``*`` for any origin, which must be written explicitly.
+  ``http://localhost:5173``), or ``*`` for any origin, which must be written explicitly; ``settings.py``
+  checks and normalises it at start.
 - A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) from an allowed origin
   for ``GET`` or ``POST`` is answered here with 204, whatever the path: the allowed origin, the methods,
   the request headers it asked for (API keys travel in ``x-api-key`` or ``Authorization``, the SDKs add
@@ -26,13 +27,11 @@ Deployed, the function URL and the HTTP API answer preflights themselves from th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ENV_VAR = "AIMUX_CORS_ORIGINS"
 ALLOWED_METHODS = ("GET", "POST")
 MAX_AGE_SECONDS = 600
 _TOKEN_LIST = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$")
@@ -50,45 +49,23 @@ class CorsPolicy:
 
     def describe(self) -> str:
         """For ``aimux serve``'s banner."""
-        return "any origin may call the client API" if self.any_origin else "allowed origins " + ", ".join(
-            sorted(self.origins)
+        return (
+            "any origin may call the client API"
+            if self.any_origin
+            else "allowed origins " + ", ".join(sorted(self.origins))
         )
 
     def allow_origin_value(self, origin: str) -> bytes:
         return b"*" if self.any_origin else origin.encode("latin-1")
 
 
-def parse_cors_origins(raw: str) -> CorsPolicy | None:
-    """The policy from ``AIMUX_CORS_ORIGINS`` text; None when empty. ValueError naming a bad entry."""
-    entries = [part.strip() for part in raw.split(",") if part.strip()]
-    if not entries:
+def cors_policy(origins: Sequence[str]) -> CorsPolicy | None:
+    """The policy of ``Settings.cors_origins`` (already checked and normalised there); None: no CORS."""
+    if not origins:
         return None
-    if "*" in entries:
+    if "*" in origins:
         return CorsPolicy(frozenset(), any_origin=True)
-    return CorsPolicy(frozenset(_origin(entry) for entry in entries))
-
-
-def cors_from_env(env: Mapping[str, str]) -> CorsPolicy | None:
-    return parse_cors_origins(env.get(ENV_VAR, ""))
-
-
-def _origin(entry: str) -> str:
-    """``scheme://host[:port]`` exactly as browsers send ``Origin``: lower-case, no default port, no path
-    (a trailing ``/`` is forgiven: it is how URLs are usually pasted)."""
-    parts = urlsplit(entry)
-    bad_path = parts.path not in ("", "/") or parts.query or parts.fragment
-    if parts.scheme not in ("http", "https") or not parts.hostname or bad_path:
-        raise ValueError(
-            f"{ENV_VAR}: {entry!r} is not an origin; write scheme://host[:port], e.g. https://app.example.com, "
-            "or * for any origin"
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{ENV_VAR}: {entry!r} has an invalid port") from None
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    default_port = {"http": 80, "https": 443}[parts.scheme]
-    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
+    return CorsPolicy(frozenset(origins))
 
 
 class CorsMiddleware:
@@ -137,9 +114,7 @@ class CorsMiddleware:
             headers.append((b"vary", b"Origin"))
         return headers
 
-    async def _preflight(
-        self, send: Send, origin: str, allowed: bool, method: bytes, requested: bytes | None
-    ) -> None:
+    async def _preflight(self, send: Send, origin: str, allowed: bool, method: bytes, requested: bytes | None) -> None:
         asked = requested.decode("latin-1").strip() if requested else ""
         if not allowed or method.decode("latin-1") not in ALLOWED_METHODS or (asked and not _TOKEN_LIST.match(asked)):
             await _respond(send, 403, [(b"content-type", b"text/plain; charset=utf-8")], b"CORS preflight refused")

@@ -39,7 +39,7 @@ def _visible(entries: Iterable[ModelEntry], key: ApiKeyRecord | None) -> list[Mo
     """The catalog entries the caller may use (all when auth is off or the key has no model allow-list)."""
     if key is None:
         return list(entries)
-    from ..keys.ring import model_allowed
+    from ..keys.ring import model_allowed  # the key ring's modules load only when auth is on
 
     return [entry for entry in entries if model_allowed(key, entry.id)]
 
@@ -110,7 +110,7 @@ async def get_model(request: Request) -> Response:
         key = await authenticate(request)
         found = gateway_of(request).table.entry_for_name(model_id)
         if found is not None and key is not None:
-            from ..keys.ring import model_allowed
+            from ..keys.ring import model_allowed  # as above: only when auth is on
 
             if not (model_allowed(key, model_id) or (found[1] and _visible([found[0]], key))):
                 found = None

@@ -1,6 +1,17 @@
-"""HTTP header values built from client input must stay printable ASCII."""
+"""HTTP header values built from client input must stay printable ASCII; the admin API's own headers.
+
+``ADMIN_TOKEN_HEADER`` carries ``AIMUX_ADMIN_TOKEN`` (or ``Authorization: Bearer``); ``ADMIN_INTENT_HEADER``
+marks a deliberate admin change, which a form posted by another site cannot send. The admin access rules
+(``surfaces/admin_access.py``), ``aimux keys``/``aimux projects`` (``keys/remote.py``) and the dashboard's
+proxy (``dashboard/proxy.py``) all name them from here.
+"""
 
 from __future__ import annotations
+
+ADMIN_TOKEN_HEADER = "x-aimux-admin-token"
+ADMIN_INTENT_HEADER = "x-aimux-admin"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing: they need no intent header."""
 
 
 def header_safe(value: str) -> str:

@@ -5,7 +5,7 @@ Before the upstream call, for a request that carries a virtual key (none when ``
     allow-lists            no I/O (the key record came from the per-process key cache)
     rate windows ─┐        one conditional write (rpm and tpm of the key, together)
     budget hold  ─┘        one conditional write reserving the request's worst case against the
-                           key's daily and monthly budgets (``state/reservations.py``); both sent
+                           key's daily and monthly budgets (``limits/reservations.py``); both sent
                            concurrently: one store round trip of latency
 
 A key in a project (``projects/``) is also held to the project's limits, enforced across all of its
@@ -34,20 +34,35 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .accounting.pricing import cost_micro_usd
-from .projects.record import SCOPE_PREFIX
-from .state.budget import OK, BudgetLimits, BudgetVerdict, Shortfall, verdict_for
-from .state.failure_policy import StateFailurePolicy
-from .state.ratelimit import HasRateLimits, RateDecision, RateLimiter, usage_tokens
-from .state.reservations import BudgetHolds, Hold
-from .state.spend import SpendLedger, SpendTotals
+from ..accounting.pricing import cost_micro_usd
+from ..state.background import BackgroundWrites
+from ..state.failure_policy import StateFailurePolicy
+from .budget import OK, BudgetLimits, BudgetVerdict, Shortfall, verdict_for
+from .project import SCOPE_PREFIX
+from .reservations import BudgetHolds, Hold
+from .spend import SpendLedger, SpendTotals
+from .windows import HasRateLimits, RateDecision, RateLimiter, usage_tokens
 
 if TYPE_CHECKING:
-    from .keys.record import ApiKeyRecord
-    from .routing.catalog import Price
-    from .state.clock import Clock
-    from .state.store import Item
-    from .wire.anthropic import Usage
+    from ..accounting.pricing import Price
+    from ..state.clock import Clock
+    from ..state.store import Item
+    from ..wire.anthropic import Usage
+
+
+class LimitedKey(HasRateLimits, Protocol):
+    """What admission reads of a caller's key (``keys.record.ApiKeyRecord`` has it): its id, rate limits
+    and budgets. A shape, so that limits need nothing of the keys package."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def budget_daily_usd(self) -> float | None: ...
+    @property
+    def budget_monthly_usd(self) -> float | None: ...
+    @property
+    def budget_route(self) -> str | None: ...
+
 
 log = logging.getLogger("aimux.admission")
 
@@ -60,7 +75,7 @@ class Admitted:
     for a zero worst case, or when the store was unreachable and the policy is open).
     """
 
-    key: ApiKeyRecord | None = None
+    key: LimitedKey | None = None
     rate: RateDecision | None = None
     budget: BudgetVerdict = OK
     holds: tuple[Hold, ...] = ()
@@ -76,7 +91,7 @@ OPEN = Admitted()
 
 
 class HasProjectLimits(Protocol):
-    """A project's limits as admission reads them (``projects.record.Project``)."""
+    """A project's limits as admission reads them (``limits.project.Project``)."""
 
     @property
     def name(self) -> str: ...
@@ -119,19 +134,22 @@ class Admission:
         holds: BudgetHolds | None = None,
         policy: StateFailurePolicy | None = None,
         budget_route_for: Callable[[str], str | None] = lambda route: None,
+        on_spend: Callable[[str, float], object] | None = None,
     ) -> None:
+        """``on_spend(key_id, usd_today)`` after each spend write: the composition root passes the metric."""
         self.limiter = limiter
         self.ledger = ledger
         self.holds = holds or BudgetHolds(ledger.store, clock)
         self.clock = clock
         self.policy = policy or StateFailurePolicy()
         self.budget_route_for = budget_route_for
-        self._pending: set[asyncio.Task[Any]] = set()
+        self.on_spend = on_spend
+        self._writes = BackgroundWrites(log)
         self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
     async def admit(
         self,
-        key: ApiKeyRecord | None,
+        key: LimitedKey | None,
         route: str,
         estimate: int,
         worst_case: Callable[[], int],
@@ -201,13 +219,12 @@ class Admission:
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     def _rate(self, scope: str, ident: str, limits: HasRateLimits, estimate: int) -> Awaitable[RateDecision]:
         """One scope's rate-window admission under the state failure policy."""
         return self.policy.guarded(
-            self.limiter.admit(scope, ident, limits, estimate),
+            self.limiter.take(scope, ident, limits, estimate),
             what="rate limit check",
             fallback=RateDecision.unchecked(scope, ident, self.clock.now(), estimate),
         )
@@ -254,22 +271,14 @@ class Admission:
             self._emit_totals(key_id, SpendTotals.from_item(item, self.clock.now()))
 
     def _emit_totals(self, key_id: str, totals: SpendTotals) -> None:
-        from .accounting.metrics import emit_key_spend
-
-        emit_key_spend(key_id, totals.day_micro / 1_000_000)
+        if self.on_spend is not None:
+            self.on_spend(key_id, totals.day_micro / 1_000_000)
 
     def _later(self, work: Awaitable[Any], what: str) -> None:
-        task = asyncio.ensure_future(self.policy.guarded(work, what=what, fallback=None, answered=True))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background state write failed: %s", type(task.exception()).__name__)
+        self._writes.later(self.policy.guarded(work, what=what, fallback=None, answered=True), what)
 
 
-def _claims(key: ApiKeyRecord, limits: BudgetLimits, project: HasProjectLimits | None) -> list[Claim]:
+def _claims(key: LimitedKey, limits: BudgetLimits, project: HasProjectLimits | None) -> list[Claim]:
     """The budget scopes of a request: the key's, and its project's (stepping down to the key's route)."""
     claims: list[Claim] = [(key.id, limits)]
     if project is not None:
@@ -282,5 +291,5 @@ def _owned(shortfall: Shortfall) -> Shortfall:
     """A project's shortfall names the project in the refusal (a key's own needs no name)."""
     scope = shortfall.scope or ""
     if scope.startswith(SCOPE_PREFIX):
-        return replace(shortfall, owner=f"project {scope[len(SCOPE_PREFIX):]}")
+        return replace(shortfall, owner=f"project {scope[len(SCOPE_PREFIX) :]}")
     return shortfall

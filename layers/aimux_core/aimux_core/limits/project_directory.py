@@ -26,7 +26,7 @@ import math
 
 from ..state.clock import Clock
 from ..state.store import Store, StoreError
-from .record import PROJECT_RANGE, PROJECTS_PK, Project
+from .project import PROJECT_RANGE, PROJECTS_PK, Project
 
 log = logging.getLogger("aimux.projects")
 
