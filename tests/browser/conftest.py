@@ -22,8 +22,13 @@ ARGS = [
 ]  # fmt: skip
 
 
+def _chromium() -> str | None:
+    """Debian's chromium: ``/usr/bin/chromium``, else a ``chromium`` on PATH."""
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
 def _missing() -> str | None:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    if _chromium() is None:
         return f"no {CHROMIUM} (apt-get install chromium; make test installs it)"
     try:
         import playwright.sync_api  # noqa: F401
@@ -44,7 +49,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=30_000)
+        chromium = playwright.chromium.launch(executable_path=_chromium(), args=ARGS, timeout=30_000)
         try:
             yield chromium
         finally:
