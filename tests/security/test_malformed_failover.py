@@ -110,7 +110,9 @@ class Served:
         deadline = time.monotonic() + 10
         while True:
             item = asyncio.run(self.store.get(f"breaker#{provider}", "state"))
-            state = None if item is None else str(item["state"])
+            # A closed breaker's first failure creates the item with its count alone; ``state`` comes with
+            # the first transition, so an item read in between has none yet.
+            state = None if item is None or "state" not in item else str(item["state"])
             if expect is None or state == expect or time.monotonic() > deadline:
                 return state
             time.sleep(0.02)

@@ -316,7 +316,7 @@ class Settings:
     client_key: str | None = _var(
         "AIMUX_KEY",
         None,
-        "the aimux API key `aimux claude` and `aimux env` give the client (else `--key`)",
+        "the aimux API key `aimux claude` and `aimux env` give the client when `--key` is not given",
         secret=True,
     )
     # Metrics and logs
