@@ -21,7 +21,6 @@ from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
-from .routing.pins import SessionPins
 from .routing.select import Decision, HealthView, RequestMeta, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
@@ -74,8 +73,6 @@ class Gateway:
         self.reasoning = reasoning
         self.table = table
         self.selector = Selector(table)
-        self.pins = SessionPins()
-        self.selector.pinned = self.pins.get
         self.guard = guard or OpenGuard()
         self.admission = admission
         self.dispatcher = Dispatcher(self.providers, policy or RetryPolicy(), self.guard)
@@ -124,7 +121,6 @@ class Gateway:
             if isinstance(error, AimuxError):
                 error.headers.setdefault("x-aimux-route", decision.header)
             raise
-        self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
@@ -140,7 +136,6 @@ class Gateway:
             if isinstance(error, AimuxError):
                 error.headers.setdefault("x-aimux-route", decision.header)
             raise
-        self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
@@ -253,10 +248,6 @@ class Gateway:
     def _release(self, admitted: Admitted) -> None:
         if self.admission is not None:
             self.admission.release(admitted)
-
-    def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
-        if meta.session_id and self.table.session_pinning:
-            self.pins.set(meta.session_id, outcome.target.key)
 
 
 def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:

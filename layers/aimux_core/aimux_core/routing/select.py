@@ -1,6 +1,6 @@
 """Selection: request + routing table + health snapshot → ordered targets and the reason why.
 
-A pure function apart from the injected randomness, rotation counters and session pins:
+A pure function apart from the injected randomness and rotation counters:
 
 1. Explicit choice: ``provider/model`` as the model, or a provider named by the path
    (``/v1/{provider}/messages``), the ``x-aimux-provider`` header or the body's ``backend``.
@@ -12,9 +12,9 @@ A pure function apart from the injected randomness, rotation counters and sessio
    the alias's route.
 4. Capability filter: targets that cannot see images, call tools or hold the request are dropped,
    and so are targets whose circuit is open; each with the reason recorded.
-5. Strategy orders each tier; tiers stay in order.
-6. Session pinning: a session's previous healthy target moves to the front, so prompt caches stay
-   warm and thinking signatures stay valid.
+5. Strategy orders each tier; tiers stay in order. With ``session_pinning`` a request with a session
+   is ordered by its session under ``weighted`` and ``round_robin`` (``stickiness``): the same target
+   on every instance, so prompt caches stay warm and thinking signatures stay valid.
 
 A budget step-down (``RequestMeta.route_override``) replaces steps 2-3 with the cheaper route.
 """
@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import fnmatch
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import NotFound
 from ..wire.anthropic import MessagesRequest
 from .classify import Classification, classify
-from .strategies import OrderingContext, RoundRobin, order_tier
+from .strategies import STICKY_STRATEGIES, OrderingContext, RoundRobin, order_tier
 from .table import Route, RoutingTable, Target
 
 
@@ -89,12 +88,11 @@ class Decision:
 
 @dataclass(slots=True)
 class Selector:
-    """Holds the per-process mutable helpers (randomness, rotation, pins) around the pure steps."""
+    """Holds the per-process mutable helpers (randomness, rotation) around the pure steps."""
 
     table: RoutingTable
     rng: random.Random = field(default_factory=random.Random)
     rotation: RoundRobin = field(default_factory=RoundRobin)
-    pinned: Callable[[str], str | None] = lambda session: None
 
     def select(
         self, request: MessagesRequest, meta: RequestMeta, health: HealthView, *, estimated_tokens: int
@@ -113,22 +111,23 @@ class Selector:
             decided_by = meta.route_note or "route override"
         else:
             head, route, reason, decided_by = _base_route(request.model, found, table)
+        strategy = route.strategy or table.strategy
+        sticky = bool(table.session_pinning and meta.session_id) and strategy in STICKY_STRATEGIES
         ctx = OrderingContext(
             input_tokens=estimated_tokens,
             output_tokens=request.max_tokens,
             latency_ms=health.latency,
             rng=self.rng,
             rotation=self.rotation,
+            session=meta.session_id if sticky else None,
         )
-        strategy = route.strategy or table.strategy
         ordered: list[Target] = list(head)
         for tier in route.tiers:
             ordered += order_tier(tier, strategy, ctx)
         unique = list(dict.fromkeys(ordered))
         kept, dropped = _filter(unique, found, request.max_tokens, health)
-        if table.session_pinning and meta.session_id:
-            kept, pin_note = _apply_pin(kept, self.pinned(meta.session_id))
-            reason += pin_note
+        if sticky and any(len(tier) > 1 for tier in route.tiers):
+            reason += "; session sticky"
         return Decision(tuple(kept), found.scenario, route.name, reason, tuple(dropped), found, decided_by)
 
 
@@ -204,14 +203,3 @@ def _unfit(target: Target, found: Classification, max_tokens: int, health: Healt
     if health.is_open(target):
         return "circuit open"
     return None
-
-
-def _apply_pin(targets: list[Target], pinned_key: str | None) -> tuple[list[Target], str]:
-    if pinned_key is None:
-        return targets, ""
-    for index, target in enumerate(targets):
-        if target.key == pinned_key:
-            if index == 0:
-                return targets, "; session pinned"
-            return [target, *targets[:index], *targets[index + 1 :]], "; session pinned"
-    return targets, ""

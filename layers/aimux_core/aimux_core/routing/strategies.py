@@ -1,7 +1,9 @@
 """Ordering the targets of one tier: priority, weighted, round-robin, cheapest, lowest latency.
 
 Each strategy is a function of the tier, the request's expected size and the health snapshot,
-with randomness and rotation injected so tests can pin them.
+with randomness and rotation injected so tests can pin them. A request with a session is ordered by
+``stickiness.sticky_order`` under ``weighted`` and ``round_robin``: the same target for every turn,
+on every instance, with the tier's weights kept across sessions.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .stickiness import sticky_order
 from .table import Strategy, Target
+
+STICKY_STRATEGIES: frozenset[Strategy] = frozenset({"weighted", "round_robin"})
 
 
 @dataclass(slots=True)
@@ -33,6 +38,7 @@ class OrderingContext:
     latency_ms: Callable[[str], float | None]
     rng: random.Random
     rotation: RoundRobin
+    session: str | None = None  # a session to keep on one target (weighted, round_robin)
 
 
 def _weight(target: Target) -> float:
@@ -48,7 +54,9 @@ def _cost(target: Target, ctx: OrderingContext) -> float:
 
 
 def _weighted(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
-    """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
+    """Weighted random order without replacement (Efraimidis-Spirakis keys); a session's own order."""
+    if ctx.session is not None:
+        return sticky_order(tier, ctx.session, _weight)
     keyed = []
     for target in tier:
         weight = _weight(target)
@@ -58,6 +66,8 @@ def _weighted(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
 
 
 def _round_robin(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
+    if ctx.session is not None:
+        return sticky_order(tier, ctx.session, lambda target: 1.0)
     start = ctx.rotation.next(tier) % len(tier)
     return [*tier[start:], *tier[:start]]
 
