@@ -29,6 +29,8 @@ EXPECTED_UNITS = {
     "CacheReadTokens": "Count",
     "CacheWriteTokens": "Count",
     "CostUSD": "None",
+    "CacheSavingsUSD": "None",
+    "TokensRemoved": "Count",
 }
 
 
@@ -62,6 +64,8 @@ def streamed(**overrides: object) -> RequestRecord:
         cache_write_tokens=512,
         cost_usd=0.00885,
         breaker_open_seen=True,
+        cache_savings_usd=0.01044,
+        tokens_removed=1500,
     )
     fields.update(overrides)
     return RequestRecord(**fields)
@@ -97,6 +101,8 @@ def test_one_line_per_request_with_both_dimension_sets(capsys: pytest.CaptureFix
         "CacheReadTokens": [4000.0],
         "CacheWriteTokens": [512.0],
         "CostUSD": [0.00885],
+        "CacheSavingsUSD": [0.01044],
+        "TokensRemoved": [1500.0],
     }
 
 

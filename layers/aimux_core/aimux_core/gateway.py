@@ -17,6 +17,7 @@ from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_mi
 from .accounting.tokens import estimate_input_tokens
 from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
+from .guards.token_guards import OVERFLOW_REFUSE, overflow_error, overflowed
 from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
@@ -36,6 +37,7 @@ class Served:
     decision: Decision
     outcome: Outcome
     admitted: Admitted = OPEN
+    tokens_removed: int = 0  # by the route's token guards (guards/token_guards.py)
 
     @property
     def target(self) -> Target:
@@ -92,13 +94,7 @@ class Gateway:
             estimate = estimate_input_tokens(request)
         decision = self.selector.select(request, meta, await self.health_view(), estimated_tokens=estimate)
         if not decision.targets:
-            reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
-            if any(why == "circuit open" for _, why in decision.dropped):
-                # A target that could serve is down: all targets down is 529 with retry-after, not a 404.
-                raise Overloaded(
-                    f"no upstream can serve the request now ({reasons})", retry_after=ALL_DOWN_RETRY_AFTER
-                )
-            raise NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
+            raise _unserved(decision)
         return decision
 
     def limits_for(self, model: str) -> ModelEntry:
@@ -113,7 +109,7 @@ class Gateway:
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
         """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
-        request, decision, admitted = await self._admit(request, context, meta)
+        request, decision, admitted, removed = await self._admit(request, context, meta)
         try:
             message, outcome = await self.dispatcher.create(request, context, decision.targets)
         except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
@@ -124,11 +120,11 @@ class Gateway:
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
-        return message, Served(decision, outcome, admitted)
+        return message, Served(decision, outcome, admitted, removed)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
         """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
-        request, decision, admitted = await self._admit(request, context, meta)
+        request, decision, admitted, removed = await self._admit(request, context, meta)
         try:
             events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
         except BaseException as error:
@@ -139,7 +135,7 @@ class Gateway:
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
-        return OpenStream(events, Served(decision, outcome, admitted))
+        return OpenStream(events, Served(decision, outcome, admitted, removed))
 
     async def count_tokens(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
@@ -188,14 +184,61 @@ class Gateway:
 
     async def _admit(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+    ) -> tuple[MessagesRequest, Decision, Admitted, int]:
+        """Route (with the route's token guards), then check the caller's key against it; the tokens
+        the guards removed come back last. The route's prompt-caching settings go into ``context``
+        for the adapters."""
+        request, decision, estimate, removed = await self._route(request, meta, estimate_input_tokens(request))
+        request, decision, admitted = await self._check_key(request, context, meta, decision, estimate)
+        route = self.table.routes.get(decision.route)
+        if route is not None:
+            context.prompt_caching, context.prompt_cache_ttl = route.prompt_caching, route.prompt_cache_ttl
+        return request, decision, admitted, removed
+
+    async def _route(
+        self, request: MessagesRequest, meta: RequestMeta, estimate: int
+    ) -> tuple[MessagesRequest, Decision, int, int]:
+        """Select, then apply the route's token guards (``guards/token_guards.py``): tool results and
+        images capped (selection runs again on what is left: its size and scenario may differ), and a
+        request larger than every target's context window refused or sent to the configured route.
+        Returns the request, the decision, the input estimate and the tokens the guards removed."""
+        view = await self.health_view()
+        decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
+        route = self.table.routes.get(decision.route)
+        guards = route.guards if route is not None else None
+        removed = 0
+        if guards is not None:
+            guarded = guards.apply(request)
+            if guarded.request is not request:
+                request, removed = guarded.request, guarded.removed
+                estimate = estimate_input_tokens(request)
+                decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
+            if guards.context_overflow is not None and overflowed(decision):
+                decision = self._overflow(request, meta, view, estimate, decision, guards.context_overflow)
+        if not decision.targets:
+            raise _unserved(decision)
+        return request, decision, estimate, removed
+
+    def _overflow(
+        self, request: MessagesRequest, meta: RequestMeta, view: HealthView, estimate: int, decision: Decision,
+        action: str,
+    ) -> Decision:
+        """A request no target of its route can hold: a 400 naming the limit, or the configured route."""
+        if action != OVERFLOW_REFUSE:
+            meta = replace(meta, route_override=action, route_note=f"context overflow of route {decision.route}")
+            decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
+        if overflowed(decision):
+            raise overflow_error(self.table.routes[decision.route], estimate)
+        return decision
+
+    async def _check_key(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, decision: Decision, estimate: int
     ) -> tuple[MessagesRequest, Decision, Admitted]:
-        """Route, then check the caller's key against it (allow-lists, rate windows, budget).
+        """Check the caller's key against the route (allow-lists, rate windows, budget).
 
         The request comes back with the reasoning echo targets need restored (``reasoning.py``);
         that one store read, when needed at all, runs alongside admission's calls.
         """
-        estimate = estimate_input_tokens(request)
-        decision = await self.decide(request, meta, estimate)
         key = context.key
         if key is not None:
             from .keys.ring import check_model
@@ -248,6 +291,15 @@ class Gateway:
     def _release(self, admitted: Admitted) -> None:
         if self.admission is not None:
             self.admission.release(admitted)
+
+
+def _unserved(decision: Decision) -> AimuxError:
+    """The error for a decision without targets: 529 when a target that could serve is down (all targets
+    down is 529 with retry-after, not a 404), else 404 naming why each target was dropped."""
+    reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
+    if any(why == "circuit open" for _, why in decision.dropped):
+        return Overloaded(f"no upstream can serve the request now ({reasons})", retry_after=ALL_DOWN_RETRY_AFTER)
+    return NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
 
 
 def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:

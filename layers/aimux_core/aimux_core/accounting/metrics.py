@@ -64,6 +64,9 @@ METRICS: dict[str, str] = {  # name -> CloudWatch unit, in emission order
     "CacheReadTokens": COUNT,
     "CacheWriteTokens": COUNT,
     "CostUSD": NO_UNIT,  # US dollars; CloudWatch has no currency unit, so "None"
+    # Spending less (prompt caching, token guards)
+    "CacheSavingsUSD": NO_UNIT,  # pricing.cache_savings_usd: reads' saving less writes' premium; may be negative
+    "TokensRemoved": COUNT,  # input tokens the route's token guards removed (0 when none)
 }
 TIMINGS = tuple(name for name, unit in METRICS.items() if unit == MILLISECONDS)
 COUNTERS = tuple(name for name in METRICS if name not in TIMINGS)
@@ -130,6 +133,8 @@ def metric_values(record: RequestRecord) -> dict[str, float]:
         CacheReadTokens=record.cache_read_tokens,
         CacheWriteTokens=record.cache_write_tokens,
         CostUSD=round(record.cost_usd, 9),
+        CacheSavingsUSD=round(record.cache_savings_usd, 9),
+        TokensRemoved=record.tokens_removed,
     )
     return values
 

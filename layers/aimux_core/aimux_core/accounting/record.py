@@ -69,6 +69,8 @@ class RequestRecord:
     cost_usd: float = 0.0
     breaker_open_seen: bool = False
     rate_limited: bool = False
+    cache_savings_usd: float = 0.0  # pricing.cache_savings_usd: cache reads' saving less cache writes' premium
+    tokens_removed: int = 0  # by the route's token guards
 
     @property
     def is_error(self) -> bool:
@@ -162,21 +164,37 @@ def tokens_of(usage: Any) -> TokenCounts:
     )
 
 
-def price_tokens(counts: TokenCounts, price: Price | None) -> float:
-    """The exact USD cost of ``counts`` at ``price`` (``pricing.cost_usd``; 0.0 when unpriced)."""
-    if price is None:
+def cache_savings(counts: TokenCounts, price: Price | None) -> float:
+    """What prompt caching saved on ``counts`` at ``price`` (``pricing.cache_savings_usd``; 0.0 when unpriced)."""
+    if price is None or not (counts.cache_read or counts.cache_write):
         return 0.0
-    from ..wire.anthropic import Usage
-    from .pricing import cost_usd
+    from .pricing import cache_savings_usd
 
-    usage = Usage(
+    try:
+        return cache_savings_usd(_usage(counts), price)
+    except ValueError:
+        return 0.0
+
+
+def _usage(counts: TokenCounts) -> Any:
+    from ..wire.anthropic import Usage
+
+    return Usage(
         input_tokens=counts.input,
         output_tokens=counts.output,
         cache_read_input_tokens=counts.cache_read,
         cache_creation_input_tokens=counts.cache_write,
     )
+
+
+def price_tokens(counts: TokenCounts, price: Price | None) -> float:
+    """The exact USD cost of ``counts`` at ``price`` (``pricing.cost_usd``; 0.0 when unpriced)."""
+    if price is None:
+        return 0.0
+    from .pricing import cost_usd
+
     try:
-        return cost_usd(usage, price)
+        return cost_usd(_usage(counts), price)
     except ValueError:  # a malformed price must not fail the answer it would have priced
         return 0.0
 
@@ -212,9 +230,10 @@ def record_served(
     """
     decision, outcome = served.decision, served.outcome
     counts = tokens if tokens is not None else tokens_of(usage)
+    entry = outcome.target.entry
+    price = entry.price if entry is not None else None
     if cost_usd is None:
-        entry = outcome.target.entry
-        cost_usd = price_tokens(counts, entry.price if entry is not None else None)
+        cost_usd = price_tokens(counts, price)
     attempts = len(outcome.attempts)
     return RequestRecord(
         request_id=request_id,
@@ -241,6 +260,8 @@ def record_served(
         cache_write_tokens=counts.cache_write,
         cost_usd=max(0.0, float(cost_usd)),
         breaker_open_seen=saw_open_circuit(decision),
+        cache_savings_usd=cache_savings(counts, price),
+        tokens_removed=served.tokens_removed,
     )
 
 

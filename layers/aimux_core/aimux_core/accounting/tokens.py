@@ -231,7 +231,7 @@ def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _image_source_tokens(source: ImageSource) -> int:
+def image_source_tokens(source: ImageSource) -> int:
     if source.type == "base64" and source.data:
         size = image_size(source.data)
         if size is not None:
@@ -297,7 +297,7 @@ def _block(block: Any, texts: list[str]) -> int:
     if isinstance(block, RedactedThinkingBlock):
         return BLOCK_OVERHEAD + round(len(block.data) / REDACTED_CHARS_PER_TOKEN)
     if isinstance(block, ImageBlock):
-        return BLOCK_OVERHEAD + _image_source_tokens(block.source)
+        return BLOCK_OVERHEAD + image_source_tokens(block.source)
     if isinstance(block, DocumentBlock):
         return BLOCK_OVERHEAD + _document(block, texts)
     # Server tool results, search results, future block types: their JSON, less the type tag.
@@ -403,3 +403,47 @@ def estimate_input_tokens(request: CountTokensRequest | MessagesRequest) -> int:
         separators = short_separators + len(short) - 1
         total += _weigh(text_features("\n".join(short)), separators=separators)
     return fixed + (max(1, int(total + 0.5)) if total > 0 else 0)
+
+
+def section_tokens(request: CountTokensRequest | MessagesRequest) -> tuple[int, int, list[int]]:
+    """Estimated tokens of the tools (with the tool-use prompt), the system prompt and each message.
+
+    The order is the one Anthropic's prompt cache reads a prompt in (tools, system, messages), so
+    running sums are the sizes of the prefixes a cache breakpoint would cover
+    (``providers/prompt_cache.py``). Same weights as ``estimate_input_tokens``; the framing of the
+    whole request is left out.
+    """
+    tools_texts: list[str] = []
+    active = [tool for tool in request.tools or () if not tool.defer_loading]
+    tools = 0.0
+    if active:
+        choice = request.tool_choice.type if request.tool_choice else "auto"
+        tools = float(TOOL_PROMPT_FORCED if choice in ("any", "tool") else TOOL_PROMPT_AUTO)
+        tools += sum(_tool(tool, tools_texts) for tool in active)
+        tools += _texts_tokens(tools_texts)
+    system = request.system
+    system_tokens = 0.0
+    if isinstance(system, str):
+        system_tokens = _texts_tokens([system])
+    elif system:
+        system_tokens = _texts_tokens([block.text for block in system])
+    messages: list[int] = []
+    for message in request.messages:
+        if isinstance(message.content, str):
+            tokens = MESSAGE_OVERHEAD + _texts_tokens([message.content])
+        else:
+            texts: list[str] = []
+            tokens = MESSAGE_OVERHEAD + sum(_block(block, texts) for block in message.content) + _texts_tokens(texts)
+        messages.append(int(tokens + 0.5))
+    return int(tools + 0.5), int(system_tokens + 0.5), messages
+
+
+def _texts_tokens(texts: list[str]) -> float:
+    """Unrounded tokens of one section's texts (long sections through the hash cache)."""
+    texts = [t for t in texts if t]
+    if not texts:
+        return 0.0
+    text = texts[0] if len(texts) == 1 else "\n".join(texts)
+    if len(text) >= _CACHE_MIN_CHARS:
+        return _section_tokens(text, len(texts) - 1)
+    return _weigh(text_features(text), separators=len(texts) - 1)

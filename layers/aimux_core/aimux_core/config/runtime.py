@@ -41,6 +41,7 @@ def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
 
 def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> RoutingTable:
     """Routes (tiers of resolved targets), aliases and routing settings, as selection reads them."""
+    from ..guards.token_guards import TokenGuards
     from ..routing.table import Route, RoutingTable, Target
 
     catalog = catalog if catalog is not None else build_catalog(config)
@@ -49,6 +50,9 @@ def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> 
             name,
             tuple(tuple(_target(config, catalog, ref) for ref in tier) for tier in route.tiers),
             route.strategy,
+            prompt_caching=route.prompt_caching,
+            prompt_cache_ttl=route.prompt_cache_ttl,
+            guards=TokenGuards(**route.token_guards.model_dump()) if route.token_guards is not None else None,
         )
         for name, route in config.routes.items()
     }

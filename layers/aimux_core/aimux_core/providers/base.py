@@ -28,6 +28,7 @@ from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 
 if TYPE_CHECKING:
     from ..routing.table import Target
+    from .prompt_cache import CacheTtl, PromptCaching
 
 
 @dataclass(slots=True)
@@ -40,6 +41,10 @@ class RequestContext:
     betas: list[str] = field(default_factory=list)
     session_id: str | None = None
     key: Any = None  # the caller's ``ApiKeyRecord`` (None when auth is off); never the key itself
+    # The serving route's prompt-caching settings, set by the gateway once the request is routed
+    # (None: the route has no opinion; ``providers/prompt_cache.py`` combines them with the provider's).
+    prompt_caching: PromptCaching | None = None
+    prompt_cache_ttl: CacheTtl | None = None
 
 
 @dataclass(slots=True)
@@ -49,14 +54,17 @@ class UpstreamCall:
     request: MessagesRequest
     model: str
     context: RequestContext
+    cache_min_tokens: int | None = None  # the catalog's minimum cacheable prompt length for this model
 
     @classmethod
     def for_target(cls, request: MessagesRequest, target: Target, context: RequestContext) -> UpstreamCall:
         """The call of ``request`` to ``target``, ``max_tokens`` clamped to the model's ``max_output``."""
         entry = target.entry
-        if entry is not None and request.max_tokens > entry.max_output:
+        if entry is None:
+            return cls(request, target.model, context)
+        if request.max_tokens > entry.max_output:
             request = with_max_tokens(request, entry.max_output)
-        return cls(request, target.model, context)
+        return cls(request, target.model, context, entry.cache_min_tokens)
 
 
 def with_max_tokens(request: MessagesRequest, limit: int) -> MessagesRequest:

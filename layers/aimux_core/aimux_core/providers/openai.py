@@ -23,6 +23,9 @@ Request (built once per call, compact JSON bytes):
   "Function call is missing a thought_signature" otherwise).
 - images refused up front with a 400 naming the block when ``preset.supports_images`` is false
   (DeepSeek): never dropped silently, the model would answer about a picture it never saw.
+- ``prompt_cache_key`` from the session (``prompt_cache``) when the preset takes one (OpenAI) and the
+  route's and provider's ``prompt_caching`` allow it, so a session's turns reach the upstream machine
+  that holds its cached prefix.
 - streaming always asks for ``stream_options.include_usage`` (else no token counts at all), unless
   ``preset.chat.stream_usage`` says the upstream rejects it (GLM).
 - ``Authorization: Bearer`` (none for ``auth == "none"``, e.g. local Ollama) plus
@@ -72,6 +75,7 @@ from ..wire.anthropic import Message, MessagesRequest, StreamEvent
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
 from .presets import ProviderPreset
+from .prompt_cache import prompt_cache_key, wants_cache_key
 from .schema_cleaning import clean_schema
 from .transport import HttpTransport, Timeouts
 from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
@@ -129,7 +133,7 @@ class OpenAIProvider:
 
     async def create(self, call: UpstreamCall) -> Message:
         await ensure_provenance_key()  # any reasoning in the answer gets an aimux signature
-        body, names = self.build_body(call.request, call.model, stream=False)
+        body, names = self.build_body(call.request, call.model, stream=False, cache_key=self._cache_key(call))
         reply = await self._transport.post(self.url, self._json_headers, body)
         try:
             data = json.loads(reply.body)
@@ -146,7 +150,7 @@ class OpenAIProvider:
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
         await ensure_provenance_key()
-        body, names = self.build_body(call.request, call.model, stream=True)
+        body, names = self.build_body(call.request, call.model, stream=True, cache_key=self._cache_key(call))
         decoder = ChatChunkDecoder(
             model=call.request.model,
             input_tokens=estimate_input_tokens(call.request),
@@ -189,7 +193,13 @@ class OpenAIProvider:
 
     # ------------------------------------------------------------------ request
 
-    def build_body(self, request: MessagesRequest, model: str, *, stream: bool) -> tuple[bytes, list[str]]:
+    def _cache_key(self, call: UpstreamCall) -> str | None:
+        """The ``prompt_cache_key`` of this attempt, when the preset takes one (``prompt_cache``)."""
+        return prompt_cache_key(call.request, call.context) if wants_cache_key(call, self.preset) else None
+
+    def build_body(
+        self, request: MessagesRequest, model: str, *, stream: bool, cache_key: str | None = None
+    ) -> tuple[bytes, list[str]]:
         """The upstream request body as bytes, and the canonical tool names (to undo shortening)."""
         if not self.preset.supports_images:
             self._refuse_images(request)
@@ -220,6 +230,8 @@ class OpenAIProvider:
                 fmt["json_schema"]["schema"] = clean_schema(fmt["json_schema"]["schema"], profile)
         if profile == "gemini":
             _skip_thought_signatures(body["messages"])
+        if cache_key is not None:
+            body["prompt_cache_key"] = cache_key
         names = [tool.name for tool in request.tools or ()]
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), names
 

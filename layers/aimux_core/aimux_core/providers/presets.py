@@ -21,6 +21,11 @@ Quirk fields (each adapter reads the ones of its dialect):
   ``plain`` (returned but not needed back), ``none``.
 - ``chat``: the OpenAI-dialect request options (``ChatDialectOptions``).
 - ``extra_headers``: sent with every request (OpenRouter's attribution headers).
+- ``prompt_caching`` / ``prompt_cache_ttl``: automatic prompt caching (``prompt_cache``): ``auto`` for
+  first-party Anthropic and Bedrock (cache breakpoints) and OpenAI (``prompt_cache_key``), ``off`` for
+  the rest (compatible endpoints cache on their own or ignore ``cache_control``).
+- ``prompt_cache_key``: the upstream accepts OpenAI's ``prompt_cache_key`` (OpenAI does; other
+  OpenAI-compatible servers may reject an unknown field, so it is opt-in per preset or provider).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from ..translate.openai_upstream import ChatDialectOptions
+from .prompt_cache import CacheTtl, PromptCaching
 
 Dialect = Literal["anthropic", "openai", "bedrock", "mock"]
 AuthStyle = Literal["x-api-key", "bearer", "aws", "none"]
@@ -106,6 +112,9 @@ class ProviderPreset:
     reasoning: Reasoning = "none"
     chat: ChatDialectOptions = field(default_factory=ChatDialectOptions)
     extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    prompt_caching: PromptCaching = "off"
+    prompt_cache_ttl: CacheTtl = "5m"
+    prompt_cache_key: bool = False
 
 
 _ECHO_CHAT = ChatDialectOptions(reasoning_echo_field="reasoning_content")
@@ -119,7 +128,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ProviderPreset(
                 "anthropic", "anthropic", "https://api.anthropic.com", "x-api-key", "ANTHROPIC_API_KEY",
                 display_name="Anthropic", beta_policy="allowlist", allowed_betas=ANTHROPIC_BETAS,
-                reasoning="signed", count_tokens=True,
+                reasoning="signed", count_tokens=True, prompt_caching="auto",
             ),
             ProviderPreset(
                 "zai", "anthropic", "https://api.z.ai/api/anthropic", "x-api-key", "ZAI_API_KEY",
@@ -145,6 +154,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
                 "openai", "openai", "https://api.openai.com/v1", "bearer", "OPENAI_API_KEY",
                 display_name="OpenAI", schema_profile="openai",
                 chat=ChatDialectOptions(max_tokens_field="max_completion_tokens"),
+                prompt_caching="auto", prompt_cache_key=True,
             ),
             ProviderPreset(
                 "openrouter", "openai", "https://openrouter.ai/api/v1", "bearer", "OPENROUTER_API_KEY",
@@ -181,7 +191,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ),
             ProviderPreset(
                 "bedrock", "bedrock", "", "aws", None, display_name="AWS Bedrock", reasoning="signed",
-                beta_policy="allowlist", allowed_betas=BEDROCK_BETAS,
+                beta_policy="allowlist", allowed_betas=BEDROCK_BETAS, prompt_caching="auto",
             ),
             ProviderPreset("mock", "mock", "", "none", None, display_name="aimux mock"),
         )
