@@ -35,7 +35,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..routing.catalog import Price
-from ..wire.anthropic import MessagesRequest, Usage
+from ..wire.anthropic import MessagesRequest, ToolResultBlock, Usage
 
 __all__ = [
     "CostBreakdown",
@@ -161,7 +161,6 @@ def _any_marked(parts: list[Any]) -> bool:
     for part in parts:
         if getattr(part, "cache_control", None) is not None:
             return True
-        nested = getattr(part, "content", None)  # a tool result's own blocks
-        if isinstance(nested, list) and _any_marked(nested):
-            return True
+        if isinstance(part, ToolResultBlock) and isinstance(part.content, list) and _any_marked(part.content):
+            return True  # a tool result's own blocks
     return False

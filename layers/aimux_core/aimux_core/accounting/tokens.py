@@ -33,6 +33,7 @@ from ..wire.anthropic import (
     DocumentBlock,
     ImageBlock,
     ImageSource,
+    MessageParam,
     MessagesRequest,
     RedactedThinkingBlock,
     TextBlock,
@@ -405,37 +406,41 @@ def estimate_input_tokens(request: CountTokensRequest | MessagesRequest) -> int:
     return fixed + (max(1, int(total + 0.5)) if total > 0 else 0)
 
 
-def section_tokens(request: CountTokensRequest | MessagesRequest) -> tuple[int, int, list[int]]:
-    """Estimated tokens of the tools (with the tool-use prompt), the system prompt and each message.
+def tools_tokens(request: CountTokensRequest | MessagesRequest, *, schemas: bool = True) -> int:
+    """Estimated tokens of the tools section: the tool-use prompt and every loaded tool definition.
 
-    The order is the one Anthropic's prompt cache reads a prompt in (tools, system, messages), so
-    running sums are the sizes of the prefixes a cache breakpoint would cover
-    (``providers/prompt_cache.py``). Same weights as ``estimate_input_tokens``; the framing of the
-    whole request is left out.
+    ``schemas=False`` leaves the input schemas out (no JSON encoding): a cheaper lower bound, for callers
+    that only need to know whether the section reaches some size.
     """
-    tools_texts: list[str] = []
     active = [tool for tool in request.tools or () if not tool.defer_loading]
-    tools = 0.0
-    if active:
-        choice = request.tool_choice.type if request.tool_choice else "auto"
-        tools = float(TOOL_PROMPT_FORCED if choice in ("any", "tool") else TOOL_PROMPT_AUTO)
-        tools += sum(_tool(tool, tools_texts) for tool in active)
-        tools += _texts_tokens(tools_texts)
+    if not active:
+        return 0
+    choice = request.tool_choice.type if request.tool_choice else "auto"
+    texts: list[str] = []
+    tokens = float(TOOL_PROMPT_FORCED if choice in ("any", "tool") else TOOL_PROMPT_AUTO)
+    if schemas:
+        tokens += sum(_tool(tool, texts) for tool in active)
+    else:
+        tokens += TOOL_OVERHEAD * len(active)
+        texts += [text for tool in active for text in (tool.name, tool.description) if text]
+    return int(tokens + _texts_tokens(texts) + 0.5)
+
+
+def system_tokens(request: CountTokensRequest | MessagesRequest) -> int:
+    """Estimated tokens of the top-level system prompt."""
     system = request.system
-    system_tokens = 0.0
     if isinstance(system, str):
-        system_tokens = _texts_tokens([system])
-    elif system:
-        system_tokens = _texts_tokens([block.text for block in system])
-    messages: list[int] = []
-    for message in request.messages:
-        if isinstance(message.content, str):
-            tokens = MESSAGE_OVERHEAD + _texts_tokens([message.content])
-        else:
-            texts: list[str] = []
-            tokens = MESSAGE_OVERHEAD + sum(_block(block, texts) for block in message.content) + _texts_tokens(texts)
-        messages.append(int(tokens + 0.5))
-    return int(tools + 0.5), int(system_tokens + 0.5), messages
+        return int(_texts_tokens([system]) + 0.5)
+    return int(_texts_tokens([block.text for block in system]) + 0.5) if system else 0
+
+
+def message_tokens(message: MessageParam) -> int:
+    """Estimated tokens of one message (its role marker included)."""
+    if isinstance(message.content, str):
+        return int(MESSAGE_OVERHEAD + _texts_tokens([message.content]) + 0.5)
+    texts: list[str] = []
+    fixed = MESSAGE_OVERHEAD + sum(_block(block, texts) for block in message.content)
+    return int(fixed + _texts_tokens(texts) + 0.5)
 
 
 def _texts_tokens(texts: list[str]) -> float:

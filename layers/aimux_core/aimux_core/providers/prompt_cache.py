@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..accounting.pricing import uses_prompt_cache
-from ..accounting.tokens import section_tokens
+from ..accounting.tokens import message_tokens, system_tokens, tools_tokens
 from ..wire.anthropic import MessageParam, MessagesRequest, Tool
 
 if TYPE_CHECKING:
@@ -119,20 +119,26 @@ def plan_breakpoints(
     """The breakpoints for ``request`` (see the module docstring), or None when none belong there."""
     if mode == "off" or (mode == "multi_turn" and not is_conversation(request)) or uses_prompt_cache(request):
         return None
-    tools_tokens, system_tokens, message_tokens = section_tokens(request)
-    total = tools_tokens
+    # Prefix sizes only grow, so sizes are summed only until the minimum is reached: with an agent's tool
+    # descriptions above it, neither their schemas nor the system prompt nor any message is weighed.
+    total = tools_tokens(request, schemas=False)
+    if total < min_tokens:
+        total = tools_tokens(request)
     tools = _last_cacheable_tool(request.tools) is not None and total >= min_tokens
-    total += system_tokens
+    if total < min_tokens:
+        total += system_tokens(request)
     system = _has_system(request.system) and total >= min_tokens
-    prefixes: list[int] = []
-    for tokens in message_tokens:
-        total += tokens
-        prefixes.append(total)
     marked: list[int] = []
     last = _last_turn(request.messages)
     if last is not None:
         previous = _previous_turn_end(request.messages, last)
-        marked = [i for i in (previous, last) if i is not None and prefixes[i] >= min_tokens]
+        weighed = 0  # messages summed into ``total`` so far
+        for end in (i for i in (previous, last) if i is not None):
+            while total < min_tokens and weighed <= end:
+                total += message_tokens(request.messages[weighed])
+                weighed += 1
+            if total >= min_tokens:
+                marked.append(end)
     if not (tools or system or marked):
         return None
     return CachePlan(tools, system, tuple(marked), ttl)
