@@ -9,7 +9,7 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -19,6 +19,7 @@ from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
 from .guards.token_guards import OVERFLOW_REFUSE, overflow_error, overflowed
 from .providers.base import Provider, RequestContext, UpstreamCall
+from .providers.prompt_cache import stricter
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
@@ -249,9 +250,13 @@ class Gateway:
             request = await self._restore(request, key, missing)
             return request, decision, (OPEN if key is None else Admitted(key))
         asked = request
-        admit = self.admission.admit(
-            key, decision.route, estimate, lambda: request_worst_case(asked, estimate, decision.targets)
-        )
+
+        def worst_case(routed: Decision) -> Callable[[], int]:  # computed only for a key with a budget
+            return lambda: request_worst_case(
+                asked, estimate, routed.targets, cache_writes=self._writes_cache(asked, routed)
+            )
+
+        admit = self.admission.admit(key, decision.route, estimate, worst_case(decision))
         if missing is None:
             admitted = await admit
         else:
@@ -260,13 +265,25 @@ class Gateway:
         if step_down.action == "step_down" and step_down.route:
             meta = replace(meta, route_override=step_down.route, route_note=step_down.note)
             cheaper = await self.decide(request, meta, estimate)
-            admitted = await self.admission.step_down(
-                admitted, lambda: request_worst_case(asked, estimate, cheaper.targets)
-            )
+            admitted = await self.admission.step_down(admitted, worst_case(cheaper))
             decision = cheaper
             if missing is None:  # the cheaper route may hold an echo target the first one did not
                 request = await self._restore(request, key, self._missing_reasoning(request, decision))
         return request, decision, admitted
+
+    def _writes_cache(self, request: MessagesRequest, decision: Decision) -> bool:
+        """Whether the answer may hold prompt-cache writes (billed above the input rate): the request
+        asks for caching, or a target's adapter may place breakpoints (``providers/prompt_cache.py``)."""
+        if uses_prompt_cache(request):
+            return True
+        route = self.table.routes.get(decision.route)
+        route_mode = route.prompt_caching if route is not None else None
+        for target in decision.targets:
+            preset = getattr(self.providers.get(target.provider), "preset", None)
+            dialect = getattr(preset, "dialect", None)
+            if dialect in ("anthropic", "bedrock") and stricter(route_mode, preset.prompt_caching) != "off":
+                return True
+        return False
 
     def _missing_reasoning(self, request: MessagesRequest, decision: Decision) -> Missing | None:
         """What the first target would miss when it is an echo provider (no I/O; None otherwise).
@@ -302,13 +319,17 @@ def _unserved(decision: Decision) -> AimuxError:
     return NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
 
 
-def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:
+def request_worst_case(
+    request: MessagesRequest, estimate: int, targets: tuple[Target, ...], *, cache_writes: bool | None = None
+) -> int:
     """The most the request can cost in micro-dollars on any of ``targets`` (failover may reach the
-    dearest one): its input estimate and ``max_tokens`` at each target's prices."""
+    dearest one): its input estimate and ``max_tokens`` at each target's prices. ``cache_writes``: whether
+    input may be billed as cache writes (default: the request carries ``cache_control``)."""
     prices = {target.entry.price for target in targets if target.entry is not None and target.entry.price}
     if not prices:
         return 0
-    cache_writes = uses_prompt_cache(request)
+    if cache_writes is None:
+        cache_writes = uses_prompt_cache(request)
     return max(worst_case_micro_usd(estimate, request.max_tokens, price, cache_writes=cache_writes) for price in prices)
 
 
