@@ -182,6 +182,15 @@ def test_settings_of_an_attempt_combine_route_provider_and_catalog() -> None:
     assert settings_for_call(call(), preset("deepseek")) is None, "compatible endpoints: off unless configured"
 
 
+def test_a_request_the_gateway_estimated_below_the_minimum_is_not_planned() -> None:
+    """No prefix of a request can be longer than the request: nothing to weigh."""
+    anthropic = preset("anthropic")
+    assert settings_for_call(call(context=RequestContext("r", input_estimate=900)), anthropic) is None
+    assert settings_for_call(call(context=RequestContext("r", input_estimate=1100)), anthropic) is not None
+    haiku = call("claude-haiku-4-5", context=RequestContext("r", input_estimate=3000))
+    assert settings_for_call(haiku, anthropic) is None
+
+
 # --------------------------------------------------------------------------- Bedrock
 
 

@@ -187,13 +187,14 @@ class Gateway:
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[MessagesRequest, Decision, Admitted, int]:
         """Route (with the route's token guards), then check the caller's key against it; the tokens
-        the guards removed come back last. The route's prompt-caching settings go into ``context``
-        for the adapters."""
+        the guards removed come back last. The route's prompt-caching settings and the input estimate
+        go into ``context`` for the adapters."""
         request, decision, estimate, removed = await self._route(request, meta, estimate_input_tokens(request))
         request, decision, admitted = await self._check_key(request, context, meta, decision, estimate)
         route = self.table.routes.get(decision.route)
         if route is not None:
             context.prompt_caching, context.prompt_cache_ttl = route.prompt_caching, route.prompt_cache_ttl
+        context.input_estimate = estimate
         return request, decision, admitted, removed
 
     async def _route(

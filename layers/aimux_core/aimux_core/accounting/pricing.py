@@ -112,21 +112,21 @@ def cost_usd(usage: Usage, price: Price | None) -> float:
     return float(cost_breakdown(usage, price).exact_micro_usd / _MILLION)
 
 
-def cache_savings_usd(usage: Usage, price: Price | None) -> float:
-    """What prompt caching saved on this answer, in USD, against the same tokens uncached; negative when
+def cache_savings_usd(cache_read_tokens: int, cache_write_tokens: int, price: Price | None) -> float:
+    """What prompt caching saved on an answer, in USD, against the same tokens uncached; negative when
     the answer paid a write premium it has not yet earned back.
 
-    ``cache_read_input_tokens x (input - cache_read) - cache_creation_input_tokens x (cache_write - input)``:
-    a cache read costs the read rate instead of the input rate, a cache write costs the write rate
-    instead of it. Summed over a conversation (or a metric period) it is the net saving of caching. The
-    write rate is the configured ``cache_write`` (set it to the 1-hour rate when that TTL is used). 0 when
-    the model is unpriced, or its cache rates are not configured (they default to the input rate).
+    ``cache_read_tokens x (input - cache_read) - cache_write_tokens x (cache_write - input)``: a cache read
+    costs the read rate instead of the input rate, a cache write costs the write rate instead of it.
+    Summed over a conversation (or a metric period) it is the net saving of caching. The write rate is
+    the configured ``cache_write`` (set it to the 1-hour rate when that TTL is used). 0 when the model is
+    unpriced, or its cache rates are not configured (they default to the input rate).
     """
-    if price is None:
+    if price is None or not (cache_read_tokens or cache_write_tokens):
         return 0.0
     base = _rate(price.input)
-    read = _count(usage.cache_read_input_tokens) * (base - _rate(price.cache_read))
-    write = _count(usage.cache_creation_input_tokens) * (_rate(price.cache_write) - base)
+    read = _count(cache_read_tokens) * (base - _rate(price.cache_read))
+    write = _count(cache_write_tokens) * (_rate(price.cache_write) - base)
     return float((read - write) / _MILLION)
 
 

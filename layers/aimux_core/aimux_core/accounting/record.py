@@ -171,8 +171,8 @@ def cache_savings(counts: TokenCounts, price: Price | None) -> float:
     from .pricing import cache_savings_usd
 
     try:
-        return cache_savings_usd(_usage(counts), price)
-    except ValueError:
+        return cache_savings_usd(counts.cache_read, counts.cache_write, price)
+    except ValueError:  # a malformed price must not fail the answer it describes
         return 0.0
 
 

@@ -45,6 +45,7 @@ class RequestContext:
     # (None: the route has no opinion; ``providers/prompt_cache.py`` combines them with the provider's).
     prompt_caching: PromptCaching | None = None
     prompt_cache_ttl: CacheTtl | None = None
+    input_estimate: int | None = None  # the gateway's input-token estimate of the routed request
 
 
 @dataclass(slots=True)

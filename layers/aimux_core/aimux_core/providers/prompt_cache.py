@@ -158,12 +158,14 @@ class CacheSettings:
 
 def settings_for_call(call: UpstreamCall, preset: ProviderPreset) -> CacheSettings | None:
     """The settings of one attempt (the route's and the provider's mode and TTL, the target's minimum),
-    None when caching is off for it."""
+    None when caching is off for it or the whole request is below the minimum (the gateway's estimate)."""
     context = call.context
     mode = stricter(context.prompt_caching, preset.prompt_caching)
     if mode == "off":
         return None
     minimum = call.cache_min_tokens or min_cacheable_tokens(call.model)
+    if context.input_estimate is not None and context.input_estimate < minimum:
+        return None
     return CacheSettings(mode, minimum, context.prompt_cache_ttl or preset.prompt_cache_ttl)
 
 
