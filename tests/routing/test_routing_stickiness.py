@@ -21,11 +21,13 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from routing_conftest import TEST_POLICY, FakeClock, Stage, Upstreams, make_entry, make_table, target_of
+from routing_conftest import TEST_POLICY, Stage, Upstreams, make_entry, make_table, target_of
 
 from aimux_core.gateway import Gateway
 from aimux_core.routing.stickiness import sticky_order
 from aimux_core.routing.table import Target
+from aimux_core.state.clock import FakeClock
+from aimux_core.state.cooldowns import Cooldowns
 from fakes import Fault, Reply
 from fakes.anthropic_upstream import AnthropicUpstream
 from fakes.openai_upstream import OpenAIUpstream
@@ -56,13 +58,15 @@ def tier(
     anthropic_upstream.default = Reply(text="from a")
     openai_upstream.default = Reply(text="from b")
 
-    def build(*, strategy: Any = "round_robin", session_pinning: bool = True) -> tuple[anthropic.Anthropic, Gateway]:
+    def build(
+        *, strategy: Any = "round_robin", session_pinning: bool = True, cooldowns: Cooldowns | None = None
+    ) -> tuple[anthropic.Anthropic, Gateway]:
         providers = {
             "a": upstreams.provider("anthropic", "a", anthropic_upstream.base_url),
             "b": upstreams.provider("openai", "b", openai_upstream.base_url),
         }
         routing = make_table([A, B], {"default": [[A, B]]}, strategy=strategy, session_pinning=session_pinning)
-        gateway = Gateway(providers, routing, policy=TEST_POLICY)
+        gateway = Gateway(providers, routing, policy=TEST_POLICY, cooldowns=cooldowns)
         served = stage.use(gateway)
         return anthropic.Anthropic(base_url=served.url, api_key="sk-client", max_retries=0, timeout=10), gateway
 
@@ -124,9 +128,8 @@ def test_a_cooling_target_lends_its_sessions_and_gets_them_back(
 ) -> None:
     """A 529 with ``retry-after`` cools ``a`` down: its session goes to ``b`` meanwhile (a session of
     ``b`` never moves), and returns to ``a`` once the cooldown is over."""
-    client, gateway = tier()
     clock = FakeClock()
-    gateway.dispatcher.clock = clock
+    client, _ = tier(cooldowns=Cooldowns(clock))
     session, other = session_on("a"), session_on("b")
     anthropic_upstream.enqueue(Fault.http(529, retry_after=30))
     provider, headers = served_by(client, session)
@@ -144,11 +147,12 @@ def test_a_cooling_target_lends_its_sessions_and_gets_them_back(
 def test_a_failure_without_cooldown_moves_only_that_request(
     tier: Callable[..., tuple[anthropic.Anthropic, Gateway]], anthropic_upstream: AnthropicUpstream
 ) -> None:
-    """A single 529 fails over; nothing remembers it, so the next turn is on ``a`` again (the per-process
-    pin this replaces kept the session on ``b`` in that process only)."""
+    """A single 500 (a fault, not a load signal: no cooldown, the breaker stays closed) fails over;
+    nothing remembers it, so the next turn is on ``a`` again (the per-process pin this replaces kept the
+    session on ``b`` in that process only)."""
     client, _ = tier()
     session = session_on("a")
-    anthropic_upstream.enqueue(Fault.http(529))
+    anthropic_upstream.enqueue(Fault.http(500))
     assert served_by(client, session)[0] == "b"
     assert served_by(client, session)[0] == "a"
 

@@ -190,10 +190,9 @@ def _cap_images(turns: list[MessageParam], keep: int) -> tuple[list[MessageParam
 
 
 def overflowed(decision: Decision) -> bool:
-    """No target left, and not because one was down: some were too small for the request, the others
-    could not serve it either (no vision, no tools)."""
-    whys = [why for _, why in decision.dropped]
-    return not decision.targets and any(w.startswith("context window") for w in whys) and "circuit open" not in whys
+    """No target left, and some were dropped for being too small (the others could not serve the request
+    either: no vision, no tools). Targets that are only down are never dropped (``routing.select``)."""
+    return not decision.targets and any(why.startswith("context window") for _, why in decision.dropped)
 
 
 def overflow_error(route: Route, estimate: int) -> ContextWindowExceeded:
