@@ -23,8 +23,8 @@ When a session moves, and back:
 
 Used by the ``weighted`` (by weight) and ``round_robin`` (equal weights) strategies when the request
 has a session (``x-claude-code-session-id`` or ``metadata.user_id``); ``priority`` and ``cheapest``
-orders are the same on every instance anyway, and ``lowest_latency`` deliberately follows the
-(fleet-shared) latency ranking.
+orders are the same on every instance anyway, and ``lowest_latency`` and ``least_connections``
+deliberately follow the fleet-shared latency and in-flight figures.
 """
 
 from __future__ import annotations
