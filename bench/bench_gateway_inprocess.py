@@ -34,12 +34,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the conversation builder lives with the tests
 
-from aimux_core.accounting.record import RequestTimer, StreamTally, publish, record_served  # noqa: E402
-from aimux_core.config.runtime import build_gateway_from_config  # noqa: E402
+from aimux_core.accounting.metrics import Emission  # noqa: E402
+from aimux_core.accounting.record import RequestTimer, StreamTally  # noqa: E402
+from aimux_core.assembly import build_gateway  # noqa: E402
 from aimux_core.config.validate import validate_config  # noqa: E402
 from aimux_core.providers.base import RequestContext  # noqa: E402
 from aimux_core.routing.select import RequestMeta  # noqa: E402
 from aimux_core.state import MemoryStore  # noqa: E402
+from aimux_core.surfaces.recording import publish, record_served  # noqa: E402
 from aimux_core.wire.anthropic import MessagesRequest  # noqa: E402
 from support.coding_session import anthropic_body  # noqa: E402
 
@@ -67,6 +69,7 @@ def _sse() -> bytes:
 
 
 SSE = _sse()
+EMISSION = Emission()
 
 
 def _answer(request: httpx.Request) -> httpx.Response:
@@ -85,7 +88,7 @@ def gateway() -> Any:
                                          "context_window": 200_000, "max_output": 64_000, "price": price}},
     }, "bench.yaml")  # fmt: skip
     client = httpx.AsyncClient(transport=httpx.MockTransport(_answer))
-    return build_gateway_from_config(config, env={"BENCH_KEY": "sk-bench"}, client=client, store=MemoryStore())
+    return build_gateway(config, env={"BENCH_KEY": "sk-bench"}, client=client, store=MemoryStore())
 
 
 def requests() -> dict[str, tuple[MessagesRequest, str | None]]:
@@ -115,7 +118,7 @@ async def one(gw: Any, request: MessagesRequest, session: str | None, stream: bo
         message, served = await gw.create(request, context, meta)
         tokens, usage = None, message.usage
     publish(record_served(request_id="req_bench", surface="anthropic", served=served, timer=timer, usage=usage,
-                          tokens=tokens, stream=stream))  # fmt: skip
+                          tokens=tokens, stream=stream), EMISSION)  # fmt: skip
 
 
 async def measure(number: int, repeat: int) -> dict[str, float]:

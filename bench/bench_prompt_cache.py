@@ -104,16 +104,22 @@ def main() -> int:
     print("|--:|--:|--:|--:|--:|--:|--:|")
     for n, (on, off, out) in enumerate(zip(cached, plain, outputs, strict=True)):
         total = off.input_tokens
-        print(f"| {n + 1} | {total:,} | {on.cache_creation_input_tokens:,} | {on.cache_read_input_tokens:,} | "
-              f"{on.input_tokens:,} | ${cost(off, out):.4f} | ${cost(on, out):.4f} |")
+        print(
+            f"| {n + 1} | {total:,} | {on.cache_creation_input_tokens:,} | {on.cache_read_input_tokens:,} | "
+            f"{on.input_tokens:,} | ${cost(off, out):.4f} | ${cost(on, out):.4f} |"
+        )
     with_cache = sum((cost(u, o) for u, o in zip(cached, outputs, strict=True)), Decimal(0))
     without = sum((cost(u, o) for u, o in zip(plain, outputs, strict=True)), Decimal(0))
-    print(f"\nTotal: **${without:.4f} without injection, ${with_cache:.4f} with** "
-          f"({(1 - with_cache / without) * 100:.1f} % less); difference ${without - with_cache:.6f}; "
-          f"gateway CacheSavingsUSD sum ${savings:.6f} (caching off: ${plain_savings:.6f}).\n")
-    print(f"Planning + placing breakpoints at the last turn ({args.turns} round trips, "
-          f"{len(anthropic_body(args.turns)['messages'])} messages): {planning_us(args.turns, args.repeat):.1f} µs "
-          f"per request (best of {args.repeat}).")
+    print(
+        f"\nTotal: **${without:.4f} without injection, ${with_cache:.4f} with** "
+        f"({(1 - with_cache / without) * 100:.1f} % less); difference ${without - with_cache:.6f}; "
+        f"gateway CacheSavingsUSD sum ${savings:.6f} (caching off: ${plain_savings:.6f}).\n"
+    )
+    print(
+        f"Planning + placing breakpoints at the last turn ({args.turns} round trips, "
+        f"{len(anthropic_body(args.turns)['messages'])} messages): {planning_us(args.turns, args.repeat):.1f} µs "
+        f"per request (best of {args.repeat})."
+    )
     return 0
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from aimux_core.assembly.parts import build_routing_table
+from aimux_core.assembly.providers import build_catalog
 from aimux_core.config import ConfigError, load_config
-from aimux_core.config.runtime import build_routing_table
-from aimux_core.providers.factory import build_catalog
 
 Write = Callable[[str], Path]
 
@@ -38,7 +38,10 @@ def errors_of(write: Write, text: str) -> str:
 def test_the_options_reach_presets_catalog_and_routes(write_config: Write) -> None:
     text = BASE.replace("local: {preset: vllm}", "local: {preset: vllm, prompt_caching: auto, prompt_cache_key: true}")
     text = text.replace("claude-sonnet-4-5}", "claude-sonnet-4-5, cache_min_tokens: 2048}", 1)
-    config = load_config(write_config(text + """
+    config = load_config(
+        write_config(
+            text
+            + """
         routes:
           default:
             tiers: [sonnet]
@@ -46,7 +49,9 @@ def test_the_options_reach_presets_catalog_and_routes(write_config: Write) -> No
             prompt_cache_ttl: 1h
             token_guards: {tool_result_max_tokens: 2000, max_images: 5, context_overflow: long_context}
           long_context: [long]
-        """))
+        """
+        )
+    )
     assert config.providers["anthropic"].effective_preset("anthropic").prompt_caching == "auto"
     local = config.providers["local"].effective_preset("local")
     assert (local.prompt_caching, local.prompt_cache_key) == ("auto", True)
@@ -88,17 +93,26 @@ def test_bad_caching_values_name_the_field(write_config: Write, snippet: str, ex
     ],
 )
 def test_bad_token_guards_name_the_field(write_config: Write, guards: str, expected: str) -> None:
-    message = errors_of(write_config, BASE + f"""
+    message = errors_of(
+        write_config,
+        BASE
+        + f"""
         routes:
           default: {{tiers: [sonnet], token_guards: {guards}}}
           long_context: [long]
-        """)
+        """,
+    )
     assert expected in message and "routes.default.token_guards" in message
 
 
 def test_refuse_is_a_valid_overflow_action(write_config: Write) -> None:
-    config = load_config(write_config(BASE + """
+    config = load_config(
+        write_config(
+            BASE
+            + """
         routes:
           default: {tiers: [sonnet], token_guards: {context_overflow: refuse}}
-        """))
+        """
+        )
+    )
     assert build_routing_table(config).routes["default"].guards.context_overflow == "refuse"  # type: ignore[union-attr]

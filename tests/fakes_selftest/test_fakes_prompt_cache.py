@@ -130,7 +130,8 @@ def test_the_cache_is_the_callers_own(fake: AnthropicUpstream) -> None:
 def test_bedrock_cache_points_bill_the_same_way(clock: Clock) -> None:
     with BedrockUpstream(prompt_cache=PromptCacheModel(min_tokens=1024, clock=clock)) as fake:
         client = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1").client(
-            "bedrock-runtime", endpoint_url=fake.base_url, config=Config(retries={"total_max_attempts": 1}))
+            "bedrock-runtime", endpoint_url=fake.base_url, config=Config(retries={"total_max_attempts": 1})
+        )
         point = {"cachePoint": {"type": "default"}}
         kwargs = {"modelId": "anthropic.claude-sonnet-4-5", "system": [{"text": BIG}, point]}
         first = client.converse(messages=[{"role": "user", "content": [{"text": "hi"}]}], **kwargs)["usage"]

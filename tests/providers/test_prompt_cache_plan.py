@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aimux_core.presets import preset
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.bedrock_mapping import converse_request
-from aimux_core.providers.presets import preset
 from aimux_core.providers.prompt_cache import (
     MAX_BREAKPOINTS,
     CachePlan,
@@ -116,8 +116,10 @@ def test_the_last_markable_block_carries_the_breakpoint() -> None:
     body = anthropic_body(1)
     body["messages"][-1]["content"].append({"type": "text", "text": ""})  # empty text cannot carry one
     out = marked_body(body)
-    assert "cache_control" in out["messages"][-1]["content"][0] and "cache_control" not in out["messages"][-1][
-        "content"][1]
+    assert (
+        "cache_control" in out["messages"][-1]["content"][0]
+        and "cache_control" not in out["messages"][-1]["content"][1]
+    )
 
 
 def test_system_turns_never_carry_a_breakpoint() -> None:
@@ -165,8 +167,13 @@ def test_minimum_cacheable_length_by_model(model: str, minimum: int) -> None:
     assert min_cacheable_tokens(model) == minimum
 
 
-def call(model: str = "claude-sonnet-4-5", *, context: RequestContext | None = None, minimum: int | None = None,
-         body: dict[str, Any] | None = None) -> UpstreamCall:
+def call(
+    model: str = "claude-sonnet-4-5",
+    *,
+    context: RequestContext | None = None,
+    minimum: int | None = None,
+    body: dict[str, Any] | None = None,
+) -> UpstreamCall:
     return UpstreamCall(request(body or anthropic_body(1)), model, context or RequestContext("req_1"), minimum)
 
 
@@ -203,8 +210,12 @@ def test_bedrock_gets_cache_points_at_the_same_places() -> None:
     assert tools[-1] == {"cachePoint": {"type": "default"}} and "toolSpec" in tools[-2]
     assert [i for i, t in enumerate(tools) if "cachePoint" in t] == [len(tools) - 1]
     assert kwargs["system"][-1] == {"cachePoint": {"type": "default"}}
-    points = [(t, b) for t, turn in enumerate(kwargs["messages"]) for b, block in enumerate(turn["content"])
-              if "cachePoint" in block]
+    points = [
+        (t, b)
+        for t, turn in enumerate(kwargs["messages"])
+        for b, block in enumerate(turn["content"])
+        if "cachePoint" in block
+    ]
     assert points == [(4, 1), (6, 1)]  # after the tool result of turn 4 and of turn 6
     assert sum(1 for item in [*tools, *kwargs["system"]] if "cachePoint" in item) + len(points) == 4
 

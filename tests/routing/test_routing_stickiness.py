@@ -115,7 +115,10 @@ def test_streams_are_sticky_too(tier: Callable[..., tuple[anthropic.Anthropic, G
     providers = []
     for _ in range(3):
         with client.messages.with_streaming_response.create(
-            model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES, stream=True,
+            model="claude-sonnet-4-5",
+            max_tokens=64,
+            messages=MESSAGES,
+            stream=True,
             extra_headers={SESSION_HEADER: session_on("b")},
         ) as response:
             providers.append(response.headers["x-aimux-provider"])

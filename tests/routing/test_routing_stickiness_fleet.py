@@ -66,8 +66,12 @@ def fleet(tmp_path: Path) -> Iterator[tuple[list[ServeProcess], dict[str, Anthro
 
 
 def expected_provider(session: str) -> str:
-    tier = [Target(name, f"claude-{name}", ModelEntry(f"model-{name}", name, f"claude-{name}", f"model-{name}",
-                                                      weight=weight)) for name, weight in WEIGHTS.items()]
+    tier = [
+        Target(
+            name, f"claude-{name}", ModelEntry(f"model-{name}", name, f"claude-{name}", f"model-{name}", weight=weight)
+        )
+        for name, weight in WEIGHTS.items()
+    ]
     return sticky_order(tier, session, lambda t: float(t.entry.weight if t.entry else 1))[0].provider
 
 
@@ -82,7 +86,8 @@ def test_every_turn_of_a_session_reaches_one_provider_across_two_gateways(
         for index, session in enumerate(sessions):
             client = clients[(index + turn) % 2]  # each session alternates between the two processes
             raw = client.messages.with_raw_response.create(
-                model="claude-sonnet-4-5", max_tokens=32,
+                model="claude-sonnet-4-5",
+                max_tokens=32,
                 messages=[{"role": "user", "content": f"session={session} turn={turn}"}],
                 extra_headers={"x-claude-code-session-id": session},
             )

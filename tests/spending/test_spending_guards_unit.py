@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from aimux_core.accounting.tokens import estimate_text_tokens
-from aimux_core.guards.token_guards import TokenGuards, cap_text, overflowed
+from aimux_core.limits.token_guards import TokenGuards, cap_text
 from aimux_core.routing.select import Decision
 from aimux_core.wire.anthropic import MessagesRequest
 from support.coding_session import source_file
@@ -90,6 +90,6 @@ def test_overflow_means_every_target_was_too_small_or_unfit() -> None:
     def decision(*dropped: tuple[str, str]) -> Decision:
         return Decision((), "default", "default", "", dropped)
 
-    assert overflowed(decision(("a", "context window 8000 < ~20000 tokens")))
-    assert overflowed(decision(("a", "context window 8000 < ~20000 tokens"), ("b", "no vision")))
-    assert not overflowed(decision(("a", "no tools")))
+    assert decision(("a", "context window 8000 < ~20000 tokens")).overflowed
+    assert decision(("a", "context window 8000 < ~20000 tokens"), ("b", "no vision")).overflowed
+    assert not decision(("a", "no tools")).overflowed

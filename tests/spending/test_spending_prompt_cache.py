@@ -20,6 +20,7 @@ import anthropic
 import openai
 import pytest
 
+from aimux_core.settings import Settings
 from fakes import AnthropicUpstream, BedrockUpstream, Reply
 from fakes.prompt_cache import CacheUsage, PromptCacheModel
 from support.coding_session import anthropic_body, replay_openai, script_tool_loop
@@ -32,8 +33,13 @@ PRICE = {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}  # Cl
 TURNS = 6
 
 
-def document(base_url: str, *, provider: dict[str, Any] | None = None, route: dict[str, Any] | None = None,
-             dialect: str = "anthropic") -> dict[str, Any]:
+def document(
+    base_url: str,
+    *,
+    provider: dict[str, Any] | None = None,
+    route: dict[str, Any] | None = None,
+    dialect: str = "anthropic",
+) -> dict[str, Any]:
     if dialect == "bedrock":
         upstream = {"preset": "bedrock", "region": "us-east-1", "endpoint_url": base_url}
         model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -93,20 +99,21 @@ def test_every_turn_reads_what_the_previous_turn_wrote(cached_upstream: Anthropi
         assert 0 < now.cache_creation_input_tokens < before.cache_read_input_tokens + before.cache_creation_input_tokens
     for usage, billed in zip(usages, history, strict=True):  # what the OpenAI client sees
         assert usage.prompt_tokens_details.cached_tokens == billed.cache_read_input_tokens
-        assert usage.prompt_tokens == billed.input_tokens + billed.cache_read_input_tokens + \
-            billed.cache_creation_input_tokens
+        assert (
+            usage.prompt_tokens
+            == billed.input_tokens + billed.cache_read_input_tokens + billed.cache_creation_input_tokens
+        )
     bodies = [r.json for r in cached_upstream.message_requests]
     assert all(markers(b) == 4 for b in bodies[1:]) and markers(bodies[0]) == 3  # tools, system, (previous,) last
 
 
 def test_caching_costs_less_and_the_reported_savings_are_the_difference(
-    cached_upstream: AnthropicUpstream, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cached_upstream: AnthropicUpstream, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AIMUX_EMF", "1")
-    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     outputs = 60 * TURNS + 200
     script_tool_loop(cached_upstream, TURNS)
-    with serve_config(document(cached_upstream.base_url), KEY_ENV) as served:
+    emf = Settings.from_env({"AIMUX_EMF": "1"})
+    with serve_config(document(cached_upstream.base_url), KEY_ENV, settings=emf) as served:
         replay_openai(openai_client(served), TURNS)
     with_caching = cost(cached_upstream.prompt_cache.history, outputs)  # type: ignore[union-attr]
     out = capsys.readouterr().out
@@ -120,8 +127,7 @@ def test_caching_costs_less_and_the_reported_savings_are_the_difference(
             replay_openai(openai_client(served), TURNS)
         without = cost(plain.prompt_cache.history, outputs)  # type: ignore[union-attr]
         assert all(markers(r.json) == 0 for r in plain.message_requests)
-        assert all(u.cache_read_input_tokens == u.cache_creation_input_tokens == 0
-                   for u in plain.prompt_cache.history)  # type: ignore[union-attr]
+        assert all(u.cache_read_input_tokens == u.cache_creation_input_tokens == 0 for u in plain.prompt_cache.history)  # type: ignore[union-attr]
     assert with_caching < without * Decimal("0.5"), (with_caching, without)
     assert len(lines) == TURNS + 1
     reported = sum(Decimal(str(line["cache_savings_usd"])) for line in lines)
@@ -155,11 +161,13 @@ def test_a_route_can_turn_caching_off_but_not_on(cached_upstream: AnthropicUpstr
     cached_upstream.default = Reply(text="ok")
     with serve_config(document(cached_upstream.base_url, route={"prompt_caching": "off"}), KEY_ENV) as served:
         anthropic.Anthropic(base_url=served.url, api_key="sk-client", max_retries=0).messages.create(
-            **anthropic_body(2))
+            **anthropic_body(2)
+        )
     forced = document(cached_upstream.base_url, provider={"prompt_caching": "off"}, route={"prompt_caching": "auto"})
     with serve_config(forced, KEY_ENV) as served:
         anthropic.Anthropic(base_url=served.url, api_key="sk-client", max_retries=0).messages.create(
-            **anthropic_body(2))
+            **anthropic_body(2)
+        )
     assert [markers(r.json) for r in cached_upstream.message_requests] == [0, 0]
 
 
@@ -167,7 +175,8 @@ def test_one_hour_ttl_when_the_provider_asks_for_it(cached_upstream: AnthropicUp
     cached_upstream.default = Reply(text="ok")
     with serve_config(document(cached_upstream.base_url, provider={"prompt_cache_ttl": "1h"}), KEY_ENV) as served:
         anthropic.Anthropic(base_url=served.url, api_key="sk-client", max_retries=0).messages.create(
-            **anthropic_body(1))
+            **anthropic_body(1)
+        )
     sent = json.dumps(cached_upstream.last_request.json)
     assert sent.count('"ttl": "1h"') == 4
 

@@ -51,8 +51,9 @@ def test_one_key_per_session_across_turns(fake: OpenAIUpstream) -> None:
             client.chat.completions.create(model="gpt-4.1", messages=MESSAGES, user=user)
         claude = anthropic.Anthropic(base_url=served.url, api_key="sk-client", max_retries=0, timeout=10)
         for _ in range(2):
-            claude.messages.create(model="gpt-4.1", max_tokens=32, messages=MESSAGES,
-                                   extra_headers={"x-claude-code-session-id": "cc-1"})
+            claude.messages.create(
+                model="gpt-4.1", max_tokens=32, messages=MESSAGES, extra_headers={"x-claude-code-session-id": "cc-1"}
+            )
     alice, again, bob, third, cc1, cc2 = keys_sent(fake)
     assert alice == again == third and bob != alice and cc1 == cc2 and cc1 not in (alice, bob)
     assert all(k.startswith("aimux-") and len(k) == 38 for k in (alice, bob, cc1))
@@ -67,8 +68,10 @@ def test_without_a_session_the_system_prompt_keys_the_cache(fake: OpenAIUpstream
     assert first == second != other
 
 
-@pytest.mark.parametrize(("preset", "provider"), [("groq", {}), ("openai", {"prompt_caching": "off"}),
-                                                  ("openai", {"prompt_cache_key": False})])
+@pytest.mark.parametrize(
+    ("preset", "provider"),
+    [("groq", {}), ("openai", {"prompt_caching": "off"}), ("openai", {"prompt_cache_key": False})],
+)
 def test_no_key_where_the_upstream_may_reject_it_or_caching_is_off(
     fake: OpenAIUpstream, preset: str, provider: dict[str, Any]
 ) -> None:

@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from aimux_core.accounting.tokens import estimate_text_tokens
+from aimux_core.settings import Settings
 from fakes import AnthropicUpstream, Reply
 from support.config_gateway import ServedConfig, serve_config
 from support.samples import png_header
@@ -28,8 +29,12 @@ SMALL_WINDOW = 8_000
 
 
 def document(base_url: str, guards: dict[str, Any] | None) -> dict[str, Any]:
-    model = {"provider": "up", "upstream_model": "claude-sonnet-4-5", "max_output": 1024,
-             "capabilities": ["tools", "vision"]}
+    model = {
+        "provider": "up",
+        "upstream_model": "claude-sonnet-4-5",
+        "max_output": 1024,
+        "capabilities": ["tools", "vision"],
+    }
     default: dict[str, Any] = {"tiers": [["small"]]}
     if guards is not None:
         default["token_guards"] = guards
@@ -72,11 +77,10 @@ def request_lines(out: str) -> list[dict[str, Any]]:
 
 
 def test_tool_results_are_capped_for_anthropic_clients(
-    fake: AnthropicUpstream, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    fake: AnthropicUpstream, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AIMUX_EMF", "1")
-    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-    with serve_config(document(fake.base_url, {"tool_result_max_tokens": 1000}), KEYS) as served:
+    emf = Settings.from_env({"AIMUX_EMF": "1"})
+    with serve_config(document(fake.base_url, {"tool_result_max_tokens": 1000}), KEYS, settings=emf) as served:
         claude(served).messages.create(model="small", max_tokens=64, messages=tool_loop(LOG))
     sent = fake.last_request.json["messages"][2]["content"][0]["content"]
     assert sent.startswith(LOG[:40]) and sent.endswith(LOG[-40:]) and "removed from the middle" in sent
@@ -127,8 +131,10 @@ def test_only_the_newest_images_are_sent(fake: AnthropicUpstream, capsys: pytest
 
 
 def test_an_overflow_is_refused_in_the_anthropic_dialect(fake: AnthropicUpstream) -> None:
-    with serve_config(document(fake.base_url, {"context_overflow": "refuse"}), KEYS) as served, \
-            pytest.raises(anthropic.BadRequestError) as caught:
+    with (
+        serve_config(document(fake.base_url, {"context_overflow": "refuse"}), KEYS) as served,
+        pytest.raises(anthropic.BadRequestError) as caught,
+    ):
         claude(served).messages.create(model="small", max_tokens=64, messages=[{"role": "user", "content": LOG}])
     error = caught.value.body["error"]  # type: ignore[index]
     assert error["type"] == "invalid_request_error"
@@ -137,8 +143,10 @@ def test_an_overflow_is_refused_in_the_anthropic_dialect(fake: AnthropicUpstream
 
 
 def test_an_overflow_is_refused_in_the_openai_dialect(fake: AnthropicUpstream) -> None:
-    with serve_config(document(fake.base_url, {"context_overflow": "refuse"}), KEYS) as served, \
-            pytest.raises(openai.BadRequestError) as caught:
+    with (
+        serve_config(document(fake.base_url, {"context_overflow": "refuse"}), KEYS) as served,
+        pytest.raises(openai.BadRequestError) as caught,
+    ):
         oai(served).chat.completions.create(model="small", messages=[{"role": "user", "content": LOG}])
     error = caught.value.body
     assert isinstance(error, dict) and error["code"] == "context_length_exceeded" and error["param"] == "messages"
@@ -148,7 +156,8 @@ def test_an_overflow_is_refused_in_the_openai_dialect(fake: AnthropicUpstream) -
 def test_an_overflow_goes_to_the_configured_route(fake: AnthropicUpstream) -> None:
     with serve_config(document(fake.base_url, {"context_overflow": "long"}), KEYS) as served:
         raw = claude(served).messages.with_raw_response.create(
-            model="small", max_tokens=64, messages=[{"role": "user", "content": LOG}])
+            model="small", max_tokens=64, messages=[{"role": "user", "content": LOG}]
+        )
     assert raw.headers["x-aimux-model"] == "claude-sonnet-4-5-1m"
     assert "route=long" in raw.headers["x-aimux-route"] and "context overflow" in raw.headers["x-aimux-route"]
     assert fake.last_request.json["model"] == "claude-sonnet-4-5-1m"
@@ -163,6 +172,8 @@ def test_capping_can_make_an_overflowing_request_fit(fake: AnthropicUpstream) ->
 
 
 def test_without_an_overflow_guard_the_old_answer_stays(fake: AnthropicUpstream) -> None:
-    with serve_config(document(fake.base_url, {"max_images": 5}), KEYS) as served, \
-            pytest.raises(anthropic.NotFoundError):
+    with (
+        serve_config(document(fake.base_url, {"max_images": 5}), KEYS) as served,
+        pytest.raises(anthropic.NotFoundError),
+    ):
         claude(served).messages.create(model="small", max_tokens=64, messages=[{"role": "user", "content": LOG}])

@@ -9,25 +9,31 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from functools import partial
+from typing import TYPE_CHECKING, Literal, TypeVar
 
+from .accounting.metrics import Emission, on_cooldown
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
-from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound
-from .guards.token_guards import OVERFLOW_REFUSE, overflow_error, overflowed
+from .keys.ring import check_model
+from .limits.admission import OPEN, Admission, Admitted
 from .providers.base import Provider, RequestContext, UpstreamCall
-from .providers.prompt_cache import stricter
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.select import Decision, HealthView, RequestMeta, Resting, Selector
-from .routing.table import RoutingTable, Target, table_for_catalog
+from .routing.table import RoutingTable, Target
+from .state.clock import SystemClock
 from .state.cooldowns import Cooldowns
-from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
+from .wire.anthropic import EventStream, Message, MessagesRequest, Usage
 
+if TYPE_CHECKING:
+    from .limits.token_guards import TokenGuards
+
+T = TypeVar("T")
 TokenCountSource = Literal["upstream", "estimate"]
 COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
 
@@ -39,7 +45,7 @@ class Served:
     decision: Decision
     outcome: Outcome
     admitted: Admitted = OPEN
-    tokens_removed: int = 0  # by the route's token guards (guards/token_guards.py)
+    tokens_removed: int = 0  # by the route's token guards (limits/token_guards.py)
 
     @property
     def target(self) -> Target:
@@ -58,7 +64,7 @@ class Served:
 class OpenStream:
     """A stream whose first content already arrived: failures before it were failed over or raised."""
 
-    events: AsyncIterator[StreamEvent]
+    events: EventStream
     served: Served
 
 
@@ -125,14 +131,9 @@ class Gateway:
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
         """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
-        request, decision, admitted, removed = await self._admit(request, context, meta)
-        try:
-            message, outcome = await self.dispatcher.create(request, context, decision.targets)
-        except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
-            self._release(admitted)
-            if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
-            raise
+        request, decision, admitted, removed = await self._route(request, context, meta)
+        message, outcome = await self._dispatched(self.dispatcher.create(request, context, decision.targets),
+                                                  decision, admitted)  # fmt: skip
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
@@ -140,14 +141,9 @@ class Gateway:
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
         """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
-        request, decision, admitted, removed = await self._admit(request, context, meta)
-        try:
-            events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
-        except BaseException as error:
-            self._release(admitted)
-            if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
-            raise
+        request, decision, admitted, removed = await self._route(request, context, meta)
+        events, outcome = await self._dispatched(self.dispatcher.open_stream(request, context, decision.targets),
+                                                 decision, admitted)  # fmt: skip
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
@@ -199,13 +195,13 @@ class Gateway:
             return cost_micro_usd(usage, price) / 1_000_000
         return self.admission.settle(served.admitted, usage, price) / 1_000_000
 
-    async def _admit(
+    async def _route(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[MessagesRequest, Decision, Admitted, int]:
         """Route (with the route's token guards), then check the caller's key against it; the tokens
         the guards removed come back last. The route's prompt-caching settings and the input estimate
         go into ``context`` for the adapters."""
-        request, decision, estimate, removed = await self._route(request, meta, estimate_input_tokens(request))
+        request, decision, estimate, removed = await self._guarded(request, meta, estimate_input_tokens(request))
         request, decision, admitted = await self._check_key(request, context, meta, decision, estimate)
         route = self.table.routes.get(decision.route)
         if route is not None:
@@ -213,10 +209,10 @@ class Gateway:
         context.input_estimate = estimate
         return request, decision, admitted, removed
 
-    async def _route(
+    async def _guarded(
         self, request: MessagesRequest, meta: RequestMeta, estimate: int
     ) -> tuple[MessagesRequest, Decision, int, int]:
-        """Select, then apply the route's token guards (``guards/token_guards.py``): tool results and
+        """Select, then apply the route's token guards (``limits/token_guards.py``): tool results and
         images capped (selection runs again on what is left: its size and scenario may differ), and a
         request larger than every target's context window refused or sent to the configured route.
         Returns the request, the decision, the input estimate and the tokens the guards removed."""
@@ -231,22 +227,28 @@ class Gateway:
                 request, removed = guarded.request, guarded.removed
                 estimate = estimate_input_tokens(request)
                 decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
-            if guards.context_overflow is not None and overflowed(decision):
-                decision = self._overflow(request, meta, view, estimate, decision, guards.context_overflow)
+            if guards.context_overflow is not None and decision.overflowed:
+                decision = self._overflow(request, meta, view, estimate, decision, guards)
         if not decision.targets:
             raise _unserved(decision)
         return request, decision, estimate, removed
 
     def _overflow(
-        self, request: MessagesRequest, meta: RequestMeta, view: HealthView, estimate: int, decision: Decision,
-        action: str,
+        self,
+        request: MessagesRequest,
+        meta: RequestMeta,
+        view: HealthView,
+        estimate: int,
+        decision: Decision,
+        guards: TokenGuards,
     ) -> Decision:
         """A request no target of its route can hold: a 400 naming the limit, or the configured route."""
-        if action != OVERFLOW_REFUSE:
-            meta = replace(meta, route_override=action, route_note=f"context overflow of route {decision.route}")
+        elsewhere = guards.overflow_route
+        if elsewhere is not None:
+            meta = replace(meta, route_override=elsewhere, route_note=f"context overflow of route {decision.route}")
             decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
-        if overflowed(decision):
-            raise overflow_error(self.table.routes[decision.route], estimate)
+        if decision.overflowed:
+            raise guards.overflow_error(decision.route, self.table.routes[decision.route].context_window, estimate)
         return decision
 
     async def _check_key(
@@ -259,8 +261,6 @@ class Gateway:
         """
         key = context.key
         if key is not None:
-            from .keys.ring import check_model
-
             check_model(key, request.model, decision.route)
         missing = self._missing_reasoning(request, decision)
         if key is None or self.admission is None:
@@ -293,12 +293,17 @@ class Gateway:
         asks for caching, or a target's adapter may place breakpoints (``providers/prompt_cache.py``)."""
         if uses_prompt_cache(request):
             return True
+        # Asked only for keys with a budget, after the adapters loaded these: kept off the cold start.
+        from .presets import ProviderPreset
+        from .providers.prompt_cache import stricter
+
         route = self.table.routes.get(decision.route)
         route_mode = route.prompt_caching if route is not None else None
         for target in decision.targets:
             preset = getattr(self.providers.get(target.provider), "preset", None)
-            dialect = getattr(preset, "dialect", None)
-            if dialect in ("anthropic", "bedrock") and stricter(route_mode, preset.prompt_caching) != "off":
+            if not isinstance(preset, ProviderPreset) or preset.dialect not in ("anthropic", "bedrock"):
+                continue
+            if stricter(route_mode, preset.prompt_caching) != "off":
                 return True
         return False
 
@@ -321,6 +326,17 @@ class Gateway:
         if missing is None or self.reasoning is None:
             return request
         return await self.reasoning.restore(request, scope_of(key), missing)
+
+    async def _dispatched(self, dispatch: Awaitable[T], decision: Decision, admitted: Admitted) -> T:
+        """``dispatch``'s result; when it fails (or the caller's task is cancelled mid-call) the budget hold
+        is given back and an aimux error names the route it took."""
+        try:
+            return await dispatch
+        except BaseException as error:
+            self._release(admitted)
+            if isinstance(error, AimuxError):
+                error.headers.setdefault("x-aimux-route", decision.header)
+            raise
 
     def _release(self, admitted: Admitted) -> None:
         if self.admission is not None:
@@ -361,28 +377,6 @@ def _all_targets(table: RoutingTable) -> tuple[Target, ...]:
 
 
 def _local_cooldowns() -> Cooldowns:
-    """Cooldowns kept in this process, reported like the fleet's (log line, ``ProviderAuthFailures``)."""
-    from .accounting.metrics import on_cooldown
-    from .state.clock import SystemClock
-
-    return Cooldowns(SystemClock(), on_start=on_cooldown)
-
-
-def build_mock_gateway() -> Gateway:
-    """A gateway where every model name is served by the built-in mock (tests, benchmarks)."""
-    from .providers.mock import MockProvider
-
-    catalog = Catalog([MOCK_MODEL])
-    return Gateway({"mock": MockProvider()}, table_for_catalog(catalog, MOCK_MODEL.id))
-
-
-def build_default_gateway(env: Mapping[str, str] | None = None) -> Gateway:
-    """The gateway the configuration describes: ``AIMUX_CONFIG``, ``./aimux.yaml``, else the presets
-    whose key variables are set, else the mock. Raises ``ConfigError`` naming what is wrong."""
-    import os
-
-    from .config import resolve_config
-    from .config.runtime import build_gateway_from_config
-
-    environment = os.environ if env is None else env
-    return build_gateway_from_config(resolve_config(environment), env=environment)
+    """Cooldowns kept in this process (a gateway built without a guard that shares them: tests, the mock),
+    counted in this process's metrics like the fleet's."""
+    return Cooldowns(SystemClock(), on_start=partial(on_cooldown, Emission()))

@@ -15,8 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PositiveInt, StringConstraints, field_validator, model_validator
 
-from ..providers.presets import PRESETS, AuthStyle, BetaPolicy, Dialect, ProviderPreset, Reasoning
-from ..providers.prompt_cache import CacheTtl, PromptCaching
+from ..presets import PRESETS, AuthStyle, BetaPolicy, CacheTtl, Dialect, PromptCaching, ProviderPreset, Reasoning
 from .errors import ConfigProblems, Problem
 from .secrets import ENV_NAME, SSM_NAME, KeySource, looks_like_key
 from .sections import BreakerOverride, LimitsConfig, Section, TimeoutsConfig
@@ -40,7 +39,7 @@ class ProviderConfig(Section):
     """One upstream: a ``preset`` plus overrides, or an explicit ``dialect`` and ``base_url``."""
 
     preset: str | None = None
-    """A known provider (``aimux_core.providers.presets``): base URL, auth, dialect and quirks."""
+    """A known provider (``aimux_core.presets``): base URL, auth, dialect and quirks."""
     dialect: Dialect | None = None
     """Without a preset: the API the upstream speaks (``anthropic``, ``openai``, ``bedrock``, ``mock``)."""
     base_url: str | None = None
@@ -174,8 +173,16 @@ class ProviderConfig(Section):
             changes["base_url"] = self.base_url
         if self.headers:
             changes["extra_headers"] = MappingProxyType({**base.extra_headers, **self.headers})
-        for field in ("max_tokens_cap", "supports_images", "reasoning", "beta_policy", "count_tokens",
-                      "prompt_caching", "prompt_cache_ttl", "prompt_cache_key"):
+        for field in (
+            "max_tokens_cap",
+            "supports_images",
+            "reasoning",
+            "beta_policy",
+            "count_tokens",
+            "prompt_caching",
+            "prompt_cache_ttl",
+            "prompt_cache_key",
+        ):
             if getattr(self, field) is not None:
                 changes[field] = getattr(self, field)
         if self.allowed_betas is not None:
@@ -208,8 +215,11 @@ def _provider_problems(p: ProviderConfig) -> list[Problem]:
     if dialect != "bedrock":
         problems += [Problem((f,), "only for bedrock providers") for f in ("region", "endpoint_url") if getattr(p, f)]
     if dialect not in ("anthropic", "bedrock"):
-        problems += [Problem((f,), "only for anthropic and bedrock providers")
-                     for f in ("beta_policy", "allowed_betas") if getattr(p, f) is not None]
+        problems += [
+            Problem((f,), "only for anthropic and bedrock providers")
+            for f in ("beta_policy", "allowed_betas")
+            if getattr(p, f) is not None
+        ]
     if dialect != "anthropic" and p.count_tokens is not None:
         problems.append(Problem(("count_tokens",), "only for anthropic-dialect providers"))
     if dialect != "openai" and p.prompt_cache_key is not None:

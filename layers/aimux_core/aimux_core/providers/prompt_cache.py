@@ -42,18 +42,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ..accounting.pricing import uses_prompt_cache
 from ..accounting.tokens import message_tokens, system_tokens, tools_tokens
+from ..presets import CacheTtl, PromptCaching
 from ..wire.anthropic import MessageParam, MessagesRequest, Tool
 
 if TYPE_CHECKING:
+    from ..presets import ProviderPreset
     from .base import RequestContext, UpstreamCall
-    from .presets import ProviderPreset
 
-PromptCaching = Literal["auto", "multi_turn", "off"]
-CacheTtl = Literal["5m", "1h"]
 MAX_BREAKPOINTS = 4
 DEFAULT_MIN_TOKENS = 1024
 _STRICTNESS: dict[str, int] = {"auto": 0, "multi_turn": 1, "off": 2}

@@ -58,6 +58,7 @@ class Resting:
 
 
 _OPEN = Resting("circuit open")
+TOO_SMALL = "context window"  # how a target whose context window cannot hold the request is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,12 @@ class Decision:
         """The ``x-aimux-route`` value: what chose the route (``chosen_by``), the route and why."""
         return f"{self.chosen_by}; route={self.route}; {self.reason}"
 
+    @property
+    def overflowed(self) -> bool:
+        """No target left, and some were dropped for being too small (the others could not serve the
+        request either: no vision, no tools). Targets that are only down are never dropped."""
+        return not self.targets and any(why.startswith(TOO_SMALL) for _, why in self.dropped)
+
 
 @dataclass(slots=True)
 class Selector:
@@ -130,11 +137,12 @@ class Selector:
         found = classify(request, estimated_tokens=estimated_tokens, long_context_threshold=threshold)
         explicit = _explicit_targets(request.model, meta.explicit_provider, table)
         if explicit is not None:
-            targets, reason = explicit
-            return Decision(tuple(targets), found.scenario, "explicit", reason, (), found, f"explicit {reason}")
+            chosen, why = explicit
+            return Decision(tuple(chosen), found.scenario, "explicit", why, (), found, f"explicit {why}")
 
         if meta.route_override is not None and meta.route_override in table.routes:
-            head, route = [], table.routes[meta.route_override]
+            head: list[Target] = []
+            route = table.routes[meta.route_override]
             reason = f"{meta.route_note or 'route override'}; {found.reason}"
             decided_by = meta.route_note or "route override"
         else:
@@ -233,7 +241,7 @@ def _unfit(target: Target, found: Classification, max_tokens: int) -> str | None
         if found.needs_tools and "tools" not in entry.capabilities:
             return "no tools"
         if found.estimated_tokens > entry.context_window:
-            return f"context window {entry.context_window} < ~{found.estimated_tokens} tokens"
+            return f"{TOO_SMALL} {entry.context_window} < ~{found.estimated_tokens} tokens"
     return None
 
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Literal
 from .catalog import Catalog, ModelEntry
 
 if TYPE_CHECKING:
-    from ..guards.token_guards import TokenGuards
-    from ..providers.prompt_cache import CacheTtl, PromptCaching
+    from ..limits.token_guards import TokenGuards
+    from ..presets import CacheTtl, PromptCaching
 
 Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency", "least_connections"]
 
@@ -50,6 +50,11 @@ class Route:
     prompt_caching: PromptCaching | None = None
     prompt_cache_ttl: CacheTtl | None = None
     guards: TokenGuards | None = None
+
+    @property
+    def context_window(self) -> int:
+        """The largest context window among the route's catalog targets (0 when none has an entry)."""
+        return max((t.entry.context_window for tier in self.tiers for t in tier if t.entry is not None), default=0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,17 +23,13 @@ modified) and the tokens it removed, the figure the log line and the ``TokensRem
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..accounting.tokens import estimate_text_tokens, image_source_tokens
+from ..config.sections import OVERFLOW_REFUSE
 from ..errors import ContextWindowExceeded
 from ..wire.anthropic import ImageBlock, MessageParam, MessagesRequest, TextBlock, ToolResultBlock
 
-if TYPE_CHECKING:
-    from ..routing.select import Decision
-    from ..routing.table import Route
-
-OVERFLOW_REFUSE = "refuse"
 _SNAP_SHARE = 0.2  # a cut moves to a line break within the last (head) / first (tail) 20 % of what is kept
 IMAGE_OMITTED = "[image omitted by aimux: this route sends only the {keep} most recent images (token guard max_images)]"
 
@@ -67,6 +63,16 @@ class TokenGuards:
         if turns is request.messages:
             return Guarded(request)
         return Guarded(request.model_copy(update={"messages": turns}), max(0, removed))
+
+    @property
+    def overflow_route(self) -> str | None:
+        """Where a request too large for every target goes: a route name, or None to refuse it."""
+        overflow = self.context_overflow
+        return None if overflow is None or overflow == OVERFLOW_REFUSE else overflow
+
+    def overflow_error(self, route: str, context_window: int, estimate: int) -> ContextWindowExceeded:
+        """The 400 for a request larger than every context window of ``route`` (``overflow_error``)."""
+        return overflow_error(route, context_window, estimate)
 
 
 # --------------------------------------------------------------------------- tool results
@@ -149,58 +155,78 @@ def _cap_result(block: ToolResultBlock, max_tokens: int) -> tuple[ToolResultBloc
 # --------------------------------------------------------------------------- images
 
 
-def _image_positions(turns: list[MessageParam]) -> list[tuple[int, int, int | None]]:
-    """(turn, block, part inside a tool result or None) of every image, oldest first."""
-    found: list[tuple[int, int, int | None]] = []
-    for t, turn in enumerate(turns):
+def _count_images(turns: list[MessageParam]) -> int:
+    """Images in ``turns``, those inside tool results included."""
+    count = 0
+    for turn in turns:
         if isinstance(turn.content, str):
             continue
-        for b, block in enumerate(turn.content):
+        for block in turn.content:
             if isinstance(block, ImageBlock):
-                found.append((t, b, None))
+                count += 1
             elif isinstance(block, ToolResultBlock) and isinstance(block.content, list):
-                found += [(t, b, p) for p, part in enumerate(block.content) if isinstance(part, ImageBlock)]
-    return found
+                count += sum(isinstance(part, ImageBlock) for part in block.content)
+    return count
+
+
+class _ImageDropper:
+    """Replaces the first ``drop`` images it is shown by a note, counting the tokens that removes."""
+
+    def __init__(self, drop: int, keep: int) -> None:
+        self.left = drop
+        self.note = IMAGE_OMITTED.format(keep=keep)
+        self.note_tokens = estimate_text_tokens(self.note)
+        self.removed = 0
+
+    def blocks(self, blocks: list[Any]) -> list[Any] | None:
+        """``blocks`` with their oldest images replaced (tool results' own included), or None if unchanged."""
+        out: list[Any] | None = None
+        for index, block in enumerate(blocks):
+            if not self.left:
+                break
+            new = block
+            if isinstance(block, ImageBlock):
+                new = self._replace(block)
+            elif isinstance(block, ToolResultBlock) and isinstance(block.content, list):
+                parts = self.blocks(block.content)
+                new = block.model_copy(update={"content": parts}) if parts is not None else block
+            if new is not block:
+                out = out if out is not None else list(blocks)
+                out[index] = new
+        return out
+
+    def _replace(self, image: ImageBlock) -> TextBlock:
+        self.left -= 1
+        self.removed += max(0, image_source_tokens(image.source) - self.note_tokens)
+        return TextBlock(text=self.note)
 
 
 def _cap_images(turns: list[MessageParam], keep: int) -> tuple[list[MessageParam], int]:
-    positions = _image_positions(turns)
-    if len(positions) <= keep:
+    """``turns`` with only the ``keep`` most recent images, and the tokens removed."""
+    total = _count_images(turns)
+    if total <= keep:
         return turns, 0
-    note = IMAGE_OMITTED.format(keep=keep)
-    note_tokens = estimate_text_tokens(note)
-    removed = 0
+    dropper = _ImageDropper(total - keep, keep)
     out = list(turns)
-    for t, b, p in positions[: len(positions) - keep]:
-        blocks = list(out[t].content)
-        if p is None:
-            removed += max(0, image_source_tokens(blocks[b].source) - note_tokens)
-            blocks[b] = TextBlock(text=note)
-        else:
-            result = blocks[b]
-            parts = list(result.content)
-            removed += max(0, image_source_tokens(parts[p].source) - note_tokens)
-            parts[p] = TextBlock(text=note)
-            blocks[b] = result.model_copy(update={"content": parts})
-        out[t] = out[t].model_copy(update={"content": blocks})
-    return out, removed
+    for index, turn in enumerate(turns):
+        if not dropper.left:
+            break
+        if isinstance(turn.content, str):
+            continue
+        blocks = dropper.blocks(turn.content)
+        if blocks is not None:
+            out[index] = turn.model_copy(update={"content": blocks})
+    return out, dropper.removed
 
 
 # --------------------------------------------------------------------------- context overflow
 
 
-def overflowed(decision: Decision) -> bool:
-    """No target left, and some were dropped for being too small (the others could not serve the request
-    either: no vision, no tools). Targets that are only down are never dropped (``routing.select``)."""
-    return not decision.targets and any(why.startswith("context window") for _, why in decision.dropped)
-
-
-def overflow_error(route: Route, estimate: int) -> ContextWindowExceeded:
-    """The 400 for a request larger than every context window of ``route``, naming the limit."""
-    windows = [t.entry.context_window for tier in route.tiers for t in tier if t.entry is not None]
-    limit = max(windows, default=0)
+def overflow_error(route: str, context_window: int, estimate: int) -> ContextWindowExceeded:
+    """The 400 for a request larger than every context window of ``route`` (its largest is
+    ``context_window``), naming the limit."""
     return ContextWindowExceeded(
-        f"prompt is too long: about {estimate} tokens > {limit} maximum (the largest context window of route "
-        f"{route.name!r}; token guard context_overflow: refuse)",
+        f"prompt is too long: about {estimate} tokens > {context_window} maximum (the largest context window of "
+        f"route {route!r}; token guard context_overflow: refuse)",
         param="messages",
     )
