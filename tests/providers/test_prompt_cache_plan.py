@@ -22,6 +22,7 @@ from aimux_core.providers.prompt_cache import (
     MAX_BREAKPOINTS,
     CachePlan,
     mark_body,
+    may_place_breakpoints,
     min_cacheable_tokens,
     plan_breakpoints,
     prompt_cache_key,
@@ -152,6 +153,14 @@ def test_multi_turn_caches_conversations_only() -> None:
 )  # fmt: skip
 def test_the_stricter_of_route_and_provider_applies(route: Any, provider: Any, applies: str) -> None:
     assert stricter(route, provider) == applies
+
+
+def test_only_anthropic_and_bedrock_targets_with_caching_on_may_add_breakpoints() -> None:
+    """What a budget hold must price as cache writes: targets whose adapters may place breakpoints."""
+    anthropic, bedrock, openai, zai = preset("anthropic"), preset("bedrock"), preset("openai"), preset("zai")
+    assert may_place_breakpoints(None, [openai, anthropic]) and may_place_breakpoints("multi_turn", [bedrock])
+    assert not may_place_breakpoints(None, [openai, zai, None])  # OpenAI caches on its own; z.ai is off
+    assert not may_place_breakpoints("off", [anthropic, bedrock])
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from .accounting.metrics import Emission, on_cooldown
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
@@ -24,14 +24,12 @@ from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
+from .routing.guarded import select_guarded
 from .routing.select import Decision, HealthView, RequestMeta, Resting, Selector
 from .routing.table import RoutingTable, Target
 from .state.clock import SystemClock
 from .state.cooldowns import Cooldowns
 from .wire.anthropic import EventStream, Message, MessagesRequest, Usage
-
-if TYPE_CHECKING:
-    from .limits.token_guards import TokenGuards
 
 T = TypeVar("T")
 TokenCountSource = Literal["upstream", "estimate"]
@@ -137,7 +135,7 @@ class Gateway:
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
-        return message, Served(decision, outcome, admitted, removed)
+        return message, Served(decision, outcome, admitted, tokens_removed=removed)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
         """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
@@ -147,7 +145,7 @@ class Gateway:
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
-        return OpenStream(events, Served(decision, outcome, admitted, removed))
+        return OpenStream(events, Served(decision, outcome, admitted, tokens_removed=removed))
 
     async def count_tokens(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
@@ -198,58 +196,20 @@ class Gateway:
     async def _route(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[MessagesRequest, Decision, Admitted, int]:
-        """Route (with the route's token guards), then check the caller's key against it; the tokens
-        the guards removed come back last. The route's prompt-caching settings and the input estimate
-        go into ``context`` for the adapters."""
-        request, decision, estimate, removed = await self._guarded(request, meta, estimate_input_tokens(request))
+        """Route (with the route's token guards: ``routing/guarded.py``), then check the caller's key
+        against it; the tokens the guards removed come back last. The route's prompt-caching settings
+        and the input estimate go into ``context`` for the adapters."""
+        view = await self.health_view()
+        chosen = select_guarded(self.selector, request, meta, view, estimate_input_tokens(request))
+        if not chosen.decision.targets:
+            raise _unserved(chosen.decision)
+        request, decision, estimate, removed = chosen.request, chosen.decision, chosen.estimate, chosen.removed
         request, decision, admitted = await self._check_key(request, context, meta, decision, estimate)
         route = self.table.routes.get(decision.route)
         if route is not None:
             context.prompt_caching, context.prompt_cache_ttl = route.prompt_caching, route.prompt_cache_ttl
         context.input_estimate = estimate
         return request, decision, admitted, removed
-
-    async def _guarded(
-        self, request: MessagesRequest, meta: RequestMeta, estimate: int
-    ) -> tuple[MessagesRequest, Decision, int, int]:
-        """Select, then apply the route's token guards (``limits/token_guards.py``): tool results and
-        images capped (selection runs again on what is left: its size and scenario may differ), and a
-        request larger than every target's context window refused or sent to the configured route.
-        Returns the request, the decision, the input estimate and the tokens the guards removed."""
-        view = await self.health_view()
-        decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
-        route = self.table.routes.get(decision.route)
-        guards = route.guards if route is not None else None
-        removed = 0
-        if guards is not None:
-            guarded = guards.apply(request)
-            if guarded.request is not request:
-                request, removed = guarded.request, guarded.removed
-                estimate = estimate_input_tokens(request)
-                decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
-            if guards.context_overflow is not None and decision.overflowed:
-                decision = self._overflow(request, meta, view, estimate, decision, guards)
-        if not decision.targets:
-            raise _unserved(decision)
-        return request, decision, estimate, removed
-
-    def _overflow(
-        self,
-        request: MessagesRequest,
-        meta: RequestMeta,
-        view: HealthView,
-        estimate: int,
-        decision: Decision,
-        guards: TokenGuards,
-    ) -> Decision:
-        """A request no target of its route can hold: a 400 naming the limit, or the configured route."""
-        elsewhere = guards.overflow_route
-        if elsewhere is not None:
-            meta = replace(meta, route_override=elsewhere, route_note=f"context overflow of route {decision.route}")
-            decision = self.selector.select(request, meta, view, estimated_tokens=estimate)
-        if decision.overflowed:
-            raise guards.overflow_error(decision.route, self.table.routes[decision.route].context_window, estimate)
-        return decision
 
     async def _check_key(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, decision: Decision, estimate: int
@@ -293,19 +253,12 @@ class Gateway:
         asks for caching, or a target's adapter may place breakpoints (``providers/prompt_cache.py``)."""
         if uses_prompt_cache(request):
             return True
-        # Asked only for keys with a budget, after the adapters loaded these: kept off the cold start.
-        from .presets import ProviderPreset
-        from .providers.prompt_cache import stricter
+        # Asked only for keys with a budget, after the adapters loaded it: kept off the cold start.
+        from .providers.prompt_cache import may_place_breakpoints
 
         route = self.table.routes.get(decision.route)
-        route_mode = route.prompt_caching if route is not None else None
-        for target in decision.targets:
-            preset = getattr(self.providers.get(target.provider), "preset", None)
-            if not isinstance(preset, ProviderPreset) or preset.dialect not in ("anthropic", "bedrock"):
-                continue
-            if stricter(route_mode, preset.prompt_caching) != "off":
-                return True
-        return False
+        presets = (getattr(self.providers.get(target.provider), "preset", None) for target in decision.targets)
+        return may_place_breakpoints(route.prompt_caching if route is not None else None, presets)
 
     def _missing_reasoning(self, request: MessagesRequest, decision: Decision) -> Missing | None:
         """What the first target would miss when it is an echo provider (no I/O; None otherwise).

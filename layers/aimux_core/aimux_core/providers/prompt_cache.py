@@ -41,16 +41,16 @@ shared by the attempts is never modified.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..accounting.pricing import uses_prompt_cache
 from ..accounting.tokens import message_tokens, system_tokens, tools_tokens
-from ..presets import CacheTtl, PromptCaching
+from ..presets import CacheTtl, PromptCaching, ProviderPreset
 from ..wire.anthropic import MessageParam, MessagesRequest, Tool
 
 if TYPE_CHECKING:
-    from ..presets import ProviderPreset
     from .base import RequestContext, UpstreamCall
 
 MAX_BREAKPOINTS = 4
@@ -66,6 +66,18 @@ def stricter(route: PromptCaching | None, provider: PromptCaching) -> PromptCach
     if route is None or _STRICTNESS[provider] >= _STRICTNESS[route]:
         return provider
     return route
+
+
+def may_place_breakpoints(route: PromptCaching | None, presets: Iterable[object]) -> bool:
+    """Whether any of these targets' adapters may add breakpoints under the route's mode: an
+    Anthropic-dialect or Bedrock preset whose mode, combined with the route's, is not ``off``. (The
+    cost of such an answer may include cache writes, billed above the input rate.)"""
+    return any(
+        isinstance(preset, ProviderPreset)
+        and preset.dialect in ("anthropic", "bedrock")
+        and stricter(route, preset.prompt_caching) != "off"
+        for preset in presets
+    )
 
 
 def min_cacheable_tokens(model: str) -> int:
