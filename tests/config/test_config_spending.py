@@ -58,8 +58,10 @@ def test_the_options_reach_presets_catalog_and_routes(write_config: Write) -> No
     table = build_routing_table(config)
     route = table.routes["default"]
     assert (route.prompt_caching, route.prompt_cache_ttl) == ("multi_turn", "1h")
-    assert route.guards is not None and (route.guards.tool_result_max_tokens, route.guards.max_images,
-                                         route.guards.context_overflow) == (2000, 5, "long_context")  # fmt: skip
+    guards = route.guards
+    assert guards is not None
+    assert (guards.tool_result_max_tokens, guards.max_images) == (2000, 5)
+    assert (guards.overflow, guards.overflow_route) == (True, "long_context")
     assert table.routes["long_context"].guards is None
     assert build_catalog(config).get("sonnet").cache_min_tokens == 2048  # type: ignore[union-attr]
 
@@ -115,4 +117,5 @@ def test_refuse_is_a_valid_overflow_action(write_config: Write) -> None:
         """
         )
     )
-    assert build_routing_table(config).routes["default"].guards.context_overflow == "refuse"  # type: ignore[union-attr]
+    guards = build_routing_table(config).routes["default"].guards
+    assert guards is not None and (guards.overflow, guards.overflow_route) == (True, None)

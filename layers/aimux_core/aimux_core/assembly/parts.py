@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..accounting.metrics import Emission, emit_key_spend, on_breaker_transition, on_cooldown
 from ..config.secrets import SsmAccess
+from ..config.sections import OVERFLOW_REFUSE
 from ..gateway import Gateway
 from ..limits.admission import Admission
 from ..limits.provider_caps import ProviderLimiter
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ..config.schema import AimuxConfig
+    from ..config.sections import TokenGuardsConfig
 
 
 def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
@@ -54,6 +56,19 @@ def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
         raise ValueError(f"unresolvable target {ref!r}")
     entry = catalog.get(resolved.model_id) if resolved.model_id else None
     return Target(resolved.provider, resolved.upstream_model, entry)
+
+
+def _token_guards(config: TokenGuardsConfig | None) -> TokenGuards | None:
+    """A route's token guards as the request path reads them (None: the route has none)."""
+    if config is None:
+        return None
+    overflow = config.context_overflow
+    return TokenGuards(
+        tool_result_max_tokens=config.tool_result_max_tokens,
+        max_images=config.max_images,
+        overflow=overflow is not None,
+        overflow_route=None if overflow in (None, OVERFLOW_REFUSE) else overflow,
+    )
 
 
 def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> RoutingTable:
@@ -66,7 +81,7 @@ def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> 
             route.strategy,
             prompt_caching=route.prompt_caching,
             prompt_cache_ttl=route.prompt_cache_ttl,
-            guards=TokenGuards(**route.token_guards.model_dump()) if route.token_guards is not None else None,
+            guards=_token_guards(route.token_guards),
         )
         for name, route in config.routes.items()
     }

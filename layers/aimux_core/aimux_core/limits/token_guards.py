@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..accounting.tokens import estimate_text_tokens, image_source_tokens
-from ..config.sections import OVERFLOW_REFUSE
 from ..errors import ContextWindowExceeded
 from ..wire.anthropic import ImageBlock, MessageParam, MessagesRequest, TextBlock, ToolResultBlock
 
@@ -44,11 +43,16 @@ class Guarded:
 
 @dataclass(frozen=True, slots=True)
 class TokenGuards:
-    """One route's guards (``config.sections.TokenGuardsConfig``); None fields are off."""
+    """One route's guards (built from ``config.sections.TokenGuardsConfig``); None fields are off.
+
+    ``overflow``: a request larger than every target's context window is refused with a 400, or sent to
+    ``overflow_route`` when one is named (``context_overflow: refuse | <route>`` in the configuration).
+    """
 
     tool_result_max_tokens: int | None = None
     max_images: int | None = None
-    context_overflow: str | None = None  # "refuse" or a route name
+    overflow: bool = False
+    overflow_route: str | None = None
 
     def apply(self, request: MessagesRequest) -> Guarded:
         """``request`` with its tool results and images capped (the request itself when nothing was)."""
@@ -63,12 +67,6 @@ class TokenGuards:
         if turns is request.messages:
             return Guarded(request)
         return Guarded(request.model_copy(update={"messages": turns}), max(0, removed))
-
-    @property
-    def overflow_route(self) -> str | None:
-        """Where a request too large for every target goes: a route name, or None to refuse it."""
-        overflow = self.context_overflow
-        return None if overflow is None or overflow == OVERFLOW_REFUSE else overflow
 
     def overflow_error(self, route: str, context_window: int, estimate: int) -> ContextWindowExceeded:
         """The 400 for a request larger than every context window of ``route`` (``overflow_error``)."""

@@ -45,7 +45,7 @@ def select_guarded(
         request, removed = guarded.request, guarded.removed
         estimate = estimate_input_tokens(request)
         decision = selector.select(request, meta, view, estimated_tokens=estimate)
-    if guards.context_overflow is not None and decision.overflowed:
+    if guards.overflow and decision.overflowed:
         decision = _overflow(selector, request, meta, view, estimate, decision, guards)
     return GuardedSelection(request, decision, estimate, removed)
 
