@@ -153,7 +153,7 @@ OVERFLOW_REFUSE = "refuse"  # token_guards.context_overflow: answer 400 instead 
 
 
 class TokenGuardsConfig(Section):
-    """Opt-in token guards of one route (``guards/token_guards.py``); every field off unless set."""
+    """Opt-in token guards of one route (``limits/token_guards.py``); every field off unless set."""
 
     tool_result_max_tokens: PositiveInt | None = None
     """Each ``tool_result``'s text is cut to about this many tokens: its head and tail are kept, the middle
