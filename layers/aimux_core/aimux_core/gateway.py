@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
+from .accounting.pricing import batch_price, cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound, Overloaded
@@ -32,11 +32,15 @@ COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the 
 
 @dataclass(slots=True)
 class Served:
-    """What answered and how: for the response headers, the log line and accounting."""
+    """What answered and how: for the response headers, the log line and accounting.
+
+    ``batch``: answered by a provider's batch API, so priced at its batch rate (``pricing.batch_price``).
+    """
 
     decision: Decision
     outcome: Outcome
     admitted: Admitted = OPEN
+    batch: bool = False
 
     @property
     def target(self) -> Target:
@@ -187,6 +191,8 @@ class Gateway:
         by this cost) are updated in the background. Called once per served request."""
         entry = served.target.entry
         price = entry.price if entry is not None else None
+        if served.batch:
+            price = batch_price(price)
         if self.admission is None:
             return cost_micro_usd(usage, price) / 1_000_000
         return self.admission.settle(served.admitted, usage, price) / 1_000_000

@@ -39,6 +39,7 @@ from ..wire.anthropic import MessagesRequest, Usage
 
 __all__ = [
     "CostBreakdown",
+    "batch_price",
     "cost_breakdown",
     "cost_micro_usd",
     "cost_usd",
@@ -109,6 +110,25 @@ def cost_micro_usd(usage: Usage, price: Price | None) -> int:
 def cost_usd(usage: Usage, price: Price | None) -> float:
     """The request's exact cost in USD (unrounded, for logs and metrics); 0.0 when unpriced."""
     return float(cost_breakdown(usage, price).exact_micro_usd / _MILLION)
+
+
+def batch_price(price: Price | None) -> Price | None:
+    """``price`` as a provider's batch API bills it: every rate times ``price.batch`` (exact in decimal,
+    so 0.3 at half is 0.15, not 0.15000000000000002)."""
+    if price is None:
+        return None
+    factor = Decimal(str(price.batch))
+
+    def scaled(rate: float) -> float:
+        return float(_rate(rate) * factor)
+
+    return Price(
+        input=scaled(price.input),
+        output=scaled(price.output),
+        cache_read=scaled(price.cache_read),
+        cache_write=scaled(price.cache_write),
+        batch=1.0,
+    )
 
 
 def worst_case_micro_usd(input_tokens: int, max_output_tokens: int, price: Price | None, *, cache_writes: bool) -> int:

@@ -64,17 +64,21 @@ async def authenticate(request: Request) -> ApiKeyRecord | None:
 
 
 class Exchange:
-    def __init__(self, request: Request, surface: Surface) -> None:
+    """``request`` None: work off the request path (a batch request, an async job) that is still
+    settled, counted and logged exactly like a live answer; it names its own ``request_id``."""
+
+    def __init__(self, request: Request | None, surface: Surface, *, request_id: str | None = None) -> None:
         self.request = request
         self.surface: Surface = surface
-        self.request_id = new_request_id()
+        self.request_id = request_id or new_request_id()
         self.timer = RequestTimer()
         self.key: ApiKeyRecord | None = None
         self.client_model: str | None = None
-        self._ids = lambda_ids(request.scope)
+        self._ids = lambda_ids(request.scope) if request is not None else (None, None)
 
     async def authenticate(self) -> ApiKeyRecord | None:
         """The caller's key record (None when auth is off), kept for the log line and spend; see ``authenticate``."""
+        assert self.request is not None
         self.key = await authenticate(self.request)
         return self.key
 

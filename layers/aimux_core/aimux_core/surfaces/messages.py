@@ -36,6 +36,7 @@ from .http import (
     served_headers,
     unexpected_error,
 )
+from .jobs_http import ASYNC_HEADER, accept_async
 
 
 def anthropic_error_response(error: AimuxError, request_id: str) -> Response:
@@ -48,11 +49,14 @@ async def create_message(request: Request) -> Response:
     request_id = exchange.request_id
     try:
         key = await exchange.authenticate()
-        parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
+        body = await read_body(request)
+        parsed = parse_body(MessagesRequest, body, "dotted")
         exchange.client_model = parsed.model
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
         exchange.admit_model(parsed.model)
+        if ASYNC_HEADER in request.headers:  # answered 202 now, served by a worker (surfaces/jobs_http.py)
+            return await accept_async(request, "anthropic", key, body, context, stream=parsed.wants_stream)
         context.key = key
         gateway = gateway_of(request)
         meta = routing_meta(request, parsed)

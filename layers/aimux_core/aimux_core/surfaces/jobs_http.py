@@ -1,0 +1,133 @@
+"""The client routes of long work that are not a batch API: async requests and ``GET /v1/jobs/{id}``.
+
+- ``x-aimux-async`` on ``POST /v1/messages`` or ``/v1/chat/completions`` (``accept_async``, called by
+  those surfaces once the request passed the same checks as a live one): ``202`` with the job object and
+  ``location: /v1/jobs/<id>``. The value is the webhook URL, or ``1``/``true`` for the configured default
+  (``AIMUX_ASYNC_WEBHOOK_URL``; none: poll the job). Streaming cannot be delivered to a webhook: 400.
+- ``GET /v1/jobs/{id}``: the job (404 for another key's job, as if it did not exist).
+- ``GET /v1/jobs/webhook_secret``: the caller's webhook signing secret (``jobs/webhooks.py``).
+
+``jobs_of`` builds the process's ``jobs.runtime.Jobs`` on first use, on the gateway the app serves with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import AimuxError, InvalidRequest, NotFound
+from .exchange import authenticate
+from .http import gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
+
+if TYPE_CHECKING:
+    from ..jobs.runtime import Jobs
+    from ..keys.record import ApiKeyRecord
+    from ..providers.base import RequestContext
+
+ASYNC_HEADER = "x-aimux-async"
+_DEFAULT_VALUES = frozenset({"1", "true", "yes", "default"})
+
+
+def jobs_of(request: Request) -> Jobs:
+    state = request.app.state
+    jobs: Jobs | None = getattr(state, "jobs", None)
+    if jobs is None:
+        from ..jobs.runtime import build_jobs
+
+        jobs = state.jobs = build_jobs(gateway_of(request))
+    return jobs
+
+
+def owner_of(key: ApiKeyRecord | None) -> str:
+    from ..jobs.runtime import NO_OWNER
+
+    return key.id if key is not None else NO_OWNER
+
+
+def base_url(request: Request) -> str:
+    """Scheme, host and the route's prefix (``/anthropic``, ``/openai``) as the caller addressed this gateway."""
+    path = request.url.path
+    prefix = next((p for p in ("/anthropic", "/openai") if path.startswith(p + "/")), "")
+    return f"{request.url.scheme}://{request.url.netloc}{prefix}"
+
+
+def error_response(request: Request, error: AimuxError, request_id: str, *, anthropic: bool | None = None) -> Response:
+    from .chat import openai_error_response
+    from .messages import anthropic_error_response
+
+    if anthropic if anthropic is not None else wants_anthropic(request):
+        return anthropic_error_response(error, request_id)
+    return openai_error_response(error, request_id)
+
+
+async def accept_async(
+    request: Request, dialect: Literal["anthropic", "openai"], key: ApiKeyRecord | None, body: bytes,
+    context: RequestContext, *, stream: bool,
+) -> Response:
+    """The 202 of an async request (``x-aimux-async``); ``InvalidRequest`` for a webhook aimux must refuse."""
+    from ..jobs.async_jobs import accept, wire
+    from ..jobs.items import RunContext
+    from ..jobs.webhooks import check_url, resolve
+
+    jobs = jobs_of(request)
+    value = request.headers.get(ASYNC_HEADER, "").strip()
+    if stream:
+        raise InvalidRequest(f"{ASYNC_HEADER}: an async request cannot stream; send stream: false", param="stream")
+    webhook: str | None = value
+    if value.lower() in _DEFAULT_VALUES:
+        webhook = jobs.settings.async_webhook_url
+    if webhook:
+        local = jobs.settings.local_mode
+        await resolve(check_url(webhook, local_mode=local), local_mode=local)
+    provider = request.path_params.get("provider") or request.headers.get("x-aimux-provider") or None
+    run_context = RunContext(dialect, context.anthropic_version, tuple(context.betas), provider)
+    record = await accept(jobs, dialect, owner_of(key), body, run_context, webhook or None)
+    request_id = context.request_id
+    headers = {"request-id": request_id, "x-request-id": request_id, "location": f"/v1/jobs/{record.id}"}
+    return json_response(await wire(jobs, record), 202, headers)
+
+
+def page_limit(raw: str | None, default: int, most: int) -> int:
+    """A list route's ``limit`` query parameter (400 naming it when it is not 1..``most``)."""
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidRequest(f"limit: must be an integer from 1 to {most}", param="limit")
+    return int(raw)
+
+
+async def get_job(request: Request) -> Response:
+    request_id = new_request_id()
+    try:
+        key = await authenticate(request)
+        from ..jobs.async_jobs import get, wire
+        from ..jobs.ids import JOB, has_shape
+
+        job_id = request.path_params["job_id"]
+        jobs = jobs_of(request)
+        record = await get(jobs, job_id) if has_shape(job_id, JOB) else None
+        if record is None or record.owner != owner_of(key):
+            raise NotFound(f"no job with id {job_id[:64]!r}")
+        return json_response(await wire(jobs, record), 200, {"request-id": request_id, "x-request-id": request_id})
+    except AimuxError as error:
+        return error_response(request, error, request_id)
+    except Exception as exc:
+        return error_response(request, unexpected_error(exc, request_id), request_id)
+
+
+async def webhook_secret(request: Request) -> Response:
+    """The caller's webhook secret: receivers verify ``x-aimux-signature`` with it."""
+    request_id = new_request_id()
+    try:
+        key = await authenticate(request)
+        from ..jobs.webhooks import secret_for
+
+        secret = await secret_for(owner_of(key))
+        body = {"type": "webhook_secret", "secret": secret, "signature_header": "x-aimux-signature"}
+        return json_response(body, 200, {"request-id": request_id, "cache-control": "no-store"})
+    except AimuxError as error:
+        return error_response(request, error, request_id)
+    except Exception as exc:
+        return error_response(request, unexpected_error(exc, request_id), request_id)
