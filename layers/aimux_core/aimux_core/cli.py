@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .keys.commands import add_keys_parser
 
     add_keys_parser(commands)
+    from .jobs.commands import add_worker_parser
+
+    add_worker_parser(commands)
     return parser
 
 

@@ -104,5 +104,5 @@ class FileBook:
         return data if data is not None else b""
 
     async def delete(self, record: FileRecord) -> None:
-        await self.store.transact([DeleteOp(file_pk(record.id)), DeleteOp(files_pk(record.owner), record.id)])
+        await self.store.transact([DeleteOp(file_pk(record.id), META), DeleteOp(files_pk(record.owner), record.id)])
         await self.blobs.delete(record.blob)

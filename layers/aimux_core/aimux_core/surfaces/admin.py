@@ -9,7 +9,8 @@ installed in front of the whole app (documentation and routes added later includ
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
 
@@ -20,9 +21,16 @@ from ..keys.ring import KeyRing
 from .admin_access import AdminAccess, AdminAccessMiddleware
 from .admin_keys import add_key_routes
 
+if TYPE_CHECKING:
+    from ..jobs.runtime import Jobs
+
 
 def create_admin_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, access: AdminAccess | None = None
+    gateway: Gateway | None = None,
+    keys: KeyRing | None = None,
+    *,
+    access: AdminAccess | None = None,
+    jobs: Callable[[], Jobs] | None = None,
 ) -> FastAPI:
     """The admin app. ``keys``: the ring whose keys ``/admin/keys`` manages (default: ``keyring_from_env``,
     the ``AIMUX_TABLE`` table, else a fresh in-memory store; locally pass the ring the client surfaces
@@ -76,8 +84,26 @@ def create_admin_app(
 
     add_metrics_route(app)
     add_key_routes(app, keys if keys is not None else keyring_from_env())
+    # Long work (batches, async jobs): the dead letters of webhook delivery (surfaces/admin_jobs.py).
+    from .admin_jobs import add_job_routes
+
+    add_job_routes(app, jobs or _own_jobs(current))
     app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess.from_env())
     return app
+
+
+def _own_jobs(gateway: Callable[[], Gateway]) -> Callable[[], Jobs]:
+    """The admin function's own ``Jobs`` (state table and queue from the environment), built on first use."""
+    built: list[Jobs] = []
+
+    def jobs() -> Jobs:
+        if not built:
+            from ..jobs.runtime import build_jobs
+
+            built.append(build_jobs(gateway()))
+        return built[0]
+
+    return jobs
 
 
 def add_metrics_route(app: FastAPI) -> None:

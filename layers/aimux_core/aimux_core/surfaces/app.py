@@ -28,6 +28,7 @@ from .messages import anthropic_error_response, count_tokens, create_message
 from .models import get_model, list_models
 
 if TYPE_CHECKING:  # annotations only: the client API pays no import for keys until auth is wired
+    from ..jobs.runtime import Jobs
     from ..keys.ring import KeyRing
     from .admin_access import AdminAccess
 
@@ -197,5 +198,12 @@ def create_local_app(
     from .admin import create_admin_app
 
     gateway = gateway or build_default_gateway()
-    admin = create_admin_app(gateway, admin_keys or keys, access=admin_access)
-    return _PathSplit(create_messages_app(gateway, keys), admin)
+    client = create_messages_app(gateway, keys)
+
+    def jobs() -> Jobs:  # the admin routes see the client API's in-process jobs (queue, store, blobs)
+        from .jobs_http import jobs_of_app
+
+        return jobs_of_app(client, gateway)
+
+    admin = create_admin_app(gateway, admin_keys or keys, access=admin_access, jobs=jobs)
+    return _PathSplit(client, admin)

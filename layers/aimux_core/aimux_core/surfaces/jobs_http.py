@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +22,7 @@ from .exchange import authenticate
 from .http import gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
 
 if TYPE_CHECKING:
+    from ..gateway import Gateway
     from ..jobs.runtime import Jobs
     from ..keys.record import ApiKeyRecord
     from ..providers.base import RequestContext
@@ -31,12 +32,20 @@ _DEFAULT_VALUES = frozenset({"1", "true", "yes", "default"})
 
 
 def jobs_of(request: Request) -> Jobs:
-    state = request.app.state
+    return jobs_of_app(request.app, None, request)
+
+
+def jobs_of_app(app: Any, gateway: Gateway | None, request: Request | None = None) -> Jobs:
+    """The app's ``Jobs``, built on first use on its gateway (``gateway``, else the request's)."""
+    state = app.state
     jobs: Jobs | None = getattr(state, "jobs", None)
     if jobs is None:
         from ..jobs.runtime import build_jobs
 
-        jobs = state.jobs = build_jobs(gateway_of(request))
+        if gateway is None:
+            assert request is not None
+            gateway = gateway_of(request)
+        jobs = state.jobs = build_jobs(gateway)
     return jobs
 
 
