@@ -61,3 +61,11 @@ def wait_for(condition: Callable[[], T], *, seconds: float = 30.0, every: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"still not true after {seconds:g} s: {condition}")
         time.sleep(every)
+
+
+def gateway_for(document: dict[str, Any], env: dict[str, str] | None = None, store: Any = None) -> Any:
+    """The gateway a configuration document describes (real adapters, admission), over ``store``."""
+    from aimux_core.config.runtime import build_gateway_from_config
+    from aimux_core.config.validate import validate_config
+
+    return build_gateway_from_config(validate_config(dict(document), "test.yaml"), env=dict(env or {}), store=store)

@@ -6,7 +6,7 @@ served later by a worker, fetched with ``GET /v1/jobs/{id}`` and, with a webhook
                         ``finished_at``, ``status_code`` and the ``answer`` (or ``answer_blob``); delivery:
                         ``delivered_at``, ``delivery_attempts``, ``dead_at`` (each an ADD)
     jobs#open    <id>   jobs not finished (the schedule re-sends ``job.run`` for one whose worker died)
-    jobs#dead-letters  <ms>#<id>   results no webhook attempt could deliver (``GET /admin/jobs/dead-letters``)
+    jobs#dead-letters  <ms>.<id>   results no webhook attempt could deliver (``GET /admin/jobs/dead-letters``)
 
 A job runs like a live request (``items.run``: routing, allow-lists, rate windows, budget, accounting),
 non-streaming; retryable failures run again with backoff. The job object, also the webhook's body:
@@ -213,7 +213,7 @@ async def park(jobs: Jobs, record: JobRecord, attempts: int, reason: str) -> Non
     shown = check_url(record.webhook or "", local_mode=True).shown if record.webhook else ""
     letter = {"job_id": record.id, "owner": record.owner, "webhook": shown, "attempts": attempts,
               "last_error": reason, "parked_at": now, "expires_at": now + RETENTION_SECONDS}
-    await jobs.store.put(DEAD_PK, f"{int(now * 1000):015d}#{record.id}", letter, expect_version=None)
+    await jobs.store.put(DEAD_PK, f"{int(now * 1000):015d}.{record.id}", letter, expect_version=None)
     with contextlib.suppress(ConditionFailed):
         await jobs.store.add(job_pk(record.id), META, {"dead_at": now}, expect={"dead_at": 0})
 

@@ -96,7 +96,9 @@ def allowed(address: IPAddress, *, scheme: str, local_mode: bool) -> bool:
 async def resolve(target: Target, *, local_mode: bool) -> IPAddress:
     """The address to connect to: every address of the host must be allowed (``InvalidRequest`` if not)."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        # socket.getaddrinfo on a thread (not the loop's resolver, which uvloop replaces): one resolver
+        # everywhere, the system's, honouring /etc/hosts as the HTTP client would.
+        infos = await asyncio.to_thread(socket.getaddrinfo, target.host, target.port, type=socket.SOCK_STREAM)
     except OSError:
         raise InvalidRequest(f"x-aimux-async: the webhook host {target.host!r} does not resolve") from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
