@@ -28,6 +28,7 @@ def reference_problems(config: AimuxConfig) -> list[Problem]:
         *_routes(config),
         *_aliases(config),
         *_budget(config, ("budget_route",), config.budget_route),
+        *_least_connections(config),
     ]
 
 
@@ -141,4 +142,33 @@ def _aliases(config: AimuxConfig) -> list[Problem]:
         elif not is_route and not is_model:
             hint = _did_you_mean(target, [*routes, *config.models])
             problems.append(Problem(at, f"unknown route or model {target!r}{hint}"))
+    return problems
+
+
+def _least_connections(config: AimuxConfig) -> list[Problem]:
+    """``least_connections`` orders a tier by the requests in flight that provider concurrency leases
+    count (``state.provider_limits``): each provider it orders needs ``limits.max_concurrency``."""
+    problems: list[Problem] = []
+    missing: dict[str, str] = {}  # provider -> the first route that needs its count
+    for name, route in config.routes.items():
+        if config.strategy_for(name) != "least_connections":
+            continue
+        for tier in route.tiers:
+            if len(tier) < 2:
+                continue  # nothing to order
+            for ref in tier:
+                resolved = config.resolve_target(ref)
+                if resolved is None or resolved.provider in missing:
+                    continue
+                if config.providers[resolved.provider].limits.max_concurrency is None:
+                    missing[resolved.provider] = name
+    for provider, route in missing.items():
+        where = "routes." + route + ".strategy" if config.routes[route].strategy else "strategy"
+        problems.append(
+            Problem(
+                ("providers", provider, "limits", "max_concurrency"),
+                f"required by {where}: least_connections orders targets by the requests in flight that "
+                f"provider concurrency limits count (set it to the provider's limit, or high to only count)",
+            )
+        )
     return problems
