@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from .webhooks import DeliveryFailed, Target, check_url, deliver, secret_for
 if TYPE_CHECKING:
     from .runtime import Jobs
 
+log = logging.getLogger("aimux.jobs")
 META = "meta"
 OPEN_PK = "jobs#open"
 DEAD_PK = "jobs#dead-letters"
@@ -195,6 +197,7 @@ async def deliver_job(jobs: Jobs, job_id: str, attempt: int) -> None:
     try:
         await deliver(record.webhook, body, headers, await secret_for(record.owner), local_mode=settings.local_mode)
     except DeliveryFailed as failure:
+        log.info("webhook delivery %d of job %s failed: %s", attempt, job_id, failure)
         await jobs.store.add(job_pk(job_id), META, {"delivery_attempts": 1})
         if attempt >= settings.webhook_attempts:
             await park(jobs, record, attempt, str(failure))
@@ -210,6 +213,7 @@ async def deliver_job(jobs: Jobs, job_id: str, attempt: int) -> None:
 async def park(jobs: Jobs, record: JobRecord, attempts: int, reason: str) -> None:
     """A result no attempt delivered: a dead letter for the operator (``GET /admin/jobs/dead-letters``)."""
     now = jobs.clock.now()
+    log.warning("webhook result of job %s parked as a dead letter after %d attempts: %s", record.id, attempts, reason)
     shown = check_url(record.webhook or "", local_mode=True).shown if record.webhook else ""
     letter = {"job_id": record.id, "owner": record.owner, "webhook": shown, "attempts": attempts,
               "last_error": reason, "parked_at": now, "expires_at": now + RETENTION_SECONDS}
