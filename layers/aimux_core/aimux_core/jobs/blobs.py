@@ -75,16 +75,14 @@ class S3Blobs:
 
     def __init__(self, bucket: str, *, endpoint_url: str | None = None, client: Any = None) -> None:
         self.bucket = bucket
-        self._endpoint = endpoint_url or os.environ.get("AIMUX_S3_ENDPOINT") or None
+        self._endpoint = endpoint_url
         self._client = client
 
     def _s3(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            from .aws import client
 
-            config = Config(connect_timeout=3, read_timeout=30, retries={"total_max_attempts": 3, "mode": "standard"})
-            self._client = boto3.session.Session().client("s3", endpoint_url=self._endpoint, config=config)
+            self._client = client("s3", self._endpoint)
         return self._client
 
     async def put(self, key: str, data: bytes) -> None:

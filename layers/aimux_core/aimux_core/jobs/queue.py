@@ -55,19 +55,15 @@ class SqsQueue:
     """Send to (and, for ``aimux worker``, receive from) one SQS queue."""
 
     def __init__(self, url: str, *, endpoint_url: str | None = None, client: Any = None) -> None:
-        import os
-
         self.url = url
-        self._endpoint = endpoint_url or os.environ.get("AIMUX_SQS_ENDPOINT") or None
+        self._endpoint = endpoint_url
         self._client = client
 
     def _sqs(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            from .aws import client
 
-            config = Config(connect_timeout=3, read_timeout=30, retries={"total_max_attempts": 3, "mode": "standard"})
-            self._client = boto3.session.Session().client("sqs", endpoint_url=self._endpoint, config=config)
+            self._client = client("sqs", self._endpoint)
         return self._client
 
     async def send(self, messages: Sequence[Message], delay: float = 0) -> None:

@@ -14,15 +14,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import AimuxError, InvalidRequest, NotFound
+from ..errors import InvalidRequest, NotFound
 from ..jobs.batches_anthropic import BatchCreate, batch_object, check_create, deleted_object, input_lines
 from ..jobs.ids import ANTHROPIC_BATCH, has_shape, new_id
 from ..jobs.items import RunContext
 from ..jobs.records import PROCESSING_SECONDS, BatchRecord
 from .exchange import authenticate
-from .http import json_response, new_request_id, parse_body, read_body, request_context, unexpected_error
-from .jobs_http import base_url, jobs_of, owner_of, page_limit
-from .messages import anthropic_error_response
+from .http import json_response, parse_body, read_body, request_context
+from .jobs_http import answered_in, base_url, jobs_of, owner_of, page_limit
 
 JSONL_MEDIA_TYPE = "application/x-jsonl"
 
@@ -35,29 +34,24 @@ def _results_url(request: Request, batch_id: str) -> str:
     return f"{base_url(request)}/v1/messages/batches/{batch_id}/results"
 
 
-async def create_batch(request: Request) -> Response:
-    request_id = new_request_id()
-    try:
-        key = await authenticate(request)
-        jobs = jobs_of(request)
-        parsed = parse_body(BatchCreate, await read_body(request), "dotted")
-        context = request_context(request, request_id)
-        check_create(parsed, context.anthropic_version, jobs.settings.max_requests)
-        now = jobs.clock.now()
-        batch_id = new_id(ANTHROPIC_BATCH, now)
-        blob = f"batches/{batch_id}/input.jsonl"
-        await jobs.blobs.put(blob, input_lines(parsed))
-        run_context = RunContext("anthropic", context.anthropic_version, tuple(context.betas),
-                                 request.headers.get("x-aimux-provider") or None)
-        record = BatchRecord(batch_id, "anthropic", owner_of(key), len(parsed.requests), now, now + PROCESSING_SECONDS,
-                             blob, run_context.to_item())
-        await jobs.book.create(record)
-        await jobs.queue.send([{"kind": "batch.start", "batch": batch_id}])
-        return json_response(batch_object(record, _results_url(request, batch_id)), 200, _headers(request_id))
-    except AimuxError as error:
-        return anthropic_error_response(error, request_id)
-    except Exception as exc:
-        return anthropic_error_response(unexpected_error(exc, request_id), request_id)
+@answered_in("anthropic")
+async def create_batch(request: Request, request_id: str) -> Response:
+    key = await authenticate(request)
+    jobs = jobs_of(request)
+    parsed = parse_body(BatchCreate, await read_body(request), "dotted")
+    context = request_context(request, request_id)
+    check_create(parsed, context.anthropic_version, jobs.settings.max_requests)
+    now = jobs.clock.now()
+    batch_id = new_id(ANTHROPIC_BATCH, now)
+    blob = f"batches/{batch_id}/input.jsonl"
+    await jobs.blobs.put(blob, input_lines(parsed))
+    run_context = RunContext("anthropic", context.anthropic_version, tuple(context.betas),
+                             request.headers.get("x-aimux-provider") or None)
+    record = BatchRecord(batch_id, "anthropic", owner_of(key), len(parsed.requests), now, now + PROCESSING_SECONDS,
+                         blob, run_context.to_item())
+    await jobs.book.create(record)
+    await jobs.queue.send([{"kind": "batch.start", "batch": batch_id}])
+    return json_response(batch_object(record, _results_url(request, batch_id)), 200, _headers(request_id))
 
 
 async def _owned(request: Request) -> tuple[BatchRecord, str]:
@@ -71,95 +65,70 @@ async def _owned(request: Request) -> tuple[BatchRecord, str]:
     return record, owner
 
 
-async def retrieve_batch(request: Request) -> Response:
-    request_id = new_request_id()
-    try:
-        record, _ = await _owned(request)
-        return json_response(batch_object(record, _results_url(request, record.id)), 200, _headers(request_id))
-    except AimuxError as error:
-        return anthropic_error_response(error, request_id)
-    except Exception as exc:
-        return anthropic_error_response(unexpected_error(exc, request_id), request_id)
+@answered_in("anthropic")
+async def retrieve_batch(request: Request, request_id: str) -> Response:
+    record, _ = await _owned(request)
+    return json_response(batch_object(record, _results_url(request, record.id)), 200, _headers(request_id))
 
 
-async def cancel_batch(request: Request) -> Response:
-    request_id = new_request_id()
-    try:
-        record, _ = await _owned(request)
-        jobs = jobs_of(request)
-        if not record.closed:
-            await jobs.book.request_cancel(record.id)
-            await jobs.queue.send([{"kind": "batch.cancel", "batch": record.id}])
-            record = await jobs.book.get(record.id) or record
-        return json_response(batch_object(record, _results_url(request, record.id)), 200, _headers(request_id))
-    except AimuxError as error:
-        return anthropic_error_response(error, request_id)
-    except Exception as exc:
-        return anthropic_error_response(unexpected_error(exc, request_id), request_id)
+@answered_in("anthropic")
+async def cancel_batch(request: Request, request_id: str) -> Response:
+    record, _ = await _owned(request)
+    jobs = jobs_of(request)
+    if not record.closed:
+        await jobs.book.request_cancel(record.id)
+        await jobs.queue.send([{"kind": "batch.cancel", "batch": record.id}])
+        record = await jobs.book.get(record.id) or record
+    return json_response(batch_object(record, _results_url(request, record.id)), 200, _headers(request_id))
 
 
-async def batch_results(request: Request) -> Response:
-    request_id = new_request_id()
-    try:
-        record, _ = await _owned(request)
-        if not record.closed:
-            raise InvalidRequest(f"message batch {record.id} has not ended yet: its results are available once "
-                                 "processing_status is ended")
-        from ..jobs.finish import results_blob
+@answered_in("anthropic")
+async def batch_results(request: Request, request_id: str) -> Response:
+    record, _ = await _owned(request)
+    if not record.closed:
+        raise InvalidRequest(f"message batch {record.id} has not ended yet: its results are available once "
+                             "processing_status is ended")
+    from ..jobs.finish import results_blob
 
-        data = await jobs_of(request).blobs.get(results_blob(record.id))
-        if data is None:
-            raise NotFound(f"the results of message batch {record.id} are no longer available")
-        return Response(data, 200, _headers(request_id), media_type=JSONL_MEDIA_TYPE)
-    except AimuxError as error:
-        return anthropic_error_response(error, request_id)
-    except Exception as exc:
-        return anthropic_error_response(unexpected_error(exc, request_id), request_id)
+    data = await jobs_of(request).blobs.get(results_blob(record.id))
+    if data is None:
+        raise NotFound(f"the results of message batch {record.id} are no longer available")
+    return Response(data, 200, _headers(request_id), media_type=JSONL_MEDIA_TYPE)
 
 
-async def delete_batch(request: Request) -> Response:
-    request_id = new_request_id()
-    try:
-        record, _ = await _owned(request)
-        if not record.closed:
-            raise InvalidRequest(f"message batch {record.id} is still processing: cancel it, and delete it once it "
-                                 "has ended")
-        jobs = jobs_of(request)
-        await jobs.book.mark_deleted(record)
-        from ..jobs.finish import results_blob
+@answered_in("anthropic")
+async def delete_batch(request: Request, request_id: str) -> Response:
+    record, _ = await _owned(request)
+    if not record.closed:
+        raise InvalidRequest(f"message batch {record.id} is still processing: cancel it, and delete it once it "
+                             "has ended")
+    jobs = jobs_of(request)
+    await jobs.book.mark_deleted(record)
+    from ..jobs.finish import results_blob
 
-        for blob in (record.input_blob, results_blob(record.id)):
-            await jobs.blobs.delete(blob)
-        return json_response(deleted_object(record.id), 200, _headers(request_id))
-    except AimuxError as error:
-        return anthropic_error_response(error, request_id)
-    except Exception as exc:
-        return anthropic_error_response(unexpected_error(exc, request_id), request_id)
+    for blob in (record.input_blob, results_blob(record.id)):
+        await jobs.blobs.delete(blob)
+    return json_response(deleted_object(record.id), 200, _headers(request_id))
 
 
-async def list_batches(request: Request) -> Response:
+@answered_in("anthropic")
+async def list_batches(request: Request, request_id: str) -> Response:
     """Newest first; ``before_id`` / ``after_id`` cursors and ``limit`` (1-1000, default 20) as documented."""
-    request_id = new_request_id()
-    try:
-        key = await authenticate(request)
-        jobs = jobs_of(request)
-        query = request.query_params
-        limit = page_limit(query.get("limit"), 20, 1000)
-        ids = list(reversed(await jobs.book.list_ids("anthropic", owner_of(key))))  # newest first
-        before, after = query.get("before_id"), query.get("after_id")
-        if before:
-            end = ids.index(before) if before in ids else 0
-            page, has_more = ids[max(0, end - limit) : end], end - limit > 0
-        else:
-            start = ids.index(after) + 1 if after and after in ids else (len(ids) if after else 0)
-            page, has_more = ids[start : start + limit], start + limit < len(ids)
-        records = [r for r in [await jobs.book.get(batch_id) for batch_id in page] if r is not None and not r.deleted]
-        data = [batch_object(r, _results_url(request, r.id)) for r in records]
-        body = {"data": data, "has_more": has_more, "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None}
-        return json_response(body, 200, _headers(request_id))
-    except AimuxError as error:
-        return anthropic_error_response(error, request_id)
-    except Exception as exc:
-        return anthropic_error_response(unexpected_error(exc, request_id), request_id)
+    key = await authenticate(request)
+    jobs = jobs_of(request)
+    query = request.query_params
+    limit = page_limit(query.get("limit"), 20, 1000)
+    ids = list(reversed(await jobs.book.list_ids("anthropic", owner_of(key))))  # newest first
+    before, after = query.get("before_id"), query.get("after_id")
+    if before:
+        end = ids.index(before) if before in ids else 0
+        page, has_more = ids[max(0, end - limit) : end], end - limit > 0
+    else:
+        start = ids.index(after) + 1 if after and after in ids else (len(ids) if after else 0)
+        page, has_more = ids[start : start + limit], start + limit < len(ids)
+    records = [r for r in [await jobs.book.get(batch_id) for batch_id in page] if r is not None and not r.deleted]
+    data = [batch_object(r, _results_url(request, r.id)) for r in records]
+    body = {"data": data, "has_more": has_more, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+    return json_response(body, 200, _headers(request_id))
 

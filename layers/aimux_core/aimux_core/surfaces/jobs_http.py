@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from ..providers.base import RequestContext
 
 ASYNC_HEADER = "x-aimux-async"
+Endpoint = Callable[[Request], Awaitable[Response]]
 _DEFAULT_VALUES = frozenset({"1", "true", "yes", "default"})
 
 
@@ -60,6 +63,30 @@ def base_url(request: Request) -> str:
     path = request.url.path
     prefix = next((p for p in ("/anthropic", "/openai") if path.startswith(p + "/")), "")
     return f"{request.url.scheme}://{request.url.netloc}{prefix}"
+
+
+Handler = Callable[[Request, str], Awaitable[Response]]
+
+
+def answered_in(dialect: Literal["anthropic", "openai", "caller"]) -> Callable[[Handler], Endpoint]:
+    """Make ``handler(request, request_id)`` a route: its errors (and any bug, as a 500 quoting the request id)
+    answered in ``dialect`` (``caller``: by the route and headers, ``wants_anthropic``)."""
+    anthropic = {"anthropic": True, "openai": False, "caller": None}[dialect]
+
+    def wrap(handler: Handler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            request_id = new_request_id()
+            try:
+                return await handler(request, request_id)
+            except AimuxError as error:
+                return error_response(request, error, request_id, anthropic=anthropic)
+            except Exception as exc:
+                return error_response(request, unexpected_error(exc, request_id), request_id, anthropic=anthropic)
+
+        return endpoint
+
+    return wrap
 
 
 def error_response(request: Request, error: AimuxError, request_id: str, *, anthropic: bool | None = None) -> Response:
@@ -107,36 +134,26 @@ def page_limit(raw: str | None, default: int, most: int) -> int:
     return int(raw)
 
 
-async def get_job(request: Request) -> Response:
-    request_id = new_request_id()
-    try:
-        key = await authenticate(request)
-        from ..jobs.async_jobs import get, wire
-        from ..jobs.ids import JOB, has_shape
+@answered_in("caller")
+async def get_job(request: Request, request_id: str) -> Response:
+    key = await authenticate(request)
+    from ..jobs.async_jobs import get, wire
+    from ..jobs.ids import JOB, has_shape
 
-        job_id = request.path_params["job_id"]
-        jobs = jobs_of(request)
-        record = await get(jobs, job_id) if has_shape(job_id, JOB) else None
-        if record is None or record.owner != owner_of(key):
-            raise NotFound(f"no job with id {job_id[:64]!r}")
-        return json_response(await wire(jobs, record), 200, {"request-id": request_id, "x-request-id": request_id})
-    except AimuxError as error:
-        return error_response(request, error, request_id)
-    except Exception as exc:
-        return error_response(request, unexpected_error(exc, request_id), request_id)
+    job_id = request.path_params["job_id"]
+    jobs = jobs_of(request)
+    record = await get(jobs, job_id) if has_shape(job_id, JOB) else None
+    if record is None or record.owner != owner_of(key):
+        raise NotFound(f"no job with id {job_id[:64]!r}")
+    return json_response(await wire(jobs, record), 200, {"request-id": request_id, "x-request-id": request_id})
 
 
-async def webhook_secret(request: Request) -> Response:
+@answered_in("caller")
+async def webhook_secret(request: Request, request_id: str) -> Response:
     """The caller's webhook secret: receivers verify ``x-aimux-signature`` with it."""
-    request_id = new_request_id()
-    try:
-        key = await authenticate(request)
-        from ..jobs.webhooks import secret_for
+    key = await authenticate(request)
+    from ..jobs.webhooks import secret_for
 
-        secret = await secret_for(owner_of(key))
-        body = {"type": "webhook_secret", "secret": secret, "signature_header": "x-aimux-signature"}
-        return json_response(body, 200, {"request-id": request_id, "cache-control": "no-store"})
-    except AimuxError as error:
-        return error_response(request, error, request_id)
-    except Exception as exc:
-        return error_response(request, unexpected_error(exc, request_id), request_id)
+    secret = await secret_for(owner_of(key))
+    body = {"type": "webhook_secret", "secret": secret, "signature_header": "x-aimux-signature"}
+    return json_response(body, 200, {"request-id": request_id, "cache-control": "no-store"})
