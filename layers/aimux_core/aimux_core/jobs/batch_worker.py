@@ -24,7 +24,7 @@ from .batches_openai import validate_input
 from .finish import finish
 from .items import Answer, Retry, RunContext, error_answer, run
 from .lines import INLINE_LINE_BYTES, Span, answered_line, line_spans, request_of
-from .records import Claimed, is_open_for_work
+from .records import Claimed, Outcome, is_open_for_work
 
 if TYPE_CHECKING:
     from .records import BatchRecord
@@ -129,7 +129,7 @@ class BatchWorker:
             blob = f"batches/{record.id}/items/{index}-{claim.version}.json"
             await jobs.blobs.put(blob, line.encode())
             line = ""
-        outcome = "succeeded" if answer.error is None else "errored"
+        outcome: Outcome = "succeeded" if answer.error is None else "errored"
         if not await book.commit(record.id, index, claim, outcome, custom_id, line=line, line_blob=blob):
             log.info("batch %s request %d: result not kept (claim lost or batch ended)", record.id, index)
         return None

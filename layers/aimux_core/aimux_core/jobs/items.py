@@ -27,7 +27,13 @@ from ..errors import AimuxError, InternalError, Overloaded, RateLimited, Upstrea
 from ..providers.base import RequestContext
 from ..routing.select import RequestMeta
 from ..translate.client_thinking import thinking_enabled, without_thinking
-from ..translate.errors import anthropic_error_body, invalid_request_from_validation, openai_error_body, openai_status
+from ..translate.errors import (
+    PathStyle,
+    anthropic_error_body,
+    invalid_request_from_validation,
+    openai_error_body,
+    openai_status,
+)
 from ..wire.anthropic import Message, MessagesRequest
 from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
@@ -93,7 +99,7 @@ async def prepare(gateway: Gateway, context: RunContext, body: dict[str, Any]) -
     """The canonical request and its renderer (``InvalidRequest`` naming the field when the body is not valid)."""
     body = dict(body)
     backend = body.pop("backend", None)
-    style = "dotted" if context.dialect == "anthropic" else "openai"
+    style: PathStyle = "dotted" if context.dialect == "anthropic" else "openai"
     try:
         if context.dialect == "anthropic":
             request = MessagesRequest.model_validate(body)
@@ -155,11 +161,11 @@ async def run(
         return error_answer(context, error, request_id)
     except Exception as exc:
         log.exception("unexpected error serving %s", request_id, exc_info=exc)
-        error = InternalError(f"internal error; quote request id {request_id} when reporting it")
+        bug = InternalError(f"internal error; quote request id {request_id} when reporting it")
         if attempt < MAX_ATTEMPTS:
-            raise Retry(error, BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]) from None
-        exchange.failed(error)
-        return error_answer(context, error, request_id)
+            raise Retry(bug, BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]) from None
+        exchange.failed(bug)
+        return error_answer(context, bug, request_id)
 
 
 def retry_delay(error: AimuxError, attempt: int) -> float | None:

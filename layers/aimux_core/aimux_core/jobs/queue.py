@@ -95,7 +95,10 @@ class SqsQueue:
     async def delete(self, receipts: Sequence[str]) -> None:
         for start in range(0, len(receipts), 10):
             entries = [{"Id": str(n), "ReceiptHandle": r} for n, r in enumerate(receipts[start : start + 10])]
-            await asyncio.to_thread(lambda e=entries: self._sqs().delete_message_batch(QueueUrl=self.url, Entries=e))
+            await asyncio.to_thread(self._delete_batch, entries)
+
+    def _delete_batch(self, entries: list[dict[str, str]]) -> None:
+        self._sqs().delete_message_batch(QueueUrl=self.url, Entries=entries)
 
 
 class LocalQueue:

@@ -22,14 +22,16 @@ from ...admission import OPEN, Admitted
 from ...errors import AimuxError, UpstreamError
 from ...gateway import Served
 from ...providers.base import RequestContext, UpstreamCall
-from ...routing.dispatch import Attempt, Outcome
+from ...routing.dispatch import Outcome
 from ...routing.select import Decision
 from ...routing.table import Target
+from ...routing.unserved import Attempt
 from ...state.store import Item
 from ...wire.anthropic import Message
 from ..finish import finish
 from ..items import Answer, Prepared, RunContext, error_answer, prepare
 from ..lines import answered_line, line_spans, request_of, unanswered_line
+from ..records import Outcome as BatchOutcome
 from .base import NativeBatches, native_for
 from .plan import targets_blob
 
@@ -124,14 +126,15 @@ async def _ingest(jobs: Jobs, record: BatchRecord, plan: Item, api: NativeBatche
             continue
         request_id, custom_id = f"{record.id}:{index}", custom_ids[index]
         if isinstance(result, str):
-            await jobs.book.record_once(record.id, index, result, custom_id,  # type: ignore[arg-type]
-                                        unanswered_line(record.dialect, custom_id, result))
+            unanswered: BatchOutcome = "expired" if result == "expired" else "canceled"
+            await jobs.book.record_once(record.id, index, unanswered, custom_id,
+                                        unanswered_line(record.dialect, custom_id, unanswered))
             continue
         if isinstance(result, Message):
             answer = Answer(200, prepared[index].render(result), request_id)
         else:
             answer = error_answer(context, result, request_id)
-        outcome = "succeeded" if answer.error is None else "errored"
+        outcome: BatchOutcome = "succeeded" if answer.error is None else "errored"
         line = answered_line(record.dialect, custom_id, answer)
         if await jobs.book.record_once(record.id, index, outcome, custom_id, line):
             _account(jobs, record, key, prepared[index], targets[index], str(plan["provider"]), request_id, result)
