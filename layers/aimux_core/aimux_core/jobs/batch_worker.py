@@ -18,12 +18,11 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AuthenticationFailed
 from ..state.store import ConditionFailed
 from .batches_openai import validate_input
 from .finish import finish
-from .items import Answer, Retry, RunContext, error_answer, run
-from .lines import INLINE_LINE_BYTES, Span, answered_line, line_spans, request_of
+from .items import Retry, RunContext, run
+from .lines import INLINE_LINE_BYTES, answered_line, line_spans, request_of
 from .records import Claimed, Outcome, is_open_for_work
 
 if TYPE_CHECKING:
@@ -114,15 +113,11 @@ class BatchWorker:
         if not isinstance(claim, Claimed):
             return None  # done already, or the batch stopped
         request_id = f"{record.id}:{index}"
-        if record.owner != "-" and key is None:
-            answer: Answer = error_answer(context, AuthenticationFailed("the API key that sent this batch no longer "
-                                                                        "exists"), request_id)
-        else:
-            try:
-                answer = await run(jobs.gateway, key, context, body, request_id, attempt=claim.attempts)
-            except Retry as retry:
-                await book.release(record.id, index, claim, jobs.clock.now() + retry.after)
-                return retry.after
+        try:
+            answer = await run(jobs.gateway, key, context, body, request_id, attempt=claim.attempts, owner=record.owner)
+        except Retry as retry:
+            await book.release(record.id, index, claim, jobs.clock.now() + retry.after)
+            return retry.after
         line = answered_line(record.dialect, custom_id, answer)
         blob = ""
         if len(line) > INLINE_LINE_BYTES:
@@ -189,6 +184,3 @@ class BatchWorker:
             await book.add(record.id, {"failed_at": now, "closed": 1, "ended_at": now}, expect={"closed": 0})
         await self.jobs.store.delete("batches#open", record.id)
 
-
-def spans_of(items: list[list[int]]) -> list[Span]:
-    return [(start, end) for _, start, end in items]

@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import AimuxError, InternalError, Overloaded, RateLimited, UpstreamError
+from ..errors import (
+    AimuxError,
+    AuthenticationFailed,
+    InternalError,
+    Overloaded,
+    PermissionDenied,
+    RateLimited,
+    UpstreamError,
+)
 from ..providers.base import RequestContext
 from ..routing.select import RequestMeta
 from ..translate.client_thinking import thinking_enabled, without_thinking
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
     from .records import Dialect
 
 log = logging.getLogger("aimux.jobs")
+NO_OWNER = "-"  # the owner of work sent with auth off
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (10.0, 30.0, 120.0, 600.0)
 
@@ -132,14 +141,22 @@ def error_answer(context: RunContext, error: AimuxError, request_id: str) -> Ans
 
 async def run(
     gateway: Gateway, key: ApiKeyRecord | None, context: RunContext, body: dict[str, Any], request_id: str,
-    *, attempt: int = 1,
+    *, attempt: int = 1, owner: str = NO_OWNER,
 ) -> Answer:
-    """Serve one stored request through the gateway; raises ``Retry`` for what is worth another attempt."""
+    """Serve one stored request through the gateway; raises ``Retry`` for what is worth another attempt.
+
+    ``owner`` is the id of the key that sent it (``-`` with auth off) and ``key`` that key's record as it is
+    now: a key deleted or disabled since is the request's 401 or 403, as it would be live.
+    """
     from ..surfaces.exchange import Exchange
 
     exchange = Exchange(None, context.dialect, request_id=request_id)
     exchange.key = key
     try:
+        if owner != NO_OWNER and key is None:
+            raise AuthenticationFailed("the API key that sent this request no longer exists")
+        if key is not None and key.disabled:
+            raise PermissionDenied("this API key is disabled")
         prepared = await prepare(gateway, context, body)
         exchange.client_model = prepared.client_model
         exchange.admit_model(prepared.client_model)
@@ -172,10 +189,8 @@ def retry_delay(error: AimuxError, attempt: int) -> float | None:
     """Seconds until the next attempt, or None when ``error`` is the answer."""
     if attempt >= MAX_ATTEMPTS:
         return None
-    from ..state.budget import BudgetExceeded
-
-    if isinstance(error, BudgetExceeded):
-        return None  # as live: the budget cannot cover the request
+    if error.headers.get("x-should-retry") == "false":
+        return None  # as live: a budget that cannot cover it, a request larger than the key's tpm
     backoff = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
     if isinstance(error, RateLimited | Overloaded) or (isinstance(error, UpstreamError) and error.retryable):
         return max(backoff, error.retry_after or 0.0)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..state.clock import Clock, SystemClock
 from .blobs import Blobs, LocalBlobs, S3Blobs
 from .files import FileBook
+from .items import NO_OWNER
 from .queue import LocalQueue, Queue, SqsQueue
 from .records import BatchBook
 from .settings import JobSettings
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from ..state.store import Store
     from .worker import Worker
 
-NO_OWNER = "-"  # the owner of work sent with auth off
 
 
 @dataclass

@@ -15,8 +15,9 @@
     AIMUX_NATIVE_BATCHES       ``on`` (default): send a batch whose requests all go to one provider with a
                                batch API there, at its batch price; ``off``: always run batches here
 
-"Local mode" (not on Lambda: ``AWS_LAMBDA_FUNCTION_NAME`` unset) also lets webhooks use ``http://`` to a
-loopback address, for tests and ``make run``; deployed, webhooks are ``https://`` to public addresses only.
+"Local mode" (``aimux serve`` with its in-process queue: not on Lambda, no ``AIMUX_QUEUE_URL``) also lets
+webhooks use ``http://`` to a loopback address, for tests and ``make run``; deployed (on Lambda, or any
+worker of an SQS queue such as ``aimux worker``), webhooks are ``https://`` to public addresses only.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class JobSettings:
             webhook_attempts=_number(env, "AIMUX_WEBHOOK_ATTEMPTS", 6, 1, 20),
             webhook_backoff=_seconds(env, "AIMUX_WEBHOOK_BACKOFF") or WEBHOOK_BACKOFF,
             native_batches=native == "on",
-            local_mode=not env.get("AWS_LAMBDA_FUNCTION_NAME"),
+            local_mode=not env.get("AWS_LAMBDA_FUNCTION_NAME") and not env.get("AIMUX_QUEUE_URL", "").strip(),
         )
 
 
