@@ -110,3 +110,29 @@ def test_invalid_batches_are_refused_naming_the_request_and_field(tmp_path: Path
         for missing in ("msgbatch_0123456789abcdef01234567", "nonsense"):
             with pytest.raises(anthropic.NotFoundError):
                 client.messages.batches.retrieve(missing)
+
+
+def test_under_the_anthropic_prefix_results_url_points_back_there(tmp_path: Path) -> None:
+    with serve_jobs(tmp_path) as served:
+        client = anthropic.Anthropic(base_url=f"{served.url}/anthropic", api_key="unused", max_retries=0)
+        batch = client.messages.batches.create(requests=[request("p", "prefixed")])
+        ended_batch = wait_for(lambda: ended(client, batch.id))
+        assert ended_batch.results_url == f"{served.url}/anthropic/v1/messages/batches/{batch.id}/results"
+        assert [r.custom_id for r in client.messages.batches.results(batch.id)] == ["p"]
+
+
+def test_results_and_delete_wait_for_the_end(tmp_path: Path) -> None:
+    from aimux_core.jobs.queue import LocalQueue
+
+    async def hold(message: dict[str, object]) -> None:  # a worker that never gets to the batch
+        return None
+
+    with serve_jobs(tmp_path, queue=LocalQueue(hold)) as served:
+        client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
+        batch = client.messages.batches.create(requests=[request("w", "wait")])
+        with pytest.raises(anthropic.BadRequestError, match="has not ended yet"):
+            client.get(f"/v1/messages/batches/{batch.id}/results", cast_to=object)
+        with pytest.raises(anthropic.BadRequestError, match="cancel it"):
+            client.messages.batches.delete(batch.id)
+        canceling = client.messages.batches.cancel(batch.id)
+        assert canceling.processing_status == "canceling"
