@@ -137,3 +137,18 @@ def test_racing_workers_answer_each_request_exactly_once(memory_store: Store, cl
     assert sorted(index for index, _ in answered) == list(range(10))
     final = asyncio.run(book.get(record.id))
     assert final is not None and (final.done, final.running, final.n_succeeded) == (10, 0, 10)
+
+
+def test_a_released_request_is_not_in_flight_until_claimed_again(book: BatchBook, clock: FakeClock) -> None:
+    record = created(book)
+    claim = claimed(book, record.id, 0)
+    assert asyncio.run(book.release(record.id, 0, claim, clock.now() + 30))
+    assert asyncio.run(book.claim(record.id, 0, "c0", LEASE)) == "busy"  # not before its retry time
+    between = asyncio.run(book.get(record.id))
+    assert between is not None and between.running == 0  # a cancel now need not wait for it
+    clock.advance(31)
+    again = claimed(book, record.id, 0)
+    assert again.attempts == 2
+    assert asyncio.run(book.get(record.id)).running == 1  # type: ignore[union-attr]
+    assert asyncio.run(book.commit(record.id, 0, again, "succeeded", "c0", line="x"))
+    assert asyncio.run(book.get(record.id)).running == 0  # type: ignore[union-attr]

@@ -216,7 +216,10 @@ class BatchBook:
         item = {"state": "running", "lease_until": now + lease_seconds, "attempts": attempts + 1,
                 "custom_id": custom_id, "expires_at": now + RETENTION_SECONDS}
         expect = ABSENT if current is None else int(current["version"])
-        deltas = {"stop": 0, "running": 1} if current is None else {"stop": 0}
+        # ``running`` counts claims in flight: a new claim or a released one adds itself; taking over a dead
+        # worker's claim does not (that claim was never taken off).
+        fresh = current is None or bool(current.get("released"))
+        deltas = {"stop": 0, "running": 1} if fresh else {"stop": 0}
         try:
             await self.store.transact([PutOp(pk, sk, item, expect), AddOp(pk, META, deltas, limit=("stop", 0))])
         except ConditionFailed as refused:
@@ -224,14 +227,18 @@ class BatchBook:
         return Claimed(1 if current is None else int(current["version"]) + 1, attempts + 1)
 
     async def release(self, batch_id: str, index: int, claim: Claimed, retry_at: float) -> bool:
-        """Give a claimed item back for a later attempt (a retryable failure); False if it moved on."""
+        """Give a claimed item back for a later attempt (a retryable failure): no longer in flight, not to
+        be claimed before ``retry_at``; False if the claim moved on meanwhile."""
         pk, sk = batch_pk(batch_id), item_sk(index)
         current = await self.store.get(pk, sk)
         if current is None or int(current["version"]) != claim.version:
             return False
-        released = {**{k: v for k, v in current.items() if k not in ("pk", "sk", "version")}, "lease_until": retry_at}
+        kept = {k: v for k, v in current.items() if k not in ("pk", "sk", "version")}
+        released = {**kept, "lease_until": retry_at, "released": True}
         try:
-            await self.store.put(pk, sk, released, expect_version=claim.version)
+            await self.store.transact(
+                [PutOp(pk, sk, released, claim.version), AddOp(pk, META, {"running": -1})]
+            )
         except ConditionFailed:
             return False
         return True
