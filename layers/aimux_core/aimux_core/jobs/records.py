@@ -16,6 +16,8 @@ Exactly once per request, whatever the queue delivers twice or a crash leaves be
 
     claim    transact: put item (absent, or CAS on an expired claim's version) state=running
                        + ADD batch running 1 / stop 0  if stop <= 0   (a cancel refuses new claims)
+    release  transact: put item (CAS on the claim's version) released, lease_until = the retry time
+                       + ADD batch running -1                 (retried later; a new claim adds it back)
     commit   transact: put item (CAS on the claim's version) state=done, the line
                        + ADD batch done 1, running -1, n_<outcome> 1, closed 0  if closed <= 0
     finish   ADD batch closed 1, ended_at now, n_canceled|n_expired (total - done)
