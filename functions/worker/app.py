@@ -1,5 +1,5 @@
 """Lambda entry point of the worker: batch requests, async jobs and webhook deliveries from SQS, and the
-schedule that polls native batches (``aimux_core.jobs.lambda_entry``).
+schedule that polls native batches (``aimux_core.assembly.worker_handler``, ``aimux_core.jobs``).
 
 Deliberately thin, like the other functions: the logic lives in the ``aimux_core`` layer. Nothing here
 touches the network at import time; the gateway, the store and the AWS clients are built on the first
@@ -8,8 +8,10 @@ invocation and kept for the container's life.
 
 from __future__ import annotations
 
+from aimux_core.assembly import worker_handler
 from aimux_core.collector import tune_for_serving
-from aimux_core.jobs.lambda_entry import handle_event
+from aimux_core.settings import Settings
 
-handler = handle_event
-tune_for_serving()  # last: freezes what the imports built (aimux_core/collector.py)
+settings = Settings.from_env()  # every AIMUX_* variable, checked once: a bad one fails the init, not a message
+handler = worker_handler(settings)
+tune_for_serving(settings)  # last: freezes what the imports built (aimux_core/collector.py)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from aimux_core.assembly.parts import build_retry_policy, cooldown_settings
 from aimux_core.config import AimuxConfig, ConfigError, load_config
-from aimux_core.config.runtime import build_retry_policy, cooldown_settings
 
 BASE = """\
 providers:

@@ -10,19 +10,16 @@ from pathlib import Path
 import pytest
 from lambda_harness import LambdaContext, load_function
 
-from aimux_core.jobs import lambda_entry
-
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_sqs_records_report_only_the_failed_message_and_the_tick_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("AIMUX_QUEUE_URL", "AIMUX_BUCKET", "AIMUX_TABLE", "AIMUX_CONFIG"):
+    for name in ("AIMUX_QUEUE_URL", "AIMUX_BUCKET", "AIMUX_TABLE", "AIMUX_CONFIG", "AIMUX_PROVIDER_KEY_PATH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIMUX_DATA_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # no ./aimux.yaml: the built-in mock
-    monkeypatch.setattr(lambda_entry, "_state", {})
     handler = load_function("worker").handler
     context = LambdaContext(function_name="aimux-worker-test")
     records = [

@@ -97,12 +97,11 @@ def test_a_webhook_that_fails_twice_gets_the_signed_result_on_the_third_try(tmp_
 
 
 def test_an_unreachable_webhook_ends_as_a_dead_letter_the_operator_can_redeliver(tmp_path: Path) -> None:
-    from aimux_core.gateway import build_mock_gateway
+    from aimux_core.assembly import build_mock_gateway, local_app
     from aimux_core.jobs.runtime import build_jobs
-    from aimux_core.surfaces.app import create_local_app
 
     gateway = build_mock_gateway()
-    app = create_local_app(gateway)
+    app = local_app(gateway)
     client_app = app.client  # type: ignore[attr-defined]
     client_app.state.jobs = build_jobs(gateway, settings=job_settings(tmp_path, webhook_attempts=3))
     with webhook_receiver(then=500) as receiver, serve(app) as url:

@@ -82,43 +82,39 @@ def test_worker_handler_reports_only_the_failed_message_of_an_sqs_batch(
 ) -> None:
     """The API sends to SQS; the worker function's handler gets the messages as Lambda's poller delivers
     them, with one poisoned message among them: only that one is reported back (``batchItemFailures``)."""
-    from aimux_core.jobs import lambda_entry
+    from aimux_core.jobs.lambda_entry import WorkerHandler
     from aimux_core.jobs.runtime import build_jobs
 
     parts = deployed_parts(aws)
     gateway = gateway_for(document(upstream), {"COMPAT_KEY": "k"}, store=parts["store"])
     settings = job_settings(tmp_path, queue_url=aws.queue_url, bucket=aws.bucket, chunk=1, concurrency=1)
     with serve_jobs(tmp_path, gateway, settings=settings, **parts) as served:
-        worker_jobs = build_jobs(gateway, settings=settings, **parts)
-        lambda_entry._state["jobs"] = worker_jobs
-        try:
-            client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
-            requests = [{"custom_id": f"r{n}", "params": {"model": "compat-model", "max_tokens": 8,
-                                                           "messages": [{"role": "user", "content": "x"}]}}
-                        for n in range(3)]
-            batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
-            poison = {"messageId": "poison-1", "body": json.dumps({"kind": "batch.items", "batch": batch.id}),
-                      "eventSource": "aws:sqs"}
-            failures: list[Any] = []
+        handler = WorkerHandler(lambda: build_jobs(gateway, settings, **parts))  # as the worker function has it
+        client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
+        requests = [{"custom_id": f"r{n}", "params": {"model": "compat-model", "max_tokens": 8,
+                                                       "messages": [{"role": "user", "content": "x"}]}}
+                    for n in range(3)]
+        batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+        poison = {"messageId": "poison-1", "body": json.dumps({"kind": "batch.items", "batch": batch.id}),
+                  "eventSource": "aws:sqs"}
+        failures: list[Any] = []
 
-            def step() -> bool:
-                # One message at a time: moto's DynamoDB loses concurrent updates of one item (tests/state).
-                received = asyncio.run(parts["queue"].receive(1, wait_seconds=0))
-                records = [{"messageId": m.message_id, "body": m.body, "eventSource": "aws:sqs"} for m in received]
-                answer = lambda_entry.handle_event({"Records": [*records, poison]}, None)
-                failures.append(answer["batchItemFailures"])
-                asyncio.run(parts["queue"].delete([m.receipt for m in received]))
-                return client.messages.batches.retrieve(batch.id).processing_status == "ended"
+        def step() -> bool:
+            # One message at a time: moto's DynamoDB loses concurrent updates of one item (tests/state).
+            received = asyncio.run(parts["queue"].receive(1, wait_seconds=0))
+            records = [{"messageId": m.message_id, "body": m.body, "eventSource": "aws:sqs"} for m in received]
+            answer = handler({"Records": [*records, poison]}, None)
+            failures.append(answer["batchItemFailures"])
+            asyncio.run(parts["queue"].delete([m.receipt for m in received]))
+            return client.messages.batches.retrieve(batch.id).processing_status == "ended"
 
-            wait_for(step, every=0.1)
-            assert all(f == [{"itemIdentifier": "poison-1"}] for f in failures)
-            assert lambda_entry.handle_event({"aimux": "tick"}, None) == {"ticked": True}
-            results = {r.custom_id: r.result.type for r in client.messages.batches.results(batch.id)}
-            assert results == {"r0": "succeeded", "r1": "succeeded", "r2": "succeeded"}
-            data = asyncio.run(parts["blobs"].get(f"batches/{batch.id}/results.jsonl"))
-            assert data is not None and data.count(b"\n") == 3  # the results live in S3
-        finally:
-            lambda_entry._state.pop("jobs", None)
+        wait_for(step, every=0.1)
+        assert all(f == [{"itemIdentifier": "poison-1"}] for f in failures)
+        assert handler({"aimux": "tick"}, None) == {"ticked": True}
+        results = {r.custom_id: r.result.type for r in client.messages.batches.results(batch.id)}
+        assert results == {"r0": "succeeded", "r1": "succeeded", "r2": "succeeded"}
+        data = asyncio.run(parts["blobs"].get(f"batches/{batch.id}/results.jsonl"))
+        assert data is not None and data.count(b"\n") == 3  # the results live in S3
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_answers_nothing_twice(

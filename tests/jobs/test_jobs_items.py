@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aimux_core.assembly import build_mock_gateway
 from aimux_core.errors import InvalidRequest, Overloaded, RateLimited, UpstreamError
-from aimux_core.gateway import build_mock_gateway
 from aimux_core.jobs.items import MAX_ATTEMPTS, Retry, RunContext, retry_delay, run
 from aimux_core.keys.record import ApiKeyRecord
-from aimux_core.state.budget import BudgetExceeded
+from aimux_core.limits.budget import BudgetExceeded
 
 BODY = {"model": "aimux-mock", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 

@@ -22,8 +22,8 @@ import openai
 import pytest
 
 from aimux_core.keys import KeyRing, create_key
+from aimux_core.limits.spend import SpendLedger
 from aimux_core.state import MemoryStore
-from aimux_core.state.spend import SpendLedger
 from fakes import Fault, Reply
 from fakes.batch_apis import AnthropicBatchUpstream, OpenAIBatchUpstream
 from support.jobs_app import gateway_for, serve_jobs, wait_for

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from aimux_core.keys import KeyRing, create_key
+from aimux_core.limits.spend import SpendLedger
 from aimux_core.state import MemoryStore
-from aimux_core.state.spend import SpendLedger
 from fakes.openai_upstream import OpenAIUpstream
 from support.jobs_app import gateway_for, serve_jobs, wait_for
 

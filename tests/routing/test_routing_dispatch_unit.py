@@ -345,7 +345,7 @@ class RecordingGuard:
         self.successes: list[tuple[str, Any, float, float | None]] = []
         self.failures: list[tuple[str, Any, UpstreamError]] = []
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         if target.provider in self.refuse and not (force and self.refusal.forcible):
             return self.refusal
         (self.forced if force else self.admitted).append(target.provider)

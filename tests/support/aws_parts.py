@@ -33,8 +33,8 @@ class AwsParts:
     def env(self) -> dict[str, str]:
         """What a deployed function reads (endpoints pointed at moto)."""
         return {
-            "AIMUX_QUEUE_URL": self.queue_url, "AIMUX_SQS_ENDPOINT": self.endpoint,
-            "AIMUX_BUCKET": self.bucket, "AIMUX_S3_ENDPOINT": self.endpoint,
+            "AIMUX_QUEUE_URL": self.queue_url, "AWS_ENDPOINT_URL_SQS": self.endpoint,
+            "AIMUX_BUCKET": self.bucket, "AWS_ENDPOINT_URL_S3": self.endpoint,
             "AIMUX_TABLE": self.table, "AIMUX_DYNAMODB_ENDPOINT": self.endpoint,
         }
 

@@ -37,12 +37,12 @@ def job_settings(tmp_path: Path, **overrides: Any) -> Any:
 def serve_jobs(
     tmp_path: Path, gateway: Any = None, *, keys: Any = None, store: Any = None, settings: Any = None, **parts: Any
 ) -> Iterator[JobsServed]:
-    from aimux_core.gateway import build_mock_gateway
+    from aimux_core.assembly import build_mock_gateway
     from aimux_core.jobs.runtime import build_jobs
     from aimux_core.surfaces.app import create_messages_app
 
     gateway = gateway if gateway is not None else build_mock_gateway()
-    app = create_messages_app(gateway, keys, auth=keys is not None)
+    app = create_messages_app(gateway, keys)
     if store is None and keys is not None:
         store = keys.store
     jobs = build_jobs(gateway, store=store, settings=settings or job_settings(tmp_path), **parts)
@@ -65,7 +65,9 @@ def wait_for(condition: Callable[[], T], *, seconds: float = 30.0, every: float 
 
 def gateway_for(document: dict[str, Any], env: dict[str, str] | None = None, store: Any = None) -> Any:
     """The gateway a configuration document describes (real adapters, admission), over ``store``."""
-    from aimux_core.config.runtime import build_gateway_from_config
+    from aimux_core.assembly import build_gateway
     from aimux_core.config.validate import validate_config
+    from aimux_core.settings import Settings
 
-    return build_gateway_from_config(validate_config(dict(document), "test.yaml"), env=dict(env or {}), store=store)
+    config = validate_config(dict(document), "test.yaml")
+    return build_gateway(config, Settings(), env=dict(env or {}), store=store)

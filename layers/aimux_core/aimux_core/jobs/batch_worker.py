@@ -23,6 +23,8 @@ from .batches_openai import validate_input
 from .finish import finish
 from .items import Retry, RunContext, run
 from .lines import INLINE_LINE_BYTES, answered_line, line_spans, request_of
+from .native.plan import plan_batch
+from .native.submit import cancel_native, poll_native, submit
 from .records import Claimed, Outcome, is_open_for_work
 
 if TYPE_CHECKING:
@@ -58,12 +60,8 @@ class BatchWorker:
         if record is None or record.stop:
             await self.maybe_finish(batch_id)
             return
-        from .native.plan import plan_batch
-
         plan = await plan_batch(jobs, record, data, spans)
         if plan.get("mode") == "native":
-            from .native.submit import submit
-
             await submit(jobs, record, plan, data, spans)
             return
         chunk = jobs.settings.chunk
@@ -114,7 +112,8 @@ class BatchWorker:
             return None  # done already, or the batch stopped
         request_id = f"{record.id}:{index}"
         try:
-            answer = await run(jobs.gateway, key, context, body, request_id, attempt=claim.attempts, owner=record.owner)
+            answer = await run(jobs.gateway, key, context, body, request_id, attempt=claim.attempts, owner=record.owner,
+                                emission=jobs.emission)
         except Retry as retry:
             await book.release(record.id, index, claim, jobs.clock.now() + retry.after)
             return retry.after
@@ -132,8 +131,6 @@ class BatchWorker:
     async def cancel(self, batch_id: str) -> None:
         plan = await self.jobs.book.plan(batch_id)
         if plan is not None and plan.get("mode") == "native":
-            from .native.submit import cancel_native
-
             await cancel_native(self.jobs, batch_id, plan)
             return
         await self.maybe_finish(batch_id)
@@ -164,8 +161,6 @@ class BatchWorker:
         now = jobs.clock.now()
         plan = await book.plan(batch_id)
         if plan is not None and plan.get("mode") == "native":
-            from .native.submit import poll_native
-
             await poll_native(jobs, record, plan)
             return
         if not record.started_at and now > record.created_at + RESTART_AFTER_SECONDS:

@@ -80,7 +80,7 @@ class S3Blobs:
 
     def _s3(self) -> Any:
         if self._client is None:
-            from .aws import client
+            from .aws import client  # boto3 on the first blob read or write (cold start)
 
             self._client = client("s3", self._endpoint)
         return self._client

@@ -47,6 +47,7 @@ from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
 
 if TYPE_CHECKING:
+    from ..accounting.metrics import Emission
     from ..gateway import Gateway
     from ..keys.record import ApiKeyRecord
     from .records import Dialect
@@ -124,7 +125,7 @@ async def prepare(gateway: Gateway, context: RunContext, body: dict[str, Any]) -
             return (message if shows_thinking else without_thinking(message)).dump()
 
         return Prepared(request, request.model, message_body, backend if isinstance(backend, str) else None)
-    from ..translate.chat_call import prepare_chat
+    from ..translate.chat_call import prepare_chat  # the chat translation: only for OpenAI-dialect requests
 
     call = await prepare_chat(chat, gateway.limits_for(chat.model).max_output)
     created = int(time.time())
@@ -141,16 +142,16 @@ def error_answer(context: RunContext, error: AimuxError, request_id: str) -> Ans
 
 async def run(
     gateway: Gateway, key: ApiKeyRecord | None, context: RunContext, body: dict[str, Any], request_id: str,
-    *, attempt: int = 1, owner: str = NO_OWNER,
+    *, attempt: int = 1, owner: str = NO_OWNER, emission: Emission | None = None,
 ) -> Answer:
     """Serve one stored request through the gateway; raises ``Retry`` for what is worth another attempt.
 
     ``owner`` is the id of the key that sent it (``-`` with auth off) and ``key`` that key's record as it is
     now: a key deleted or disabled since is the request's 401 or 403, as it would be live.
     """
-    from ..surfaces.exchange import Exchange
+    from ..surfaces.exchange import Exchange  # the live accounting path; it is a surface module, loaded with them
 
-    exchange = Exchange(None, context.dialect, request_id=request_id)
+    exchange = Exchange(None, context.dialect, request_id=request_id, emission=emission)
     exchange.key = key
     try:
         if owner != NO_OWNER and key is None:
@@ -159,16 +160,16 @@ async def run(
             raise PermissionDenied("this API key is disabled")
         prepared = await prepare(gateway, context, body)
         exchange.client_model = prepared.client_model
-        exchange.admit_model(prepared.client_model)
+        exchange.check_model(prepared.client_model)
         call_context = RequestContext(
             request_id=request_id, anthropic_version=context.anthropic_version, betas=list(context.betas)
         )
         call_context.key = key
         meta = RequestMeta(explicit_provider=context.provider or prepared.backend)
         message, served = await gateway.create(prepared.canonical, call_context, meta)
-        headers = exchange.answered(gateway, served, message.usage)
+        record = exchange.settled(gateway, served, message.usage)
         answer = Answer(200, prepared.render(message), request_id)
-        answer.cost_usd = float(headers.get("x-aimux-cost-usd", "0") or 0)
+        answer.cost_usd = record.cost_usd
         return answer
     except AimuxError as error:
         delay = retry_delay(error, attempt)

@@ -1,8 +1,8 @@
-"""The worker function's logic (``functions/worker/app.py`` only points here), and ``aimux worker``'s loop.
+"""The worker function's handler (``assembly.worker_handler`` builds it), and ``aimux worker``'s loop.
 
-One event loop and one ``Jobs`` per process, built on the first invocation (the gateway from the same
-configuration as the client functions, its store the state table): a warm container keeps its upstream
-connections and key cache. Events:
+One event loop and one ``Jobs`` per process, built on the first invocation by the factory the
+composition root gives (the gateway from the same configuration as the client functions, its store the
+state table): a warm container keeps its upstream connections and key cache. Events:
 
 - SQS (``Records``): the messages are handled concurrently; the answer lists the ones that failed
   (``batchItemFailures``, with ``ReportBatchItemFailures`` on the event source mapping), so only they
@@ -14,43 +14,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from .queue import SqsQueue
 from .runtime import Jobs
 
 log = logging.getLogger("aimux.jobs")
-_state: dict[str, Any] = {}
 
 
-def _jobs() -> Jobs:
-    jobs = _state.get("jobs")
-    if jobs is None:
-        from ..gateway import build_default_gateway
-        from .runtime import build_jobs
+class WorkerHandler:
+    """``handler(event, context)`` for Lambda; ``build`` makes the process's ``Jobs`` on first use."""
 
-        jobs = _state["jobs"] = build_jobs(build_default_gateway())
-    return jobs
+    def __init__(self, build: Callable[[], Jobs]) -> None:
+        self.build = build
+        self.jobs: Jobs | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-
-def _loop() -> asyncio.AbstractEventLoop:
-    loop = _state.get("loop")
-    if loop is None:
-        loop = _state["loop"] = asyncio.new_event_loop()
-    return loop
-
-
-def handle_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    jobs = _jobs()
-    assert jobs.worker is not None
-    loop = _loop()
-    if isinstance(event.get("Records"), list):
-        failed = loop.run_until_complete(_records(jobs, event["Records"]))
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
-    if event.get("aimux") == "tick":
-        loop.run_until_complete(_tick(jobs))
-        return {"ticked": True}
-    log.error("worker: ignoring an event that is neither SQS records nor the tick")
-    return {}
+    def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        if self.jobs is None:
+            self.jobs = self.build()
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        if isinstance(event.get("Records"), list):
+            failed = self._loop.run_until_complete(_records(self.jobs, event["Records"]))
+            return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+        if event.get("aimux") == "tick":
+            self._loop.run_until_complete(_tick(self.jobs))
+            return {"ticked": True}
+        log.error("worker: ignoring an event that is neither SQS records nor the tick")
+        return {}
 
 
 async def _records(jobs: Jobs, records: list[dict[str, Any]]) -> list[str]:
@@ -70,10 +63,8 @@ async def _tick(jobs: Jobs) -> None:
 
 
 async def consume(jobs: Jobs, stop: asyncio.Event, *, tick_seconds: float) -> None:
-    """``aimux worker``: receive from ``AIMUX_QUEUE_URL`` (long polls), handle, delete what succeeded (the
-    rest comes back after the visibility timeout, like the event source mapping), tick now and then."""
-    from .queue import SqsQueue
-
+    """``aimux worker``: receive from the queue (long polls), handle, delete what succeeded (the rest comes
+    back after the visibility timeout, like the event source mapping), tick now and then."""
     queue = jobs.queue
     assert isinstance(queue, SqsQueue) and jobs.worker is not None
     loop = asyncio.get_running_loop()

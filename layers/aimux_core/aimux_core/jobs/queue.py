@@ -61,7 +61,7 @@ class SqsQueue:
 
     def _sqs(self) -> Any:
         if self._client is None:
-            from .aws import client
+            from .aws import client  # boto3 on the first message sent or received (cold start)
 
             self._client = client("sqs", self._endpoint)
         return self._client

@@ -1,21 +1,21 @@
-"""The pieces long work runs on, assembled once per process: store, blobs, queue, gateway, settings.
+"""The pieces long work runs on, assembled from the gateway and the settings: store, blobs, queue, worker.
 
-    deployed (AIMUX_QUEUE_URL, AIMUX_BUCKET)   SQS + S3; the worker function handles the messages
-    local                                      an in-process ``LocalQueue`` handled by this process's
-                                               ``Worker``, blobs under ``AIMUX_DATA_DIR`` (``./.aimux``)
+    deployed (queue URL, bucket)   SQS + S3; the worker function (or ``aimux worker``) handles the messages
+    local                          an in-process ``LocalQueue`` handled by this process's ``Worker``, blobs
+                                   under ``AIMUX_DATA_DIR`` (``./.aimux``)
 
 The client API builds its ``Jobs`` on the first batch or async request (``surfaces/jobs_http.py``
-``jobs_of``), on the gateway and store it already serves with; the worker function builds one at its
-first invocation (``functions/worker/app.py``). Either way nothing here runs at import time.
+``jobs_of``), on the gateway and store it already serves with; the worker function's is built by the
+composition root (``assembly.worker_handler``) at its first invocation. Nothing here runs at import time.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..accounting.metrics import Emission
+from ..settings import Settings
 from ..state.clock import Clock, SystemClock
 from .blobs import Blobs, LocalBlobs, S3Blobs
 from .files import FileBook
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 
-
 @dataclass
 class Jobs:
     gateway: Gateway
@@ -39,6 +38,7 @@ class Jobs:
     blobs: Blobs
     queue: Queue
     settings: JobSettings
+    emission: Emission = field(default_factory=Emission)
     clock: Clock = field(default_factory=SystemClock)
     worker: Worker | None = None
 
@@ -54,7 +54,7 @@ class Jobs:
         """The current record of the key that sent the work (None: auth was off, or the key is gone)."""
         if owner == NO_OWNER:
             return None
-        from ..keys.admin import record_by_id
+        from ..keys.admin import record_by_id  # the key admin module: only for work sent with a key
 
         return await record_by_id(self.store, owner)
 
@@ -66,48 +66,49 @@ def store_of(gateway: Gateway) -> Store | None:
 
 def build_jobs(
     gateway: Gateway,
+    settings: Settings | JobSettings | None = None,
     *,
-    env: Mapping[str, str] | None = None,
     store: Store | None = None,
-    settings: JobSettings | None = None,
     blobs: Blobs | None = None,
     queue: Queue | None = None,
+    emission: Emission | None = None,
 ) -> Jobs:
-    """``Jobs`` for ``gateway``: its store (else ``AIMUX_TABLE``, else memory), and blobs and queue from
-    the settings. Without ``AIMUX_QUEUE_URL`` the queue is this process's ``LocalQueue``, handled here."""
-    from .worker import Worker
+    """``Jobs`` for ``gateway``: its store (``store``, else the gateway's, else this process's memory), and
+    blobs and queue from the settings. Without a queue URL the queue is this process's ``LocalQueue``."""
+    from .worker import Worker  # the worker's modules load with the first batch or job, not the client API's import
 
-    environment: Mapping[str, Any] = os.environ if env is None else env
-    settings = settings or JobSettings.from_env(environment)
+    if isinstance(settings, Settings):
+        emission = emission or Emission.of(settings)
+        settings = JobSettings.of(settings)
+    jobs_settings = settings if settings is not None else JobSettings()
     if store is None:
         store = store_of(gateway)
     if store is None:
-        from ..keys.mode import store_from_env
+        from ..state.memory import MemoryStore  # a gateway without admission (tests, the mock): this process only
 
-        store = store_from_env(environment)
+        store = MemoryStore()
     if blobs is None:
-        blobs = S3Blobs(settings.bucket) if settings.bucket else LocalBlobs(settings.data_dir)
-    jobs = Jobs(gateway, store, blobs, queue or _placeholder(), settings)
+        bucket, folder = jobs_settings.bucket, jobs_settings.data_dir
+        blobs = S3Blobs(bucket, endpoint_url=jobs_settings.s3_endpoint) if bucket else LocalBlobs(folder)
+    jobs = Jobs(gateway, store, blobs, queue or _Unset(), jobs_settings, emission or Emission())
     worker = Worker(jobs)
     jobs.worker = worker
     if queue is None:
-        if settings.queue_url:
-            jobs.queue = SqsQueue(settings.queue_url)
+        if jobs_settings.queue_url:
+            jobs.queue = SqsQueue(jobs_settings.queue_url, endpoint_url=jobs_settings.sqs_endpoint)
         else:
             jobs.queue = LocalQueue(
                 worker.handle,
-                workers=settings.local_workers,
-                retry_seconds=min(settings.lease_seconds, 30.0),
+                workers=jobs_settings.local_workers,
+                retry_seconds=min(jobs_settings.lease_seconds, 30.0),
                 tick=worker.tick,
-                poll_seconds=settings.poll_seconds,
+                poll_seconds=jobs_settings.poll_seconds,
             )
     return jobs
 
 
 class _Unset:
-    async def send(self, messages: Any, delay: float = 0) -> None:  # pragma: no cover - replaced at once
+    """The queue until ``build_jobs`` set the real one (the worker needs ``Jobs`` and the local queue the worker)."""
+
+    async def send(self, messages: Any, delay: float = 0) -> None:
         raise RuntimeError("queue not set")
-
-
-def _placeholder() -> Queue:
-    return _Unset()

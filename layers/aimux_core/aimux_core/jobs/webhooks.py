@@ -133,7 +133,7 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: float = 300.0, n
 
 async def secret_for(owner: str) -> str:
     """The webhook secret of the key ``owner`` (``-`` with auth off), derived from the deployment's signing key."""
-    from ..translate.provenance_key import ensure_provenance_key, provenance_key
+    from ..translate.provenance_key import ensure_provenance_key, provenance_key  # the signing key: only for webhooks
 
     await ensure_provenance_key()
     mac = hmac.new(provenance_key(), f"aimux-webhook-v1:{owner}".encode(), hashlib.sha256).digest()

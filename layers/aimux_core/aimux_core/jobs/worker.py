@@ -19,7 +19,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .async_jobs import OPEN_PK, deliver_job, get, run_job
 from .batch_worker import BatchWorker
+from .ids import ALL
 
 if TYPE_CHECKING:
     from .queue import Message
@@ -42,12 +44,8 @@ class Worker:
         elif kind == "batch.cancel":
             await self.batches.cancel(str(message["batch"]))
         elif kind == "job.run":
-            from .async_jobs import run_job
-
             await run_job(self.jobs, str(message["job"]))
         elif kind == "job.deliver":
-            from .async_jobs import deliver_job
-
             await deliver_job(self.jobs, str(message["job"]), int(message.get("attempt") or 1))
         else:
             log.error("dropping a message of unknown kind %r", kind)
@@ -62,9 +60,6 @@ class Worker:
         await self._stalled_jobs()
 
     async def _stalled_jobs(self) -> None:
-        from .async_jobs import OPEN_PK, get
-        from .ids import ALL
-
         now = self.jobs.clock.now()
         for item in await self.jobs.store.query(OPEN_PK, *ALL):
             record = await get(self.jobs, str(item["sk"]))

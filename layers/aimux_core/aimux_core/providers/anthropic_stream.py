@@ -39,9 +39,10 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from ..errors import UpstreamError
+from ..translate.stream import StreamTranslator
 from ..translate.thinking import sign_reasoning
 from ..translate.tool_names import encode_tool_id
 from ..wire.anthropic import (
@@ -55,6 +56,7 @@ from ..wire.anthropic import (
     MessageDeltaUsage,
     MessageStartEvent,
     MessageStopEvent,
+    OtherEvent,
     PingEvent,
     SignatureDelta,
     StreamEvent,
@@ -182,7 +184,7 @@ class _Block:
 
 
 @dataclass(slots=True)
-class StreamNormaliser:
+class StreamNormaliser(StreamTranslator[StreamEvent, StreamEvent]):
     """Upstream events in, grammar-exact canonical events out (see the module docstring)."""
 
     provider: str
@@ -223,16 +225,19 @@ class StreamNormaliser:
             return self._message_stop(event)
         if isinstance(event, ErrorEvent):
             raise error_from_payload(self.provider, event.dump(), midstream=True)
-        if isinstance(event, PingEvent) and not self._started:
-            return []
-        return [event]  # ping and unknown event types
+        if isinstance(event, PingEvent):
+            return [event] if self._started else []
+        if isinstance(event, OtherEvent):
+            return [event]  # an event type newer than this code: passed on
+        assert_never(event)
 
-    def finish(self) -> None:
+    def finish(self) -> list[StreamEvent]:
         """End of the upstream body: anything short of ``message_stop`` is a truncated answer."""
         if not self.done:
             raise UpstreamError(
                 f"upstream {self.provider}: stream ended before message_stop", provider=self.provider, status=500
             )
+        return []
 
     # -- events ----------------------------------------------------------------------------------
 

@@ -20,11 +20,10 @@ Contract of a ``Provider``:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+from ..wire.anthropic import EventStream, Message, MessagesRequest
 
 if TYPE_CHECKING:
     from ..routing.table import Target
@@ -76,4 +75,4 @@ class Provider(Protocol):
 
     async def create(self, call: UpstreamCall) -> Message: ...
 
-    def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]: ...
+    def stream(self, call: UpstreamCall) -> EventStream: ...

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .presets import SchemaProfile
+from ..presets import SchemaProfile
 
 _SAFE_INT = 2**53 - 1
 _MAX_DEPTH = 48

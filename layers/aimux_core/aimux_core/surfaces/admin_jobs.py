@@ -25,6 +25,7 @@ def add_job_routes(app: FastAPI, jobs: Callable[[], Jobs]) -> None:
     @app.get("/admin/jobs/dead-letters")
     async def dead_letters() -> dict[str, Any]:
         """Async-job results whose webhook refused every delivery attempt, oldest first."""
+        # the jobs package: with the first dead-letter call, not the admin app's cold start
         from ..jobs.async_jobs import dead_letters as letters
         from ..jobs.ids import rfc3339
 
@@ -45,6 +46,7 @@ def add_job_routes(app: FastAPI, jobs: Callable[[], Jobs]) -> None:
     @app.post("/admin/jobs/dead-letters/{letter}/redeliver")
     async def redeliver(letter: str) -> dict[str, Any]:
         """Send a parked result to its webhook again."""
+        # the jobs package: with the first dead-letter call, not the admin app's cold start
         from ..jobs.async_jobs import redeliver as again
 
         if len(letter) > 80 or not await again(jobs(), letter):

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from ..errors import InvalidRequest, NotFound
 from ..jobs.batches_anthropic import BatchCreate, batch_object, check_create, deleted_object, input_lines
+from ..jobs.finish import results_blob
 from ..jobs.ids import ANTHROPIC_BATCH, has_shape, new_id
 from ..jobs.items import RunContext
 from ..jobs.records import PROCESSING_SECONDS, BatchRecord
@@ -88,8 +89,6 @@ async def batch_results(request: Request, request_id: str) -> Response:
     if not record.closed:
         raise InvalidRequest(f"message batch {record.id} has not ended yet: its results are available once "
                              "processing_status is ended")
-    from ..jobs.finish import results_blob
-
     data = await jobs_of(request).blobs.get(results_blob(record.id))
     if data is None:
         raise NotFound(f"the results of message batch {record.id} are no longer available")
@@ -104,8 +103,6 @@ async def delete_batch(request: Request, request_id: str) -> Response:
                              "has ended")
     jobs = jobs_of(request)
     await jobs.book.mark_deleted(record)
-    from ..jobs.finish import results_blob
-
     for blob in (record.input_blob, results_blob(record.id)):
         await jobs.blobs.delete(blob)
     return json_response(deleted_object(record.id), 200, _headers(request_id))

@@ -9,13 +9,14 @@ batches. Batch lines must target ``/v1/chat/completions`` (the endpoint aimux se
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import InvalidRequest, NotFound
-from ..jobs.batches_openai import ENDPOINTS, batch_object
+from ..jobs.batches_openai import ENDPOINTS, batch_object, status_of
 from ..jobs.files import FileRecord
 from ..jobs.ids import FILE, OPENAI_BATCH, has_shape, new_id
 from ..jobs.items import RunContext
@@ -173,8 +174,6 @@ async def list_batches(request: Request, request_id: str) -> Response:
 
 
 def _status(record: BatchRecord) -> str:
-    from ..jobs.batches_openai import status_of
-
     return status_of(record)
 
 
@@ -193,8 +192,6 @@ def _list(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    import json
-
     try:
         value = json.loads(body)
     except ValueError:

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import AimuxError, InvalidRequest, NotFound
+from ..settings import Settings
+from .error_answers import anthropic_error_response, openai_error_response
 from .exchange import authenticate
 from .http import gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
 
@@ -39,21 +41,22 @@ def jobs_of(request: Request) -> Jobs:
 
 
 def jobs_of_app(app: Any, gateway: Gateway | None, request: Request | None = None) -> Jobs:
-    """The app's ``Jobs``, built on first use on its gateway (``gateway``, else the request's)."""
+    """The app's ``Jobs``, built on first use on its gateway (``gateway``, else the request's) and settings."""
     state = app.state
     jobs: Jobs | None = getattr(state, "jobs", None)
     if jobs is None:
-        from ..jobs.runtime import build_jobs
+        from ..jobs.runtime import build_jobs  # the jobs package: with the first batch or async request
 
         if gateway is None:
             assert request is not None
             gateway = gateway_of(request)
-        jobs = state.jobs = build_jobs(gateway)
+        settings = getattr(state, "settings", None) or Settings()
+        jobs = state.jobs = build_jobs(gateway, settings, emission=getattr(state, "emission", None))
     return jobs
 
 
 def owner_of(key: ApiKeyRecord | None) -> str:
-    from ..jobs.runtime import NO_OWNER
+    from ..jobs.items import NO_OWNER  # the jobs package: with the first batch or async request
 
     return key.id if key is not None else NO_OWNER
 
@@ -90,9 +93,6 @@ def answered_in(dialect: Literal["anthropic", "openai", "caller"]) -> Callable[[
 
 
 def error_response(request: Request, error: AimuxError, request_id: str, *, anthropic: bool | None = None) -> Response:
-    from .chat import openai_error_response
-    from .messages import anthropic_error_response
-
     if anthropic if anthropic is not None else wants_anthropic(request):
         return anthropic_error_response(error, request_id)
     return openai_error_response(error, request_id)
@@ -103,6 +103,7 @@ async def accept_async(
     context: RequestContext, *, stream: bool,
 ) -> Response:
     """The 202 of an async request (``x-aimux-async``); ``InvalidRequest`` for a webhook aimux must refuse."""
+    # the jobs package: with the first batch or async request, not the client API's cold start
     from ..jobs.async_jobs import accept, wire
     from ..jobs.items import RunContext
     from ..jobs.webhooks import check_url, resolve
@@ -137,6 +138,7 @@ def page_limit(raw: str | None, default: int, most: int) -> int:
 @answered_in("caller")
 async def get_job(request: Request, request_id: str) -> Response:
     key = await authenticate(request)
+    # the jobs package: with the first batch or async request, not the client API's cold start
     from ..jobs.async_jobs import get, wire
     from ..jobs.ids import JOB, has_shape
 
@@ -152,6 +154,7 @@ async def get_job(request: Request, request_id: str) -> Response:
 async def webhook_secret(request: Request, request_id: str) -> Response:
     """The caller's webhook secret: receivers verify ``x-aimux-signature`` with it."""
     key = await authenticate(request)
+    # the jobs package: with the first batch or async request, not the client API's cold start
     from ..jobs.webhooks import secret_for
 
     secret = await secret_for(owner_of(key))

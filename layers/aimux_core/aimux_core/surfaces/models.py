@@ -19,10 +19,9 @@ from starlette.responses import Response
 
 from ..errors import AimuxError, InvalidRequest, NotFound
 from ..routing.catalog import ModelEntry
-from .chat import openai_error_response
+from .error_answers import anthropic_error_response, openai_error_response
 from .exchange import authenticate
 from .http import gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
-from .messages import anthropic_error_response
 
 if TYPE_CHECKING:
     from ..keys.record import ApiKeyRecord
@@ -32,7 +31,7 @@ def _visible(entries: Iterable[ModelEntry], key: ApiKeyRecord | None) -> list[Mo
     """The catalog entries the caller may use (all when auth is off or the key has no model allow-list)."""
     if key is None:
         return list(entries)
-    from ..keys.ring import model_allowed
+    from ..keys.ring import model_allowed  # the key ring's modules load only when auth is on
 
     return [entry for entry in entries if model_allowed(key, entry.id)]
 

@@ -1,4 +1,4 @@
-"""OpenAI ``chat.completion.chunk`` dicts from an upstream → canonical stream events (§6.2).
+"""OpenAI ``chat.completion.chunk`` dicts from an upstream → canonical stream events.
 
 ``ChatChunkDecoder.feed(chunk)`` returns the events for one parsed ``data:`` payload and
 ``finish()`` the closing ones at ``[DONE]``/EOF. The output always obeys the Messages grammar:
@@ -57,6 +57,7 @@ from .openai_response import (
     stop_reason_for,
     upstream_error,
 )
+from .stream import StreamTranslator
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
 
 _delta_event = ContentBlockDeltaEvent.model_validate
@@ -78,7 +79,7 @@ class _Call:
         self.checked = -1  # len(args) at the last failed completeness check
 
 
-class ChatChunkDecoder:
+class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
     """One upstream OpenAI chunk stream → one canonical event stream."""
 
     def __init__(
@@ -93,7 +94,7 @@ class ChatChunkDecoder:
     ) -> None:
         """``model`` is the client's model name; ``input_tokens`` the request's estimate;
         ``tool_names`` the canonical tool names (to undo shortening); ``signer`` mints the
-        signature of a finished thinking text (§6.4)."""
+        signature of a finished thinking text (``thinking.sign_reasoning``)."""
         self._model = model
         self._estimate = input_tokens
         self._provider = provider

@@ -12,6 +12,7 @@ models that keep every key.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter
@@ -352,6 +353,10 @@ StreamEvent = Annotated[
     | Annotated[OtherEvent, Tag("other")],
     Discriminator(_event_tag),
 ]
+
+EventStream = AsyncGenerator[StreamEvent, None]
+"""A canonical event stream as every adapter, filter and surface passes it on: an async generator,
+so whoever stops reading early can ``aclose()`` it and the upstream connection is released at once."""
 
 stream_event_adapter: TypeAdapter[StreamEvent] = TypeAdapter(StreamEvent)
 """Parses one upstream ``data:`` payload into a typed event."""

@@ -42,11 +42,13 @@ def native_for(provider: Provider | None) -> NativeBatches | None:
     preset = getattr(provider, "preset", None)
     name = getattr(preset, "name", None)
     if name == "anthropic":
+        # each batch API client loads only for a batch that goes to it
         from ...providers.anthropic import AnthropicProvider
         from .anthropic import AnthropicBatches
 
         return AnthropicBatches(provider) if isinstance(provider, AnthropicProvider) else None
     if name == "openai":
+        # as above
         from ...providers.openai import OpenAIProvider
         from .openai import OpenAIBatches
 

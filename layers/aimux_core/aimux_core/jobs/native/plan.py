@@ -8,7 +8,7 @@ It does when native batches are on (``AIMUX_NATIVE_BATCHES``) and every request:
   has a batch API (``base.native_for``: first-party Anthropic or OpenAI);
 
 and the key's budget can hold the whole batch's worst case at the batch price (one hold on its spend
-item, ``state/reservations.py``, lasting the 24 h a batch may take; released when the batch ends, each
+item, ``limits/reservations.py``, lasting the 24 h a batch may take; released when the batch ends, each
 request's real cost being recorded as its result arrives). Otherwise the batch runs here, where each
 request is admitted on its own, like a live one (rate windows, step-downs, refusals per request).
 
@@ -27,10 +27,9 @@ from ...accounting.tokens import estimate_input_tokens
 from ...errors import AimuxError
 from ...routing.select import RequestMeta
 from ...state.store import Item
-from ..items import RunContext, prepare
+from ..items import NO_OWNER, RunContext, prepare
 from ..lines import Span, request_of
 from ..records import PROCESSING_SECONDS
-from ..runtime import NO_OWNER
 from .base import native_for
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ async def _native_plan(jobs: Jobs, record: BatchRecord, data: bytes, spans: list
     key = await jobs.owner_key(record.owner)
     if record.owner != NO_OWNER and (key is None or key.disabled):
         return None
-    from ...keys.ring import check_model
+    from ...keys.ring import check_model  # the allow-list rule: with keys only
 
     context = RunContext.from_item(record.dialect, record.context)
     provider: str | None = None
@@ -104,8 +103,9 @@ async def _hold(jobs: Jobs, key: ApiKeyRecord | None, micro: int) -> dict[str, A
     """The batch's budget hold as stored (None: nothing to hold; False: the budget cannot cover it)."""
     if key is None or micro <= 0:
         return None
-    from ...state.budget import BudgetLimits
-    from ...state.reservations import BudgetHolds
+    # the budget rules: only for a key with a budget
+    from ...limits.budget import BudgetLimits
+    from ...limits.reservations import BudgetHolds
 
     limits = BudgetLimits.from_record(key)
     if not limits.any:

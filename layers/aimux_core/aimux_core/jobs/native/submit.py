@@ -18,9 +18,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ...admission import OPEN, Admitted
 from ...errors import AimuxError, UpstreamError
 from ...gateway import Served
+from ...limits.admission import OPEN, Admitted
 from ...providers.base import RequestContext, UpstreamCall
 from ...routing.dispatch import Outcome
 from ...routing.select import Decision
@@ -154,9 +154,9 @@ def _account(
     request_id: str, result: Message | AimuxError,
 ) -> None:
     """The request's record through the live path, at the batch price (its spend included)."""
-    from ...surfaces.exchange import Exchange
+    from ...surfaces.exchange import Exchange  # the live accounting path (surfaces import jobs lazily too)
 
-    exchange = Exchange(None, record.dialect, request_id=request_id)
+    exchange = Exchange(None, record.dialect, request_id=request_id, emission=jobs.emission)
     exchange.key = key
     exchange.client_model = prepared.client_model
     if isinstance(result, AimuxError):
@@ -166,7 +166,7 @@ def _account(
     decision = Decision((target,), "batch", str(stored[2]), f"{provider} batch API", decided_by="native batch")
     admitted = Admitted(key) if key is not None else OPEN
     served = Served(decision, Outcome(target, [Attempt(target, "ok")]), admitted, batch=True)
-    exchange.answered(jobs.gateway, served, result.usage)
+    exchange.settled(jobs.gateway, served, result.usage)
 
 
 async def _release_hold(jobs: Jobs, plan: Item) -> None:
@@ -174,9 +174,10 @@ async def _release_hold(jobs: Jobs, plan: Item) -> None:
     stored = plan.get("hold")
     if not isinstance(stored, dict):
         return
+    # the budget holds: only for a batch that held one
     from dataclasses import fields
 
-    from ...state.reservations import BudgetHolds, Hold
+    from ...limits.reservations import BudgetHolds, Hold
     from ...state.store import StoreError
 
     hold = Hold(**{field.name: stored[field.name] for field in fields(Hold)})
