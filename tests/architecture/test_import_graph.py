@@ -100,3 +100,33 @@ def test_every_import_inside_a_function_says_why() -> None:
             if not _explained(lines, first, last, imports):
                 unexplained.append(f"{path.relative_to(PACKAGE)}:{first}: {lines[first - 1].strip()}")
     assert not unexplained, "imports inside functions without a comment saying why:\n" + "\n".join(unexplained)
+
+
+def test_the_layer_packages_have_no_import_cycle() -> None:
+    """Folded to the layer's top-level packages and modules, the graph is still acyclic.
+
+    This is what "each folder imports only folders below it" in docs/architecture.md means.
+    """
+    graph = grimp.build_graph("aimux_core", exclude_type_checking_imports=False)
+    folded = grimp.ImportGraph()
+    for module in graph.modules:
+        parts = module.split(".")
+        folded.add_module(".".join(parts[:2]))
+    for module in graph.modules:
+        importer = ".".join(module.split(".")[:2])
+        for imported in graph.find_modules_directly_imported_by(module):
+            target = ".".join(imported.split(".")[:2])
+            if target != importer and target != "aimux_core" and importer != "aimux_core":
+                folded.add_import(importer=importer, imported=target)
+    cycles = _cycles(folded)
+    edges = [
+        f"  {a} imports {b}"
+        for cycle in cycles
+        for a in cycle
+        for b in cycle
+        if b in folded.find_modules_directly_imported_by(a)
+    ]
+    assert not cycles, "import cycles between the packages of aimux_core:\n" + "\n".join(edges)
+    # The configuration is data and its checks: it reads provider data and settings, nothing that acts.
+    config_imports = {b.split(".")[1] for b in folded.find_modules_directly_imported_by("aimux_core.config")}
+    assert config_imports <= {"presets", "settings", "redaction", "errors", "wire"}, sorted(config_imports)

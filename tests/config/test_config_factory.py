@@ -11,11 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from aimux_core.accounting.pricing import Price
 from aimux_core.assembly.providers import build_catalog, build_provider, build_providers
 from aimux_core.config import AimuxConfig, ConfigError, load_config
 from aimux_core.config.validate import validate_config
 from aimux_core.providers.mock import MockProvider
-from aimux_core.routing.catalog import Price
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "aimux.example.yaml"
 SECRET = "sk-SECRET-never-printed-0123456789abcdef"

@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from support.jobs_app import job_settings, serve_jobs, wait_for
+from support.jobs_app import job_settings, ledgers, serve_jobs, wait_for
 from support.server import serve
 from support.webhook_receiver import Receiver, webhook_receiver
 
@@ -98,12 +98,12 @@ def test_a_webhook_that_fails_twice_gets_the_signed_result_on_the_third_try(tmp_
 
 def test_an_unreachable_webhook_ends_as_a_dead_letter_the_operator_can_redeliver(tmp_path: Path) -> None:
     from aimux_core.assembly import build_mock_gateway, local_app
-    from aimux_core.jobs.runtime import build_jobs
+    from aimux_core.jobs.build import build_jobs
 
     gateway = build_mock_gateway()
     app = local_app(gateway)
     client_app = app.client  # type: ignore[attr-defined]
-    client_app.state.jobs = build_jobs(gateway, settings=job_settings(tmp_path, webhook_attempts=3))
+    client_app.state.jobs = build_jobs(gateway, job_settings(tmp_path, webhook_attempts=3), ledgers=ledgers())
     with webhook_receiver(then=500) as receiver, serve(app) as url:
         answer = httpx.post(f"{url}/v1/chat/completions", timeout=10, headers={"x-aimux-async": receiver.url()},
                             json={"model": "aimux-mock", "messages": [{"role": "user", "content": "x"}]})

@@ -26,7 +26,7 @@ from fakes import Fault
 from fakes.openai_upstream import OpenAIUpstream
 from support.aws_parts import AwsParts
 from support.dynamo import FAKE_AWS_ENV, REAL_AWS_ENV, REGION
-from support.jobs_app import gateway_for, job_settings, serve_jobs, wait_for
+from support.jobs_app import gateway_for, job_settings, ledgers, serve_jobs, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -82,14 +82,15 @@ def test_worker_handler_reports_only_the_failed_message_of_an_sqs_batch(
 ) -> None:
     """The API sends to SQS; the worker function's handler gets the messages as Lambda's poller delivers
     them, with one poisoned message among them: only that one is reported back (``batchItemFailures``)."""
+    from aimux_core.jobs.build import build_jobs
     from aimux_core.jobs.lambda_entry import WorkerHandler
-    from aimux_core.jobs.runtime import build_jobs
 
     parts = deployed_parts(aws)
     gateway = gateway_for(document(upstream), {"COMPAT_KEY": "k"}, store=parts["store"])
     settings = job_settings(tmp_path, queue_url=aws.queue_url, bucket=aws.bucket, chunk=1, concurrency=1)
     with serve_jobs(tmp_path, gateway, settings=settings, **parts) as served:
-        handler = WorkerHandler(lambda: build_jobs(gateway, settings, **parts))  # as the worker function has it
+        # as the worker function has it (assembly.worker_handler)
+        handler = WorkerHandler(lambda: build_jobs(gateway, settings, ledgers=ledgers(), **parts))
         client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
         requests = [{"custom_id": f"r{n}", "params": {"model": "compat-model", "max_tokens": 8,
                                                        "messages": [{"role": "user", "content": "x"}]}}

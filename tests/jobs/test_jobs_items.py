@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aimux_core.accounting.metrics import Emission
 from aimux_core.assembly import build_mock_gateway
 from aimux_core.errors import InvalidRequest, Overloaded, RateLimited, UpstreamError
 from aimux_core.jobs.items import MAX_ATTEMPTS, Retry, RunContext, retry_delay, run
+from aimux_core.jobs.ledger import Ledger
 from aimux_core.keys.record import ApiKeyRecord
 from aimux_core.limits.budget import BudgetExceeded
+from aimux_core.surfaces.exchange import off_path_exchanges
 
+CONTEXT = RunContext("anthropic")
 BODY = {"model": "aimux-mock", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -20,8 +24,13 @@ def key(**fields: object) -> ApiKeyRecord:
     return ApiKeyRecord(id="key_0123456789ab", name="k", key_hash="0" * 64, created_at=0.0, **fields)  # type: ignore[arg-type]
 
 
+def ledger(dialect: str = "anthropic") -> Ledger:
+    return off_path_exchanges(Emission())(dialect, "req_t")  # type: ignore[arg-type]
+
+
 def serve(body: dict[str, object], record: ApiKeyRecord | None, owner: str, dialect: str = "anthropic") -> object:
-    return asyncio.run(run(build_mock_gateway(), record, RunContext(dialect), body, "req_t", owner=owner))  # type: ignore[arg-type]
+    context = RunContext(dialect)  # type: ignore[arg-type]
+    return asyncio.run(run(build_mock_gateway(), record, context, body, "req_t", ledger=ledger(dialect), owner=owner))
 
 
 def test_the_answer_comes_in_the_callers_dialect() -> None:
@@ -48,9 +57,10 @@ def test_an_invalid_stored_body_is_a_400_naming_the_field() -> None:
 def test_a_retryable_upstream_failure_is_retried_then_answered() -> None:
     failing = {**BODY, "messages": [{"role": "user", "content": "[[mock:error:529]]"}]}
     with pytest.raises(Retry) as retried:
-        asyncio.run(run(build_mock_gateway(), None, RunContext("anthropic"), failing, "req_t", attempt=1))
+        asyncio.run(run(build_mock_gateway(), None, CONTEXT, failing, "req_t", ledger=ledger(), attempt=1))
     assert retried.value.after > 0
-    last = asyncio.run(run(build_mock_gateway(), None, RunContext("anthropic"), failing, "req_t", attempt=MAX_ATTEMPTS))
+    gateway = build_mock_gateway()
+    last = asyncio.run(run(gateway, None, CONTEXT, failing, "req_t", ledger=ledger(), attempt=MAX_ATTEMPTS))
     assert last.status == 529 and last.body["error"]["type"] == "overloaded_error"
 
 

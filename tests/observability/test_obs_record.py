@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aimux_core.accounting.pricing import cost_micro_usd, cost_usd
+from aimux_core.accounting.pricing import Price, cost_micro_usd, cost_usd
 from aimux_core.accounting.record import (
     RequestRecord,
     RequestTimer,
@@ -21,7 +21,7 @@ from aimux_core.errors import AimuxError, Overloaded, RateLimited, UpstreamError
 from aimux_core.gateway import Gateway
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.mock import MockProvider
-from aimux_core.routing.catalog import MOCK_MODEL, Catalog, ModelEntry, Price
+from aimux_core.routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from aimux_core.routing.dispatch import OpenGuard, Refusal, RetryPolicy
 from aimux_core.routing.select import HealthView, RequestMeta
 from aimux_core.routing.table import Target, table_for_catalog

@@ -230,7 +230,7 @@ _EVENTS: TypeAdapter[Any] = TypeAdapter(StreamEvent)
 
 def upstream_failure(status: int = 529, *, retry_after: float | None = None, provider: str = "p") -> UpstreamError:
     """The ``UpstreamError`` an adapter raises for an upstream HTTP ``status``."""
-    from aimux_core.providers.upstream_errors import upstream_error
+    from aimux_core.translate.upstream_errors import upstream_error
 
     headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
     return upstream_error(provider, status, headers, b"")

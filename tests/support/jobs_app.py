@@ -33,19 +33,27 @@ def job_settings(tmp_path: Path, **overrides: Any) -> Any:
     return replace(JobSettings(), **(fast | overrides))
 
 
+def ledgers() -> Any:
+    """The live accounting the client API and the worker give their ``Jobs`` (metrics to this process)."""
+    from aimux_core.accounting.metrics import Emission
+    from aimux_core.surfaces.exchange import off_path_exchanges
+
+    return off_path_exchanges(Emission())
+
+
 @contextmanager
 def serve_jobs(
     tmp_path: Path, gateway: Any = None, *, keys: Any = None, store: Any = None, settings: Any = None, **parts: Any
 ) -> Iterator[JobsServed]:
     from aimux_core.assembly import build_mock_gateway
-    from aimux_core.jobs.runtime import build_jobs
+    from aimux_core.jobs.build import build_jobs
     from aimux_core.surfaces.app import create_messages_app
 
     gateway = gateway if gateway is not None else build_mock_gateway()
     app = create_messages_app(gateway, keys)
     if store is None and keys is not None:
         store = keys.store
-    jobs = build_jobs(gateway, store=store, settings=settings or job_settings(tmp_path), **parts)
+    jobs = build_jobs(gateway, settings or job_settings(tmp_path), ledgers=ledgers(), store=store, **parts)
     app.state.jobs = jobs
     with serve(app) as url:
         yield JobsServed(url, app, jobs)

@@ -87,8 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _say_where_providers_come_from(providers: Iterable[str], source: str, configured: list[str]) -> None:
     if set(providers) == {"mock"}:
-        print("aimux: no provider configured - serving the built-in mock provider for every model name",
-              file=sys.stderr)
+        print(
+            "aimux: no provider configured - serving the built-in mock provider for every model name", file=sys.stderr
+        )
     elif source == "environment":
         print(f"aimux: no config file - providers from the environment: {', '.join(configured)}", file=sys.stderr)
     else:
@@ -158,11 +159,13 @@ def _worker(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from .accounting.metrics import Emission
     from .assembly import build_gateway
     from .config import ConfigError, resolve_config
+    from .jobs.build import build_jobs
     from .jobs.lambda_entry import consume
-    from .jobs.runtime import build_jobs
     from .settings import SettingsError
+    from .surfaces.exchange import off_path_exchanges
 
     try:
         settings = Settings.from_env()
@@ -180,7 +183,7 @@ def _worker(args: argparse.Namespace) -> int:
         for line in exc.lines():
             print(f"aimux: {line}", file=sys.stderr)
         return 1
-    jobs = build_jobs(gateway, settings)
+    jobs = build_jobs(gateway, settings, ledgers=off_path_exchanges(Emission.of(settings)))
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -33,6 +33,8 @@ from .redaction import redact
 CooldownReason = Literal["rate_limit", "overloaded", "quota", "auth_failure"]
 LOAD_SIGNALS: frozenset[str] = frozenset({"rate_limit", "overloaded"})
 _COOLDOWN_OF_KIND: dict[str, CooldownReason] = {"rate_limit_error": "rate_limit", "overloaded_error": "overloaded"}
+
+
 class _Default(enum.Enum):
     FROM_KIND = enum.auto()  # ``cooldown`` not given: it follows ``kind``
 
@@ -118,7 +120,7 @@ class UpstreamError(AimuxError):
     ``cooldown`` says the target is not broken but must rest (its reason, see ``CooldownReason``):
     dispatch cools it down instead of counting a breaker failure. By default it follows ``kind``
     (``rate_limit_error`` → ``rate_limit``, ``overloaded_error`` → ``overloaded``); pass it (None
-    included) when the upstream's answer says more, as ``providers.upstream_errors`` does.
+    included) when the upstream's answer says more, as ``translate.upstream_errors`` does.
     """
 
     def __init__(

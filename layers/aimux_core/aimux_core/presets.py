@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from .translate.chat_dialect import ChatDialectOptions
+from .wire.openai import ChatDialectOptions
 
 Dialect = Literal["anthropic", "openai", "bedrock", "mock"]
 AuthStyle = Literal["x-api-key", "bearer", "aws", "none"]
@@ -347,7 +347,16 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
 AUTODETECT: tuple[ProviderPreset, ...] = tuple(
     PRESETS[name]
     for name in (
-        "anthropic", "openai", "zai", "deepseek", "moonshot", "minimax", "gemini", "groq", "cerebras", "openrouter",
+        "anthropic",
+        "openai",
+        "zai",
+        "deepseek",
+        "moonshot",
+        "minimax",
+        "gemini",
+        "groq",
+        "cerebras",
+        "openrouter",
     )
 )
 QUOTA_CODES: frozenset[str] = frozenset().union(*(p.quota_codes for p in PRESETS.values()))

@@ -181,58 +181,83 @@ class Settings:
         "AIMUX_PORT", 8080, "port of `aimux serve` (and of `aimux keys` without `--url`)", _whole(1, 65535)
     )
     max_request_bytes: int = _var(
-        "AIMUX_MAX_REQUEST_MB", 10 * 1024 * 1024, "larger request bodies get 413 `request_too_large`",
-        _megabytes, shown="`10`",
+        "AIMUX_MAX_REQUEST_MB",
+        10 * 1024 * 1024,
+        "larger request bodies get 413 `request_too_large`",
+        _megabytes,
+        shown="`10`",
     )
     log_level: str = _var("AIMUX_LOG_LEVEL", "INFO", "log level", _log_level)
     gc: str = _var(
-        "AIMUX_GC", "tuned",
+        "AIMUX_GC",
+        "tuned",
         "`default` keeps Python's garbage-collector settings (aimux freezes start-up objects and collects "
         "young ones less often: ~10 % less CPU per request under load)",
         _choice("tuned", "default"),
     )
     # Configuration and routing
     config_path: str | None = _var(
-        "AIMUX_CONFIG", None, "configuration file (else providers from key variables, else the mock)",
+        "AIMUX_CONFIG",
+        None,
+        "configuration file (else providers from key variables, else the mock)",
         shown="`./aimux.yaml` if present",
     )
     provider_key_path: str | None = _var(
-        "AIMUX_PROVIDER_KEY_PATH", None,
+        "AIMUX_PROVIDER_KEY_PATH",
+        None,
         "without a configuration file: SSM path whose `<path>/<preset>` SecureStrings are provider keys",
     )
     deadline_seconds: float | None = _var(
-        "AIMUX_DEADLINE_SECONDS", None, "caps the configuration's `retry.deadline` (behind API Gateway's 30 s)",
+        "AIMUX_DEADLINE_SECONDS",
+        None,
+        "caps the configuration's `retry.deadline` (behind API Gateway's 30 s)",
         _positive_seconds,
     )
     upstream_transport: UpstreamTransport = _var(
-        "AIMUX_UPSTREAM_TRANSPORT", "aiohttp", "`httpx` moves upstream bytes with httpx's own transport",
+        "AIMUX_UPSTREAM_TRANSPORT",
+        "aiohttp",
+        "`httpx` moves upstream bytes with httpx's own transport",
         _choice("aiohttp", "httpx"),
     )
     # Keys and shared state
     auth: AuthMode | None = _var(
-        "AIMUX_AUTH", None, "require an aimux API key on client requests", _choice("on", "off"),
+        "AIMUX_AUTH",
+        None,
+        "require an aimux API key on client requests",
+        _choice("on", "off"),
         shown="`off` locally (no keys), `on` on Lambda",
     )
     key_cache_seconds: float = _var(
-        "AIMUX_KEY_CACHE_SECONDS", 30.0, "how long a process trusts a key lookup (the revocation delay)",
-        _between(0, 3600), shown="`30`",
+        "AIMUX_KEY_CACHE_SECONDS",
+        30.0,
+        "how long a process trusts a key lookup (the revocation delay)",
+        _between(0, 3600),
+        shown="`30`",
     )
     table: str | None = _var("AIMUX_TABLE", None, "DynamoDB table for shared state and keys (unset: in memory)")
     dynamodb_endpoint: str | None = _var(
-        ("AIMUX_DYNAMODB_ENDPOINT", "AWS_ENDPOINT_URL"), None, "DynamoDB endpoint (DynamoDB Local, moto)",
+        ("AIMUX_DYNAMODB_ENDPOINT", "AWS_ENDPOINT_URL"),
+        None,
+        "DynamoDB endpoint (DynamoDB Local, moto)",
     )
     state_failure: StateFailure = _var(
-        "AIMUX_STATE_FAILURE", "open",
+        "AIMUX_STATE_FAILURE",
+        "open",
         "state store unreachable: `open` serves and counts the miss, `closed` answers 529/503",
         _choice("open", "closed"),
     )
     finish_writes_in_request: bool | None = _var(
-        "AIMUX_FINISH_WRITES_IN_REQUEST", None,
-        "a response ends only after its state writes (`surfaces/invocation.py`)", _flag,
+        "AIMUX_FINISH_WRITES_IN_REQUEST",
+        None,
+        "a response ends only after its state writes (`surfaces/invocation.py`)",
+        _flag,
         shown="`1` on Lambda, else `0`",
     )
     signing_key: str | None = _var(
-        "AIMUX_SIGNING_KEY", None, "secret that signs thinking provenance (`translate/thinking.py`)", secret=True,
+        "AIMUX_SIGNING_KEY",
+        None,
+        "secret that signs thinking provenance (`translate/thinking.py`)",
+        secret=True,
     )
     # Long work: batches and async jobs (jobs/)
     queue_url: str | None = _var(
@@ -280,49 +305,72 @@ class Settings:
     )
     # Admin routes
     admin_token: str | None = _var(
-        "AIMUX_ADMIN_TOKEN", None,
-        "when set (16+ characters), every `/admin` caller must send it, loopback included "
-        "([Security](#admin-routes))",
-        _admin_token, secret=True,
+        "AIMUX_ADMIN_TOKEN",
+        None,
+        "when set (16+ characters), every `/admin` caller must send it, loopback included ([Security](#admin-routes))",
+        _admin_token,
+        secret=True,
     )
     admin_allow_remote: bool = _var(
-        "AIMUX_ADMIN_ALLOW_REMOTE", False,
-        "`1` lets non-loopback callers reach `/admin` (with the token; needs `AIMUX_ADMIN_TOKEN`)", _flag,
+        "AIMUX_ADMIN_ALLOW_REMOTE",
+        False,
+        "`1` lets non-loopback callers reach `/admin` (with the token; needs `AIMUX_ADMIN_TOKEN`)",
+        _flag,
         shown="`0`",
     )
     trusted_proxies: tuple[IPNetwork, ...] = _var(
-        "AIMUX_TRUSTED_PROXIES", (),
+        "AIMUX_TRUSTED_PROXIES",
+        (),
         "comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For`/`Forwarded` name the real "
         "`/admin` caller",
         _networks,
     )
     # Metrics and logs
     emf: bool | None = _var(
-        "AIMUX_EMF", None, "print CloudWatch EMF metrics to stdout", _flag, shown="off locally, on in Lambda",
+        "AIMUX_EMF",
+        None,
+        "print CloudWatch EMF metrics to stdout",
+        _flag,
+        shown="off locally, on in Lambda",
     )
     service_name: str = _var("POWERTOOLS_SERVICE_NAME", "aimux", "the `service` dimension of every metric")
     metrics_disabled: bool | None = _var(
-        "POWERTOOLS_METRICS_DISABLED", None, "`true` turns EMF off whatever `AIMUX_EMF` says", _flag,
+        "POWERTOOLS_METRICS_DISABLED",
+        None,
+        "`true` turns EMF off whatever `AIMUX_EMF` says",
+        _flag,
         shown="`false` (`true` under `POWERTOOLS_DEV`)",
     )
     pretty_logs: bool = _var(
-        "POWERTOOLS_DEV", False, "indented JSON log lines (Powertools' development mode)", _flag, shown="`false`",
+        "POWERTOOLS_DEV",
+        False,
+        "indented JSON log lines (Powertools' development mode)",
+        _flag,
+        shown="`false`",
     )
     # AWS
     lambda_function: str | None = _var(
-        "AWS_LAMBDA_FUNCTION_NAME", None,
+        "AWS_LAMBDA_FUNCTION_NAME",
+        None,
         "set by Lambda: turns on auth, EMF and writes finished in the request, and IAM guards `/admin`",
     )
     lambda_task_root: str | None = _var(
-        "LAMBDA_TASK_ROOT", None, "set by Lambda: the layer's `/opt/aimux.yaml` is the configuration file",
+        "LAMBDA_TASK_ROOT",
+        None,
+        "set by Lambda: the layer's `/opt/aimux.yaml` is the configuration file",
     )
     region: str | None = _var(
-        ("AWS_REGION", "AWS_DEFAULT_REGION"), None, "region of SSM and Bedrock (unset: boto3's own choice)",
+        ("AWS_REGION", "AWS_DEFAULT_REGION"),
+        None,
+        "region of SSM and Bedrock (unset: boto3's own choice)",
     )
     ssm_endpoint: str | None = _var(("AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL"), None, "SSM endpoint (moto)")
     ssm_max_age: int = _var(
-        "POWERTOOLS_PARAMETERS_MAX_AGE", 300, "seconds a provider key read from SSM is reused (0: every build)",
-        _whole(0, 86_400), shown="`300`",
+        "POWERTOOLS_PARAMETERS_MAX_AGE",
+        300,
+        "seconds a provider key read from SSM is reused (0: every build)",
+        _whole(0, 86_400),
+        shown="`300`",
     )
 
     @classmethod

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ..routing.catalog import Price
 from ..wire.anthropic import MessagesRequest, Usage
 
 __all__ = [
     "CostBreakdown",
+    "Price",
     "batch_price",
     "cost_breakdown",
     "cost_micro_usd",
@@ -46,6 +46,22 @@ __all__ = [
     "uses_prompt_cache",
     "worst_case_micro_usd",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """List price in USD per million tokens; cache reads and writes have their own rates.
+
+    ``batch``: the fraction of every rate a provider's batch API charges (Anthropic Message Batches,
+    OpenAI Batch and Bedrock batch inference: half); ``batch_price`` applies it.
+    """
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+    batch: float = 0.5
+
 
 _MILLION = Decimal(1_000_000)
 

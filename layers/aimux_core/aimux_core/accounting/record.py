@@ -36,7 +36,7 @@ from ..wire.anthropic import (
 from .pricing import cost_usd
 
 if TYPE_CHECKING:
-    from ..routing.catalog import Price
+    from .pricing import Price
 
 Surface = Literal["anthropic", "openai"]
 

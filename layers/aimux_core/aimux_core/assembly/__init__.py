@@ -7,7 +7,6 @@ and benchmarks (``local_app``, ``build_mock_gateway``). Nothing above it in the 
 
 parts.py      configuration → adapters, catalog, routing table, retry policy, guard, limits: one gateway
 providers.py  configuration → provider adapters (keys read here) and the model catalog
-stores.py     ``build_store`` (DynamoDB or memory) and ``build_keyring``
 
 Cold start: a Lambda handler imports this module and ``surfaces.app`` only. The configuration (YAML,
 schema), the adapters and the limits load on the first request (``parts``, imported by
@@ -24,11 +23,11 @@ from typing import TYPE_CHECKING
 from ..accounting.metrics import Emission
 from ..gateway import Gateway
 from ..keys.mode import auth_mode
-from ..keys.ring import KeyRing
+from ..keys.ring import KeyRing, build_keyring
 from ..settings import Settings
+from ..state.backend import build_store
 from ..state.store import Store
 from ..surfaces.app import create_local_app, create_messages_app
-from .stores import build_keyring, build_store
 
 if TYPE_CHECKING:
     import httpx
@@ -113,17 +112,21 @@ def admin_app(settings: Settings | None = None) -> FastAPI:
         build_keyring(settings),
         access=AdminAccess(settings),
         emission=Emission.of(settings),
+        settings=settings,
     )
 
 
 def worker_handler(settings: Settings | None = None) -> WorkerHandler:
     """The handler of the worker function (``functions/worker``): its gateway, store and jobs built on the
     first invocation (batch requests, async jobs and webhook deliveries from SQS, and the poll schedule)."""
-    from ..jobs.lambda_entry import WorkerHandler  # the jobs package: the worker function's, not the client API's
-    from ..jobs.runtime import build_jobs
+    # the jobs package: the worker function's, not the client API's cold start
+    from ..jobs.build import build_jobs
+    from ..jobs.lambda_entry import WorkerHandler
+    from ..surfaces.exchange import off_path_exchanges  # the live accounting of each request the worker runs
 
     settings = settings if settings is not None else Settings.from_env()
-    return WorkerHandler(lambda: build_jobs(default_gateway(settings), settings))
+    ledgers = off_path_exchanges(Emission.of(settings))
+    return WorkerHandler(lambda: build_jobs(default_gateway(settings), settings, ledgers=ledgers))
 
 
 def local_app(
@@ -139,6 +142,7 @@ def local_app(
     ``keys``, else ``build_keyring``) is what ``/admin/keys`` manages; ``admin_access`` defaults to the
     settings' rules. ``aimux serve`` builds the same from parts it reports on as it starts."""
     from ..surfaces.admin_access import AdminAccess  # the admin rules: not on a Lambda client API's cold start
+
     settings = settings if settings is not None else Settings.from_env()
     gateway = gateway if gateway is not None else default_gateway(settings)
     managed = admin_keys if admin_keys is not None else keys if keys is not None else build_keyring(settings)

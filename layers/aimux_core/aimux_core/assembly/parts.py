@@ -31,6 +31,7 @@ from ..routing.guard import BreakerGuard, CappedGuard
 from ..routing.table import Route, RoutingTable, Target
 from ..settings import Settings
 from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
+from ..state.backend import build_store
 from ..state.breaker_model import BreakerSettings
 from ..state.cooldowns import Cooldowns, CooldownSettings
 from ..state.failure_policy import StateFailurePolicy
@@ -39,7 +40,6 @@ from ..state.signing_key import load_signing_key
 from ..state.store import Store
 from ..translate.provenance_key import PROVENANCE_KEY
 from .providers import build_catalog, build_providers
-from .stores import build_store
 
 if TYPE_CHECKING:
     import httpx
@@ -141,9 +141,12 @@ def build_gateway(
     policy = StateFailurePolicy(settings.state_failure)
     longest_call = max((provider.timeouts.total for provider in config.providers.values()), default=0.0)
     admission = Admission(
-        RateLimiter(store, clock), SpendLedger(store, clock), clock,
+        RateLimiter(store, clock),
+        SpendLedger(store, clock),
+        clock,
         holds=BudgetHolds(store, clock, hold_seconds=hold_seconds_for(config.retry.deadline, longest_call)),
-        policy=policy, budget_route_for=config.budget_route_for,
+        policy=policy,
+        budget_route_for=config.budget_route_for,
         on_spend=partial(emit_key_spend, Emission.of(settings)),
     )
     guard = build_guard(config, store, policy=policy, emission=Emission.of(settings))
@@ -151,8 +154,12 @@ def build_gateway(
     if any(getattr(getattr(p, "preset", None), "reasoning", "") == "echo" for p in providers.values()):
         reasoning = ReasoningEcho(ReasoningMemory(store, clock))
     return Gateway(
-        providers, table, policy=build_retry_policy(config, settings.deadline_seconds), guard=guard,
-        admission=admission, reasoning=reasoning,
+        providers,
+        table,
+        policy=build_retry_policy(config, settings.deadline_seconds),
+        guard=guard,
+        admission=admission,
+        reasoning=reasoning,
     )
 
 

@@ -14,11 +14,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..accounting.pricing import Price
 from ..config.errors import ConfigError, Problem
 from ..config.secrets import SecretError, SsmAccess, read_key
+from ..config.sections import TimeoutsConfig
 from ..providers.base import Provider
+from ..providers.transport import Timeouts
 from ..redaction import learn_secret
-from ..routing.catalog import Catalog, ModelEntry, Price
+from ..routing.catalog import Catalog, ModelEntry
 
 AWS_CREDENTIAL_ENVS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -73,15 +76,20 @@ def build_provider(
         for variable in AWS_CREDENTIAL_ENVS:  # boto3 reads os.environ, whatever ``env`` says
             learn_secret(os.environ.get(variable))
         provider: Provider = adapter(
-            name, preset, region=config.region, endpoint_url=config.endpoint_url, timeouts=config.timeouts.runtime()
+            name, preset, region=config.region, endpoint_url=config.endpoint_url, timeouts=timeouts(config.timeouts)
         )
         return provider
     source = config.key_source()
     api_key = read_key(source, env, ssm) if source is not None else None
     provider = adapter(
-        name, preset, api_key, base_url=config.base_url, timeouts=config.timeouts.runtime(), client=client
+        name, preset, api_key, base_url=config.base_url, timeouts=timeouts(config.timeouts), client=client
     )
     return provider
+
+
+def timeouts(config: TimeoutsConfig) -> Timeouts:
+    """The transport's ``Timeouts`` for a provider's ``timeouts`` section."""
+    return Timeouts(**config.model_dump())
 
 
 def build_providers(

@@ -34,6 +34,7 @@ class AimuxConfig(Protocol):
     def resolve_target(self, ref: str) -> ResolvedTarget | None: ...
     def strategy_for(self, route: str) -> Strategy: ...
 
+
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -196,8 +196,11 @@ def _provider_problems(p: ProviderConfig) -> list[Problem]:
     if dialect != "bedrock":
         problems += [Problem((f,), "only for bedrock providers") for f in ("region", "endpoint_url") if getattr(p, f)]
     if dialect not in ("anthropic", "bedrock"):
-        problems += [Problem((f,), "only for anthropic and bedrock providers")
-                     for f in ("beta_policy", "allowed_betas") if getattr(p, f) is not None]
+        problems += [
+            Problem((f,), "only for anthropic and bedrock providers")
+            for f in ("beta_policy", "allowed_betas")
+            if getattr(p, f) is not None
+        ]
     if dialect != "anthropic" and p.count_tokens is not None:
         problems.append(Problem(("count_tokens",), "only for anthropic-dialect providers"))
     if p.allowed_betas is not None:

@@ -48,6 +48,7 @@ __all__ = [
     "TimeoutsConfig",
 ]
 
+
 class AimuxConfig(Section):
     """The whole configuration file."""
 

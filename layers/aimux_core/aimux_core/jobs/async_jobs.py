@@ -151,8 +151,9 @@ async def run_job(jobs: Jobs, job_id: str) -> None:
     key = await jobs.owner_key(record.owner)
     context = RunContext.from_item(record.dialect, record.context)  # type: ignore[arg-type]
     try:
-        answer = await run(jobs.gateway, key, context, body, job_id, attempt=claim.attempts, owner=record.owner,
-                                emission=jobs.emission)
+        ledger = jobs.ledgers(context.dialect, job_id)
+        answer = await run(jobs.gateway, key, context, body, job_id, ledger=ledger, attempt=claim.attempts,
+                           owner=record.owner)
     except Retry as retry:
         released = {**claimed, "lease_until": now + retry.after}
         with contextlib.suppress(ConditionFailed):

@@ -112,8 +112,9 @@ class BatchWorker:
             return None  # done already, or the batch stopped
         request_id = f"{record.id}:{index}"
         try:
-            answer = await run(jobs.gateway, key, context, body, request_id, attempt=claim.attempts, owner=record.owner,
-                                emission=jobs.emission)
+            ledger = jobs.ledgers(record.dialect, request_id)
+            answer = await run(jobs.gateway, key, context, body, request_id, ledger=ledger, attempt=claim.attempts,
+                               owner=record.owner)
         except Retry as retry:
             await book.release(record.id, index, claim, jobs.clock.now() + retry.after)
             return retry.after

@@ -47,9 +47,9 @@ from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
 
 if TYPE_CHECKING:
-    from ..accounting.metrics import Emission
     from ..gateway import Gateway
     from ..keys.record import ApiKeyRecord
+    from .ledger import Ledger
     from .records import Dialect
 
 log = logging.getLogger("aimux.jobs")
@@ -142,16 +142,15 @@ def error_answer(context: RunContext, error: AimuxError, request_id: str) -> Ans
 
 async def run(
     gateway: Gateway, key: ApiKeyRecord | None, context: RunContext, body: dict[str, Any], request_id: str,
-    *, attempt: int = 1, owner: str = NO_OWNER, emission: Emission | None = None,
+    *, ledger: Ledger, attempt: int = 1, owner: str = NO_OWNER,
 ) -> Answer:
     """Serve one stored request through the gateway; raises ``Retry`` for what is worth another attempt.
 
     ``owner`` is the id of the key that sent it (``-`` with auth off) and ``key`` that key's record as it is
-    now: a key deleted or disabled since is the request's 401 or 403, as it would be live.
+    now: a key deleted or disabled since is the request's 401 or 403, as it would be live. ``ledger``
+    accounts for it as for a live request (``ledger.py``).
     """
-    from ..surfaces.exchange import Exchange  # the live accounting path; it is a surface module, loaded with them
-
-    exchange = Exchange(None, context.dialect, request_id=request_id, emission=emission)
+    exchange = ledger
     exchange.key = key
     try:
         if owner != NO_OWNER and key is None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..settings import Settings, SettingsError
 from .remote import HttpBackend, KeyBackend, KeyCommandError, StoreBackend
+from .ring import build_keyring
 
 ID_COMMANDS = {
     "show": "show one key",
@@ -84,7 +85,6 @@ def backend_for(url: str | None, env: Mapping[str, str]) -> KeyBackend:
                 f"AIMUX_TABLE={settings.table} needs the AWS SDK, which is not installed: "
                 "pip install 'aimux[aws]' (make install does)"
             )
-        from ..assembly import build_keyring  # the table's store, as a deployed gateway opens it
 
         return StoreBackend(build_keyring(settings), f"DynamoDB table {settings.table}")
     return HttpBackend(f"http://127.0.0.1:{settings.port}", admin_token=token)

@@ -24,21 +24,36 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..accounting.pricing import cost_micro_usd
+from ..state.background import BackgroundWrites
 from ..state.failure_policy import StateFailurePolicy
 from .budget import OK, BudgetLimits, BudgetVerdict, verdict_for
 from .reservations import BudgetHolds, Hold
 from .spend import SpendLedger, SpendTotals
-from .windows import RateDecision, RateLimiter, usage_tokens
+from .windows import HasRateLimits, RateDecision, RateLimiter, usage_tokens
 
 if TYPE_CHECKING:
-    from ..keys.record import ApiKeyRecord
-    from ..routing.catalog import Price
+    from ..accounting.pricing import Price
     from ..state.clock import Clock
     from ..state.store import Item
     from ..wire.anthropic import Usage
+
+
+class LimitedKey(HasRateLimits, Protocol):
+    """What admission reads of a caller's key (``keys.record.ApiKeyRecord`` has it): its id, rate limits
+    and budgets. A shape, so that limits need nothing of the keys package."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def budget_daily_usd(self) -> float | None: ...
+    @property
+    def budget_monthly_usd(self) -> float | None: ...
+    @property
+    def budget_route(self) -> str | None: ...
+
 
 log = logging.getLogger("aimux.admission")
 
@@ -51,7 +66,7 @@ class Admitted:
     for a zero worst case, or when the store was unreachable and the policy is open).
     """
 
-    key: ApiKeyRecord | None = None
+    key: LimitedKey | None = None
     rate: RateDecision | None = None
     budget: BudgetVerdict = OK
     holds: tuple[Hold, ...] = ()
@@ -93,12 +108,10 @@ class Admission:
         self.policy = policy or StateFailurePolicy()
         self.budget_route_for = budget_route_for
         self.on_spend = on_spend
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._writes = BackgroundWrites(log)
         self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
-    async def admit(
-        self, key: ApiKeyRecord | None, route: str, estimate: int, worst_case: Callable[[], int]
-    ) -> Admitted:
+    async def admit(self, key: LimitedKey | None, route: str, estimate: int, worst_case: Callable[[], int]) -> Admitted:
         """Rate windows and the budget hold for ``key`` (raises ``RateLimited`` subclasses when refused).
 
         ``worst_case()`` is the most the request can cost on ``route`` in micro-dollars; it is only
@@ -159,8 +172,7 @@ class Admission:
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     async def _reserve(self, scope: str, limits: BudgetLimits, worst_case: Callable[[], int]) -> _Reserved:
         """The hold for ``worst_case()`` under ``limits`` (nothing to hold without a budget or cost)."""
@@ -208,11 +220,4 @@ class Admission:
             self.on_spend(key_id, totals.day_micro / 1_000_000)
 
     def _later(self, work: Awaitable[Any], what: str) -> None:
-        task = asyncio.ensure_future(self.policy.guarded(work, what=what, fallback=None, answered=True))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background state write failed: %s", type(task.exception()).__name__)
+        self._writes.later(self.policy.guarded(work, what=what, fallback=None, answered=True), what)

@@ -49,6 +49,7 @@ from ..presets import ProviderPreset
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
+from ..translate.upstream_errors import PARSE_FAULTS, malformed_answer
 from ..wire.anthropic import (
     EventStream,
     Message,
@@ -62,7 +63,6 @@ from .anthropic_stream import StreamNormaliser, complete_usage, error_from_paylo
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
 from .http_adapter import HttpAdapter, auth_headers
-from .upstream_errors import PARSE_FAULTS, malformed_answer
 
 DEFAULT_VERSION = "2023-06-01"
 VERSION_2026_10_21 = "2026-10-21"
@@ -272,8 +272,15 @@ class AnthropicProvider(HttpAdapter):
 
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION
-        body = build_body(call.request, call.model, self.preset, provider=self.name, stream=stream, version=version,
-                          betas=call.context.betas)
+        body = build_body(
+            call.request,
+            call.model,
+            self.preset,
+            provider=self.name,
+            stream=stream,
+            version=version,
+            betas=call.context.betas,
+        )
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=stream)
         return _encode(body), headers
 

@@ -45,6 +45,7 @@ from ..errors import UpstreamError
 from ..translate.stream import StreamTranslator
 from ..translate.thinking import sign_reasoning
 from ..translate.tool_names import encode_tool_id
+from ..translate.upstream_errors import PARSE_FAULTS, excerpt, malformed_answer, upstream_error
 from ..wire.anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -67,7 +68,6 @@ from ..wire.anthropic import (
     stream_event_adapter,
 )
 from ..wire.sse import ServerSentEvent
-from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer, upstream_error
 
 # Anthropic error.type -> the HTTP status the API uses for it (mid-stream errors carry no status).
 _STATUS_FOR_ERROR_TYPE = {

@@ -41,12 +41,12 @@ from ..errors import AimuxError, UpstreamError
 from ..presets import ProviderPreset
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking
+from ..translate.upstream_errors import PARSE_FAULTS, auth_failure, connection_error, malformed_answer, timeout_error
 from ..wire.anthropic import EventStream, Message, MessagesRequest
 from .base import UpstreamCall
 from .bedrock_mapping import converse_request, response_tool_names
 from .bedrock_response import ConverseStreamDecoder, bedrock_error, converse_message
 from .transport import Timeouts
-from .upstream_errors import PARSE_FAULTS, auth_failure, connection_error, malformed_answer, timeout_error
 
 log = logging.getLogger(__name__)
 

@@ -46,6 +46,14 @@ from typing import Any
 from ..errors import UpstreamError
 from ..translate.stream import StreamTranslator
 from ..translate.tool_names import restore_tool_name
+from ..translate.upstream_errors import (
+    auth_failure,
+    connection_error,
+    excerpt,
+    malformed_answer,
+    retry_after_seconds,
+    upstream_error,
+)
 from ..wire.anthropic import (
     ContentBlock,
     ContentBlockDeltaEvent,
@@ -67,14 +75,6 @@ from ..wire.anthropic import (
     ThinkingDelta,
     ToolUseBlock,
     Usage,
-)
-from .upstream_errors import (
-    auth_failure,
-    connection_error,
-    excerpt,
-    malformed_answer,
-    retry_after_seconds,
-    upstream_error,
 )
 
 log = logging.getLogger(__name__)

@@ -40,13 +40,13 @@ from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
+from ..translate.upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
 from ..wire.anthropic import EventStream, ImageBlock, Message, MessagesRequest, ToolResultBlock
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
 from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
 from .schema_cleaning import clean_schema
 from .transport import Timeouts
-from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
 
 _GEMINI_SKIP = {"google": {"thought_signature": "skip_thought_signature_validator"}}
 _HEAD_BYTES = 65_536  # kept while no event has arrived, to explain a body that is not a stream

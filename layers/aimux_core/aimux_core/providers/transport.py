@@ -54,8 +54,8 @@ import httpx
 
 from ..errors import UpstreamError
 from ..settings import UpstreamTransport
+from ..translate.upstream_errors import connection_error, timeout_error, upstream_error
 from .aiohttp_backend import AiohttpBackend
-from .upstream_errors import connection_error, timeout_error, upstream_error
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,20 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """List price in USD per million tokens; cache reads and writes have their own rates.
-
-    ``batch``: the fraction of every rate a provider's batch API charges (Anthropic Message Batches,
-    OpenAI Batch and Bedrock batch inference: half); ``accounting.pricing.batch_price`` applies it.
-    """
-
-    input: float
-    output: float
-    cache_read: float
-    cache_write: float
-    batch: float = 0.5
+from ..accounting.pricing import Price
 
 
 @dataclass(frozen=True, slots=True)

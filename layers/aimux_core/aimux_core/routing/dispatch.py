@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from ..errors import AimuxError, UpstreamError
-from ..providers.base import Provider, RequestContext, UpstreamCall
+from ..providers.base import Provider, RequestContext, UpstreamCall, with_max_tokens
 from ..state.cooldowns import Cooldown, Cooldowns
 from ..wire.anthropic import EventStream, Message, MessagesRequest, StreamEvent
 from .table import Target
@@ -110,6 +110,14 @@ class Outcome:
     attempts: list[Attempt]
 
 
+def upstream_call(request: MessagesRequest, target: Target, context: RequestContext) -> UpstreamCall:
+    """The call of ``request`` to ``target``, ``max_tokens`` clamped to the model's ``max_output``."""
+    entry = target.entry
+    if entry is not None and request.max_tokens > entry.max_output:
+        request = with_max_tokens(request, entry.max_output)
+    return UpstreamCall(request, target.model, context)
+
+
 @dataclass(slots=True)
 class Dispatcher:
     providers: dict[str, Provider]
@@ -131,7 +139,7 @@ class Dispatcher:
     ) -> tuple[Message, Outcome]:
         async def attempt(target: Target, ticket: Any, blamed: set[str]) -> Message:
             started = self.clock()
-            message = await self._provider(target).create(UpstreamCall.for_target(request, target, context))
+            message = await self._provider(target).create(upstream_call(request, target, context))
             elapsed = (self.clock() - started) * 1000
             await self.guard.succeeded(target, ticket, elapsed, None)
             return message
@@ -143,7 +151,7 @@ class Dispatcher:
     ) -> tuple[EventStream, Outcome]:
         async def attempt(target: Target, ticket: Any, blamed: set[str]) -> EventStream:
             started = self.clock()
-            upstream = self._provider(target).stream(UpstreamCall.for_target(request, target, context))
+            upstream = self._provider(target).stream(upstream_call(request, target, context))
             held: list[StreamEvent] = []
             try:
                 async for event in upstream:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from ..errors import UpstreamError
 from ..limits.provider_caps import Lease, ProviderLimiter
+from ..state.background import BackgroundWrites
 from ..state.breaker import CircuitBreaker, breaker_key
 from ..state.clock import Clock
 from ..state.cooldowns import Cooldowns
@@ -67,7 +68,7 @@ class BreakerGuard:
         self.health = health
         self.scope = scope
         self.cooldowns = cooldowns
-        self._pending: set[asyncio.Task[None]] = set()
+        self._writes = BackgroundWrites(log)
 
     def breaker_key(self, target: Target) -> str:
         return breaker_key(target.provider, target.model if self.scope == "model" else None)
@@ -134,13 +135,10 @@ class BreakerGuard:
 
     async def drain(self) -> None:
         """Wait for every pending state write."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     def _later(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._writes.later(work, "breaker and health record")
 
     async def _record(
         self,
@@ -201,7 +199,7 @@ class CappedGuard:
         self.policy = policy
         self.clock = clock
         self.count_inflight = count_inflight
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._writes = BackgroundWrites(log)
 
     @property
     def cooldowns(self) -> Cooldowns | None:
@@ -240,8 +238,7 @@ class CappedGuard:
         return replace(view, inflight=inflight)
 
     async def drain(self) -> None:
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
         await self.inner.drain()
 
     async def _inflight(self, providers: set[str]) -> dict[str, int]:
@@ -254,6 +251,4 @@ class CappedGuard:
     def _release(self, lease: Lease) -> None:
         release = self.limiter.release(lease)
         work = self.policy.guarded(release, what="provider slot release", fallback=None, answered=True)
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._writes.later(work, "provider slot release")

@@ -76,7 +76,15 @@ from .transaction import Operation
 from .values import ABSENT, EXPIRES_AT, RESERVED, Absent, Item
 
 __all__ = [
-    "ABSENT", "EXPIRES_AT", "RESERVED", "Absent", "ConditionFailed", "Item", "Operation", "Store", "StoreError",
+    "ABSENT",
+    "EXPIRES_AT",
+    "RESERVED",
+    "Absent",
+    "ConditionFailed",
+    "Item",
+    "Operation",
+    "Store",
+    "StoreError",
     "StoreUnavailable",
 ]
 

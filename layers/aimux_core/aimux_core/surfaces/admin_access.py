@@ -80,11 +80,7 @@ class AdminAccess:
         """None when the caller is loopback, else the reason it is refused."""
         if not self._trusted(peer):
             return None if _is_loopback(peer) else LOOPBACK_ONLY
-        hops = [
-            hop_list
-            for hop_list in (_x_forwarded_for(headers), _forwarded_for(headers))
-            if hop_list is not None
-        ]
+        hops = [hop_list for hop_list in (_x_forwarded_for(headers), _forwarded_for(headers)) if hop_list is not None]
         if not hops:
             return UNNAMED_CALLER
         callers = [self._nearest_untrusted(hop_list) for hop_list in hops]

@@ -103,6 +103,16 @@ async def serve(
         return error(bug, exchange.request_id)
 
 
+def off_path_exchanges(emission: Emission) -> Callable[[Surface, str], Exchange]:
+    """Exchanges for work off the request path (``jobs/``: batch requests, async jobs; ``jobs.ledger.Ledgers``),
+    publishing with ``emission``."""
+
+    def exchange(surface: Surface, request_id: str) -> Exchange:
+        return Exchange(None, surface, request_id=request_id, emission=emission)
+
+    return exchange
+
+
 class Exchange:
     """``request`` None: work off the request path (a batch request, an async job) that is still
     settled, counted and logged exactly like a live answer; it names its own ``request_id`` and the
@@ -151,8 +161,15 @@ class Exchange:
         which renders its own answer)."""
         cost = gateway.settle(served, usage)
         record = record_served(
-            request_id=self.request_id, surface=self.surface, served=served, timer=self.timer, usage=usage,
-            cost_usd=cost, key_id=self._key_id, client_model=self.client_model, ids=self._ids,
+            request_id=self.request_id,
+            surface=self.surface,
+            served=served,
+            timer=self.timer,
+            usage=usage,
+            cost_usd=cost,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
         publish(record, self._emission)
         return record
@@ -176,8 +193,13 @@ class Exchange:
 
             error.headers.update(ratelimit_headers(self.surface, error.decision))
         record = record_failed(
-            request_id=self.request_id, surface=self.surface, error=error, timer=self.timer, key_id=self._key_id,
-            client_model=self.client_model, ids=self._ids,
+            request_id=self.request_id,
+            surface=self.surface,
+            error=error,
+            timer=self.timer,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
         publish(record, self._emission)
 
@@ -214,9 +236,17 @@ class Exchange:
         )
         cost = gateway.settle(served, usage)
         record = record_served(
-            request_id=self.request_id, surface=self.surface, served=served, timer=self.timer, tokens=counts,
-            cost_usd=cost, stream=True, error_kind=tally.error_kind, key_id=self._key_id,
-            client_model=self.client_model, ids=self._ids,
+            request_id=self.request_id,
+            surface=self.surface,
+            served=served,
+            timer=self.timer,
+            tokens=counts,
+            cost_usd=cost,
+            stream=True,
+            error_kind=tally.error_kind,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
         publish(record, self._emission)
 

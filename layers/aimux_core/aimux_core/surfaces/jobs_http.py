@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..accounting.metrics import Emission
 from ..errors import AimuxError, InvalidRequest, NotFound
 from ..settings import Settings
 from .error_answers import anthropic_error_response, openai_error_response
-from .exchange import authenticate
+from .exchange import authenticate, off_path_exchanges
 from .http import gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
 
 if TYPE_CHECKING:
@@ -45,13 +46,14 @@ def jobs_of_app(app: Any, gateway: Gateway | None, request: Request | None = Non
     state = app.state
     jobs: Jobs | None = getattr(state, "jobs", None)
     if jobs is None:
-        from ..jobs.runtime import build_jobs  # the jobs package: with the first batch or async request
+        from ..jobs.build import build_jobs  # the jobs package: with the first batch or async request
 
         if gateway is None:
             assert request is not None
             gateway = gateway_of(request)
         settings = getattr(state, "settings", None) or Settings()
-        jobs = state.jobs = build_jobs(gateway, settings, emission=getattr(state, "emission", None))
+        emission = getattr(state, "emission", None) or Emission.of(settings)
+        jobs = state.jobs = build_jobs(gateway, settings, ledgers=off_path_exchanges(emission))
     return jobs
 
 

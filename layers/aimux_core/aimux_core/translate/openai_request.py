@@ -49,6 +49,7 @@ from ..wire.anthropic import (
 from ..wire.openai import (
     AssistantMessage,
     ChatCompletionRequest,
+    ChatDialectOptions,
     ContentPart,
     DeveloperMessage,
     FunctionMessage,
@@ -61,7 +62,6 @@ from ..wire.openai import (
     ToolMessage,
     UserMessage,
 )
-from .chat_dialect import ChatDialectOptions
 from .openai_response import call_thought_signature, parse_arguments
 from .openai_upstream import messages_to_chat
 from .thinking import CLIENT_REASONING, sign_reasoning
@@ -183,8 +183,9 @@ def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[Message
                     tool_id, content = signed_ids.get(m.tool_call_id) or encode_tool_id(m.tool_call_id), m.content
                 else:
                     if legacy_id is None:
-                        raise InvalidRequest("function message without a preceding function_call",
-                                             param=f"messages[{i}]")
+                        raise InvalidRequest(
+                            "function message without a preceding function_call", param=f"messages[{i}]"
+                        )
                     tool_id, content, legacy_id = legacy_id, m.content or "", None
                 block = _tool_result(tool_id, content, i)
                 if results is None:
@@ -212,8 +213,11 @@ def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[Message
         results = None
         blocks, new_legacy = _assistant_blocks(m, i)
         legacy_id = new_legacy or legacy_id
-        signed_ids.update((decode_tool_id(b.id), b.id) for b in blocks
-                          if isinstance(b, ToolUseBlock) and b.id.startswith(SIGNED_ID_PREFIX))
+        signed_ids.update(
+            (decode_tool_id(b.id), b.id)
+            for b in blocks
+            if isinstance(b, ToolUseBlock) and b.id.startswith(SIGNED_ID_PREFIX)
+        )
         if blocks:
             turns.append(("assistant", blocks))
     if not turns and empty_user is not None:
@@ -265,9 +269,7 @@ def _image(url: str, param: str) -> ImageBlock:
     if url.startswith("data:"):
         media_type, data = _data_url(url, param)
         if media_type not in IMAGE_MEDIA_TYPES:
-            raise InvalidRequest(
-                f"image type {media_type!r} is not supported (jpeg, png, gif, webp)", param=param
-            )
+            raise InvalidRequest(f"image type {media_type!r} is not supported (jpeg, png, gif, webp)", param=param)
         return ImageBlock(source=ImageSource(type="base64", media_type=media_type, data=data))
     if url.startswith(("https://", "http://")):
         return ImageBlock(source=ImageSource(type="url", url=url))
@@ -299,8 +301,9 @@ def _document(extra: dict[str, Any], param: str) -> DocumentBlock:
 
 def _tool_result(tool_id: str, content: str | list[ContentPart], i: int) -> ToolResultBlock:
     if isinstance(content, str):
-        return ToolResultBlock(tool_use_id=tool_id, content=content) if content \
-            else ToolResultBlock(tool_use_id=tool_id)
+        return (
+            ToolResultBlock(tool_use_id=tool_id, content=content) if content else ToolResultBlock(tool_use_id=tool_id)
+        )
     blocks = _part_blocks(content, i, files=False, context=" in tool messages")
     return ToolResultBlock(tool_use_id=tool_id, content=blocks) if blocks else ToolResultBlock(tool_use_id=tool_id)
 
@@ -332,14 +335,24 @@ def _assistant_blocks(m: AssistantMessage, i: int) -> tuple[list[Any], str | Non
     for j, call in enumerate(m.tool_calls or ()):
         where = f"messages[{i}].tool_calls[{j}].function.arguments"
         thought = call_thought_signature(call.model_extra or {})
-        blocks.append(ToolUseBlock(id=encode_tool_id(call.id, thought), name=shorten_tool_name(call.function.name),
-                                   input=_arguments(call.function.arguments, where)))
+        blocks.append(
+            ToolUseBlock(
+                id=encode_tool_id(call.id, thought),
+                name=shorten_tool_name(call.function.name),
+                input=_arguments(call.function.arguments, where),
+            )
+        )
     legacy_id = None
     if m.function_call is not None:
         legacy_id = f"toolu_legacy_{i}"
         where = f"messages[{i}].function_call.arguments"
-        blocks.append(ToolUseBlock(id=legacy_id, name=shorten_tool_name(m.function_call.name),
-                                   input=_arguments(m.function_call.arguments, where)))
+        blocks.append(
+            ToolUseBlock(
+                id=legacy_id,
+                name=shorten_tool_name(m.function_call.name),
+                input=_arguments(m.function_call.arguments, where),
+            )
+        )
     return blocks, legacy_id
 
 
@@ -410,8 +423,11 @@ def _tool_choice(req: ChatCompletionRequest, tools: list[Tool]) -> tuple[ToolCho
     elif raw is not None:  # legacy function_call {"name": ...}
         choice = ToolChoice(type="tool", name=shorten_tool_name(raw.name))
     if req.parallel_tool_calls is False and (choice is None or choice.type != "none"):
-        choice = ToolChoice(type=choice.type if choice else "auto", disable_parallel_tool_use=True,
-                            **({"name": choice.name} if choice and choice.name else {}))
+        choice = ToolChoice(
+            type=choice.type if choice else "auto",
+            disable_parallel_tool_use=True,
+            **({"name": choice.name} if choice and choice.name else {}),
+        )
     return choice, tools
 
 

@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, assert_never
 
 from ..errors import UpstreamError
-from ..providers.upstream_errors import excerpt, malformed_answer
-from ..providers.upstream_errors import upstream_error as http_upstream_error
 from ..wire.anthropic import (
     ContentBlock,
     DocumentBlock,
@@ -43,6 +41,8 @@ from ..wire.anthropic import (
     Usage,
 )
 from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, thought_signature_of, tool_name_map
+from .upstream_errors import excerpt, malformed_answer
+from .upstream_errors import upstream_error as http_upstream_error
 
 FINISH_REASONS: dict[str, str] = {
     "end_turn": "stop",
@@ -191,7 +191,7 @@ def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
 
     Shapes: ``{"error": {"message", "type", "code"}}`` (OpenAI; OpenRouter puts the HTTP status in
     ``code``), ``{"error": "text"}`` and ``{"object": "error", "message", "code"}`` (vLLM). A numeric
-    code maps like the same HTTP status would (``providers.upstream_errors``, which also redacts
+    code maps like the same HTTP status would (``translate.upstream_errors``, which also redacts
     anything that looks like a credential); otherwise it is a retryable ``api_error``.
     """
     raw = body.get("error")
@@ -235,9 +235,7 @@ def assistant_parts(
             case ThinkingBlock():
                 if reasoning:
                     thoughts.append(block.thinking)
-            case (
-                ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock()
-            ):
+            case ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock():
                 pass
             case _:
                 assert_never(block)
@@ -365,8 +363,10 @@ def chat_completion_to_message(
     finish = choice.get("finish_reason")
     if not content and (finish not in EMPTY_ANSWER_FINISHES or not usage):
         raise malformed_answer(
-            provider, f"answered nothing usable (no content, no tool calls, finish_reason {finish!r}"
-            + ("" if usage else ", no usage") + ")"
+            provider,
+            f"answered nothing usable (no content, no tool calls, finish_reason {finish!r}"
+            + ("" if usage else ", no usage")
+            + ")",
         )
     stop = stop_reason_for(finish, has_tool_use=bool(raw_calls), refused=bool(refusal))
     return Message(

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import UpstreamError
-from ..providers.upstream_errors import malformed_answer
 from ..wire.anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -59,6 +58,7 @@ from .openai_response import (
 )
 from .stream import StreamTranslator
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
+from .upstream_errors import malformed_answer
 
 _delta_event = ContentBlockDeltaEvent.model_validate
 _start_event = ContentBlockStartEvent.model_validate
@@ -161,12 +161,26 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
         self._started = True
         if self._mid is None:
             self._mid = message_id_from(chunk.get("id"))
-        usage = {"input_tokens": self._estimate, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": 0, "output_tokens": 1}
+        usage = {
+            "input_tokens": self._estimate,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 1,
+        }
         return MessageStartEvent.model_validate(
-            {"type": "message_start", "message": {
-                "id": self._mid, "type": "message", "role": "assistant", "model": self._model,
-                "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}}
+            {
+                "type": "message_start",
+                "message": {
+                    "id": self._mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self._model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            }
         )
 
     def _delta(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
@@ -178,8 +192,15 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
             if self._signer is not None:
                 self._thought.append(thought)
             self._chars += len(thought)
-            out.append(_delta_event({"type": "content_block_delta", "index": self._next - 1,
-                                     "delta": {"type": "thinking_delta", "thinking": thought}}))
+            out.append(
+                _delta_event(
+                    {
+                        "type": "content_block_delta",
+                        "index": self._next - 1,
+                        "delta": {"type": "thinking_delta", "thinking": thought},
+                    }
+                )
+            )
         text = delta.get("content")
         if text and isinstance(text, str):
             self._text(text, out)
@@ -204,8 +225,11 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
             self._close(out)
             self._open_block("text", {"type": "text", "text": ""}, out)
         self._chars += len(text)
-        out.append(_delta_event({"type": "content_block_delta", "index": self._next - 1,
-                                 "delta": {"type": "text_delta", "text": text}}))
+        out.append(
+            _delta_event(
+                {"type": "content_block_delta", "index": self._next - 1, "delta": {"type": "text_delta", "text": text}}
+            )
+        )
 
     def _fragment(self, frag: dict[str, Any], out: list[StreamEvent]) -> None:
         index, call_id = frag.get("index"), frag.get("id")
@@ -235,8 +259,15 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
             if args:
                 call.args.append(args)
                 self._chars += len(args)
-                out.append(_delta_event({"type": "content_block_delta", "index": call.block,
-                                         "delta": {"type": "input_json_delta", "partial_json": args}}))
+                out.append(
+                    _delta_event(
+                        {
+                            "type": "content_block_delta",
+                            "index": call.block,
+                            "delta": {"type": "input_json_delta", "partial_json": args},
+                        }
+                    )
+                )
         elif call.closed:
             if args and args.strip():
                 raise malformed_answer(self._provider, "sent tool arguments after the call was complete")
@@ -283,12 +314,22 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
         call_id = encode_tool_id(call.id or f"toolu_{self._mid}_{self._tool_blocks}", call.signature)
         call.block = self._next
         self._tool_blocks += 1
-        self._open_block("tool", {"type": "tool_use", "id": call_id,
-                                  "name": restore_tool_name(call.name, self._names), "input": {}}, out)
+        self._open_block(
+            "tool",
+            {"type": "tool_use", "id": call_id, "name": restore_tool_name(call.name, self._names), "input": {}},
+            out,
+        )
         self._live = call
         if call.args:
-            out.append(_delta_event({"type": "content_block_delta", "index": call.block,
-                                     "delta": {"type": "input_json_delta", "partial_json": "".join(call.args)}}))
+            out.append(
+                _delta_event(
+                    {
+                        "type": "content_block_delta",
+                        "index": call.block,
+                        "delta": {"type": "input_json_delta", "partial_json": "".join(call.args)},
+                    }
+                )
+            )
 
     def _close(self, out: list[StreamEvent]) -> None:
         kind = self._open
@@ -298,8 +339,15 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
         if kind == "thinking" and self._signer is not None:
             signature = self._signer("".join(self._thought))
             self._thought = []
-            out.append(_delta_event({"type": "content_block_delta", "index": index,
-                                     "delta": {"type": "signature_delta", "signature": signature}}))
+            out.append(
+                _delta_event(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "signature_delta", "signature": signature},
+                    }
+                )
+            )
         elif kind == "tool":
             call = self._live
             assert call is not None
@@ -332,15 +380,20 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
         self._close_all(out)
         if self._next == 0 and (self._finish not in EMPTY_ANSWER_FINISHES or not self._usage):
             raise malformed_answer(
-                self._provider, f"streamed nothing usable (no content, no tool calls, finish_reason {self._finish!r}"
-                + ("" if self._usage else ", no usage") + ")"
+                self._provider,
+                f"streamed nothing usable (no content, no tool calls, finish_reason {self._finish!r}"
+                + ("" if self._usage else ", no usage")
+                + ")",
             )
         stop = stop_reason_for(self._finish, has_tool_use=self._tool_blocks > 0, refused=self._refused)
         if self._usage:
             usage: dict[str, Any] = anthropic_usage(self._usage)
         else:  # no usage from upstream: estimate so accounting never sees zero output
             usage = {"output_tokens": (self._chars + 3) // 4}
-        out.append(MessageDeltaEvent.model_validate(
-            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage}))
+        out.append(
+            MessageDeltaEvent.model_validate(
+                {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage}
+            )
+        )
         out.append(MessageStopEvent())
         self._done = True

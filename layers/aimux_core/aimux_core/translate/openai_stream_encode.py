@@ -52,16 +52,25 @@ from .openai_response import chat_usage, completion_id, dump_arguments, finish_r
 from .stream import StreamTranslator
 from .tool_names import decode_tool_id, restore_tool_name, tool_name_map
 
-_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504,
-                 "invalid_request_error": 400}
+_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504, "invalid_request_error": 400}
 
 
 class ChatChunkEncoder(StreamTranslator[StreamEvent, dict[str, Any]]):
     """One canonical stream → one OpenAI chunk stream (single choice, index 0)."""
 
     __slots__ = (
-        "_blocks", "_created", "_finish_sent", "_held", "_id", "_include_reasoning", "_include_usage",
-        "_model", "_names", "_tool_count", "_usage", "_usage_sent",
+        "_blocks",
+        "_created",
+        "_finish_sent",
+        "_held",
+        "_id",
+        "_include_reasoning",
+        "_include_usage",
+        "_model",
+        "_names",
+        "_tool_count",
+        "_usage",
+        "_usage_sent",
     )
 
     def __init__(
@@ -128,8 +137,9 @@ class ChatChunkEncoder(StreamTranslator[StreamEvent, dict[str, Any]]):
                 return self.finish()
             case ErrorEvent():
                 err = event.error
-                raise UpstreamError(err.message, provider="upstream", kind=err.type,
-                                    status=_ERROR_STATUS.get(err.type, 500))
+                raise UpstreamError(
+                    err.message, provider="upstream", kind=err.type, status=_ERROR_STATUS.get(err.type, 500)
+                )
             case PingEvent() | OtherEvent():
                 return []
             case _:

@@ -51,7 +51,7 @@ from ..wire.anthropic import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from .chat_dialect import ChatDialectOptions
+from ..wire.openai import ChatDialectOptions
 from .openai_response import assistant_parts
 from .tool_names import decode_tool_id, shorten_tool_name
 
@@ -80,9 +80,7 @@ _EDITOR_SCHEMA: dict[str, Any] = {
 }
 
 
-def messages_to_chat(
-    req: MessagesRequest, *, model: str, options: ChatDialectOptions | None = None
-) -> dict[str, Any]:
+def messages_to_chat(req: MessagesRequest, *, model: str, options: ChatDialectOptions | None = None) -> dict[str, Any]:
     """The Chat Completions body for a canonical request; raises ``InvalidRequest`` for content
     that an OpenAI-compatible upstream cannot receive."""
     opts = options or DEFAULT_OPTIONS
@@ -240,8 +238,10 @@ def _document_part(block: DocumentBlock, param: str) -> dict[str, Any]:
     if kind == "base64" and media_type == "application/pdf":
         return {
             "type": "file",
-            "file": {"filename": block.title or "document.pdf",
-                     "file_data": f"data:application/pdf;base64,{source.get('data')}"},
+            "file": {
+                "filename": block.title or "document.pdf",
+                "file_data": f"data:application/pdf;base64,{source.get('data')}",
+            },
         }
     raise InvalidRequest(f"document source {kind!r} cannot be sent to this upstream", param=param)
 

@@ -109,9 +109,7 @@ ToolResultContent = Annotated[
 ContentBlock = ToolResultContent
 """Any block that may appear in a message, a response or a tool result."""
 
-_BLOCK_TAGS = frozenset(
-    {"text", "image", "document", "thinking", "redacted_thinking", "tool_use", "tool_result"}
-)
+_BLOCK_TAGS = frozenset({"text", "image", "document", "thinking", "redacted_thinking", "tool_use", "tool_result"})
 ToolResultBlock.model_rebuild()
 
 # --------------------------------------------------------------------------- request

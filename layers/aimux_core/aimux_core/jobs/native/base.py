@@ -3,7 +3,7 @@
 A ``NativeBatches`` submits requests already built for its upstream (``custom_id`` -> ``UpstreamCall``),
 reports whether the batch ``ended``, returns one ``Result`` per ``custom_id`` (a canonical ``Message``, an
 ``AimuxError``, or ``canceled`` / ``expired``) and cancels. HTTP failures become ``UpstreamError``s via
-``providers/upstream_errors.py`` (the key is never part of one).
+``translate/upstream_errors.py`` (the key is never part of one).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import httpx
 
 from ...errors import AimuxError, InvalidRequest, UpstreamError
-from ...providers.base import Provider, UpstreamCall
+from ...providers.base import UpstreamCall
 from ...providers.transport import shared_client
-from ...providers.upstream_errors import connection_error, malformed_answer, upstream_error
+from ...translate.upstream_errors import connection_error, malformed_answer, upstream_error
 from ...wire.anthropic import Message
 
 Result = Message | AimuxError | str  # str: "canceled" or "expired"
@@ -35,25 +35,6 @@ class NativeBatches(Protocol):
         ...
 
     async def cancel(self, upstream_id: str) -> None: ...
-
-
-def native_for(provider: Provider | None) -> NativeBatches | None:
-    """The batch API of ``provider`` (first-party Anthropic and OpenAI presets), else None."""
-    preset = getattr(provider, "preset", None)
-    name = getattr(preset, "name", None)
-    if name == "anthropic":
-        # each batch API client loads only for a batch that goes to it
-        from ...providers.anthropic import AnthropicProvider
-        from .anthropic import AnthropicBatches
-
-        return AnthropicBatches(provider) if isinstance(provider, AnthropicProvider) else None
-    if name == "openai":
-        # as above
-        from ...providers.openai import OpenAIProvider
-        from .openai import OpenAIBatches
-
-        return OpenAIBatches(provider) if isinstance(provider, OpenAIProvider) else None
-    return None
 
 
 def result_error(provider: str, kind: str, message: str) -> AimuxError:

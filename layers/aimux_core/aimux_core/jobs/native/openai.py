@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import AimuxError
 from ...providers.base import UpstreamCall
-from ...providers.upstream_errors import malformed_answer
+from ...translate.upstream_errors import malformed_answer
 from .base import Result, call, json_of, result_error
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ It does when native batches are on (``AIMUX_NATIVE_BATCHES``) and every request:
 - parses and passes the same checks as live (``items.prepare``) and the key's model and route
   allow-lists (``keys.ring.check_model``);
 - is routed (``Gateway.decide``, the live routing) first to one and the same provider, and that provider
-  has a batch API (``base.native_for``: first-party Anthropic or OpenAI);
+  has a batch API (``apis.native_for``: first-party Anthropic or OpenAI);
 
 and the key's budget can hold the whole batch's worst case at the batch price (one hold on its spend
 item, ``limits/reservations.py``, lasting the 24 h a batch may take; released when the batch ends, each
@@ -30,7 +30,7 @@ from ...state.store import Item
 from ..items import NO_OWNER, RunContext, prepare
 from ..lines import Span, request_of
 from ..records import PROCESSING_SECONDS
-from .base import native_for
+from .apis import native_for
 
 if TYPE_CHECKING:
     from ...keys.record import ApiKeyRecord

@@ -1,7 +1,7 @@
 """A native batch's life: submit it once, poll it on the schedule, turn its results into result lines.
 
     submit   claim the submission (the plan's ``lease_until``, compare-and-set), build each request for
-             the upstream exactly as a live call would be (``UpstreamCall.for_target``, the adapter's own
+             the upstream exactly as a live call would be (``routing.dispatch.upstream_call``, the adapter's own
              body), send them as one provider batch (custom ids ``r<index>``); a provider that refuses the
              batch itself (a non-retryable error) sends it back to the queue, request by request
     poll     (the schedule) forward a cancel once; when the provider batch ended, read its results:
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from ...errors import AimuxError, UpstreamError
 from ...gateway import Served
 from ...limits.admission import OPEN, Admitted
-from ...providers.base import RequestContext, UpstreamCall
-from ...routing.dispatch import Outcome
+from ...providers.base import RequestContext
+from ...routing.dispatch import Outcome, upstream_call
 from ...routing.select import Decision
 from ...routing.table import Target
 from ...routing.unserved import Attempt
@@ -32,7 +32,8 @@ from ..finish import finish
 from ..items import Answer, Prepared, RunContext, error_answer, prepare
 from ..lines import answered_line, line_spans, request_of, unanswered_line
 from ..records import Outcome as BatchOutcome
-from .base import NativeBatches, native_for
+from .apis import native_for
+from .base import NativeBatches
 from .plan import targets_blob
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ async def submit(jobs: Jobs, record: BatchRecord, plan: Item, data: bytes, spans
             call_context = RequestContext(f"{record.id}:{index}", anthropic_version=context.anthropic_version,
                                           betas=list(context.betas))
             target = _target(jobs, provider, targets[index])
-            calls.append((f"r{index}", UpstreamCall.for_target(prepared.canonical, target, call_context)))
+            calls.append((f"r{index}", upstream_call(prepared.canonical, target, call_context)))
         upstream_id = await api.submit(calls)
     except AimuxError as error:
         retry = isinstance(error, UpstreamError) and error.retryable and attempts < SUBMIT_ATTEMPTS
@@ -154,9 +155,7 @@ def _account(
     request_id: str, result: Message | AimuxError,
 ) -> None:
     """The request's record through the live path, at the batch price (its spend included)."""
-    from ...surfaces.exchange import Exchange  # the live accounting path (surfaces import jobs lazily too)
-
-    exchange = Exchange(None, record.dialect, request_id=request_id, emission=jobs.emission)
+    exchange = jobs.ledgers(record.dialect, request_id)
     exchange.key = key
     exchange.client_model = prepared.client_model
     if isinstance(result, AimuxError):
