@@ -63,8 +63,14 @@ def run_batch(http: httpx.Client, server: ServerProcess, count: int) -> dict[str
     lines = http.get(f"/v1/messages/batches/{created['id']}/results").text.splitlines()
     outcomes = [json.loads(line)["result"]["type"] for line in lines]
     assert outcomes.count("succeeded") == count and len({json.loads(x)["custom_id"] for x in lines}) == count
-    return {"wall_s": wall, "cpu_ms_per_request": spent * 1000 / count, "requests_per_s": count / wall,
-            "rss_before_mb": rss_before / 1024, "rss_after_mb": rss_after / 1024, "peak_mb": peak / 1024}
+    return {
+        "wall_s": wall,
+        "cpu_ms_per_request": spent * 1000 / count,
+        "requests_per_s": count / wall,
+        "rss_before_mb": rss_before / 1024,
+        "rss_after_mb": rss_after / 1024,
+        "peak_mb": peak / 1024,
+    }
 
 
 def run_live(http: httpx.Client, server: ServerProcess, count: int) -> dict[str, float]:
@@ -73,8 +79,11 @@ def run_live(http: httpx.Client, server: ServerProcess, count: int) -> dict[str,
         statuses = list(pool.map(lambda n: http.post("/v1/messages", json=body(n)).status_code, range(count)))
     assert statuses.count(200) == count
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "cpu_ms_per_request": (cpu(server) - cpu_before) * 1000 / count,
-            "requests_per_s": count / wall}
+    return {
+        "wall_s": wall,
+        "cpu_ms_per_request": (cpu(server) - cpu_before) * 1000 / count,
+        "requests_per_s": count / wall,
+    }
 
 
 def cost_table(input_tokens: int, output_tokens: int) -> list[str]:
@@ -84,13 +93,17 @@ def cost_table(input_tokens: int, output_tokens: int) -> list[str]:
     from aimux_core.wire.anthropic import Usage
 
     usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-    rows = ["| model (list $/M in, out) | live, per request | batch, per request | 1,000 requests live / batch |",
-            "|---|---:|---:|---:|"]
+    rows = [
+        "| model (list $/M in, out) | live, per request | batch, per request | 1,000 requests live / batch |",
+        "|---|---:|---:|---:|",
+    ]
     for model, (rate_in, rate_out) in MODELS.items():
         price = Price(rate_in, rate_out, rate_in / 10, rate_in * 1.25)
         live, batch = cost_micro_usd(usage, price), cost_micro_usd(usage, batch_price(price))
-        rows.append(f"| {model} ({rate_in:g}, {rate_out:g}) | ${live / 1e6:.6f} | ${batch / 1e6:.6f} | "
-                    f"${live / 1e3:.2f} / ${batch / 1e3:.2f} |")
+        rows.append(
+            f"| {model} ({rate_in:g}, {rate_out:g}) | ${live / 1e6:.6f} | ${batch / 1e6:.6f} | "
+            f"${live / 1e3:.2f} / ${batch / 1e3:.2f} |"
+        )
     return rows
 
 
@@ -106,9 +119,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="aimux-bench-batches-") as data:
         env = scrubbed_env() | {"AIMUX_PORT": str(port), "AIMUX_DATA_DIR": data, "AIMUX_MAX_REQUEST_MB": "50"}
         command = [str(ROOT / ".venv" / "bin" / "aimux"), "serve"]
-        with ServerProcess("aimux serve", command, env, port, None) as server, httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", timeout=120, headers={"anthropic-version": "2023-06-01"}
-        ) as http:
+        with (
+            ServerProcess("aimux serve", command, env, port, None) as server,
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", timeout=120, headers={"anthropic-version": "2023-06-01"}
+            ) as http,
+        ):
             run_batch(http, server, 20)  # warm-up: imports, first blob writes
             for attempt in range(args.repeat):
                 row = run_batch(http, server, args.requests)

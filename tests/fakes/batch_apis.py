@@ -61,19 +61,35 @@ class AnthropicBatchUpstream(AnthropicUpstream):
             await self.emit(response, self.render_error(400, None, "requests: Field required"), None)
             return
         batch_id = self.next_id("msgbatch_")
-        self.batches[batch_id] = {"requests": body["requests"], "headers": request.raw_headers, "status": "in_progress",
-                                  "polls": 0, "results": None, "created": time.time()}
+        self.batches[batch_id] = {
+            "requests": body["requests"],
+            "headers": request.raw_headers,
+            "status": "in_progress",
+            "polls": 0,
+            "results": None,
+            "created": time.time(),
+        }
         await self._send_json(response, self._object(batch_id))
 
     def _object(self, batch_id: str) -> dict[str, Any]:
         batch = self.batches[batch_id]
         ended = batch["status"] == "ended"
         return {
-            "id": batch_id, "type": "message_batch", "processing_status": batch["status"],
-            "request_counts": {"processing": 0 if ended else len(batch["requests"]), "succeeded": 0, "errored": 0,
-                               "canceled": 0, "expired": 0},
-            "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z", "ended_at": None,
-            "cancel_initiated_at": None, "archived_at": None,
+            "id": batch_id,
+            "type": "message_batch",
+            "processing_status": batch["status"],
+            "request_counts": {
+                "processing": 0 if ended else len(batch["requests"]),
+                "succeeded": 0,
+                "errored": 0,
+                "canceled": 0,
+                "expired": 0,
+            },
+            "created_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-02T00:00:00Z",
+            "ended_at": None,
+            "cancel_initiated_at": None,
+            "archived_at": None,
             "results_url": f"{self.origin}/v1/messages/batches/{batch_id}/results" if ended else None,
         }
 
@@ -121,8 +137,9 @@ class AnthropicBatchUpstream(AnthropicUpstream):
         await self._send_json(response, self._object(batch_id))
 
     async def _send_json(self, response: Response, value: dict[str, Any]) -> None:
-        await response.send(200, {"content-type": "application/json", "request-id": self.next_id("req_")},
-                            json.dumps(value).encode())
+        await response.send(
+            200, {"content-type": "application/json", "request-id": self.next_id("req_")}, json.dumps(value).encode()
+        )
 
 
 class OpenAIBatchUpstream(OpenAIUpstream):
@@ -154,15 +171,18 @@ class OpenAIBatchUpstream(OpenAIUpstream):
     async def _upload(self, request: RecordedRequest, response: Response) -> None:
         head = f"content-type: {request.headers.get('content-type', '')}\r\n\r\n".encode()
         form = BytesParser(policy=HTTP).parsebytes(head + request.body)
-        fields = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-                  for part in form.iter_parts()}
+        fields = {
+            part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+            for part in form.iter_parts()
+        }
         if fields.get("purpose") != b"batch" or not fields.get("file"):
             await self.emit(response, self._refusal(400, "file and purpose=batch"), None)
             return
         file_id = self.next_id("file-")
         self.files[file_id] = fields["file"]
-        await self._send_json(response, {"id": file_id, "object": "file", "purpose": "batch",
-                                         "bytes": len(fields["file"])})
+        await self._send_json(
+            response, {"id": file_id, "object": "file", "purpose": "batch", "bytes": len(fields["file"])}
+        )
 
     async def _content(self, request: RecordedRequest, response: Response) -> None:
         data = self.files.get(request.path.rstrip("/").split("/")[-2])
@@ -177,15 +197,28 @@ class OpenAIBatchUpstream(OpenAIUpstream):
             await self.emit(response, self._refusal(400, "bad batch"), None)
             return
         batch_id = self.next_id("batch_")
-        self.batches[batch_id] = {"input_file_id": body["input_file_id"], "endpoint": body.get("endpoint"),
-                                  "status": "validating", "polls": 0, "headers": request.raw_headers}
+        self.batches[batch_id] = {
+            "input_file_id": body["input_file_id"],
+            "endpoint": body.get("endpoint"),
+            "status": "validating",
+            "polls": 0,
+            "headers": request.raw_headers,
+        }
         await self._send_json(response, self._object(batch_id))
 
     def _object(self, batch_id: str) -> dict[str, Any]:
         batch = self.batches[batch_id]
-        return {"id": batch_id, "object": "batch", "endpoint": batch["endpoint"], "status": batch["status"],
-                "input_file_id": batch["input_file_id"], "completion_window": "24h", "created_at": 1,
-                "output_file_id": batch.get("output_file_id"), "error_file_id": batch.get("error_file_id")}
+        return {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": batch["endpoint"],
+            "status": batch["status"],
+            "input_file_id": batch["input_file_id"],
+            "completion_window": "24h",
+            "created_at": 1,
+            "output_file_id": batch.get("output_file_id"),
+            "error_file_id": batch.get("error_file_id"),
+        }
 
     async def _retrieve(self, request: RecordedRequest, response: Response) -> None:
         batch_id = request.path.rstrip("/").split("/")[-1]
@@ -206,14 +239,14 @@ class OpenAIBatchUpstream(OpenAIUpstream):
             line = json.loads(raw)
             entry: dict[str, Any] = {"id": self.next_id("batch_req_"), "custom_id": line["custom_id"]}
             if status == "cancelled":
-                errors.append({**entry, "response": None,
-                               "error": {"code": "batch_cancelled", "message": "cancelled"}})
+                errors.append({**entry, "response": None, "error": {"code": "batch_cancelled", "message": "cancelled"}})
                 continue
             scripted = self.queue.pop()
             if isinstance(scripted, Fault):
                 body = {"error": {"message": scripted.message or "refused", "type": "invalid_request_error"}}
-                errors.append({**entry, "response": {"status_code": scripted.status or 400, "body": body},
-                               "error": None})
+                errors.append(
+                    {**entry, "response": {"status_code": scripted.status or 400, "body": body}, "error": None}
+                )
                 continue
             path = self.base_path + "/chat/completions"
             rendered = self.render_reply(scripted, _as_request(path, line["body"], batch["headers"]), False)

@@ -24,8 +24,11 @@ def test_sqs_records_report_only_the_failed_message_and_the_tick_answers(
     context = LambdaContext(function_name="aimux-worker-test")
     records = [
         {"messageId": "ok-1", "body": json.dumps({"kind": "job.run", "job": "job_missing"}), "eventSource": "aws:sqs"},
-        {"messageId": "bad-2", "body": json.dumps({"kind": "batch.items", "batch": "msgbatch_x"}),
-         "eventSource": "aws:sqs"},  # no "items": handling raises
+        {
+            "messageId": "bad-2",
+            "body": json.dumps({"kind": "batch.items", "batch": "msgbatch_x"}),
+            "eventSource": "aws:sqs",
+        },  # no "items": handling raises
         {"messageId": "junk-3", "body": "not json", "eventSource": "aws:sqs"},  # dropped, not retried
         {"messageId": "odd-4", "body": json.dumps({"kind": "nonsense"}), "eventSource": "aws:sqs"},
     ]

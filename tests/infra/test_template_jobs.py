@@ -64,8 +64,9 @@ def test_roles_allow_only_what_the_jobs_code_does(template: dict[str, Any]) -> N
     )
     assert consume["Resource"] == {"Fn::GetAtt": ["WorkQueue", "Arn"]}
     schedule = properties(template, "WorkerScheduleRole")["Policies"][0]["PolicyDocument"]["Statement"]
-    assert schedule == [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
-                         "Resource": {"Fn::GetAtt": ["WorkerFunction", "Arn"]}}]
+    assert schedule == [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["WorkerFunction", "Arn"]}}
+    ]
 
 
 def test_every_function_knows_the_queue_and_the_bucket(template: dict[str, Any]) -> None:

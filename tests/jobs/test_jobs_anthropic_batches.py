@@ -30,8 +30,10 @@ def test_a_batch_runs_every_request_once_and_reports_each_result_by_custom_id(tm
     with serve_jobs(tmp_path) as served:
         client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
         requests = [request(f"ok-{n}", f"question {n}") for n in range(12)]
-        requests += [request("bad-400", "[[mock:error:400]] refused"), request("thinks", "why?",
-                                                                               thinking={"type": "disabled"})]
+        requests += [
+            request("bad-400", "[[mock:error:400]] refused"),
+            request("thinks", "why?", thinking={"type": "disabled"}),
+        ]
         created = client.messages.batches.create(requests=requests)
         assert created.type == "message_batch" and created.id.startswith("msgbatch_")
         assert created.processing_status == "in_progress"
@@ -95,8 +97,10 @@ def test_invalid_batches_are_refused_naming_the_request_and_field(tmp_path: Path
         client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
         cases = [
             ([request("same", "a"), request("same", "b")], "requests.1.custom_id"),
-            ([request("x", "a"), {"custom_id": "y", "params": {"model": "aimux-mock", "messages": []}}],
-             "requests.1.params.max_tokens"),
+            (
+                [request("x", "a"), {"custom_id": "y", "params": {"model": "aimux-mock", "messages": []}}],
+                "requests.1.params.max_tokens",
+            ),
             ([request("has space", "a")], "requests.0.custom_id"),
             ([request("s", "a", stream=True)], "requests.0.params.stream"),
             ([request("e", "a", messages=[])], "requests.0.params.messages"),

@@ -67,7 +67,8 @@ def test_openai_async_request_gets_a_chat_completion_and_errors_in_openai_shape(
         completion = openai.types.chat.ChatCompletion.model_validate(done["response"]["body"])
         assert completion.choices[0].message.content == 'Mock reply to: "hi"'
         bad = client.chat.completions.with_raw_response.create(
-            model="aimux-mock", messages=[{"role": "user", "content": "[[mock:error:400]]"}],
+            model="aimux-mock",
+            messages=[{"role": "user", "content": "[[mock:error:400]]"}],
             extra_headers={"x-aimux-async": "1"},
         )
         failed = wait_for(lambda: finished(served.url, bad.headers["location"]))
@@ -105,8 +106,12 @@ def test_an_unreachable_webhook_ends_as_a_dead_letter_the_operator_can_redeliver
     client_app = app.client  # type: ignore[attr-defined]
     client_app.state.jobs = build_jobs(gateway, job_settings(tmp_path, webhook_attempts=3), ledgers=ledgers())
     with webhook_receiver(then=500) as receiver, serve(app) as url:
-        answer = httpx.post(f"{url}/v1/chat/completions", timeout=10, headers={"x-aimux-async": receiver.url()},
-                            json={"model": "aimux-mock", "messages": [{"role": "user", "content": "x"}]})
+        answer = httpx.post(
+            f"{url}/v1/chat/completions",
+            timeout=10,
+            headers={"x-aimux-async": receiver.url()},
+            json={"model": "aimux-mock", "messages": [{"role": "user", "content": "x"}]},
+        )
         location = answer.headers["location"]
         failed = wait_for(lambda: (j := job(url, location))["webhook"]["status"] == "failed" and j)
         assert failed["webhook"]["attempts"] == 3 and len(receiver.deliveries) == 3
@@ -141,8 +146,12 @@ def test_webhooks_to_private_addresses_or_without_https_are_refused(
     tmp_path: Path, webhook: str, local: bool, why: str
 ) -> None:
     with serve_jobs(tmp_path, settings=job_settings(tmp_path, local_mode=local)) as served:
-        answer = httpx.post(f"{served.url}/v1/messages", json=MESSAGE, timeout=10,
-                            headers={"x-aimux-async": webhook, "anthropic-version": "2023-06-01"})
+        answer = httpx.post(
+            f"{served.url}/v1/messages",
+            json=MESSAGE,
+            timeout=10,
+            headers={"x-aimux-async": webhook, "anthropic-version": "2023-06-01"},
+        )
         assert answer.status_code == 400, answer.text
         error = answer.json()["error"]
         assert error["type"] == "invalid_request_error" and error["message"].startswith("x-aimux-async: ")
@@ -151,8 +160,12 @@ def test_webhooks_to_private_addresses_or_without_https_are_refused(
 
 def test_streaming_cannot_be_async(tmp_path: Path) -> None:
     with serve_jobs(tmp_path) as served:
-        answer = httpx.post(f"{served.url}/v1/messages", json={**MESSAGE, "stream": True}, timeout=10,
-                            headers={"x-aimux-async": "1", "anthropic-version": "2023-06-01"})
+        answer = httpx.post(
+            f"{served.url}/v1/messages",
+            json={**MESSAGE, "stream": True},
+            timeout=10,
+            headers={"x-aimux-async": "1", "anthropic-version": "2023-06-01"},
+        )
         assert answer.status_code == 400 and "stream" in answer.json()["error"]["message"]
 
 
@@ -184,7 +197,11 @@ def test_delivery_connects_to_the_address_it_checked_not_to_a_second_lookup(
 
 
 def _send(url: str, receiver: Receiver, host: str) -> str:
-    answer = httpx.post(f"{url}/v1/messages", json=MESSAGE, timeout=10,
-                        headers={"x-aimux-async": receiver.url("/hook", host=host), "anthropic-version": "2023-06-01"})
+    answer = httpx.post(
+        f"{url}/v1/messages",
+        json=MESSAGE,
+        timeout=10,
+        headers={"x-aimux-async": receiver.url("/hook", host=host), "anthropic-version": "2023-06-01"},
+    )
     assert answer.status_code == 202, answer.text
     return answer.headers["location"]

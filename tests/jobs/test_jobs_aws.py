@@ -92,12 +92,19 @@ def test_worker_handler_reports_only_the_failed_message_of_an_sqs_batch(
         # as the worker function has it (assembly.worker_handler)
         handler = WorkerHandler(lambda: build_jobs(gateway, settings, ledgers=ledgers(), **parts))
         client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
-        requests = [{"custom_id": f"r{n}", "params": {"model": "compat-model", "max_tokens": 8,
-                                                       "messages": [{"role": "user", "content": "x"}]}}
-                    for n in range(3)]
+        requests = [
+            {
+                "custom_id": f"r{n}",
+                "params": {"model": "compat-model", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]},
+            }
+            for n in range(3)
+        ]
         batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
-        poison = {"messageId": "poison-1", "body": json.dumps({"kind": "batch.items", "batch": batch.id}),
-                  "eventSource": "aws:sqs"}
+        poison = {
+            "messageId": "poison-1",
+            "body": json.dumps({"kind": "batch.items", "batch": batch.id}),
+            "eventSource": "aws:sqs",
+        }
         failures: list[Any] = []
 
         def step() -> bool:
@@ -129,16 +136,35 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_answers_nothing_twice(
     config.write_text(json.dumps(document(upstream)))
     gateway = gateway_for(document(upstream), {"COMPAT_KEY": "k"}, store=parts["store"])
     settings = job_settings(tmp_path, queue_url=aws.queue_url, bucket=aws.bucket)
-    env = {k: v for k, v in os.environ.items() if k not in REAL_AWS_ENV} | FAKE_AWS_ENV | aws.env() | {
-        "AIMUX_CONFIG": str(config), "COMPAT_KEY": "k", "AIMUX_AUTH": "off", "AIMUX_NATIVE_BATCHES": "off",
-        "AIMUX_JOB_LEASE_SECONDS": "3", "AIMUX_BATCH_CHUNK": str(requests_in_batch), "AIMUX_BATCH_CONCURRENCY": "1",
-        "AIMUX_BATCH_POLL_SECONDS": "1", "AIMUX_LOG_LEVEL": "WARNING",
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if k not in REAL_AWS_ENV}
+        | FAKE_AWS_ENV
+        | aws.env()
+        | {
+            "AIMUX_CONFIG": str(config),
+            "COMPAT_KEY": "k",
+            "AIMUX_AUTH": "off",
+            "AIMUX_NATIVE_BATCHES": "off",
+            "AIMUX_JOB_LEASE_SECONDS": "3",
+            "AIMUX_BATCH_CHUNK": str(requests_in_batch),
+            "AIMUX_BATCH_CONCURRENCY": "1",
+            "AIMUX_BATCH_POLL_SECONDS": "1",
+            "AIMUX_LOG_LEVEL": "WARNING",
+        }
+    )
     with serve_jobs(tmp_path, gateway, settings=settings, **parts) as served:
         client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
-        requests = [{"custom_id": f"doc-{n}", "params": {"model": "compat-model", "max_tokens": 8,
-                                                          "messages": [{"role": "user", "content": f"n{n}"}]}}
-                    for n in range(requests_in_batch)]
+        requests = [
+            {
+                "custom_id": f"doc-{n}",
+                "params": {
+                    "model": "compat-model",
+                    "max_tokens": 8,
+                    "messages": [{"role": "user", "content": f"n{n}"}],
+                },
+            }
+            for n in range(requests_in_batch)
+        ]
         batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         first = _worker(env, tmp_path / "first.log")
         try:
@@ -150,8 +176,10 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_answers_nothing_twice(
         assert answered_before < requests_in_batch, "the first worker finished before it was killed"
         second = _worker(env, tmp_path / "second.log")
         try:
-            ended = wait_for(lambda: (b := client.messages.batches.retrieve(batch.id)).processing_status == "ended"
-                             and b, seconds=120)
+            ended = wait_for(
+                lambda: (b := client.messages.batches.retrieve(batch.id)).processing_status == "ended" and b,
+                seconds=120,
+            )
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=20)
@@ -165,5 +193,10 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_answers_nothing_twice(
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "aimux_core.cli", "worker"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=log.parent)
+        return subprocess.Popen(
+            [sys.executable, "-m", "aimux_core.cli", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+        )

@@ -49,9 +49,13 @@ def test_canceling_an_anthropic_batch_stops_the_requests_not_started(
 ) -> None:
     with served(tmp_path, slow_upstream) as app:
         client = anthropic.Anthropic(base_url=app.url, api_key="unused", max_retries=0)
-        requests = [{"custom_id": f"r{n}", "params": {"model": "slow-model", "max_tokens": 16,
-                                                       "messages": [{"role": "user", "content": f"q{n}"}]}}
-                    for n in range(REQUESTS)]
+        requests = [
+            {
+                "custom_id": f"r{n}",
+                "params": {"model": "slow-model", "max_tokens": 16, "messages": [{"role": "user", "content": f"q{n}"}]},
+            }
+            for n in range(REQUESTS)
+        ]
         batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         wait_for(lambda: slow_upstream.requests)  # the first request is held by the upstream now
         canceling = client.messages.batches.cancel(batch.id)
@@ -71,12 +75,21 @@ def test_canceling_an_openai_batch_reports_cancelled_requests_in_the_error_file(
 ) -> None:
     with served(tmp_path, slow_upstream) as app:
         client = openai.OpenAI(base_url=f"{app.url}/v1", api_key="unused", max_retries=0)
-        lines = [json.dumps({"custom_id": f"c{n}", "method": "POST", "url": "/v1/chat/completions",
-                             "body": {"model": "slow-model", "messages": [{"role": "user", "content": "x"}]}})
-                 for n in range(REQUESTS)]
+        lines = [
+            json.dumps(
+                {
+                    "custom_id": f"c{n}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": {"model": "slow-model", "messages": [{"role": "user", "content": "x"}]},
+                }
+            )
+            for n in range(REQUESTS)
+        ]
         uploaded = client.files.create(file=("in.jsonl", io.BytesIO("\n".join(lines).encode())), purpose="batch")
-        batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                                      completion_window="24h")
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         wait_for(lambda: slow_upstream.requests)
         assert client.batches.cancel(batch.id).status == "cancelling"
         done = wait_for(lambda: (b := client.batches.retrieve(batch.id)).status == "cancelled" and b)

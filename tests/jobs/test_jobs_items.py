@@ -65,8 +65,12 @@ def test_a_retryable_upstream_failure_is_retried_then_answered() -> None:
 
 
 def test_what_is_worth_another_attempt() -> None:
-    budget = BudgetExceeded("over budget", budget="daily", resets_at=datetime(2030, 1, 1, tzinfo=UTC),  # type: ignore[arg-type]
-                            retry_after=3600)
+    budget = BudgetExceeded(
+        "over budget",
+        budget="daily",
+        resets_at=datetime(2030, 1, 1, tzinfo=UTC),  # type: ignore[arg-type]
+        retry_after=3600,
+    )
     assert retry_delay(budget, 1) is None
     assert retry_delay(InvalidRequest("bad"), 1) is None
     assert retry_delay(UpstreamError("400", provider="p", retryable=False, status=400), 1) is None

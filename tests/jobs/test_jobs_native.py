@@ -50,17 +50,23 @@ def gpt() -> Iterator[OpenAIBatchUpstream]:
 
 def document(claude: AnthropicBatchUpstream, gpt: OpenAIBatchUpstream) -> dict[str, Any]:
     return {
-        "providers": {"anthropic": {"preset": "anthropic", "base_url": claude.base_url},
-                      "openai": {"preset": "openai", "base_url": gpt.base_url}},
-        "models": {"claude-sonnet": {"provider": "anthropic", "upstream_model": "claude-sonnet-4-5", "price": PRICE},
-                   "gpt-big": {"provider": "openai", "upstream_model": "gpt-5", "price": PRICE}},
+        "providers": {
+            "anthropic": {"preset": "anthropic", "base_url": claude.base_url},
+            "openai": {"preset": "openai", "base_url": gpt.base_url},
+        },
+        "models": {
+            "claude-sonnet": {"provider": "anthropic", "upstream_model": "claude-sonnet-4-5", "price": PRICE},
+            "gpt-big": {"provider": "openai", "upstream_model": "gpt-5", "price": PRICE},
+        },
         "routes": {"default": ["claude-sonnet"]},
     }
 
 
 def anthropic_request(custom_id: str, model: str, text: str) -> dict[str, Any]:
-    return {"custom_id": custom_id,
-            "params": {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}]}}
+    return {
+        "custom_id": custom_id,
+        "params": {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}]},
+    }
 
 
 def settled(store: MemoryStore, key_id: str, clock: Any) -> Any:
@@ -108,15 +114,25 @@ def test_an_openai_batch_for_gpt_goes_to_openai_files_and_batch(
     gateway = gateway_for(document(claude, gpt), KEYS, store=MemoryStore())
     with serve_jobs(tmp_path, gateway) as served:
         client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="unused", max_retries=0)
-        lines = [json.dumps({"custom_id": f"row-{n}", "method": "POST", "url": "/v1/chat/completions",
-                             "body": {"model": "gpt-big", "messages": [{"role": "user", "content": f"row {n}"}]}})
-                 for n in range(3)]
+        lines = [
+            json.dumps(
+                {
+                    "custom_id": f"row-{n}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": {"model": "gpt-big", "messages": [{"role": "user", "content": f"row {n}"}]},
+                }
+            )
+            for n in range(3)
+        ]
         file_id = client.files.create(file=("in.jsonl", io.BytesIO("\n".join(lines).encode())), purpose="batch").id
         batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
         done = wait_for(lambda: (b := client.batches.retrieve(batch.id)).status == "completed" and b)
         assert done.output_file_id and done.error_file_id is None
-        output = {json.loads(x)["custom_id"]: json.loads(x) for x in client.files.content(done.output_file_id).text
-                  .splitlines()}
+        output = {
+            json.loads(x)["custom_id"]: json.loads(x)
+            for x in client.files.content(done.output_file_id).text.splitlines()
+        }
         assert sorted(output) == ["row-0", "row-1", "row-2"]
         assert output["row-2"]["response"]["body"]["model"] == "gpt-big"
         assert gpt.requests and all("/chat/completions" not in r.path for r in gpt.requests)  # nothing live
@@ -148,8 +164,9 @@ def test_canceling_a_native_batch_cancels_it_at_the_provider(
     gateway = gateway_for(document(claude, gpt), KEYS, store=MemoryStore())
     with serve_jobs(tmp_path, gateway) as served:
         client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
-        batch = client.messages.batches.create(requests=[anthropic_request(f"c{n}", "claude-sonnet", "x")
-                                                         for n in range(3)])  # type: ignore[arg-type]
+        batch = client.messages.batches.create(
+            requests=[anthropic_request(f"c{n}", "claude-sonnet", "x") for n in range(3)]
+        )  # type: ignore[arg-type]
         wait_for(lambda: claude.batches)
         client.messages.batches.cancel(batch.id)
         ended = wait_for(lambda: (b := client.messages.batches.retrieve(batch.id)).processing_status == "ended" and b)

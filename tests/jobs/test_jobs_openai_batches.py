@@ -38,8 +38,9 @@ def test_a_batch_writes_an_output_file_and_an_error_file(tmp_path: Path) -> None
         assert (uploaded.purpose, uploaded.filename, uploaded.object) == ("batch", "requests.jsonl", "file")
         assert client.files.content(file_id).content.decode().count("\n") == 10
 
-        created = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
-                                        completion_window="24h", metadata={"team": "search"})
+        created = client.batches.create(
+            input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"team": "search"}
+        )
         assert created.status == "validating" and created.object == "batch" and created.metadata == {"team": "search"}
         batch = wait_for(lambda: done(client, created.id))
         assert batch.status == "completed"
@@ -77,7 +78,9 @@ def test_a_bad_input_line_fails_the_batch_naming_the_line(tmp_path: Path) -> Non
         assert batch.status == "failed" and batch.failed_at and batch.output_file_id is None
         assert batch.errors is not None and batch.errors.data is not None
         assert [(e.code, e.line) for e in batch.errors.data] == [
-            ("invalid_json", 2), ("duplicate_custom_id", 3), ("mismatched_url", 4)
+            ("invalid_json", 2),
+            ("duplicate_custom_id", 3),
+            ("mismatched_url", 4),
         ]
 
 

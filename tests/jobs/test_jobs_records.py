@@ -34,8 +34,16 @@ def book(request: pytest.FixtureRequest, clock: FakeClock) -> BatchBook:
 
 def created(book: BatchBook, total: int = 3) -> BatchRecord:
     now = book.clock.now()
-    record = BatchRecord(new_id(ANTHROPIC_BATCH, now), "anthropic", "key_x", total, now, now + PROCESSING_SECONDS,
-                         "batches/x/input.jsonl", started_at=now)
+    record = BatchRecord(
+        new_id(ANTHROPIC_BATCH, now),
+        "anthropic",
+        "key_x",
+        total,
+        now,
+        now + PROCESSING_SECONDS,
+        "batches/x/input.jsonl",
+        started_at=now,
+    )
     asyncio.run(book.create(record))
     return record
 

@@ -52,11 +52,19 @@ def test_batch_requests_are_admitted_and_accounted_under_their_key(tmp_path: Pat
     with serve_jobs(tmp_path, gateway, keys=keys) as served:
         as_alice = anthropic.Anthropic(base_url=served.url, api_key=alice, max_retries=0)
         as_bob = anthropic.Anthropic(base_url=served.url, api_key=bob, max_retries=0)
-        requests = [{"custom_id": f"p{n}", "params": {"model": "priced", "max_tokens": 16,
-                                                       "messages": [{"role": "user", "content": "x"}]}}
-                    for n in range(4)]
-        requests.append({"custom_id": "not-allowed", "params": {"model": "other", "max_tokens": 16,
-                                                                 "messages": [{"role": "user", "content": "x"}]}})
+        requests = [
+            {
+                "custom_id": f"p{n}",
+                "params": {"model": "priced", "max_tokens": 16, "messages": [{"role": "user", "content": "x"}]},
+            }
+            for n in range(4)
+        ]
+        requests.append(
+            {
+                "custom_id": "not-allowed",
+                "params": {"model": "other", "max_tokens": 16, "messages": [{"role": "user", "content": "x"}]},
+            }
+        )
         batch = as_alice.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         with pytest.raises(anthropic.NotFoundError):
             as_bob.messages.batches.retrieve(batch.id)
@@ -73,11 +81,18 @@ def test_batch_requests_are_admitted_and_accounted_under_their_key(tmp_path: Pat
         settled = wait_for(lambda: (t := asyncio.run(ledger.totals(alice_record.id))).held_month_micro == 0 and t)
         assert settled.month_micro == 4 * LIVE_MICRO_USD  # run here: the live price, once per request
 
-        job = httpx.post(f"{served.url}/v1/messages", timeout=10, headers={"x-api-key": alice, "x-aimux-async": "1"},
-                         json={"model": "priced", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]})
+        job = httpx.post(
+            f"{served.url}/v1/messages",
+            timeout=10,
+            headers={"x-api-key": alice, "x-aimux-async": "1"},
+            json={"model": "priced", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]},
+        )
         assert job.status_code == 202
         location = job.headers["location"]
         assert httpx.get(served.url + location, headers={"x-api-key": bob}, timeout=10).status_code == 404
-        wait_for(lambda: httpx.get(served.url + location, headers={"x-api-key": alice}, timeout=10)
-                 .json()["status"] == "succeeded")
-
+        wait_for(
+            lambda: (
+                httpx.get(served.url + location, headers={"x-api-key": alice}, timeout=10).json()["status"]
+                == "succeeded"
+            )
+        )

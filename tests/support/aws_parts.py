@@ -26,16 +26,20 @@ class AwsParts:
     def client(self, service: str) -> Any:
         import boto3
 
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                        region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
         return session.client(service, endpoint_url=self.endpoint)
 
     def env(self) -> dict[str, str]:
         """What a deployed function reads (endpoints pointed at moto)."""
         return {
-            "AIMUX_QUEUE_URL": self.queue_url, "AWS_ENDPOINT_URL_SQS": self.endpoint,
-            "AIMUX_BUCKET": self.bucket, "AWS_ENDPOINT_URL_S3": self.endpoint,
-            "AIMUX_TABLE": self.table, "AIMUX_DYNAMODB_ENDPOINT": self.endpoint,
+            "AIMUX_QUEUE_URL": self.queue_url,
+            "AWS_ENDPOINT_URL_SQS": self.endpoint,
+            "AIMUX_BUCKET": self.bucket,
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AIMUX_TABLE": self.table,
+            "AIMUX_DYNAMODB_ENDPOINT": self.endpoint,
         }
 
 
@@ -49,8 +53,8 @@ def aws(moto_server: DynamoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     dead = sqs.create_queue(QueueName=name + "-dead")["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": "5"})
-    parts.queue_url = sqs.create_queue(
-        QueueName=name, Attributes={"VisibilityTimeout": "3", "RedrivePolicy": redrive}
-    )["QueueUrl"]
+    parts.queue_url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "3", "RedrivePolicy": redrive})[
+        "QueueUrl"
+    ]
     parts.client("s3").create_bucket(Bucket=name)
     yield parts

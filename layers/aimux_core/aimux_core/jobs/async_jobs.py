@@ -92,10 +92,12 @@ async def accept(
     record = JobRecord(job_id, dialect, owner, now, f"jobs/{job_id}/request.json", context.to_item(), webhook)
     await jobs.blobs.put(record.body_blob, body)
     expires = now + RETENTION_SECONDS
-    await jobs.store.transact([
-        PutOp(job_pk(job_id), META, record.to_item(), ABSENT),
-        PutOp(OPEN_PK, job_id, {"expires_at": expires}, ABSENT),
-    ])
+    await jobs.store.transact(
+        [
+            PutOp(job_pk(job_id), META, record.to_item(), ABSENT),
+            PutOp(OPEN_PK, job_id, {"expires_at": expires}, ABSENT),
+        ]
+    )
     await jobs.queue.send([{"kind": "job.run", "job": job_id}])
     return JobRecord.from_item(job_id, {**record.to_item(), "version": 1})
 
@@ -118,12 +120,20 @@ async def wire(jobs: Jobs, record: JobRecord) -> dict[str, Any]:
     if record.webhook:
         shown = check_url(record.webhook, local_mode=True).shown
         state = "delivered" if record.delivered_at else "failed" if record.dead_at else "pending"
-        webhook = {"url": shown, "status": state, "attempts": record.delivery_attempts,
-                   "delivered_at": rfc3339(record.delivered_at) if record.delivered_at else None}
+        webhook = {
+            "url": shown,
+            "status": state,
+            "attempts": record.delivery_attempts,
+            "delivered_at": rfc3339(record.delivered_at) if record.delivered_at else None,
+        }
     return {
-        "id": record.id, "type": "job", "status": record.status, "created_at": rfc3339(record.created_at),
+        "id": record.id,
+        "type": "job",
+        "status": record.status,
+        "created_at": rfc3339(record.created_at),
         "completed_at": rfc3339(record.finished_at) if record.finished_at else None,
-        "webhook": webhook, "response": response,
+        "webhook": webhook,
+        "response": response,
     }
 
 
@@ -139,8 +149,12 @@ async def run_job(jobs: Jobs, job_id: str) -> None:
     if record.lease_until > now:
         await jobs.queue.send([{"kind": "job.run", "job": job_id}], record.lease_until - now)
         return
-    claimed = {**record.to_item(), "started_at": record.started_at or now, "attempts": record.attempts + 1,
-               "lease_until": now + jobs.settings.lease_seconds}
+    claimed = {
+        **record.to_item(),
+        "started_at": record.started_at or now,
+        "attempts": record.attempts + 1,
+        "lease_until": now + jobs.settings.lease_seconds,
+    }
     try:
         await jobs.store.put(job_pk(job_id), META, claimed, expect_version=record.version)
     except ConditionFailed:
@@ -152,8 +166,9 @@ async def run_job(jobs: Jobs, job_id: str) -> None:
     context = RunContext.from_item(record.dialect, record.context)  # type: ignore[arg-type]
     try:
         ledger = jobs.ledgers(context.dialect, job_id)
-        answer = await run(jobs.gateway, key, context, body, job_id, ledger=ledger, attempt=claim.attempts,
-                           owner=record.owner)
+        answer = await run(
+            jobs.gateway, key, context, body, job_id, ledger=ledger, attempt=claim.attempts, owner=record.owner
+        )
     except Retry as retry:
         released = {**claimed, "lease_until": now + retry.after}
         with contextlib.suppress(ConditionFailed):
@@ -208,8 +223,9 @@ async def deliver_job(jobs: Jobs, job_id: str, attempt: int) -> None:
         await jobs.queue.send([{"kind": "job.deliver", "job": job_id, "attempt": attempt + 1}], delay)
         return
     with contextlib.suppress(ConditionFailed):
-        await jobs.store.add(job_pk(job_id), META, {"delivered_at": jobs.clock.now(), "delivery_attempts": 1},
-                             expect={"delivered_at": 0})
+        await jobs.store.add(
+            job_pk(job_id), META, {"delivered_at": jobs.clock.now(), "delivery_attempts": 1}, expect={"delivered_at": 0}
+        )
 
 
 async def park(jobs: Jobs, record: JobRecord, attempts: int, reason: str) -> None:
@@ -217,8 +233,15 @@ async def park(jobs: Jobs, record: JobRecord, attempts: int, reason: str) -> Non
     now = jobs.clock.now()
     log.warning("webhook result of job %s parked as a dead letter after %d attempts: %s", record.id, attempts, reason)
     shown = check_url(record.webhook or "", local_mode=True).shown if record.webhook else ""
-    letter = {"job_id": record.id, "owner": record.owner, "webhook": shown, "attempts": attempts,
-              "last_error": reason, "parked_at": now, "expires_at": now + RETENTION_SECONDS}
+    letter = {
+        "job_id": record.id,
+        "owner": record.owner,
+        "webhook": shown,
+        "attempts": attempts,
+        "last_error": reason,
+        "parked_at": now,
+        "expires_at": now + RETENTION_SECONDS,
+    }
     await jobs.store.put(DEAD_PK, f"{int(now * 1000):015d}.{record.id}", letter, expect_version=None)
     with contextlib.suppress(ConditionFailed):
         await jobs.store.add(job_pk(record.id), META, {"dead_at": now}, expect={"dead_at": 0})

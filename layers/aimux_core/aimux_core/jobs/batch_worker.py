@@ -1,14 +1,14 @@
 """What a worker does with a batch: start it, run its requests, end it (see ``records.py`` for the state).
 
-    batch.start    read the input; OpenAI: validate it (a bad line fails the batch); decide how it runs,
-                   once (``plan``): at a provider's batch API (``native/``) when every request goes to one
-                   provider that has one, else here: one ``batch.items`` message per ``chunk`` requests
-    batch.items    claim each named request, serve it (``items.run``), commit its result line; a request
-                   worth another attempt is released and sent again with a delay; then end the batch if
-                   that was the last request
-    batch.cancel   a native batch: cancel it at the provider; here: end the batch once nothing runs
-    tick           (the schedule) poll native batches; stop batches past their 24 h; end canceled ones
-                   whose last requests' workers died; send ``batch.start`` again for one never started
+batch.start    read the input; OpenAI: validate it (a bad line fails the batch); decide how it runs,
+               once (``plan``): at a provider's batch API (``native/``) when every request goes to one
+               provider that has one, else here: one ``batch.items`` message per ``chunk`` requests
+batch.items    claim each named request, serve it (``items.run``), commit its result line; a request
+               worth another attempt is released and sent again with a delay; then end the batch if
+               that was the last request
+batch.cancel   a native batch: cancel it at the provider; here: end the batch once nothing runs
+tick           (the schedule) poll native batches; stop batches past their 24 h; end canceled ones
+               whose last requests' workers died; send ``batch.start`` again for one never started
 """
 
 from __future__ import annotations
@@ -66,8 +66,11 @@ class BatchWorker:
             return
         chunk = jobs.settings.chunk
         messages = [
-            {"kind": "batch.items", "batch": batch_id,
-             "items": [[index, start, end] for index, (start, end) in enumerate(spans)][n : n + chunk]}
+            {
+                "kind": "batch.items",
+                "batch": batch_id,
+                "items": [[index, start, end] for index, (start, end) in enumerate(spans)][n : n + chunk],
+            }
             for n in range(0, len(spans), chunk)
         ]
         await jobs.queue.send(messages)
@@ -113,8 +116,9 @@ class BatchWorker:
         request_id = f"{record.id}:{index}"
         try:
             ledger = jobs.ledgers(record.dialect, request_id)
-            answer = await run(jobs.gateway, key, context, body, request_id, ledger=ledger, attempt=claim.attempts,
-                               owner=record.owner)
+            answer = await run(
+                jobs.gateway, key, context, body, request_id, ledger=ledger, attempt=claim.attempts, owner=record.owner
+            )
         except Retry as retry:
             await book.release(record.id, index, claim, jobs.clock.now() + retry.after)
             return retry.after
@@ -179,4 +183,3 @@ class BatchWorker:
         with contextlib.suppress(ConditionFailed):
             await book.add(record.id, {"failed_at": now, "closed": 1, "ended_at": now}, expect={"closed": 0})
         await self.jobs.store.delete("batches#open", record.id)
-

@@ -65,8 +65,14 @@ def validate_input(data: bytes, endpoint: str, max_requests: int) -> tuple[list[
     if not spans and not errors:
         errors.append({"code": "empty_file", "line": None, "message": "The input file has no requests.", "param": None})
     if len(spans) > max_requests:
-        errors.append({"code": "too_many_requests", "line": None, "param": None,
-                       "message": f"The input file has {len(spans)} requests; at most {max_requests} are allowed."})
+        errors.append(
+            {
+                "code": "too_many_requests",
+                "line": None,
+                "param": None,
+                "message": f"The input file has {len(spans)} requests; at most {max_requests} are allowed.",
+            }
+        )
     return spans, errors
 
 

@@ -1,8 +1,8 @@
 """``build_jobs``: the ``Jobs`` of a gateway and its settings, with the worker that handles its queue.
 
-    deployed (queue URL, bucket)   SQS + S3; the worker function (or ``aimux worker``) handles the messages
-    local                          an in-process ``LocalQueue`` handled by this process's ``Worker``, blobs
-                                   under ``AIMUX_DATA_DIR`` (``./.aimux``)
+Deployed (a queue URL and a bucket): SQS and S3, the messages handled by the worker function (or
+``aimux worker``). Locally: an in-process ``LocalQueue`` handled by this process's ``Worker``, blobs
+under ``AIMUX_DATA_DIR`` (``./.aimux``).
 """
 
 from __future__ import annotations

@@ -68,8 +68,16 @@ class FileBook:
     async def upload(self, owner: str, filename: str, purpose: str, data: bytes, seconds: float | None) -> FileRecord:
         now = self.clock.now()
         file_id = new_id(FILE, now)
-        record = FileRecord(file_id, owner, filename, len(data), purpose, now,
-                            now + (seconds or FILE_RETENTION_SECONDS), f"files/{file_id}")
+        record = FileRecord(
+            file_id,
+            owner,
+            filename,
+            len(data),
+            purpose,
+            now,
+            now + (seconds or FILE_RETENTION_SECONDS),
+            f"files/{file_id}",
+        )
         await self.blobs.put(record.blob, data)
         await self.save(record, expect_new=True)
         return record
@@ -77,8 +85,13 @@ class FileBook:
     async def save(self, record: FileRecord, *, expect_new: bool = False) -> None:
         """Write the record and its index entry (a batch's output files: again on a retry, same content)."""
         item = {
-            "owner": record.owner, "filename": record.filename, "bytes": record.bytes, "purpose": record.purpose,
-            "created_at": record.created_at, "expires": record.expires, "blob": record.blob,
+            "owner": record.owner,
+            "filename": record.filename,
+            "bytes": record.bytes,
+            "purpose": record.purpose,
+            "created_at": record.created_at,
+            "expires": record.expires,
+            "blob": record.blob,
             "expires_at": record.expires,
         }
         expect = ABSENT if expect_new else None
@@ -93,8 +106,16 @@ class FileBook:
         item = await self.store.get(file_pk(file_id), META)
         if item is None:
             return None
-        return FileRecord(file_id, str(item["owner"]), str(item["filename"]), int(item["bytes"]), str(item["purpose"]),
-                          float(item["created_at"]), float(item["expires"]), str(item["blob"]))
+        return FileRecord(
+            file_id,
+            str(item["owner"]),
+            str(item["filename"]),
+            int(item["bytes"]),
+            str(item["purpose"]),
+            float(item["created_at"]),
+            float(item["expires"]),
+            str(item["blob"]),
+        )
 
     async def list_ids(self, owner: str) -> list[str]:
         return [str(item["sk"]) for item in await self.store.query(files_pk(owner), *ALL)]

@@ -48,8 +48,14 @@ async def finish(jobs: Jobs, record: BatchRecord, *, expired: bool) -> BatchReco
         await _write_results(jobs, current, expired=expired)
         closed = await book.close(current, expired=expired)
         if closed is not None:
-            log.info("batch %s ended: %d succeeded, %d errored, %d canceled, %d expired", closed.id,
-                     closed.n_succeeded, closed.n_errored, closed.n_canceled, closed.n_expired)
+            log.info(
+                "batch %s ended: %d succeeded, %d errored, %d canceled, %d expired",
+                closed.id,
+                closed.n_succeeded,
+                closed.n_errored,
+                closed.n_canceled,
+                closed.n_expired,
+            )
             return closed
         current = await book.get(record.id)
     return None
@@ -83,8 +89,9 @@ async def _write_results(jobs: Jobs, record: BatchRecord, *, expired: bool) -> N
         await jobs.blobs.put(blob, data)
         now = jobs.clock.now()
         name = f"{record.id}_{kind}.jsonl"
-        await jobs.files.save(FileRecord(file_id, record.owner, name, len(data), "batch_output", now,
-                                         now + FILE_RETENTION_SECONDS, blob))
+        await jobs.files.save(
+            FileRecord(file_id, record.owner, name, len(data), "batch_output", now, now + FILE_RETENTION_SECONDS, blob)
+        )
 
 
 async def _custom_ids(jobs: Jobs, record: BatchRecord) -> dict[int, str]:

@@ -141,8 +141,15 @@ def error_answer(context: RunContext, error: AimuxError, request_id: str) -> Ans
 
 
 async def run(
-    gateway: Gateway, key: ApiKeyRecord | None, context: RunContext, body: dict[str, Any], request_id: str,
-    *, ledger: Ledger, attempt: int = 1, owner: str = NO_OWNER,
+    gateway: Gateway,
+    key: ApiKeyRecord | None,
+    context: RunContext,
+    body: dict[str, Any],
+    request_id: str,
+    *,
+    ledger: Ledger,
+    attempt: int = 1,
+    owner: str = NO_OWNER,
 ) -> Answer:
     """Serve one stored request through the gateway; raises ``Retry`` for what is worth another attempt.
 
@@ -195,4 +202,3 @@ def retry_delay(error: AimuxError, attempt: int) -> float | None:
     if isinstance(error, RateLimited | Overloaded) or (isinstance(error, UpstreamError) and error.retryable):
         return max(backoff, error.retry_after or 0.0)
     return None
-

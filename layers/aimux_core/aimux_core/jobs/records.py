@@ -199,8 +199,9 @@ class BatchBook:
     async def request_cancel(self, batch_id: str) -> None:
         """Refuse new claims from now on (``stop``); requests already running finish. Idempotent."""
         with contextlib.suppress(ConditionFailed):  # canceling or ended already
-            await self.add(batch_id, {"stop": 1, "cancel_initiated_at": self.clock.now()}, limit=("stop", 1),
-                           expect={"closed": 0})
+            await self.add(
+                batch_id, {"stop": 1, "cancel_initiated_at": self.clock.now()}, limit=("stop", 1), expect={"closed": 0}
+            )
 
     async def claim(self, batch_id: str, index: int, custom_id: str, lease_seconds: float) -> Claimed | ClaimRefusal:
         pk = batch_pk(batch_id)
@@ -215,8 +216,13 @@ class BatchBook:
             if state.lease_until > now:
                 return "busy"
             attempts = state.attempts
-        item = {"state": "running", "lease_until": now + lease_seconds, "attempts": attempts + 1,
-                "custom_id": custom_id, "expires_at": now + RETENTION_SECONDS}
+        item = {
+            "state": "running",
+            "lease_until": now + lease_seconds,
+            "attempts": attempts + 1,
+            "custom_id": custom_id,
+            "expires_at": now + RETENTION_SECONDS,
+        }
         expect = ABSENT if current is None else int(current["version"])
         # ``running`` counts claims in flight: a new claim or a released one adds itself; taking over a dead
         # worker's claim does not (that claim was never taken off).
@@ -238,23 +244,35 @@ class BatchBook:
         kept = {k: v for k, v in current.items() if k not in ("pk", "sk", "version")}
         released = {**kept, "lease_until": retry_at, "released": True}
         try:
-            await self.store.transact(
-                [PutOp(pk, sk, released, claim.version), AddOp(pk, META, {"running": -1})]
-            )
+            await self.store.transact([PutOp(pk, sk, released, claim.version), AddOp(pk, META, {"running": -1})])
         except ConditionFailed:
             return False
         return True
 
     async def commit(
-        self, batch_id: str, index: int, claim: Claimed, outcome: Outcome, custom_id: str, *, line: str = "",
+        self,
+        batch_id: str,
+        index: int,
+        claim: Claimed,
+        outcome: Outcome,
+        custom_id: str,
+        *,
+        line: str = "",
         line_blob: str = "",
     ) -> bool:
         """Record the request's result and count it, together; False when the claim was lost or the batch ended."""
         pk = batch_pk(batch_id)
         now = self.clock.now()
-        item = {"state": "done", "outcome": outcome, "custom_id": custom_id, "line": line or None,
-                "line_blob": line_blob or None, "attempts": claim.attempts, "finished_at": now,
-                "expires_at": now + RETENTION_SECONDS}
+        item = {
+            "state": "done",
+            "outcome": outcome,
+            "custom_id": custom_id,
+            "line": line or None,
+            "line_blob": line_blob or None,
+            "attempts": claim.attempts,
+            "finished_at": now,
+            "expires_at": now + RETENTION_SECONDS,
+        }
         deltas = {"done": 1, "running": -1, f"n_{outcome}": 1, "closed": 0}
         try:
             await self.store.transact(
@@ -264,13 +282,21 @@ class BatchBook:
             return False
         return True
 
-    async def record_once(self, batch_id: str, index: int, outcome: Outcome, custom_id: str, line: str,
-                          line_blob: str = "") -> bool:
+    async def record_once(
+        self, batch_id: str, index: int, outcome: Outcome, custom_id: str, line: str, line_blob: str = ""
+    ) -> bool:
         """A result that needs no claim (a native batch's answer): written and counted once, False if it was."""
         pk = batch_pk(batch_id)
         now = self.clock.now()
-        item = {"state": "done", "outcome": outcome, "custom_id": custom_id, "line": line or None,
-                "line_blob": line_blob or None, "finished_at": now, "expires_at": now + RETENTION_SECONDS}
+        item = {
+            "state": "done",
+            "outcome": outcome,
+            "custom_id": custom_id,
+            "line": line or None,
+            "line_blob": line_blob or None,
+            "finished_at": now,
+            "expires_at": now + RETENTION_SECONDS,
+        }
         deltas = {"done": 1, f"n_{outcome}": 1, "closed": 0}
         try:
             await self.store.transact(
@@ -339,4 +365,3 @@ class BatchBook:
 
 def is_open_for_work(record: BatchRecord) -> bool:
     return not record.closed and not record.stop and not record.deleted
-

@@ -46,10 +46,19 @@ async def create_batch(request: Request, request_id: str) -> Response:
     batch_id = new_id(ANTHROPIC_BATCH, now)
     blob = f"batches/{batch_id}/input.jsonl"
     await jobs.blobs.put(blob, input_lines(parsed))
-    run_context = RunContext("anthropic", context.anthropic_version, tuple(context.betas),
-                             request.headers.get("x-aimux-provider") or None)
-    record = BatchRecord(batch_id, "anthropic", owner_of(key), len(parsed.requests), now, now + PROCESSING_SECONDS,
-                         blob, run_context.to_item())
+    run_context = RunContext(
+        "anthropic", context.anthropic_version, tuple(context.betas), request.headers.get("x-aimux-provider") or None
+    )
+    record = BatchRecord(
+        batch_id,
+        "anthropic",
+        owner_of(key),
+        len(parsed.requests),
+        now,
+        now + PROCESSING_SECONDS,
+        blob,
+        run_context.to_item(),
+    )
     await jobs.book.create(record)
     await jobs.queue.send([{"kind": "batch.start", "batch": batch_id}])
     return json_response(batch_object(record, _results_url(request, batch_id)), 200, _headers(request_id))
@@ -87,8 +96,9 @@ async def cancel_batch(request: Request, request_id: str) -> Response:
 async def batch_results(request: Request, request_id: str) -> Response:
     record, _ = await _owned(request)
     if not record.closed:
-        raise InvalidRequest(f"message batch {record.id} has not ended yet: its results are available once "
-                             "processing_status is ended")
+        raise InvalidRequest(
+            f"message batch {record.id} has not ended yet: its results are available once processing_status is ended"
+        )
     data = await jobs_of(request).blobs.get(results_blob(record.id))
     if data is None:
         raise NotFound(f"the results of message batch {record.id} are no longer available")
@@ -99,8 +109,9 @@ async def batch_results(request: Request, request_id: str) -> Response:
 async def delete_batch(request: Request, request_id: str) -> Response:
     record, _ = await _owned(request)
     if not record.closed:
-        raise InvalidRequest(f"message batch {record.id} is still processing: cancel it, and delete it once it "
-                             "has ended")
+        raise InvalidRequest(
+            f"message batch {record.id} is still processing: cancel it, and delete it once it has ended"
+        )
     jobs = jobs_of(request)
     await jobs.book.mark_deleted(record)
     for blob in (record.input_blob, results_blob(record.id)):
@@ -125,7 +136,10 @@ async def list_batches(request: Request, request_id: str) -> Response:
         page, has_more = ids[start : start + limit], start + limit < len(ids)
     records = [r for r in [await jobs.book.get(batch_id) for batch_id in page] if r is not None and not r.deleted]
     data = [batch_object(r, _results_url(request, r.id)) for r in records]
-    body = {"data": data, "has_more": has_more, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None}
+    body = {
+        "data": data,
+        "has_more": has_more,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
     return json_response(body, 200, _headers(request_id))
-

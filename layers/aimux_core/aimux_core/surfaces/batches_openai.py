@@ -41,8 +41,7 @@ async def upload_file(request: Request, request_id: str) -> Response:
     if purpose is None:
         raise InvalidRequest("purpose: Field required", param="purpose")
     if purpose.data.decode(errors="replace") != "batch":
-        raise InvalidRequest("purpose: aimux stores files for the Batch API only; use purpose 'batch'",
-                             param="purpose")
+        raise InvalidRequest("purpose: aimux stores files for the Batch API only; use purpose 'batch'", param="purpose")
     upload = form.get("file")
     if upload is None or upload.filename is None:
         raise InvalidRequest("file: a file part is required", param="file")
@@ -128,9 +127,20 @@ async def create_batch(request: Request, request_id: str) -> Response:
     now = jobs.clock.now()
     batch_id = new_id(OPENAI_BATCH, now)
     context = RunContext("openai", provider=request.headers.get("x-aimux-provider") or None)
-    record = BatchRecord(batch_id, "openai", owner, 0, now, now + PROCESSING_SECONDS, source.blob,
-                         context.to_item(), endpoint=str(endpoint), completion_window="24h",
-                         input_file_id=source.id, metadata=metadata)
+    record = BatchRecord(
+        batch_id,
+        "openai",
+        owner,
+        0,
+        now,
+        now + PROCESSING_SECONDS,
+        source.blob,
+        context.to_item(),
+        endpoint=str(endpoint),
+        completion_window="24h",
+        input_file_id=source.id,
+        metadata=metadata,
+    )
     await jobs.book.create(record)
     await jobs.queue.send([{"kind": "batch.start", "batch": batch_id}])
     return json_response(batch_object(record), 200, _headers(request_id))
@@ -187,8 +197,13 @@ def _limit(request: Request, default: int, most: int) -> int:
 
 
 def _list(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": has_more}
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -204,9 +219,14 @@ def _json_object(body: bytes) -> dict[str, Any]:
 def _metadata(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or len(value) > MAX_METADATA or not all(
-        isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512 for k, v in value.items()
+    if (
+        not isinstance(value, dict)
+        or len(value) > MAX_METADATA
+        or not all(
+            isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512 for k, v in value.items()
+        )
     ):
-        raise InvalidRequest("metadata: at most 16 string pairs (keys up to 64, values up to 512 characters)",
-                             param="metadata")
+        raise InvalidRequest(
+            "metadata: at most 16 string pairs (keys up to 64, values up to 512 characters)", param="metadata"
+        )
     return dict(value)

@@ -101,8 +101,13 @@ def error_response(request: Request, error: AimuxError, request_id: str, *, anth
 
 
 async def accept_async(
-    request: Request, dialect: Literal["anthropic", "openai"], key: ApiKeyRecord | None, body: bytes,
-    context: RequestContext, *, stream: bool,
+    request: Request,
+    dialect: Literal["anthropic", "openai"],
+    key: ApiKeyRecord | None,
+    body: bytes,
+    context: RequestContext,
+    *,
+    stream: bool,
 ) -> Response:
     """The 202 of an async request (``x-aimux-async``); ``InvalidRequest`` for a webhook aimux must refuse."""
     # the jobs package: with the first batch or async request, not the client API's cold start

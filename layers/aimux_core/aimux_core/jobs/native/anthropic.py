@@ -27,8 +27,9 @@ class AnthropicBatches:
         requests = [{"custom_id": custom_id, "params": self.adapter.batch_body(c)} for custom_id, c in calls]
         context = calls[0][1].context
         headers = self.adapter.batch_headers(context.anthropic_version, context.betas)
-        answer = json_of(self.provider, await call(self.provider, "POST", self._url(), headers,
-                                                   json_body={"requests": requests}))
+        answer = json_of(
+            self.provider, await call(self.provider, "POST", self._url(), headers, json_body={"requests": requests})
+        )
         batch_id = answer.get("id")
         if not isinstance(batch_id, str):
             raise malformed_answer(self.provider, "created a message batch without an id")
@@ -64,8 +65,9 @@ class AnthropicBatches:
                     results[custom_id] = error
             elif kind == "errored":
                 inner = (result.get("error") or {}).get("error") or {}
-                results[custom_id] = result_error(self.provider, str(inner.get("type") or "api_error"),
-                                                  str(inner.get("message") or "request failed"))
+                results[custom_id] = result_error(
+                    self.provider, str(inner.get("type") or "api_error"), str(inner.get("message") or "request failed")
+                )
             else:
                 results[custom_id] = "expired" if kind == "expired" else "canceled"
         return results

@@ -42,13 +42,24 @@ def result_error(provider: str, kind: str, message: str) -> AimuxError:
     if kind == "invalid_request_error":
         return InvalidRequest(message)
     status = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504, "not_found_error": 404}
-    return UpstreamError(f"upstream {provider}: {message}", provider=provider, retryable=False,
-                         status=status.get(kind, 500), kind=kind if kind in status else "api_error")
+    return UpstreamError(
+        f"upstream {provider}: {message}",
+        provider=provider,
+        retryable=False,
+        status=status.get(kind, 500),
+        kind=kind if kind in status else "api_error",
+    )
 
 
 async def call(
-    provider: str, method: str, url: str, headers: Mapping[str, str], *, json_body: Any = None,
-    files: Any = None, data: Any = None,
+    provider: str,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    json_body: Any = None,
+    files: Any = None,
+    data: Any = None,
 ) -> httpx.Response:
     """One call to a provider's batch or files API; ``UpstreamError`` for transport failures and 4xx/5xx."""
     client = shared_client()

@@ -32,18 +32,36 @@ class OpenAIBatches:
         lines = []
         for custom_id, upstream_call in calls:
             body, _ = self.adapter.build_body(upstream_call.request, upstream_call.model, stream=False)
-            lines.append(json.dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT,
-                                     "body": json.loads(body)}, separators=(",", ":"), ensure_ascii=False))
+            lines.append(
+                json.dumps(
+                    {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": json.loads(body)},
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                )
+            )
         content = ("\n".join(lines) + "\n").encode()
         base = self.adapter.base_url
-        uploaded = json_of(self.provider, await call(
-            self.provider, "POST", f"{base}/files", self._headers(json_body=False),
-            files={"file": ("aimux-batch.jsonl", content, "application/jsonl")}, data={"purpose": "batch"},
-        ))
-        batch = json_of(self.provider, await call(
-            self.provider, "POST", f"{base}/batches", self._headers(),
-            json_body={"input_file_id": uploaded.get("id"), "endpoint": ENDPOINT, "completion_window": "24h"},
-        ))
+        uploaded = json_of(
+            self.provider,
+            await call(
+                self.provider,
+                "POST",
+                f"{base}/files",
+                self._headers(json_body=False),
+                files={"file": ("aimux-batch.jsonl", content, "application/jsonl")},
+                data={"purpose": "batch"},
+            ),
+        )
+        batch = json_of(
+            self.provider,
+            await call(
+                self.provider,
+                "POST",
+                f"{base}/batches",
+                self._headers(),
+                json_body={"input_file_id": uploaded.get("id"), "endpoint": ENDPOINT, "completion_window": "24h"},
+            ),
+        )
         batch_id = batch.get("id")
         if not isinstance(batch_id, str):
             raise malformed_answer(self.provider, "created a batch without an id")

@@ -116,5 +116,12 @@ async def _hold(jobs: Jobs, key: ApiKeyRecord | None, micro: int) -> dict[str, A
         log.info("batch budget of key %s cannot hold %d micro-USD: running it request by request", key.id, micro)
         return False
     hold = reserved[0]
-    return {"scope": hold.scope, "month_sk": hold.month_sk, "day_attribute": hold.day_attribute, "name": hold.name,
-            "micro_usd": hold.micro_usd, "until": hold.until, "expires_at": hold.expires_at}
+    return {
+        "scope": hold.scope,
+        "month_sk": hold.month_sk,
+        "day_attribute": hold.day_attribute,
+        "name": hold.name,
+        "micro_usd": hold.micro_usd,
+        "until": hold.until,
+        "expires_at": hold.expires_at,
+    }

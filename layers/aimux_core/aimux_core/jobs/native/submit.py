@@ -1,14 +1,14 @@
 """A native batch's life: submit it once, poll it on the schedule, turn its results into result lines.
 
-    submit   claim the submission (the plan's ``lease_until``, compare-and-set), build each request for
-             the upstream exactly as a live call would be (``routing.dispatch.upstream_call``, the adapter's own
-             body), send them as one provider batch (custom ids ``r<index>``); a provider that refuses the
-             batch itself (a non-retryable error) sends it back to the queue, request by request
-    poll     (the schedule) forward a cancel once; when the provider batch ended, read its results:
-             each request's line is written once (``BatchBook.record_once``) and only the write that
-             created it settles the request's cost at the batch price and publishes its record through
-             the live path (``Exchange.answered``: spend, metrics, the log line); the batch's budget hold
-             is released; the batch ends (``finish``)
+submit   claim the submission (the plan's ``lease_until``, compare-and-set), build each request for
+         the upstream exactly as a live call would be (``routing.dispatch.upstream_call``, the adapter's own
+         body), send them as one provider batch (custom ids ``r<index>``); a provider that refuses the
+         batch itself (a non-retryable error) sends it back to the queue, request by request
+poll     (the schedule) forward a cancel once; when the provider batch ended, read its results:
+         each request's line is written once (``BatchBook.record_once``) and only the write that
+         created it settles the request's cost at the batch price and publishes its record through
+         the live path (``Exchange.answered``: spend, metrics, the log line); the batch's budget hold
+         is released; the batch ends (``finish``)
 """
 
 from __future__ import annotations
@@ -64,22 +64,29 @@ async def submit(jobs: Jobs, record: BatchRecord, plan: Item, data: bytes, spans
         calls = []
         for index, (start, end) in enumerate(spans):
             prepared = await prepare(jobs.gateway, context, request_of(record.dialect, data[start:end])[1])
-            call_context = RequestContext(f"{record.id}:{index}", anthropic_version=context.anthropic_version,
-                                          betas=list(context.betas))
+            call_context = RequestContext(
+                f"{record.id}:{index}", anthropic_version=context.anthropic_version, betas=list(context.betas)
+            )
             target = _target(jobs, provider, targets[index])
             calls.append((f"r{index}", upstream_call(prepared.canonical, target, call_context)))
         upstream_id = await api.submit(calls)
     except AimuxError as error:
         retry = isinstance(error, UpstreamError) and error.retryable and attempts < SUBMIT_ATTEMPTS
-        log.warning("batch %s: %s batch API refused the batch (%s)%s", record.id, provider, error.kind,
-                    "; trying again" if retry else "; running it here instead")
+        log.warning(
+            "batch %s: %s batch API refused the batch (%s)%s",
+            record.id,
+            provider,
+            error.kind,
+            "; trying again" if retry else "; running it here instead",
+        )
         if retry:
             await book.update_plan(record.id, {**claimed, "lease_until": 0}, version)
             raise
         await _to_queue(jobs, record, claimed, version)
         return
-    await book.update_plan(record.id, {**claimed, "state": "submitted", "upstream_id": upstream_id,
-                                       "submitted_at": now}, version)
+    await book.update_plan(
+        record.id, {**claimed, "state": "submitted", "upstream_id": upstream_id, "submitted_at": now}, version
+    )
     log.info("batch %s: %d requests sent to the %s batch API as %s", record.id, len(spans), provider, upstream_id)
 
 
@@ -128,8 +135,9 @@ async def _ingest(jobs: Jobs, record: BatchRecord, plan: Item, api: NativeBatche
         request_id, custom_id = f"{record.id}:{index}", custom_ids[index]
         if isinstance(result, str):
             unanswered: BatchOutcome = "expired" if result == "expired" else "canceled"
-            await jobs.book.record_once(record.id, index, unanswered, custom_id,
-                                        unanswered_line(record.dialect, custom_id, unanswered))
+            await jobs.book.record_once(
+                record.id, index, unanswered, custom_id, unanswered_line(record.dialect, custom_id, unanswered)
+            )
             continue
         if isinstance(result, Message):
             answer = Answer(200, prepared[index].render(result), request_id)
@@ -151,8 +159,14 @@ def _target(jobs: Jobs, provider: str, stored: list[Any]) -> Target:
 
 
 def _account(
-    jobs: Jobs, record: BatchRecord, key: ApiKeyRecord | None, prepared: Prepared, stored: list[Any], provider: str,
-    request_id: str, result: Message | AimuxError,
+    jobs: Jobs,
+    record: BatchRecord,
+    key: ApiKeyRecord | None,
+    prepared: Prepared,
+    stored: list[Any],
+    provider: str,
+    request_id: str,
+    result: Message | AimuxError,
 ) -> None:
     """The request's record through the live path, at the batch price (its spend included)."""
     exchange = jobs.ledgers(record.dialect, request_id)
