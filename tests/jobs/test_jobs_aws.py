@@ -19,6 +19,7 @@ from typing import Any
 import anthropic
 import pytest
 
+import aimux_core
 from aimux_core.jobs.blobs import S3Blobs
 from aimux_core.jobs.queue import SqsQueue
 from aimux_core.state.dynamodb import DynamoStore
@@ -192,6 +193,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_answers_nothing_twice(
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``aimux worker`` of this very layer (an absolute path first: the worker runs in the test's folder)."""
+    layer = str(Path(aimux_core.__file__).parents[1])
+    env = env | {"PYTHONPATH": os.pathsep.join(filter(None, (layer, env.get("PYTHONPATH"))))}
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "aimux_core.cli", "worker"],
