@@ -88,8 +88,7 @@ def run_live(http: httpx.Client, server: ServerProcess, count: int) -> dict[str,
 
 def cost_table(input_tokens: int, output_tokens: int) -> list[str]:
     sys.path.insert(0, str(ROOT / "layers" / "aimux_core"))
-    from aimux_core.accounting.pricing import batch_price, cost_micro_usd
-    from aimux_core.routing.catalog import Price
+    from aimux_core.accounting.pricing import Price, batch_price, cost_micro_usd
     from aimux_core.wire.anthropic import Usage
 
     usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
