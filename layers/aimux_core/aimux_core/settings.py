@@ -261,12 +261,15 @@ class Settings:
     )
     # Long work: batches and async jobs (jobs/)
     queue_url: str | None = _var(
-        "AIMUX_QUEUE_URL", None,
+        "AIMUX_QUEUE_URL",
+        None,
         "SQS queue of batch requests, async jobs and webhook deliveries (unset: `aimux serve`'s in-process queue)",
     )
     sqs_endpoint: str | None = _var(("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"), None, "SQS endpoint (moto)")
     bucket: str | None = _var(
-        "AIMUX_BUCKET", None, "S3 bucket of batch inputs and results and job bodies (unset: `AIMUX_DATA_DIR`)",
+        "AIMUX_BUCKET",
+        None,
+        "S3 bucket of batch inputs and results and job bodies (unset: `AIMUX_DATA_DIR`)",
     )
     s3_endpoint: str | None = _var(("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), None, "S3 endpoint (moto)")
     data_dir: str = _var("AIMUX_DATA_DIR", ".aimux", "local folder of batch inputs and results and job bodies")
@@ -278,14 +281,18 @@ class Settings:
         "AIMUX_BATCH_MAX_REQUESTS", 100_000, "requests per batch (more: 400)", _whole(1, 1_000_000)
     )
     job_lease_seconds: float = _var(
-        "AIMUX_JOB_LEASE_SECONDS", 900.0,
+        "AIMUX_JOB_LEASE_SECONDS",
+        900.0,
         "how long a worker owns a request it started; then another may take it over (a worker that died)",
-        _between(1, 43_200), shown="`900`",
+        _between(1, 43_200),
+        shown="`900`",
     )
     batch_poll_seconds: float = _var(
-        "AIMUX_BATCH_POLL_SECONDS", 30.0,
+        "AIMUX_BATCH_POLL_SECONDS",
+        30.0,
         "how often `aimux serve` polls native batches and stalled work (deployed: the schedule, every minute)",
-        _between(1, 86_400), shown="`30`",
+        _between(1, 86_400),
+        shown="`30`",
     )
     local_workers: int = _var("AIMUX_LOCAL_WORKERS", 4, "queue messages `aimux serve` handles at once", _whole(1, 256))
     async_webhook_url: str | None = _var(
@@ -295,12 +302,17 @@ class Settings:
         "AIMUX_WEBHOOK_ATTEMPTS", 6, "deliveries before a webhook result is parked as a dead letter", _whole(1, 20)
     )
     webhook_backoff: tuple[float, ...] = _var(
-        "AIMUX_WEBHOOK_BACKOFF", WEBHOOK_BACKOFF, "seconds between webhook deliveries, comma-separated", _delays,
+        "AIMUX_WEBHOOK_BACKOFF",
+        WEBHOOK_BACKOFF,
+        "seconds between webhook deliveries, comma-separated",
+        _delays,
         shown="`5,30,120,600,900,...`",
     )
     native_batches: bool = _var(
-        "AIMUX_NATIVE_BATCHES", True,
-        "`0`: never send a batch to a provider's batch API (run every request here, at the live price)", _flag,
+        "AIMUX_NATIVE_BATCHES",
+        True,
+        "`0`: never send a batch to a provider's batch API (run every request here, at the live price)",
+        _flag,
         shown="`1`",
     )
     # Admin routes

@@ -258,8 +258,15 @@ class AnthropicProvider(HttpAdapter):
     def batch_body(self, call: UpstreamCall) -> dict[str, Any]:
         """The ``params`` one request of a Message Batch carries to this upstream (as ``create`` would send it)."""
         version = call.context.anthropic_version or DEFAULT_VERSION
-        return build_body(call.request, call.model, self.preset, provider=self.name, stream=False, version=version,
-                          betas=call.context.betas)
+        return build_body(
+            call.request,
+            call.model,
+            self.preset,
+            provider=self.name,
+            stream=False,
+            version=version,
+            betas=call.context.betas,
+        )
 
     def batch_headers(self, version: str | None = None, betas: Iterable[str] = ()) -> dict[str, str]:
         """Headers of the Message Batches calls, the key included (``jobs/native/anthropic.py`` sends them,

@@ -119,7 +119,11 @@ class Exchange:
     process's ``emission`` (where metrics go)."""
 
     def __init__(
-        self, request: Request | None, surface: Surface, *, request_id: str | None = None,
+        self,
+        request: Request | None,
+        surface: Surface,
+        *,
+        request_id: str | None = None,
         emission: Emission | None = None,
     ) -> None:
         self.request = request
