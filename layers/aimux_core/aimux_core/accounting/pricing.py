@@ -146,6 +146,8 @@ def batch_price(price: Price | None) -> Price | None:
         cache_write=scaled(price.cache_write),
         batch=1.0,
     )
+
+
 def cache_savings_usd(cache_read_tokens: int, cache_write_tokens: int, price: Price | None) -> float:
     """What prompt caching saved on an answer, in USD, against the same tokens uncached; negative when
     the answer paid a write premium it has not yet earned back.
