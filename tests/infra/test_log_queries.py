@@ -45,7 +45,8 @@ def test_saved_queries_cost_by_key_project_and_model(template: dict[str, Any]) -
     assert set(by_name) == {"cost-by-key", "cost-by-project", "cost-by-model"}
     groups = {"cost-by-key": {"key_id"}, "cost-by-project": {"project"}, "cost-by-model": {"provider", "model"}}
     for name, props in by_name.items():
-        assert props["LogGroupNames"] == [{"Ref": "MessagesLogGroup"}, {"Ref": "StreamLogGroup"}], name
+        # the worker's too: batch requests and async jobs log the same request lines
+        assert props["LogGroupNames"] == [{"Ref": f"{fn}LogGroup"} for fn in ("Messages", "Stream", "Worker")], name
         query = props["QueryString"]
         assert fields_of(query) <= LINE_FIELDS, (name, fields_of(query) - LINE_FIELDS)
         by = query.split(" by ", 1)[1].split("|", 1)[0]
@@ -53,12 +54,12 @@ def test_saved_queries_cost_by_key_project_and_model(template: dict[str, Any]) -
         assert "sum(cost_usd)" in query and "filter message = 'request'" in query
 
 
-def test_dashboard_has_a_project_view_over_both_log_groups(template: dict[str, Any]) -> None:
+def test_dashboard_has_a_project_view_over_the_request_log_groups(template: dict[str, Any]) -> None:
     body = json.loads(render_sub(template, sub_body(properties(template, "GatewayDashboard")["DashboardBody"])))
     logs = [widget for widget in body["widgets"] if widget["type"] == "log"]
     assert logs, "no Logs Insights widget on the dashboard"
     for widget in logs:
         query = widget["properties"]["query"]
-        assert "SOURCE 'MessagesLogGroup'" in query and "SOURCE 'StreamLogGroup'" in query
+        assert all(f"SOURCE '{fn}LogGroup'" in query for fn in ("Messages", "Stream", "Worker")), query
         assert "by project" in query and "sum(cost_usd)" in query
         assert fields_of(query.split("| filter", 1)[1]) <= LINE_FIELDS, widget["properties"]["title"]

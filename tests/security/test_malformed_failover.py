@@ -110,9 +110,7 @@ class Served:
         deadline = time.monotonic() + 10
         while True:
             item = asyncio.run(self.store.get(f"breaker#{provider}", "state"))
-            # A closed breaker's first failure creates the item with its count alone; ``state`` comes with
-            # the first transition, so an item read in between has none yet.
-            state = None if item is None or "state" not in item else str(item["state"])
+            state = None if item is None or "state" not in item else str(item["state"])  # counted, not yet opened
             if expect is None or state == expect or time.monotonic() > deadline:
                 return state
             time.sleep(0.02)
