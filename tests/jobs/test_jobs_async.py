@@ -119,11 +119,13 @@ def test_an_unreachable_webhook_ends_as_a_dead_letter_the_operator_can_redeliver
         assert [(x["job_id"], x["attempts"], x["webhook"]) for x in letters] == [(failed["id"], 3, receiver.url())]
         assert "500" in letters[0]["last_error"]
         receiver.then = 200
-        again = httpx.post(f"{url}/admin/jobs/dead-letters/{letters[0]['id']}/redeliver", timeout=10)
+        intent = {"x-aimux-admin": "1"}  # an admin change, as the dashboard and the CLI send it (not a form)
+        again = httpx.post(f"{url}/admin/jobs/dead-letters/{letters[0]['id']}/redeliver", headers=intent, timeout=10)
         assert again.status_code == 200
         wait_for(lambda: job(url, location)["webhook"]["status"] == "delivered")
         assert httpx.get(f"{url}/admin/jobs/dead-letters", timeout=10).json()["data"] == []
-        assert httpx.post(f"{url}/admin/jobs/dead-letters/nope/redeliver", timeout=10).status_code == 404
+        unknown = httpx.post(f"{url}/admin/jobs/dead-letters/nope/redeliver", headers=intent, timeout=10)
+        assert unknown.status_code == 404
 
 
 @pytest.mark.parametrize(
