@@ -45,6 +45,10 @@ FIELDS = {
     "cost_usd",
     "breaker_open_seen",
     "rate_limited",
+    "cache",
+    "cache_reason",
+    "dedup",
+    "cache_saved_usd",
 }
 POWERTOOLS_KEYS = {"level", "location", "message", "timestamp", "service"}
 

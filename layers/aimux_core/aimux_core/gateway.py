@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
@@ -26,6 +26,10 @@ from .routing.select import Decision, HealthView, RequestMeta, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
 
+if TYPE_CHECKING:
+    from .cache.policy import Directive
+    from .cache.response_cache import CacheStatus, CacheTicket, ResponseCache
+
 TokenCountSource = Literal["upstream", "estimate"]
 COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
 
@@ -37,18 +41,27 @@ class Served:
     decision: Decision
     outcome: Outcome
     admitted: Admitted = OPEN
+    cache: CacheStatus | None = None
+    """What the response cache did (None: not involved); a hit has no attempts and costs nothing."""
 
     @property
     def target(self) -> Target:
         return self.outcome.target
 
+    @property
+    def from_cache(self) -> bool:
+        return self.cache is not None and self.cache.hit
+
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "x-aimux-provider": self.target.provider,
             "x-aimux-model": self.target.model,
             "x-aimux-route": self.decision.header,
             "x-aimux-attempts": str(len(self.outcome.attempts)),
         }
+        if self.cache is not None:
+            headers.update(self.cache.headers())
+        return headers
 
 
 @dataclass(slots=True)
@@ -69,9 +82,11 @@ class Gateway:
         guard: Guard | None = None,
         admission: Admission | None = None,
         reasoning: ReasoningEcho | None = None,
+        response_cache: ResponseCache | None = None,
     ) -> None:
         self.providers = dict(providers)
         self.reasoning = reasoning
+        self.response_cache = response_cache
         self.table = table
         self.selector = Selector(table)
         self.pins = SessionPins()
@@ -113,14 +128,21 @@ class Gateway:
         return first.entry or MOCK_MODEL
 
     async def create(
-        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, *,
+        cache_directive: Directive | None = None,
     ) -> tuple[Message, Served]:
-        """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
-        request, decision, admitted = await self._admit(request, context, meta)
+        """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here).
+
+        ``cache_directive`` is the client's ``x-aimux-cache`` (``cache/policy.py``).
+        """
+        request, decision, admitted, ticket = await self._admit(request, context, meta, cache_directive)
+        if ticket is not None and ticket.answer is not None:
+            return ticket.answer, _served_from_cache(decision, admitted, ticket)
         try:
             message, outcome = await self.dispatcher.create(request, context, decision.targets)
         except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
             self._release(admitted)
+            self._abandon(ticket)
             if isinstance(error, AimuxError):
                 error.headers.setdefault("x-aimux-route", decision.header)
             raise
@@ -128,15 +150,28 @@ class Gateway:
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
-        return message, Served(decision, outcome, admitted)
+        if ticket is not None and self.response_cache is not None:
+            self.response_cache.keep(ticket, message, outcome.target)
+        return message, Served(decision, outcome, admitted, ticket.status if ticket is not None else None)
 
-    async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
-        """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
-        request, decision, admitted = await self._admit(request, context, meta)
+    async def open_stream(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, *,
+        cache_directive: Directive | None = None,
+    ) -> OpenStream:
+        """A stream with its first content; ``settle`` charges what it used when it ends, however it ends.
+
+        A response-cache hit is the stored answer replayed as a stream (``wire/replay.py``).
+        """
+        request, decision, admitted, ticket = await self._admit(request, context, meta, cache_directive)
+        if ticket is not None and ticket.answer is not None:
+            from .wire.replay import replay
+
+            return OpenStream(replay(ticket.answer), _served_from_cache(decision, admitted, ticket))
         try:
             events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
         except BaseException as error:
             self._release(admitted)
+            self._abandon(ticket)
             if isinstance(error, AimuxError):
                 error.headers.setdefault("x-aimux-route", decision.header)
             raise
@@ -144,7 +179,9 @@ class Gateway:
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
-        return OpenStream(events, Served(decision, outcome, admitted))
+        if ticket is not None and ticket.plan is not None and self.response_cache is not None:
+            events = self.response_cache.tap(ticket, events, outcome.target)
+        return OpenStream(events, Served(decision, outcome, admitted, ticket.status if ticket is not None else None))
 
     async def count_tokens(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
@@ -178,13 +215,18 @@ class Gateway:
             await self.admission.drain()
         if self.reasoning is not None:
             await self.reasoning.drain()
+        if self.response_cache is not None:
+            await self.response_cache.drain()
         drain_guard = getattr(self.guard, "drain", None)
         if drain_guard is not None:
             await drain_guard()
 
     def settle(self, served: Served, usage: Usage) -> float:
         """The answer's cost in USD; the caller's token and spend counters (and its budget hold, replaced
-        by this cost) are updated in the background. Called once per served request."""
+        by this cost) are updated in the background. Called once per served request; a response-cache hit
+        costs 0 and touches nothing (admission never ran for it)."""
+        if served.from_cache:
+            return 0.0
         entry = served.target.entry
         price = entry.price if entry is not None else None
         if self.admission is None:
@@ -192,10 +234,12 @@ class Gateway:
         return self.admission.settle(served.admitted, usage, price) / 1_000_000
 
     async def _admit(
-        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
-    ) -> tuple[MessagesRequest, Decision, Admitted]:
-        """Route, then check the caller's key against it (allow-lists, rate windows, budget).
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, directive: Directive | None
+    ) -> tuple[MessagesRequest, Decision, Admitted, CacheTicket | None]:
+        """Route, look the answer up in the response cache, then check the caller's key against the route
+        (allow-lists, rate windows, budget).
 
+        A cache hit (its ticket carries the answer) returns before admission: it holds and spends nothing.
         The request comes back with the reasoning echo targets need restored (``reasoning.py``);
         that one store read, when needed at all, runs alongside admission's calls.
         """
@@ -206,6 +250,35 @@ class Gateway:
             from .keys.ring import check_model
 
             check_model(key, request.model, decision.route)
+        ticket = await self._open_cache(request, context, decision, directive)
+        if ticket is not None and ticket.answer is not None:
+            return request, decision, (OPEN if key is None else Admitted(key)), ticket
+        try:
+            request, stepped, admitted = await self._limits(request, context, meta, decision, estimate)
+        except BaseException:
+            self._abandon(ticket)
+            raise
+        if stepped is not decision and self.response_cache is not None:
+            self.response_cache.abandon(ticket, "step_down")  # answered by a cheaper route: not this request's
+        return request, stepped, admitted, ticket
+
+    async def _open_cache(
+        self, request: MessagesRequest, context: RequestContext, decision: Decision, directive: Directive | None
+    ) -> CacheTicket | None:
+        if self.response_cache is None:
+            return None
+        from .cache.response_cache import route_targets
+
+        targets = route_targets(self.table, request, decision)
+        return await self.response_cache.open(
+            request, context, decision, targets, directive=directive, deadline=self.dispatcher.policy.deadline
+        )
+
+    async def _limits(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, decision: Decision, estimate: int
+    ) -> tuple[MessagesRequest, Decision, Admitted]:
+        """Admission for the routed request: rate windows and budget, a budget step-down, reasoning restored."""
+        key = context.key
         missing = self._missing_reasoning(request, decision)
         if key is None or self.admission is None:
             request = await self._restore(request, key, missing)
@@ -254,9 +327,19 @@ class Gateway:
         if self.admission is not None:
             self.admission.release(admitted)
 
+    def _abandon(self, ticket: CacheTicket | None) -> None:
+        if ticket is not None and self.response_cache is not None:
+            self.response_cache.abandon(ticket)
+
     def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
         if meta.session_id and self.table.session_pinning:
             self.pins.set(meta.session_id, outcome.target.key)
+
+
+def _served_from_cache(decision: Decision, admitted: Admitted, ticket: CacheTicket) -> Served:
+    """A hit: the route's decision, the target that produced the stored answer, no attempts."""
+    assert ticket.target is not None
+    return Served(decision, Outcome(ticket.target, []), admitted, ticket.status)
 
 
 def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:

@@ -69,6 +69,10 @@ class RequestRecord:
     cost_usd: float = 0.0
     breaker_open_seen: bool = False
     rate_limited: bool = False
+    cache: str | None = None  # the response cache: hit | miss | stored | bypass (None: not involved)
+    cache_reason: str | None = None
+    dedup: str | None = None  # leader | waited | fallback | timeout
+    cache_saved_usd: float = 0.0  # a hit: what its answer cost when it was computed (at today's price)
 
     @property
     def is_error(self) -> bool:
@@ -81,6 +85,16 @@ class RequestRecord:
     @property
     def fell_back(self) -> bool:
         return self.fallbacks > 0
+
+    @property
+    def cache_hit(self) -> bool:
+        """Answered from a stored answer that was there when the request arrived (``CacheHits``)."""
+        return self.cache == "hit" and self.dedup != "waited"
+
+    @property
+    def dedup_saved(self) -> bool:
+        """Answered with the answer of an identical request in flight when it arrived (``DedupSaved``)."""
+        return self.cache == "hit" and self.dedup == "waited"
 
 
 class RequestTimer:
@@ -209,12 +223,19 @@ def record_served(
     ``cost_usd`` defaults to the serving target's catalog price applied by ``pricing.cost_usd`` (0 when
     unpriced); pass it when the caller already computed it (e.g. for spend accounting).
     ``ids`` is ``request_log.lambda_ids(scope)``: (Lambda request id, API Gateway/URL request id).
+    A response-cache hit (``served.cache``) consumed no tokens and costs nothing: its tokens are recorded
+    as 0, and what its answer cost when it was computed as ``cache_saved_usd``.
     """
     decision, outcome = served.decision, served.outcome
     counts = tokens if tokens is not None else tokens_of(usage)
+    entry = outcome.target.entry
+    price = entry.price if entry is not None else None
+    cache = getattr(served, "cache", None)
+    saved = 0.0
+    if cache is not None and cache.hit:
+        saved, counts, cost_usd = price_tokens(counts, price), TokenCounts(), 0.0
     if cost_usd is None:
-        entry = outcome.target.entry
-        cost_usd = price_tokens(counts, entry.price if entry is not None else None)
+        cost_usd = price_tokens(counts, price)
     attempts = len(outcome.attempts)
     return RequestRecord(
         request_id=request_id,
@@ -241,6 +262,10 @@ def record_served(
         cache_write_tokens=counts.cache_write,
         cost_usd=max(0.0, float(cost_usd)),
         breaker_open_seen=saw_open_circuit(decision),
+        cache=cache.state if cache is not None else None,
+        cache_reason=cache.reason if cache is not None else None,
+        dedup=cache.dedup if cache is not None else None,
+        cache_saved_usd=saved,
     )
 
 

@@ -22,12 +22,15 @@ _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def reference_problems(config: AimuxConfig) -> list[Problem]:
+    from .response_cache import response_cache_problems
+
     return [
         *_provider_names(config),
         *_models(config),
         *_routes(config),
         *_aliases(config),
         *_budget(config, ("budget_route",), config.budget_route),
+        *response_cache_problems(config),
     ]
 
 

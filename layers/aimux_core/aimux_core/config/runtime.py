@@ -19,12 +19,14 @@ from .schema import AimuxConfig
 if TYPE_CHECKING:
     import httpx
 
+    from ..cache.response_cache import ResponseCache
     from ..gateway import Gateway
     from ..routing.catalog import Catalog
     from ..routing.dispatch import RetryPolicy
     from ..routing.guard import BreakerGuard, CappedGuard
     from ..routing.table import RoutingTable, Target
     from ..state.breaker_model import BreakerSettings
+    from ..state.clock import Clock
     from ..state.failure_policy import StateFailurePolicy
     from ..state.store import Store
 
@@ -121,9 +123,9 @@ def build_gateway_from_config(
 ) -> Gateway:
     """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...).
 
-    Breakers, health, provider caps, rate windows, spend, the thinking-signing key and the reasoning
-    kept for ``echo`` providers (only when one is configured) share one store: ``store``, else the
-    DynamoDB table named by ``AIMUX_TABLE``, else process memory.
+    Breakers, health, provider caps, rate windows, spend, the thinking-signing key, the reasoning
+    kept for ``echo`` providers (only when one is configured) and the response cache share one store:
+    ``store``, else the DynamoDB table named by ``AIMUX_TABLE``, else process memory.
     """
     from ..admission import Admission
     from ..gateway import Gateway
@@ -159,7 +161,20 @@ def build_gateway_from_config(
         reasoning = ReasoningEcho(ReasoningMemory(store, clock))
     return Gateway(
         providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission,
-        reasoning=reasoning,
+        reasoning=reasoning, response_cache=build_response_cache(config, store, clock),
+    )
+
+
+def build_response_cache(config: AimuxConfig, store: Store, clock: Clock) -> ResponseCache:
+    """The response cache and dedup of ``config.response_cache`` over the gateway's store (always built: a
+    request may opt in with ``x-aimux-cache: use`` where nothing is configured)."""
+    from ..cache.policy import CachePolicy
+    from ..cache.response_cache import ResponseCache
+
+    section = config.response_cache
+    return ResponseCache(
+        store, clock, CachePolicy(section),
+        lease_seconds=section.lease_seconds, max_wait_seconds=section.max_wait_seconds,
     )
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 
 from .errors import ConfigProblems, Problem
 from .provider import INLINE_KEY_MESSAGE, ProviderConfig
+from .response_cache import ResponseCacheConfig
 from .sections import (
     BreakerConfig,
     BreakerOverride,
@@ -161,6 +162,8 @@ class AimuxConfig(Section):
     """Circuit breaker defaults (per-provider overrides under ``providers.<name>.breaker``)."""
     budget_route: str | None = None
     """Route to step down to when a key's budget runs low (used by budget enforcement, when enabled)."""
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    """The exact-match response cache and in-flight dedup (off unless configured or asked per request)."""
 
     _source: str = PrivateAttr(default="config")
 

@@ -31,6 +31,7 @@ from .exchange import Exchange
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
+    cache_directive,
     gateway_of,
     json_response,
     parse_body,
@@ -54,6 +55,7 @@ async def create_chat_completion(request: Request) -> Response:
         key = await exchange.authenticate()
         parsed = parse_body(ChatCompletionRequest, await read_body(request), "openai")
         exchange.client_model = parsed.model
+        directive = cache_directive(request)
         gateway = gateway_of(request)
         limits = gateway.limits_for(parsed.model)
         if not PROVENANCE_KEY.ready and any(getattr(m, "reasoning_content", None) for m in parsed.messages):
@@ -70,7 +72,7 @@ async def create_chat_completion(request: Request) -> Response:
         tool_names = client_tool_names(parsed)
         if canonical.wants_stream:
             include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
-            opened = await gateway.open_stream(canonical, context, meta)
+            opened = await gateway.open_stream(canonical, context, meta, cache_directive=directive)
             encoder = ChatChunkEncoder(
                 model=parsed.model,
                 created=created,
@@ -90,7 +92,7 @@ async def create_chat_completion(request: Request) -> Response:
                 media_type=SSE_MEDIA_TYPE,
                 headers=headers,
             )
-        message, served = await gateway.create(canonical, context, meta)
+        message, served = await gateway.create(canonical, context, meta, cache_directive=directive)
         completion = message_to_chat_completion(
             message, model=parsed.model, created=created, include_reasoning=include_reasoning, tool_names=tool_names
         )

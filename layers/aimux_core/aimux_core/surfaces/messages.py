@@ -26,6 +26,7 @@ from .exchange import Exchange, authenticate
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
+    cache_directive,
     gateway_of,
     json_response,
     new_request_id,
@@ -50,6 +51,7 @@ async def create_message(request: Request) -> Response:
         key = await exchange.authenticate()
         parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
         exchange.client_model = parsed.model
+        directive = cache_directive(request)
         context = request_context(request, request_id)
         check_request(parsed, context.anthropic_version)
         exchange.admit_model(parsed.model)
@@ -57,7 +59,7 @@ async def create_message(request: Request) -> Response:
         gateway = gateway_of(request)
         meta = routing_meta(request, parsed)
         if parsed.wants_stream:
-            opened = await gateway.open_stream(parsed, context, meta)
+            opened = await gateway.open_stream(parsed, context, meta, cache_directive=directive)
             events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
             headers = {
                 **SSE_HEADERS,
@@ -71,7 +73,7 @@ async def create_message(request: Request) -> Response:
                 media_type=SSE_MEDIA_TYPE,
                 headers=headers,
             )
-        message, served = await gateway.create(parsed, context, meta)
+        message, served = await gateway.create(parsed, context, meta, cache_directive=directive)
         if not thinking_enabled(parsed):
             message = without_thinking(message)
         headers = {**served_headers(request_id, served), **exchange.answered(gateway, served, message.usage)}
