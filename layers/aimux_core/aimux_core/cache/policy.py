@@ -10,8 +10,13 @@ Per request, in this order:
    A request that neither asked nor is configured is not considered at all (no header).
 4. Sampling: a request samples unless ``temperature`` is 0 or ``top_k`` is 1. Anthropic's and OpenAI's
    default temperature is 1, so a request without ``temperature`` samples, and so does every request with
-   extended thinking (which requires temperature 1). Sampling requests are bypassed (reason ``sampling``)
-   unless the rule says ``sampling: true``: their answers are meant to vary.
+   extended thinking (which requires temperature 1). A sampling request cached by configuration alone is
+   bypassed (reason ``sampling``) unless the rule says ``sampling: true``: its client expects the answers
+   to vary, and nobody asked otherwise. A request whose client sent ``x-aimux-cache: use`` (or
+   ``refresh``) is cached whatever it samples: the client itself asked for a repeatable answer. (It must
+   be so for Anthropic clients on ``anthropic-version: 2026-10-21``, the default of the SDK majors since
+   then: that version refuses ``temperature``, ``top_p`` and ``top_k``, so such a client cannot send a
+   deterministic request at all.)
 5. Namespace: ``shared`` for mode ``shared``; else the key's project, else the key itself, else (auth
    off) one anonymous namespace. It is part of the entry's digest, so a key never reads another
    project's entries, and an entry is never looked up across namespaces.
@@ -94,7 +99,7 @@ class CachePolicy:
             if not self.config.client_opt_in:
                 return Bypass("opt_in_off")
             mode = "use"
-        if not sampling and samples(request):
+        if not sampling and directive is None and samples(request):
             return Bypass("sampling")
         if mode == SHARED:
             namespace = SHARED
