@@ -20,9 +20,9 @@ whose rule says ``shared``. What the modes mean at run time is in ``cache/policy
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, PositiveFloat
+from pydantic import BeforeValidator, Field, PositiveFloat
 
 from .errors import Problem
 from .sections import Section
@@ -30,7 +30,14 @@ from .sections import Section
 if TYPE_CHECKING:
     from .schema import AimuxConfig
 
-CacheMode = Literal["off", "use", "shared"]
+
+
+def _yaml_off(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``off`` as false: ``mode: off`` means the mode ``off``."""
+    return "off" if value is False else value
+
+
+CacheMode = Annotated[Literal["off", "use", "shared"], BeforeValidator(_yaml_off)]
 MAX_TTL_SECONDS = 30 * 24 * 3600  # a month: an exact-match answer older than that is a liability
 
 
