@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from .schema import AimuxConfig
 
 
-
 def _yaml_off(value: Any) -> Any:
     """YAML 1.1 reads an unquoted ``off`` as false: ``mode: off`` means the mode ``off``."""
     return "off" if value is False else value
