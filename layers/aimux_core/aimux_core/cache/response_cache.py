@@ -74,7 +74,7 @@ class CacheStatus:
         return self.state == "hit"
 
     def headers(self) -> dict[str, str]:
-        found = {STATE_HEADER: self.state}
+        found: dict[str, str] = {STATE_HEADER: self.state}
         if self.reason:
             found[REASON_HEADER] = self.reason
         if self.dedup:
