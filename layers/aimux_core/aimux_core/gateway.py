@@ -267,11 +267,8 @@ class Gateway:
     ) -> CacheTicket | None:
         if self.response_cache is None:
             return None
-        from .cache.response_cache import route_targets
-
-        targets = route_targets(self.table, request, decision)
         return await self.response_cache.open(
-            request, context, decision, targets, directive=directive, deadline=self.dispatcher.policy.deadline
+            request, context, decision, self.table, directive=directive, deadline=self.dispatcher.policy.deadline
         )
 
     async def _limits(

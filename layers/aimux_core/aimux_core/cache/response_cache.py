@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -98,6 +98,15 @@ class CacheTicket:
     heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """What ``route_targets`` needs, kept until a stored answer is found (most lookups find none)."""
+
+    table: RoutingTable
+    request: MessagesRequest
+    decision: Decision
+
+
 def route_targets(table: RoutingTable, request: MessagesRequest, decision: Decision) -> dict[str, Target]:
     """Every target the request's route could have been served by, by key: a stored answer from any of
     them is the route's answer (failover included); one from a target no longer in the route is not."""
@@ -138,15 +147,16 @@ class ResponseCache:
         request: MessagesRequest,
         context: RequestContext,
         decision: Decision,
-        targets: Mapping[str, Target],
+        table: RoutingTable,
         *,
         directive: Directive | None,
         deadline: float,
     ) -> CacheTicket | None:
         """The request's ticket (a hit carries its answer), or None when the cache is not involved.
 
-        ``targets`` are the route's targets (``route_targets``); ``deadline`` is the retry deadline, half
-        of which a duplicate may spend waiting for the request in flight.
+        A stored answer is served only when its target is one of the route's in ``table``
+        (``route_targets``); ``deadline`` is the retry deadline, half of which a duplicate may spend
+        waiting for the request in flight.
         """
         plan = self.policy.plan(request, decision.route, context.key, directive)
         if plan is None:
@@ -159,7 +169,7 @@ class ResponseCache:
             ticket.status.reason = "refresh"
             return ticket
         try:
-            await self._look_up(ticket, targets, deadline)
+            await self._look_up(ticket, _Route(table, request, decision), deadline)
         except _STORE_FAILURES as exc:
             log.warning("response cache bypassed: state store unavailable (%s)", type(exc).__name__)
             self.abandon(ticket)
@@ -221,7 +231,7 @@ class ResponseCache:
 
     # ------------------------------------------------------------------ lookup
 
-    async def _look_up(self, ticket: CacheTicket, targets: Mapping[str, Target], deadline: float) -> None:
+    async def _look_up(self, ticket: CacheTicket, targets: _Route, deadline: float) -> None:
         assert ticket.plan is not None and ticket.pk is not None
         if not ticket.plan.dedup:
             self._serve(ticket, await self.store.get(ticket.pk, SK), targets)
@@ -244,12 +254,12 @@ class ResponseCache:
         else:
             ticket.status.dedup = "timeout" if outcome == "timeout" else "fallback"
 
-    def _serve(self, ticket: CacheTicket, item: dict[str, Any] | None, targets: Mapping[str, Target]) -> None:
-        """A hit when ``item`` holds an answer of one of ``targets``; else the ticket stays a miss."""
+    def _serve(self, ticket: CacheTicket, item: dict[str, Any] | None, route: _Route) -> None:
+        """A hit when ``item`` holds an answer of one of the route's targets; else the ticket stays a miss."""
         found = stored_answer(item)
         if found is None:
             return
-        target = targets.get(found.target_key)
+        target = route_targets(route.table, route.request, route.decision).get(found.target_key)
         if target is None:
             ticket.status.reason = "stale_target"  # the route changed since: answer anew, replace the entry
             return
