@@ -19,18 +19,17 @@ if TYPE_CHECKING:
 
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_KEY_ID = re.compile(r"^key_[0-9a-f]{12}$")  # the format of keys/record.py new_key_id
 
 
 def reference_problems(config: AimuxConfig) -> list[Problem]:
-    from .response_cache import response_cache_problems
-
     return [
         *_provider_names(config),
         *_models(config),
         *_routes(config),
         *_aliases(config),
         *_budget(config, ("budget_route",), config.budget_route),
-        *response_cache_problems(config),
+        *_response_cache(config),
     ]
 
 
@@ -144,4 +143,23 @@ def _aliases(config: AimuxConfig) -> list[Problem]:
         elif not is_route and not is_model:
             hint = _did_you_mean(target, [*routes, *config.models])
             problems.append(Problem(at, f"unknown route or model {target!r}{hint}"))
+    return problems
+
+
+def _response_cache(config: AimuxConfig) -> list[Problem]:
+    """``response_cache`` rules must name a route (or scenario) and key ids."""
+    from .schema import SCENARIOS
+
+    section = config.response_cache
+    routes = set(config.routes) | set(SCENARIOS)
+    problems = [
+        Problem(("response_cache", "routes", name), f"unknown route {name!r}{_did_you_mean(name, routes)}")
+        for name in section.routes
+        if name not in routes
+    ]
+    problems += [
+        Problem(("response_cache", "keys", name), "not a key id (key_ followed by 12 hex digits)")
+        for name in section.keys
+        if not _KEY_ID.match(name)
+    ]
     return problems

@@ -15,20 +15,17 @@
 A rule under ``routes``, ``projects`` or ``keys`` overrides the fields it sets; the most specific wins
 (key, then project, then route, then the section's own fields). ``use`` keeps a project's entries to
 its keys (a key without a project: to itself); ``shared`` shares one namespace between every request
-whose rule says ``shared``. What the modes mean at run time is in ``cache/policy.py``.
+whose rule says ``shared``. What the modes mean at run time is in ``cache/policy.py``; the names rules use
+are checked in ``checks.py``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PositiveFloat
 
-from .errors import Problem
 from .sections import Section
-
-if TYPE_CHECKING:
-    from .schema import AimuxConfig
 
 
 def _yaml_off(value: Any) -> Any:
@@ -80,23 +77,3 @@ class ResponseCacheConfig(Section):
     keys: dict[str, CacheRule] = Field(default_factory=dict)
     """Rules by key id (``key_`` + 12 hex, as ``aimux keys list`` shows it)."""
 
-
-def response_cache_problems(config: AimuxConfig) -> list[Problem]:
-    """Rules naming a route that does not exist, or something that is not a key id."""
-    from ..keys.record import is_key_id
-    from .checks import _did_you_mean
-    from .schema import SCENARIOS
-
-    section = config.response_cache
-    problems: list[Problem] = []
-    routes = set(config.routes) | set(SCENARIOS)
-    for name in section.routes:
-        if name not in routes:
-            hint = _did_you_mean(name, routes)
-            problems.append(Problem(("response_cache", "routes", name), f"unknown route {name!r}{hint}"))
-    for name in section.keys:
-        if not is_key_id(name):
-            problems.append(
-                Problem(("response_cache", "keys", name), "not a key id (key_ followed by 12 hex digits)")
-            )
-    return problems
