@@ -1,10 +1,13 @@
 """The name of a request's entry: a SHA-256 of everything that decides the answer, and nothing else.
 
-What goes in, as one canonical JSON document (keys sorted, compact, UTF-8):
+What goes in:
 
-- the canonical request (``MessagesRequest.dump()``: the fields the client sent, after translation for
-  OpenAI clients) without ``stream`` (a stream and a buffered answer are the same answer, encoded twice)
-  and ``metadata`` (an end-user id, never seen by the model);
+- the canonical request: the typed ``MessagesRequest`` (after translation for OpenAI clients) serialised
+  by pydantic with the fields the client sent, in the model's field order, without ``stream`` (a stream
+  and a buffered answer are the same answer, encoded twice) and ``metadata`` (an end-user id, never seen
+  by the model). Free-form objects inside it (tool schemas, tool inputs, unknown fields) keep the
+  client's key order: a client sends the same request the same way, and sorting every key of a 50 KB
+  Claude Code turn would cost more CPU than the rest of a cache hit (``bench/README.md``);
 - ``anthropic-version`` and the ``anthropic-beta`` flags (they change what the upstream does);
 - the route the request was routed to (and, for an explicit ``provider/model`` or provider choice, its
   targets): the same body sent to another route asks another model;
@@ -26,29 +29,26 @@ if TYPE_CHECKING:
     from ..routing.select import Decision
     from ..wire.anthropic import MessagesRequest
 
-IGNORED_FIELDS = ("stream", "metadata")
+IGNORED_FIELDS = frozenset({"stream", "metadata"})
 
 
 def canonical_document(
     request: MessagesRequest, context: RequestContext, decision: Decision, namespace: str
-) -> str:
-    """The canonical JSON text the digest is taken of (see the module docstring)."""
-    body = request.dump()
-    for name in IGNORED_FIELDS:
-        body.pop(name, None)
+) -> bytes:
+    """The bytes the digest is taken of: a sorted JSON line of the context, then the request's JSON."""
     explicit = [target.key for target in decision.targets] if decision.route == "explicit" else None
-    document = {
+    context_line = {
         "namespace": namespace,
         "route": decision.route,
         "explicit": explicit,
         "anthropic_version": context.anthropic_version,
         "betas": sorted(set(context.betas)),
-        "request": body,
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    head = json.dumps(context_line, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = request.model_dump_json(exclude_unset=True, exclude=IGNORED_FIELDS).encode("utf-8")
+    return head + b"\n" + body
 
 
 def request_digest(request: MessagesRequest, context: RequestContext, decision: Decision, namespace: str) -> str:
     """64 hex digits naming the request's entry."""
-    text = canonical_document(request, context, decision, namespace)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_document(request, context, decision, namespace)).hexdigest()
