@@ -81,6 +81,18 @@ class FakeUpstream(ABC):
         self._check(reply)
         self.queue.default = reply
 
+    def outage(self, fault: Fault, seconds: float) -> Self:
+        """Answer every model request with ``fault`` for the next ``seconds``, then recover (the
+        script queue and the default reply resume): an upstream overloaded for a while."""
+        self._check(fault)
+        self.queue.outage(fault, seconds)
+        return self
+
+    def recover(self) -> Self:
+        """End an ``outage`` now."""
+        self.queue.outage(Fault.http(500), 0.0)
+        return self
+
     def enqueue(self, *items: Item) -> Self:
         """Script the next responses, first in first out."""
         for item in items:
@@ -172,6 +184,8 @@ class FakeUpstream(ABC):
                    cut: Fault | None = None) -> None:
         """Send ``rendered``, interrupted by ``cut`` after ``cut.after_events`` events."""
         delay = reply.chunk_delay if reply else 0.0
+        if reply is not None and reply.delay and rendered.status < 400:
+            await asyncio.sleep(reply.delay)
         if not rendered.streaming:
             await _emit_body(response, rendered, cut)
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -119,7 +120,8 @@ class ToolCall:
 class Reply:
     """A successful answer. ``text``/``reasoning`` given as a sequence are the exact streamed
     chunks; as a string they are split into ``chunk_size`` characters. ``chunk_delay`` sleeps
-    between streamed events. ``model=None`` echoes the requested model."""
+    between streamed events; ``delay`` before the answer starts (a model at work). ``model=None``
+    echoes the requested model."""
 
     text: str | Sequence[str] | None = "Hello!"
     tool_calls: Sequence[ToolCall] = ()
@@ -130,6 +132,7 @@ class Reply:
     stop_sequence: str | None = None
     chunk_size: int = 16
     chunk_delay: float = 0.0
+    delay: float = 0.0
     model: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     quirks: frozenset[Quirk] = frozenset()
@@ -277,13 +280,24 @@ class ReplyQueue:
         self.default = default
         self._items: deque[Item] = deque()
         self._lock = threading.Lock()
+        self._outage: tuple[float, Fault] | None = None
 
     def push(self, items: Iterable[Item]) -> None:
         with self._lock:
             self._items.extend(items)
 
+    def outage(self, fault: Fault, seconds: float) -> None:
+        """Answer ``fault`` to everything for the next ``seconds`` (the queue waits), then recover."""
+        with self._lock:
+            self._outage = (time.monotonic() + seconds, fault)
+
     def pop(self) -> Item:
         with self._lock:
+            if self._outage is not None:
+                until, fault = self._outage
+                if time.monotonic() < until:
+                    return fault
+                self._outage = None
             return self._items.popleft() if self._items else self.default
 
     def clear(self) -> None:

@@ -43,7 +43,8 @@ def body(template: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def emitted() -> list[dict[str, Any]]:
-    """The EMF documents the code prints for a served stream, a rate-limited request and a breaker opening."""
+    """The EMF documents the code prints for a served stream, a rate-limited request, a breaker opening and
+    a refused provider key."""
     served = RequestRecord(
         request_id="req_1", surface="anthropic", status=200, latency_ms=812.5, key_id="team-a", provider="anthropic",
         model="claude-sonnet-4-5", attempts=2, fallbacks=1, stream=True, ttft_ms=240.0, input_tokens=1200,
@@ -59,6 +60,10 @@ def emitted() -> list[dict[str, Any]]:
         transition = SimpleNamespace(key="anthropic", to_state="open", reason="failures")
         with _captured_stdout() as lines:
             metrics.on_breaker_transition(transition)
+        documents += [json.loads(line) for line in lines]
+        refused = SimpleNamespace(key="anthropic/claude-sonnet-4-5", reason="auth_failure")
+        with _captured_stdout() as lines:
+            metrics.on_cooldown(refused, SimpleNamespace(upstream_status=401))
         documents += [json.loads(line) for line in lines]
         spend = getattr(metrics, "emit_key_spend", None)  # the pending per-key spend gauge, once it exists
         if spend is not None:
@@ -179,7 +184,8 @@ def test_pending_metrics_are_flagged_until_the_code_emits_them(emitted: list[dic
 
 def test_dashboard_shows_every_metric_the_code_emits(body: dict[str, Any]) -> None:
     shown = {ref.metric for ref in _custom(dashboard_refs(body))}
-    assert set(metrics.METRICS) <= shown, f"not on the dashboard: {sorted(set(metrics.METRICS) - shown)}"
+    emitted = set(metrics.METRICS) | set(metrics.EVENT_METRICS)
+    assert emitted <= shown, f"not on the dashboard: {sorted(emitted - shown)}"
 
 
 def test_dashboard_has_the_breakdowns_and_percentiles_operators_need(body: dict[str, Any]) -> None:
@@ -215,7 +221,7 @@ def test_lambda_errors_throttles_and_duration_for_every_function(
 def test_required_alarms_notify_the_topic_parameter(template: dict[str, Any]) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     watched = {ref.metric for name, alarm in alarms.items() for ref in alarm_refs(name, alarm["Properties"])}
-    assert {"Errors", "Requests", "BreakerOpen", "KeyDailySpendUSD"} <= watched
+    assert {"Errors", "Requests", "BreakerOpen", "ProviderAuthFailures", "KeyDailySpendUSD"} <= watched
     for name, alarm in alarms.items():
         props = alarm["Properties"]
         assert "SEARCH(" not in json.dumps(props), f"{name}: SEARCH is not allowed in alarms"

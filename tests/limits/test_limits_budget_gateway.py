@@ -23,6 +23,7 @@ from aimux_core.errors import AimuxError, Overloaded
 from aimux_core.gateway import Gateway
 from aimux_core.keys.record import ApiKeyRecord
 from aimux_core.providers.base import RequestContext, UpstreamCall
+from aimux_core.routing.dispatch import Refusal
 from aimux_core.routing.select import RequestMeta
 from aimux_core.routing.table import Target
 from aimux_core.state.budget import BudgetExceeded
@@ -131,10 +132,10 @@ async def test_a_refusal_by_the_rate_window_gives_the_budget_hold_back(gateway: 
 
 
 class RefuseEveryTarget:
-    """A guard whose every target is refused (all circuits open, or every provider at its cap)."""
+    """A guard whose every target is refused (every provider at its cap: nothing may be called anyway)."""
 
-    async def admit(self, target: Target) -> Any | None:
-        return None
+    async def admit(self, target: Target, *, force: bool = False) -> Any:
+        return Refusal("provider at its limits", forcible=False)
 
     async def succeeded(self, *args: Any) -> None:
         return None

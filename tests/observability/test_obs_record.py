@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from aimux_core.gateway import Gateway
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.mock import MockProvider
 from aimux_core.routing.catalog import MOCK_MODEL, Catalog, ModelEntry, Price
-from aimux_core.routing.dispatch import OpenGuard
+from aimux_core.routing.dispatch import OpenGuard, Refusal, RetryPolicy
 from aimux_core.routing.select import HealthView, RequestMeta
 from aimux_core.routing.table import Target, table_for_catalog
 from aimux_core.wire.anthropic import Message, MessagesRequest, StreamEvent
@@ -52,10 +53,13 @@ class CircuitsOpen(OpenGuard):
     async def view(self, targets: Iterable[Target]) -> HealthView:
         return HealthView(open_circuits=self.open_keys)
 
+    async def admit(self, target: Target, *, force: bool = False) -> Any:
+        return Refusal("circuit open", 5.0) if target.key in self.open_keys and not force else True
 
-def gateway(guard: OpenGuard | None = None) -> Gateway:
+
+def gateway(guard: OpenGuard | None = None, policy: RetryPolicy | None = None) -> Gateway:
     table = table_for_catalog(Catalog([FLAKY, MOCK_MODEL]), FLAKY.id)
-    return Gateway({"flaky": Flaky(), "mock": MockProvider()}, table, guard=guard)
+    return Gateway({"flaky": Flaky(), "mock": MockProvider()}, table, guard=guard, policy=policy)
 
 
 def request(text: str = "hello there", *, stream: bool = False) -> MessagesRequest:
@@ -148,7 +152,7 @@ def test_open_circuit_seen_by_routing() -> None:
 
 
 def test_all_circuits_open_failure_is_breaker_open() -> None:
-    gw = gateway(CircuitsOpen({"flaky/flaky-1", "mock/aimux-mock"}))
+    gw = gateway(CircuitsOpen({"flaky/flaky-1", "mock/aimux-mock"}), RetryPolicy(when_all_down="refuse"))
     with pytest.raises(Overloaded) as caught:
         asyncio.run(gw.create(request(), context(), RequestMeta()))
     rec = record_failed(request_id="r", surface="anthropic", error=caught.value, timer=RequestTimer())

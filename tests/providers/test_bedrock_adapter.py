@@ -184,26 +184,28 @@ async def test_images_and_cache_tokens(fake: BedrockUpstream) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "client_status", "kind", "retryable"),
+    ("status", "client_status", "kind", "retryable", "cooldown"),
     [
-        (429, 429, "rate_limit_error", True),
-        (503, 529, "overloaded_error", True),
-        (400, 400, "invalid_request_error", False),
-        (403, 502, "api_error", False),
-        (404, 404, "not_found_error", False),
-        (500, 500, "api_error", True),
-        (408, 504, "timeout_error", True),
+        (429, 429, "rate_limit_error", True, "rate_limit"),
+        (503, 529, "overloaded_error", True, "overloaded"),
+        (400, 400, "invalid_request_error", False, None),
+        (403, 502, "api_error", True, "auth_failure"),  # AccessDenied: another target may serve
+        (404, 404, "not_found_error", False, None),
+        (500, 500, "api_error", True, None),
+        (408, 504, "timeout_error", True, None),
     ],
 )
-async def test_http_errors(fake: BedrockUpstream, status: int, client_status: int, kind: str, retryable: bool) -> None:
+async def test_http_errors(
+    fake: BedrockUpstream, status: int, client_status: int, kind: str, retryable: bool, cooldown: str | None
+) -> None:
     fake.enqueue(Fault.http(status), Fault.http(status))
     p = provider(fake)
     for attempt in (p.create(call()), collect(p, call())):
         with pytest.raises(UpstreamError) as caught:
             await attempt
         error = caught.value
-        assert (error.status, error.kind, error.retryable, error.upstream_status) == (
-            client_status, kind, retryable, status
+        assert (error.status, error.kind, error.retryable, error.upstream_status, error.cooldown) == (
+            client_status, kind, retryable, status, cooldown
         )  # fmt: skip
         assert SECRET not in error.message
     assert len(fake.requests) == 2  # botocore did not retry

@@ -331,7 +331,7 @@ async def expect_error(
         (Fault.http(500), 500, "api_error", True),
         (Fault.http(502), 500, "api_error", True),
         (Fault.http(503), 529, "overloaded_error", True),
-        (Fault.http(401), 502, "api_error", False),
+        (Fault.http(401), 502, "api_error", True),
         (Fault.http(400, message="Invalid 'tools[0]': bad schema"), 400, "invalid_request_error", False),
         (Fault.http(200, body={"error": {"code": 429, "message": "Rate limited upstream"}}), 429,
          "rate_limit_error", True),

@@ -21,6 +21,7 @@ from support.samples import PNG_1X1
 IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_1X1}}
 NO_META = RequestMeta()
 GPT_KEY = "openai/gpt-4.1"
+SONNET_KEY = "anthropic/claude-sonnet-4-5"
 HEALTHY = HealthView()
 
 SONNET = make_entry("sonnet", "anthropic", "claude-sonnet-4-5")

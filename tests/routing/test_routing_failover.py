@@ -300,15 +300,14 @@ def test_openai_client_mid_stream_fault_ends_with_an_error_chunk(
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
 @pytest.mark.parametrize(
     ("upstream_status", "client_status", "kind"),
-    [(400, 400, "invalid_request_error"), (401, 502, "api_error"), (404, 404, "not_found_error")],
+    [(400, 400, "invalid_request_error"), (404, 404, "not_found_error")],
 )
 def test_client_errors_are_not_retried(
     make_pair: Callable[..., Pair], upstream_status: int, client_status: int, kind: str, stream: bool
 ) -> None:
-    """A 4xx is the answer for every target alike: one attempt, the upstream's words, never a key.
-
-    An upstream 401/403 means the gateway's own provider key is wrong; the client gets a 502 so it
-    does not blame (and drop) its own key.
+    """A 4xx about the request is the answer for every target alike: one attempt, the upstream's
+    words, never a key. (A 401/403 is about the gateway's key for that provider: it fails over,
+    ``tests/failover/test_failover_auth.py``.)
     """
     pair = make_pair("anthropic")
     message = f"upstream says no: bad thing {upstream_status} (key {UPSTREAM_KEY})"

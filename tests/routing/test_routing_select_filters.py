@@ -19,6 +19,7 @@ from select_helpers import (
     IMAGE,
     NO_META,
     SONNET,
+    SONNET_KEY,
     TINY,
     labels,
     select,
@@ -27,8 +28,10 @@ from select_helpers import (
 
 from aimux_core.errors import NotFound, Overloaded
 from aimux_core.gateway import Gateway
+from aimux_core.providers.base import RequestContext
 from aimux_core.providers.mock import MockProvider
-from aimux_core.routing.select import HealthView, RequestMeta
+from aimux_core.routing.dispatch import Refusal, RetryPolicy
+from aimux_core.routing.select import HealthView, RequestMeta, Resting
 from aimux_core.routing.table import RoutingTable, Target
 from support.samples import BASH_TOOL
 
@@ -67,10 +70,23 @@ def test_context_window_drops_small_models_below_the_long_context_threshold() ->
 
 
 @pytest.mark.parametrize("key", ["anthropic/claude-sonnet-4-5", "anthropic"], ids=["target", "provider"])
-def test_open_circuit_drops_the_target(key: str) -> None:
+def test_open_circuit_moves_the_target_last(key: str) -> None:
+    """A target that is down stays as a last resort (dispatch falls back on it when nothing else
+    can serve), behind every target that is up."""
     decision = select(make_request(), health=HealthView(open_circuits=frozenset({key})))
-    assert labels(decision) == ["gpt", "deepseek"]
-    assert decision.dropped == (("sonnet", "circuit open"),)
+    assert labels(decision) == ["gpt", "deepseek", "sonnet"]
+    assert decision.down == (("sonnet", "circuit open"),) and decision.dropped == ()
+    assert "all targets down" not in decision.reason
+
+
+def test_down_targets_are_ordered_soonest_to_recover_first() -> None:
+    health = HealthView(
+        open_circuits=frozenset({"deepseek"}),
+        resting={SONNET_KEY: Resting("cooling down (rate limit)", 9.0), GPT_KEY: Resting("circuit open", 2.0)},
+    )
+    decision = select(make_request(), health=health)
+    assert labels(decision) == ["gpt", "sonnet", "deepseek"], "known recoveries first, soonest first"
+    assert decision.reason.endswith("; all targets down")
 
 
 def test_targets_without_a_catalog_entry_are_only_filtered_by_health() -> None:
@@ -79,7 +95,7 @@ def test_targets_without_a_catalog_entry_are_only_filtered_by_health() -> None:
     request = make_request(messages=[{"role": "user", "content": [IMAGE]}], tools=[BASH_TOOL])
     assert select(request, routing, tokens=900_000).targets[0] == raw
     shut = select(request, routing, health=HealthView(open_circuits=frozenset({"local"})))
-    assert shut.dropped[0] == ("local/llama-3", "circuit open")
+    assert shut.down == (("local/llama-3", "circuit open"),) and shut.targets[-1] == raw
 
 
 def gateway_for(routing: RoutingTable) -> Gateway:
@@ -96,16 +112,23 @@ async def test_nothing_left_for_a_capability_is_a_named_error() -> None:
 
 
 class ViewGuard:
-    """A guard with a health snapshot, as the circuit breaker provides (``Gateway.health_view``)."""
+    """A guard with a health snapshot, as the circuit breaker provides (``Gateway.health_view``), whose
+    admission refuses the providers the snapshot shows open (unless forced, as an open circuit is)."""
 
     def __init__(self, view: HealthView) -> None:
         self._view = view
+        self.forced: list[str] = []
 
     async def view(self, targets: Iterable[Target]) -> HealthView:
         return self._view
 
-    async def admit(self, target: Target) -> Any:
-        return True
+    async def admit(self, target: Target, *, force: bool = False) -> Any:
+        if target.provider not in self._view.open_circuits:
+            return True
+        if force:
+            self.forced.append(target.provider)
+            return True
+        return Refusal("circuit open", retry_after=12.5)
 
     async def succeeded(self, *args: Any) -> None:
         return None
@@ -115,15 +138,31 @@ class ViewGuard:
 
 
 @pytest.mark.anyio
-async def test_every_circuit_open_is_overloaded_not_not_found() -> None:
-    """All targets down is a 529 with retry-after (the issue), not a 404 about the model."""
+async def test_every_circuit_open_still_tries_the_soonest_to_recover() -> None:
+    """All targets down: not a 404 about the model, and not a refusal either: the request goes to the
+    target that recovers soonest (``retry.when_all_down: try``), past its open circuit."""
     routing = make_table([SONNET, GPT], {"default": [[SONNET], [GPT]]})
     guard = ViewGuard(HealthView(open_circuits=frozenset({"anthropic", "openai"})))
     gateway = Gateway({"anthropic": MockProvider(), "openai": MockProvider()}, routing, guard=guard)
+    decision = await gateway.decide(make_request(), NO_META)
+    assert labels(decision) == ["sonnet", "gpt"] and decision.reason.endswith("; all targets down")
+    _, served = await gateway.create(make_request(), RequestContext(request_id="req_t"), NO_META)
+    assert served.target.provider == "anthropic" and guard.forced == ["anthropic"]
+    assert len(served.outcome.attempts) == 1
+
+
+@pytest.mark.anyio
+async def test_every_circuit_open_is_refused_when_configured() -> None:
+    """``retry.when_all_down: refuse``: 529 at once, with retry-after and x-aimux-attempts: 0."""
+    routing = make_table([SONNET, GPT], {"default": [[SONNET], [GPT]]})
+    guard = ViewGuard(HealthView(open_circuits=frozenset({"anthropic", "openai"})))
+    policy = RetryPolicy(when_all_down="refuse")
+    gateway = Gateway({"anthropic": MockProvider(), "openai": MockProvider()}, routing, guard=guard, policy=policy)
     with pytest.raises(Overloaded) as caught:
-        await gateway.decide(make_request(), NO_META)
-    assert caught.value.status == 529 and caught.value.retry_after
-    assert "circuit open" in caught.value.message
+        await gateway.create(make_request(), RequestContext(request_id="req_r"), NO_META)
+    assert caught.value.status == 529 and caught.value.retry_after == 13
+    assert "sonnet: circuit open" in caught.value.message and "gpt: circuit open" in caught.value.message
+    assert caught.value.headers["x-aimux-attempts"] == "0" and guard.forced == []
 
 
 @pytest.mark.anyio
@@ -147,14 +186,14 @@ def test_pin_moves_the_sessions_target_first() -> None:
     assert decision.header.endswith("; session pinned")
 
 
-def test_pin_to_a_dropped_target_is_ignored() -> None:
+def test_pin_to_a_down_target_is_ignored() -> None:
     decision = select(
         make_request(),
         meta=RequestMeta(session_id="s"),
         pinned=lambda s: GPT_KEY,
         health=HealthView(open_circuits=frozenset({"openai"})),
     )
-    assert labels(decision) == ["sonnet", "deepseek"] and "pinned" not in decision.reason
+    assert labels(decision) == ["sonnet", "deepseek", "gpt"] and "pinned" not in decision.reason
 
 
 def test_pinning_off_ignores_pins() -> None:

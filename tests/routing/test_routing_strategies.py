@@ -32,14 +32,16 @@ def ctx(
     input_tokens: int = 1_000,
     output_tokens: int = 1_000,
     rotation: RoundRobin | None = None,
+    inflight: dict[str, int] | None = None,
 ) -> OrderingContext:
-    view = HealthView(latencies_ms=latencies or {})
+    view = HealthView(latencies_ms=latencies or {}, inflight=inflight or {})
     return OrderingContext(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         latency_ms=view.latency,
         rng=random.Random(seed),
         rotation=rotation or RoundRobin(),
+        inflight=view.in_flight,
     )
 
 
@@ -66,7 +68,10 @@ def test_priority_is_the_configured_order_every_time() -> None:
     assert orders == {("a", "b", "c")}
 
 
-@pytest.mark.parametrize("strategy", ["priority", "weighted", "round_robin", "cheapest", "lowest_latency"])
+ALL = ["priority", "weighted", "round_robin", "cheapest", "lowest_latency", "least_connections"]
+
+
+@pytest.mark.parametrize("strategy", ALL)
 def test_every_strategy_returns_a_permutation_of_the_tier(strategy: Strategy) -> None:
     targets = tier("a", "b", "c", "d", weights=[1, 2, 3, 0])
     context = ctx(3, latencies={"p-b/m-b": 10.0})
@@ -74,7 +79,7 @@ def test_every_strategy_returns_a_permutation_of_the_tier(strategy: Strategy) ->
         assert sorted(names(order_tier(targets, strategy, context))) == ["a", "b", "c", "d"]
 
 
-@pytest.mark.parametrize("strategy", ["priority", "weighted", "round_robin", "cheapest", "lowest_latency"])
+@pytest.mark.parametrize("strategy", ALL)
 def test_single_target_tier_is_itself(strategy: Strategy) -> None:
     only = tier("solo")
     assert order_tier(only, strategy, ctx()) == only
@@ -290,3 +295,23 @@ def test_round_robin_is_fair_across_many_requests_of_many_tiers() -> None:
         firsts[decision.route][decision.targets[0].label] += 1
     assert firsts["default"] == {"a": 200, "b": 200}
     assert firsts["tools"] == {"x": 67, "y": 67, "z": 66}
+
+
+# --------------------------------------------------------------------------- least connections
+
+
+def test_least_connections_orders_by_requests_in_flight() -> None:
+    """Fewest in flight first (counts per provider, fleet-wide); providers without a count go last."""
+    targets = tier("a", "b", "c", "d")
+    context = ctx(inflight={"p-a": 7, "p-b": 0, "p-c": 3})
+    orders = {tuple(names(order_tier(targets, "least_connections", context))) for _ in range(200)}
+    assert orders == {("b", "c", "a", "d")}
+
+
+def test_least_connections_shuffles_ties() -> None:
+    """Instances reading the same (slightly old) counts must not all pick the same target."""
+    targets = tier("a", "b", "c")
+    context = ctx(5, inflight={"p-a": 2, "p-b": 2, "p-c": 9})
+    firsts = Counter(names(order_tier(targets, "least_connections", context))[0] for _ in range(DRAWS))
+    assert set(firsts) == {"a", "b"}
+    assert chi_square(firsts, {"a": DRAWS / 2, "b": DRAWS / 2}) < CHI2_CRITICAL[1]

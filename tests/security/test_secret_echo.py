@@ -116,6 +116,9 @@ def deployment() -> Iterator[Deployment]:
             "routes": {"default": ["m-anthropic"]},
             "session_pinning": False,
             "retry": {"max_attempts": 1},
+            # each scenario's error (a 401, an overloaded stream) must not rest the target and send
+            # the next scenario to another one
+            "cooldown": {"auth_failure": 0, "overloaded": 0, "rate_limit": 0},
         }
         gateway = build_gateway_from_config(AimuxConfig.model_validate(data), store=MemoryStore())
         try:

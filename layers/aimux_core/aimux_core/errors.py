@@ -11,7 +11,7 @@
     ├── RateLimited                 429   rate_limit_error        (``retry_after`` seconds)
     ├── InternalError               500   api_error
     ├── UpstreamError               5xx   api_error / overloaded_error / timeout_error
-    │                                     (``provider``, ``upstream_status``, ``retryable``)
+    │                                     (``provider``, ``upstream_status``, ``retryable``, ``cooldown``)
     └── Overloaded                  529   overloaded_error        (``retry_after`` seconds)
 
 ``kind`` uses Anthropic's ``error.type`` names because the canonical model is Anthropic's;
@@ -23,7 +23,16 @@ a key to the client, a log line or a metric.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from .redaction import redact
+
+# Why a target rests without being blamed (``UpstreamError.cooldown``): a load signal (``rate_limit``,
+# ``overloaded``), an exhausted plan quota, or a provider key the upstream refused.
+CooldownReason = Literal["rate_limit", "overloaded", "quota", "auth_failure"]
+LOAD_SIGNALS: frozenset[str] = frozenset({"rate_limit", "overloaded"})
+_COOLDOWN_OF_KIND: dict[str, CooldownReason] = {"rate_limit_error": "rate_limit", "overloaded_error": "overloaded"}
+_FROM_KIND = object()
 
 
 class AimuxError(Exception):
@@ -99,7 +108,13 @@ class Overloaded(AimuxError):
 
 
 class UpstreamError(AimuxError):
-    """A provider failed. ``retryable`` says whether another attempt (or target) can help."""
+    """A provider failed. ``retryable`` says whether another attempt (or target) can help.
+
+    ``cooldown`` says the target is not broken but must rest (its reason, see ``CooldownReason``):
+    dispatch cools it down instead of counting a breaker failure. By default it follows ``kind``
+    (``rate_limit_error`` → ``rate_limit``, ``overloaded_error`` → ``overloaded``); pass it (None
+    included) when the upstream's answer says more, as ``providers.upstream_errors`` does.
+    """
 
     def __init__(
         self,
@@ -112,11 +127,30 @@ class UpstreamError(AimuxError):
         kind: str = "api_error",
         retry_after: float | None = None,
         quota: bool = False,
+        cooldown: CooldownReason | object | None = _FROM_KIND,
     ) -> None:
         super().__init__(message, retry_after=retry_after)
-        self.quota = quota  # out of plan quota until ``retry_after``: a cooldown, not a fault
+        if quota:  # out of plan quota until ``retry_after``
+            cooldown = "quota"
+        elif cooldown is _FROM_KIND:
+            cooldown = _COOLDOWN_OF_KIND.get(kind)
+        self.cooldown: CooldownReason | None = cooldown  # type: ignore[assignment]
         self.provider = provider
         self.upstream_status = upstream_status
         self.retryable = retryable
         self.status = status
         self.kind = kind
+
+    @property
+    def quota(self) -> bool:
+        """Out of plan quota until ``retry_after``: a cooldown, not a fault."""
+        return self.cooldown == "quota"
+
+    @property
+    def is_fault(self) -> bool:
+        """Does this failure say the target is broken (what a circuit breaker counts)?
+
+        Connection failures, timeouts, malformed answers and 5xx that are not overload are faults;
+        load signals, quota, a refused key and the caller's own errors (4xx) are not.
+        """
+        return self.retryable and self.cooldown is None

@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Literal
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .admission import OPEN, Admission, Admitted
-from .errors import AimuxError, NotFound, Overloaded
+from .errors import AimuxError, NotFound
 from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
-from .routing.dispatch import ALL_DOWN_RETRY_AFTER, Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
+from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.pins import SessionPins
-from .routing.select import Decision, HealthView, RequestMeta, Selector
+from .routing.select import Decision, HealthView, RequestMeta, Resting, Selector
 from .routing.table import RoutingTable, Target, table_for_catalog
+from .state.cooldowns import Cooldowns
 from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class Gateway:
         admission: Admission | None = None,
         reasoning: ReasoningEcho | None = None,
         response_cache: ResponseCache | None = None,
+        cooldowns: Cooldowns | None = None,
     ) -> None:
         self.providers = dict(providers)
         self.reasoning = reasoning
@@ -93,7 +95,10 @@ class Gateway:
         self.selector.pinned = self.pins.get
         self.guard = guard or OpenGuard()
         self.admission = admission
-        self.dispatcher = Dispatcher(self.providers, policy or RetryPolicy(), self.guard)
+        if cooldowns is None:  # the guard's when it shares cooldowns with the fleet, else this process's own
+            cooldowns = getattr(self.guard, "cooldowns", None) or _local_cooldowns()
+        self.cooldowns = cooldowns
+        self.dispatcher = Dispatcher(self.providers, policy or RetryPolicy(), self.guard, cooldowns=cooldowns)
         self._known_targets = _all_targets(table)
 
     @property
@@ -101,21 +106,26 @@ class Gateway:
         return self.table.catalog
 
     async def health_view(self) -> HealthView:
-        """The routing-relevant health snapshot (cached by the guard; empty without one)."""
-        view = getattr(self.guard, "view", None)
-        return await view(self._known_targets) if view is not None else HealthView()
+        """The routing-relevant health snapshot (cached by the guard; empty without one), with the
+        targets resting now (this process's cooldowns and those the fleet shared)."""
+        view_of = getattr(self.guard, "view", None)
+        view = await view_of(self._known_targets) if view_of is not None else HealthView()
+        cooling = self.cooldowns.live(t.key for t in self._known_targets)
+        if not cooling:
+            return view
+        now = self.cooldowns.now()
+        resting = dict(view.resting)
+        for key, cooldown in cooling.items():
+            resting.setdefault(key, Resting(cooldown.describe(), cooldown.remaining(now)))
+        return replace(view, resting=resting)
 
     async def decide(self, request: MessagesRequest, meta: RequestMeta, estimate: int | None = None) -> Decision:
+        """The targets for ``request`` (down ones last, see ``routing.select``); 404 when none can serve it."""
         if estimate is None:
             estimate = estimate_input_tokens(request)
         decision = self.selector.select(request, meta, await self.health_view(), estimated_tokens=estimate)
         if not decision.targets:
             reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
-            if any(why == "circuit open" for _, why in decision.dropped):
-                # A target that could serve is down: all targets down is 529 with retry-after, not a 404.
-                raise Overloaded(
-                    f"no upstream can serve the request now ({reasons})", retry_after=ALL_DOWN_RETRY_AFTER
-                )
             raise NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
         return decision
 
@@ -220,6 +230,7 @@ class Gateway:
         drain_guard = getattr(self.guard, "drain", None)
         if drain_guard is not None:
             await drain_guard()
+        await self.cooldowns.drain()
 
     def settle(self, served: Served, usage: Usage) -> float:
         """The answer's cost in USD; the caller's token and spend counters (and its budget hold, replaced
@@ -359,6 +370,14 @@ def _all_targets(table: RoutingTable) -> tuple[Target, ...]:
         for target in targets:
             seen.setdefault(target.key, target)
     return tuple(seen.values())
+
+
+def _local_cooldowns() -> Cooldowns:
+    """Cooldowns kept in this process, reported like the fleet's (log line, ``ProviderAuthFailures``)."""
+    from .accounting.metrics import on_cooldown
+    from .state.clock import SystemClock
+
+    return Cooldowns(SystemClock(), on_start=on_cooldown)
 
 
 def build_mock_gateway() -> Gateway:

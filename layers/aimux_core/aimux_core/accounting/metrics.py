@@ -1,7 +1,8 @@
 """Per-request CloudWatch metrics as EMF on stdout, and the same metrics kept in memory.
 
 The single source of truth for the metric contract: the dashboard and alarms in
-``infra/template.yaml`` must use exactly ``NAMESPACE``, ``METRICS`` and ``DIMENSION_SETS``.
+``infra/template.yaml`` must use exactly ``NAMESPACE``, ``METRICS`` (per request), ``EVENT_METRICS``
+(one line per event) and ``DIMENSION_SETS``.
 
 Each request prints **one** EMF line with **two** dimension sets, so CloudWatch files every metric
 twice: per target (``service, provider, model``) and service-wide (``service``, for plain alarms
@@ -68,8 +69,12 @@ METRICS: dict[str, str] = {  # name -> CloudWatch unit, in emission order
     "CacheHits": COUNT,  # 1 if answered from a stored answer; else 0
     "DedupSaved": COUNT,  # 1 if answered with an identical in-flight request's answer (dedup); else 0
 }
+# Written on a line of their own when something happens to a target (same dimension sets), not per request:
+EVENT_METRICS: dict[str, str] = {
+    "ProviderAuthFailures": COUNT,  # 1 per upstream 401/403: the provider refused the gateway's key for it
+}
 TIMINGS = tuple(name for name, unit in METRICS.items() if unit == MILLISECONDS)
-COUNTERS = tuple(name for name in METRICS if name not in TIMINGS)
+COUNTERS = tuple(name for name in (*METRICS, *EVENT_METRICS) if name not in TIMINGS)
 
 _MAX_DIMENSION_CHARS = 200
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # dimension values: printable ASCII without spaces
@@ -148,7 +153,7 @@ def build_emf(dimensions: Mapping[str, str], values: Mapping[str, float], metada
         metrics.add_dimension(name=name, value=dimensions[name])
     metrics.add_dimensions(**{name: dimensions[name] for name in AGGREGATE_DIMENSIONS})
     for name, value in values.items():
-        metrics.add_metric(name=name, unit=METRICS[name], value=value)
+        metrics.add_metric(name=name, unit=METRICS.get(name) or EVENT_METRICS[name], value=value)
     for key, value in metadata.items():
         if value is not None:
             metrics.add_metadata(key=key, value=value)
@@ -217,6 +222,23 @@ def on_breaker_transition(transition: Any) -> None:
     _record_locally(None, dimensions, values)
     if emf_enabled():
         _emit(dimensions, values, {"breaker": str(transition.key), "transition": str(transition.reason)})
+
+
+def on_cooldown(cooldown: Any, error: Any) -> None:
+    """``Cooldowns(on_start=...)`` hook: a provider refusing the gateway's key counts one
+    ``ProviderAuthFailures`` for its target (other cooldowns are load signals, seen in ``Errors``)."""
+    if getattr(cooldown, "reason", None) != "auth_failure":
+        return
+    provider, _, model = str(cooldown.key).partition("/")
+    dimensions = {
+        "service": service_name(),
+        "provider": dimension_value(provider),
+        "model": dimension_value(model),
+    }
+    values = {"ProviderAuthFailures": 1}
+    _record_locally(None, dimensions, values)
+    if emf_enabled():
+        _emit(dimensions, values, {"upstream_status": getattr(error, "upstream_status", None)})
 
 
 KEY_SPEND_METRIC = "KeyDailySpendUSD"

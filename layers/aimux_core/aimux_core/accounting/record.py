@@ -198,7 +198,8 @@ def price_tokens(counts: TokenCounts, price: Price | None) -> float:
 def saw_open_circuit(served_or_decision: Any) -> bool:
     """Did routing drop a target because its circuit was open? (Takes a ``Served`` or a ``Decision``.)"""
     decision = getattr(served_or_decision, "decision", served_or_decision)
-    return any(why == "circuit open" for _, why in getattr(decision, "dropped", ()))
+    notes = (*getattr(decision, "dropped", ()), *getattr(decision, "down", ()))
+    return any(why.startswith("circuit") for _, why in notes)
 
 
 def record_served(

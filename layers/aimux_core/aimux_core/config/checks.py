@@ -30,6 +30,7 @@ def reference_problems(config: AimuxConfig) -> list[Problem]:
         *_aliases(config),
         *_budget(config, ("budget_route",), config.budget_route),
         *_response_cache(config),
+        *_least_connections(config),
     ]
 
 
@@ -162,4 +163,33 @@ def _response_cache(config: AimuxConfig) -> list[Problem]:
         for name in section.keys
         if not _KEY_ID.match(name)
     ]
+    return problems
+
+
+def _least_connections(config: AimuxConfig) -> list[Problem]:
+    """``least_connections`` orders a tier by the requests in flight that provider concurrency leases
+    count (``state.provider_limits``): each provider it orders needs ``limits.max_concurrency``."""
+    problems: list[Problem] = []
+    missing: dict[str, str] = {}  # provider -> the first route that needs its count
+    for name, route in config.routes.items():
+        if config.strategy_for(name) != "least_connections":
+            continue
+        for tier in route.tiers:
+            if len(tier) < 2:
+                continue  # nothing to order
+            for ref in tier:
+                resolved = config.resolve_target(ref)
+                if resolved is None or resolved.provider in missing:
+                    continue
+                if config.providers[resolved.provider].limits.max_concurrency is None:
+                    missing[resolved.provider] = name
+    for provider, route in missing.items():
+        where = "routes." + route + ".strategy" if config.routes[route].strategy else "strategy"
+        problems.append(
+            Problem(
+                ("providers", provider, "limits", "max_concurrency"),
+                f"required by {where}: least_connections orders targets by the requests in flight that "
+                f"provider concurrency limits count (set it to the provider's limit, or high to only count)",
+            )
+        )
     return problems

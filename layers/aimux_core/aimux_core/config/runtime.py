@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..routing.table import RoutingTable, Target
     from ..state.breaker_model import BreakerSettings
     from ..state.clock import Clock
+    from ..state.cooldowns import CooldownSettings
     from ..state.failure_policy import StateFailurePolicy
     from ..state.store import Store
 
@@ -96,7 +97,15 @@ def build_retry_policy(config: AimuxConfig, env: Mapping[str, str] = os.environ)
         backoff_base=retry.backoff_base,
         backoff_max=retry.backoff_max,
         deadline=deadline,
+        when_all_down=retry.when_all_down,
     )
+
+
+def cooldown_settings(config: AimuxConfig) -> CooldownSettings:
+    from ..state.cooldowns import CooldownSettings
+
+    c = config.cooldown
+    return CooldownSettings(rate_limit=c.rate_limit, overloaded=c.overloaded, auth_failure=c.auth_failure)
 
 
 def breaker_settings(config: AimuxConfig, provider: str) -> BreakerSettings:
@@ -181,28 +190,36 @@ def build_response_cache(config: AimuxConfig, store: Store, clock: Clock) -> Res
 def build_guard(
     config: AimuxConfig, store: Store | None = None, *, policy: StateFailurePolicy | None = None
 ) -> BreakerGuard | CappedGuard:
-    """Breakers (with each provider's settings) and health statistics over one store, behind the
-    providers' caps when any provider has ``limits``.
+    """Breakers (with each provider's settings), health statistics and cooldowns over one store, behind
+    the providers' caps when any provider has ``limits``.
 
-    Without a store given, state lives in process memory.
+    Without a store given, state lives in process memory. The guard's ``cooldowns`` are the ones the
+    gateway's dispatcher uses, so cooldowns are shared with the fleet through the same store.
     """
+    from ..accounting.metrics import on_breaker_transition, on_cooldown
     from ..routing.guard import BreakerGuard, CappedGuard
     from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
+    from ..state.cooldowns import Cooldowns
     from ..state.failure_policy import StateFailurePolicy
     from ..state.provider_limits import ProviderLimiter
 
     clock = SystemClock()
     store = store if store is not None else MemoryStore(clock)
-    from ..accounting.metrics import on_breaker_transition
 
     def breaker(provider: str) -> CircuitBreaker:
         return CircuitBreaker(store, clock, breaker_settings(config, provider), on_transition=on_breaker_transition)
 
     default = breaker("")
     breakers = {name: breaker(name) for name in config.providers}
-    guard = BreakerGuard(default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope)
+    cooldowns = Cooldowns(clock, store, cooldown_settings(config), on_start=on_cooldown)
+    guard = BreakerGuard(
+        default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope, cooldowns=cooldowns
+    )
     capped = any(p.limits.rpm or p.limits.max_concurrency for p in config.providers.values())
     if not capped:
         return guard
     limiter = ProviderLimiter.from_config(store, clock, config)
-    return CappedGuard(guard, limiter, policy or StateFailurePolicy(), clock)
+    strategies = {config.strategy_for(name) for name in config.routes}
+    return CappedGuard(
+        guard, limiter, policy or StateFailurePolicy(), clock, count_inflight="least_connections" in strategies
+    )

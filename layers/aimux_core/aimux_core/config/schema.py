@@ -28,6 +28,7 @@ from .sections import (
     BreakerConfig,
     BreakerOverride,
     BreakerScope,
+    CooldownConfig,
     LimitsConfig,
     PriceConfig,
     RetryConfig,
@@ -43,6 +44,7 @@ __all__ = [
     "BreakerOverride",
     "BreakerScope",
     "Capability",
+    "CooldownConfig",
     "LimitsConfig",
     "ModelConfig",
     "PriceConfig",
@@ -54,7 +56,7 @@ __all__ = [
     "TimeoutsConfig",
 ]
 
-Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency"]
+Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency", "least_connections"]
 Capability = Literal["tools", "vision", "thinking"]
 SCENARIOS: tuple[str, ...] = ("default", "background", "thinking", "tools", "vision", "long_context")
 
@@ -151,7 +153,10 @@ class AimuxConfig(Section):
     aliases: dict[str, NonEmpty] = Field(default_factory=dict)
     """Glob patterns on the client's model name (``claude-sonnet-*``) → a route name or a model; first match wins."""
     strategy: Strategy = "priority"
-    """Default ordering of targets within a tier."""
+    """Default ordering of targets within a tier: ``priority`` (as written), ``weighted`` (model
+    ``weight``), ``round_robin``, ``cheapest`` (model ``price``), ``lowest_latency`` (recent median),
+    ``least_connections`` (fewest requests in flight across all instances; needs
+    ``limits.max_concurrency`` on each provider it orders)."""
     long_context_threshold: PositiveInt = 100_000
     """Estimated input tokens above which a request uses the ``long_context`` route."""
     session_pinning: bool = True
@@ -160,6 +165,8 @@ class AimuxConfig(Section):
     """Attempts, backoff and deadline of one request."""
     breaker: BreakerConfig = BreakerConfig()
     """Circuit breaker defaults (per-provider overrides under ``providers.<name>.breaker``)."""
+    cooldown: CooldownConfig = CooldownConfig()
+    """How long a target rests after a rate limit, an overload or a refused key."""
     budget_route: str | None = None
     """Route to step down to when a key's budget runs low (used by budget enforcement, when enabled)."""
     response_cache: ResponseCacheConfig = ResponseCacheConfig()

@@ -1,4 +1,5 @@
-"""Small configuration sections shared by providers and the top level: timeouts, limits, breaker, retry, price.
+"""Small configuration sections shared by providers and the top level: timeouts, limits, breaker, retry,
+cooldown, price.
 
 Every section forbids unknown fields (a typo is an error, never a silent default) and is immutable
 once loaded. Each field's docstring is its documentation.
@@ -14,6 +15,7 @@ from ..providers.transport import Timeouts
 from .errors import ConfigProblems, Problem
 
 BreakerScope = Literal["provider", "model"]
+WhenAllDown = Literal["try", "refuse"]
 
 _TIMEOUTS = Timeouts()
 
@@ -28,14 +30,23 @@ class TimeoutsConfig(Section):
     connect: PositiveFloat = _TIMEOUTS.connect
     """Seconds to establish the connection."""
     first_byte: PositiveFloat = _TIMEOUTS.first_byte
-    """Seconds from sending a streaming request to its first bytes (a stalled upstream fails over)."""
+    """Seconds from sending a request to its first bytes (a stalled upstream fails over): a stream's
+    first event; a buffered answer's headers, plus the time to generate it (``min_output_rate``)."""
     idle: PositiveFloat = _TIMEOUTS.idle
-    """Longest silence, in seconds, between two chunks of a stream."""
+    """Longest silence, in seconds, between two chunks of a stream or of a buffered answer's body."""
     total: PositiveFloat = _TIMEOUTS.total
     """Seconds for the whole call, non-streaming answers included."""
+    min_output_rate: PositiveFloat | None = _TIMEOUTS.min_output_rate
+    """Slowest generation, in output tokens per second, a buffered answer is allowed. A provider sends a
+    buffered answer's headers only once it has generated all of it, so aimux waits
+    ``first_byte + max_tokens / min_output_rate`` for them before failing over (null: ``first_byte``
+    alone, for upstreams known to answer quickly)."""
 
     def runtime(self) -> Timeouts:
-        return Timeouts(connect=self.connect, first_byte=self.first_byte, idle=self.idle, total=self.total)
+        return Timeouts(
+            connect=self.connect, first_byte=self.first_byte, idle=self.idle, total=self.total,
+            min_output_rate=self.min_output_rate,
+        )  # fmt: skip
 
 
 class LimitsConfig(Section):
@@ -91,12 +102,37 @@ class RetryConfig(Section):
     """Upper bound, in seconds, of one backoff (a larger ``retry-after`` moves to the next target instead)."""
     deadline: PositiveFloat = 600.0
     """Seconds after which no new attempt starts for a request."""
+    when_all_down: WhenAllDown = "try"
+    """What a request does when every one of its targets is down (circuit open or cooling down):
+    ``try`` waits for the one that recovers soonest when its cooldown (a rate limit or an overload)
+    ends within ``deadline``, else calls it anyway, so aimux is never less available than the provider
+    itself; ``refuse`` answers 529 (503 for OpenAI clients) at once, with ``retry-after``. Provider
+    ``limits`` are never exceeded either way."""
 
     @model_validator(mode="after")
     def _ordered(self) -> RetryConfig:
         if self.backoff_max < self.backoff_base:
             raise ConfigProblems([Problem(("backoff_max",), "must be at least backoff_base")])
         return self
+
+
+class CooldownConfig(Section):
+    """How long a target rests, without counting as broken, when its upstream says "not now".
+
+    A 429, a 529 (or a 503 that says "overloaded"), a plan quota and a refused key cool the target
+    down: requests go to other targets meanwhile. An upstream ``retry-after`` (or announced quota
+    reset) wins over these defaults, except for a refused key. Cooldowns of 2 s or more are shared
+    with every instance through the state store.
+    """
+
+    rate_limit: NonNegativeFloat = 1.0
+    """Seconds after a 429 that gave no ``retry-after``."""
+    overloaded: NonNegativeFloat = 0.25
+    """Seconds after a 529 (or overloaded 503) that gave no ``retry-after``: shorter than the official
+    SDKs' first backoff (0.5 s), so requests waiting on a single overloaded target notice its recovery
+    no later than clients calling it directly would."""
+    auth_failure: NonNegativeFloat = 300.0
+    """Seconds after the upstream refused the gateway's key for it (401/403: revoked, expired, mistyped)."""
 
 
 class PriceConfig(Section):

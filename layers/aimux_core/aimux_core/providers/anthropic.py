@@ -282,7 +282,7 @@ class AnthropicProvider:
         if self._sign_thinking:  # echo reasoning: aimux signs answers and verifies history
             await ensure_provenance_key()
         body, headers = self._request(call, stream=False)
-        reply = await self._transport.post(self._messages_url, headers, body)
+        reply = await self._transport.post(self._messages_url, headers, body, output_tokens=call.request.max_tokens)
         return parse_message(reply.body, self.name, call.request.model, sign_thinking=self._sign_thinking)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:

@@ -98,6 +98,7 @@ def error_from_payload(provider: str, payload: dict[str, Any], *, midstream: boo
         retryable=mapped.retryable,
         status=mapped.status,
         kind=mapped.kind,
+        cooldown=mapped.cooldown,
     )
 
 

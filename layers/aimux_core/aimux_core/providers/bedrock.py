@@ -13,8 +13,10 @@ decoder, errors); this module only talks to AWS:
   back-pressure; the event loop never blocks. Closing the iterator (``aclose``) shuts the socket
   down and closes the EventStream, which cancels the upstream request.
 - Timeouts (``transport.Timeouts``): ``connect``; the streaming client's read timeout is
-  ``max(first_byte, idle)`` (botocore has one per-read timeout); the non-streaming client's is
-  ``total`` (Converse sends nothing until it is done); streams also stop at the ``total`` deadline.
+  ``max(first_byte, idle)`` (botocore has one per-read timeout); a non-streaming call waits
+  ``Timeouts.headers_within(max_tokens)`` (Converse sends nothing until it has generated the whole
+  answer), its worker thread's read timeout a little more, rounded up to a power of two (one client
+  per value); streams also stop at the ``total`` deadline.
 - Failures: ``ClientError``/in-stream exception events → ``bedrock_error`` (AccessDenied and other
   credential problems → 502, never 401/403); connection failures → retryable 500; read timeouts →
   504; a request botocore refuses to send → 400; an answer or event that botocore cannot parse or
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import re
 import secrets
 import threading
@@ -43,7 +46,7 @@ from .bedrock_mapping import converse_request, response_tool_names
 from .bedrock_response import ConverseStreamDecoder, bedrock_error, converse_message
 from .presets import ProviderPreset
 from .transport import Timeouts
-from .upstream_errors import PARSE_FAULTS, connection_error, malformed_answer, timeout_error
+from .upstream_errors import PARSE_FAULTS, auth_failure, connection_error, malformed_answer, timeout_error
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +108,19 @@ class BedrockProvider:
         if self.preset.reasoning == "echo":  # verifies aimux signatures in the history
             await ensure_provenance_key()
         _, kwargs, names = self._prepare(call)
-        total = self.timeouts.total
+        t = self.timeouts
+        wait = t.headers_within(call.request.max_tokens)
+        # the thread's own read timeout frees it soon after this coroutine gave up (never before)
+        read_timeout = _bucketed(max(wait + t.connect, t.idle), t.total + t.connect)
 
         def run() -> Any:
-            return self._client_for(read_timeout=total).converse(**kwargs)
+            return self._client_for(read_timeout=read_timeout).converse(**kwargs)
 
         try:
-            async with asyncio.timeout(total + self.timeouts.connect):
+            async with asyncio.timeout(wait + t.connect):
                 response = await asyncio.to_thread(run)
         except TimeoutError:
-            raise timeout_error(self.name, f"no answer within {total:g}s") from None
+            raise timeout_error(self.name, f"no answer within {wait:g}s") from None
         except Exception as exc:
             raise self._failure(exc) from None
         if not isinstance(response.get("output"), dict) or "stopReason" not in response:
@@ -226,8 +232,7 @@ class BedrockProvider:
         if isinstance(exc, bx.ReadTimeoutError | ux.ReadTimeoutError):
             return timeout_error(self.name, "no data within the read timeout")
         if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError | bx.CredentialRetrievalError):
-            message = f"upstream {self.name}: the gateway has no usable AWS credentials"
-            return UpstreamError(message, provider=self.name, retryable=False, status=502)
+            return auth_failure(self.name, None, "the gateway has no usable AWS credentials")
         if isinstance(exc, bx.NoRegionError):
             return UpstreamError(
                 f"upstream {self.name}: no AWS region configured", provider=self.name, retryable=False, status=500
@@ -247,6 +252,12 @@ class BedrockProvider:
         log.error("bedrock: unexpected %s from boto3", type(exc).__name__, exc_info=exc)
         message = f"upstream {self.name}: unexpected client failure ({type(exc).__name__})"
         return UpstreamError(message, provider=self.name, retryable=False)
+
+
+def _bucketed(seconds: float, ceiling: float) -> float:
+    """``seconds`` rounded up to a power of two (at most ``ceiling``): the worker thread's read timeout
+    for a buffered call, from a few values, since each one is a boto3 client of its own."""
+    return min(ceiling, float(2 ** math.ceil(math.log2(max(seconds, 1.0)))))
 
 
 def _message_id(response: Any) -> str:

@@ -67,7 +67,14 @@ from ..wire.anthropic import (
     ToolUseBlock,
     Usage,
 )
-from .upstream_errors import connection_error, excerpt, malformed_answer, retry_after_seconds, upstream_error
+from .upstream_errors import (
+    auth_failure,
+    connection_error,
+    excerpt,
+    malformed_answer,
+    retry_after_seconds,
+    upstream_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,15 +168,15 @@ def converse_message(
 # --------------------------------------------------------------------------- errors
 
 # Bedrock error code → (status the client sees, kind, retryable). Credential problems are the
-# gateway's, never the caller's: 502, not 401/403.
+# gateway's, never the caller's: 502, not 401/403, and another target may serve (``AUTH_FAILURES``).
 BEDROCK_ERRORS: dict[str, tuple[int, str, bool]] = {
     "ThrottlingException": (429, "rate_limit_error", True),
     "ServiceQuotaExceededException": (429, "rate_limit_error", True),
     "ValidationException": (400, "invalid_request_error", False),
-    "AccessDeniedException": (502, "api_error", False),
-    "UnrecognizedClientException": (502, "api_error", False),
-    "InvalidSignatureException": (502, "api_error", False),
-    "ExpiredTokenException": (502, "api_error", False),
+    "AccessDeniedException": (502, "api_error", True),
+    "UnrecognizedClientException": (502, "api_error", True),
+    "InvalidSignatureException": (502, "api_error", True),
+    "ExpiredTokenException": (502, "api_error", True),
     "ResourceNotFoundException": (404, "not_found_error", False),
     "ModelTimeoutException": (504, "timeout_error", True),
     "ServiceUnavailableException": (529, "overloaded_error", True),
@@ -178,6 +185,10 @@ BEDROCK_ERRORS: dict[str, tuple[int, str, bool]] = {
     "ModelStreamErrorException": (500, "api_error", True),
     "ModelErrorException": (500, "api_error", True),
 }
+
+AUTH_FAILURES = frozenset(
+    {"AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException"}
+)
 
 
 def bedrock_error(
@@ -197,6 +208,8 @@ def bedrock_error(
         if http_status is not None:
             return upstream_error(provider, http_status, headers or {}, f"{name}: {detail}")
         mapped = (500, "api_error", True)
+    if name in AUTH_FAILURES:
+        return auth_failure(provider, http_status, f"{name}" + (f": {detail}" if detail else ""))
     status, kind, retryable = mapped
     if name == "ValidationException" and "too long" in detail.lower() and "prompt is too long" not in detail:
         detail = f"prompt is too long: {detail}"  # the phrase Claude Code reacts to by compacting

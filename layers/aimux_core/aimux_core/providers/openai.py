@@ -130,7 +130,7 @@ class OpenAIProvider:
     async def create(self, call: UpstreamCall) -> Message:
         await ensure_provenance_key()  # any reasoning in the answer gets an aimux signature
         body, names = self.build_body(call.request, call.model, stream=False)
-        reply = await self._transport.post(self.url, self._json_headers, body)
+        reply = await self._transport.post(self.url, self._json_headers, body, output_tokens=call.request.max_tokens)
         try:
             data = json.loads(reply.body)
         except ValueError:

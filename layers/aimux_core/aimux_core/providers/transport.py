@@ -8,7 +8,7 @@ The client keeps the httpx API (adapters and tests only see ``httpx``) but moves
 aiohttp, through the ``httpx-aiohttp`` transport: on this stack httpx's own transport (httpcore +
 anyio) costs more CPU per upstream call than everything else aimux does for a request, and the
 aiohttp one about half of it (``bench/README.md``, "Against an HTTP upstream"). Two things the
-package does not do are done here (``AiohttpBackend``): its exception mapping turns a refused or
+package does not do are done by ``aiohttp_backend.AiohttpBackend``: its exception mapping turns a refused or
 reset connection into ``ConnectTimeout``, so aiohttp errors are mapped again from their cause to
 the httpx error httpx itself would raise; and aiohttp's own cookie jar is off (cookies are
 httpx's business, and the shared client keeps none, see below). The plain httpx transport is
@@ -26,9 +26,13 @@ WARNING unless the ``httpx`` logger was configured: aimux logs one line per requ
 Timeouts (``Timeouts``):
 - ``connect``: establishing the connection;
 - ``first_byte``: from sending a streaming request to the first body bytes (a stalled upstream
-  fails over instead of hanging the client);
-- ``idle``: longest silence between two chunks of a stream;
-- ``total``: the whole call, non-streaming answers included (they send nothing until done).
+  fails over instead of hanging the client); for a buffered call, to the answer's headers. A
+  provider sends a buffered answer's headers only once it has generated all of it, so a buffered
+  call that may generate ``output_tokens`` waits ``first_byte + output_tokens / min_output_rate``
+  for them (``min_output_rate`` None: ``first_byte`` alone). Without that allowance a long answer
+  would be cut as if the provider had stalled;
+- ``idle``: longest silence between two chunks of a stream, or of a buffered answer's body;
+- ``total``: the whole call.
 
 (``connect`` also bounds the wait for a pooled connection; with aiohttp it does not bound writes,
 which for request bodies of this size never block.)
@@ -42,8 +46,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import ssl
-import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -52,6 +54,7 @@ from typing import Any
 import httpx
 
 from ..errors import UpstreamError
+from .aiohttp_backend import AiohttpBackend
 from .upstream_errors import connection_error, timeout_error, upstream_error
 
 
@@ -61,6 +64,14 @@ class Timeouts:
     first_byte: float = 120.0
     idle: float = 120.0
     total: float = 900.0
+    min_output_rate: float | None = 10.0  # output tokens/s a buffered answer may be generated at, at worst
+
+    def headers_within(self, output_tokens: int | None) -> float:
+        """Seconds a buffered call waits for the answer's headers (see the module docstring)."""
+        wait = self.first_byte
+        if output_tokens and self.min_output_rate:
+            wait += output_tokens / self.min_output_rate
+        return min(wait, self.total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +85,6 @@ class Reply:
 
 TRANSPORT_ENV = "AIMUX_UPSTREAM_TRANSPORT"  # "aiohttp" (default) or "httpx"
 _LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
-# aiohttp's default is 8190 bytes per header line; httpx (h11) accepts header blocks up to 100 KB.
-_MAX_HEADER_LINE = 65_536
 log = logging.getLogger("aimux.transport")
 
 _client: httpx.AsyncClient | None = None
@@ -162,111 +171,6 @@ def _environment_proxies() -> bool:
     return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
 
 
-class AiohttpBackend(httpx.AsyncBaseTransport):
-    """httpx's transport interface over aiohttp (``httpx_aiohttp.AiohttpTransport``), with httpx's error types.
-
-    The package maps every ``aiohttp.ClientConnectionError`` (refused, reset, server gone) to
-    ``httpx.ConnectTimeout``; this wrapper re-raises each failure, of the request and of the body
-    stream, as the httpx error httpx's own transport raises for the same fault, so
-    ``HttpTransport._transport_error`` classifies it as before. Its session has no cookie jar
-    (cookies are the httpx client's business) and accepts header lines as long as httpx does.
-    """
-
-    def __init__(self, limits: httpx.Limits) -> None:
-        from httpx_aiohttp import AiohttpTransport  # ImportError: the caller falls back to httpx
-
-        # What httpx verifies with (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), loaded once and used by the session.
-        ssl_context = httpx.create_ssl_context()
-        self._inner = AiohttpTransport(
-            verify=ssl_context, limits=limits, client=lambda: _aiohttp_session(limits, ssl_context)
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            response = await self._inner.handle_async_request(request)
-        except Exception as exc:
-            mapped = _httpx_error(exc, request)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        response.stream = _TypedStream(response.stream, request)  # type: ignore[arg-type]
-        return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _TypedStream(httpx.AsyncByteStream):
-    """A response body whose aiohttp failures surface as httpx errors (see ``AiohttpBackend``)."""
-
-    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._inner, self._request = inner, request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._inner:
-                yield chunk
-        except Exception as exc:
-            mapped = _httpx_error(exc, self._request)
-            if mapped is None:
-                raise
-            raise mapped from exc
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        except Exception as exc:
-            mapped = _httpx_error(exc, self._request)
-            if mapped is None:
-                raise
-            raise mapped from exc
-
-
-def _aiohttp_session(limits: httpx.Limits, ssl_context: ssl.SSLContext) -> Any:
-    """The aiohttp session behind the shared client (created on its first request, inside the loop)."""
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(
-        limit=limits.max_connections or 0,
-        keepalive_timeout=limits.keepalive_expiry if limits.keepalive_expiry is not None else 60.0,
-        ssl=ssl_context,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=False,  # httpx decodes non-streamed bodies itself; streams ask for identity
-        max_line_size=_MAX_HEADER_LINE,
-        max_field_size=_MAX_HEADER_LINE,
-    )
-
-
-def _httpx_error(exc: Exception, request: httpx.Request) -> httpx.HTTPError | None:
-    """The httpx error for an aiohttp failure (raw, or wrapped by ``httpx_aiohttp``); None for anything else."""
-    aiohttp = sys.modules.get("aiohttp")
-    if aiohttp is None:
-        return None
-    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) else exc
-    if not isinstance(cause, aiohttp.ClientError):
-        return None
-    message = str(cause) or type(cause).__name__
-    kind: type[httpx.TransportError]
-    if isinstance(cause, aiohttp.ConnectionTimeoutError):
-        kind = httpx.ConnectTimeout  # sock_connect, or no pooled connection within ``connect``
-    elif isinstance(cause, aiohttp.ServerTimeoutError):
-        kind = httpx.ReadTimeout  # sock_read: no bytes for ``idle`` (``total`` for a JSON answer)
-    elif isinstance(cause, aiohttp.ClientConnectorError):
-        kind = httpx.ConnectError  # refused, DNS, TLS handshake or certificate
-    elif isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        kind = httpx.RemoteProtocolError  # closed early, body cut short, malformed status line or headers
-    elif isinstance(cause, aiohttp.ClientConnectionError):
-        kind = httpx.ReadError  # reset, broken pipe
-    elif isinstance(cause, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        kind = httpx.UnsupportedProtocol
-    else:
-        kind = httpx.TransportError
-    return kind(message, request=request)
-
-
 class HttpTransport:
     """JSON POSTs and streamed POSTs against one provider, with typed failures."""
 
@@ -274,9 +178,10 @@ class HttpTransport:
         self.provider = provider
         self.timeouts = timeouts
         self._client = client
-        # Built once rather than per call (the request's own timeouts, see ``_timeout``).
-        self._post_timeout = self._timeout(timeouts.total).as_dict()
+        # Built once rather than per call (the request's own timeouts, see ``_timeout``); a buffered
+        # call's socket reads may wait as long as its header wait, one dict per distinct wait.
         self._stream_timeout = self._timeout(timeouts.idle).as_dict()
+        self._post_timeouts: dict[float, dict[str, Any]] = {}
         self._urls: dict[str, httpx.URL] = {}
 
     @property
@@ -297,21 +202,64 @@ class HttpTransport:
                 self._urls[url] = parsed
         return parsed
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """POST and read the whole answer within ``total``."""
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, output_tokens: int | None = None
+    ) -> Reply:
+        """POST and read the whole answer: headers within ``Timeouts.headers_within(output_tokens)``
+        (``output_tokens``: the most the answer may generate), then no silence longer than ``idle``,
+        all within ``total``."""
+        t = self.timeouts
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + t.total
+        headers_within = t.headers_within(output_tokens)
         request = self.client.build_request(
-            "POST", self._url(url), headers=headers, content=body, extensions={"timeout": self._post_timeout}
-        )
+            "POST", self._url(url), headers=headers, content=body,
+            extensions={"timeout": self._post_timeout(headers_within)},
+        )  # fmt: skip
+        response: httpx.Response | None = None
         try:
-            async with asyncio.timeout(self.timeouts.total):
-                response = await self.client.send(request)
-        except TimeoutError:
-            raise timeout_error(self.provider, f"no answer within {self.timeouts.total:g}s") from None
+            try:
+                async with asyncio.timeout(headers_within):
+                    response = await self.client.send(request, stream=True)
+            except TimeoutError:
+                raise timeout_error(self.provider, f"no answer headers within {headers_within:g}s") from None
+            try:
+                async with asyncio.timeout_at(deadline):
+                    content = await self._read_body(response)
+            except TimeoutError:
+                raise timeout_error(self.provider, f"no complete answer within {t.total:g}s") from None
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
+        finally:
+            if response is not None:
+                await response.aclose()
+        assert response is not None
         if response.status_code >= 400:
-            raise upstream_error(self.provider, response.status_code, response.headers, response.content)
-        return Reply(response.status_code, response.headers, response.content)
+            raise upstream_error(self.provider, response.status_code, response.headers, content)
+        return Reply(response.status_code, response.headers, content)
+
+    def _post_timeout(self, headers_within: float) -> dict[str, Any]:
+        found = self._post_timeouts.get(headers_within)
+        if found is None:
+            found = self._timeout(max(headers_within, self.timeouts.idle)).as_dict()
+            if len(self._post_timeouts) < 64:
+                self._post_timeouts[headers_within] = found
+        return found
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        """The decoded body, each piece within ``idle`` of the one before."""
+        idle = self.timeouts.idle
+        chunks: list[bytes] = []
+        pieces = response.aiter_bytes()
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(pieces, None)
+            except TimeoutError:
+                raise timeout_error(self.provider, f"no data for {idle:g}s") from None
+            if chunk is None:
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.append(chunk)
 
     async def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncIterator[bytes]:
         """POST and yield body chunks; the first must come within ``first_byte``, the rest within ``idle``."""

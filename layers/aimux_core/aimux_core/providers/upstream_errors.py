@@ -2,23 +2,30 @@
 
 What the caller sees for an upstream status:
 
-    upstream        client status  kind                  retryable  why
-    429             429            rate_limit_error      yes        + retry-after, Claude Code waits
-    529, 503        529            overloaded_error      yes        "Overloaded" UX, SDKs retry
-    500, 502        500            api_error             yes
-    504, 408        504            timeout_error         yes
-    400, 422        400            invalid_request_error no         the upstream's message, excerpted
-    404             404            not_found_error       no         usually the model id
-    413             413            request_too_large     no
-    402             402            billing_error         no
-    quota 403/429   429            rate_limit_error      yes        plan quota exhausted: the target cools
-                                                                    down until the announced reset
-    401, 403        502            api_error             no         the gateway's provider key is wrong:
-                                                                    never a 401, which Claude Code would
-                                                                    blame on the user's own key
-    200, unusable   502            api_error             yes        ``malformed_answer``: an answer that
-                                                                    breaks the API's schema is an upstream
-                                                                    fault, failed over like a 5xx
+    upstream        client   kind                  retryable  cooldown      why
+    429             429      rate_limit_error      yes        rate_limit    + retry-after, Claude Code waits
+    529             529      overloaded_error      yes        overloaded    "Overloaded" UX, SDKs retry
+    503 overloaded  529      overloaded_error      yes        overloaded    the body says "overload", or a
+                                                                            retry-after says when to come back
+    503 otherwise   529      overloaded_error      yes        -             a fault (no backend, down...)
+    500, 502        500      api_error             yes        -
+    504, 408        504      timeout_error         yes        -
+    400, 422        400      invalid_request_error no         -             the upstream's message, excerpted
+    404             404      not_found_error       no         -             usually the model id
+    413             413      request_too_large     no         -
+    402             402      billing_error         no         -
+    quota 403/429   429      rate_limit_error      yes        quota         plan quota exhausted: the target
+                                                                            cools down until the announced reset
+    401, 403        502      api_error             yes        auth_failure  the gateway's key for this provider
+                                                                            was refused: another target serves;
+                                                                            never a 401, which clients would
+                                                                            blame on their own key
+    200, unusable   502      api_error             yes        -             ``malformed_answer``: an answer that
+                                                                            breaks the API's schema is an upstream
+                                                                            fault, failed over like a 5xx
+
+A cooldown means "rest, but not broken": dispatch cools the target down and the circuit breaker does
+not count it (``UpstreamError.is_fault``).
 
 The upstream body is excerpted (its ``error.message`` when it has one) and passed through
 ``redaction.redact`` (the exact value of every key aimux knows, the caller's key, anything shaped
@@ -30,23 +37,26 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import UpstreamError
+from ..errors import CooldownReason, UpstreamError
 from ..redaction import redact
 from .quota import quota_cooldown
 
 log = logging.getLogger(__name__)
 _EXCERPT_CHARS = 300
+_AUTH_STATUSES = frozenset({401, 403})
+_OVERLOAD = re.compile(r"overload", re.IGNORECASE)
 
 _BY_STATUS: dict[int, tuple[int, str, bool]] = {
     400: (400, "invalid_request_error", False),
-    401: (502, "api_error", False),
+    401: (502, "api_error", True),
     402: (402, "billing_error", False),
-    403: (502, "api_error", False),
+    403: (502, "api_error", True),
     404: (404, "not_found_error", False),
     408: (504, "timeout_error", True),
     409: (500, "api_error", True),
@@ -115,6 +125,9 @@ def upstream_error(provider: str, status: int, headers: Mapping[str, str], body:
             message, provider=provider, upstream_status=status, retryable=True, status=429,
             kind="rate_limit_error", retry_after=cooldown, quota=True,
         )
+    if status in _AUTH_STATUSES:
+        return auth_failure(provider, status, detail)
+    retry_after = retry_after_seconds(headers)
     return UpstreamError(
         message,
         provider=provider,
@@ -122,7 +135,37 @@ def upstream_error(provider: str, status: int, headers: Mapping[str, str], body:
         retryable=retryable,
         status=client_status,
         kind=kind,
-        retry_after=retry_after_seconds(headers),
+        retry_after=retry_after,
+        cooldown=_load_signal(status, retry_after, detail),
+    )
+
+
+def _load_signal(status: int, retry_after: float | None, detail: str) -> CooldownReason | None:
+    """``rate_limit`` for a 429, ``overloaded`` for a 529 or a 503 that says so; else None (a fault)."""
+    if status == 429:
+        return "rate_limit"
+    if status == 529 or (status == 503 and (retry_after is not None or _OVERLOAD.search(detail))):
+        return "overloaded"
+    return None
+
+
+def auth_failure(provider: str, status: int | None, detail: str = "") -> UpstreamError:
+    """The upstream refused the gateway's credentials for ``provider`` (a revoked, expired or mistyped key).
+
+    Retryable (another target can serve) with an ``auth_failure`` cooldown; shown as 502 with a message
+    naming the provider, then ``detail``: the upstream's own words, already excerpted and redacted
+    (``excerpt``), since they often quote part of the key they refused.
+    """
+    answered = f"answered {status}" if status is not None else "refused the request"
+    return UpstreamError(
+        f"upstream {provider} {answered}: it refused the gateway's credentials for this provider "
+        f"(the configured key is missing, revoked, expired or lacks access)" + (f": {detail}" if detail else ""),
+        provider=provider,
+        upstream_status=status,
+        retryable=True,
+        status=502,
+        kind="api_error",
+        cooldown="auth_failure",
     )
 
 

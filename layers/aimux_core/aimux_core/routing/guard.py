@@ -3,12 +3,19 @@
 - Breakers are keyed per provider, or per provider+model when ``scope`` is ``"model"``; health
   statistics always per provider+model (the key lowest-latency routing orders by).
 - ``admit`` reads the breaker through its per-process cache: no store round trip on the hot path
-  while the circuit is closed.
+  while the circuit is closed. ``force`` (every target of the request is down) admits past an open
+  circuit, after trying for a probe lease; such a call is not counted against the breaker.
+- What the breaker counts (``failed``): faults only (``UpstreamError.is_fault``: connection
+  failures, timeouts, malformed answers, 5xx that are not overload), at most once per breaker key per
+  client request (``blamed``). Load signals, exhausted quotas, refused keys and repeats within one
+  request count nothing: a probe gives its slot back. Client errors (4xx that are the request's
+  fault) say the upstream works: they count as successes.
 - Results are recorded after the answer, off the request path: each is a background task, so the
   client never waits for a state write. ``drain()`` awaits the pending writes (Lambda handlers and
   tests call it before the process may freeze).
-- Client errors (4xx answers that are the request's fault) say nothing about the upstream's health:
-  they count as successes, so they release a probe lease instead of re-opening the circuit.
+- ``view`` is what routing sees: open circuits, cooldowns, latencies (and, behind ``CappedGuard``,
+  requests in flight), from per-process snapshots refreshed together every few seconds. Cooldowns the
+  fleet wrote come with the health snapshot and are handed to ``cooldowns`` (``state.cooldowns``).
 """
 
 from __future__ import annotations
@@ -16,20 +23,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from ..errors import UpstreamError
 from ..state.breaker import CircuitBreaker, breaker_key
 from ..state.clock import Clock
+from ..state.cooldowns import Cooldowns
 from ..state.failure_policy import StateFailurePolicy
 from ..state.health import HealthTracker
 from ..state.provider_limits import Lease, ProviderLimiter
 from ..state.store import StoreError
-from .select import HealthView
+from .dispatch import Refusal
+from .select import HealthView, Resting
 from .table import Target
 
 log = logging.getLogger("aimux.guard")
 BreakerScope = Literal["provider", "model"]
+_AT_CAP = Refusal("provider at its limits", forcible=False)
 
 
 def _is_client_fault(error: UpstreamError) -> bool:
@@ -46,11 +57,13 @@ class BreakerGuard:
         *,
         breakers: Mapping[str, CircuitBreaker] | None = None,
         scope: BreakerScope = "provider",
+        cooldowns: Cooldowns | None = None,
     ) -> None:
         self.default = default
         self.breakers = dict(breakers or {})
         self.health = health
         self.scope = scope
+        self.cooldowns = cooldowns
         self._pending: set[asyncio.Task[None]] = set()
 
     def breaker_key(self, target: Target) -> str:
@@ -59,48 +72,62 @@ class BreakerGuard:
     def breaker_for(self, target: Target) -> CircuitBreaker:
         return self.breakers.get(target.provider, self.default)
 
-    async def admit(self, target: Target) -> Any | None:
+    async def admit(self, target: Target, *, force: bool = False) -> Any:
         try:
             admission = await self.breaker_for(target).allow(self.breaker_key(target))
         except StoreError as exc:  # state unreachable: serve rather than refuse (the policy of a later issue)
             log.warning("breaker state unavailable for %s: %s", target.key, type(exc).__name__)
             return True
-        return admission if admission.allowed else None
+        if admission.allowed:
+            return admission
+        if force:
+            return True  # every target is down: call this one anyway, outside the breaker's books
+        return Refusal(f"circuit {admission.reason.replace('_', ' ')}", admission.retry_after)
 
     async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
-        self._later(self._record(target, ticket, ok=True, latency_ms=latency_ms, ttft_ms=ttft_ms))
+        self._later(self._record(target, ticket, "ok", latency_ms=latency_ms, ttft_ms=ttft_ms))
 
-    async def failed(self, target: Target, ticket: Any, error: UpstreamError) -> None:
-        if error.quota:
-            return  # plan quota ran out: dispatch cools the target down; it is not a breaker failure
-        client_fault = _is_client_fault(error)
-        self._later(self._record(target, ticket, ok=client_fault, latency_ms=0.0, ttft_ms=None,
-                                 count_health=not client_fault))
+    async def failed(self, target: Target, ticket: Any, error: UpstreamError, blamed: set[str]) -> None:
+        if error.quota:  # plan quota ran out: the target cools down; nothing to count, not even in health
+            self._later(self._record(target, ticket, "neutral", latency_ms=0.0, ttft_ms=None, count_health=False))
+            return
+        if _is_client_fault(error):
+            self._later(self._record(target, ticket, "ok", latency_ms=0.0, ttft_ms=None, count_health=False))
+            return
+        key = self.breaker_key(target)
+        outcome = "neutral"
+        if error.is_fault and key not in blamed:
+            blamed.add(key)
+            outcome = "failed"
+        self._later(self._record(target, ticket, outcome, latency_ms=0.0, ttft_ms=None))
 
     async def view(self, targets: Iterable[Target]) -> HealthView:
-        """Open circuits and recent latencies of ``targets``, from the per-process caches."""
+        """Open circuits, cooldowns and recent latencies of ``targets``, from the per-process caches."""
         targets = list(targets)
+        keys = {self.breaker_key(t): t for t in targets}
         try:
-            breakers: dict[str, Any] = {}
-            for target in targets:
-                key = self.breaker_key(target)
-                if key not in breakers:
-                    breakers.update(await self.breaker_for(target).snapshot([key]))
-            health = await self.health.snapshot({t.key for t in targets})
+            breakers, health = await asyncio.gather(
+                _gather_dicts(self.breaker_for(t).snapshot([key]) for key, t in keys.items()),
+                self.health.snapshot({t.key for t in targets}),
+            )
         except StoreError as exc:
             log.warning("health snapshot unavailable: %s", type(exc).__name__)
             return HealthView()
-        open_keys = set()
+        resting: dict[str, Resting] = {}
+        if self.cooldowns is not None:
+            self.cooldowns.learn(s.cooldown for s in health.values() if s.cooldown is not None)
+        now = self.health.clock.now()
         for target in targets:
             view = breakers.get(self.breaker_key(target))
             if view is not None and not view.available:
-                open_keys.add(target.key)
+                recovers = max(0.0, view.retry_at - now) if view.retry_at is not None else None
+                resting[target.key] = Resting(f"circuit {view.state.value.replace('_', '-')}", recovers)
         latencies = {
             key: summary.p50_latency_ms
             for key, summary in health.items()
             if summary.p50_latency_ms is not None and summary.requests > 0
         }
-        return HealthView(open_circuits=frozenset(open_keys), latencies_ms=latencies)
+        return HealthView(latencies_ms=latencies, resting=resting)
 
     async def drain(self) -> None:
         """Wait for every pending state write."""
@@ -116,54 +143,79 @@ class BreakerGuard:
         self,
         target: Target,
         ticket: Any,
+        outcome: Literal["ok", "failed", "neutral"],
         *,
-        ok: bool,
         latency_ms: float,
         ttft_ms: float | None,
         count_health: bool = True,
     ) -> None:
         try:
-            if ticket is not True:  # True: admitted without a breaker record (state was unreachable)
+            if ticket is not True:  # True: admitted outside the breaker (state unreachable, or forced)
                 key, breaker = self.breaker_key(target), self.breaker_for(target)
-                if ok:
+                if outcome == "ok":
                     await breaker.record_success(key, ticket)
-                else:
+                elif outcome == "failed":
                     await breaker.record_failure(key, ticket)
+                else:
+                    await breaker.record_neutral(key, ticket)
             if count_health:
-                await self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms)
+                await self.health.record(target.key, ok=outcome == "ok", latency_ms=latency_ms, ttft_ms=ttft_ms)
         except StoreError as exc:
             log.warning("could not record the outcome for %s: %s", target.key, type(exc).__name__)
         except Exception:
             log.exception("recording the outcome for %s failed", target.key)
 
 
+async def _gather_dicts(loads: Iterable[Awaitable[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Run the loads concurrently and merge their answers."""
+    merged: dict[str, Any] = {}
+    for part in await asyncio.gather(*loads):
+        merged.update(part)
+    return merged
+
+
 class CappedGuard:
     """Provider caps (``limits.rpm``, ``limits.max_concurrency``) in front of another guard.
 
-    A provider at its cap is skipped like an open circuit (``admit`` returns None), so aimux never
-    exceeds an upstream plan's limits and the request moves on to the next target instead of failing.
-    The concurrency slot is released when the attempt ends, in the background.
+    A provider at its cap is skipped like an open circuit (``admit`` refuses), so aimux never exceeds
+    an upstream plan's limits and the request moves on to the next target instead of failing; unlike
+    an open circuit, a cap is never forced. The concurrency slot is released when the attempt ends, in
+    the background. With ``count_inflight`` (a route orders by ``least_connections``) the view also
+    carries each capped provider's requests in flight (``ProviderLimiter.inflight``).
     """
 
-    def __init__(self, inner: BreakerGuard, limiter: ProviderLimiter, policy: StateFailurePolicy, clock: Clock) -> None:
+    def __init__(
+        self,
+        inner: BreakerGuard,
+        limiter: ProviderLimiter,
+        policy: StateFailurePolicy,
+        clock: Clock,
+        *,
+        count_inflight: bool = False,
+    ) -> None:
         self.inner = inner
         self.limiter = limiter
         self.policy = policy
         self.clock = clock
+        self.count_inflight = count_inflight
         self._pending: set[asyncio.Task[Any]] = set()
 
-    async def admit(self, target: Target) -> Any | None:
+    @property
+    def cooldowns(self) -> Cooldowns | None:
+        return self.inner.cooldowns
+
+    async def admit(self, target: Target, *, force: bool = False) -> Any:
         lease = await self.policy.guarded(
             self.limiter.try_acquire(target.provider),
             what="provider slot",
             fallback=Lease.unchecked(target.provider, self.clock.now()),
         )
         if lease is None:
-            return None
-        ticket = await self.inner.admit(target)
-        if ticket is None:
+            return _AT_CAP
+        ticket = await self.inner.admit(target, force=force)
+        if isinstance(ticket, Refusal):
             self._release(lease)
-            return None
+            return ticket
         return (ticket, lease)
 
     async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
@@ -171,18 +223,30 @@ class CappedGuard:
         self._release(lease)
         await self.inner.succeeded(target, inner_ticket, latency_ms, ttft_ms)
 
-    async def failed(self, target: Target, ticket: Any, error: UpstreamError) -> None:
+    async def failed(self, target: Target, ticket: Any, error: UpstreamError, blamed: set[str]) -> None:
         inner_ticket, lease = ticket
         self._release(lease)
-        await self.inner.failed(target, inner_ticket, error)
+        await self.inner.failed(target, inner_ticket, error, blamed)
 
     async def view(self, targets: Iterable[Target]) -> HealthView:
-        return await self.inner.view(targets)
+        targets = list(targets)
+        if not self.count_inflight:
+            return await self.inner.view(targets)
+        providers = {t.provider for t in targets if self.limiter.counts_inflight(t.provider)}
+        view, inflight = await asyncio.gather(self.inner.view(targets), self._inflight(providers))
+        return replace(view, inflight=inflight)
 
     async def drain(self) -> None:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
         await self.inner.drain()
+
+    async def _inflight(self, providers: set[str]) -> dict[str, int]:
+        try:
+            return await self.limiter.inflight(providers)
+        except StoreError as exc:
+            log.warning("in-flight counts unavailable: %s", type(exc).__name__)
+            return {}
 
     def _release(self, lease: Lease) -> None:
         release = self.limiter.release(lease)

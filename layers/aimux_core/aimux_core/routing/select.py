@@ -11,9 +11,14 @@ A pure function apart from the injected randomness, rotation counters and sessio
 3. Classification (``classify``) picks the scenario; a route configured for that scenario replaces
    the alias's route.
 4. Capability filter: targets that cannot see images, call tools or hold the request are dropped,
-   and so are targets whose circuit is open; each with the reason recorded.
+   each with the reason recorded.
 5. Strategy orders each tier; tiers stay in order.
-6. Session pinning: a session's previous healthy target moves to the front, so prompt caches stay
+6. Health: targets that are down (circuit open, or cooling down after a rate limit, an overload, an
+   exhausted quota or a refused key) move behind the others, soonest to recover first, and are noted
+   in ``Decision.down``. They stay in the list as a last resort: dispatch skips them while another
+   target can serve and falls back on them when none can (``routing.dispatch``), so a request is never
+   refused only because its targets looked busy a moment ago.
+7. Session pinning: a session's previous healthy target moves to the front, so prompt caches stay
    warm and thinking signatures stay valid.
 
 A budget step-down (``RequestMeta.route_override``) replaces steps 2-3 with the cheaper route.
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..errors import NotFound
@@ -44,17 +49,37 @@ class RequestMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class Resting:
+    """Why a target is down now, and in how many seconds it may serve again (None: unknown)."""
+
+    why: str
+    recovers_in: float | None = None
+
+
+_OPEN = Resting("circuit open")
+
+
+@dataclass(frozen=True, slots=True)
 class HealthView:
-    """What selection needs from health: open circuits and recent latencies (by target or provider key)."""
+    """What selection needs from health: targets that are down (``resting`` by target key, or
+    ``open_circuits`` by target or provider key), recent latencies, and requests in flight per provider."""
 
     open_circuits: frozenset[str] = frozenset()
-    latencies_ms: dict[str, float] = field(default_factory=dict)
+    latencies_ms: Mapping[str, float] = field(default_factory=dict)
+    resting: Mapping[str, Resting] = field(default_factory=dict)
+    inflight: Mapping[str, int] = field(default_factory=dict)
 
-    def is_open(self, target: Target) -> bool:
-        return target.key in self.open_circuits or target.provider in self.open_circuits
+    def down(self, target: Target) -> Resting | None:
+        found = self.resting.get(target.key)
+        if found is None and (target.key in self.open_circuits or target.provider in self.open_circuits):
+            return _OPEN
+        return found
 
     def latency(self, key: str) -> float | None:
         return self.latencies_ms.get(key)
+
+    def in_flight(self, provider: str) -> int | None:
+        return self.inflight.get(provider)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +98,7 @@ class Decision:
     dropped: tuple[tuple[str, str], ...] = ()
     classification: Classification | None = None
     decided_by: str = "scenario"
+    down: tuple[tuple[str, str], ...] = ()  # targets kept last because they are down, and why
 
     @property
     def chosen_by(self) -> str:
@@ -119,17 +145,23 @@ class Selector:
             latency_ms=health.latency,
             rng=self.rng,
             rotation=self.rotation,
+            inflight=health.in_flight,
         )
         strategy = route.strategy or table.strategy
         ordered: list[Target] = list(head)
         for tier in route.tiers:
             ordered += order_tier(tier, strategy, ctx)
         unique = list(dict.fromkeys(ordered))
-        kept, dropped = _filter(unique, found, request.max_tokens, health)
+        kept, dropped = _filter(unique, found, request.max_tokens)
+        up, down = _by_health(kept, health)
         if table.session_pinning and meta.session_id:
-            kept, pin_note = _apply_pin(kept, self.pinned(meta.session_id))
+            up, pin_note = _apply_pin(up, self.pinned(meta.session_id))
             reason += pin_note
-        return Decision(tuple(kept), found.scenario, route.name, reason, tuple(dropped), found, decided_by)
+        if down and not up:
+            reason += "; all targets down"
+        targets = tuple(up) + tuple(target for target, _ in down)
+        notes = tuple((target.label, resting.why) for target, resting in down)
+        return Decision(targets, found.scenario, route.name, reason, tuple(dropped), found, decided_by, notes)
 
 
 def _explicit_targets(model: str, provider: str | None, table: RoutingTable) -> tuple[list[Target], str] | None:
@@ -177,12 +209,12 @@ def _base_route(model: str, found: Classification, table: RoutingTable) -> tuple
 
 
 def _filter(
-    targets: list[Target], found: Classification, max_tokens: int, health: HealthView
+    targets: list[Target], found: Classification, max_tokens: int
 ) -> tuple[list[Target], list[tuple[str, str]]]:
     kept: list[Target] = []
     dropped: list[tuple[str, str]] = []
     for target in targets:
-        why = _unfit(target, found, max_tokens, health)
+        why = _unfit(target, found, max_tokens)
         if why is None:
             kept.append(target)
         else:
@@ -190,9 +222,9 @@ def _filter(
     return kept, dropped
 
 
-def _unfit(target: Target, found: Classification, max_tokens: int, health: HealthView) -> str | None:
-    """Why ``target`` cannot serve the request, if it cannot. Capabilities before health: a lasting
-    reason says more than a passing one, and "circuit open" then means "would serve, but is down"."""
+def _unfit(target: Target, found: Classification, max_tokens: int) -> str | None:
+    """Why ``target`` can never serve the request, if it cannot. Capabilities come before health: a
+    lasting reason says more than a passing one, and "down" then means "would serve, but not now"."""
     entry = target.entry
     if entry is not None:
         if found.needs_vision and "vision" not in entry.capabilities:
@@ -201,9 +233,22 @@ def _unfit(target: Target, found: Classification, max_tokens: int, health: Healt
             return "no tools"
         if found.estimated_tokens > entry.context_window:
             return f"context window {entry.context_window} < ~{found.estimated_tokens} tokens"
-    if health.is_open(target):
-        return "circuit open"
     return None
+
+
+def _by_health(targets: list[Target], health: HealthView) -> tuple[list[Target], list[tuple[Target, Resting]]]:
+    """The targets that are up (in order), and those that are down, soonest to recover first."""
+    up: list[Target] = []
+    down: list[tuple[Target, Resting]] = []
+    for target in targets:
+        resting = health.down(target)
+        if resting is None:
+            up.append(target)
+        else:
+            down.append((target, resting))
+    inf = float("inf")
+    down.sort(key=lambda pair: inf if pair[1].recovers_in is None else pair[1].recovers_in)  # stable
+    return up, down
 
 
 def _apply_pin(targets: list[Target], pinned_key: str | None) -> tuple[list[Target], str]:

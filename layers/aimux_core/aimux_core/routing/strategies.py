@@ -1,7 +1,15 @@
-"""Ordering the targets of one tier: priority, weighted, round-robin, cheapest, lowest latency.
+"""Ordering the targets of one tier: priority, weighted, round-robin, cheapest, lowest latency,
+least connections.
 
 Each strategy is a function of the tier, the request's expected size and the health snapshot,
 with randomness and rotation injected so tests can pin them.
+
+``least_connections`` orders by the requests in flight to each target's provider across the whole
+fleet: the counts the provider concurrency leases keep in the state store (``state.provider_limits``),
+as the health view last saw them (refreshed by this process's own lease writes, and read with the
+health snapshot every few seconds otherwise). Equal counts are shuffled, so instances that share a
+slightly old view do not all pile onto the same target. It needs ``limits.max_concurrency`` on every
+provider it orders (``config.checks``).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ class OrderingContext:
     latency_ms: Callable[[str], float | None]
     rng: random.Random
     rotation: RoundRobin
+    inflight: Callable[[str], int | None] = lambda provider: None
 
 
 def _weight(target: Target) -> float:
@@ -69,12 +78,22 @@ def _lowest_latency(tier: Sequence[Target], ctx: OrderingContext) -> list[Target
     return [t for _, _, t in sorted(known, key=lambda x: (x[0], x[1]))] + unknown
 
 
+def _least_connections(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
+    """Fewest requests in flight (fleet-wide, per provider) first; ties in random order; unknown counts last."""
+    keyed = []
+    for target in tier:
+        count = ctx.inflight(target.provider)
+        keyed.append((float("inf") if count is None else count, ctx.rng.random(), target))
+    return [target for *_, target in sorted(keyed, key=lambda item: (item[0], item[1]))]
+
+
 _STRATEGIES: Mapping[Strategy, Callable[[Sequence[Target], OrderingContext], list[Target]]] = {
     "priority": lambda tier, ctx: list(tier),
     "weighted": _weighted,
     "round_robin": _round_robin,
     "cheapest": lambda tier, ctx: sorted(tier, key=lambda t: _cost(t, ctx)),
     "lowest_latency": _lowest_latency,
+    "least_connections": _least_connections,
 }
 
 

@@ -1,8 +1,8 @@
 """The routing table: what selection reads, built once from the configuration.
 
 A route is an ordered list of tiers; a tier is one or more targets that the route's strategy
-orders among themselves (priority, weighted, round-robin, cheapest, lowest latency). Tiers are
-walked in order: a later tier is a fallback, never a peer.
+orders among themselves (priority, weighted, round-robin, cheapest, lowest latency, least
+connections). Tiers are walked in order: a later tier is a fallback, never a peer.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal
 
 from .catalog import Catalog, ModelEntry
 
-Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency"]
+Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency", "least_connections"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ cache.py          TtlCache: per-process snapshots with single-flight loads
 breaker_model.py  the breaker's state machine, record <-> item, settings, views (pure)
 breaker.py        CircuitBreaker: admissions, results, transitions by compare-and-set
 health.py         HealthTracker: per-minute buckets, summaries and their classification
+cooldowns.py      Cooldowns: targets resting after a rate limit, an overload, a quota or a refused key
 """
 
 from .breaker import CircuitBreaker, breaker_key

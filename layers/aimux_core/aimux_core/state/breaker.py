@@ -157,6 +157,13 @@ class CircuitBreaker:
             return
         await self._transact(key, self._trip_decision(generation, reason), None, first=counted, reason=reason)
 
+    async def record_neutral(self, key: str, admission: Admission) -> None:
+        """A request admitted by ``admission`` ended in a way that says nothing about ``key``'s health (a
+        load signal, a refused key, a repeat within one client request): no count; a probe frees its slot."""
+        if not admission.allowed or not admission.is_probe:
+            return
+        await self._transact(key, self._probe_neutral_decision(admission), None, first=None)
+
     async def reset(self, key: str) -> None:
         """Close the breaker now (an operator's decision), whatever its state."""
 
@@ -202,6 +209,16 @@ class CircuitBreaker:
             if record.state is not CircuitState.HALF_OPEN or record.generation != admission.generation:
                 return None, None
             return record.opened(self._clock.now()), None
+
+        return decide
+
+    def _probe_neutral_decision(self, admission: Admission) -> Callable[[BreakerState], Decision[None]]:
+        def decide(record: BreakerState) -> Decision[None]:
+            if record.state is not CircuitState.HALF_OPEN or record.generation != admission.generation:
+                return None, None
+            if admission.lease_id not in record.probe_leases:
+                return None, None
+            return record.without_lease(self._clock.now(), admission.lease_id), None
 
         return decide
 

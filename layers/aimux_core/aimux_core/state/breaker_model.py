@@ -175,6 +175,10 @@ class BreakerState:
         leases = {k: v for k, v in self.live_leases(now).items() if k != lease_id}
         return replace(self, probe_leases=leases, half_open_successes=self.half_open_successes + 1)
 
+    def without_lease(self, now: float, lease_id: str | None) -> BreakerState:
+        """A probe that proved nothing gives its slot back (the state stays half-open)."""
+        return replace(self, probe_leases={k: v for k, v in self.live_leases(now).items() if k != lease_id})
+
     def with_failures_forgotten(self) -> BreakerState:
         return replace(self, consecutive_failures=0)
 

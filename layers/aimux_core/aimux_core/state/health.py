@@ -22,6 +22,10 @@ and classifies, first rule that matches:
 The median is read off the band histogram (linear within a band), good to the band's width: enough
 to rank providers, not to report percentiles. ``snapshot`` caches summaries per process for
 ``cache_seconds``, with the same staleness trade-off as the breaker's snapshot.
+
+The same partition holds the target's cooldown while it rests (sk ``cooldown``, written by
+``state.cooldowns``): it sorts after every minute bucket, so the summary's one query reads it too
+(``HealthSummary.cooldown``) and the fleet learns cooldowns without another read.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .breaker import CircuitBreaker
 from .breaker_model import CircuitState
 from .cache import TtlCache
 from .clock import Clock
+from .cooldowns import COOLDOWN_SK, Cooldown
 from .store import Store
 
 LATENCY_BANDS_MS: tuple[int, ...] = (250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000)
@@ -84,6 +89,7 @@ class HealthSummary:
     mean_latency_ms: float | None
     p50_latency_ms: float | None  # approximate: see the module docstring
     mean_ttft_ms: float | None
+    cooldown: Cooldown | None = None  # resting now (rate limit, overload, quota, refused key), fleet-wide
 
 
 def band_attribute(latency_ms: float) -> str:
@@ -201,6 +207,10 @@ class HealthTracker:
         self._breaker = breaker
         self._cache: TtlCache[str, HealthSummary] = TtlCache(clock, self.settings.cache_seconds)
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     async def record(self, key: str, *, ok: bool, latency_ms: float, ttft_ms: float | None = None) -> None:
         """Count one finished request (one atomic ``add``; call it after the answer)."""
         minute = math.floor(self._clock.now() / 60)
@@ -217,11 +227,16 @@ class HealthTracker:
         if minutes < 1:
             raise ValueError("minutes must be >= 1")
         last = math.floor(self._clock.now() / 60)
-        buckets = await self._store.query(_pk(key), minute_sk(last - minutes + 1), minute_sk(last))
+        items = await self._store.query(_pk(key), minute_sk(last - minutes + 1), COOLDOWN_SK)
+        cooldown = None
+        if items and items[-1]["sk"] == COOLDOWN_SK:
+            cooldown = Cooldown.from_item(key, items.pop())
+        buckets = [item for item in items if item["sk"] <= minute_sk(last)]
         breaker_state = None
         if self._breaker is not None:
             breaker_state = (await self._breaker.snapshot([key]))[key].state
-        return summarize(key, buckets, minutes, self.settings, breaker_state)
+        summary = summarize(key, buckets, minutes, self.settings, breaker_state)
+        return replace(summary, cooldown=cooldown) if cooldown is not None else summary
 
     async def snapshot(self, keys: Iterable[str]) -> dict[str, HealthSummary]:
         """Summaries over the default window, cached per process for ``cache_seconds``."""

@@ -41,15 +41,22 @@ Store round trips: ``try_acquire`` 0 (provider without limits), usually 1 (the `
 process per epoch (and once more after the skew margin) when a concurrency cap applies, +1 compensation
 or +2 (re-read, retry) on the refusal path. ``release`` 0 or 1. Store errors other than
 ``ConditionFailed`` propagate: ``failure_policy`` decides.
+
+In-flight counts for routing (``inflight``, read by the ``least_connections`` strategy): requests in
+flight to a provider across the fleet, ``inflight(E) + inflight(E-1)``. Every ``add`` of an acquire or
+a release returns the item, so this process's own lease writes refresh the count of their provider
+for free; other providers' counts are read at most every ``view_seconds`` (default 2 s, the age of the
+health view), alongside the health snapshot. Only providers with ``max_concurrency`` keep a count.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .cache import TtlCache
 from .clock import Clock
 from .ratelimit import WINDOW_SECONDS, rate_pk, window_start
 from .store import ConditionFailed, Store, StoreError
@@ -146,6 +153,7 @@ class ProviderLimiter:
         lease_seconds: int = 960,
         skew_seconds: float = 2.0,
         refresh_seconds: float = 1.0,
+        view_seconds: float = 2.0,
     ) -> None:
         if lease_seconds <= 0 or lease_seconds % WINDOW_SECONDS:
             raise ValueError(f"lease_seconds must be a positive multiple of {WINDOW_SECONDS}")
@@ -158,6 +166,7 @@ class ProviderLimiter:
         self._skew = skew_seconds
         self._refresh = refresh_seconds
         self._carry: dict[str, _Carry] = {}
+        self._counts: TtlCache[str, int] = TtlCache(clock, view_seconds)
 
     @classmethod
     def from_config(cls, store: Store, clock: Clock, config: AimuxConfig, **options: Any) -> ProviderLimiter:
@@ -171,6 +180,14 @@ class ProviderLimiter:
         """Whether ``try_acquire`` touches the store for this provider at all."""
         found = self.limits(provider)
         return found.rpm is not None or found.max_concurrency is not None
+
+    def counts_inflight(self, provider: str) -> bool:
+        """Whether leases count this provider's requests in flight (it has ``max_concurrency``)."""
+        return self.limits(provider).max_concurrency is not None
+
+    async def inflight(self, providers: Iterable[str]) -> dict[str, int]:
+        """Requests in flight per provider, fleet-wide, as last seen (see the module docstring)."""
+        return await self._counts.get_many((p for p in providers if self.counts_inflight(p)), self._read_inflight)
 
     async def try_acquire(self, provider: str) -> Lease | None:
         """A lease for one attempt, or None when a cap is reached (routing skips the target)."""
@@ -206,6 +223,8 @@ class ProviderLimiter:
         if cap is not None and rpm is not None and int(item.get(minute_attr, 0)) > rpm:
             await self._compensate(pk, sk, deltas, expires_at)
             return None
+        if cap is not None:
+            self._counts.put(provider, max(0, int(item.get(INFLIGHT, 0))) + carried)
         return Lease(provider, epoch if cap is not None else None, now, self.lease_seconds)
 
     async def release(self, lease: Lease) -> None:
@@ -218,7 +237,7 @@ class ProviderLimiter:
         current = window_start(now, self.lease_seconds)
         if lease.epoch < current - self.lease_seconds:
             return  # past the leak bound: nobody counts this slot any more
-        await self._store.add(
+        item = await self._store.add(
             rate_pk("provider", lease.provider),
             _epoch_sk(lease.epoch),
             {INFLIGHT: -1},
@@ -227,6 +246,10 @@ class ProviderLimiter:
         carry = self._carry.get(lease.provider)
         if carry is not None and carry.epoch == lease.epoch + self.lease_seconds and carry.value > 0:
             carry.value -= 1  # our own release, seen at once
+        if carry is not None and carry.epoch == current == lease.epoch:
+            self._counts.put(lease.provider, max(0, int(item.get(INFLIGHT, 0))) + carry.value)
+        else:
+            self._counts.invalidate(lease.provider)
 
     async def usage(self, provider: str) -> ProviderUsage:
         """In-flight slots and this minute's requests (two reads; for admin views, not the hot path)."""
@@ -238,6 +261,13 @@ class ProviderLimiter:
         inflight = max(0, int(item.get(INFLIGHT, 0))) + max(0, int(previous.get(INFLIGHT, 0)))
         minute = int(item.get(_minute_attr(window_start(now)), 0))
         return ProviderUsage(provider, inflight, minute, self.limits(provider))
+
+    async def _read_inflight(self, provider: str) -> int:
+        now = self._clock.now()
+        epoch = window_start(now, self.lease_seconds)
+        item = await self._store.get(rate_pk("provider", provider), _epoch_sk(epoch))
+        carried = await self._carried(provider, epoch, now, refresh=False)
+        return (max(0, int(item.get(INFLIGHT, 0))) if item else 0) + carried
 
     async def _carried(self, provider: str, epoch: int, now: float, *, refresh: bool) -> int:
         """Slots still counted from the previous epoch (cached; see the module docstring)."""
