@@ -9,10 +9,8 @@ table, and a leader killed mid-request: ``tests/e2e_state/test_state_e2e_respons
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import anthropic
 import pytest
@@ -21,7 +19,7 @@ from cache_support import MODEL, PROMPT, CachedGateway, cached_gateway
 from aimux_core.accounting.metrics import local_metrics
 from fakes import Fault, Reply
 from fakes.anthropic_upstream import AnthropicUpstream
-from support.stream_checks import check_anthropic_sse
+from support.threaded_call import ThreadedCall
 
 ANSWER = Reply(text="The first request's answer.")
 SECTION = {"mode": "use", "sampling": True, "lease_seconds": 3}
@@ -34,37 +32,9 @@ def wait_for_upstream_requests(upstream: AnthropicUpstream, count: int, seconds:
         time.sleep(0.02)
 
 
-class Call:
-    """One SDK call on its own thread: its headers, its answer (the final message) or its error."""
-
-    def __init__(self, served: CachedGateway, *, stream: bool = False, **headers: str) -> None:
-        self.client, self.tap = served.anthropic(**headers)
-        self.stream = stream
-        self.headers: dict[str, str] = {}
-        self.message: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            if self.stream:
-                with self.client.messages.stream(model=MODEL, max_tokens=100, messages=PROMPT) as events:
-                    self.message = events.get_final_message()
-                self.headers = dict(self.tap.last.headers)
-                check_anthropic_sse(self.tap.last.raw, model=MODEL)
-            else:
-                raw = self.client.messages.with_raw_response.create(model=MODEL, max_tokens=100, messages=PROMPT)
-                self.headers, self.message = dict(raw.headers), raw.parse()
-        except BaseException as error:  # reported by result()
-            self.error = error
-
-    def result(self, seconds: float = 30.0) -> Call:
-        self.thread.join(seconds)
-        assert not self.thread.is_alive(), "the call did not finish"
-        if self.error is not None:
-            raise self.error
-        return self
+def send(served: CachedGateway, *, stream: bool = False, **headers: str) -> ThreadedCall:
+    """One identical request to ``served`` on its own thread."""
+    return ThreadedCall(served.url, model=MODEL, messages=PROMPT, stream=stream, headers=headers)
 
 
 def dedup_saved() -> float:
@@ -72,9 +42,9 @@ def dedup_saved() -> float:
 
 
 def leader_then_duplicates(
-    served: CachedGateway, upstream: AnthropicUpstream, make: Callable[[int], Call], count: int
-) -> tuple[Call, list[Call]]:
-    leader = Call(served)
+    served: CachedGateway, upstream: AnthropicUpstream, make: Callable[[int], ThreadedCall], count: int
+) -> tuple[ThreadedCall, list[ThreadedCall]]:
+    leader = send(served)
     wait_for_upstream_requests(upstream, 1)
     duplicates = [make(index) for index in range(count)]
     return leader.result(), [call.result() for call in duplicates]
@@ -87,7 +57,7 @@ def test_duplicates_in_flight_wait_for_the_first_answer_as_buffered_or_stream(
     before = dedup_saved()
     with cached_gateway(anthropic_upstream.base_url, SECTION) as served:
         leader, duplicates = leader_then_duplicates(
-            served, anthropic_upstream, lambda index: Call(served, stream=index % 2 == 1), 4
+            served, anthropic_upstream, lambda index: send(served, stream=index % 2 == 1), 4
         )
     assert len(anthropic_upstream.message_requests) == 1
     assert (leader.headers["x-aimux-cache"], leader.headers["x-aimux-dedup"]) == ("stored", "leader")
@@ -108,9 +78,9 @@ def test_when_the_first_request_fails_the_duplicates_call_the_upstream_themselve
            "providers": {"up": {"preset": "anthropic", "base_url": anthropic_upstream.base_url,
                                 "timeouts": {"total": 1.0, "first_byte": 1.0}}}}  # fmt: skip
     with cached_gateway(anthropic_upstream.base_url, SECTION, **top) as served:
-        leader = Call(served)
+        leader = send(served)
         wait_for_upstream_requests(anthropic_upstream, 1)
-        duplicates = [Call(served, stream=index == 0) for index in range(3)]
+        duplicates = [send(served, stream=index == 0) for index in range(3)]
         with pytest.raises(anthropic.APIStatusError):
             leader.result()
         answers = [call.result() for call in duplicates]
@@ -129,7 +99,7 @@ def test_a_duplicate_waits_at_most_max_wait_seconds_then_calls_the_upstream(
     anthropic_upstream.enqueue(Fault.stall(2.5, reply=ANSWER))
     anthropic_upstream.default = Reply(text="Did not wait any longer.")
     with cached_gateway(anthropic_upstream.base_url, {**SECTION, "max_wait_seconds": 0.3}) as served:
-        leader, (impatient,) = leader_then_duplicates(served, anthropic_upstream, lambda _: Call(served), 1)
+        leader, (impatient,) = leader_then_duplicates(served, anthropic_upstream, lambda _: send(served), 1)
     assert len(anthropic_upstream.message_requests) == 2
     assert (impatient.headers["x-aimux-dedup"], impatient.headers["x-aimux-cache"]) == ("timeout", "stored")
     assert impatient.message.content[0].text == "Did not wait any longer."
@@ -139,8 +109,8 @@ def test_a_duplicate_waits_at_most_max_wait_seconds_then_calls_the_upstream(
 def test_requests_nobody_opted_in_are_never_held_back(anthropic_upstream: AnthropicUpstream) -> None:
     anthropic_upstream.enqueue(Fault.stall(1.0, reply=ANSWER))
     with cached_gateway(anthropic_upstream.base_url, {"mode": "off"}) as served:
-        leader, others = leader_then_duplicates(served, anthropic_upstream, lambda _: Call(served), 2)
-        opted_out = [Call(served, **{"x-aimux-cache": "off"}) for _ in range(2)]
+        leader, others = leader_then_duplicates(served, anthropic_upstream, lambda _: send(served), 2)
+        opted_out = [send(served, **{"x-aimux-cache": "off"}) for _ in range(2)]
         for call in opted_out:
             call.result()
     assert len(anthropic_upstream.message_requests) == 5

@@ -15,14 +15,11 @@ Skipped, with the reason, when dynalite is not installed (``make node-tools``).
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import anthropic
-import httpx2
 import pytest
 from gateway_processes import Gateway, gateways, plant_key
 
@@ -30,8 +27,7 @@ from aimux_core.state.dynamodb import DynamoStore
 from fakes import Fault, Reply, Usage
 from fakes.anthropic_upstream import AnthropicUpstream
 from support.dynamo import REGION, DynamoServer, dynalite_server  # noqa: F401  (session fixture)
-from support.stream_checks import check_anthropic_sse
-from support.wire_tap import WireTap
+from support.threaded_call import ThreadedCall
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -52,43 +48,10 @@ def fleet_config(fake: AnthropicUpstream) -> dict[str, Any]:
     }
 
 
-class Call:
-    """One SDK call to one gateway process, on its own thread."""
-
-    def __init__(self, gateway: Gateway, api_key: str, prompt: str, *, stream: bool = False) -> None:
-        self.tap = WireTap()
-        self.client = anthropic.Anthropic(
-            base_url=gateway.url, api_key=api_key, max_retries=0, timeout=60,
-            http_client=httpx2.Client(transport=self.tap, timeout=60),
-        )  # fmt: skip
-        self.prompt, self.stream = prompt, stream
-        self.headers: dict[str, str] = {}
-        self.text: str | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        messages = [{"role": "user", "content": self.prompt}]
-        try:
-            if self.stream:
-                with self.client.messages.stream(model=MODEL, max_tokens=50, messages=messages) as events:
-                    message = events.get_final_message()
-                check_anthropic_sse(self.tap.last.raw, model=MODEL)
-                self.headers = dict(self.tap.last.headers)
-            else:
-                raw = self.client.messages.with_raw_response.create(model=MODEL, max_tokens=50, messages=messages)
-                self.headers, message = dict(raw.headers), raw.parse()
-            self.text = message.content[0].text  # type: ignore[union-attr]
-        except BaseException as error:  # reported by result()
-            self.error = error
-
-    def result(self, seconds: float = 60.0) -> Call:
-        self.thread.join(seconds)
-        assert not self.thread.is_alive(), "the call did not finish"
-        if self.error is not None:
-            raise self.error
-        return self
+def send(gateway: Gateway, api_key: str, prompt: str, *, stream: bool = False) -> ThreadedCall:
+    """One request to one gateway process, on its own thread."""
+    messages = [{"role": "user", "content": prompt}]
+    return ThreadedCall(gateway.url, model=MODEL, messages=messages, api_key=api_key, stream=stream, max_tokens=50)
 
 
 def wait_for_upstream(fake: AnthropicUpstream, count: int, seconds: float = 20.0) -> None:
@@ -115,13 +78,13 @@ def test_duplicates_on_two_processes_wait_for_one_upstream_call_then_hit(
         fake.enqueue(Fault.stall(2.0, reply=ANSWER))
         with gateways(dynalite_server, fleet_config(fake), 2, tmp_path, UPSTREAM_ENV) as (first, second):
             plaintext, _ = plant_key(store)
-            leader = Call(first, plaintext, prompt)
+            leader = send(first, plaintext, prompt)
             wait_for_upstream(fake, 1)
             waiters = [
-                Call(second, plaintext, prompt),
-                Call(second, plaintext, prompt, stream=True),
-                Call(first, plaintext, prompt, stream=True),
-                Call(second, plaintext, prompt),
+                send(second, plaintext, prompt),
+                send(second, plaintext, prompt, stream=True),
+                send(first, plaintext, prompt, stream=True),
+                send(second, plaintext, prompt),
             ]
             leader.result()
             answers = [call.result() for call in waiters]
@@ -131,7 +94,7 @@ def test_duplicates_on_two_processes_wait_for_one_upstream_call_then_hit(
                 assert (call.headers["x-aimux-cache"], call.headers["x-aimux-dedup"]) == ("hit", "waited")
                 assert call.text == ANSWER.full_text
 
-            later = [Call(gateway, plaintext, prompt, stream=index == 1).result() for index, gateway in
+            later = [send(gateway, plaintext, prompt, stream=index == 1).result() for index, gateway in
                      enumerate((first, second))]  # fmt: skip
             assert [call.headers["x-aimux-cache"] for call in later] == ["hit", "hit"]
             assert all("x-aimux-dedup" not in call.headers for call in later)
@@ -147,9 +110,9 @@ def test_waiters_fall_back_within_their_deadline_when_the_leading_process_is_kil
         fake.default = Reply(text="Answered by a waiter.")
         with gateways(dynalite_server, fleet_config(fake), 2, tmp_path, UPSTREAM_ENV) as (doomed, survivor):
             plaintext, _ = plant_key(store)
-            leader = Call(doomed, plaintext, prompt)
+            leader = send(doomed, plaintext, prompt)
             wait_for_upstream(fake, 1)
-            waiters = [Call(survivor, plaintext, prompt, stream=index == 0) for index in range(3)]
+            waiters = [send(survivor, plaintext, prompt, stream=index == 0) for index in range(3)]
             time.sleep(0.5)  # the waiters have found the lease and are polling it
             doomed.kill()
             leader.thread.join(10)
@@ -161,4 +124,4 @@ def test_waiters_fall_back_within_their_deadline_when_the_leading_process_is_kil
             fell_back = roles.count("fallback")
             assert len(fake.message_requests) == 1 + fell_back
             assert all(call.text == "Answered by a waiter." for call in answers)
-            assert Call(survivor, plaintext, prompt).result().headers["x-aimux-cache"] == "hit"
+            assert send(survivor, plaintext, prompt).result().headers["x-aimux-cache"] == "hit"
