@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint bench install install-dev node-tools clean sam-tools sam-check bench-cold-start \
+.PHONY: run test lint typecheck bench install install-dev node-tools clean sam-tools sam-check bench-cold-start \
 	test-lambda-python lambda-python-suite lock sam-local-prepare docker-down smoke
 
 $(BIN)/python:
@@ -52,8 +52,12 @@ lint: install-dev sam-tools
 	$(BIN)/ruff check .
 	$(SAM_VENV)/bin/cfn-lint infra/template.yaml
 
+# mypy --strict on the layer ([tool.mypy] in pyproject.toml: the boto3 and PyYAML stubs come with the dev extra).
+typecheck: install-dev
+	$(BIN)/mypy
+
 # The suite, then Docker stopped again (if this run started it), then the suite on Lambda's Python.
-test: lint node-tools sam-check sam-local-prepare
+test: lint typecheck node-tools sam-check sam-local-prepare
 	@status=0; $(SAM_TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider || status=$$?; \
 		infra/docker_daemon.sh down $(DOCKER_STATE); exit $$status
 	$(MAKE) --no-print-directory test-lambda-python

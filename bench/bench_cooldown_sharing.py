@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
 
-from aimux_core.config.runtime import build_gateway_from_config  # noqa: E402
+from aimux_core.assembly import build_gateway  # noqa: E402
 from aimux_core.config.schema import AimuxConfig  # noqa: E402
 from aimux_core.gateway import Gateway  # noqa: E402
 from aimux_core.providers.base import RequestContext  # noqa: E402
@@ -85,7 +85,7 @@ async def fleet_run(instances: int, requests: int, shared: bool) -> dict[str, An
         client = httpx.AsyncClient(timeout=None)
         fleet: list[Gateway] = []
         for _ in range(instances):
-            gateway = build_gateway_from_config(config(primary, backup), env={KEY_ENV: "k"}, client=client, store=store)
+            gateway = build_gateway(config(primary, backup), env={KEY_ENV: "k"}, client=client, store=store)
             if not shared:
                 gateway.cooldowns.settings = replace(gateway.cooldowns.settings, share_from=float("inf"))
             fleet.append(gateway)

@@ -19,31 +19,25 @@ import io
 import os
 import sys
 import timeit
+from pathlib import Path
 from typing import TextIO
 
-from aimux_core.accounting.record import RequestRecord
 from aimux_core.accounting.request_log import log_request
 
-RECORD = RequestRecord(
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the suites' record builder
+from support.records import request_record
+
+RECORD = request_record(
     request_id="req_01HZX8K4N2Q7R5T9V3W6Y8A1B",
     surface="anthropic",
-    status=200,
     latency_ms=812.37,
     key_id="key_7f3a9c21",
-    function_request_id="8476a536-e9f4-11e8-9739-2dfe598c3fcd",
-    correlation_id="Yf0pVjQ2oAMEVXg=",
     client_model="claude-sonnet-4-5",
-    scenario="default",
-    route="default",
     reason="model claude-sonnet-4-5; default route",
     provider="anthropic",
     model="claude-sonnet-4-5-20250929",
-    attempts=1,
-    ttft_ms=None,
     input_tokens=1234,
     output_tokens=321,
-    cache_read_tokens=0,
-    cache_write_tokens=0,
     cost_usd=0.008517,
 )
 TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"

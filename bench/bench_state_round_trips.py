@@ -10,7 +10,7 @@ moment the gateway calls it. Each call is labelled with the item family it addre
 ``spend``, ``breaker``, ``health``...: the partition key's prefix).
 
 Setup: moto's ``ThreadedMotoServer`` on 127.0.0.1 (a real HTTP endpoint, botocore exactly as in Lambda), the
-gateway ``build_gateway_from_config`` builds for a config with a priced mock model, a ``KeyRing`` on the same
+gateway ``assembly.build_gateway`` builds for a config with a priced mock model, a ``KeyRing`` on the same
 table, and a key with rpm, tpm and a daily budget (with ``--step-down``, one too low for the default route's
 worst case, so that every request is stepped down and reserves a second time). Every DynamoDB call is made
 ``--latency-ms`` slower on its worker thread, as a network round trip would: calls sent together overlap,
@@ -52,12 +52,11 @@ from typing import Any
 
 import httpx
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.keys import KeyRing, create_key
 from aimux_core.providers.base import UpstreamCall
 from aimux_core.state.dynamodb import DynamoStore, create_table, make_client
-from aimux_core.surfaces.app import create_local_app
 from aimux_core.wire.anthropic import Message, StreamEvent
 
 CONFIG = {
@@ -139,7 +138,7 @@ class EchoProvider:
     """A reasoning-echo provider (preset ``deepseek``): every answer is reasoning plus one tool call."""
 
     def __init__(self, log: CallLog) -> None:
-        from aimux_core.providers.presets import preset
+        from aimux_core.presets import preset
 
         self.name = "mock"
         self.preset = preset("deepseek")
@@ -217,7 +216,7 @@ async def measure(
     keys.cache = type(keys.cache)(keys.clock, cache_seconds)  # forget what create_key cached: request 1 is cold
 
     config = {**CONFIG, "response_cache": {"mode": "use", "sampling": True}} if response_cache else CONFIG
-    gateway = build_gateway_from_config(AimuxConfig.model_validate(config), env={}, store=store)
+    gateway = build_gateway(AimuxConfig.model_validate(config), env={}, store=store)
     log = CallLog(latency)
     if echo:
         from aimux_core.reasoning import ReasoningEcho
@@ -230,7 +229,7 @@ async def measure(
         gateway.providers["mock"] = MarkingProvider(gateway.providers["mock"], log)  # the dispatcher shares this dict
     client.meta.events.register("before-call.dynamodb.*", log.hook)
 
-    app = create_local_app(gateway, keys)
+    app = local_app(gateway, keys)
     max_tokens = STEP_DOWN_MAX_TOKENS if step_down else 32
     body: dict[str, Any] = {"model": "big", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]}
     if echo:

@@ -171,9 +171,9 @@ class MemoryTransport:
 def provider_path(shape: str, loop: asyncio.AbstractEventLoop) -> Callable[[list[bytes]], int]:
     """``OpenAIProvider.stream`` under the Anthropic surface's ``_encode_stream``, as served live."""
     from aimux_core.accounting.record import RequestTimer, StreamTally
+    from aimux_core.presets import preset
     from aimux_core.providers.base import RequestContext, UpstreamCall
     from aimux_core.providers.openai import OpenAIProvider
-    from aimux_core.providers.presets import preset
     from aimux_core.surfaces.messages import _encode_stream
 
     provider = OpenAIProvider("bench", preset("openai"), "sk-bench")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from server_process import HOST, ROOT, ServerProcess, free_port, scrubbed_env
 
-LOCAL_APP_FACTORY = "aimux_core.surfaces.app:create_local_app"
+LOCAL_APP_FACTORY = "aimux_core.assembly:local_app"
 FLOOR_APP_FACTORY = "bench_gateway:create_floor_app"
 
 

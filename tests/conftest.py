@@ -24,10 +24,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def gateway_url() -> Iterator[str]:
     """The local app (client API + admin, mock provider) on a free loopback port."""
-    from aimux_core.gateway import build_mock_gateway
-    from aimux_core.surfaces.app import create_local_app
+    from aimux_core.assembly import build_mock_gateway, local_app
 
-    with serve(create_local_app(build_mock_gateway())) as url:
+    with serve(local_app(build_mock_gateway())) as url:
         yield url
 
 

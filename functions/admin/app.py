@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from mangum import Mangum
 
+from aimux_core.assembly import admin_app
 from aimux_core.collector import tune_for_serving
-from aimux_core.surfaces.admin import create_admin_app
+from aimux_core.settings import Settings
 
-app = create_admin_app()
+settings = Settings.from_env()  # every AIMUX_* variable, checked once: a bad one fails the init, not a request
+app = admin_app(settings)
 handler = Mangum(app, lifespan="off")
-tune_for_serving()  # last: freezes what the imports built (aimux_core/collector.py)
+tune_for_serving(settings)  # last: freezes what the imports built (aimux_core/collector.py)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from mangum import Mangum
 
+from aimux_core.assembly import messages_app
 from aimux_core.collector import tune_for_serving
-from aimux_core.surfaces.app import create_messages_app
+from aimux_core.settings import Settings
 
-app = create_messages_app()
+settings = Settings.from_env()  # every AIMUX_* variable, checked once: a bad one fails the init, not a request
+app = messages_app(settings)
 handler = Mangum(app, lifespan="off")
-tune_for_serving()  # last: freezes what the imports built (aimux_core/collector.py)
+tune_for_serving(settings)  # last: freezes what the imports built (aimux_core/collector.py)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from token_corpus import PROSE, TOOLS  # bench/: the calibration corpus these reference counts come from
 
 from aimux_core.accounting import tokens
 from aimux_core.accounting.tokens import estimate_input_tokens, estimate_text_tokens
@@ -26,128 +27,17 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "claude_code"
 
 # --------------------------------------------------------------------------- calibration guard
 
-_WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "Get the current weather and a short forecast for a location. Use this when the user "
-    "asks about temperature, rain, wind or what to wear. Returns conditions in the units requested.",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "location": {"type": "string", "description": "City and country, e.g. Lisbon, Portugal"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "Units"},
-            "days": {"type": "integer", "minimum": 1, "maximum": 7, "description": "Forecast days"},
-        },
-        "required": ["location"],
-    },
-}
-_EDIT_TOOL = {
-    "name": "edit_file",
-    "description": "Replace an exact string in a file with new text. The old string must appear exactly "
-    "once unless replace_all is true, so include enough surrounding context to make it unique. "
-    "Preserve the file's indentation. Fails if the file has changed since it was last read.",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "Absolute path of the file to modify"},
-            "old_string": {"type": "string", "description": "The text to replace"},
-            "new_string": {"type": "string", "description": "The replacement text"},
-            "replace_all": {"type": "boolean", "default": False, "description": "Replace every match"},
-        },
-        "required": ["file_path", "old_string", "new_string"],
-    },
-}
-_TODO_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "properties": {
-        "todos": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "content": {"type": "string", "minLength": 1},
-                    "status": {"type": "string", "enum": ["pending", "in_progress", "completed"]},
-                    "activeForm": {"type": "string", "minLength": 1},
-                },
-                "required": ["content", "status", "activeForm"],
-                "additionalProperties": False,
-            },
-            "description": "The updated todo list",
-        }
-    },
-    "required": ["todos"],
-    "additionalProperties": False,
-}
-
-_FERRY = (
-    "The ferry left the harbour a little after six, while the fog was still lying low over the water. "
-    "Maria stood at the rail with her coffee going cold in her hands and watched the town shrink "
-    "behind them: the church tower first, then the row of painted houses along the quay, and finally "
-    "the lighthouse, which kept blinking long after everything else had gone grey. She had promised "
-    "her brother she would be back before the end of the month. Neither of them had believed it. The "
-    "island was three hours away, and the last time she had gone there she had stayed for almost a "
-    "year, mending nets, reading whatever the postman brought, and learning the names of the birds "
-    "that nested on the cliffs behind the school."
-)
-_BALANCER = (
-    "A load balancer spreads incoming requests across a pool of servers so that no single machine "
-    "becomes a bottleneck. The simplest strategy, round robin, sends each new request to the next "
-    "server in the list. It works well when every request costs about the same, but it ignores the "
-    "fact that some servers may already be busy with slow work. Least-connections balancing tracks "
-    "how many requests each server is currently handling and prefers the quietest one. Health checks "
-    "complete the picture: the balancer periodically probes each server and stops routing traffic to "
-    "any that fail to answer, which lets operators replace broken machines without users noticing "
-    "more than a brief increase in latency."
-)
-_BOOKING = (
-    "Hi! I'm working on a small Flask app that lets people in our office book meeting rooms. Right "
-    "now everything is stored in a single SQLite file, and last week two people managed to book the "
-    "same room for the same hour. Could you help me figure out why that happens and how to stop it? I "
-    "think it's a race condition, because both requests check for conflicts before either one saves "
-    "anything, but I'm not sure whether I should use a transaction, a unique constraint, or some kind "
-    "of lock. I'd also like the error message to be friendly, something like \"Sorry, that slot was "
-    'just taken", instead of the stack trace people see today. Thanks in advance.'
-)
-_CRON = (
-    "There are three common reasons a cron job works when you run it by hand but fails on schedule. "
-    "First, cron starts with a minimal environment: PATH is usually just /usr/bin:/bin, so commands "
-    "installed elsewhere are not found unless you use absolute paths or set PATH at the top of the "
-    "crontab. Second, the working directory is your home directory, not the folder the script lives "
-    "in, so relative file paths resolve somewhere unexpected. Third, any output the job prints is "
-    "mailed to the local user or silently discarded, which hides the actual error. Redirect both "
-    'standard output and standard error to a log file while you debug, for example by appending ">> '
-    '/tmp/backup.log 2>&1" to the line, and the cause will usually be obvious.'
-)
-_PRINTING = (
-    "The printing press did not spread evenly across Europe. Within twenty years of Gutenberg's first "
-    "Bible, presses were operating in more than a hundred towns, but they clustered along trade "
-    "routes and in cities with universities, wealthy merchants, and a supply of paper. Venice quickly "
-    "became the most important centre, partly because its publishers specialised in elegant editions "
-    "of classical authors and partly because its ships could carry books to markets all over the "
-    "Mediterranean. By contrast, large parts of eastern Europe saw very few printed books until the "
-    "following century, and manuscripts remained the ordinary way of copying religious and legal "
-    "texts there for several generations."
-)
-_GETTING_STARTED = (
-    "Getting started\n\nInstall the command-line tool with your package manager, then run the setup "
-    "command once to create a configuration file in your home directory. The file contains the "
-    "address of the server, the name of the default project, and the path to the key you use to "
-    "sign requests. You can edit it by hand at any time. Every command accepts the same options "
-    "on the command line, and values given there override the configuration file for that run "
-    "only.\n\nTroubleshooting\n\nIf a command hangs, check that the server address is reachable from "
-    "your network and that the clock on your machine is correct: signed requests are rejected "
-    "when the timestamps differ by more than five minutes."
-)
-_LETTER = (
-    "Dear Dr. Okafor,\n\nThank you for your letter of 14 March and for the detailed comments on our "
-    "proposal. We have revised the methodology section as you suggested: the sample now includes "
-    "households from both rural districts, and the survey will run over two seasons rather than "
-    "one, so that we can separate the effect of the harvest from the effect of the new irrigation "
-    "scheme. The revised budget is attached. It is slightly higher than the original estimate, "
-    "mainly because of the additional travel, but we believe the stronger design justifies the "
-    "cost.\n\nWe would be glad to discuss any remaining concerns at your convenience.\n\nKind "
-    "regards,\nHelen Marsh\nProject Coordinator"
-)
+_TOOL = {tool["name"]: tool for tool in TOOLS}
+_WEATHER_TOOL = _TOOL["get_weather"]
+_EDIT_TOOL = _TOOL["edit_file"]
+_TODO_SCHEMA = _TOOL["todo_write"]["input_schema"]
+_FERRY = PROSE["narrative"]
+_BALANCER = PROSE["explainer"]
+_BOOKING = PROSE["user_request"]
+_CRON = PROSE["assistant_answer"]
+_PRINTING = PROSE["history"]
+_GETTING_STARTED = PROSE["product_doc"]
+_LETTER = PROSE["email"]
 
 PINNED: list[tuple[str, str, int]] = [
     ("prose/ferry", _FERRY, 148),

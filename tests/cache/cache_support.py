@@ -1,8 +1,8 @@
 """A gateway with a response cache in front of a fake Anthropic upstream, served on loopback for the SDKs.
 
-The configuration goes through validation and ``build_gateway_from_config`` over a ``MemoryStore`` (or the
+The configuration goes through validation and ``assembly.build_gateway`` over a ``MemoryStore`` (or the
 store a test passes), keys (when ``auth``) are created in that store before the first request, and the app
-runs as on Lambda with ``AIMUX_FINISH_WRITES_IN_REQUEST=1``: a response ends only once its state writes
+runs as on Lambda (``Settings.finish_writes_in_request``): a response ends only once its state writes
 (the stored answer among them) are done, so the next request of a test sees them without sleeping.
 The fake upstream's request count is what proves a hit.
 """
@@ -10,7 +10,6 @@ The fake upstream's request count is what proves a hit.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,8 +19,12 @@ import anthropic
 import httpx2
 import openai
 
+from aimux_core.assembly import build_gateway
+from aimux_core.config.validate import validate_config
 from aimux_core.keys import KeyRing, create_key
+from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
+from aimux_core.surfaces.app import create_messages_app
 from support.server import serve
 from support.wire_tap import WireTap
 
@@ -82,22 +85,10 @@ def cached_gateway(
     upstream_url: str, section: dict[str, Any], *, auth: bool = False, store: Any = None, **top: Any
 ) -> Iterator[CachedGateway]:
     """The client API of a gateway whose ``response_cache`` section is ``section``, on loopback."""
-    from aimux_core.config.runtime import build_gateway_from_config
-    from aimux_core.config.validate import validate_config
-    from aimux_core.surfaces.app import create_messages_app
-
     config = validate_config(document(upstream_url, section, **top), "test.yaml")
     store = store if store is not None else MemoryStore()
-    gateway = build_gateway_from_config(config, env=UPSTREAM_KEY, store=store)
+    gateway = build_gateway(config, env=UPSTREAM_KEY, store=store)
     keys = KeyRing(store) if auth else None
-    saved = os.environ.get("AIMUX_FINISH_WRITES_IN_REQUEST")
-    os.environ["AIMUX_FINISH_WRITES_IN_REQUEST"] = "1"
-    try:
-        app = create_messages_app(gateway, keys, auth=auth)
-    finally:
-        if saved is None:
-            os.environ.pop("AIMUX_FINISH_WRITES_IN_REQUEST")
-        else:
-            os.environ["AIMUX_FINISH_WRITES_IN_REQUEST"] = saved
+    app = create_messages_app(gateway, keys, settings=Settings(finish_writes_in_request=True))
     with serve(app) as url:
         yield CachedGateway(url, gateway, store, keys)

@@ -1,6 +1,6 @@
 """The response cache inside the gateway: what each path does to the state store, and when it steps aside.
 
-Through the configured ``Gateway`` (``build_gateway_from_config``) on a ``MemoryStore`` that records every
+Through the configured ``Gateway`` (``assembly.build_gateway``) on a ``MemoryStore`` that records every
 call, with the built-in mock provider priced and a key with rate limits and a budget, so every admission
 write happens. Each store call is one DynamoDB round trip when deployed (``bench/README.md`` measures them
 against moto).
@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.gateway import Gateway
 from aimux_core.keys.record import ApiKeyRecord
+from aimux_core.limits.windows import RateLimitExceeded
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.routing.select import RequestMeta
 from aimux_core.state.memory import MemoryStore
@@ -89,7 +90,7 @@ class Marking:
 
 def build(store: Recording, **section: Any) -> tuple[Gateway, Marking]:
     config = {**CONFIG, "response_cache": {**CONFIG["response_cache"], **section}}
-    gateway = build_gateway_from_config(AimuxConfig.model_validate(config), env={}, store=store)
+    gateway = build_gateway(AimuxConfig.model_validate(config), env={}, store=store)
     marking = Marking(gateway.providers["mock"], store)
     gateway.providers["mock"] = marking  # the dispatcher shares this dict
     return gateway, marking
@@ -123,7 +124,7 @@ async def test_a_leader_makes_one_cache_write_before_admission_and_stores_after_
     await gateway.drain()
     (before,) = upstream.before
     assert paths(before) == ["add(rcache)", "add(rate)", "add(spend)"]  # claim, then rate window and hold together
-    after = paths(store.calls[len(before):])
+    after = paths(store.calls[len(before) :])
     assert sorted(after) == ["add(rate)", "add(spend)", "put(rcache)"]  # token settlement, hold settled, answer
     assert served.cache is not None and (served.cache.state, served.cache.dedup) == ("stored", "leader")
 
@@ -187,8 +188,6 @@ async def test_a_state_store_outage_bypasses_the_cache_and_serves_the_request() 
 
 
 async def test_a_request_that_fails_admission_gives_its_lease_up() -> None:
-    from aimux_core.state.ratelimit import RateLimitExceeded
-
     store = Recording()
     gateway, _ = build(store)
     limited = context(rpm=1)

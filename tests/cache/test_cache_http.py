@@ -18,7 +18,7 @@ import pytest
 from cache_support import MODEL, OLD_VERSION, PROMPT, cached_gateway
 
 from aimux_core.accounting.metrics import local_metrics
-from aimux_core.state.spend import SpendLedger
+from aimux_core.limits.spend import SpendLedger
 from fakes import Fault, Reply, ToolCall, Usage
 from fakes.anthropic_upstream import AnthropicUpstream
 from support.stream_checks import check_anthropic_sse, check_openai_sse
@@ -134,9 +134,10 @@ def test_a_stream_cut_short_is_not_stored(anthropic_upstream: AnthropicUpstream)
     anthropic_upstream.enqueue(Fault.stream_error(after_events=4))
     with cached_gateway(anthropic_upstream.base_url, {"mode": "off"}) as served:
         client, _ = served.anthropic(**USE)
-        with pytest.raises(anthropic.APIStatusError), client.messages.stream(
-            model=MODEL, max_tokens=200, messages=PROMPT
-        ) as events:
+        with (
+            pytest.raises(anthropic.APIStatusError),
+            client.messages.stream(model=MODEL, max_tokens=200, messages=PROMPT) as events,
+        ):
             events.get_final_message()
         assert ask(client).headers["x-aimux-cache"] == "stored"
         assert len(anthropic_upstream.message_requests) == 2

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from aimux_core.config import secrets
-from aimux_core.config.secrets import MAX_AGE_ENV
+
+MAX_AGE_ENV = "POWERTOOLS_PARAMETERS_MAX_AGE"
 
 
 @pytest.fixture

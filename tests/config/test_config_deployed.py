@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from aimux_core.assembly.parts import build_retry_policy
 from aimux_core.config import load
 from aimux_core.config.load import config_path, resolve_config
-from aimux_core.config.runtime import build_retry_policy
+from aimux_core.settings import Settings, SettingsError
 
 SHIPPED = "version: 1\nproviders:\n  mock: {preset: mock}\nmodels:\n  team-model: {provider: mock}\n"
 
@@ -30,7 +31,7 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_on_lambda_the_shipped_file_is_the_configuration(shipped: Path, tmp_path: Path) -> None:
     lambda_env = {"LAMBDA_TASK_ROOT": "/var/task"}
-    assert config_path(lambda_env, cwd=tmp_path) == str(shipped)
+    assert config_path(Settings.from_env(lambda_env), cwd=tmp_path) == str(shipped)
     config = resolve_config(lambda_env, cwd=tmp_path)
     assert list(config.models) == ["team-model"]
 
@@ -38,26 +39,30 @@ def test_on_lambda_the_shipped_file_is_the_configuration(shipped: Path, tmp_path
 def test_the_shipped_file_yields_to_a_named_or_local_one_and_is_ignored_off_lambda(
     shipped: Path, tmp_path: Path
 ) -> None:
-    assert config_path({}, cwd=tmp_path) is None  # a laptop never reads /opt
+    assert config_path(Settings.from_env({}), cwd=tmp_path) is None  # a laptop never reads /opt
     named = {"LAMBDA_TASK_ROOT": "/var/task", "AIMUX_CONFIG": "/etc/other.yaml"}
-    assert config_path(named, cwd=tmp_path) == "/etc/other.yaml"
+    assert config_path(Settings.from_env(named), cwd=tmp_path) == "/etc/other.yaml"
     (tmp_path / "aimux.yaml").write_text(SHIPPED)
-    assert config_path({"LAMBDA_TASK_ROOT": "/var/task"}, cwd=tmp_path) == str(tmp_path / "aimux.yaml")
+    on_lambda = Settings.from_env({"LAMBDA_TASK_ROOT": "/var/task"})
+    assert config_path(on_lambda, cwd=tmp_path) == str(tmp_path / "aimux.yaml")
 
 
 def test_without_a_shipped_file_lambda_configures_itself_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(load, "LAYER_FILE", str(tmp_path / "absent.yaml"))
-    assert config_path({"LAMBDA_TASK_ROOT": "/var/task"}, cwd=tmp_path) is None
+    assert config_path(Settings.from_env({"LAMBDA_TASK_ROOT": "/var/task"}), cwd=tmp_path) is None
 
 
 def test_the_deadline_cap_lowers_the_configured_deadline_only(shipped: Path) -> None:
     config = load.load_config(shipped)
-    assert build_retry_policy(config, {}).deadline == config.retry.deadline == 600
-    assert build_retry_policy(config, {"AIMUX_DEADLINE_SECONDS": "27"}).deadline == 27
-    assert build_retry_policy(config, {"AIMUX_DEADLINE_SECONDS": "9000"}).deadline == 600
+    def cap(raw: str) -> float | None:
+        return Settings.from_env({"AIMUX_DEADLINE_SECONDS": raw}).deadline_seconds
+
+    assert build_retry_policy(config, Settings().deadline_seconds).deadline == config.retry.deadline == 600
+    assert build_retry_policy(config, cap("27")).deadline == 27
+    assert build_retry_policy(config, cap("9000")).deadline == 600
     for bad in ("0", "-3", "soon"):
         message = f"AIMUX_DEADLINE_SECONDS must be a positive number of seconds, got '{bad}'"
-        with pytest.raises(ValueError, match=message):
-            build_retry_policy(config, {"AIMUX_DEADLINE_SECONDS": bad})
+        with pytest.raises(SettingsError, match=message):
+            cap(bad)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aimux_core.config import config_from_environment, resolve_config
-from aimux_core.config.defaults import AUTODETECT, CLAUDE_CODE_ALIASES, MOCK_MODEL_ID
-from aimux_core.providers.presets import PRESETS
+from aimux_core.config.environment import CLAUDE_CODE_ALIASES, MOCK_MODEL_ID
+from aimux_core.presets import AUTODETECT, PRESETS
 
 SCENARIOS = ("default", "background", "thinking", "tools", "long_context")
 
@@ -66,11 +66,11 @@ def test_without_anthropic_claude_names_still_route_by_alias() -> None:
     assert "vision" not in config.routes
 
 
-@pytest.mark.parametrize("defaults", AUTODETECT, ids=lambda d: d.preset)
+@pytest.mark.parametrize("defaults", AUTODETECT, ids=lambda d: d.name)
 def test_every_autodetected_preset_builds_a_valid_config(defaults) -> None:  # type: ignore[no-untyped-def]
-    key_env = PRESETS[defaults.preset].key_env
+    key_env = PRESETS[defaults.name].key_env
     config = config_from_environment({key_env: "k"})
-    assert list(config.providers) == [defaults.preset]
+    assert list(config.providers) == [defaults.name]
     for scenario in SCENARIOS:
         assert config.routes[scenario].tiers, scenario
     for model in config.models.values():
@@ -78,9 +78,9 @@ def test_every_autodetected_preset_builds_a_valid_config(defaults) -> None:  # t
 
 
 def test_all_keys_at_once() -> None:
-    env = {PRESETS[d.preset].key_env: "k" for d in AUTODETECT}
+    env = {PRESETS[d.name].key_env: "k" for d in AUTODETECT}
     config = config_from_environment(env)  # type: ignore[arg-type]
-    assert list(config.providers) == [d.preset for d in AUTODETECT]
+    assert list(config.providers) == [d.name for d in AUTODETECT]
 
 
 def test_resolve_without_file_uses_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -11,11 +11,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from aimux_core.accounting.pricing import Price
+from aimux_core.assembly.providers import build_catalog, build_provider, build_providers
 from aimux_core.config import AimuxConfig, ConfigError, load_config
 from aimux_core.config.validate import validate_config
-from aimux_core.providers.factory import build_catalog, build_provider, build_providers
 from aimux_core.providers.mock import MockProvider
-from aimux_core.routing.catalog import Price
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "aimux.example.yaml"
 SECRET = "sk-SECRET-never-printed-0123456789abcdef"
@@ -128,14 +128,14 @@ def test_gateway_from_the_example_file() -> None:
     pytest.importorskip("aimux_core.providers.anthropic")
     pytest.importorskip("aimux_core.providers.openai")
     pytest.importorskip("aimux_core.providers.bedrock")
-    from aimux_core.config.runtime import build_gateway_from_config
+    from aimux_core.assembly import build_gateway
 
     config = load_config(EXAMPLE)
     with mock_aws():
         boto3.client("ssm", region_name="us-east-1").put_parameter(
             Name="/aimux/providers/zai", Value=SECRET, Type="SecureString"
         )
-        gateway = build_gateway_from_config(config, env={**EXAMPLE_ENV, "AWS_REGION": "us-east-1"})
+        gateway = build_gateway(config, env={**EXAMPLE_ENV, "AWS_REGION": "us-east-1"})
     assert set(gateway.providers) == set(config.providers)
     table = gateway.table
     default = table.routes["default"]
@@ -160,8 +160,8 @@ def test_openai_only_config_never_imports_boto3(write_config: Callable[..., Path
     code = (
         "import sys\n"
         "from aimux_core.config import load_config\n"
-        "from aimux_core.config.runtime import build_gateway_from_config\n"
-        f"build_gateway_from_config(load_config({str(path)!r}), env={{'OPENAI_API_KEY': 'k', 'GROQ_API_KEY': 'k'}})\n"
+        "from aimux_core.assembly import build_gateway\n"
+        f"build_gateway(load_config({str(path)!r}), env={{'OPENAI_API_KEY': 'k', 'GROQ_API_KEY': 'k'}})\n"
         "print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -171,7 +171,7 @@ def test_openai_only_config_never_imports_boto3(write_config: Callable[..., Path
 
 def test_breaker_settings_per_provider() -> None:
     pytest.importorskip("aimux_core.state.breaker_model")
-    from aimux_core.config.runtime import breaker_settings
+    from aimux_core.assembly.parts import breaker_settings
 
     config = validate_config(
         {

@@ -37,7 +37,10 @@ def test_without_the_section_nothing_is_cached_but_clients_may_opt_in(write_conf
 
 
 def test_rules_by_route_project_and_key_load(write_config: Write) -> None:
-    config = load_config(write_config(BASE + """
+    config = load_config(
+        write_config(
+            BASE
+            + """
 response_cache:
   mode: use
   ttl_seconds: 600
@@ -48,7 +51,9 @@ response_cache:
     ci: {sampling: true}
   keys:
     key_0123456789ab: {dedup: false}
-"""))
+"""
+        )
+    )
     section = config.response_cache
     assert section.routes["evals"].mode == "shared" and section.routes["evals"].ttl_seconds == 86400
     assert section.routes["background"].mode == "off"  # a scenario route, even without its own route

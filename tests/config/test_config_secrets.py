@@ -13,9 +13,19 @@ import pytest
 
 from aimux_core.config import secrets
 from aimux_core.config.secrets import KeySource, SecretError, looks_like_key, read_key
+from aimux_core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from .conftest import SsmServer
+
+MAX_AGE_ENV = "POWERTOOLS_PARAMETERS_MAX_AGE"
+
+
+def ssm_access(region: str | None) -> secrets.SsmAccess:
+    """SSM as the environment describes it (the moto endpoint the fixtures set), in ``region``."""
+    access = secrets.SsmAccess.of(Settings.from_env())
+    return secrets.SsmAccess(region, access.endpoint, access.max_age)
+
 
 SECRET = "sk-" "ant-api03-SECRETVALUE0123456789abcdef"
 
@@ -52,12 +62,12 @@ def test_ssm_secure_string_is_read_decrypted_and_cached_for_max_age(ssm_server: 
 
 
 def test_max_age_comes_from_the_powertools_variable(ssm_server: SsmServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert secrets.max_age_seconds({}) == 300
-    assert secrets.max_age_seconds({secrets.MAX_AGE_ENV: "60"}) == 60
+    assert Settings().ssm_max_age == 300
+    assert Settings.from_env({MAX_AGE_ENV: "60"}).ssm_max_age == 60
     for bad in ("soon", "-1", "1.5"):
-        with pytest.raises(SecretError, match=f"POWERTOOLS_PARAMETERS_MAX_AGE must be .* not '{bad}'"):
-            secrets.max_age_seconds({secrets.MAX_AGE_ENV: bad})
-    monkeypatch.setenv(secrets.MAX_AGE_ENV, "0")  # no cache: every read goes to SSM, a rotation shows at once
+        with pytest.raises(SettingsError, match=f"POWERTOOLS_PARAMETERS_MAX_AGE must be .* got '{bad}'"):
+            Settings.from_env({MAX_AGE_ENV: bad})
+    monkeypatch.setenv(MAX_AGE_ENV, "0")  # no cache: every read goes to SSM, a rotation shows at once
     name = unique_path() + "/zai"
     ssm_server.put([(name, SECRET)])
     assert secrets.read_ssm(name, region="us-east-1") == SECRET
@@ -69,8 +79,8 @@ def test_max_age_comes_from_the_powertools_variable(ssm_server: SsmServer, monke
 def test_a_bad_max_age_stops_the_read_with_a_clear_error(
     ssm_server: SsmServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(secrets.MAX_AGE_ENV, "5m")
-    with pytest.raises(SecretError, match="POWERTOOLS_PARAMETERS_MAX_AGE must be a whole number of seconds"):
+    monkeypatch.setenv(MAX_AGE_ENV, "5m")
+    with pytest.raises(SettingsError, match="POWERTOOLS_PARAMETERS_MAX_AGE must be a whole number"):
         secrets.read_ssm("/aimux/any", region="us-east-1")
     assert ssm_server.calls == []
 
@@ -97,13 +107,13 @@ def test_keys_under_a_path_are_listed_page_by_page_and_cached(ssm_server: SsmSer
     keys = {f"{path}/provider-{i:02d}": f"{SECRET}-{i:02d}" for i in range(13)}  # moto pages by 10
     ssm_server.put([*keys.items(), (f"{path}/nested/deeper", SECRET), (f"{path}-sibling/x", SECRET)])
     ssm_server.put([(f"{path}/blank", " ")], kind="String")
-    assert sorted(secrets.ssm_keys_under(path + "/", region="us-east-1")) == sorted(keys)
+    assert sorted(secrets.ssm_keys_under(path + "/", ssm_access("us-east-1"))) == sorted(keys)
     pages = ssm_server.requests("GetParametersByPath")
     assert len(pages) == 2 and pages[1]["NextToken"]
     assert all(p["Path"] == path and p["WithDecryption"] is True and p["Recursive"] is False for p in pages)
     # the listing's values serve the reads that follow, and a second listing within max_age
     assert all(secrets.read_ssm(name, region="us-east-1") == value for name, value in keys.items())
-    assert secrets.ssm_keys_under(path, region="us-east-1")
+    assert secrets.ssm_keys_under(path, ssm_access("us-east-1"))
     assert len(ssm_server.calls) == 2
 
 
@@ -122,7 +132,7 @@ def test_ssm_errors_name_the_parameter_never_the_value(
         monkeypatch.delenv(name)
     secrets.clear_cache()  # the region-less provider took its region from the environment when it was built
     with pytest.raises(SecretError, match=f"cannot list API key SSM parameters under {path} \\(NoRegionError\\)"):
-        secrets.ssm_keys_under(path)
+        secrets.ssm_keys_under(path, ssm_access(None))
     with pytest.raises(SecretError, match=f"cannot read API key SSM parameter {path}/plain \\(NoRegionError\\)"):
         secrets.read_ssm(f"{path}/plain")
     assert SECRET not in caplog.text
@@ -169,6 +179,6 @@ def test_ssm_values_are_redacted_by_value_as_they_arrive(ssm_server: SsmServer) 
     listed, read = f"{uuid.uuid4().hex}.PLANTEDlisted0001", f"{uuid.uuid4().hex}.PLANTEDread00001"  # Z.AI's shape
     ssm_server.put([(f"{path}/zai", listed), (f"{path}-other/zai", read)])
     assert redact(f"echo {listed} {read}") == f"echo {listed} {read}"  # not known yet, and no known shape
-    secrets.ssm_keys_under(path, region="us-east-1")
+    secrets.ssm_keys_under(path, ssm_access("us-east-1"))
     secrets.read_ssm(f"{path}-other/zai", region="us-east-1")
     assert redact(f"echo {listed} {read}") == "echo [redacted] [redacted]"

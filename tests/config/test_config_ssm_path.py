@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from aimux_core.assembly import build_gateway
 from aimux_core.config import config_from_environment
-from aimux_core.config.runtime import build_gateway_from_config
 from aimux_core.config.secrets import clear_cache
 from aimux_core.state import MemoryStore
 
@@ -41,7 +41,7 @@ def test_presets_are_enabled_by_their_key_parameters(ssm: object) -> None:
     config = config_from_environment(ENV)
     assert set(config.providers) == {"anthropic", "zai"}
     assert config.providers["anthropic"].api_key_ssm == "/aimux/providers/anthropic"
-    gateway = build_gateway_from_config(config, env=ENV, store=MemoryStore())
+    gateway = build_gateway(config, env=ENV, store=MemoryStore())
     assert set(gateway.providers) == {"anthropic", "zai"}
 
 
@@ -62,7 +62,7 @@ def test_a_path_of_many_parameters_is_paged_and_its_values_serve_the_providers(s
     env = {**ENV, "AIMUX_PROVIDER_KEY_PATH": path}
     config = config_from_environment(env)
     assert set(config.providers) == {"anthropic", "zai"}
-    gateway = build_gateway_from_config(config, env=env, store=MemoryStore())
+    gateway = build_gateway(config, env=env, store=MemoryStore())
     assert set(gateway.providers) == {"anthropic", "zai"}
     assert len(ssm_server.requests("GetParametersByPath")) == 2
     assert ssm_server.requests("GetParameter") == []  # the listing's decrypted values were enough

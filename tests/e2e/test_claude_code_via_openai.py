@@ -90,7 +90,7 @@ def plain(body: dict[str, Any]) -> Reply:
 @pytest.fixture
 def gateway_to() -> Iterator[Callable[[Callable[[dict[str, Any]], Reply]], tuple[str, OpenAIUpstream]]]:
     """``gateway_to(choose)`` -> (aimux's base URL, the fake OpenAI upstream it routes every model to)."""
-    from aimux_core.surfaces.app import create_local_app
+    from aimux_core.assembly import local_app
 
     fakes: list[OpenAIUpstream] = []
     with ExitStack() as stack:
@@ -100,7 +100,7 @@ def gateway_to() -> Iterator[Callable[[Callable[[dict[str, Any]], Reply]], tuple
             fakes.append(fake)
             built = build_gateway({"openai": fake}, fast_twins=False)
             assert not built.missing, built.missing
-            return stack.enter_context(serve(create_local_app(built.fresh()))), fake
+            return stack.enter_context(serve(local_app(built.fresh()))), fake
 
         yield start
     for fake in fakes:

@@ -1,8 +1,8 @@
 """Fixtures for the end-to-end state tests: a configured gateway on DynamoDB, served over loopback HTTP.
 
 Why this shape: the acceptance for keys, rate limits, budgets and the state-failure policy is about what a
-*client* sees, so every test here talks to ``create_local_app`` over real HTTP with the official SDKs, and the
-gateway is the one ``build_gateway_from_config`` builds for a deployment (``Admission`` and the breaker guard
+*client* sees, so every test here talks to ``assembly.local_app`` over real HTTP with the official SDKs, and the
+gateway is the one ``assembly.build_gateway`` builds for a deployment (``Admission`` and the breaker guard
 on one ``DynamoStore``), not a hand-assembled test double.
 
 - ``CONFIG``: the mock provider with two priced models: ``big`` (expensive: one small answer costs $0.117,
@@ -29,14 +29,13 @@ import httpx
 import openai
 from starlette.types import ASGIApp
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.gateway import Gateway
 from aimux_core.keys import ApiKeyRecord, KeyRing, create_key
+from aimux_core.limits.spend import SpendLedger
 from aimux_core.state.dynamodb import create_table
-from aimux_core.state.spend import SpendLedger
 from aimux_core.state.store import Store
-from aimux_core.surfaces.app import create_local_app
 from support.dynamo import DynamoServer
 
 # USD per million tokens. The mock answers "hi" with 9 input and 6 output tokens: $0.027 + $0.09 on ``big``.
@@ -126,5 +125,5 @@ def deploy(
     store: Store, keys: KeyRing, *, env: dict[str, str] | None = None, admin_keys: KeyRing | None = None
 ) -> tuple[Gateway, ASGIApp]:
     """The configured gateway on ``store`` and the local app over it (admin routes manage ``admin_keys``)."""
-    gateway = build_gateway_from_config(config(), env=env or {}, store=store)
-    return gateway, create_local_app(gateway, keys, admin_keys=admin_keys or keys)
+    gateway = build_gateway(config(), env=env or {}, store=store)
+    return gateway, local_app(gateway, keys, admin_keys=admin_keys or keys)

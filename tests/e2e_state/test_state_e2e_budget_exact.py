@@ -29,9 +29,9 @@ import httpx
 import pytest
 from gateway_processes import Gateway, gateways, plant_key
 
+from aimux_core.limits.spend import SpendLedger, SpendTotals, holds_in, period_at, spend_pk
 from aimux_core.state.clock import SystemClock
 from aimux_core.state.dynamodb import DynamoStore
-from aimux_core.state.spend import SpendLedger, SpendTotals, holds_in, period_at, spend_pk
 from fakes import Fault, Reply, Usage
 from fakes.anthropic_upstream import AnthropicUpstream
 from support.dynamo import REGION, DynamoServer, dynalite_server  # noqa: F401  (session fixture)

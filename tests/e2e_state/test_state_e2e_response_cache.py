@@ -71,7 +71,9 @@ def store(dynalite_server: DynamoServer) -> DynamoStore:  # noqa: F811
 
 
 def test_duplicates_on_two_processes_wait_for_one_upstream_call_then_hit(
-    dynalite_server: DynamoServer, store: DynamoStore, tmp_path: Path  # noqa: F811
+    dynalite_server: DynamoServer,  # noqa: F811
+    store: DynamoStore,
+    tmp_path: Path,
 ) -> None:
     prompt = unique_prompt()
     with AnthropicUpstream() as fake:
@@ -102,7 +104,9 @@ def test_duplicates_on_two_processes_wait_for_one_upstream_call_then_hit(
 
 
 def test_waiters_fall_back_within_their_deadline_when_the_leading_process_is_killed(
-    dynalite_server: DynamoServer, store: DynamoStore, tmp_path: Path  # noqa: F811
+    dynalite_server: DynamoServer,  # noqa: F811
+    store: DynamoStore,
+    tmp_path: Path,
 ) -> None:
     prompt = unique_prompt()
     with AnthropicUpstream() as fake:

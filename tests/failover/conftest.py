@@ -1,5 +1,5 @@
 """The failover suite's gateway: built from a configuration the way ``aimux serve`` builds it
-(``build_gateway_from_config``: breakers, health, cooldowns, caps on one store), its providers pointed
+(``assembly.build_gateway``: breakers, health, cooldowns, caps on one store), its providers pointed
 at the fake upstreams, served on loopback and driven by the official SDKs.
 
 Test modules import the helpers as ``from failover_conftest import ...`` (registered under that unique
@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.gateway import Gateway
 from aimux_core.state import MemoryStore, Store, SystemClock
@@ -68,7 +68,7 @@ def build(config: dict[str, Any], store: Store | None = None) -> tuple[Gateway, 
     parsed = AimuxConfig.model_validate(config)
     store = store if store is not None else MemoryStore(SystemClock())
     client = httpx.AsyncClient(timeout=None)
-    gateway = build_gateway_from_config(parsed, env={KEY_ENV: UPSTREAM_KEY}, client=client, store=store)
+    gateway = build_gateway(parsed, env={KEY_ENV: UPSTREAM_KEY}, client=client, store=store)
     return gateway, store, parsed
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from aimux_core.assembly.parts import build_retry_policy, cooldown_settings
+from aimux_core.assembly.providers import timeouts
 from aimux_core.config import AimuxConfig, ConfigError, load_config
-from aimux_core.config.runtime import build_retry_policy, cooldown_settings
 
 BASE = """\
 providers:
@@ -96,7 +97,7 @@ def test_min_output_rate_sizes_the_header_wait_of_buffered_calls(tmp_path: Path)
           local: {provider: slow}
     """))
     providers = load_config(path).providers
-    slow, fast = providers["slow"].timeouts.runtime(), providers["fast"].timeouts.runtime()
+    slow, fast = timeouts(providers["slow"].timeouts), timeouts(providers["fast"].timeouts)
     assert slow.headers_within(1000) == 5 + 1000 / 20 and slow.headers_within(None) == 5
     assert fast.headers_within(1000) == 5
     assert slow.headers_within(100_000) == 600, "never beyond total"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from aimux_core.collector import YOUNG_THRESHOLD, tune_for_serving
+from aimux_core.settings import Settings
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def restored_collector() -> Iterator[None]:
 @pytest.mark.usefixtures("restored_collector")
 def test_freezes_what_exists_and_raises_the_young_threshold() -> None:
     _, middle, old = gc.get_threshold()
-    assert tune_for_serving({}) is True
+    assert tune_for_serving(Settings()) is True
     assert gc.get_threshold() == (YOUNG_THRESHOLD, middle, old)
     assert gc.get_freeze_count() > 10_000  # pytest, aimux_core and their imports
 
@@ -31,6 +32,6 @@ def test_freezes_what_exists_and_raises_the_young_threshold() -> None:
 @pytest.mark.parametrize("value", ["default", " DEFAULT "])
 def test_default_leaves_the_collector_alone(value: str) -> None:
     before = gc.get_threshold()
-    assert tune_for_serving({"AIMUX_GC": value}) is False
+    assert tune_for_serving(Settings.from_env({"AIMUX_GC": value})) is False
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0

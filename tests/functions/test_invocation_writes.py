@@ -18,13 +18,15 @@ import pytest
 from lambda_harness import LambdaContext, make_event, response_json
 from mangum import Mangum
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.keys import KeyRing, create_key
+from aimux_core.limits.spend import SpendLedger
+from aimux_core.settings import Settings
 from aimux_core.state import Item, MemoryStore, SystemClock
-from aimux_core.state.spend import SpendLedger
 from aimux_core.surfaces.app import create_messages_app
-from aimux_core.surfaces.invocation import ENV_FLAG, finish_writes_in_request
+
+FLAG = "AIMUX_FINISH_WRITES_IN_REQUEST"
 
 CONFIG = AimuxConfig.model_validate(
     {
@@ -58,10 +60,10 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 def _invoke_once(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
     """One priced request through a Mangum handler: its response, and the caller's spend right after."""
     store = SlowCounterStore(SystemClock())
-    gateway = build_gateway_from_config(CONFIG, env={}, store=store)
+    gateway = build_gateway(CONFIG, env={}, store=store)
     ring = KeyRing(store, SystemClock())
     plaintext, record = loop.run_until_complete(create_key(ring, name="lambda"))
-    handler = Mangum(create_messages_app(gateway, ring), lifespan="off")
+    handler = Mangum(create_messages_app(gateway, ring, settings=Settings.from_env()), lifespan="off")
     body = json.dumps({"model": "priced", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]})
     event = make_event("http-api-v2", "POST", "/v1/messages", body)
     event["headers"]["x-api-key"] = plaintext
@@ -80,7 +82,7 @@ def test_on_lambda_the_spend_is_written_before_the_handler_returns(
     monkeypatch: pytest.MonkeyPatch, loop: asyncio.AbstractEventLoop
 ) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "aimux-messages")
-    monkeypatch.delenv(ENV_FLAG, raising=False)
+    monkeypatch.delenv(FLAG, raising=False)
     response = _invoke_once(loop)
     assert response["statusCode"] == 200, response.get("body")
     assert response_json(response)["usage"]["output_tokens"] > 0
@@ -92,7 +94,7 @@ def test_without_it_the_write_is_left_for_a_later_invocation(
 ) -> None:
     """The failure the middleware exists for (and proof that the test above can fail)."""
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "aimux-messages")
-    monkeypatch.setenv(ENV_FLAG, "0")
+    monkeypatch.setenv(FLAG, "0")
     response = _invoke_once(loop)
     assert response["statusCode"] == 200, response.get("body")
     assert response["spend"].day_micro == 0  # still pending when the handler returned
@@ -100,11 +102,11 @@ def test_without_it_the_write_is_left_for_a_later_invocation(
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({}, False), ({"AWS_LAMBDA_FUNCTION_NAME": "f"}, True), ({"AWS_LAMBDA_FUNCTION_NAME": "f", ENV_FLAG: "0"}, False),
-     ({ENV_FLAG: "1"}, True), ({ENV_FLAG: "off"}, False)],
+    [({}, False), ({"AWS_LAMBDA_FUNCTION_NAME": "f"}, True), ({"AWS_LAMBDA_FUNCTION_NAME": "f", FLAG: "0"}, False),
+     ({FLAG: "1"}, True), ({FLAG: "off"}, False)],
 )  # fmt: skip
 def test_on_by_default_only_on_lambda(env: dict[str, str], expected: bool) -> None:
-    assert finish_writes_in_request(env) is expected
+    assert Settings.from_env(env).finishes_writes_in_request is expected
 
 
 def test_a_stream_ends_after_its_writes_and_every_event_was_sent_before(
@@ -112,10 +114,10 @@ def test_a_stream_ends_after_its_writes_and_every_event_was_sent_before(
 ) -> None:
     """The streaming function (uvicorn behind the Lambda Web Adapter): the invocation ends with the body."""
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "aimux-messages-stream")
-    monkeypatch.delenv(ENV_FLAG, raising=False)
+    monkeypatch.delenv(FLAG, raising=False)
     store = SlowCounterStore(SystemClock())
     ring = KeyRing(store, SystemClock())
-    app = create_messages_app(build_gateway_from_config(CONFIG, env={}, store=store), ring)
+    app = create_messages_app(build_gateway(CONFIG, env={}, store=store), ring, settings=Settings.from_env())
     ledger = SpendLedger(store, SystemClock())
     plaintext, record = loop.run_until_complete(create_key(ring, name="stream"))
     body = json.dumps({"model": "priced", "max_tokens": 16, "stream": True,

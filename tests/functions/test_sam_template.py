@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from lambda_harness import ROOT
 
-from aimux_core.surfaces.app import create_messages_app
+from aimux_core.assembly import messages_app
+from aimux_core.settings import Settings
 
 sys.path.insert(0, str(ROOT / "infra"))
 from cfn_yaml import load_template
@@ -76,7 +77,7 @@ def test_cfn_lint_passes() -> None:
 def test_every_client_route_of_the_app_is_routed_to_the_messages_function(template: dict[str, Any]) -> None:
     routes = _http_routes(template, "MessagesFunction")
     missing = []
-    for route in create_messages_app().routes:
+    for route in messages_app(Settings()).routes:
         path: str = getattr(route, "path", "")
         if path in NOT_ON_HTTP_API:
             continue

@@ -19,6 +19,7 @@ from infra_template import load_template, properties, render_sub, resources, sub
 
 metrics = pytest.importorskip("aimux_core.accounting.metrics")
 from aimux_core.accounting.record import RequestRecord  # noqa: E402
+from support.records import emission_from_env  # noqa: E402
 
 GRID_WIDTH = 24
 # Metrics the template reads that the code does not emit yet: name -> the dimension sets the code must
@@ -56,19 +57,20 @@ def emitted() -> list[dict[str, Any]]:
         patch.setenv("POWERTOOLS_SERVICE_NAME", "aimux")
         patch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
         patch.delenv("POWERTOOLS_DEV", raising=False)
-        documents = [metrics.emit_metrics(served), metrics.emit_metrics(refused)]
+        emission = emission_from_env()
+        documents = [metrics.emit_metrics(served, emission), metrics.emit_metrics(refused, emission)]
         transition = SimpleNamespace(key="anthropic", to_state="open", reason="failures")
         with _captured_stdout() as lines:
-            metrics.on_breaker_transition(transition)
+            metrics.on_breaker_transition(emission, transition)
         documents += [json.loads(line) for line in lines]
         refused = SimpleNamespace(key="anthropic/claude-sonnet-4-5", reason="auth_failure")
         with _captured_stdout() as lines:
-            metrics.on_cooldown(refused, SimpleNamespace(upstream_status=401))
+            metrics.on_cooldown(emission, refused, SimpleNamespace(upstream_status=401))
         documents += [json.loads(line) for line in lines]
         spend = getattr(metrics, "emit_key_spend", None)  # the pending per-key spend gauge, once it exists
         if spend is not None:
             with _captured_stdout() as lines:
-                spend("team-a", 12.5)
+                spend(emission, "team-a", 12.5)
             documents += [json.loads(line) for line in lines]
     assert all(documents), "emit_metrics wrote no EMF although AIMUX_EMF=1"
     return documents

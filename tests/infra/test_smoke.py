@@ -17,11 +17,11 @@ import pytest
 from infra_template import INFRA, ROOT
 from smoke import Outcome, SmokeFailure, _headers, run_checks
 
+from aimux_core.assembly import local_app
 from aimux_core.keys import KeyRing
 from aimux_core.keys.admin import create_key
 from aimux_core.state import SystemClock
 from aimux_core.state.memory import MemoryStore
-from aimux_core.surfaces.app import create_local_app
 from support.server import serve
 
 CHECKS = 9  # per base URL: 4 Anthropic, 3 OpenAI, 2 refused keys
@@ -33,7 +33,7 @@ def gateway() -> Iterator[tuple[str, str]]:
     clock = SystemClock()
     ring = KeyRing(MemoryStore(clock), clock, cache_seconds=30)
     key, _ = asyncio.run(create_key(ring, name="smoke"))
-    with serve(create_local_app(keys=ring)) as url:
+    with serve(local_app(keys=ring)) as url:
         yield url, key
 
 
@@ -64,7 +64,7 @@ def test_the_command_prints_each_check_and_fails_on_a_wrong_key(gateway: tuple[s
 
 
 def test_a_gateway_that_checks_no_keys_fails_the_refused_key_checks() -> None:
-    with serve(create_local_app()) as url:  # keys=None: auth off, as an unprotected deployment would be
+    with serve(local_app()) as url:  # keys=None: auth off, as an unprotected deployment would be
         outcomes = run_checks([("function-url", url)], "amx-anything", "claude-sonnet-4-5")
         failed = {o.check: o.detail for o in outcomes if o.ok is False}
         assert failed == {

@@ -19,7 +19,8 @@ from aimux_core.keys import (
     rotate_key,
     store_has_keys,
 )
-from aimux_core.keys.mode import cache_seconds_from_env, decide_at_start
+from aimux_core.keys.mode import decide_at_start
+from aimux_core.settings import Settings, SettingsError
 from aimux_core.state import FakeClock, MemoryStore, StoreUnavailable
 from support.spy_store import SpyStore
 
@@ -166,28 +167,29 @@ async def test_authenticate_request_is_what_surfaces_call(ring: KeyRing, clock: 
 
 def test_auth_mode_decision() -> None:
     lam = {"AWS_LAMBDA_FUNCTION_NAME": "aimux-messages"}
-    assert auth_mode({}, store_has_keys=False) == "off"
-    assert auth_mode({}, store_has_keys=True) == "on"
-    assert auth_mode(lam, store_has_keys=False) == "on"
-    assert auth_mode({"AIMUX_AUTH": "off", **lam}, store_has_keys=True) == "off"
-    assert auth_mode({"AIMUX_AUTH": " ON "}, store_has_keys=False) == "on"
-    with pytest.raises(ValueError, match="AIMUX_AUTH"):
-        auth_mode({"AIMUX_AUTH": "yes"}, store_has_keys=False)
-    assert cache_seconds_from_env({}) == 30 and cache_seconds_from_env({"AIMUX_KEY_CACHE_SECONDS": "5"}) == 5
-    with pytest.raises(ValueError):
-        cache_seconds_from_env({"AIMUX_KEY_CACHE_SECONDS": "-1"})
+    assert auth_mode(Settings(), store_has_keys=False) == "off"
+    assert auth_mode(Settings(), store_has_keys=True) == "on"
+    assert auth_mode(Settings.from_env(lam), store_has_keys=False) == "on"
+    assert auth_mode(Settings.from_env({"AIMUX_AUTH": "off", **lam}), store_has_keys=True) == "off"
+    assert auth_mode(Settings.from_env({"AIMUX_AUTH": " ON "}), store_has_keys=False) == "on"
+    with pytest.raises(SettingsError, match="AIMUX_AUTH"):
+        Settings.from_env({"AIMUX_AUTH": "yes"})
+    assert Settings().key_cache_seconds == 30
+    assert Settings.from_env({"AIMUX_KEY_CACHE_SECONDS": "5"}).key_cache_seconds == 5
+    with pytest.raises(SettingsError, match="AIMUX_KEY_CACHE_SECONDS must be between 0 and 3600"):
+        Settings.from_env({"AIMUX_KEY_CACHE_SECONDS": "-1"})
 
 
 def test_decide_at_start_reads_the_store_only_when_needed() -> None:
     empty, full = KeyRing(MemoryStore()), KeyRing(MemoryStore())
     asyncio.run(create_key(full, name="ci"))
     assert asyncio.run(store_has_keys(full.store)) and not asyncio.run(store_has_keys(empty.store))
-    assert decide_at_start({}, empty) == "off"
-    assert decide_at_start({}, full) == "on"
+    assert decide_at_start(Settings(), empty) == "off"
+    assert decide_at_start(Settings(), full) == "on"
 
     class Unreadable(MemoryStore):
         async def query(self, pk: str, sk_from: str, sk_to: str) -> list:
             raise AssertionError("must not read")
 
-    assert decide_at_start({"AIMUX_AUTH": "on"}, KeyRing(Unreadable())) == "on"
-    assert decide_at_start({"AWS_LAMBDA_FUNCTION_NAME": "f"}, KeyRing(Unreadable())) == "on"
+    assert decide_at_start(Settings(auth="on"), KeyRing(Unreadable())) == "on"
+    assert decide_at_start(Settings(lambda_function="f"), KeyRing(Unreadable())) == "on"

@@ -14,12 +14,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from aimux_core.assembly import build_mock_gateway, local_app
 from aimux_core.cli import main
 from aimux_core.errors import AuthenticationFailed, PermissionDenied
-from aimux_core.gateway import build_mock_gateway
 from aimux_core.keys import KeyRing
 from aimux_core.state import MemoryStore
-from aimux_core.surfaces.app import create_local_app
 from support.serve_process import aimux_serve
 from support.server import free_port, serve
 
@@ -35,7 +34,7 @@ def gateway_keys() -> KeyRing:
 def local_url(gateway_keys: KeyRing, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A local gateway (client API + admin) checking ``gateway_keys``; ``AIMUX_PORT`` points the CLI at it."""
     monkeypatch.delenv("AIMUX_TABLE", raising=False)
-    with serve(create_local_app(build_mock_gateway(), gateway_keys)) as url:
+    with serve(local_app(build_mock_gateway(), gateway_keys)) as url:
         monkeypatch.setenv("AIMUX_PORT", str(urlsplit(url).port))
         yield url
 

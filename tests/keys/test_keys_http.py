@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from aimux_core.gateway import build_mock_gateway
+from aimux_core.assembly import build_mock_gateway
 from aimux_core.keys import KeyRing
-from aimux_core.settings import AdminSettings
+from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin import create_admin_app
 from aimux_core.surfaces.admin_access import AdminAccess
@@ -79,14 +79,14 @@ def test_key_lifecycle_over_http(admin_url: str, admin_ring: KeyRing, caplog: py
 
 
 def test_only_loopback_clients_manage_keys_locally(admin_ring: KeyRing) -> None:
-    app = create_admin_app(build_mock_gateway(), admin_ring, access=AdminAccess(AdminSettings()))
+    app = create_admin_app(build_mock_gateway(), admin_ring, access=AdminAccess(Settings()))
     remote = TestClient(app, client=("203.0.113.9", 40000))
     refused = remote.post("/admin/keys", json={"name": "x"})
     assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
     assert remote.get("/admin/keys").status_code == 403
     assert remote.get("/admin/status").status_code == 403  # every admin route (tests/security: the whole table)
     assert TestClient(app, client=("::1", 40000)).get("/admin/keys").status_code == 200
-    deployed = create_admin_app(build_mock_gateway(), admin_ring, access=AdminAccess(AdminSettings(), iam_guarded=True))
+    deployed = create_admin_app(build_mock_gateway(), admin_ring, access=AdminAccess(Settings(), iam_guarded=True))
     assert TestClient(deployed, client=("203.0.113.9", 1)).post("/admin/keys", json={"name": "x"}).status_code == 201
 
 

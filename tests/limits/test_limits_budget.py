@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from aimux_core.errors import RateLimited
-from aimux_core.state.budget import BudgetExceeded, BudgetLimits, Shortfall, format_usd, verdict_for
+from aimux_core.limits.budget import BudgetExceeded, BudgetLimits, Shortfall, format_usd, verdict_for
 
 NOW = datetime(2026, 11, 22, 18, 0, tzinfo=UTC).timestamp()
 MIDNIGHT = datetime(2026, 11, 23, tzinfo=UTC)

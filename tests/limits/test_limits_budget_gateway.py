@@ -1,6 +1,6 @@
 """Budgets through the gateway: exact one request after another, and every hold settled exactly once.
 
-Through the configured ``Gateway`` (``build_gateway_from_config``) on a ``MemoryStore``, with the built-in
+Through the configured ``Gateway`` (``assembly.build_gateway``) on a ``MemoryStore``, with the built-in
 mock provider priced like the end-to-end suite. Requests one after another are served exactly to the
 budget even when the store is slow to write (the spend of one answer used to land after the next
 request was admitted). A request's hold is settled at its cost when answered; a request that fails
@@ -17,19 +17,19 @@ from typing import Any
 
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.errors import AimuxError, Overloaded
 from aimux_core.gateway import Gateway
 from aimux_core.keys.record import ApiKeyRecord
+from aimux_core.limits.budget import BudgetExceeded
+from aimux_core.limits.spend import SpendLedger, SpendTotals
+from aimux_core.limits.windows import RateLimitExceeded
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.routing.dispatch import Refusal
 from aimux_core.routing.select import RequestMeta
 from aimux_core.routing.table import Target
-from aimux_core.state.budget import BudgetExceeded
 from aimux_core.state.memory import MemoryStore
-from aimux_core.state.ratelimit import RateLimitExceeded
-from aimux_core.state.spend import SpendLedger, SpendTotals
 from aimux_core.wire.anthropic import Message, MessagesRequest
 
 pytestmark = pytest.mark.anyio
@@ -75,7 +75,7 @@ def store() -> MemoryStore:
 
 async def test_one_after_another_exactly_the_budget_is_served_however_slowly_spend_lands() -> None:
     store = SlowWrites()
-    gateway = build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    gateway = build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
     record = key(budget_daily_usd=10 * COST / 1_000_000)
     served = 0
     for _ in range(20):
@@ -92,7 +92,7 @@ async def test_one_after_another_exactly_the_budget_is_served_however_slowly_spe
 
 @pytest.fixture
 def gateway(store: MemoryStore) -> Gateway:
-    return build_gateway_from_config(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    return build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
 
 
 async def totals(gateway: Gateway, store: MemoryStore, record: ApiKeyRecord) -> SpendTotals:
@@ -134,7 +134,7 @@ async def test_a_refusal_by_the_rate_window_gives_the_budget_hold_back(gateway: 
 class RefuseEveryTarget:
     """A guard whose every target is refused (every provider at its cap: nothing may be called anyway)."""
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         return Refusal("provider at its limits", forcible=False)
 
     async def succeeded(self, *args: Any) -> None:
@@ -204,9 +204,9 @@ async def test_neither_route_fitting_is_refused_on_the_budget(gateway: Gateway, 
 
 
 async def test_the_daily_spend_metric_counts_settled_spend(
-    gateway: Gateway, store: MemoryStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    store: MemoryStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AIMUX_EMF", "1")
+    gateway = build_gateway(AimuxConfig.model_validate(CONFIG), env={"AIMUX_EMF": "1"}, store=store)
     record = key(budget_daily_usd=1.0)
     message, served = await gateway.create(request(), context(record), RequestMeta())
     gateway.settle(served, message.usage)

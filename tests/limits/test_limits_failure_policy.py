@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from aimux_core.admission import Admission
 from aimux_core.errors import Overloaded
+from aimux_core.limits.admission import Admission
+from aimux_core.limits.provider_caps import Lease, ProviderLimiter, ProviderLimits
+from aimux_core.limits.spend import SpendLedger, SpendTotals
+from aimux_core.limits.windows import RateDecision, RateLimiter, RateLimits
+from aimux_core.settings import Settings, SettingsError
 from aimux_core.state.clock import FakeClock
 from aimux_core.state.failure_policy import StateFailurePolicy
-from aimux_core.state.provider_limits import Lease, ProviderLimiter, ProviderLimits
-from aimux_core.state.ratelimit import RateDecision, RateLimiter, RateLimits
-from aimux_core.state.spend import SpendLedger, SpendTotals
 from aimux_core.state.store import ConditionFailed, StoreUnavailable
 
 pytestmark = pytest.mark.anyio
@@ -33,11 +34,11 @@ class DownStore:
 
 
 def test_from_env() -> None:
-    assert StateFailurePolicy.from_env({}).mode == "open"
-    assert StateFailurePolicy.from_env({"AIMUX_STATE_FAILURE": "closed"}).mode == "closed"
-    assert StateFailurePolicy.from_env({"AIMUX_STATE_FAILURE": " Open "}).mode == "open"
-    with pytest.raises(ValueError, match="AIMUX_STATE_FAILURE"):
-        StateFailurePolicy.from_env({"AIMUX_STATE_FAILURE": "maybe"})
+    assert StateFailurePolicy(Settings().state_failure).mode == "open"
+    assert StateFailurePolicy(Settings.from_env({"AIMUX_STATE_FAILURE": "closed"}).state_failure).mode == "closed"
+    assert StateFailurePolicy(Settings.from_env({"AIMUX_STATE_FAILURE": " Open "}).state_failure).mode == "open"
+    with pytest.raises(SettingsError, match="AIMUX_STATE_FAILURE must be 'open' or 'closed', got 'maybe'"):
+        Settings.from_env({"AIMUX_STATE_FAILURE": "maybe"})
 
 
 async def test_open_serves_logs_and_counts(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
@@ -47,7 +48,7 @@ async def test_open_serves_logs_and_counts(clock: FakeClock, caplog: pytest.LogC
     limiter = RateLimiter(store, clock)  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING):
         decision = await policy.guarded(
-            limiter.admit("key", "k1", RateLimits(rpm=5), 10),
+            limiter.take("key", "k1", RateLimits(rpm=5), 10),
             what="rate limit check",
             fallback=RateDecision.unchecked("key", "k1", clock.now(), 10),
         )
@@ -71,11 +72,11 @@ async def test_open_serves_logs_and_counts(clock: FakeClock, caplog: pytest.LogC
 
 
 async def test_closed_answers_overloaded_with_a_clear_message(clock: FakeClock) -> None:
-    policy = StateFailurePolicy.from_env({"AIMUX_STATE_FAILURE": "closed"})
+    policy = StateFailurePolicy(Settings.from_env({"AIMUX_STATE_FAILURE": "closed"}).state_failure)
     limiter = RateLimiter(DownStore(), clock)  # type: ignore[arg-type]
     with pytest.raises(Overloaded) as refused:
         await policy.guarded(
-            limiter.admit("key", "k1", RateLimits(rpm=5)),
+            limiter.take("key", "k1", RateLimits(rpm=5)),
             what="rate limit check",
             fallback=RateDecision.unchecked("key", "k1", clock.now()),
         )

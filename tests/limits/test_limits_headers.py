@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from limits_support import T0
 
-from aimux_core.accounting.ratelimit_headers import (
+from aimux_core.limits.headers import (
     anthropic_ratelimit_headers,
     openai_duration,
     openai_ratelimit_headers,
     ratelimit_headers,
 )
+from aimux_core.limits.windows import RateDecision, RateLimiter, RateLimitExceeded, RateLimits
 from aimux_core.state.clock import FakeClock
-from aimux_core.state.ratelimit import RateDecision, RateLimiter, RateLimitExceeded, RateLimits
 from aimux_core.state.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_anthropic_headers_on_an_admission(store: Store, clock: FakeClock, ns: str) -> None:
     clock.advance(18)
-    decision = await RateLimiter(store, clock).admit("key", ns, RateLimits(rpm=50, tpm=80_000), estimate=12_345)
+    decision = await RateLimiter(store, clock).take("key", ns, RateLimits(rpm=50, tpm=80_000), estimate=12_345)
     assert anthropic_ratelimit_headers(decision) == {
         "anthropic-ratelimit-requests-limit": "50",
         "anthropic-ratelimit-requests-remaining": "49",
@@ -33,7 +33,7 @@ async def test_anthropic_headers_on_an_admission(store: Store, clock: FakeClock,
 
 async def test_openai_headers_on_an_admission(store: Store, clock: FakeClock, ns: str) -> None:
     clock.advance(18)
-    decision = await RateLimiter(store, clock).admit("key", ns, RateLimits(rpm=50, tpm=80_000), estimate=12_345)
+    decision = await RateLimiter(store, clock).take("key", ns, RateLimits(rpm=50, tpm=80_000), estimate=12_345)
     assert openai_ratelimit_headers(decision) == {
         "x-ratelimit-limit-requests": "50",
         "x-ratelimit-remaining-requests": "49",
@@ -47,10 +47,10 @@ async def test_openai_headers_on_an_admission(store: Store, clock: FakeClock, ns
 
 async def test_refusals_add_retry_after_in_both_dialects(store: Store, clock: FakeClock, ns: str) -> None:
     limiter = RateLimiter(store, clock)
-    await limiter.admit("key", ns, RateLimits(rpm=1))
+    await limiter.take("key", ns, RateLimits(rpm=1))
     clock.advance(0.25)
     with pytest.raises(RateLimitExceeded) as refused:
-        await limiter.admit("key", ns, RateLimits(rpm=1))
+        await limiter.take("key", ns, RateLimits(rpm=1))
     decision = refused.value.decision
     anthropic = ratelimit_headers("anthropic", decision)
     assert anthropic["retry-after"] == "60" and anthropic["anthropic-ratelimit-requests-remaining"] == "0"

@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 from limits_support import CountingStore
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway
 from aimux_core.config.schema import AimuxConfig
+from aimux_core.limits.provider_caps import ProviderLimiter, ProviderLimits
 from aimux_core.routing.select import RequestMeta
 from aimux_core.state.clock import FakeClock
-from aimux_core.state.provider_limits import ProviderLimiter, ProviderLimits
 from aimux_core.state.store import Store
 from aimux_core.wire.anthropic import MessagesRequest
 
@@ -68,7 +68,7 @@ async def test_the_gateway_routes_to_the_fewest_requests_in_flight(memory_store:
         "models": {"m-busy": {"provider": "busy"}, "m-idle": {"provider": "idle"}},
         "routes": {"default": [["m-busy", "m-idle"]]},
     })  # fmt: skip
-    gateway = build_gateway_from_config(config, env={}, store=memory_store)
+    gateway = build_gateway(config, env={}, store=memory_store)
     other_instance = limiter(memory_store, gateway.guard.clock, "busy", "idle")  # type: ignore[attr-defined]
     for _ in range(4):
         await other_instance.try_acquire("busy")

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aimux_core.accounting.pricing import cost_breakdown, cost_micro_usd, cost_usd
-from aimux_core.routing.catalog import Price
+from aimux_core.accounting.pricing import Price, cost_breakdown, cost_micro_usd, cost_usd
 from aimux_core.wire.anthropic import Usage
 
 SONNET = Price(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)

@@ -8,8 +8,8 @@ import pytest
 from limits_support import T0, CountingStore
 
 from aimux_core.config.sections import LimitsConfig
+from aimux_core.limits.provider_caps import Lease, ProviderLimiter, ProviderLimits
 from aimux_core.state.clock import FakeClock
-from aimux_core.state.provider_limits import Lease, ProviderLimiter, ProviderLimits
 from aimux_core.state.store import Store
 
 pytestmark = pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""Budget reservations (``state/reservations.py``): held before the call, settled after, never over a budget.
+"""Budget reservations (``limits/reservations.py``): held before the call, settled after, never over a budget.
 
 Run on ``MemoryStore`` and on DynamoDB served by dynalite (exact under concurrency; skipped with the reason
 when it is not installed). The multi-process version, through real gateways, is in
@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from limits_support import CountingStore
 
-from aimux_core.state.budget import BudgetLimits, Shortfall
+from aimux_core.limits.budget import BudgetLimits, Shortfall
+from aimux_core.limits.reservations import BudgetHolds, Hold
+from aimux_core.limits.spend import SpendLedger, spend_pk
 from aimux_core.state.clock import FakeClock
 from aimux_core.state.memory import MemoryStore
-from aimux_core.state.reservations import BudgetHolds, Hold
-from aimux_core.state.spend import SpendLedger, spend_pk
 from aimux_core.state.store import Store, StoreUnavailable
 from support.dynamo import dynalite_server, dynalite_store  # noqa: F401  (fixtures)
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from limits_support import CountingStore
 
+from aimux_core.limits.spend import SpendLedger, SpendTotals, spend_pk
 from aimux_core.state.clock import FakeClock
-from aimux_core.state.spend import SpendLedger, SpendTotals, spend_pk
 from aimux_core.state.store import Store
 
 pytestmark = pytest.mark.anyio

@@ -12,9 +12,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aimux_core.accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
+from aimux_core.accounting.pricing import Price, cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from aimux_core.gateway import request_worst_case
-from aimux_core.routing.catalog import ModelEntry, Price
+from aimux_core.routing.catalog import ModelEntry
 from aimux_core.routing.table import Target
 from aimux_core.wire.anthropic import MessagesRequest, Usage
 

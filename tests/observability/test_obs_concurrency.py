@@ -17,6 +17,7 @@ import pytest
 from aimux_core.accounting.local_metrics import LocalMetrics
 from aimux_core.accounting.metrics import emit_metrics
 from aimux_core.accounting.record import RequestRecord, RequestTimer
+from support.records import emission_from_env
 
 N = 50
 PROVIDERS = ("anthropic", "openai", "bedrock", "deepseek", "mock")
@@ -55,9 +56,9 @@ async def one_request(i: int, local: LocalMetrics, rng: random.Random) -> None:
     await asyncio.sleep(rng.random() / 100)
     record = planned(i)
     if i % 5 == 0:
-        await asyncio.to_thread(emit_metrics, record, local=local)  # a worker thread writes too
+        await asyncio.to_thread(emit_metrics, record, emission_from_env(), local=local)  # a worker thread writes too
     else:
-        emit_metrics(record, local=local)
+        emit_metrics(record, emission_from_env(), local=local)
 
 
 def mismatches(docs: list[dict]) -> list[str]:
@@ -143,7 +144,7 @@ def test_powertools_shared_metrics_state_is_untouched(capsys: pytest.CaptureFixt
     """No emission goes through the class-level state a ``Metrics()`` instance would share."""
     from aws_lambda_powertools import Metrics
 
-    emit_metrics(planned(1), local=LocalMetrics())
+    emit_metrics(planned(1), emission_from_env(), local=LocalMetrics())
     shared = Metrics(namespace="Aimux")
     assert shared.metric_set == {} and shared.dimension_set == {}
     capsys.readouterr()

@@ -13,8 +13,9 @@ import pytest
 
 from aimux_core.accounting import metrics
 from aimux_core.accounting.local_metrics import LocalMetrics
-from aimux_core.accounting.metrics import emf_enabled, emit_metrics, on_breaker_transition
+from aimux_core.accounting.metrics import emit_metrics, on_breaker_transition
 from aimux_core.accounting.record import RequestRecord
+from support.records import emission_from_env, request_record
 
 EXPECTED_UNITS = {
     "Requests": "Count",
@@ -47,26 +48,14 @@ def emf_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def streamed(**overrides: object) -> RequestRecord:
+    """A streamed Anthropic request served on its second attempt, past an open circuit."""
     fields: dict = dict(
-        request_id="req_emf_1",
-        surface="anthropic",
-        status=200,
-        latency_ms=812.5,
-        provider="anthropic",
-        model="claude-sonnet-4-5",
-        attempts=2,
-        fallbacks=1,
-        stream=True,
-        ttft_ms=120.25,
-        input_tokens=1200,
-        output_tokens=350,
-        cache_read_tokens=4000,
-        cache_write_tokens=512,
-        cost_usd=0.00885,
-        breaker_open_seen=True,
+        request_id="req_emf_1", surface="anthropic", latency_ms=812.5, provider="anthropic",
+        model="claude-sonnet-4-5", attempts=2, fallbacks=1, stream=True, ttft_ms=120.25,
+        input_tokens=1200, output_tokens=350, cache_read_tokens=4000, cache_write_tokens=512,
+        cost_usd=0.00885, breaker_open_seen=True,
     )
-    fields.update(overrides)
-    return RequestRecord(**fields)
+    return request_record(**{**fields, **overrides})
 
 
 def emf_lines(out: str) -> list[dict]:
@@ -74,7 +63,7 @@ def emf_lines(out: str) -> list[dict]:
 
 
 def test_one_line_per_request_with_both_dimension_sets(capsys: pytest.CaptureFixture[str]) -> None:
-    returned = emit_metrics(streamed(), local=LocalMetrics())
+    returned = emit_metrics(streamed(), emission_from_env(), local=LocalMetrics())
     (doc,) = emf_lines(capsys.readouterr().out)
     assert doc == json.loads(json.dumps(returned))
     (directive,) = doc["_aws"]["CloudWatchMetrics"]
@@ -106,8 +95,12 @@ def test_one_line_per_request_with_both_dimension_sets(capsys: pytest.CaptureFix
 
 def test_every_dimension_a_set_names_is_a_top_level_string(capsys: pytest.CaptureFixture[str]) -> None:
     """CloudWatch drops a metric whose dimension set names a key the document does not carry."""
-    emit_metrics(streamed(), local=LocalMetrics())
-    emit_metrics(streamed(provider=None, model=None, status=404, error_kind="not_found_error"), local=LocalMetrics())
+    emit_metrics(streamed(), emission_from_env(), local=LocalMetrics())
+    emit_metrics(
+        streamed(provider=None, model=None, status=404, error_kind="not_found_error"),
+        emission_from_env(),
+        local=LocalMetrics(),
+    )
     for doc in emf_lines(capsys.readouterr().out):
         for dimension_set in doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]:
             assert all(isinstance(doc[name], str) and doc[name] for name in dimension_set)
@@ -116,7 +109,7 @@ def test_every_dimension_a_set_names_is_a_top_level_string(capsys: pytest.Captur
 
 
 def test_constants_are_the_emitted_contract(capsys: pytest.CaptureFixture[str]) -> None:
-    emit_metrics(streamed(), local=LocalMetrics())
+    emit_metrics(streamed(), emission_from_env(), local=LocalMetrics())
     (doc,) = emf_lines(capsys.readouterr().out)
     assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == metrics.NAMESPACE
     assert [list(s) for s in metrics.DIMENSION_SETS] == doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
@@ -124,7 +117,7 @@ def test_constants_are_the_emitted_contract(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_buffered_request_has_no_time_to_first_token(capsys: pytest.CaptureFixture[str]) -> None:
-    emit_metrics(streamed(stream=False, ttft_ms=None), local=LocalMetrics())
+    emit_metrics(streamed(stream=False, ttft_ms=None), emission_from_env(), local=LocalMetrics())
     (doc,) = emf_lines(capsys.readouterr().out)
     names = [m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
     assert "TimeToFirstTokenMs" not in names and "TimeToFirstTokenMs" not in doc
@@ -144,13 +137,15 @@ def test_buffered_request_has_no_time_to_first_token(capsys: pytest.CaptureFixtu
     ],
 )
 def test_counter_semantics(overrides: dict, expected: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    emit_metrics(streamed(**overrides), local=LocalMetrics())
+    emit_metrics(streamed(**overrides), emission_from_env(), local=LocalMetrics())
     (doc,) = emf_lines(capsys.readouterr().out)
     assert {name: doc[name] for name in expected} == {name: [float(v)] for name, v in expected.items()}
 
 
 def test_unrouted_request_uses_placeholder_dimensions(capsys: pytest.CaptureFixture[str]) -> None:
-    emit_metrics(streamed(provider=None, model=None, status=429, rate_limited=True), local=LocalMetrics())
+    emit_metrics(
+        streamed(provider=None, model=None, status=429, rate_limited=True), emission_from_env(), local=LocalMetrics()
+    )
     (doc,) = emf_lines(capsys.readouterr().out)
     assert (doc["provider"], doc["model"]) == ("none", "none")
     assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "provider", "model"], ["service"]]
@@ -158,13 +153,17 @@ def test_unrouted_request_uses_placeholder_dimensions(capsys: pytest.CaptureFixt
 
 def test_service_name_comes_from_powertools_env(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "aimux-staging")
-    emit_metrics(streamed(), local=LocalMetrics())
+    emit_metrics(streamed(), emission_from_env(), local=LocalMetrics())
     (doc,) = emf_lines(capsys.readouterr().out)
     assert doc["service"] == "aimux-staging"
 
 
 def test_dimension_values_are_bounded_ascii_and_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
-    emit_metrics(streamed(provider="openai", model="sk-proj-ABCDEFGHIJKLMNOP gpt\n" + "x" * 500), local=LocalMetrics())
+    emit_metrics(
+        streamed(provider="openai", model="sk-proj-ABCDEFGHIJKLMNOP gpt\n" + "x" * 500),
+        emission_from_env(),
+        local=LocalMetrics(),
+    )
     (doc,) = emf_lines(capsys.readouterr().out)
     assert "sk-proj-ABCDEFGHIJKLMNOP" not in json.dumps(doc)
     assert len(doc["model"]) <= 200 and doc["model"].isascii() and " " not in doc["model"]
@@ -173,16 +172,16 @@ def test_dimension_values_are_bounded_ascii_and_scrubbed(capsys: pytest.CaptureF
 def test_gating(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     local = LocalMetrics(["Requests"])
     monkeypatch.delenv("AIMUX_EMF")
-    assert not emf_enabled()
-    assert emit_metrics(streamed(), local=local) is None  # local run: no EMF by default
+    assert not emission_from_env().emf
+    assert emit_metrics(streamed(), emission_from_env(), local=local) is None  # local run: no EMF by default
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "aimux-messages-dev")
-    assert emf_enabled()  # on Lambda: on by default
+    assert emission_from_env().emf  # on Lambda: on by default
     monkeypatch.setenv("AIMUX_EMF", "0")
-    assert not emf_enabled()  # explicit off wins
+    assert not emission_from_env().emf  # explicit off wins
     monkeypatch.setenv("AIMUX_EMF", "1")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    assert not emf_enabled()
-    assert emit_metrics(streamed(), local=local) is None
+    assert not emission_from_env().emf
+    assert emit_metrics(streamed(), emission_from_env(), local=local) is None
     assert emf_lines(capsys.readouterr().out) == []
     assert local.snapshot()["aggregate"]["Requests"] == 2  # in-memory metrics are kept either way
 
@@ -193,7 +192,7 @@ def test_emit_never_raises(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
 
     monkeypatch.setattr(metrics, "build_emf", broken)
     local = LocalMetrics(["Requests"])
-    assert emit_metrics(streamed(), local=local) is None
+    assert emit_metrics(streamed(), emission_from_env(), local=local) is None
     assert local.snapshot()["aggregate"]["Requests"] == 1
 
 
@@ -206,9 +205,9 @@ class FakeTransition:
 
 def test_breaker_opening_emits_breaker_open(capsys: pytest.CaptureFixture[str]) -> None:
     metrics.local_metrics().reset()
-    on_breaker_transition(FakeTransition("openrouter/anthropic/claude-x", "open"))
-    on_breaker_transition(FakeTransition("bedrock", "open"))
-    on_breaker_transition(FakeTransition("bedrock", "half_open"))  # not an opening: nothing
+    on_breaker_transition(emission_from_env(), FakeTransition("openrouter/anthropic/claude-x", "open"))
+    on_breaker_transition(emission_from_env(), FakeTransition("bedrock", "open"))
+    on_breaker_transition(emission_from_env(), FakeTransition("bedrock", "half_open"))  # not an opening: nothing
     docs = emf_lines(capsys.readouterr().out)
     assert [(d["provider"], d["model"], d["BreakerOpen"]) for d in docs] == [
         ("openrouter", "anthropic/claude-x", [1.0]),
@@ -225,6 +224,7 @@ def test_real_breaker_transition_type_is_understood(capsys: pytest.CaptureFixtur
     from aimux_core.state.breaker_model import CircuitState, Transition, TransitionReason
 
     reason = next(iter(TransitionReason))
-    on_breaker_transition(Transition("anthropic", CircuitState.CLOSED, CircuitState.OPEN, reason, 1, 0.0))
+    transition = Transition("anthropic", CircuitState.CLOSED, CircuitState.OPEN, reason, 1, 0.0)
+    on_breaker_transition(emission_from_env(), transition)
     (doc,) = emf_lines(capsys.readouterr().out)
     assert (doc["provider"], doc["model"], doc["transition"]) == ("anthropic", "*", str(reason))

@@ -17,12 +17,15 @@ import json, sys
 import aimux_core.accounting.record, aimux_core.accounting.metrics, aimux_core.accounting.request_log
 import aimux_core.accounting.local_metrics
 after_import = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))
-from aimux_core.accounting.metrics import emit_metrics
+from aimux_core.accounting.metrics import Emission, emit_metrics
 from aimux_core.accounting.record import RequestRecord
-emit_metrics(RequestRecord(request_id="r", surface="anthropic", status=200, latency_ms=1.0, provider="p", model="m"))
+from aimux_core.settings import Settings
+emission = Emission.of(Settings.from_env())
+emit_metrics(RequestRecord(request_id="r", surface="anthropic", status=200, latency_ms=1.0, provider="p", model="m"),
+             emission)
 after_local_emit = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))
 from aimux_core.accounting.request_log import log_request
-log_request(RequestRecord(request_id="r", surface="anthropic", status=200, latency_ms=1.0))
+log_request(RequestRecord(request_id="r", surface="anthropic", status=200, latency_ms=1.0), emission)
 after_log_line = sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))
 xray = sorted(m for m in sys.modules if m.startswith("aws_xray_sdk"))
 print(json.dumps({"after_import": after_import, "after_local_emit": after_local_emit,

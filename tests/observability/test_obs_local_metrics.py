@@ -10,26 +10,17 @@ from fastapi.testclient import TestClient
 from aimux_core.accounting.local_metrics import LocalMetrics
 from aimux_core.accounting.metrics import COUNTERS, TIMINGS, emit_metrics, local_metrics
 from aimux_core.accounting.record import RequestRecord
-from aimux_core.surfaces.admin import create_admin_app
+from aimux_core.assembly import admin_app
+from aimux_core.settings import Settings
+from support.records import request_record
 
 
 def rec(provider: str | None, model: str | None, **overrides: object) -> RequestRecord:
     fields: dict = dict(
-        request_id="r",
-        surface="anthropic",
-        status=200,
-        latency_ms=100.0,
-        provider=provider,
-        model=model,
-        attempts=1,
-        input_tokens=10,
-        output_tokens=5,
-        cache_read_tokens=2,
-        cache_write_tokens=1,
-        cost_usd=0.001,
+        request_id="r", surface="anthropic", latency_ms=100.0, input_tokens=10, output_tokens=5,
+        cache_read_tokens=2, cache_write_tokens=1, cost_usd=0.001,
     )
-    fields.update(overrides)
-    return RequestRecord(**fields)
+    return request_record(**{**fields, "provider": provider, "model": model, **overrides})
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +106,7 @@ def test_admin_metrics_route() -> None:
     local_metrics().reset()
     emit_metrics(rec("anthropic", "claude-x"))
     emit_metrics(rec("anthropic", "claude-x", latency_ms=300.0))
-    response = TestClient(create_admin_app(), client=("127.0.0.1", 50000)).get("/admin/metrics")
+    response = TestClient(admin_app(Settings()), client=("127.0.0.1", 50000)).get("/admin/metrics")
     assert response.status_code == 200
     body = response.json()
     assert body["namespace"] == "Aimux" and body["service"] == "aimux" and body["scope"] == "process"
@@ -128,5 +119,5 @@ def test_admin_metrics_route() -> None:
 
 
 def test_admin_metrics_route_is_in_the_openapi_document() -> None:
-    paths = TestClient(create_admin_app(), client=("127.0.0.1", 50000)).get("/admin/openapi.json").json()["paths"]
+    paths = TestClient(admin_app(Settings()), client=("127.0.0.1", 50000)).get("/admin/openapi.json").json()["paths"]
     assert "/admin/metrics" in paths

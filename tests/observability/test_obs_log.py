@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from aimux_core.accounting import request_log
-from aimux_core.accounting.metrics import service_name
 from aimux_core.accounting.record import RequestRecord
 from aimux_core.accounting.request_log import lambda_ids, log_fields, log_request, request_logger
+from support.records import emission_from_env, request_record
 
 FIELDS = {
     "request_id",
@@ -54,27 +54,7 @@ POWERTOOLS_KEYS = {"level", "location", "message", "timestamp", "service"}
 
 
 def record(**overrides: object) -> RequestRecord:
-    fields: dict = dict(
-        request_id="req_log_1",
-        surface="openai",
-        status=200,
-        latency_ms=431.26,
-        key_id="key_7f3a",
-        function_request_id="8476a536-e9f4-11e8-9739-2dfe598c3fcd",
-        correlation_id="Yf0pVjQ2oAMEVXg=",
-        client_model="gpt-4o",
-        scenario="default",
-        route="default",
-        reason="model gpt-4o; default",
-        provider="openai",
-        model="gpt-4o-2024-08-06",
-        attempts=1,
-        input_tokens=12,
-        output_tokens=34,
-        cost_usd=0.000123,
-    )
-    fields.update(overrides)
-    return RequestRecord(**fields)
+    return request_record(**overrides)
 
 
 def log_lines(out: str) -> list[dict]:
@@ -82,7 +62,7 @@ def log_lines(out: str) -> list[dict]:
 
 
 def test_one_json_line_with_every_field(capsys: pytest.CaptureFixture[str]) -> None:
-    log_request(record())
+    log_request(record(), emission_from_env())
     out = capsys.readouterr().out
     assert len(out.splitlines()) == 1
     (line,) = log_lines(out)
@@ -97,7 +77,9 @@ def test_one_json_line_with_every_field(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_missing_values_are_null_not_dropped(capsys: pytest.CaptureFixture[str]) -> None:
-    log_request(RequestRecord(request_id="req_min", surface="anthropic", status=400, latency_ms=1.0))
+    log_request(
+        RequestRecord(request_id="req_min", surface="anthropic", status=400, latency_ms=1.0), emission_from_env()
+    )
     (line,) = log_lines(capsys.readouterr().out)
     assert set(line) >= FIELDS
     assert line["provider"] is None and line["ttft_ms"] is None and line["key_id"] is None
@@ -113,7 +95,7 @@ def test_missing_values_are_null_not_dropped(capsys: pytest.CaptureFixture[str])
     ],
 )
 def test_level_follows_the_outcome(overrides: dict, level: str, capsys: pytest.CaptureFixture[str]) -> None:
-    log_request(record(**overrides))
+    log_request(record(**overrides), emission_from_env())
     (line,) = log_lines(capsys.readouterr().out)
     assert line["level"] == level
 
@@ -122,7 +104,7 @@ def test_the_aimux_logger_tree_is_left_alone(capsys: pytest.CaptureFixture[str])
     """Unlike ``Logger(service="aimux")``, no handler on ``aimux``, no filter on the root handlers."""
     from aimux_core.accounting.request_log import request_logger
 
-    log_request(record())
+    log_request(record(), emission_from_env())
     assert log_lines(capsys.readouterr().out)
     assert request_logger().propagate is False  # the line is not repeated by the root handlers
     assert logging.getLogger("aimux").handlers == []
@@ -132,7 +114,7 @@ def test_the_aimux_logger_tree_is_left_alone(capsys: pytest.CaptureFixture[str])
 
 def test_log_request_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(request_log, "log_fields", lambda _: 1 / 0)
-    log_request(record())
+    log_request(record(), emission_from_env())
 
 
 # --------------------------------------------------------------------------- same line as Powertools' formatter
@@ -152,7 +134,7 @@ def powertools_line(rec: RequestRecord, created: float) -> str:
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     formatter = LambdaPowertoolsFormatter(
-        service=service_name(),
+        service=emission_from_env().service,
         json_default=lambda value: None if value is _NULL else str(value),
         utc=True,
     )
@@ -188,7 +170,7 @@ def new_line(rec: RequestRecord, created: float, monkeypatch: pytest.MonkeyPatch
     with monkeypatch.context() as patch:
         patch.setattr(request_log, "time", clock)
         patch.setattr("sys.stdout", out := io.StringIO())
-        log_request(rec)
+        log_request(rec, emission_from_env())
     return out.getvalue()
 
 
@@ -243,7 +225,7 @@ def test_same_indented_text_under_powertools_dev(monkeypatch: pytest.MonkeyPatch
 def test_real_timestamp_is_powertools_default_format(capsys: pytest.CaptureFixture[str]) -> None:
     """Without a fixed clock: ``%Y-%m-%d %H:%M:%S,<ms>+0000``, UTC, now."""
     before = datetime.now(UTC)
-    log_request(record())
+    log_request(record(), emission_from_env())
     (line,) = log_lines(capsys.readouterr().out)
     stamp = datetime.strptime(line["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z")
     assert line["timestamp"][-8:-5].isdigit() and line["timestamp"][-9] == ","  # milliseconds, 3 digits
@@ -265,15 +247,15 @@ def test_levels_still_turn_the_line_on_and_off(capsys: pytest.CaptureFixture[str
     root_level = root.level
     try:
         root.setLevel(logging.ERROR)
-        log_request(record())
+        log_request(record(), emission_from_env())
         assert len(log_lines(capsys.readouterr().out)) == 1
         logger.setLevel(logging.ERROR)
-        log_request(record())
-        log_request(record(status=529, error_kind="overloaded_error"))
+        log_request(record(), emission_from_env())
+        log_request(record(status=529, error_kind="overloaded_error"), emission_from_env())
         assert [line["level"] for line in log_lines(capsys.readouterr().out)] == ["ERROR"]
         logger.setLevel(logging.INFO)
         logging.disable(logging.CRITICAL)
-        log_request(record(status=529, error_kind="overloaded_error"))
+        log_request(record(status=529, error_kind="overloaded_error"), emission_from_env())
         assert log_lines(capsys.readouterr().out) == []
     finally:
         logging.disable(logging.NOTSET)
@@ -297,7 +279,7 @@ def test_the_line_goes_through_the_handlers_stream(monkeypatch: pytest.MonkeyPat
     # pytest's log capture adds its own handlers to non-propagating loggers; the line skips those
     assert [h for h in request_logger().handlers if type(h) is logging.StreamHandler] == [handler]
     monkeypatch.setattr(handler, "stream", Stream())
-    log_request(record())
+    log_request(record(), emission_from_env())
     assert len(calls) == 2 and calls[1] == "flush"
     assert calls[0].endswith("}\n") and json.loads(calls[0])["request_id"] == "req_log_1"
 

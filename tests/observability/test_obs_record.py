@@ -8,26 +8,24 @@ from typing import Any
 
 import pytest
 
-from aimux_core.accounting.pricing import cost_micro_usd, cost_usd
+from aimux_core.accounting.pricing import Price, cost_micro_usd, cost_usd
 from aimux_core.accounting.record import (
     RequestRecord,
     RequestTimer,
     StreamTally,
     cost_header,
     format_cost,
-    record_failed,
-    record_served,
-    saw_open_circuit,
     tokens_of,
 )
 from aimux_core.errors import AimuxError, Overloaded, RateLimited, UpstreamError
 from aimux_core.gateway import Gateway
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.mock import MockProvider
-from aimux_core.routing.catalog import MOCK_MODEL, Catalog, ModelEntry, Price
+from aimux_core.routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from aimux_core.routing.dispatch import OpenGuard, Refusal, RetryPolicy
 from aimux_core.routing.select import HealthView, RequestMeta
 from aimux_core.routing.table import Target, table_for_catalog
+from aimux_core.surfaces.recording import record_failed, record_served, saw_open_circuit
 from aimux_core.wire.anthropic import Message, MessagesRequest, StreamEvent
 
 FLAKY = ModelEntry(id="flaky-model", provider="flaky", upstream_model="flaky-1", display_name="flaky")
@@ -53,7 +51,7 @@ class CircuitsOpen(OpenGuard):
     async def view(self, targets: Iterable[Target]) -> HealthView:
         return HealthView(open_circuits=self.open_keys)
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         return Refusal("circuit open", 5.0) if target.key in self.open_keys and not force else True
 
 
@@ -146,7 +144,7 @@ def test_stream_failing_midway_is_an_error_with_partial_usage() -> None:
 
 def test_open_circuit_seen_by_routing() -> None:
     message, served = asyncio.run(gateway(CircuitsOpen({"flaky/flaky-1"})).create(request(), context(), RequestMeta()))
-    assert saw_open_circuit(served) and saw_open_circuit(served.decision)
+    assert saw_open_circuit(served.decision)
     rec = record_served(request_id="r", surface="anthropic", served=served, timer=RequestTimer(), usage=message.usage)
     assert rec.breaker_open_seen and rec.attempts == 1 and rec.fallbacks == 0
 

@@ -20,20 +20,15 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from aimux_core.accounting.metrics import metrics_snapshot
-from aimux_core.accounting.record import (
-    RequestTimer,
-    StreamTally,
-    cost_header,
-    publish,
-    record_failed,
-    record_served,
-)
+from aimux_core.accounting.metrics import Emission, metrics_snapshot
+from aimux_core.accounting.record import RequestTimer, StreamTally, cost_header
 from aimux_core.accounting.request_log import lambda_ids
+from aimux_core.assembly import default_gateway
 from aimux_core.errors import AimuxError, RateLimited
-from aimux_core.gateway import build_default_gateway
 from aimux_core.providers.base import RequestContext
 from aimux_core.routing.select import RequestMeta
+from aimux_core.settings import Settings
+from aimux_core.surfaces.recording import publish, record_failed, record_served
 from aimux_core.wire.anthropic import MessagesRequest
 
 ANTHROPIC_KEY = "sk-" "ant-api03-PLANTED0secret0anthropic0key0XYZ"
@@ -41,6 +36,9 @@ AIMUX_KEY = "amx-live-PLANTED0secret0aimux0key0123"
 AWS_KEY_ID = "AKIA" "PLANTEDSECRET123"
 PROMPT = "PLANTED-SECRET-PROMPT: the launch code is 0000-TANGO"
 SECRETS = (ANTHROPIC_KEY, AIMUX_KEY, AWS_KEY_ID, "PLANTED0secret", "PLANTED-SECRET-PROMPT", "TANGO")
+
+
+EMF = Emission(emf=True)  # as on Lambda
 
 
 def key_id_of(key: str | None) -> str | None:
@@ -73,16 +71,17 @@ async def messages(request: Request) -> Response:
                     publish(
                         record_served(
                             **common, served=opened.served, timer=timer, tokens=tally.tokens, stream=True, ids=ids
-                        )
+                        ),
+                        EMF,
                     )
 
             return StreamingResponse(encode(), media_type="text/event-stream")
         message, served = await gateway.create(body, context, RequestMeta())
         record = record_served(**common, served=served, timer=timer, usage=message.usage, cost_usd=0.000321, ids=ids)
-        publish(record)
+        publish(record, EMF)
         return Response(message.dump_json(), media_type="application/json", headers=cost_header(record))
     except AimuxError as error:
-        publish(record_failed(**common, error=error, timer=timer, ids=ids))
+        publish(record_failed(**common, error=error, timer=timer, ids=ids), EMF)
         return JSONResponse({"type": "error", "error": {"type": error.kind}}, status_code=error.status)
 
 
@@ -92,7 +91,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
     app = Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
-    app.state.gateway = build_default_gateway()
+    app.state.gateway = default_gateway(Settings.from_env())
     return TestClient(app)
 
 
@@ -129,7 +128,7 @@ def test_no_planted_secret_reaches_any_output(
         response = client.post("/v1/messages", content=payload, headers=headers)
         statuses.append(response.status_code)
     assert statuses == [200, 200, 429, 200, 429, 200]
-    admin_view = json.dumps(metrics_snapshot())
+    admin_view = json.dumps(metrics_snapshot(EMF))
 
     captured = capfd.readouterr()
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.__dict__}" for r in caplog.records)

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from aimux_core.presets import preset
 from aimux_core.providers.anthropic import AnthropicProvider
 from aimux_core.providers.base import RequestContext, UpstreamCall
-from aimux_core.providers.presets import preset
 from aimux_core.providers.transport import Timeouts
 from aimux_core.wire.anthropic import MessagesRequest, StreamEvent
 from fakes.anthropic_upstream import AnthropicUpstream

@@ -21,8 +21,8 @@ from anthropic_adapter_helpers import (
 )
 
 from aimux_core.errors import UpstreamError
+from aimux_core.presets import preset
 from aimux_core.providers.anthropic import AnthropicProvider
-from aimux_core.providers.presets import preset
 from aimux_core.providers.transport import Timeouts
 from aimux_core.wire.anthropic import StreamEvent
 from fakes.anthropic_upstream import AnthropicUpstream

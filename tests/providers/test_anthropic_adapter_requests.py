@@ -18,8 +18,8 @@ from anthropic_adapter_helpers import (
 )
 
 from aimux_core.errors import InvalidRequest
+from aimux_core.presets import preset
 from aimux_core.providers.anthropic import build_body, build_headers, forwarded_betas
-from aimux_core.providers.presets import preset
 from aimux_core.translate.thinking import sign_reasoning
 from aimux_core.wire.accumulate import accumulate
 from fakes.anthropic_upstream import AnthropicUpstream

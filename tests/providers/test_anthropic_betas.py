@@ -19,9 +19,9 @@ import pytest
 
 from aimux_core.config import ConfigError
 from aimux_core.config.validate import validate_config
+from aimux_core.presets import preset
 from aimux_core.providers.anthropic import build_body, build_headers
 from aimux_core.providers.betas import strip_unforwarded_fields
-from aimux_core.providers.presets import preset
 from aimux_core.wire.anthropic import MessagesRequest
 from fakes import Reply
 from fakes.anthropic_upstream import AnthropicUpstream

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from aimux_core.errors import InvalidRequest, UpstreamError
+from aimux_core.presets import BEDROCK_BETAS, preset
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.bedrock import BedrockProvider
-from aimux_core.providers.presets import BEDROCK_BETAS, preset
 from aimux_core.providers.transport import Timeouts
 from aimux_core.wire.accumulate import accumulate
 from aimux_core.wire.anthropic import Message, MessagesRequest, StreamEvent

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from aimux_core.errors import UpstreamError
+from aimux_core.presets import preset
 from aimux_core.providers.anthropic import AnthropicProvider
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.openai import OpenAIProvider
-from aimux_core.providers.presets import preset
 from aimux_core.providers.transport import Timeouts
 from aimux_core.wire.anthropic import MessagesRequest
 from fakes import Fault, Reply

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from aimux_core.errors import UpstreamError
+from aimux_core.presets import preset
 from aimux_core.providers.anthropic import AnthropicProvider
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.bedrock import BedrockProvider
 from aimux_core.providers.openai import OpenAIProvider
-from aimux_core.providers.presets import preset
 from aimux_core.providers.transport import Timeouts
 from aimux_core.wire.anthropic import MessagesRequest, StreamEvent
 from fakes import AnthropicUpstream, BedrockUpstream, Fault, OpenAIUpstream, Reply, ToolCall

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from aimux_core.errors import InvalidRequest, UpstreamError
+from aimux_core.presets import preset
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.openai import OpenAIProvider
-from aimux_core.providers.presets import preset
 from aimux_core.providers.schema_cleaning import clean_schema
 from aimux_core.providers.transport import Timeouts
 from aimux_core.translate.thinking import aimux_signed_by

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aimux_core.providers.quota import DEFAULT_COOLDOWN, MAX_COOLDOWN, quota_cooldown
-from aimux_core.providers.upstream_errors import upstream_error
+from aimux_core.translate.quota import DEFAULT_COOLDOWN, MAX_COOLDOWN, quota_cooldown
+from aimux_core.translate.upstream_errors import upstream_error
 
 NOW = datetime(2026, 8, 24, 20, 0, tzinfo=UTC).timestamp()
 

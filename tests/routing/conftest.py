@@ -230,7 +230,7 @@ _EVENTS: TypeAdapter[Any] = TypeAdapter(StreamEvent)
 
 def upstream_failure(status: int = 529, *, retry_after: float | None = None, provider: str = "p") -> UpstreamError:
     """The ``UpstreamError`` an adapter raises for an upstream HTTP ``status``."""
-    from aimux_core.providers.upstream_errors import upstream_error
+    from aimux_core.translate.upstream_errors import upstream_error
 
     headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
     return upstream_error(provider, status, headers, b"")
@@ -248,8 +248,8 @@ class Served:
 
 
 def anthropic_provider(name: str, base_url: str, *, fast: bool = False, client: httpx.AsyncClient) -> Any:
+    from aimux_core.presets import preset
     from aimux_core.providers.anthropic import AnthropicProvider
-    from aimux_core.providers.presets import preset
     from aimux_core.providers.transport import Timeouts
 
     timeouts = Timeouts(**FAST) if fast else Timeouts(connect=2.0, first_byte=5.0, idle=5.0, total=8.0)
@@ -258,8 +258,8 @@ def anthropic_provider(name: str, base_url: str, *, fast: bool = False, client: 
 
 
 def openai_provider(name: str, base_url: str, *, fast: bool = False, client: httpx.AsyncClient) -> Any:
+    from aimux_core.presets import preset
     from aimux_core.providers.openai import OpenAIProvider
-    from aimux_core.providers.presets import preset
     from aimux_core.providers.transport import Timeouts
 
     timeouts = Timeouts(**FAST) if fast else Timeouts(connect=2.0, first_byte=5.0, idle=5.0, total=8.0)
@@ -284,10 +284,11 @@ class Stage:
 
 @pytest.fixture(scope="module")
 def stage() -> Iterator[Stage]:
-    from aimux_core.gateway import build_default_gateway
+    from aimux_core.assembly import default_gateway
+    from aimux_core.settings import Settings
     from aimux_core.surfaces.app import create_messages_app
 
-    app = create_messages_app(build_default_gateway())
+    app = create_messages_app(default_gateway(Settings.from_env()))
     with serve(app) as url:
         yield Stage(url, app)
 

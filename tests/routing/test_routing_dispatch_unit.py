@@ -244,7 +244,7 @@ async def test_retryable_statuses_move_on(
 async def test_connection_and_timeout_errors_move_on(
     fake_clock: FakeClock, scripted: Callable[[str], ScriptedProvider]
 ) -> None:
-    from aimux_core.providers.upstream_errors import connection_error, timeout_error
+    from aimux_core.translate.upstream_errors import connection_error, timeout_error
 
     a = scripted("a").then(Step(error=connection_error("a", "connection failed")))
     b = scripted("b").then(Step(error=timeout_error("b", "no first byte")))
@@ -345,7 +345,7 @@ class RecordingGuard:
         self.successes: list[tuple[str, Any, float, float | None]] = []
         self.failures: list[tuple[str, Any, UpstreamError]] = []
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         if target.provider in self.refuse and not (force and self.refusal.forcible):
             return self.refusal
         (self.forced if force else self.admitted).append(target.provider)

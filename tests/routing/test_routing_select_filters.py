@@ -122,7 +122,7 @@ class ViewGuard:
     async def view(self, targets: Iterable[Target]) -> HealthView:
         return self._view
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         if target.provider not in self._view.open_circuits:
             return True
         if force:

@@ -1,6 +1,6 @@
 """A provider answering something that breaks its API's schema, seen by a client through the whole gateway.
 
-The gateway is what ``build_gateway_from_config`` builds for a deployment (real adapters, breaker guard on a
+The gateway is what ``assembly.build_gateway`` builds for a deployment (real adapters, breaker guard on a
 ``MemoryStore``), served on loopback and called with the official SDKs. A fake of each dialect answers with
 valid JSON of the wrong shape (``Fault.reshape``); a second, healthy OpenAI-compatible fake stands behind it.
 
@@ -24,11 +24,10 @@ import anthropic
 import openai
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.gateway import Gateway
 from aimux_core.state import MemoryStore
-from aimux_core.surfaces.app import create_local_app
 from fakes import AnthropicUpstream, BedrockUpstream, Fault, OpenAIUpstream, Reply
 from support.gateway_builder import AWS_ENV, AWS_UNSET
 from support.server import serve
@@ -135,8 +134,8 @@ def deployment(fakes: Fakes, broken: str, *, with_healthy: bool) -> Iterator[Ser
         "breaker": {"failure_threshold": 1, "cooldown": 60},
     }
     store = MemoryStore()
-    gateway = build_gateway_from_config(AimuxConfig.model_validate(data), store=store)
-    with serve(create_local_app(gateway)) as url:
+    gateway = build_gateway(AimuxConfig.model_validate(data), store=store)
+    with serve(local_app(gateway)) as url:
         yield Served(url, gateway, store)
 
 

@@ -13,8 +13,8 @@ import pytest
 from aimux_core import redaction
 from aimux_core.config.secrets import KeySource, read_key
 from aimux_core.errors import UpstreamError
-from aimux_core.providers.upstream_errors import upstream_error
 from aimux_core.redaction import REDACTED, Redactor, learn_secret, redact, remember_caller_secret, scrub
+from aimux_core.translate.upstream_errors import upstream_error
 
 # Built from parts: no key-shaped literal sits in the source.
 GEMINI = "AI" "za" + "SyPLANTED0gemini0key0" + "x" * 14

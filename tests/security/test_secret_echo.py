@@ -1,6 +1,6 @@
 """Providers that echo their own API key (and the caller's): the key never reaches a client, a log or a metric.
 
-One gateway, configured as a deployment is (``build_gateway_from_config``, keys read from environment
+One gateway, configured as a deployment is (``assembly.build_gateway``, keys read from environment
 variables), has a provider for every preset with a key, each with a planted key of that preset's shape,
 pointed at the fake of its dialect. The fakes echo the credential the request carried (``{credential}``):
 in JSON error bodies and their headers, in mid-stream error events, and in the headers of good answers.
@@ -23,11 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.providers import bedrock
 from aimux_core.state import MemoryStore
-from aimux_core.surfaces.app import create_local_app
 from fakes import AnthropicUpstream, BedrockUpstream, Fault, OpenAIUpstream, Reply
 from fakes.base import credential_of
 from support.gateway_builder import AWS_ENV, AWS_UNSET
@@ -120,9 +119,9 @@ def deployment() -> Iterator[Deployment]:
             # the next scenario to another one
             "cooldown": {"auth_failure": 0, "overloaded": 0, "rate_limit": 0},
         }
-        gateway = build_gateway_from_config(AimuxConfig.model_validate(data), store=MemoryStore())
+        gateway = build_gateway(AimuxConfig.model_validate(data), store=MemoryStore())
         try:
-            with serve(create_local_app(gateway)) as url:
+            with serve(local_app(gateway)) as url:
                 yield Deployment(url, fakes)
         finally:
             for fake in fakes.all():

@@ -18,13 +18,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from aimux_core.gateway import build_mock_gateway
+from aimux_core.assembly import build_mock_gateway, local_app
 from aimux_core.keys import KeyRing
-from aimux_core.settings import AdminSettings
+from aimux_core.settings import Settings, SettingsError
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin import create_admin_app
 from aimux_core.surfaces.admin_access import AdminAccess
-from aimux_core.surfaces.app import create_local_app
 
 TOKEN = "t0ken-for-the-admin-routes-" + "z" * 8
 REMOTE = ("203.0.113.9", 40000)
@@ -62,7 +61,7 @@ def _call(app: Any, client: tuple[str, int], method: str, path: str, **headers: 
 
 @pytest.fixture(scope="module")
 def routes() -> list[tuple[str, str]]:
-    table = admin_routes(_app(AdminAccess(AdminSettings())))
+    table = admin_routes(_app(AdminAccess(Settings())))
     for expected in [("GET", "/admin/status"), ("GET", "/admin/models"), ("GET", "/admin/metrics"),
                      ("GET", "/admin/docs"), ("GET", "/admin/openapi.json"), ("POST", "/admin/keys"),
                      ("DELETE", "/admin/keys/{key_id}"), ("POST", "/admin/keys/{key_id}/rotate")]:  # fmt: skip
@@ -72,7 +71,7 @@ def routes() -> list[tuple[str, str]]:
 
 
 def test_every_admin_route_refuses_a_remote_caller_and_answers_a_loopback_one(routes: list[tuple[str, str]]) -> None:
-    app = _app(AdminAccess(AdminSettings()))
+    app = _app(AdminAccess(Settings()))
     for method, path in [*routes, ("GET", "/admin/not-a-route")]:
         assert _call(app, REMOTE, method, path) == 403, (method, path)
         assert _call(app, ("::ffff:192.0.2.1", 1), method, path) == 403, (method, path)
@@ -81,8 +80,8 @@ def test_every_admin_route_refuses_a_remote_caller_and_answers_a_loopback_one(ro
 
 
 def test_the_local_app_guards_its_admin_half_the_same_way(routes: list[tuple[str, str]]) -> None:
-    local = create_local_app(build_mock_gateway(), admin_keys=KeyRing(MemoryStore()),
-                             admin_access=AdminAccess(AdminSettings()))  # fmt: skip
+    local = local_app(build_mock_gateway(), admin_keys=KeyRing(MemoryStore()),
+                             admin_access=AdminAccess(Settings()))  # fmt: skip
     assert admin_routes(local.admin) == routes  # type: ignore[attr-defined]
     for method, path in routes:
         assert _call(local, REMOTE, method, path) == 403, (method, path)
@@ -90,7 +89,7 @@ def test_the_local_app_guards_its_admin_half_the_same_way(routes: list[tuple[str
 
 
 def test_with_a_token_every_caller_presents_it_loopback_included(routes: list[tuple[str, str]]) -> None:
-    app = _app(AdminAccess(AdminSettings(token=TOKEN)))
+    app = _app(AdminAccess(Settings(admin_token=TOKEN)))
     for method, path in routes:
         assert _call(app, LOOPBACK, method, path) == 401, (method, path)
         assert _call(app, LOOPBACK, method, path, authorization=f"Bearer {TOKEN}x") == 401
@@ -106,15 +105,15 @@ def test_with_a_token_every_caller_presents_it_loopback_included(routes: list[tu
 
 
 def test_remote_callers_only_when_allowed_and_only_with_the_token(routes: list[tuple[str, str]]) -> None:
-    app = _app(AdminAccess(AdminSettings(token=TOKEN, allow_remote=True)))
+    app = _app(AdminAccess(Settings(admin_token=TOKEN, admin_allow_remote=True)))
     for method, path in routes:
         assert _call(app, REMOTE, method, path) == 401, (method, path)
         assert _call(app, REMOTE, method, path, authorization=f"Bearer {TOKEN}") not in REFUSED, (method, path)
 
 
 def test_deployed_iam_decides_who_calls_and_a_token_is_still_checked(routes: list[tuple[str, str]]) -> None:
-    deployed = _app(AdminAccess.from_env({"AWS_LAMBDA_FUNCTION_NAME": "aimux-admin-prod"}))
-    with_token = _app(AdminAccess.from_env({"AWS_LAMBDA_FUNCTION_NAME": "f", "AIMUX_ADMIN_TOKEN": TOKEN}))
+    deployed = _app(AdminAccess(Settings.from_env({"AWS_LAMBDA_FUNCTION_NAME": "aimux-admin-prod"})))
+    with_token = _app(AdminAccess(Settings.from_env({"AWS_LAMBDA_FUNCTION_NAME": "f", "AIMUX_ADMIN_TOKEN": TOKEN})))
     for method, path in routes:
         assert _call(deployed, REMOTE, method, path) not in REFUSED, (method, path)
         assert _call(with_token, REMOTE, method, path) == 401, (method, path)
@@ -122,7 +121,7 @@ def test_deployed_iam_decides_who_calls_and_a_token_is_still_checked(routes: lis
 
 
 def test_forwarding_headers_count_only_from_trusted_proxies() -> None:
-    proxies = AdminSettings(trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),))
+    proxies = Settings(trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),))
     app = _app(AdminAccess(proxies))
     proxy = ("10.1.2.3", 5000)
     cases = [
@@ -145,16 +144,16 @@ def test_forwarding_headers_count_only_from_trusted_proxies() -> None:
 
 
 def test_admin_settings_are_checked_at_start() -> None:
-    with pytest.raises(ValueError, match="at least 16"):
-        AdminSettings.from_env({"AIMUX_ADMIN_TOKEN": "short"})
-    with pytest.raises(ValueError, match="needs AIMUX_ADMIN_TOKEN"):
-        AdminSettings.from_env({"AIMUX_ADMIN_ALLOW_REMOTE": "1"})
-    with pytest.raises(ValueError, match="AIMUX_ADMIN_ALLOW_REMOTE"):
-        AdminSettings.from_env({"AIMUX_ADMIN_ALLOW_REMOTE": "maybe", "AIMUX_ADMIN_TOKEN": TOKEN})
-    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33'"):
-        AdminSettings.from_env({"AIMUX_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/33"})
+    with pytest.raises(SettingsError, match="at least 16"):
+        Settings.from_env({"AIMUX_ADMIN_TOKEN": "short"})
+    with pytest.raises(SettingsError, match="needs AIMUX_ADMIN_TOKEN"):
+        Settings.from_env({"AIMUX_ADMIN_ALLOW_REMOTE": "1"})
+    with pytest.raises(SettingsError, match="AIMUX_ADMIN_ALLOW_REMOTE"):
+        Settings.from_env({"AIMUX_ADMIN_ALLOW_REMOTE": "maybe", "AIMUX_ADMIN_TOKEN": TOKEN})
+    with pytest.raises(SettingsError, match=r"'10\.0\.0\.0/33'"):
+        Settings.from_env({"AIMUX_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/33"})
     env = {"AIMUX_ADMIN_TOKEN": f" {TOKEN} ", "AIMUX_ADMIN_ALLOW_REMOTE": "yes"}
     env["AIMUX_TRUSTED_PROXIES"] = "::1,10.0.0.0/8"
-    settings = AdminSettings.from_env(env)
-    assert settings.token == TOKEN and settings.allow_remote and len(settings.trusted_proxies) == 2
+    settings = Settings.from_env(env)
+    assert settings.admin_token == TOKEN and settings.admin_allow_remote and len(settings.trusted_proxies) == 2
     assert TOKEN not in repr(settings)

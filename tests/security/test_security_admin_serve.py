@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from aimux_core.gateway import build_mock_gateway
+from aimux_core.assembly import build_mock_gateway
 from aimux_core.keys import KeyRing
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.admin import create_admin_app

@@ -20,10 +20,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from aimux_core.gateway import build_mock_gateway
+from aimux_core.assembly import build_mock_gateway, local_app
 from aimux_core.keys import KeyRing, create_key, generate_key
 from aimux_core.state import FakeClock
-from aimux_core.surfaces.app import create_local_app, create_messages_app
+from aimux_core.surfaces.app import create_messages_app
 from support.error_shapes import anthropic_error, openai_error
 from support.server import serve
 from support.spy_store import SpyStore
@@ -87,7 +87,7 @@ def _serve_with_keys(local: bool) -> Iterator[Served]:
     keys = KeyRing(store, cache_seconds=0)  # no cache: every authenticated request costs one read
     plaintext, _ = asyncio.run(create_key(keys, name="walker", allowed_models=["aimux-*", "claude-*"]))
     if local:
-        app = create_local_app(build_mock_gateway(), keys)
+        app = local_app(build_mock_gateway(), keys)
         client_app = app.client  # type: ignore[attr-defined]
     else:
         app = client_app = create_messages_app(build_mock_gateway(), keys)

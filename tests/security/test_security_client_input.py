@@ -17,8 +17,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from aimux_core.gateway import build_mock_gateway
-from aimux_core.surfaces.app import create_local_app
+from aimux_core.assembly import build_mock_gateway, local_app
 from aimux_core.wire.anthropic import content_block_adapter, stream_event_adapter
 from aimux_core.wire.openai import ChatCompletionRequest
 from support.error_shapes import anthropic_error, openai_error
@@ -30,7 +29,7 @@ ANTHROPIC = {"anthropic-version": "2023-06-01", "content-type": "application/jso
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    with serve(create_local_app(build_mock_gateway())) as base:
+    with serve(local_app(build_mock_gateway())) as base:
         yield base
 
 

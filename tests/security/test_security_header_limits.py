@@ -16,8 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
-from aimux_core.gateway import build_mock_gateway
-from aimux_core.surfaces.app import create_local_app
+from aimux_core.assembly import build_mock_gateway, local_app
 from support.error_shapes import anthropic_error, openai_error
 from support.serve_process import ServeProcess, aimux_serve
 from support.server import free_port
@@ -114,7 +113,7 @@ def test_the_h11_protocol_answers_431_too() -> None:
 
     port = free_port()
     config = uvicorn.Config(
-        create_local_app(build_mock_gateway()), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+        local_app(build_mock_gateway()), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
         http=HeaderLimitedH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )  # fmt: skip
     server = uvicorn.Server(config)

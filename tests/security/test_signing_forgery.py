@@ -1,7 +1,7 @@
 """No public default for the thinking-provenance key: signatures made with the constant the source used to
 hold verify nowhere, so forged "aimux-signed" reasoning never reaches an ``echo`` upstream.
 
-Through the whole gateway (``build_gateway_from_config`` on a ``MemoryStore``, the fake DeepSeek behind it):
+Through the whole gateway (``assembly.build_gateway`` on a ``MemoryStore``, the fake DeepSeek behind it):
 genuine aimux-signed reasoning from an earlier answer goes back to DeepSeek, as tool loops need; the same
 reasoning signed with the old constant is dropped. The key itself (per deployment, lazily loaded,
 rotation) is ``test_signing_key.py``.
@@ -17,10 +17,9 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.state import MemoryStore
-from aimux_core.surfaces.app import create_local_app
 from aimux_core.wire.anthropic import ThinkingBlock
 from fakes import AnthropicUpstream, Reply
 from support.server import serve
@@ -54,7 +53,7 @@ def test_forged_reasoning_never_reaches_an_echo_upstream(deepseek: AnthropicUpst
                                    "api_key_env": "PLANTED_DEEPSEEK_KEY"}},
         "models": {"deepseek-chat": {"provider": "deepseek", "context_window": 131_072, "max_output": 8192}},
     })
-    with serve(create_local_app(build_gateway_from_config(config, store=MemoryStore()))) as url:
+    with serve(local_app(build_gateway(config, store=MemoryStore()))) as url:
         client = anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=20)
         first = client.messages.create(  # thinking on: a client that did not ask for it gets no thinking blocks
             model="deepseek-chat", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},

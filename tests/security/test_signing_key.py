@@ -26,16 +26,15 @@ from typing import Any
 import anthropic
 import pytest
 
-from aimux_core.config.runtime import build_gateway_from_config
+from aimux_core.assembly import build_gateway, local_app
 from aimux_core.config.schema import AimuxConfig
 from aimux_core.errors import Overloaded
+from aimux_core.settings import Settings
 from aimux_core.state import Item, MemoryStore, StoreUnavailable
 from aimux_core.state.dynamodb import DynamoStore, create_table
 from aimux_core.state.signing_key import PK, SK, load_signing_key
-from aimux_core.surfaces.app import create_local_app
 from aimux_core.translate.provenance_key import (
     PROVENANCE_KEY,
-    SIGNING_KEY_ENV,
     ProvenanceKeyNotLoaded,
     ensure_provenance_key,
 )
@@ -44,6 +43,8 @@ from aimux_core.wire.anthropic import MessagesRequest
 from fakes import AnthropicUpstream, Reply
 from support.dynamo import REGION, DynamoServer, dynalite_server, fake_aws_env  # noqa: F401  (fixture)
 from support.server import serve
+
+SIGNING_KEY_ENV = "AIMUX_SIGNING_KEY"
 
 
 def mac_signature(provider: str, text: str, key: bytes) -> str:
@@ -139,7 +140,7 @@ def test_it_is_loaded_on_first_use_only(deepseek: AnthropicUpstream, monkeypatch
         "models": {f"m-{name}": {"provider": name, "context_window": 131_072, "max_output": 8192}
                    for name in providers},
     })
-    with serve(create_local_app(build_gateway_from_config(config, store=store))) as url:
+    with serve(local_app(build_gateway(config, store=store))) as url:
         client = anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=20)
         for model, reads in (("m-anthropic", 0), ("m-anthropic", 0), ("m-deepseek", 1), ("m-deepseek", 1)):
             client.messages.create(model=model, max_tokens=64, messages=[{"role": "user", "content": "hi"}])
@@ -152,7 +153,7 @@ def test_it_is_loaded_on_first_use_only(deepseek: AnthropicUpstream, monkeypatch
 def test_the_environment_overrides_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SIGNING_KEY_ENV, "operator-chosen-signing-key-0001")
     store = KeyReads()
-    PROVENANCE_KEY.use_loader(partial(load_signing_key, store))
+    PROVENANCE_KEY.use_loader(partial(load_signing_key, store), override=Settings.from_env().signing_key)
     asyncio.run(ensure_provenance_key())
     assert sign_reasoning("zai", "text") == mac_signature("zai", "text", b"operator-chosen-signing-key-0001")
     assert store.key_reads == 0

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
+from aimux_core.assembly import local_app
 from aimux_core.gateway import Gateway
 from aimux_core.providers.base import UpstreamCall
 from aimux_core.providers.mock import MockProvider
 from aimux_core.routing.catalog import MOCK_MODEL, Catalog
 from aimux_core.routing.table import table_for_catalog
-from aimux_core.surfaces.app import create_local_app
 from aimux_core.wire.anthropic import ContentBlockDeltaEvent, Message, StreamEvent
 from aimux_core.wire.sse import SSEParser
 from support.server import serve
@@ -48,7 +48,7 @@ class BreaksAfterFirstDelta:
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     table = table_for_catalog(Catalog([MOCK_MODEL]), MOCK_MODEL.id)
-    with serve(create_local_app(Gateway({"mock": BreaksAfterFirstDelta()}, table))) as base:  # type: ignore[dict-item]
+    with serve(local_app(Gateway({"mock": BreaksAfterFirstDelta()}, table))) as base:  # type: ignore[dict-item]
         yield base
 
 

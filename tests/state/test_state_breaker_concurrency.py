@@ -16,7 +16,7 @@ import pytest
 
 from aimux_core.state import (
     Absent,
-    Admission,
+    BreakerPermit,
     BreakerSettings,
     CircuitBreaker,
     CircuitState,
@@ -119,7 +119,7 @@ async def test_a_contended_decision_that_gives_up_never_over_admits(store: Store
     await breakers[0].record_failure(ns, await breakers[0].allow(ns))
     clock.advance(settings.cooldown_seconds)
 
-    answers: list[Admission] = await asyncio.gather(*(breakers[i % 5].allow(ns) for i in range(50)))
+    answers: list[BreakerPermit] = await asyncio.gather(*(breakers[i % 5].allow(ns) for i in range(50)))
 
     assert 1 <= sum(a.allowed for a in answers) <= 2
     assert {a.reason for a in answers if not a.allowed} <= {"contention", "probes_busy"}

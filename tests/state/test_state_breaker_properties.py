@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from aimux_core.state import (
     Absent,
-    Admission,
+    BreakerPermit,
     BreakerSettings,
     CircuitBreaker,
     CircuitState,
@@ -76,7 +76,7 @@ class Model:
         self.leases = {**self.live(now), str(lease_id): now + self.s.probe_lease_seconds}
         return True, True, self.generation
 
-    def result(self, admission: Admission, ok: bool, now: float) -> None:
+    def result(self, admission: BreakerPermit, ok: bool, now: float) -> None:
         if not admission.allowed or admission.generation != self.generation:
             return
         if admission.is_probe:
@@ -113,7 +113,7 @@ def test_sequentially_the_breaker_is_the_reference_model(s: BreakerSettings, ops
 async def _replay(s: BreakerSettings, ops: list[tuple[str, int]]) -> None:
     clock = FakeClock()
     breaker, model = CircuitBreaker(MemoryStore(clock), clock, s), Model(s)
-    pending: list[Admission] = []
+    pending: list[BreakerPermit] = []
     for op, arg in ops:
         now = clock.now()
         if op == "advance":
@@ -177,7 +177,7 @@ async def _race(s: BreakerSettings, rounds: list[tuple[int, list[tuple[str, int,
     store = CheckedStore(clock, s.half_open_max_probes)
     transitions: list[Transition] = []
     breakers = [CircuitBreaker(store, clock, s, on_transition=transitions.append) for _ in range(3)]
-    pending: list[Admission] = []
+    pending: list[BreakerPermit] = []
 
     async def act(kind: str, instance: int, delay: int) -> None:
         for _ in range(delay):

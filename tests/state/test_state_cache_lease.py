@@ -105,9 +105,7 @@ async def test_waiting_ends_with_the_answer_the_entry_gone_or_the_limit(
 
 async def test_of_many_identical_requests_exactly_one_leads(store: Store, ns: str, clock: FakeClock) -> None:
     pk = f"{ns}#rcache"
-    claims = await asyncio.gather(
-        *(dedup.claim(store, pk, now=clock.now(), lease_seconds=LEASE) for _ in range(20))
-    )
+    claims = await asyncio.gather(*(dedup.claim(store, pk, now=clock.now(), lease_seconds=LEASE) for _ in range(20)))
     leaders = [c for c in claims if c.outcome == "lead"]
     assert len(leaders) == 1
     assert all(c.item is not None and c.item["token"] == leaders[0].token for c in claims if c.outcome == "found")

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from aimux_core.state import ABSENT
+from aimux_core.assembly import build_store
+from aimux_core.settings import Settings
+from aimux_core.state import ABSENT, MemoryStore
 from aimux_core.state import dynamodb_client as ddb_client
 from aimux_core.state.dynamodb import DynamoStore
 from support.dynamo import REGION, DynamoServer, ensure_table, fake_aws_env
@@ -28,22 +30,21 @@ def test_importing_the_store_does_not_import_boto3() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_table_and_endpoint_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIMUX_TABLE", "from-env")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-    monkeypatch.delenv("AIMUX_DYNAMODB_ENDPOINT", raising=False)
-    store = DynamoStore()
+def test_table_and_endpoint_come_from_the_environment() -> None:
+    env = {"AIMUX_TABLE": "from-env", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
+    store = build_store(Settings.from_env(env))
+    assert isinstance(store, DynamoStore)
     assert (store.table_name, store._endpoint_url) == ("from-env", "http://127.0.0.1:1")
-    monkeypatch.setenv("AIMUX_DYNAMODB_ENDPOINT", "http://127.0.0.1:2")  # aimux's own name wins
-    assert DynamoStore()._endpoint_url == "http://127.0.0.1:2"
+    env["AIMUX_DYNAMODB_ENDPOINT"] = "http://127.0.0.1:2"  # aimux's own name wins
+    assert build_store(Settings.from_env(env))._endpoint_url == "http://127.0.0.1:2"
     assert DynamoStore("given", endpoint_url="http://127.0.0.1:3")._endpoint_url == "http://127.0.0.1:3"
     assert DynamoStore("given").table_name == "given"
+    assert isinstance(build_store(Settings()), MemoryStore)  # no table: this process's memory
 
 
-def test_a_table_name_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIMUX_TABLE", raising=False)
+def test_a_table_name_is_required() -> None:
     with pytest.raises(ValueError, match="AIMUX_TABLE"):
-        DynamoStore()
+        DynamoStore("")
 
 
 async def test_configured_from_the_environment_alone_it_works_with_one_lazy_client_per_process(
@@ -53,7 +54,9 @@ async def test_configured_from_the_environment_alone_it_works_with_one_lazy_clie
     ensure_table(moto_server)
     monkeypatch.setenv("AIMUX_TABLE", moto_server.table)
     monkeypatch.setenv("AIMUX_DYNAMODB_ENDPOINT", moto_server.endpoint_url)
-    first, second = DynamoStore(region=REGION), DynamoStore(region=REGION)
+    settings = Settings.from_env()
+    first, second = build_store(settings), build_store(settings)
+    assert isinstance(first, DynamoStore) and isinstance(second, DynamoStore)
     assert first._client is None  # nothing built at construction
 
     await first.put(f"{ns}#a", "x", {"n": 1}, expect_version=ABSENT)

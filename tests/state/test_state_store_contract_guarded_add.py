@@ -1,6 +1,6 @@
 """The ``Store`` contract for ``add`` with several limits, expected values and removals, for every store.
 
-These are what a budget reservation needs (``state/reservations.py``): one write that checks a day and a
+These are what a budget reservation needs (``limits/reservations.py``): one write that checks a day and a
 month counter at once, settles a hold only while it is still there, and removes it in the same write.
 """
 

@@ -1,6 +1,6 @@
 """The conformance suite's test deployment: fake upstreams and the real adapters in front of them.
 
-Why not ``create_local_app()`` as is: the conformance suite must exercise the real adapters
+Why not ``local_app()`` as is: the conformance suite must exercise the real adapters
 (``AnthropicProvider``, ``OpenAIProvider``, ``BedrockProvider``) against servers that speak each
 provider's dialect, so ``build_gateway`` puts one model per upstream into the catalog:
 
@@ -160,7 +160,7 @@ def _fast_timeouts() -> Any:
 
 def _make_provider(upstream: Upstream, name: str, fake: Any, client: httpx.AsyncClient, fast: bool) -> Any:
     """Construct the adapter for ``upstream`` exactly as a deployment would, pointed at its fake."""
-    from aimux_core.providers.presets import preset
+    from aimux_core.presets import preset
     from aimux_core.providers.transport import Timeouts
 
     timeouts = _fast_timeouts() if fast else Timeouts()

@@ -77,16 +77,16 @@ def aimux_config(base_url: str, dialect: Dialect, **top: Any) -> dict[str, Any]:
 
 @contextmanager
 def aimux_in_front(base_url: str, dialect: Dialect, **top: Any) -> Iterator[str]:
-    """aimux (``build_gateway_from_config``: breakers, cooldowns and health on an in-memory store)
+    """aimux (``assembly.build_gateway``: breakers, cooldowns and health on an in-memory store)
     on a loopback port, in front of the fake at ``base_url``."""
-    from aimux_core.config.runtime import build_gateway_from_config
+    from aimux_core.assembly import build_gateway
     from aimux_core.config.schema import AimuxConfig
     from aimux_core.state import MemoryStore, SystemClock
     from aimux_core.surfaces.app import create_messages_app
 
     config = AimuxConfig.model_validate(aimux_config(base_url, dialect, **top))
     client = httpx.AsyncClient(timeout=None)  # bound to the server's loop on first use, like the shared one
-    gateway = build_gateway_from_config(
+    gateway = build_gateway(
         config, env={UPSTREAM_KEY_ENV: UPSTREAM_KEY}, client=client, store=MemoryStore(SystemClock())
     )
     with serve(create_messages_app(gateway)) as url:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from aimux_core.translate.openai_stream import ChatChunkDecoder, ChatChunkEncoder
+from aimux_core.translate.openai_stream_decode import ChatChunkDecoder
+from aimux_core.translate.openai_stream_encode import ChatChunkEncoder
 from aimux_core.wire.accumulate import accumulate
 from aimux_core.wire.anthropic import Message, StreamEvent, stream_event_adapter
 from aimux_core.wire.sse import SSEParser

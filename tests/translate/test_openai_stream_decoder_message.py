@@ -10,7 +10,7 @@ import pytest
 from stream_decoder_helpers import call, chunk, run, tools, usage_chunk
 
 from aimux_core.errors import UpstreamError
-from aimux_core.translate.openai_stream import ChatChunkDecoder
+from aimux_core.translate.openai_stream_decode import ChatChunkDecoder
 
 # --------------------------------------------------------------------------- recorded transcripts
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from stream_decoder_helpers import call, chunk, run, tools, usage_chunk
 
 from aimux_core.errors import UpstreamError
-from aimux_core.translate.openai_stream import ChatChunkDecoder
+from aimux_core.translate.openai_stream_decode import ChatChunkDecoder
 from aimux_core.translate.tool_names import decode_tool_id, shorten_tool_name
 
 # --------------------------------------------------------------------------- tool calls

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from aimux_core.errors import UpstreamError
-from aimux_core.translate.openai_stream import ChatChunkEncoder
+from aimux_core.translate.openai_stream_encode import ChatChunkEncoder
 from aimux_core.translate.tool_names import encode_tool_id, shorten_tool_name
 from aimux_core.wire.anthropic import stream_event_adapter
 

@@ -11,57 +11,61 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .keys.mode import AuthMode
     from .keys.ring import KeyRing
-    from .state.store import Store
+    from .settings import AuthMode
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Each subcommand imports what it runs, so `aimux keys` and `aimux config check` start fast.
     import uvicorn
 
+    from .assembly import build_gateway, build_keyring
     from .collector import tune_for_serving
     from .config import ConfigError, resolve_config
-    from .config.runtime import build_gateway_from_config
+    from .keys.mode import decide_at_start
+    from .settings import SettingsError
     from .state.store import StoreError
     from .surfaces.admin_access import AdminAccess
     from .surfaces.app import create_local_app
     from .surfaces.header_limits import MAX_HEADER_BYTES, header_limited_protocol
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"aimux: {problem}", file=sys.stderr)
+        return 1
     host = args.host or settings.host
     port = args.port or settings.port
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        config = resolve_config(os.environ, path=args.config)
-        gateway = build_gateway_from_config(config)
+        config = resolve_config(os.environ, path=args.config, settings=settings)
+        gateway = build_gateway(config, settings)
     except ConfigError as exc:
         for line in exc.lines():
             print(f"aimux: {line}", file=sys.stderr)
         return 1
-    if set(gateway.providers) == {"mock"}:
-        print(
-            "aimux: no provider configured - serving the built-in mock provider for every model name",
-            file=sys.stderr,
-        )
-    elif config.source == "environment":
-        names = ", ".join(config.providers)
-        print(f"aimux: no config file - providers from the environment: {names}", file=sys.stderr)
-    else:
-        print(f"aimux: config {config.source}: {', '.join(config.providers)}", file=sys.stderr)
+    _say_where_providers_come_from(gateway.providers, config.source, list(config.providers))
     try:
-        keys, mode = _serve_keys(gateway.admission.ledger.store if gateway.admission is not None else None)
-        admin_access = AdminAccess.from_env(os.environ)
-    except (ValueError, StoreError) as exc:
+        # One store for the gateway's state and the keys: AIMUX_TABLE, or this process's memory.
+        store = gateway.admission.ledger.store if gateway.admission is not None else None
+        keys = build_keyring(settings, store=store)
+        mode = decide_at_start(settings, keys)
+    except StoreError as exc:
         print(f"aimux: {exc}", file=sys.stderr)
         return 1
-    app = create_local_app(gateway, keys if mode == "on" else None, admin_keys=keys, admin_access=admin_access)
-    tune_for_serving()
+    _say_auth_mode(mode, keys)
+    admin_access = AdminAccess(settings)
+    app = create_local_app(
+        gateway, keys if mode == "on" else None, admin_keys=keys, admin_access=admin_access, settings=settings
+    )
+    tune_for_serving(settings)
     print(f"aimux: listening on http://{host}:{port} (client API and /admin)", file=sys.stderr)
     print(f"aimux: {admin_access.describe()}", file=sys.stderr)
     uvicorn.run(
@@ -81,13 +85,20 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_keys(store: Store | None = None) -> tuple[KeyRing, AuthMode]:
-    """The key ring (on the gateway's ``store``: ``AIMUX_TABLE`` or this process's memory) and whether
-    client requests must present a key."""
-    from .keys.mode import AUTH_OFF_NOTICE, decide_at_start, keyring_from_env
+def _say_where_providers_come_from(providers: Iterable[str], source: str, configured: list[str]) -> None:
+    if set(providers) == {"mock"}:
+        print(
+            "aimux: no provider configured - serving the built-in mock provider for every model name", file=sys.stderr
+        )
+    elif source == "environment":
+        print(f"aimux: no config file - providers from the environment: {', '.join(configured)}", file=sys.stderr)
+    else:
+        print(f"aimux: config {source}: {', '.join(configured)}", file=sys.stderr)
 
-    keys = keyring_from_env(os.environ, store=store)
-    mode = decide_at_start(os.environ, keys)
+
+def _say_auth_mode(mode: AuthMode, keys: KeyRing) -> None:
+    from .keys.mode import AUTH_OFF_NOTICE  # with the subcommand's other imports
+
     if mode == "off":
         print(AUTH_OFF_NOTICE, file=sys.stderr)
     else:
@@ -96,10 +107,10 @@ def _serve_keys(store: Store | None = None) -> tuple[KeyRing, AuthMode]:
             f"revocations take effect within {keys.cache_seconds:g} s",
             file=sys.stderr,
         )
-    return keys, mode
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    # Each subcommand imports what it runs (see _serve).
     from .config import ConfigError, load_config, resolve_config
     from .config.summary import summarize
 
@@ -114,10 +125,11 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _route_explain(args: argparse.Namespace) -> int:
+    # Each subcommand imports what it runs (see _serve).
     from pathlib import Path
 
+    from .assembly.parts import build_routing_table
     from .config import ConfigError, resolve_config
-    from .config.runtime import build_routing_table
     from .errors import AimuxError
     from .routing.explain import describe, explain, load_request
 
@@ -161,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("request", help="a request body (Anthropic or OpenAI) or a recorded {path, headers, body}")
     explain.add_argument("--config", metavar="FILE", help="configuration file (default as for serve)")
     explain.set_defaults(run=_route_explain)
-    from .keys.commands import add_keys_parser
+    from .keys.commands import add_keys_parser  # argparse only needs its parser; its backends load when run
 
     add_keys_parser(commands)
     return parser

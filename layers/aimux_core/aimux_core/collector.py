@@ -21,16 +21,15 @@ garbage (exceptions with tracebacks, finished tasks) is still collected, a littl
 from __future__ import annotations
 
 import gc
-import os
-from collections.abc import Mapping
 
-GC_ENV = "AIMUX_GC"
+from .settings import Settings
+
 YOUNG_THRESHOLD = 7000  # CPython's default is 700
 
 
-def tune_for_serving(environ: Mapping[str, str] = os.environ) -> bool:
+def tune_for_serving(settings: Settings) -> bool:
     """Freeze the objects that exist now and raise the young-generation threshold; False if disabled."""
-    if environ.get(GC_ENV, "").strip().lower() == "default":
+    if not settings.tunes_gc:
         return False
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)

@@ -23,6 +23,7 @@ a key to the client, a log line or a metric.
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 from .redaction import redact
@@ -32,7 +33,13 @@ from .redaction import redact
 CooldownReason = Literal["rate_limit", "overloaded", "quota", "auth_failure"]
 LOAD_SIGNALS: frozenset[str] = frozenset({"rate_limit", "overloaded"})
 _COOLDOWN_OF_KIND: dict[str, CooldownReason] = {"rate_limit_error": "rate_limit", "overloaded_error": "overloaded"}
-_FROM_KIND = object()
+
+
+class _Default(enum.Enum):
+    FROM_KIND = enum.auto()  # ``cooldown`` not given: it follows ``kind``
+
+
+_FROM_KIND = _Default.FROM_KIND
 
 
 class AimuxError(Exception):
@@ -113,7 +120,7 @@ class UpstreamError(AimuxError):
     ``cooldown`` says the target is not broken but must rest (its reason, see ``CooldownReason``):
     dispatch cools it down instead of counting a breaker failure. By default it follows ``kind``
     (``rate_limit_error`` → ``rate_limit``, ``overloaded_error`` → ``overloaded``); pass it (None
-    included) when the upstream's answer says more, as ``providers.upstream_errors`` does.
+    included) when the upstream's answer says more, as ``translate.upstream_errors`` does.
     """
 
     def __init__(
@@ -127,14 +134,16 @@ class UpstreamError(AimuxError):
         kind: str = "api_error",
         retry_after: float | None = None,
         quota: bool = False,
-        cooldown: CooldownReason | object | None = _FROM_KIND,
+        cooldown: CooldownReason | _Default | None = _FROM_KIND,
     ) -> None:
         super().__init__(message, retry_after=retry_after)
         if quota:  # out of plan quota until ``retry_after``
-            cooldown = "quota"
+            reason: CooldownReason | None = "quota"
         elif cooldown is _FROM_KIND:
-            cooldown = _COOLDOWN_OF_KIND.get(kind)
-        self.cooldown: CooldownReason | None = cooldown  # type: ignore[assignment]
+            reason = _COOLDOWN_OF_KIND.get(kind)
+        else:
+            reason = cooldown
+        self.cooldown = reason
         self.provider = provider
         self.upstream_status = upstream_status
         self.retryable = retryable

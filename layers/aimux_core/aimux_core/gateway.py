@@ -9,28 +9,34 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Literal, TypeVar
 
+from .accounting.metrics import Emission, on_cooldown
 from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
-from .admission import OPEN, Admission, Admitted
 from .errors import AimuxError, NotFound
+from .keys.ring import check_model
+from .limits.admission import OPEN, Admission, Admitted
 from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
 from .routing.pins import SessionPins
 from .routing.select import Decision, HealthView, RequestMeta, Resting, Selector
-from .routing.table import RoutingTable, Target, table_for_catalog
+from .routing.table import RoutingTable, Target
+from .state.clock import SystemClock
 from .state.cooldowns import Cooldowns
-from .wire.anthropic import Message, MessagesRequest, StreamEvent, Usage
+from .wire.anthropic import EventStream, Message, MessagesRequest, Usage
+from .wire.replay import replay
 
 if TYPE_CHECKING:
     from .cache.policy import Directive
     from .cache.response_cache import CacheStatus, CacheTicket, ResponseCache
 
+T = TypeVar("T")
 TokenCountSource = Literal["upstream", "estimate"]
 COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the estimate
 
@@ -69,7 +75,7 @@ class Served:
 class OpenStream:
     """A stream whose first content already arrived: failures before it were failed over or raised."""
 
-    events: AsyncIterator[StreamEvent]
+    events: EventStream
     served: Served
 
 
@@ -138,24 +144,22 @@ class Gateway:
         return first.entry or MOCK_MODEL
 
     async def create(
-        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, *,
+        self,
+        request: MessagesRequest,
+        context: RequestContext,
+        meta: RequestMeta,
+        *,
         cache_directive: Directive | None = None,
     ) -> tuple[Message, Served]:
         """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here).
 
         ``cache_directive`` is the client's ``x-aimux-cache`` (``cache/policy.py``).
         """
-        request, decision, admitted, ticket = await self._admit(request, context, meta, cache_directive)
+        request, decision, admitted, ticket = await self._route(request, context, meta, cache_directive)
         if ticket is not None and ticket.answer is not None:
             return ticket.answer, _served_from_cache(decision, admitted, ticket)
-        try:
-            message, outcome = await self.dispatcher.create(request, context, decision.targets)
-        except BaseException as error:  # upstream errors, and the caller's task cancelled mid-call
-            self._release(admitted)
-            self._abandon(ticket)
-            if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
-            raise
+        message, outcome = await self._dispatched(self.dispatcher.create(request, context, decision.targets),
+                                                  decision, admitted, ticket)  # fmt: skip
         self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
@@ -165,26 +169,22 @@ class Gateway:
         return message, Served(decision, outcome, admitted, ticket.status if ticket is not None else None)
 
     async def open_stream(
-        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, *,
+        self,
+        request: MessagesRequest,
+        context: RequestContext,
+        meta: RequestMeta,
+        *,
         cache_directive: Directive | None = None,
     ) -> OpenStream:
         """A stream with its first content; ``settle`` charges what it used when it ends, however it ends.
 
         A response-cache hit is the stored answer replayed as a stream (``wire/replay.py``).
         """
-        request, decision, admitted, ticket = await self._admit(request, context, meta, cache_directive)
+        request, decision, admitted, ticket = await self._route(request, context, meta, cache_directive)
         if ticket is not None and ticket.answer is not None:
-            from .wire.replay import replay
-
             return OpenStream(replay(ticket.answer), _served_from_cache(decision, admitted, ticket))
-        try:
-            events, outcome = await self.dispatcher.open_stream(request, context, decision.targets)
-        except BaseException as error:
-            self._release(admitted)
-            self._abandon(ticket)
-            if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
-            raise
+        events, outcome = await self._dispatched(self.dispatcher.open_stream(request, context, decision.targets),
+                                                 decision, admitted, ticket)  # fmt: skip
         self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
@@ -244,7 +244,7 @@ class Gateway:
             return cost_micro_usd(usage, price) / 1_000_000
         return self.admission.settle(served.admitted, usage, price) / 1_000_000
 
-    async def _admit(
+    async def _route(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, directive: Directive | None
     ) -> tuple[MessagesRequest, Decision, Admitted, CacheTicket | None]:
         """Route, look the answer up in the response cache, then check the caller's key against the route
@@ -258,8 +258,6 @@ class Gateway:
         decision = await self.decide(request, meta, estimate)
         key = context.key
         if key is not None:
-            from .keys.ring import check_model
-
             check_model(key, request.model, decision.route)
         ticket = await self._open_cache(request, context, decision, directive)
         if ticket is not None and ticket.answer is not None:
@@ -331,6 +329,21 @@ class Gateway:
             return request
         return await self.reasoning.restore(request, scope_of(key), missing)
 
+    async def _dispatched(
+        self, dispatch: Awaitable[T], decision: Decision, admitted: Admitted, ticket: CacheTicket | None
+    ) -> T:
+        """``dispatch``'s result; when it fails (or the caller's task is cancelled mid-call) the budget hold
+        is given back, the response cache's lease too (its duplicates fall back at once), and an aimux error
+        names the route it took."""
+        try:
+            return await dispatch
+        except BaseException as error:
+            self._release(admitted)
+            self._abandon(ticket)
+            if isinstance(error, AimuxError):
+                error.headers.setdefault("x-aimux-route", decision.header)
+            raise
+
     def _release(self, admitted: Admitted) -> None:
         if self.admission is not None:
             self.admission.release(admitted)
@@ -373,28 +386,6 @@ def _all_targets(table: RoutingTable) -> tuple[Target, ...]:
 
 
 def _local_cooldowns() -> Cooldowns:
-    """Cooldowns kept in this process, reported like the fleet's (log line, ``ProviderAuthFailures``)."""
-    from .accounting.metrics import on_cooldown
-    from .state.clock import SystemClock
-
-    return Cooldowns(SystemClock(), on_start=on_cooldown)
-
-
-def build_mock_gateway() -> Gateway:
-    """A gateway where every model name is served by the built-in mock (tests, benchmarks)."""
-    from .providers.mock import MockProvider
-
-    catalog = Catalog([MOCK_MODEL])
-    return Gateway({"mock": MockProvider()}, table_for_catalog(catalog, MOCK_MODEL.id))
-
-
-def build_default_gateway(env: Mapping[str, str] | None = None) -> Gateway:
-    """The gateway the configuration describes: ``AIMUX_CONFIG``, ``./aimux.yaml``, else the presets
-    whose key variables are set, else the mock. Raises ``ConfigError`` naming what is wrong."""
-    import os
-
-    from .config import resolve_config
-    from .config.runtime import build_gateway_from_config
-
-    environment = os.environ if env is None else env
-    return build_gateway_from_config(resolve_config(environment), env=environment)
+    """Cooldowns kept in this process (a gateway built without a guard that shares them: tests, the mock),
+    counted in this process's metrics like the fleet's."""
+    return Cooldowns(SystemClock(), on_start=partial(on_cooldown, Emission()))

@@ -24,16 +24,26 @@ request goes on as the client sent it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+from .state.background import BackgroundWrites
 from .state.reasoning import ReasoningMemory
 from .state.store import StoreError
 from .translate.thinking import aimux_signed_by, sign_reasoning
-from .wire.anthropic import Message, MessagesRequest, StreamEvent, ThinkingBlock, ToolUseBlock
+from .wire.anthropic import (
+    ContentBlockDeltaEvent,
+    ContentBlockStartEvent,
+    EventStream,
+    Message,
+    MessagesRequest,
+    MessageStopEvent,
+    ThinkingBlock,
+    ThinkingDelta,
+    ToolUseBlock,
+)
 
 log = logging.getLogger("aimux.reasoning")
 ANONYMOUS_SCOPE = "-"
@@ -88,7 +98,7 @@ class ReasoningEcho:
 
     def __init__(self, memory: ReasoningMemory) -> None:
         self.memory = memory
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._writes = BackgroundWrites(log)
 
     async def restore(self, request: MessagesRequest, scope: str, missing: Missing) -> MessagesRequest:
         """``request`` with the kept reasoning of the ``missing`` turns put back (one ``Query``)."""
@@ -113,31 +123,27 @@ class ReasoningEcho:
         thoughts = [block.thinking for block in answer.content if isinstance(block, ThinkingBlock)]
         self._keep(request, scope, _first_tool_id(answer.content), "".join(thoughts), provider)
 
-    async def tap(
-        self, events: AsyncIterator[StreamEvent], request: MessagesRequest, provider: str, scope: str
-    ) -> AsyncIterator[StreamEvent]:
+    async def tap(self, events: EventStream, request: MessagesRequest, provider: str, scope: str) -> EventStream:
         """Pass ``events`` through unchanged; at ``message_stop`` keep the answer's reasoning."""
         thoughts: list[str] = []
         first_tool: str | None = None
         try:
             async for event in events:
-                kind = event.type
-                if kind == "content_block_delta" and event.delta.type == "thinking_delta":  # type: ignore[union-attr]
-                    thoughts.append(event.delta.thinking)  # type: ignore[union-attr]
-                elif kind == "content_block_start" and first_tool is None:
-                    block = event.content_block  # type: ignore[union-attr]
-                    if block.type == "tool_use":
-                        first_tool = block.id
-                elif kind == "message_stop":
+                if isinstance(event, ContentBlockDeltaEvent):
+                    if isinstance(event.delta, ThinkingDelta):
+                        thoughts.append(event.delta.thinking)
+                elif isinstance(event, ContentBlockStartEvent):
+                    if first_tool is None and isinstance(event.content_block, ToolUseBlock):
+                        first_tool = event.content_block.id
+                elif isinstance(event, MessageStopEvent):
                     self._keep(request, scope, first_tool, "".join(thoughts), provider)
                 yield event
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     def _keep(self, request: MessagesRequest, scope: str, turn: str | None, text: str, provider: str) -> None:
         if turn is None or not text:
@@ -146,11 +152,4 @@ class ReasoningEcho:
         self._later(self.memory.keep(scope, conversation, turn, text, provider))
 
     def _later(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("reasoning not kept: %s", type(task.exception()).__name__)
+        self._writes.later(work, "reasoning keep")

@@ -38,7 +38,6 @@ REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8  # shorter values are not secrets worth the damage of replacing them everywhere
 
 
-
 @functools.cache
 def shapes() -> re.Pattern[str]:
     """The key-shape pattern, compiled on first use (about 1 ms: kept off the cold-start import)."""

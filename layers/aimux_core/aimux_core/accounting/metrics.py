@@ -15,9 +15,10 @@ tests/observability/test_obs_concurrency.py). Here a fresh ``EphemeralMetrics`` 
 serialized inside one synchronous call (no ``await``), and the line is written with one ``write``
 under a lock, so lines never interleave.
 
-Where EMF is written: on Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) always; elsewhere only with
-``AIMUX_EMF=1``. ``AIMUX_EMF=0`` turns it off everywhere, as does ``POWERTOOLS_METRICS_DISABLED``.
-The in-memory ``LocalMetrics`` (``GET /admin/metrics``) is updated in every case.
+Where EMF is written is the process's ``Emission`` (from ``Settings.emf_enabled``: on Lambda unless
+``AIMUX_EMF=0``, elsewhere only with ``AIMUX_EMF=1``, never when Powertools' metrics are disabled),
+built once by the composition root and passed to every call. The in-memory ``LocalMetrics``
+(``GET /admin/metrics``) is updated in every case.
 
 Cold start: Powertools (~80 ms) is imported on the first EMF write, never at import time.
 """
@@ -26,16 +27,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..redaction import redact
 from .local_metrics import LocalMetrics
 
 if TYPE_CHECKING:
+    from ..settings import Settings
     from .record import RequestRecord
 
 log = logging.getLogger("aimux.metrics")
@@ -43,7 +46,6 @@ log = logging.getLogger("aimux.metrics")
 # --------------------------------------------------------------------------- the contract
 
 NAMESPACE = "Aimux"
-SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
 DEFAULT_SERVICE = "aimux"
 PER_TARGET_DIMENSIONS: tuple[str, ...] = ("service", "provider", "model")
 AGGREGATE_DIMENSIONS: tuple[str, ...] = ("service",)
@@ -78,25 +80,22 @@ COUNTERS = tuple(name for name in (*METRICS, *EVENT_METRICS) if name not in TIMI
 
 _MAX_DIMENSION_CHARS = 200
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # dimension values: printable ASCII without spaces
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 _WRITE_LOCK = threading.Lock()
 _LOCAL: LocalMetrics | None = None
 _LOCAL_LOCK = threading.Lock()
 
 
-def service_name(env: Mapping[str, str] = os.environ) -> str:
-    return env.get(SERVICE_ENV) or DEFAULT_SERVICE
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """How this process reports: EMF lines on stdout or not, the ``service`` dimension, indented log lines."""
 
+    emf: bool = False
+    service: str = DEFAULT_SERVICE
+    pretty_logs: bool = False
 
-def emf_enabled(env: Mapping[str, str] = os.environ) -> bool:
-    """Write EMF? ``AIMUX_EMF`` decides when set; otherwise yes on Lambda, no elsewhere."""
-    choice = env.get("AIMUX_EMF", "").strip().lower()
-    if choice in _FALSE:
-        return False
-    if choice not in _TRUE and not env.get("AWS_LAMBDA_FUNCTION_NAME"):
-        return False
-    return env.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() not in _TRUE
+    @classmethod
+    def of(cls, settings: Settings) -> Emission:
+        return cls(settings.emf_enabled, settings.service_name, settings.pretty_logs)
 
 
 # --------------------------------------------------------------------------- values
@@ -104,17 +103,15 @@ def emf_enabled(env: Mapping[str, str] = os.environ) -> bool:
 
 def dimension_value(value: str | None) -> str:
     """A safe, bounded dimension value: an empty one would make Powertools drop the dimension."""
-    from ..redaction import redact
-
     if not value:
         return UNROUTED
     return _UNSAFE.sub("_", redact(value))[:_MAX_DIMENSION_CHARS] or UNROUTED
 
 
-def dimensions_of(record: RequestRecord) -> dict[str, str]:
+def dimensions_of(record: RequestRecord, service: str = DEFAULT_SERVICE) -> dict[str, str]:
     """The per-target dimensions of a record, keyed in ``PER_TARGET_DIMENSIONS`` order."""
     return {
-        "service": service_name(),
+        "service": service,
         "provider": dimension_value(record.provider),
         "model": dimension_value(record.model if record.provider else None),
     }
@@ -144,9 +141,11 @@ def metric_values(record: RequestRecord) -> dict[str, float]:
     return values
 
 
-def build_emf(dimensions: Mapping[str, str], values: Mapping[str, float], metadata: Mapping[str, Any]) -> dict:
+def build_emf(
+    dimensions: Mapping[str, str], values: Mapping[str, float], metadata: Mapping[str, Any]
+) -> dict[str, Any]:
     """One EMF document: ``values`` under both dimension sets, via a fresh ``EphemeralMetrics``."""
-    from aws_lambda_powertools.metrics import EphemeralMetrics
+    from aws_lambda_powertools.metrics import EphemeralMetrics  # Powertools: first EMF line only (cold start)
 
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=dimensions["service"])
     for name in PER_TARGET_DIMENSIONS:  # explicit order, "service" first, so the set is exactly this tuple
@@ -181,63 +180,65 @@ def local_metrics() -> LocalMetrics:
     return _LOCAL
 
 
-def metrics_snapshot() -> dict[str, Any]:
+def metrics_snapshot(emission: Emission = Emission()) -> dict[str, Any]:
     """What ``GET /admin/metrics`` answers: the in-memory metrics with the contract they mirror."""
     return {
         "namespace": NAMESPACE,
-        "service": service_name(),
+        "service": emission.service,
         "dimension_sets": [list(names) for names in DIMENSION_SETS],
         "units": dict(METRICS),
         **local_metrics().snapshot(),
     }
 
 
-def emit_metrics(record: RequestRecord, *, local: LocalMetrics | None = None) -> dict | None:
+def emit_metrics(
+    record: RequestRecord, emission: Emission = Emission(), *, local: LocalMetrics | None = None
+) -> dict[str, Any] | None:
     """Account one finished request: in-memory always, EMF when enabled. Returns the EMF document written.
 
     Never raises: a metrics failure is logged and must not fail the request it describes.
     """
     values = metric_values(record)
-    dimensions = dimensions_of(record)
+    dimensions = dimensions_of(record, emission.service)
     _record_locally(local, dimensions, values)
-    if not emf_enabled():
+    if not emission.emf:
         return None
     return _emit(dimensions, values, {"request_id": record.request_id})
 
 
-def on_breaker_transition(transition: Any) -> None:
-    """``CircuitBreaker(on_transition=...)`` hook: a breaker opening counts one ``BreakerOpen``.
-
-    The breaker key is ``provider`` or ``provider/model``; a per-provider breaker uses model ``*``.
+def on_breaker_transition(emission: Emission, transition: Any) -> None:
+    """``CircuitBreaker(on_transition=partial(on_breaker_transition, emission))``: a breaker opening counts
+    one ``BreakerOpen``. The breaker key is ``provider`` or ``provider/model``; a per-provider breaker uses
+    model ``*``.
     """
     if str(getattr(transition, "to_state", "")) != "open":
         return
     provider, _, model = str(transition.key).partition("/")
     dimensions = {
-        "service": service_name(),
+        "service": emission.service,
         "provider": dimension_value(provider),
         "model": dimension_value(model) if model else ALL_MODELS,
     }
     values = {"BreakerOpen": 1}
     _record_locally(None, dimensions, values)
-    if emf_enabled():
+    if emission.emf:
         _emit(dimensions, values, {"breaker": str(transition.key), "transition": str(transition.reason)})
 
 
-def on_cooldown(cooldown: Any, error: Any) -> None:
-    """``Cooldowns(on_start=...)`` hook: a provider refusing the gateway's key counts one
-    ``ProviderAuthFailures`` for its target (other cooldowns are load signals, seen in ``Errors``)."""
+def on_cooldown(emission: Emission, cooldown: Any, error: Any) -> None:
+    """``Cooldowns(on_start=partial(on_cooldown, emission))``: a provider refusing the gateway's key counts
+    one ``ProviderAuthFailures`` for its target (other cooldowns are load signals, seen in ``Errors``)."""
     if getattr(cooldown, "reason", None) != "auth_failure":
         return
     provider, _, model = str(cooldown.key).partition("/")
     dimensions = {
-        "service": service_name(),
+        "service": emission.service,
         "provider": dimension_value(provider),
         "model": dimension_value(model),
     }
     values = {"ProviderAuthFailures": 1}
     _record_locally(None, dimensions, values)
-    if emf_enabled():
+    if emission.emf:
         _emit(dimensions, values, {"upstream_status": getattr(error, "upstream_status", None)})
 
 
@@ -245,22 +246,21 @@ KEY_SPEND_METRIC = "KeyDailySpendUSD"
 KEY_SPEND_DIMENSIONS: tuple[tuple[str, ...], ...] = (("service", "key_id"), AGGREGATE_DIMENSIONS)
 
 
-def emit_key_spend(key_id: str, daily_usd: float) -> dict | None:
+def emit_key_spend(emission: Emission, key_id: str, daily_usd: float) -> dict[str, Any] | None:
     """A key's spend so far today (UTC), after each answer it paid for: what the spend alarm watches.
 
     Dimension sets ``[service, key_id]`` (per key, for the dashboard) and ``[service]`` (Maximum over
     all keys, for one alarm). ``key_id`` is the key's public id, never the key.
     """
-    if not emf_enabled():
+    if not emission.emf:
         return None
     try:
-        from aws_lambda_powertools.metrics import EphemeralMetrics
+        from aws_lambda_powertools.metrics import EphemeralMetrics  # Powertools: first EMF line only (cold start)
 
-        service = service_name()
-        metrics = EphemeralMetrics(namespace=NAMESPACE, service=service)
+        metrics = EphemeralMetrics(namespace=NAMESPACE, service=emission.service)
         metrics.add_dimension(name="key_id", value=dimension_value(key_id))
         metrics.add_metric(name=KEY_SPEND_METRIC, unit=NO_UNIT, value=daily_usd)
-        document = dict(metrics.serialize_metric_set())
+        document: dict[str, Any] = dict(metrics.serialize_metric_set())
         directive = document["_aws"]["CloudWatchMetrics"][0]
         directive["Dimensions"] = [list(dims) for dims in KEY_SPEND_DIMENSIONS]
         write_emf(document)
@@ -279,12 +279,10 @@ def _record_locally(local: LocalMetrics | None, dimensions: Mapping[str, str], v
         log.warning("in-memory metrics not updated", exc_info=True)
 
 
-def _emit(dimensions: Mapping[str, str], values: Mapping[str, float], metadata: Mapping[str, Any]) -> dict | None:
+def _emit(
+    dimensions: Mapping[str, str], values: Mapping[str, float], metadata: Mapping[str, Any]
+) -> dict[str, Any] | None:
     try:
-        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
-        if is_metrics_disabled():  # POWERTOOLS_METRICS_DISABLED, or POWERTOOLS_DEV without it
-            return None
         document = build_emf(dimensions, values, metadata)
         write_emf(document)
         return document

@@ -34,17 +34,28 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ..routing.catalog import Price
 from ..wire.anthropic import MessagesRequest, Usage
 
 __all__ = [
     "CostBreakdown",
+    "Price",
     "cost_breakdown",
     "cost_micro_usd",
     "cost_usd",
     "uses_prompt_cache",
     "worst_case_micro_usd",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """List price in USD per million tokens; cache reads and writes have their own rates."""
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+
 
 _MILLION = Decimal(1_000_000)
 

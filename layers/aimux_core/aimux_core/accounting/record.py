@@ -17,17 +17,28 @@ import math
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 
-from ..errors import RateLimited
+from ..wire.anthropic import (
+    ContentBlockDeltaEvent,
+    ContentBlockStartEvent,
+    ContentBlockStopEvent,
+    ErrorEvent,
+    MessageDeltaEvent,
+    MessageDeltaUsage,
+    MessageStartEvent,
+    MessageStopEvent,
+    OtherEvent,
+    PingEvent,
+    StreamEvent,
+    Usage,
+)
+from .pricing import cost_usd
 
 if TYPE_CHECKING:
-    from ..errors import AimuxError
-    from ..gateway import Served
-    from ..routing.catalog import Price
+    from .pricing import Price
 
 Surface = Literal["anthropic", "openai"]
-_CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +144,20 @@ class StreamTally:
         self._input = self._output = self._cache_read = self._cache_write = 0
         self.error_kind: str | None = None
 
-    def observe(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind in _CONTENT_EVENTS:
-            self.timer.mark_first_token()
-        elif kind == "message_start":
-            self._take(getattr(event.message, "usage", None))
-        elif kind == "message_delta":
-            self._take(getattr(event, "usage", None))
-        elif kind == "error":
-            self.error_kind = getattr(getattr(event, "error", None), "type", None) or "api_error"
+    def observe(self, event: StreamEvent) -> None:
+        match event:
+            case ContentBlockDeltaEvent() | ContentBlockStartEvent():
+                self.timer.mark_first_token()
+            case MessageStartEvent():
+                self._take(event.message.usage)
+            case MessageDeltaEvent():
+                self._take(event.usage)
+            case ErrorEvent():
+                self.error_kind = event.error.type or "api_error"
+            case ContentBlockStopEvent() | MessageStopEvent() | PingEvent() | OtherEvent():
+                pass
+            case _:
+                assert_never(event)
 
     def fail(self, kind: str) -> None:
         self.error_kind = kind
@@ -151,13 +166,13 @@ class StreamTally:
     def tokens(self) -> TokenCounts:
         return TokenCounts(self._input, self._output, self._cache_read, self._cache_write)
 
-    def _take(self, usage: Any) -> None:
+    def _take(self, usage: Usage | MessageDeltaUsage | None) -> None:
         if usage is None:
             return
-        self._input = _or(getattr(usage, "input_tokens", None), self._input)
-        self._output = _or(getattr(usage, "output_tokens", None), self._output)
-        self._cache_read = _or(getattr(usage, "cache_read_input_tokens", None), self._cache_read)
-        self._cache_write = _or(getattr(usage, "cache_creation_input_tokens", None), self._cache_write)
+        self._input = _or(usage.input_tokens, self._input)
+        self._output = _or(usage.output_tokens, self._output)
+        self._cache_read = _or(usage.cache_read_input_tokens, self._cache_read)
+        self._cache_write = _or(usage.cache_creation_input_tokens, self._cache_write)
 
 
 def _or(value: int | None, current: int) -> int:
@@ -180,9 +195,6 @@ def price_tokens(counts: TokenCounts, price: Price | None) -> float:
     """The exact USD cost of ``counts`` at ``price`` (``pricing.cost_usd``; 0.0 when unpriced)."""
     if price is None:
         return 0.0
-    from ..wire.anthropic import Usage
-    from .pricing import cost_usd
-
     usage = Usage(
         input_tokens=counts.input,
         output_tokens=counts.output,
@@ -193,130 +205,6 @@ def price_tokens(counts: TokenCounts, price: Price | None) -> float:
         return cost_usd(usage, price)
     except ValueError:  # a malformed price must not fail the answer it would have priced
         return 0.0
-
-
-def saw_open_circuit(served_or_decision: Any) -> bool:
-    """Did routing drop a target because its circuit was open? (Takes a ``Served`` or a ``Decision``.)"""
-    decision = getattr(served_or_decision, "decision", served_or_decision)
-    notes = (*getattr(decision, "dropped", ()), *getattr(decision, "down", ()))
-    return any(why.startswith("circuit") for _, why in notes)
-
-
-def record_served(
-    *,
-    request_id: str,
-    surface: Surface,
-    served: Served,
-    timer: RequestTimer,
-    usage: Any = None,
-    tokens: TokenCounts | None = None,
-    cost_usd: float | None = None,
-    status: int = 200,
-    error_kind: str | None = None,
-    stream: bool = False,
-    key_id: str | None = None,
-    client_model: str | None = None,
-    ids: tuple[str | None, str | None] = (None, None),
-) -> RequestRecord:
-    """The record of a request a target answered (a stream that broke later passes ``error_kind``).
-
-    ``usage`` is the canonical ``Message.usage`` (buffered); streams pass ``tokens=tally.tokens``.
-    ``cost_usd`` defaults to the serving target's catalog price applied by ``pricing.cost_usd`` (0 when
-    unpriced); pass it when the caller already computed it (e.g. for spend accounting).
-    ``ids`` is ``request_log.lambda_ids(scope)``: (Lambda request id, API Gateway/URL request id).
-    A response-cache hit (``served.cache``) consumed no tokens and costs nothing: its tokens are recorded
-    as 0, and what its answer cost when it was computed as ``cache_saved_usd``.
-    """
-    decision, outcome = served.decision, served.outcome
-    counts = tokens if tokens is not None else tokens_of(usage)
-    entry = outcome.target.entry
-    price = entry.price if entry is not None else None
-    cache = getattr(served, "cache", None)
-    saved = 0.0
-    if cache is not None and cache.hit:
-        saved, counts, cost_usd = price_tokens(counts, price), TokenCounts(), 0.0
-    if cost_usd is None:
-        cost_usd = price_tokens(counts, price)
-    attempts = len(outcome.attempts)
-    return RequestRecord(
-        request_id=request_id,
-        surface=surface,
-        status=status,
-        latency_ms=timer.elapsed_ms(),
-        key_id=key_id,
-        function_request_id=ids[0],
-        correlation_id=ids[1],
-        client_model=client_model,
-        scenario=decision.scenario,
-        route=decision.route,
-        reason=decision.reason,
-        provider=outcome.target.provider,
-        model=outcome.target.model,
-        attempts=attempts,
-        fallbacks=max(0, attempts - 1),
-        error_kind=error_kind,
-        stream=stream,
-        ttft_ms=timer.ttft_ms if stream else None,
-        input_tokens=counts.input,
-        output_tokens=counts.output,
-        cache_read_tokens=counts.cache_read,
-        cache_write_tokens=counts.cache_write,
-        cost_usd=max(0.0, float(cost_usd)),
-        breaker_open_seen=saw_open_circuit(decision),
-        cache=cache.state if cache is not None else None,
-        cache_reason=cache.reason if cache is not None else None,
-        dedup=cache.dedup if cache is not None else None,
-        cache_saved_usd=saved,
-    )
-
-
-def record_failed(
-    *,
-    request_id: str,
-    surface: Surface,
-    error: AimuxError,
-    timer: RequestTimer,
-    stream: bool = False,
-    key_id: str | None = None,
-    client_model: str | None = None,
-    ids: tuple[str | None, str | None] = (None, None),
-    rate_limited: bool | None = None,
-    breaker_open_seen: bool | None = None,
-) -> RequestRecord:
-    """The record of a request answered with an error before any target served it.
-
-    Inferred unless passed: ``rate_limited`` (a 429 ``RateLimited`` raised before any attempt, i.e. by
-    aimux's own key/rate limits, not an upstream's) and ``breaker_open_seen`` (the 529 the gateway
-    raises when every target was dropped for "circuit open"). The provider is known only for an
-    ``UpstreamError``; the model stays unknown (the metrics use "none").
-    """
-    attempts = _int(error.headers.get("x-aimux-attempts"))
-    upstream = getattr(error, "provider", None)
-    if rate_limited is None:
-        rate_limited = isinstance(error, RateLimited) and "x-aimux-attempts" not in error.headers
-    if breaker_open_seen is None:
-        breaker_open_seen = error.status == 529 and "circuit open" in error.message
-    return RequestRecord(
-        request_id=request_id,
-        surface=surface,
-        status=error.status,
-        latency_ms=timer.elapsed_ms(),
-        key_id=key_id,
-        function_request_id=ids[0],
-        correlation_id=ids[1],
-        client_model=client_model,
-        provider=upstream if isinstance(upstream, str) else None,
-        attempts=attempts,
-        fallbacks=0,
-        error_kind=error.kind,
-        stream=stream,
-        rate_limited=rate_limited,
-        breaker_open_seen=breaker_open_seen,
-    )
-
-
-def _int(value: str | None) -> int:
-    return int(value) if value is not None and value.isdigit() else 0
 
 
 COST_HEADER = "x-aimux-cost-usd"
@@ -334,12 +222,3 @@ def format_cost(cost_usd: float) -> str:
 def cost_header(record: RequestRecord) -> dict[str, str]:
     """``{"x-aimux-cost-usd": "0.000123"}`` for a buffered answer (a stream's headers leave before its cost)."""
     return {COST_HEADER: format_cost(record.cost_usd)}
-
-
-def publish(record: RequestRecord) -> None:
-    """Emit the record's metrics (EMF + in-memory) and its log line. Never raises into the request."""
-    from .metrics import emit_metrics
-    from .request_log import log_request
-
-    emit_metrics(record)
-    log_request(record)

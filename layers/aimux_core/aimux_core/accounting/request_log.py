@@ -7,7 +7,8 @@ case a caller put a key where an id belongs.
 The line is the one Powertools' ``LambdaPowertoolsFormatter`` (``utc=True``) makes of
 ``logger.log(level, "request", extra=fields)``: its keys ``level``/``location``/``message``/``timestamp``/
 ``service``, then the request's fields in a fixed order (missing values as null, not dropped), then
-``xray_trace_id`` when ``_X_AMZN_TRACE_ID`` is set; compact JSON, or indented under ``POWERTOOLS_DEV``.
+``xray_trace_id`` when ``_X_AMZN_TRACE_ID`` is set; compact JSON, or indented under ``POWERTOOLS_DEV``
+(``Emission.pretty_logs``; the service name is ``Emission.service``, both the process's settings).
 It is no longer made *by* that formatter: a ``LogRecord``, the formatter's generic key handling and the
 JSON ``default`` hook for nulls cost several times what building the dict and one ``json`` encode do,
 on every request. ``_LineWriter`` builds the dict itself and writes it with a newline to the stream of
@@ -50,7 +51,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import redact
-from .metrics import service_name
+from .metrics import Emission
 
 if TYPE_CHECKING:
     from .record import RequestRecord
@@ -60,8 +61,6 @@ MESSAGE = "request"
 _ID = re.compile(r"[A-Za-z0-9._:=+/\-]{1,128}")
 _MAX_CONTEXT_HEADER = 16_384
 XRAY_TRACE_ENV = "_X_AMZN_TRACE_ID"  # Powertools' constants.XRAY_TRACE_ID_ENV
-_DEV_ENV = "POWERTOOLS_DEV"  # Powertools' formatter indents its JSON when this is true
-_DEV_TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})  # Powertools' strtobool
 _PRETTY_INDENT = 4  # Powertools' constants.PRETTY_INDENT
 _writer: _LineWriter | None = None
 _clock: tuple[int, str] = (-1, "")  # (a second, its "%Y-%m-%d %H:%M:%S" in UTC) for _timestamp
@@ -161,13 +160,13 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
     return {name: redact(value) if isinstance(value, str) else value for name, value in fields.items()}
 
 
-def log_request(record: RequestRecord) -> None:
+def log_request(record: RequestRecord, emission: Emission = Emission()) -> None:
     """Write the request's one log line (INFO; WARNING for 4xx; ERROR for errors). Never raises."""
     try:
         level = logging.ERROR if record.is_error else logging.WARNING if record.status >= 400 else logging.INFO
         writer = _line_writer()
         if writer.logger.isEnabledFor(level):  # the logger's level, logging.disable(), logger.disabled
-            writer.write(level, log_fields(record))
+            writer.write(level, log_fields(record), emission)
     except Exception:
         logging.getLogger("aimux.metrics").warning("request log line not written", exc_info=True)
 
@@ -189,12 +188,12 @@ class _LineWriter:
     """Writes the line as Powertools' ``LambdaPowertoolsFormatter`` (``utc=True``) would format
     ``logger.log(level, MESSAGE, extra=fields)``, straight to the ``aimux.requests`` handler's stream.
 
-    What is fixed for the process is read once, as the formatter did when it was built: the service name,
-    and ``POWERTOOLS_DEV`` (indented JSON). The X-Ray trace id is read per line, as Powertools does: on
-    Lambda the runtime sets ``_X_AMZN_TRACE_ID`` for each invocation.
+    The service name and the indentation come with each line (``Emission``: the process's settings).
+    The X-Ray trace id is read per line, as Powertools does: on Lambda the runtime sets
+    ``_X_AMZN_TRACE_ID`` for each invocation.
     """
 
-    __slots__ = ("encode", "handler", "logger", "service")
+    __slots__ = ("compact", "handler", "logger", "pretty")
 
     def __init__(self) -> None:
         self.handler = logging.StreamHandler(_CurrentStdout())
@@ -203,12 +202,13 @@ class _LineWriter:
         logger.setLevel(logging.INFO)
         logger.propagate = False
         self.logger = logger
-        self.service = service_name()
-        indent = _PRETTY_INDENT if os.environ.get(_DEV_ENV, "0").lower() in _DEV_TRUE else None
         # Powertools' json.dumps arguments; default=str is its json_default
-        self.encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, indent=indent).encode
+        self.compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+        self.pretty = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=False, default=str, indent=_PRETTY_INDENT
+        ).encode
 
-    def write(self, level: int, fields: Mapping[str, Any]) -> None:
+    def write(self, level: int, fields: Mapping[str, Any], emission: Emission) -> None:
         """One line: Powertools' keys, then ``fields`` in order (None as null), then the trace id if any.
 
         ``location`` is the caller's ``function:line``, what ``%(funcName)s:%(lineno)d`` gives for a
@@ -220,18 +220,21 @@ class _LineWriter:
             "location": f"{caller.f_code.co_name}:{caller.f_lineno}",
             "message": MESSAGE,
             "timestamp": _timestamp(time.time()),
-            "service": self.service,
+            "service": emission.service,
             **fields,
         }
         trace = os.environ.get(XRAY_TRACE_ENV)
         if trace:
             line["xray_trace_id"] = trace.split(";")[0].replace("Root=", "")
-        text = self.encode(line) + "\n"
+        text = (self.pretty if emission.pretty_logs else self.compact)(line) + "\n"
         handler = self.handler
-        with handler.lock:  # what StreamHandler.handle holds: lines from two threads never interleave
+        handler.acquire()  # what StreamHandler.handle holds: lines from two threads never interleave
+        try:
             stream = handler.stream
             stream.write(text)
             stream.flush()  # as StreamHandler.emit does: the line is out before Lambda freezes the process
+        finally:
+            handler.release()
 
 
 def _timestamp(now: float) -> str:

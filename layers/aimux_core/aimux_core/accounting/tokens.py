@@ -26,14 +26,16 @@ import json
 import math
 import re
 import struct
-from typing import Any
+from typing import assert_never
 
 from ..wire.anthropic import (
+    ContentBlock,
     CountTokensRequest,
     DocumentBlock,
     ImageBlock,
     ImageSource,
     MessagesRequest,
+    OtherBlock,
     RedactedThinkingBlock,
     TextBlock,
     ThinkingBlock,
@@ -275,7 +277,7 @@ def _document(block: DocumentBlock, texts: list[str]) -> int:
     return PDF_PAGE_TOKENS  # url or file: the size is unknown here
 
 
-def _block(block: Any, texts: list[str]) -> int:
+def _block(block: ContentBlock, texts: list[str]) -> int:
     """Append the texts of one content block; return its fixed (non-text) tokens."""
     if isinstance(block, TextBlock):
         texts.append(block.text)
@@ -300,12 +302,11 @@ def _block(block: Any, texts: list[str]) -> int:
         return BLOCK_OVERHEAD + _image_source_tokens(block.source)
     if isinstance(block, DocumentBlock):
         return BLOCK_OVERHEAD + _document(block, texts)
-    # Server tool results, search results, future block types: their JSON, less the type tag.
-    payload = block.model_dump(mode="json", exclude_unset=True) if hasattr(block, "model_dump") else block
-    if isinstance(payload, dict):
-        payload = {k: v for k, v in payload.items() if k not in ("type", "cache_control")}
-    texts.append(_JSON.encode(payload))
-    return BLOCK_OVERHEAD
+    if isinstance(block, OtherBlock):  # server tool results, search results, future block types
+        payload = block.model_dump(mode="json", exclude_unset=True)
+        texts.append(_JSON.encode({k: v for k, v in payload.items() if k not in ("type", "cache_control")}))
+        return BLOCK_OVERHEAD  # their JSON, less the type tag
+    assert_never(block)
 
 
 def _tool(tool: Tool, texts: list[str]) -> int:

@@ -8,6 +8,7 @@
     response_cache.py  what the gateway calls: open a ticket, keep or abandon the answer, tap a stream
     replay             a stored ``Message`` as the canonical event stream (``wire/replay.py``)
 
-Only the standard library and aimux's own modules are imported, and only when a gateway is built with a
-cache (``config/runtime.py``): the Lambda cold start does not pay for it.
+Only the standard library and aimux's own modules are imported. The surfaces import ``policy.py`` alone (to
+read ``x-aimux-cache``); the rest loads with the gateway's parts (``assembly/parts.py``), on the first
+request: the Lambda cold start does not pay for it.
 """

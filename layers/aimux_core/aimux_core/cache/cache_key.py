@@ -29,12 +29,10 @@ if TYPE_CHECKING:
     from ..routing.select import Decision
     from ..wire.anthropic import MessagesRequest
 
-IGNORED_FIELDS = frozenset({"stream", "metadata"})
+IGNORED_FIELDS: set[str] = {"stream", "metadata"}  # never changed: a set only because pydantic types it so
 
 
-def canonical_document(
-    request: MessagesRequest, context: RequestContext, decision: Decision, namespace: str
-) -> bytes:
+def canonical_document(request: MessagesRequest, context: RequestContext, decision: Decision, namespace: str) -> bytes:
     """The bytes the digest is taken of: a sorted JSON line of the context, then the request's JSON."""
     explicit = [target.key for target in decision.targets] if decision.route == "explicit" else None
     context_line = {

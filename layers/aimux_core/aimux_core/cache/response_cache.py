@@ -26,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..state.background import BackgroundWrites
 from ..state.store import StoreError
 from ..wire.accumulate import MessageAccumulator, StreamProtocolError
 from . import dedup
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..routing.table import RoutingTable, Target
     from ..state.clock import Clock
     from ..state.store import Store
-    from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+    from ..wire.anthropic import EventStream, Message, MessagesRequest
 
 log = logging.getLogger("aimux.cache")
 CacheState = Literal["hit", "miss", "bypass", "stored"]
@@ -140,7 +140,7 @@ class ResponseCache:
         self.policy = policy
         self.lease_seconds = lease_seconds
         self.max_wait_seconds = max_wait_seconds
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._writes = BackgroundWrites(log)
 
     async def open(
         self,
@@ -188,7 +188,7 @@ class ResponseCache:
         ticket.status.state = "stored"
         item = answer_item(body, target.key, self.clock.now(), ticket.plan.ttl_seconds)
         assert ticket.pk is not None
-        self._later(self.store.put(ticket.pk, SK, item, expect_version=None), "store")
+        self._writes.later(self.store.put(ticket.pk, SK, item, expect_version=None), "response cache store")
 
     def abandon(self, ticket: CacheTicket | None, reason: str | None = None) -> None:
         """The answer will not be stored (failure, step-down, too large): give the lease up at once.
@@ -203,11 +203,11 @@ class ResponseCache:
             ticket.status.state = "bypass"
             ticket.status.reason = reason
         if token is not None and ticket.pk is not None:
-            self._later(dedup.give_up(self.store, ticket.pk, token, now=self.clock.now()), "lease release")
+            self._writes.later(
+                dedup.give_up(self.store, ticket.pk, token, now=self.clock.now()), "response cache lease release"
+            )
 
-    async def tap(
-        self, ticket: CacheTicket, events: AsyncIterator[StreamEvent], target: Target
-    ) -> AsyncIterator[StreamEvent]:
+    async def tap(self, ticket: CacheTicket, events: EventStream, target: Target) -> EventStream:
         """Pass ``events`` through; keep the folded message at ``message_stop``, abandon a stream cut short."""
         folded: MessageAccumulator | None = MessageAccumulator()
         try:
@@ -222,12 +222,11 @@ class ResponseCache:
                 yield event
         finally:
             self.abandon(ticket, "incomplete")  # nothing to do when the answer was kept
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     # ------------------------------------------------------------------ lookup
 
@@ -294,14 +293,3 @@ class ResponseCache:
         if ticket.heartbeat is not None:
             ticket.heartbeat.cancel()
             ticket.heartbeat = None
-
-    def _later(self, work: Awaitable[Any], what: str) -> None:
-        task = asyncio.ensure_future(work)
-        task.set_name(f"response cache {what}")
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("%s failed: %s", task.get_name(), type(task.exception()).__name__)

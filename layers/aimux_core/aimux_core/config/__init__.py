@@ -1,10 +1,12 @@
-"""The aimux configuration: one YAML file (or the environment), validated, turned into runtime objects.
+"""The aimux configuration: one YAML file (or, without one, the environment's provider keys), validated.
 
-- ``schema``: the pydantic models of the file (every field documented there).
-- ``load``: ``load_config(path)``, ``config_from_environment(env)``, ``resolve_config(env)``.
-- ``secrets``: provider keys from environment variables or SSM SecureStrings.
-- ``runtime``: ``build_gateway_from_config(config)`` (adapters, catalog, routing table, retry policy).
-- ``defaults``: default models per preset for the no-file case.
+Data and validation only: nothing here builds a running part (``assembly`` turns a configuration into a
+gateway), and nothing here imports above ``presets`` and ``settings``.
+
+- ``schema``, ``sections``, ``provider``: the pydantic models of the file (every field documented there).
+- ``checks``: rules that span fields; ``validate``, ``errors``, ``yamlfile``: errors naming path and line.
+- ``load``: ``load_config(path)``, ``resolve_config(env)``; ``environment``: the no-file configuration.
+- ``secrets``: provider keys from environment variables or SSM SecureStrings; ``summary``: ``config check``.
 """
 
 from .errors import ConfigError

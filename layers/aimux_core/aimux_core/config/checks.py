@@ -9,13 +9,34 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from .errors import Problem
+from .provider import ProviderConfig
+from .response_cache import ResponseCacheConfig
+from .routes import SCENARIOS, ModelConfig, ResolvedTarget, RouteConfig, Strategy
 
-if TYPE_CHECKING:
-    from .schema import AimuxConfig
+
+class AimuxConfig(Protocol):
+    """What these rules read of a configuration (``schema.AimuxConfig``, which runs them once its fields
+    are valid): a shape, so that this module needs nothing of the class that imports it."""
+
+    @property
+    def providers(self) -> Mapping[str, ProviderConfig]: ...
+    @property
+    def models(self) -> Mapping[str, ModelConfig]: ...
+    @property
+    def routes(self) -> Mapping[str, RouteConfig]: ...
+    @property
+    def aliases(self) -> Mapping[str, str]: ...
+    @property
+    def budget_route(self) -> str | None: ...
+    @property
+    def response_cache(self) -> ResponseCacheConfig: ...
+    def resolve_target(self, ref: str) -> ResolvedTarget | None: ...
+    def strategy_for(self, route: str) -> Strategy: ...
+
 
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -92,8 +113,6 @@ def _target_problem(config: AimuxConfig, ref: str) -> str | None:
 
 
 def _routes(config: AimuxConfig) -> list[Problem]:
-    from .schema import SCENARIOS
-
     problems: list[Problem] = []
     if "default" not in config.routes:
         problems.append(Problem(("routes",), "a 'default' route is required (or at least one model)"))
@@ -129,8 +148,6 @@ def _budget(config: AimuxConfig, at: tuple[str, ...], target: str | None, own: s
 
 
 def _aliases(config: AimuxConfig) -> list[Problem]:
-    from .schema import SCENARIOS
-
     problems: list[Problem] = []
     routes = set(config.routes) | set(SCENARIOS)
     for pattern, target in config.aliases.items():
@@ -149,8 +166,6 @@ def _aliases(config: AimuxConfig) -> list[Problem]:
 
 def _response_cache(config: AimuxConfig) -> list[Problem]:
     """``response_cache`` rules must name a route (or scenario) and key ids."""
-    from .schema import SCENARIOS
-
     section = config.response_cache
     routes = set(config.routes) | set(SCENARIOS)
     problems = [
@@ -168,7 +183,7 @@ def _response_cache(config: AimuxConfig) -> list[Problem]:
 
 def _least_connections(config: AimuxConfig) -> list[Problem]:
     """``least_connections`` orders a tier by the requests in flight that provider concurrency leases
-    count (``state.provider_limits``): each provider it orders needs ``limits.max_concurrency``."""
+    count (``limits.provider_caps``): each provider it orders needs ``limits.max_concurrency``."""
     problems: list[Problem] = []
     missing: dict[str, str] = {}  # provider -> the first route that needs its count
     for name, route in config.routes.items():
@@ -183,8 +198,8 @@ def _least_connections(config: AimuxConfig) -> list[Problem]:
                     continue
                 if config.providers[resolved.provider].limits.max_concurrency is None:
                     missing[resolved.provider] = name
-    for provider, route in missing.items():
-        where = "routes." + route + ".strategy" if config.routes[route].strategy else "strategy"
+    for provider, route_name in missing.items():
+        where = "routes." + route_name + ".strategy" if config.routes[route_name].strategy else "strategy"
         problems.append(
             Problem(
                 ("providers", provider, "limits", "max_concurrency"),

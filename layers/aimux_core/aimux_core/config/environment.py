@@ -1,8 +1,9 @@
 """The configuration when there is no file: every preset whose key variable is set, else the mock.
 
 So ``ANTHROPIC_API_KEY=... aimux serve`` works with no file at all. Each enabled preset brings its
-default models (``defaults``); each scenario route gets one tier per preset, in autodetection order,
-so a failing provider falls over to the next one. Claude Code's model names map to routes.
+default models (``ProviderPreset.models``); each scenario route gets one tier per preset, in
+autodetection order (``AUTODETECT``), so a failing provider falls over to the next one. Claude Code's
+model names map to routes.
 """
 
 from __future__ import annotations
@@ -11,35 +12,37 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..providers.presets import preset
-from .defaults import AUTODETECT, CLAUDE_CODE_ALIASES, MOCK_MODEL_ID, DefaultModel, PresetDefaults
+from ..presets import AUTODETECT, DefaultModel, DefaultRoutes, ProviderPreset
+from ..settings import Settings
 from .schema import AimuxConfig
 from .validate import validate_config
 
 ENVIRONMENT = "environment"
+MOCK_MODEL_ID = "aimux-mock"
+# Claude Code's model names (any version) → scenario routes.
+CLAUDE_CODE_ALIASES: tuple[tuple[str, str], ...] = (
+    ("claude-haiku-*", "background"),
+    ("claude-3-5-haiku-*", "background"),
+    ("claude-sonnet-*", "default"),
+    ("claude-3-7-sonnet-*", "default"),
+    ("claude-opus-*", "thinking"),
+)
 
 
-def detected_presets(env: Mapping[str, str] = os.environ) -> list[PresetDefaults]:
+def detected_presets(env: Mapping[str, str] = os.environ) -> list[ProviderPreset]:
     """The presets with default models whose key variable is set (and not blank), in priority order."""
-    found = []
-    for defaults in AUTODETECT:
-        key_env = preset(defaults.preset).key_env
-        if key_env and env.get(key_env, "").strip():
-            found.append(defaults)
-    return found
+    return [p for p in AUTODETECT if p.key_env and env.get(p.key_env, "").strip()]
 
 
-KEY_PATH_ENV = "AIMUX_PROVIDER_KEY_PATH"
-
-
-def config_from_environment(env: Mapping[str, str] = os.environ) -> AimuxConfig:
+def config_from_environment(env: Mapping[str, str] = os.environ, settings: Settings | None = None) -> AimuxConfig:
     """Presets whose key variables are set in ``env``, with their default models and routes; else the
     presets whose keys are SSM parameters under ``AIMUX_PROVIDER_KEY_PATH`` (``<path>/<preset>``, the
-    deployed layout); else the mock."""
+    deployed layout); else the mock. ``settings`` default to ``Settings.from_env(env)``."""
     enabled = detected_presets(env)
     if enabled:
         return validate_config(environment_data(enabled), ENVIRONMENT)
-    ssm_enabled, sources = detected_ssm_presets(env)
+    settings = settings if settings is not None else Settings.from_env(env)
+    ssm_enabled, sources = detected_ssm_presets(settings)
     if ssm_enabled:
         data = environment_data(ssm_enabled)
         for name, parameter in sources.items():
@@ -48,16 +51,16 @@ def config_from_environment(env: Mapping[str, str] = os.environ) -> AimuxConfig:
     return validate_config(mock_data(), ENVIRONMENT)
 
 
-def detected_ssm_presets(env: Mapping[str, str]) -> tuple[list[PresetDefaults], dict[str, str]]:
+def detected_ssm_presets(settings: Settings) -> tuple[list[ProviderPreset], dict[str, str]]:
     """Presets with a key parameter ``<AIMUX_PROVIDER_KEY_PATH>/<preset>`` (one listing call)."""
-    path = env.get(KEY_PATH_ENV, "").strip()
+    path = settings.provider_key_path
     if not path:
         return [], {}
-    from .secrets import ssm_keys_under
+    from .secrets import SsmAccess, ssm_keys_under  # Powertools, boto3: only deployments with keys in SSM
 
-    names = {name.rsplit("/", 1)[-1]: name for name in ssm_keys_under(path, region=env.get("AWS_REGION"))}
-    enabled = [d for d in AUTODETECT if d.preset in names]
-    return enabled, {d.preset: names[d.preset] for d in enabled}
+    names = {name.rsplit("/", 1)[-1]: name for name in ssm_keys_under(path, SsmAccess.of(settings))}
+    enabled = [p for p in AUTODETECT if p.name in names]
+    return enabled, {p.name: names[p.name] for p in enabled}
 
 
 def mock_data() -> dict[str, Any]:
@@ -92,20 +95,21 @@ def _model(provider: str, model: DefaultModel) -> dict[str, Any]:
     }
 
 
-def environment_data(enabled: Sequence[PresetDefaults]) -> dict[str, Any]:
-    """Providers, models and the six scenario routes for the ``enabled`` presets."""
-    providers = {d.preset: {"preset": d.preset} for d in enabled}
-    models = {m.id: _model(d.preset, m) for d in enabled for m in d.models}
+def environment_data(enabled: Sequence[ProviderPreset]) -> dict[str, Any]:
+    """Providers, models and the six scenario routes for the ``enabled`` presets (each has ``routes``)."""
+    providers = {p.name: {"preset": p.name} for p in enabled}
+    models = {m.id: _model(p.name, m) for p in enabled for m in p.models}
+    routes_of = [(p, _routes(p)) for p in enabled]
     routes: dict[str, list[str]] = {
-        "default": [d.default for d in enabled],
-        "background": [d.background for d in enabled],
-        "thinking": [d.thinking for d in enabled],
-        "tools": [d.default for d in enabled],
+        "default": [r.default for _, r in routes_of],
+        "background": [r.background for _, r in routes_of],
+        "thinking": [r.thinking for _, r in routes_of],
+        "tools": [r.default for _, r in routes_of],
         "long_context": sorted(
-            (d.long_context for d in enabled), key=lambda mid: -models[mid]["context_window"]
+            (r.long_context for _, r in routes_of), key=lambda mid: -models[mid]["context_window"]
         ),  # the largest windows first
     }
-    vision = [_vision_model(d) for d in enabled]
+    vision = [_vision_model(p) for p in enabled]
     if any(vision):
         routes["vision"] = [mid for mid in vision if mid]
     return {
@@ -116,7 +120,13 @@ def environment_data(enabled: Sequence[PresetDefaults]) -> dict[str, Any]:
     }
 
 
-def _vision_model(defaults: PresetDefaults) -> str | None:
+def _routes(preset: ProviderPreset) -> DefaultRoutes:
+    if preset.routes is None:
+        raise ValueError(f"preset {preset.name!r} has no default routes")  # AUTODETECT lists only presets with some
+    return preset.routes
+
+
+def _vision_model(preset: ProviderPreset) -> str | None:
     """The preset's default model if it sees images, else its first model that does."""
-    ordered = [defaults.model(defaults.default), *defaults.models]
+    ordered = [preset.model(_routes(preset).default), *preset.models]
     return next((m.id for m in ordered if "vision" in m.capabilities), None)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..settings import Settings
 from .environment import config_from_environment
 from .errors import ConfigError
 from .schema import AimuxConfig
@@ -43,29 +44,35 @@ def load_config(path: str | os.PathLike[str]) -> AimuxConfig:
     return validate_config(data, source, root)
 
 
-def config_path(env: Mapping[str, str] = os.environ, path: str | os.PathLike[str] | None = None,
+def config_path(settings: Settings, path: str | os.PathLike[str] | None = None,
                 cwd: str | os.PathLike[str] | None = None) -> str | None:  # fmt: skip
     """The file to load: ``path``, else ``AIMUX_CONFIG``, else ``./aimux.yaml`` when it exists, else the
     layer's ``/opt/aimux.yaml`` when running on Lambda (``LAMBDA_TASK_ROOT`` set) and it exists, else None."""
     if path:
         return os.fspath(path)
-    configured = env.get("AIMUX_CONFIG", "").strip()
-    if configured:
-        return configured
+    if settings.config_path:
+        return settings.config_path
     local = Path(cwd) / DEFAULT_FILE if cwd is not None else Path(DEFAULT_FILE)
     if local.is_file():
         return os.fspath(local)
-    if env.get("LAMBDA_TASK_ROOT") and Path(LAYER_FILE).is_file():
+    if settings.lambda_task_root and Path(LAYER_FILE).is_file():
         return LAYER_FILE
     return None
 
 
-def resolve_config(env: Mapping[str, str] = os.environ, path: str | os.PathLike[str] | None = None,
-                   cwd: str | os.PathLike[str] | None = None) -> AimuxConfig:  # fmt: skip
-    """The configuration from the file ``config_path`` finds, or from the environment without one.
+def resolve_config(
+    env: Mapping[str, str] = os.environ,
+    path: str | os.PathLike[str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    *,
+    settings: Settings | None = None,
+) -> AimuxConfig:
+    """The configuration from the file ``config_path`` finds, or from ``env``'s provider key variables
+    without one. ``settings`` default to ``Settings.from_env(env)``.
 
     A file named explicitly (``path`` or ``AIMUX_CONFIG``) must exist; it is an error, not a silent
     fall-back to the environment.
     """
-    chosen = config_path(env, path, cwd)
-    return load_config(chosen) if chosen else config_from_environment(env)
+    settings = settings if settings is not None else Settings.from_env(env)
+    chosen = config_path(settings, path, cwd)
+    return load_config(chosen) if chosen else config_from_environment(env, settings)

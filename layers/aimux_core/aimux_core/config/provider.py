@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PositiveInt, StringConstraints, field_validator, model_validator
 
-from ..providers.presets import PRESETS, AuthStyle, BetaPolicy, Dialect, ProviderPreset, Reasoning
+from ..presets import PRESETS, AuthStyle, BetaPolicy, Dialect, ProviderPreset, Reasoning
 from .errors import ConfigProblems, Problem
 from .secrets import ENV_NAME, SSM_NAME, KeySource, looks_like_key
 from .sections import BreakerOverride, LimitsConfig, Section, TimeoutsConfig
@@ -39,7 +39,7 @@ class ProviderConfig(Section):
     """One upstream: a ``preset`` plus overrides, or an explicit ``dialect`` and ``base_url``."""
 
     preset: str | None = None
-    """A known provider (``aimux_core.providers.presets``): base URL, auth, dialect and quirks."""
+    """A known provider (``aimux_core.presets``): base URL, auth, dialect and quirks."""
     dialect: Dialect | None = None
     """Without a preset: the API the upstream speaks (``anthropic``, ``openai``, ``bedrock``, ``mock``)."""
     base_url: str | None = None
@@ -196,8 +196,11 @@ def _provider_problems(p: ProviderConfig) -> list[Problem]:
     if dialect != "bedrock":
         problems += [Problem((f,), "only for bedrock providers") for f in ("region", "endpoint_url") if getattr(p, f)]
     if dialect not in ("anthropic", "bedrock"):
-        problems += [Problem((f,), "only for anthropic and bedrock providers")
-                     for f in ("beta_policy", "allowed_betas") if getattr(p, f) is not None]
+        problems += [
+            Problem((f,), "only for anthropic and bedrock providers")
+            for f in ("beta_policy", "allowed_betas")
+            if getattr(p, f) is not None
+        ]
     if dialect != "anthropic" and p.count_tokens is not None:
         problems.append(Problem(("count_tokens",), "only for anthropic-dialect providers"))
     if p.allowed_betas is not None:

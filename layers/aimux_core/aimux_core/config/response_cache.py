@@ -76,4 +76,3 @@ class ResponseCacheConfig(Section):
     """Rules by the ``project`` of the caller's key."""
     keys: dict[str, CacheRule] = Field(default_factory=dict)
     """Rules by key id (``key_`` + 12 hex, as ``aimux keys list`` shows it)."""
-

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 import threading
 from collections.abc import Mapping
@@ -38,12 +37,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..redaction import learn_secret
+from ..settings import Settings
 
 log = logging.getLogger("aimux.config")
 
-MAX_AGE_ENV = "POWERTOOLS_PARAMETERS_MAX_AGE"  # Powertools' own variable: one setting for every cache
 DEFAULT_MAX_AGE_SECONDS = 300
-ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL")
 # Short timeouts: keys are read at startup, where an unreachable SSM must fail fast, not hang.
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10
@@ -85,8 +83,23 @@ class KeySource:
         return f"environment variable {self.env}" if self.env else f"SSM parameter {self.ssm}"
 
 
-def read_key(source: KeySource, env: Mapping[str, str]) -> str:
-    """The key from its source; ``SecretError`` when it is missing, empty or unreadable."""
+@dataclass(frozen=True, slots=True)
+class SsmAccess:
+    """Where SSM is and how long a value read from it is reused: ``Settings.region``, ``ssm_endpoint``
+    (``AWS_ENDPOINT_URL_SSM``, moto in tests) and ``ssm_max_age`` (``POWERTOOLS_PARAMETERS_MAX_AGE``)."""
+
+    region: str | None = None
+    endpoint: str | None = None
+    max_age: int = DEFAULT_MAX_AGE_SECONDS
+
+    @classmethod
+    def of(cls, settings: Settings) -> SsmAccess:
+        return cls(settings.region, settings.ssm_endpoint, settings.ssm_max_age)
+
+
+def read_key(source: KeySource, env: Mapping[str, str], ssm: SsmAccess | None = None) -> str:
+    """The key from its source; ``SecretError`` when it is missing, empty or unreadable. ``ssm`` defaults
+    to what ``env`` says (``Settings.from_env``)."""
     if source.env:
         value = env.get(source.env, "").strip()
         if not value:
@@ -94,41 +107,23 @@ def read_key(source: KeySource, env: Mapping[str, str]) -> str:
         learn_secret(value)
         return value
     if source.ssm:
-        return read_ssm(source.ssm, region=_region_for(source.ssm, env))
+        access = ssm if ssm is not None else SsmAccess.of(Settings.from_env(env))
+        return read_ssm(source.ssm, region=_region_for(source.ssm, access.region), ssm=access)
     raise SecretError("no API key source configured")
 
 
-def _region_for(name: str, env: Mapping[str, str]) -> str | None:
+def _region_for(name: str, default: str | None) -> str | None:
     arn = _SSM_ARN_REGION.match(name)
-    if arn:
-        return arn.group(1)
-    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    return arn.group(1) if arn else default
 
 
 _lock = threading.Lock()
 _providers: dict[tuple[str | None, str | None], Any] = {}
 
 
-def max_age_seconds(env: Mapping[str, str] = os.environ) -> int:
-    """How long a read SSM value is reused: ``POWERTOOLS_PARAMETERS_MAX_AGE`` seconds, default 300."""
-    raw = env.get(MAX_AGE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_AGE_SECONDS
-    try:
-        seconds = int(raw)
-    except ValueError:
-        seconds = -1
-    if seconds < 0:
-        raise SecretError(f"{MAX_AGE_ENV} must be a whole number of seconds (0 turns the cache off), not {raw!r}")
-    return seconds
-
-
-def _endpoint(env: Mapping[str, str] = os.environ) -> str | None:
-    return next((env[name] for name in ENDPOINT_ENVS if env.get(name)), None)
-
-
 def _ssm_client(region: str | None, endpoint_url: str | None) -> Any:
     """A new SSM client with aimux's timeouts (boto3 is imported only here, on first use)."""
+    # boto3 on the first SSM read, never at import: Lambda's cold start, and no AWS SDK without SSM keys.
     import boto3
     from botocore.config import Config
 
@@ -145,9 +140,9 @@ def _provider_class() -> type[Any]:
     """``SSMProvider`` with aimux's two additions (the class is made on first use: importing
     Powertools Parameters imports boto3). ``_get`` / ``_get_multiple`` are the fetch methods Powertools
     lets a provider define; its caching and error wrapping around them are unchanged."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from aws_lambda_powertools.utilities.parameters import SSMProvider  # imports boto3: first SSM read only
 
-    class KeyParameterProvider(SSMProvider):  # type: ignore[misc]
+    class KeyParameterProvider(SSMProvider):
         def __init__(self, client: Any, max_age: int) -> None:
             super().__init__(boto3_client=client)
             self.max_age = max_age
@@ -176,21 +171,21 @@ def _provider_class() -> type[Any]:
     return KeyParameterProvider
 
 
-def _provider(region: str | None) -> Any:
-    """The process's provider for this region and the configured endpoint (call with ``_lock`` held).
+def _provider(region: str | None, ssm: SsmAccess) -> Any:
+    """The process's provider for this region and endpoint (call with ``_lock`` held).
 
     ``region=None`` means boto3's own choice (``AWS_DEFAULT_REGION``...), fixed when the client is built.
     """
-    endpoint = _endpoint()
-    provider = _providers.get((region, endpoint))
+    provider = _providers.get((region, ssm.endpoint))
     if provider is None:
-        max_age = max_age_seconds()
-        provider = _providers[(region, endpoint)] = _provider_class()(_ssm_client(region, endpoint), max_age)
+        client = _ssm_client(region, ssm.endpoint)
+        provider = _providers[(region, ssm.endpoint)] = _provider_class()(client, ssm.max_age)
     return provider
 
 
 def _failure(exc: BaseException) -> str:
     """The SDK's error code, or the exception's type name, for a message (never the SDK's text)."""
+    # Only after an SSM read failed, so the SDK is loaded already; importing it here keeps it out of start-up.
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
     from botocore.exceptions import ClientError
 
@@ -203,18 +198,21 @@ def _failure(exc: BaseException) -> str:
 
 
 def _sdk_errors() -> tuple[type[Exception], ...]:
+    # Around an SSM read, when the SDK is loaded anyway; never at import (cold start).
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
     from botocore.exceptions import BotoCoreError, ClientError
 
     return GetParameterError, BotoCoreError, ClientError
 
 
-def read_ssm(name: str, *, region: str | None = None) -> str:
-    """A parameter's decrypted value, from SSM or from the provider's cache (``max_age`` seconds)."""
+def read_ssm(name: str, *, region: str | None = None, ssm: SsmAccess | None = None) -> str:
+    """A parameter's decrypted value, from SSM or from the provider's cache (``max_age`` seconds).
+    ``ssm`` defaults to what the environment says (``Settings.from_env``)."""
+    access = ssm if ssm is not None else SsmAccess.of(Settings.from_env())
     errors = _sdk_errors()
     with _lock:  # one SSM call per parameter even when several threads start at once
         try:
-            provider = _provider(region)
+            provider = _provider(region, access)
             value = provider.get(name, decrypt=True, max_age=provider.max_age)
         except errors as exc:
             code = _failure(exc)
@@ -230,7 +228,7 @@ def read_ssm(name: str, *, region: str | None = None) -> str:
     return text
 
 
-def ssm_keys_under(path: str, *, region: str | None = None) -> list[str]:
+def ssm_keys_under(path: str, ssm: SsmAccess) -> list[str]:
     """Full names of the parameters directly under ``path`` with a non-blank value (one listing, paged).
 
     Their decrypted values are cached as they arrive, so building the providers reads nothing more.
@@ -239,7 +237,7 @@ def ssm_keys_under(path: str, *, region: str | None = None) -> list[str]:
     errors = _sdk_errors()
     with _lock:
         try:
-            provider = _provider(region)
+            provider = _provider(ssm.region, ssm)
             values = provider.get_multiple(prefix, decrypt=True, recursive=False, max_age=provider.max_age)
         except errors as exc:
             raise SecretError(f"cannot list API key SSM parameters under {prefix} ({_failure(exc)})") from None

@@ -11,13 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from ..providers.transport import Timeouts
 from .errors import ConfigProblems, Problem
 
 BreakerScope = Literal["provider", "model"]
 WhenAllDown = Literal["try", "refuse"]
-
-_TIMEOUTS = Timeouts()
 
 
 class Section(BaseModel):
@@ -27,26 +24,20 @@ class Section(BaseModel):
 
 
 class TimeoutsConfig(Section):
-    connect: PositiveFloat = _TIMEOUTS.connect
+    connect: PositiveFloat = 10.0
     """Seconds to establish the connection."""
-    first_byte: PositiveFloat = _TIMEOUTS.first_byte
+    first_byte: PositiveFloat = 120.0
     """Seconds from sending a request to its first bytes (a stalled upstream fails over): a stream's
     first event; a buffered answer's headers, plus the time to generate it (``min_output_rate``)."""
-    idle: PositiveFloat = _TIMEOUTS.idle
+    idle: PositiveFloat = 120.0
     """Longest silence, in seconds, between two chunks of a stream or of a buffered answer's body."""
-    total: PositiveFloat = _TIMEOUTS.total
+    total: PositiveFloat = 900.0
     """Seconds for the whole call, non-streaming answers included."""
-    min_output_rate: PositiveFloat | None = _TIMEOUTS.min_output_rate
+    min_output_rate: PositiveFloat | None = 10.0
     """Slowest generation, in output tokens per second, a buffered answer is allowed. A provider sends a
     buffered answer's headers only once it has generated all of it, so aimux waits
     ``first_byte + max_tokens / min_output_rate`` for them before failing over (null: ``first_byte``
     alone, for upstreams known to answer quickly)."""
-
-    def runtime(self) -> Timeouts:
-        return Timeouts(
-            connect=self.connect, first_byte=self.first_byte, idle=self.idle, total=self.total,
-            min_output_rate=self.min_output_rate,
-        )  # fmt: skip
 
 
 class LimitsConfig(Section):

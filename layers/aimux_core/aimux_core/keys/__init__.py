@@ -5,10 +5,11 @@ lookup.py    ``LookupCache``: bounded per-process cache of hash -> record / unkn
 ring.py      ``KeyRing.authenticate``, ``check_model``, ``authenticate_request`` (what surfaces call)
 admin.py     create, list, show, disable, enable, rotate, delete (admin routes and ``aimux keys``)
 validate.py  the admin input rules
-mode.py      ``AIMUX_AUTH`` (``auth_mode``), and the store / ring a process should use
+mode.py      ``AIMUX_AUTH`` (``auth_mode``, ``decide_at_start``)
 remote.py    ``aimux keys`` backends: a running local gateway's admin routes, or the DynamoDB table
 """
 
+from ..settings import AuthMode
 from .admin import (
     KeyConflict,
     create_key,
@@ -20,7 +21,7 @@ from .admin import (
     rotate_key,
     show_key,
 )
-from .mode import AUTH_OFF_NOTICE, AuthMode, auth_mode, keyring_from_env, store_has_keys
+from .mode import AUTH_OFF_NOTICE, auth_mode, store_has_keys
 from .record import ApiKeyRecord, generate_key, hash_key
 from .ring import KeyRing, authenticate_request, check_model
 
@@ -40,7 +41,6 @@ __all__ = [
     "enable_key",
     "generate_key",
     "hash_key",
-    "keyring_from_env",
     "list_keys",
     "rotate_key",
     "show_key",

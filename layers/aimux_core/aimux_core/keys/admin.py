@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import AimuxError, NotFound
-from ..state.spend import SpendLedger
+from ..limits.spend import SpendLedger
 from ..state.store import ABSENT, ConditionFailed, Item, Store
 from ..state.transaction import DeleteOp, Operation, PutOp
 from . import validate

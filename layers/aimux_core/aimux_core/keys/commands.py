@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..settings import Settings, SettingsError
 from .remote import HttpBackend, KeyBackend, KeyCommandError, StoreBackend
+from .ring import build_keyring
 
 ID_COMMANDS = {
     "show": "show one key",
@@ -68,22 +70,24 @@ def backend_for(url: str | None, env: Mapping[str, str]) -> KeyBackend:
 
     Over HTTP the gateway's admin token, when it has one, comes from ``AIMUX_ADMIN_TOKEN``.
     """
-    token = env.get("AIMUX_ADMIN_TOKEN", "").strip() or None
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as exc:
+        raise KeyCommandError(str(exc)) from None
+    token = settings.admin_token
     if url:
         return HttpBackend(url, admin_token=token)
-    table = env.get("AIMUX_TABLE", "").strip()
-    if table:
-        import importlib.util
+    if settings.table:
+        import importlib.util  # only this command asks whether boto3 is there
 
         if importlib.util.find_spec("boto3") is None:
             raise KeyCommandError(
-                f"AIMUX_TABLE={table} needs the AWS SDK, which is not installed: "
+                f"AIMUX_TABLE={settings.table} needs the AWS SDK, which is not installed: "
                 "pip install 'aimux[aws]' (make install does)"
             )
-        from .mode import keyring_from_env
 
-        return StoreBackend(keyring_from_env(env), f"DynamoDB table {table}")
-    return HttpBackend(f"http://127.0.0.1:{env.get('AIMUX_PORT', '8080').strip() or '8080'}", admin_token=token)
+        return StoreBackend(build_keyring(settings), f"DynamoDB table {settings.table}")
+    return HttpBackend(f"http://127.0.0.1:{settings.port}", admin_token=token)
 
 
 def run_keys(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:

@@ -4,7 +4,7 @@ Authentication must not cost a store read per request, so what a hash resolved t
 "no such key") is kept for a short time by the monotonic clock. Both kinds are bounded separately,
 oldest first out: a client spraying random keys can only churn the small negative side and never
 evicts the records of real keys, nor grow memory without bound. Concurrent lookups of one hash that
-miss share one store read ("single flight").
+miss share one store read (``SingleFlight``).
 
 Entries are keyed by the SHA-256 of the key, never the plaintext, so no secret stays in memory
 beyond the request that carried it.
@@ -12,11 +12,11 @@ beyond the request that carried it.
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from ..state.clock import Clock
+from ..state.single_flight import SingleFlight
 from .record import ApiKeyRecord
 
 Lookup = ApiKeyRecord | None
@@ -34,7 +34,7 @@ class LookupCache:
         self.ttl_seconds = ttl_seconds
         self._bounds = {True: max_known, False: max_unknown}
         self._entries: dict[bool, OrderedDict[str, tuple[float, Lookup]]] = {True: OrderedDict(), False: OrderedDict()}
-        self._loading: dict[str, asyncio.Task[Lookup]] = {}
+        self._flights: SingleFlight[str, Lookup] = SingleFlight()
         self._generation = 0
 
     def __len__(self) -> int:
@@ -76,13 +76,7 @@ class LookupCache:
         hit, value = self.peek(digest)
         if hit:
             return value
-        task = self._loading.get(digest)
-        if task is None:
-            task = asyncio.ensure_future(self._load(digest, load))
-            self._loading[digest] = task
-            task.add_done_callback(lambda done: self._finished(digest, done))
-        # shield: one cancelled caller must not cancel the read the others wait for
-        return await asyncio.shield(task)
+        return await self._flights.run(digest, lambda: self._load(digest, load))
 
     async def _load(self, digest: str, load: Callable[[], Awaitable[Lookup]]) -> Lookup:
         generation = self._generation
@@ -91,9 +85,3 @@ class LookupCache:
             self._store(digest, value)
         # else: this process changed keys while the read was in flight; don't let a stale read win
         return value
-
-    def _finished(self, digest: str, task: asyncio.Task[Lookup]) -> None:
-        if self._loading.get(digest) is task:
-            del self._loading[digest]
-        if not task.cancelled():
-            task.exception()  # mark retrieved: the waiters already got it, or nobody is left to

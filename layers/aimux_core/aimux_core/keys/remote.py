@@ -75,7 +75,7 @@ class HttpBackend:
         return self._call("DELETE", f"/admin/keys/{_path_id(key_id)}")
 
     def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
-        import httpx
+        import httpx  # only the HTTP backend needs it, and `aimux keys` against a table never does
 
         try:
             with httpx.Client(
@@ -150,8 +150,9 @@ def _error_message(body: Any) -> str | None:
     if not isinstance(body, dict):
         return None
     error = body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str):
+        return message
     detail = body.get("detail")
     if isinstance(detail, list):
         return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)

@@ -25,6 +25,8 @@ import logging
 from fnmatch import fnmatchcase
 
 from ..errors import AuthenticationFailed, Overloaded, PermissionDenied
+from ..settings import Settings
+from ..state.backend import build_store
 from ..state.clock import Clock, SystemClock
 from ..state.store import Store, StoreUnavailable
 from .lookup import LookupCache
@@ -121,3 +123,9 @@ async def authenticate_request(
     if model is not None:
         check_model(record, model)
     return record
+
+
+def build_keyring(settings: Settings, clock: Clock | None = None, *, store: Store | None = None) -> KeyRing:
+    """The ``KeyRing`` of a process: ``store`` (the gateway's, so that one in-memory store holds a local
+    process's keys and spend alike), else ``build_store``; lookups cached ``AIMUX_KEY_CACHE_SECONDS``."""
+    return KeyRing(store if store is not None else build_store(settings, clock), clock, settings.key_cache_seconds)

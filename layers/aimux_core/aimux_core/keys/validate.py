@@ -23,14 +23,14 @@ def text(field: str, value: Any, *, required: bool = False) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"{field}: must be a string", param=field)
-    value = value.strip()
-    if not value:
+    stripped = value.strip()
+    if not stripped:
         if required:
             raise InvalidRequest(f"{field}: must not be empty", param=field)
         return None
-    if len(value) > MAX_TEXT or not value.isprintable():
+    if len(stripped) > MAX_TEXT or not stripped.isprintable():
         raise InvalidRequest(f"{field}: at most {MAX_TEXT} printable characters", param=field)
-    return value
+    return stripped
 
 
 def patterns(field: str, values: Iterable[Any] | None) -> tuple[str, ...]:

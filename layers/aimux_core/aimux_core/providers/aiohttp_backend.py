@@ -46,7 +46,10 @@ class AiohttpBackend(httpx.AsyncBaseTransport):
             if mapped is None:
                 raise
             raise mapped from exc
-        response.stream = _TypedStream(response.stream, request)  # type: ignore[arg-type]
+        stream = response.stream
+        if not isinstance(stream, httpx.AsyncByteStream):  # httpx-aiohttp answers async bodies only
+            raise TypeError(f"expected an async response body, got {type(stream).__name__}")
+        response.stream = _TypedStream(stream, request)
         return response
 
     async def aclose(self) -> None:
@@ -81,7 +84,7 @@ class _TypedStream(httpx.AsyncByteStream):
 
 def _aiohttp_session(limits: httpx.Limits, ssl_context: ssl.SSLContext) -> Any:
     """The aiohttp session behind the shared client (created on its first request, inside the loop)."""
-    import aiohttp
+    import aiohttp  # with the first upstream call, not at the handler's import (cold start)
 
     connector = aiohttp.TCPConnector(
         limit=limits.max_connections or 0,

@@ -41,19 +41,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing, suppress
+from functools import cached_property
 from typing import Any
 
-import httpx
-
 from ..errors import InvalidRequest, UpstreamError
+from ..presets import ProviderPreset
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.tool_names import ID_PREFIX, SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, unsigned_tool_id
+from ..translate.upstream_errors import PARSE_FAULTS, malformed_answer
 from ..wire.anthropic import (
-    CountTokensRequest,
+    EventStream,
     Message,
     MessagesRequest,
-    StreamEvent,
     ThinkingBlock,
     ToolUseBlock,
     Usage,
@@ -62,14 +62,11 @@ from ..wire.sse import SSEParser
 from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
-from .presets import ProviderPreset
-from .transport import HttpTransport, Timeouts
-from .upstream_errors import PARSE_FAULTS, malformed_answer
+from .http_adapter import HttpAdapter, auth_headers
 
 DEFAULT_VERSION = "2023-06-01"
 VERSION_2026_10_21 = "2026-10-21"
 FIRST_PARTY_PRESETS = frozenset({"anthropic"})
-_DEFAULT_TIMEOUTS = Timeouts()  # frozen: one shared default is safe
 _DRAIN_SECONDS = 0.5
 _SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
 ID_PREFIXES = (ID_PREFIX, SIGNED_ID_PREFIX)
@@ -208,11 +205,7 @@ def build_headers(
     flags = forwarded_betas(preset, betas)
     if flags:
         headers["anthropic-beta"] = ",".join(flags)
-    if api_key:
-        if preset.auth == "x-api-key":
-            headers["x-api-key"] = api_key
-        elif preset.auth == "bearer":
-            headers["authorization"] = f"Bearer {api_key}"
+    headers.update(auth_headers(preset.auth, api_key))
     return headers
 
 
@@ -246,35 +239,33 @@ def parse_message(body: bytes, provider: str, client_model: str, *, sign_thinkin
 # --------------------------------------------------------------------------- provider
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpAdapter):
     """A ``Provider`` for one Anthropic-dialect upstream (see the module docstring)."""
 
-    def __init__(
-        self,
-        name: str,
-        preset: ProviderPreset,
-        api_key: str | None,
-        *,
-        base_url: str | None = None,
-        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.name = name
-        self.preset = preset
-        self._api_key = api_key
-        base = (base_url or preset.base_url).rstrip("/")
-        self._messages_url = f"{base}/v1/messages"
-        self._count_tokens_url = f"{base}/v1/messages/count_tokens"
-        self._transport = HttpTransport(name, timeouts, client)
-        self._sign_thinking = preset.reasoning == "echo"
+    @cached_property
+    def _messages_url(self) -> str:
+        return f"{self.base_url}/v1/messages"
 
-    def __repr__(self) -> str:
-        return f"AnthropicProvider({self.name!r}, preset={self.preset.name!r})"
+    @cached_property
+    def _count_tokens_url(self) -> str:
+        return f"{self.base_url}/v1/messages/count_tokens"
+
+    @cached_property
+    def _sign_thinking(self) -> bool:
+        """Echo reasoning: aimux signs the upstream's thinking in answers and verifies it in history."""
+        return self.preset.reasoning == "echo"
 
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION
-        body = build_body(call.request, call.model, self.preset, provider=self.name, stream=stream, version=version,
-                          betas=call.context.betas)
+        body = build_body(
+            call.request,
+            call.model,
+            self.preset,
+            provider=self.name,
+            stream=stream,
+            version=version,
+            betas=call.context.betas,
+        )
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=stream)
         return _encode(body), headers
 
@@ -285,7 +276,7 @@ class AnthropicProvider:
         reply = await self._transport.post(self._messages_url, headers, body, output_tokens=call.request.max_tokens)
         return parse_message(reply.body, self.name, call.request.model, sign_thinking=self._sign_thinking)
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: UpstreamCall) -> EventStream:
         if self._sign_thinking:
             await ensure_provenance_key()
         body, headers = self._request(call, stream=True)
@@ -309,16 +300,15 @@ class AnthropicProvider:
         """The upstream's own count (``POST /v1/messages/count_tokens``) when the preset says it has
         one (``preset.count_tokens``: first-party Anthropic), else ``None`` (keep the local estimate).
 
-        ``call.request`` may be a ``MessagesRequest`` or a ``CountTokensRequest``; the body gets the
-        same treatment as a message (reasoning filter, stripped fields, betas with their fields).
+        ``call.request`` is the count request in a message's shape; its body gets the same treatment as a
+        message (reasoning filter, stripped fields, betas with their fields), less what is not counted.
         Raises ``UpstreamError`` when the upstream fails or answers without a count.
         """
         if not self.preset.count_tokens:
             return None
         if self._sign_thinking:
             await ensure_provenance_key()
-        request: MessagesRequest | CountTokensRequest = call.request
-        body = prepare_thinking(request, self.preset.reasoning).dump()  # type: ignore[arg-type]
+        body = prepare_thinking(call.request, self.preset.reasoning).dump()
         body["model"] = call.model
         for name in (*_NOT_COUNTED, *self.preset.strip_fields):
             body.pop(name, None)

@@ -39,11 +39,13 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from ..errors import UpstreamError
+from ..translate.stream import StreamTranslator
 from ..translate.thinking import sign_reasoning
 from ..translate.tool_names import encode_tool_id
+from ..translate.upstream_errors import PARSE_FAULTS, excerpt, malformed_answer, upstream_error
 from ..wire.anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -55,6 +57,7 @@ from ..wire.anthropic import (
     MessageDeltaUsage,
     MessageStartEvent,
     MessageStopEvent,
+    OtherEvent,
     PingEvent,
     SignatureDelta,
     StreamEvent,
@@ -65,7 +68,6 @@ from ..wire.anthropic import (
     stream_event_adapter,
 )
 from ..wire.sse import ServerSentEvent
-from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer, upstream_error
 
 # Anthropic error.type -> the HTTP status the API uses for it (mid-stream errors carry no status).
 _STATUS_FOR_ERROR_TYPE = {
@@ -182,7 +184,7 @@ class _Block:
 
 
 @dataclass(slots=True)
-class StreamNormaliser:
+class StreamNormaliser(StreamTranslator[StreamEvent, StreamEvent]):
     """Upstream events in, grammar-exact canonical events out (see the module docstring)."""
 
     provider: str
@@ -223,16 +225,19 @@ class StreamNormaliser:
             return self._message_stop(event)
         if isinstance(event, ErrorEvent):
             raise error_from_payload(self.provider, event.dump(), midstream=True)
-        if isinstance(event, PingEvent) and not self._started:
-            return []
-        return [event]  # ping and unknown event types
+        if isinstance(event, PingEvent):
+            return [event] if self._started else []
+        if isinstance(event, OtherEvent):
+            return [event]  # an event type newer than this code: passed on
+        assert_never(event)
 
-    def finish(self) -> None:
+    def finish(self) -> list[StreamEvent]:
         """End of the upstream body: anything short of ``message_stop`` is a truncated answer."""
         if not self.done:
             raise UpstreamError(
                 f"upstream {self.provider}: stream ended before message_stop", provider=self.provider, status=500
             )
+        return []
 
     # -- events ----------------------------------------------------------------------------------
 

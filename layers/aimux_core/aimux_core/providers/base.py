@@ -14,20 +14,16 @@ Contract of a ``Provider``:
 - ``call.model`` is the upstream model id; the response's ``model`` is the one the client asked for
   (``call.request.model``), because clients such as Claude Code compare it.
 - ``call.request.max_tokens`` is already at most the target model's configured ``max_output``
-  (``UpstreamCall.for_target``), whatever the client asked for (Claude Code asks for 128000, and
+  (``routing.dispatch.upstream_call``), whatever the client asked for (Claude Code asks for 128000, and
   most models reject ``max_tokens`` above their output limit); adapters add their preset's cap.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from ..wire.anthropic import Message, MessagesRequest, StreamEvent
-
-if TYPE_CHECKING:
-    from ..routing.table import Target
+from ..wire.anthropic import EventStream, Message, MessagesRequest
 
 
 @dataclass(slots=True)
@@ -50,14 +46,6 @@ class UpstreamCall:
     model: str
     context: RequestContext
 
-    @classmethod
-    def for_target(cls, request: MessagesRequest, target: Target, context: RequestContext) -> UpstreamCall:
-        """The call of ``request`` to ``target``, ``max_tokens`` clamped to the model's ``max_output``."""
-        entry = target.entry
-        if entry is not None and request.max_tokens > entry.max_output:
-            request = with_max_tokens(request, entry.max_output)
-        return cls(request, target.model, context)
-
 
 def with_max_tokens(request: MessagesRequest, limit: int) -> MessagesRequest:
     """A copy of ``request`` with ``max_tokens = limit``; an ``enabled`` thinking budget stays below
@@ -76,4 +64,4 @@ class Provider(Protocol):
 
     async def create(self, call: UpstreamCall) -> Message: ...
 
-    def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]: ...
+    def stream(self, call: UpstreamCall) -> EventStream: ...

@@ -33,20 +33,20 @@ import math
 import re
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import AimuxError, UpstreamError
+from ..presets import ProviderPreset
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking
-from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+from ..translate.upstream_errors import PARSE_FAULTS, auth_failure, connection_error, malformed_answer, timeout_error
+from ..wire.anthropic import EventStream, Message, MessagesRequest
 from .base import UpstreamCall
 from .bedrock_mapping import converse_request, response_tool_names
 from .bedrock_response import ConverseStreamDecoder, bedrock_error, converse_message
-from .presets import ProviderPreset
 from .transport import Timeouts
-from .upstream_errors import PARSE_FAULTS, auth_failure, connection_error, malformed_answer, timeout_error
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class BedrockProvider:
         except PARSE_FAULTS as exc:  # a part of the wrong type that botocore passed through
             raise malformed_answer(self.name, "answered a malformed Converse response", exc) from None
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: UpstreamCall) -> EventStream:
         if self.preset.reasoning == "echo":
             await ensure_provenance_key()
         request, kwargs, names = self._prepare(call)
@@ -212,13 +212,14 @@ class BedrockProvider:
         """The typed error for anything boto3, botocore or urllib3 raised."""
         if isinstance(exc, AimuxError):
             return exc
+        # botocore is loaded by the failed call; at module level it would load with every adapter (cold start).
         from botocore import exceptions as bx
         from botocore.eventstream import ParserError
         from urllib3 import exceptions as ux
 
         if isinstance(exc, bx.ClientError):  # HTTP errors and in-stream exception events
             error = exc.response.get("Error") or {}
-            meta = exc.response.get("ResponseMetadata") or {}
+            meta: Mapping[str, Any] = exc.response.get("ResponseMetadata") or {}
             status = meta.get("HTTPStatusCode")
             return bedrock_error(
                 self.name,

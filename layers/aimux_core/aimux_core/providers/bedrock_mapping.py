@@ -1,4 +1,4 @@
-"""Canonical Messages request → Bedrock Converse arguments: pure functions, no boto3 (§8.1).
+"""Canonical Messages request → Bedrock Converse arguments: pure functions, no boto3.
 
 ``converse_request`` returns the keyword arguments of ``converse``/``converse_stream``; the way back
 (responses, stream events, errors) is ``bedrock_response``. Mapping and Converse quirks:
@@ -41,22 +41,27 @@ import binascii
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, assert_never
 
 from ..errors import InvalidRequest
 from ..translate.tool_names import shorten_tool_name, tool_name_map, unsigned_tool_id
 from ..wire.anthropic import (
     CacheControl,
     ContentBlock,
+    DocumentBlock,
+    ImageBlock,
     ImageSource,
     MessagesRequest,
+    OtherBlock,
+    RedactedThinkingBlock,
     TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
     ToolUseBlock,
 )
 
 log = logging.getLogger(__name__)
 
-# Betas Claude on Bedrock accepts (unknown values fail the request there); see presets.
 IMAGE_FORMATS = {
     "image/jpeg": "jpeg",
     "image/jpg": "jpeg",
@@ -193,31 +198,34 @@ class _RequestBuilder:
                     out.append(_cache_point(cache_control))
         return out
 
-    def block(self, block: Any, path: str) -> dict[str, Any] | None:
-        kind = block.type
-        if kind == "text":
-            return {"text": block.text} if block.text else None
-        if kind == "image":
-            return {"image": self.image(block.source, path)}
-        if kind == "document":
-            return {"document": self.document(block, path)}
-        if kind == "tool_use":
-            self.has_tool_blocks = True
-            name = shorten_tool_name(block.name)
-            self.used_tools.append(name)
-            return {"toolUse": {"toolUseId": unsigned_tool_id(block.id), "name": name, "input": block.input}}
-        if kind == "tool_result":
-            self.has_tool_blocks = True
-            return {"toolResult": self.tool_result(block, path)}
-        if kind == "thinking":
-            text: dict[str, Any] = {"text": block.thinking}
-            if block.signature:
-                text["signature"] = block.signature
-            return {"reasoningContent": {"reasoningText": text}}
-        if kind == "redacted_thinking":
-            return {"reasoningContent": {"redactedContent": _b64(block.data, f"{path}.data")}}
-        log.debug("bedrock: dropping %s block at %s (no Converse equivalent)", kind, path)
-        return None
+    def block(self, block: ContentBlock, path: str) -> dict[str, Any] | None:
+        match block:
+            case TextBlock():
+                return {"text": block.text} if block.text else None
+            case ImageBlock():
+                return {"image": self.image(block.source, path)}
+            case DocumentBlock():
+                return {"document": self.document(block, path)}
+            case ToolUseBlock():
+                self.has_tool_blocks = True
+                name = shorten_tool_name(block.name)
+                self.used_tools.append(name)
+                return {"toolUse": {"toolUseId": unsigned_tool_id(block.id), "name": name, "input": block.input}}
+            case ToolResultBlock():
+                self.has_tool_blocks = True
+                return {"toolResult": self.tool_result(block, path)}
+            case ThinkingBlock():
+                text: dict[str, Any] = {"text": block.thinking}
+                if block.signature:
+                    text["signature"] = block.signature
+                return {"reasoningContent": {"reasoningText": text}}
+            case RedactedThinkingBlock():
+                return {"reasoningContent": {"redactedContent": _b64(block.data, f"{path}.data")}}
+            case OtherBlock():
+                log.debug("bedrock: dropping %s block at %s (no Converse equivalent)", block.type, path)
+                return None
+            case _:
+                assert_never(block)
 
     def image(self, source: ImageSource, path: str) -> dict[str, Any]:
         if source.type != "base64":

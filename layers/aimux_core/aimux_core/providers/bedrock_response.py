@@ -1,4 +1,4 @@
-"""Bedrock Converse output → canonical: whole responses, ConverseStream events, errors (§8.1, §3.3).
+"""Bedrock Converse output → canonical: whole responses, ConverseStream events, errors.
 
 Response (``converse_message``): text, reasoning (signature kept byte-exact; ``""`` when absent),
 redacted reasoning (base64 of the bytes), toolUse (names restored) and citations content (as text)
@@ -15,7 +15,7 @@ Stream (``ConverseStreamDecoder``; ``feed(event)`` per dict boto3 yields from ``
 
 - ``messageStart`` → ``message_start`` carrying the caller's input-token *estimate* (Converse reports
   usage only at the end), cache counts 0, ``output_tokens`` 1; an event arriving first synthesises it.
-- Text and reasoning blocks arrive without ``contentBlockStart`` (§0 item 20): their first delta, or
+- Text and reasoning blocks arrive without ``contentBlockStart`` (unlike Anthropic's streams): their first delta, or
   a delta for a new ``contentBlockIndex``, synthesises ``content_block_start`` (``text``, or
   ``thinking`` with ``{"thinking": "", "signature": ""}``) after closing a still-open block, so
   blocks never interleave. ``contentBlockStart.toolUse`` → ``tool_use`` with ``input: {}``; its
@@ -44,7 +44,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UpstreamError
+from ..translate.stream import StreamTranslator
 from ..translate.tool_names import restore_tool_name
+from ..translate.upstream_errors import (
+    auth_failure,
+    connection_error,
+    excerpt,
+    malformed_answer,
+    retry_after_seconds,
+    upstream_error,
+)
 from ..wire.anthropic import (
     ContentBlock,
     ContentBlockDeltaEvent,
@@ -66,14 +75,6 @@ from ..wire.anthropic import (
     ThinkingDelta,
     ToolUseBlock,
     Usage,
-)
-from .upstream_errors import (
-    auth_failure,
-    connection_error,
-    excerpt,
-    malformed_answer,
-    retry_after_seconds,
-    upstream_error,
 )
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ class _Block:
         self.redacted = bytearray()
 
 
-class ConverseStreamDecoder:
+class ConverseStreamDecoder(StreamTranslator[Mapping[str, Any], StreamEvent]):
     """A state machine from ConverseStream events to canonical events (see the module docstring)."""
 
     def __init__(
@@ -353,13 +354,13 @@ class ConverseStreamDecoder:
             if reasoning.get("signature"):
                 block.signature += reasoning["signature"]
         elif "toolUse" in delta:
-            block = self._open
-            if block is None or block.kind != "tool_use" or block.source != source:
+            tool = self._open
+            if tool is None or tool.kind != "tool_use" or tool.source != source:
                 what = f"streamed tool input for block {source} without contentBlockStart"
                 raise malformed_answer(self.provider, what)
             fragment = (delta["toolUse"] or {}).get("input") or ""
             if fragment:
-                out.append(ContentBlockDeltaEvent(index=block.index, delta=InputJsonDelta(partial_json=fragment)))
+                out.append(ContentBlockDeltaEvent(index=tool.index, delta=InputJsonDelta(partial_json=fragment)))
         # citation deltas and future kinds carry nothing the folded message keeps
 
     def _block_for(self, source: Any, kind: str, out: list[StreamEvent]) -> _Block:

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .presets import ProviderPreset
+    from ..presets import ProviderPreset
 
 # A field path: keys from the top of the request body; "*" walks every item of a list (tools).
 FieldPath = tuple[str, ...]

@@ -1,54 +1,25 @@
-"""The ``openai`` dialect: any Chat Completions upstream behind one adapter.
+"""The ``openai`` dialect: any Chat Completions upstream (``POST {base}/chat/completions``) behind one adapter.
 
-OpenAI, OpenRouter, Cerebras, Groq, Gemini's OpenAI endpoint, DeepSeek's OpenAI API, Ollama, vLLM
-or any base URL: ``POST {base}/chat/completions``; what differs between them lives in the preset.
+OpenAI, OpenRouter, Cerebras, Groq, Gemini, DeepSeek's OpenAI API, Ollama, vLLM or any base URL: what
+differs between them is data in the preset (``ProviderPreset.chat``, ``schema_profile``, ``reasoning``,
+``supports_images``, ``extra_headers``), never a branch here on the provider's name.
 
-Request (built once per call, compact JSON bytes):
+Contract, and the reasons behind the parts that are not obvious:
 
-- thinking kept per ``preset.reasoning`` (``prepare_thinking``): for ``echo`` upstreams (DeepSeek,
-  GLM, Kimi, MiniMax) the aimux-signed reasoning of earlier turns goes back as
-  ``preset.chat.reasoning_echo_field`` on the assistant tool-call message (they 400 without it);
-  for the others it is dropped.
-- ``preset.strip_fields`` (canonical request fields the upstream rejects) removed first.
-- ``messages_to_chat`` with ``preset.chat``; ``max_tokens`` clamped to the smallest of the preset's
-  ``chat.max_tokens_limit``, ``max_tokens_cap``, the caller's ``max_tokens_limit`` and the upstream
-  model's own limit (``model_limits``): Claude Code asks for up to 128k, most models 400 above
-  their output limit. Raised to 1 when 0 (Claude Code's cache pre-warm; OpenAI-style APIs reject 0).
-- tool schemas (and a ``response_format`` schema) cleaned per ``preset.schema_profile``
-  (``schema_cleaning``): Gemini and Cerebras 400 on keywords Claude Code always sends.
-- Gemini: assistant tool calls replayed from history carry their own
-  ``extra_content.google.thought_signature`` (kept in the tool id since the answer:
-  ``tool_names``); a call without one (the turn came from another provider, or the client lost
-  it) gets Google's documented ``"skip_thought_signature_validator"`` instead (Gemini 3 400s with
-  "Function call is missing a thought_signature" otherwise).
-- images refused up front with a 400 naming the block when ``preset.supports_images`` is false
-  (DeepSeek): never dropped silently, the model would answer about a picture it never saw.
-- streaming always asks for ``stream_options.include_usage`` (else no token counts at all), unless
-  ``preset.chat.stream_usage`` says the upstream rejects it (GLM).
-- ``Authorization: Bearer`` (none for ``auth == "none"``, e.g. local Ollama) plus
-  ``preset.extra_headers`` (OpenRouter's attribution headers); streams ask for
-  ``accept-encoding: identity`` because ``HttpTransport.stream`` yields the raw (undecoded) body.
-
-Response:
-
-- non-streaming: ``chat_completion_to_message`` (reasoning → a thinking block signed by aimux,
-  ``aimux1.<provider>.<mac>``, so Claude Code keeps it and it can be echoed later; shortened tool
-  names restored; Gemini's ``stop`` after tool calls → ``tool_use``); an error object in a 200
-  body (OpenRouter, vLLM) → its ``UpstreamError``; a body that is not JSON, breaks the schema
-  (``choices`` not a list, no ``message``, parts of the wrong type) or holds nothing usable →
-  ``malformed_answer``, a retryable upstream fault.
-- streaming: the body is read with the tolerant SSE parser (``: OPENROUTER PROCESSING`` comments,
-  ``\\r\\n``, split events), each ``data:`` payload parsed as JSON up to ``[DONE]`` and fed to
-  ``ChatChunkDecoder``, which aggregates tool calls by index (Gemini: no index; vLLM: parallel
-  calls all at index 0), holds ``message_delta`` for the trailing usage chunk (``choices`` ``[]``
-  or ``null``, Groq's ``x_groq.usage``) and raises on error chunks (OpenAI ``{"error"}``,
-  OpenRouter ``finish_reason: "error"``, vLLM ``object: "error"``). ``message_start`` carries the
-  input-token estimate (the upstream reports usage only at the end). Malformed JSON in a
-  ``data:`` line or a chunk of the wrong shape (``malformed_answer``), a body that ends before
-  ``finish_reason`` (with or without ``[DONE]``), and a JSON error body sent instead of a stream →
-  ``UpstreamError``; never a clean ``message_stop``.
-- transport faults (refused, reset, stalls before the first byte or between chunks, 4xx/5xx with
-  ``retry-after``) come typed from ``HttpTransport``. Closing the stream closes the upstream response.
+- The request is the canonical one mapped by ``translate.openai_upstream.messages_to_chat``, with
+  ``max_tokens`` clamped to the smallest limit known for the model (Claude Code asks for up to 128k;
+  most models 400 above their output limit) and tool schemas cleaned per ``schema_profile`` (Gemini and
+  Cerebras 400 on keywords Claude Code always sends). Reasoning of earlier turns goes back only to
+  ``echo`` upstreams, which 400 without it; Gemini tool calls carry their thought signatures.
+- Images sent to an upstream that cannot see them are a 400 naming the block, never dropped: the model
+  would answer about a picture it never saw.
+- Streams always ask for usage (``stream_options.include_usage``, unless the preset says the upstream
+  rejects it) and for ``accept-encoding: identity`` (the transport yields the raw body).
+- The answer is canonical: reasoning becomes a thinking block signed by aimux so it can be echoed later;
+  shortened tool names are restored. An error object in a 200 body is that upstream error; a body that
+  breaks the schema is ``malformed_answer``, a retryable fault; a stream that ends before its
+  ``finish_reason`` or carries an error chunk raises, so a broken stream never ends in a clean
+  ``message_stop``. Closing the stream closes the upstream response.
 """
 
 from __future__ import annotations
@@ -63,25 +34,25 @@ import httpx
 
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import InvalidRequest
+from ..presets import ProviderPreset
 from ..translate.openai_response import chat_completion_to_message, upstream_error
 from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
-from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+from ..translate.upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
+from ..wire.anthropic import EventStream, ImageBlock, Message, MessagesRequest, ToolResultBlock
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
-from .presets import ProviderPreset
+from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
 from .schema_cleaning import clean_schema
-from .transport import HttpTransport, Timeouts
-from .upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
+from .transport import Timeouts
 
-_DEFAULT_TIMEOUTS = Timeouts()
 _GEMINI_SKIP = {"google": {"thought_signature": "skip_thought_signature_validator"}}
 _HEAD_BYTES = 65_536  # kept while no event has arrived, to explain a body that is not a stream
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpAdapter):
     """A Chat Completions upstream as a ``Provider`` (see ``providers.base`` for the contract)."""
 
     def __init__(
@@ -91,7 +62,7 @@ class OpenAIProvider:
         api_key: str | None,
         *,
         base_url: str | None = None,
-        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         client: httpx.AsyncClient | None = None,
         max_tokens_limit: int | None = None,
         model_limits: Mapping[str, int] | None = None,
@@ -99,9 +70,8 @@ class OpenAIProvider:
         """``name`` is the configured provider name (errors, signatures); ``base_url`` overrides the
         preset's (self-hosted servers); ``max_tokens_limit`` caps every model's output and
         ``model_limits`` the output of individual upstream model ids (the catalog's ``max_output``)."""
-        self.name = name
-        self.preset = preset
-        self.url = (base_url or preset.base_url).rstrip("/") + "/chat/completions"
+        super().__init__(name, preset, api_key, base_url=base_url, timeouts=timeouts, client=client)
+        self.url = self.base_url + "/chat/completions"
         limits = [n for n in (preset.chat.max_tokens_limit, preset.max_tokens_cap, max_tokens_limit) if n]
         chat = preset.chat
         if preset.reasoning == "echo" and chat.reasoning_echo_field is None:
@@ -113,14 +83,8 @@ class OpenAIProvider:
             for model, limit in (model_limits or {}).items()
             if limit
         }
-        self._transport = HttpTransport(name, timeouts, client)
         self._sign = partial(sign_reasoning, name)  # reasoning from this dialect always comes unsigned
-        headers = {"content-type": "application/json"}
-        if api_key and preset.auth == "bearer":
-            headers["authorization"] = f"Bearer {api_key}"
-        elif api_key and preset.auth == "x-api-key":
-            headers["x-api-key"] = api_key
-        headers.update(preset.extra_headers)
+        headers = {"content-type": "application/json", **auth_headers(preset.auth, api_key), **preset.extra_headers}
         self._json_headers = {**headers, "accept": "application/json"}
         # identity: HttpTransport streams raw body bytes, so a gzip-compressed event stream would be unreadable
         self._sse_headers = {**headers, "accept": "text/event-stream", "accept-encoding": "identity"}
@@ -144,7 +108,7 @@ class OpenAIProvider:
         except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the answer
             raise malformed_answer(self.name, "answered with a malformed chat.completion", exc) from None
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: UpstreamCall) -> EventStream:
         await ensure_provenance_key()
         body, names = self.build_body(call.request, call.model, stream=True)
         decoder = ChatChunkDecoder(
@@ -185,7 +149,7 @@ class OpenAIProvider:
         finally:
             await events.aclose()
             await tapped.aclose()
-            await raw.aclose()  # type: ignore[attr-defined]
+            await raw.aclose()
 
     # ------------------------------------------------------------------ request
 
@@ -230,11 +194,11 @@ class OpenAIProvider:
                 continue
             for j, block in enumerate(turn.content):
                 where = None
-                if block.type == "image":
+                if isinstance(block, ImageBlock):
                     where = f"messages[{i}].content[{j}]"
-                elif block.type == "tool_result" and isinstance(block.content, list):  # type: ignore[union-attr]
-                    for k, item in enumerate(block.content):  # type: ignore[union-attr]
-                        if item.type == "image":
+                elif isinstance(block, ToolResultBlock) and isinstance(block.content, list):
+                    for k, item in enumerate(block.content):
+                        if isinstance(item, ImageBlock):
                             where = f"messages[{i}].content[{j}].content[{k}]"
                             break
                 if where is not None:

@@ -41,23 +41,54 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .presets import SchemaProfile
+from ..presets import SchemaProfile
 
 _SAFE_INT = 2**53 - 1
 _MAX_DEPTH = 48
 _MAX_NODES = 20_000  # inlining shared $defs can multiply a schema; past this, subschemas become untyped
 _GEMINI_FORMATS = {"string": {"enum", "date-time"}, "integer": {"int32", "int64"}, "number": {"float", "double"}}
-_OBJECT = {"properties", "required", "additionalProperties", "minProperties", "maxProperties", "propertyNames",
-           "patternProperties", "dependentRequired", "dependentSchemas", "unevaluatedProperties"}
-_ARRAY = {"items", "prefixItems", "minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains",
-          "unevaluatedItems"}
+_OBJECT = {
+    "properties",
+    "required",
+    "additionalProperties",
+    "minProperties",
+    "maxProperties",
+    "propertyNames",
+    "patternProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "unevaluatedProperties",
+}
+_ARRAY = {
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "unevaluatedItems",
+}
 _STRING = {"minLength", "maxLength", "pattern", "format", "contentEncoding", "contentMediaType"}
 _NUMBER = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "format"}
 _TYPE_KEYS = {"object": _OBJECT, "array": _ARRAY, "string": _STRING, "integer": _NUMBER, "number": _NUMBER}
 _ALL_TYPE_KEYS = _OBJECT | _ARRAY | _STRING | _NUMBER
 # Constraints the strict profile cannot send but that tell the model something: kept as hints.
-_STRICT_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength",
-                 "maxLength", "pattern", "format", "minItems", "maxItems", "default")
+_STRICT_HINTS = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minItems",
+    "maxItems",
+    "default",
+)
 _GEMINI_KEEP = {"array": ("minItems", "maxItems"), "string": ("minLength", "maxLength"),
                 "object": ("minProperties", "maxProperties"), "integer": ("minimum", "maximum"),
                 "number": ("minimum", "maximum")}  # fmt: skip
@@ -212,8 +243,9 @@ class _Cleaner:
         kind = types[0] if types else _inferred_type(node)
         return self._single(node, kind, nullable, nested)
 
-    def _union(self, node: dict[str, Any], branches: list[Any], types: list[str], nullable: bool,
-               nested: bool) -> dict[str, Any]:
+    def _union(
+        self, node: dict[str, Any], branches: list[Any], types: list[str], nullable: bool, nested: bool
+    ) -> dict[str, Any]:
         """``anyOf``/``oneOf``/type arrays: the node's type-specific keywords move into the branches."""
         shared = {k: v for k, v in node.items() if k in _ALL_TYPE_KEYS or k == "enum"}
         kept: list[dict[str, Any]] = []

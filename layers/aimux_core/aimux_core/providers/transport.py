@@ -45,17 +45,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from ..errors import UpstreamError
+from ..settings import UpstreamTransport
+from ..translate.upstream_errors import connection_error, timeout_error, upstream_error
 from .aiohttp_backend import AiohttpBackend
-from .upstream_errors import connection_error, timeout_error, upstream_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +83,11 @@ class Reply:
     body: bytes
 
 
-TRANSPORT_ENV = "AIMUX_UPSTREAM_TRANSPORT"  # "aiohttp" (default) or "httpx"
 _LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
 log = logging.getLogger("aimux.transport")
 
 _client: httpx.AsyncClient | None = None
+_backend: UpstreamTransport = "aiohttp"
 _client_loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -119,13 +119,15 @@ async def close_shared_client() -> None:
         _client, _client_loop = None, None
 
 
-def new_client(backend: str | None = None) -> httpx.AsyncClient:
-    """A pooled client like the shared one; ``backend`` is "aiohttp" or "httpx" (default: see module docstring)."""
-    kind = backend or os.environ.get(TRANSPORT_ENV, "").strip().lower() or "aiohttp"
-    if kind not in ("aiohttp", "httpx"):
-        # Read on the first upstream call, where raising would fail every request: say so and go on.
-        log.warning("%s must be 'aiohttp' or 'httpx', not %r: using aiohttp", TRANSPORT_ENV, kind)
-        kind = "aiohttp"
+def use_backend(backend: UpstreamTransport) -> None:
+    """What moves the shared client's bytes from now on (``AIMUX_UPSTREAM_TRANSPORT``, set at assembly)."""
+    global _backend
+    _backend = backend
+
+
+def new_client(backend: UpstreamTransport | None = None) -> httpx.AsyncClient:
+    """A pooled client like the shared one; ``backend`` is "aiohttp" or "httpx" (default: ``use_backend``'s)."""
+    kind = backend or _backend
     transport: httpx.AsyncBaseTransport | None = None
     if kind == "aiohttp" and not _environment_proxies():
         try:
@@ -155,7 +157,7 @@ class _Client(httpx.AsyncClient):
     each answer for cookies was also ~4 % of a small request's CPU (``bench/README.md``).
     """
 
-    @property  # type: ignore[override]
+    @property
     def cookies(self) -> httpx.Cookies:
         return _NO_COOKIES
 
@@ -166,7 +168,7 @@ class _Client(httpx.AsyncClient):
 
 def _environment_proxies() -> bool:
     """Whether the environment names a proxy (what httpx would honour with its own transport)."""
-    import urllib.request
+    import urllib.request  # slow to import (http.client, email): only when the shared client is built
 
     return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
 
@@ -261,7 +263,7 @@ class HttpTransport:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
             chunks.append(chunk)
 
-    async def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncIterator[bytes]:
+    async def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncGenerator[bytes, None]:
         """POST and yield body chunks; the first must come within ``first_byte``, the rest within ``idle``."""
         t = self.timeouts
         deadline = time.monotonic() + t.total

@@ -9,18 +9,11 @@ address the same entry (``get`` finds them; listings show the ``id`` only).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """List price in USD per million tokens; cache reads and writes have their own rates."""
-
-    input: float
-    output: float
-    cache_read: float
-    cache_write: float
+from ..accounting.pricing import Price
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +33,6 @@ class ModelEntry:
     @property
     def created_unix(self) -> int:
         """``created_at`` as the Unix seconds OpenAI's model objects carry."""
-        from datetime import datetime
-
         return int(datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp())
 
 
@@ -53,7 +44,7 @@ class Catalog:
         self._by_id = {alias: entry for entry in self._entries for alias in entry.aliases}
         self._by_id.update({entry.id: entry for entry in self._entries})  # an id wins over an alias
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ModelEntry]:
         return iter(self._entries)
 
     def __len__(self) -> int:

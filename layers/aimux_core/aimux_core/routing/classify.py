@@ -94,8 +94,8 @@ def classify(request: MessagesRequest, *, estimated_tokens: int, long_context_th
         return result("background", f"haiku-class model {request.model}")
     if is_side_request(request):
         return result("background", "small structured side request")
-    if thinking:
-        return result("thinking", f"thinking {request.thinking.type}")  # type: ignore[union-attr]
+    if thinking and request.thinking is not None:
+        return result("thinking", f"thinking {request.thinking.type}")
     if tools:
         return result("tools", f"{len(request.tools or ())} tools offered")
     return result("default", "plain request")

@@ -32,14 +32,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from ..errors import AimuxError, UpstreamError
-from ..providers.base import Provider, RequestContext, UpstreamCall
+from ..providers.base import Provider, RequestContext, UpstreamCall, with_max_tokens
 from ..state.cooldowns import Cooldown, Cooldowns
-from ..wire.anthropic import Message, MessagesRequest, StreamEvent
+from ..wire.anthropic import EventStream, Message, MessagesRequest, StreamEvent
 from .table import Target
 from .unserved import Attempt, Down, Walk, describe, unserved, with_attempts
 
@@ -48,6 +48,9 @@ _CONTENT_EVENTS = frozenset({"content_block_start", "content_block_delta", "mess
 # fleet, and a monotonic sleep may end a hair before the wall clock reaches them.
 _PAST_THE_END = 0.005
 WhenAllDown = Literal["try", "refuse"]
+
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ class Refusal:
 class Guard(Protocol):
     """Breaker, health and provider-cap bookkeeping around each attempt."""
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         """A ticket to call ``target``, or a ``Refusal``. ``force``: the request has nowhere else to go,
         so admit past an open circuit (never past a provider cap)."""
 
@@ -89,7 +92,7 @@ class Guard(Protocol):
 class OpenGuard:
     """Admits everything and records nothing (no breaker configured)."""
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         return True
 
     async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
@@ -105,6 +108,14 @@ class Outcome:
 
     target: Target
     attempts: list[Attempt]
+
+
+def upstream_call(request: MessagesRequest, target: Target, context: RequestContext) -> UpstreamCall:
+    """The call of ``request`` to ``target``, ``max_tokens`` clamped to the model's ``max_output``."""
+    entry = target.entry
+    if entry is not None and request.max_tokens > entry.max_output:
+        request = with_max_tokens(request, entry.max_output)
+    return UpstreamCall(request, target.model, context)
 
 
 @dataclass(slots=True)
@@ -128,7 +139,7 @@ class Dispatcher:
     ) -> tuple[Message, Outcome]:
         async def attempt(target: Target, ticket: Any, blamed: set[str]) -> Message:
             started = self.clock()
-            message = await self._provider(target).create(UpstreamCall.for_target(request, target, context))
+            message = await self._provider(target).create(upstream_call(request, target, context))
             elapsed = (self.clock() - started) * 1000
             await self.guard.succeeded(target, ticket, elapsed, None)
             return message
@@ -137,10 +148,10 @@ class Dispatcher:
 
     async def open_stream(
         self, request: MessagesRequest, context: RequestContext, targets: tuple[Target, ...]
-    ) -> tuple[AsyncIterator[StreamEvent], Outcome]:
-        async def attempt(target: Target, ticket: Any, blamed: set[str]) -> AsyncIterator[StreamEvent]:
+    ) -> tuple[EventStream, Outcome]:
+        async def attempt(target: Target, ticket: Any, blamed: set[str]) -> EventStream:
             started = self.clock()
-            upstream = self._provider(target).stream(UpstreamCall.for_target(request, target, context))
+            upstream = self._provider(target).stream(upstream_call(request, target, context))
             held: list[StreamEvent] = []
             try:
                 async for event in upstream:
@@ -152,7 +163,7 @@ class Dispatcher:
                         "upstream stream ended before any content", provider=target.provider, retryable=True
                     )
             except BaseException:
-                await upstream.aclose()  # type: ignore[attr-defined]
+                await upstream.aclose()
                 raise
             ttft = (self.clock() - started) * 1000
             return self._finish_stream(held, upstream, target, ticket, started, ttft, blamed)
@@ -162,8 +173,8 @@ class Dispatcher:
     # ------------------------------------------------------------------ the walk
 
     async def _walk(
-        self, targets: tuple[Target, ...], attempt: Callable[[Target, Any, set[str]], Awaitable[Any]]
-    ) -> Any:
+        self, targets: tuple[Target, ...], attempt: Callable[[Target, Any, set[str]], Awaitable[R]]
+    ) -> tuple[R, Outcome]:
         policy = self.policy
         deadline = self.clock() + policy.deadline
         walk = Walk()
@@ -182,7 +193,7 @@ class Dispatcher:
                     if cooldown is not None:
                         walk.down.append(self._cooling(target, cooldown))
                         continue
-                ticket = await self.guard.admit(target, force=force)
+                ticket = await self.guard.acquire(target, force=force)
                 if isinstance(ticket, Refusal):
                     walk.down.append(Down(target, ticket.reason, ticket.retry_after, False, ticket.forcible))
                     continue
@@ -263,7 +274,7 @@ class Dispatcher:
         """Backoff before the next round; when every target cools after a load signal, at least until
         the first recovers (a refused key or a spent quota is not waited for: see ``_walk``). None:
         every target rests and ``when_all_down`` is ``refuse``, so answer now."""
-        backoff = min(self.policy.backoff_max, self.policy.backoff_base * (2**rounds))
+        backoff = min(self.policy.backoff_max, self.policy.backoff_base * 2.0**rounds)
         backoff *= 0.5 + self.rng.random() / 2
         resting = self._rest.live(t.key for t in targets)
         if not targets or len({t.key for t in targets}) != len(resting):
@@ -296,13 +307,13 @@ class Dispatcher:
     async def _finish_stream(
         self,
         held: list[StreamEvent],
-        upstream: AsyncIterator[StreamEvent],
+        upstream: EventStream,
         target: Target,
         ticket: Any,
         started: float,
         ttft_ms: float,
         blamed: set[str],
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> EventStream:
         """Replay the held events, then the rest; report the outcome once the stream ends (a failure
         counts against the breaker only if no earlier attempt of the request already did)."""
         ok = False
@@ -317,7 +328,7 @@ class Dispatcher:
             self._rest.start(target.key, error)
             raise
         finally:
-            await upstream.aclose()  # type: ignore[attr-defined]
+            await upstream.aclose()
             if ok:
                 await self.guard.succeeded(target, ticket, (self.clock() - started) * 1000, ttft_ms)
 

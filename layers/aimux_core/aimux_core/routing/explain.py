@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import InvalidRequest
 from ..translate.errors import invalid_request_from_validation
+from ..translate.openai_request import chat_to_messages
 from ..wire.anthropic import MessagesRequest
+from ..wire.openai import ChatCompletionRequest
 from .select import Decision, HealthView, RequestMeta, Selector
 from .table import RoutingTable
 
@@ -35,9 +37,6 @@ def load_request(path: Path) -> tuple[MessagesRequest, RequestMeta]:
     session = headers.get("x-claude-code-session-id")
     try:
         if "chat/completions" in request_path or _looks_like_openai(body):
-            from ..translate.openai_request import chat_to_messages
-            from ..wire.openai import ChatCompletionRequest
-
             chat = ChatCompletionRequest.model_validate(body)
             request = chat_to_messages(chat, default_max_tokens=_DEFAULT_MAX_TOKENS)
         else:

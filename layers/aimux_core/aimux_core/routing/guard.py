@@ -1,4 +1,4 @@
-"""The breaker-and-health ``Guard`` dispatch uses: admission before a call, bookkeeping after it.
+"""The breaker-and-health ``Guard`` dispatch uses: permit before a call, bookkeeping after it.
 
 - Breakers are keyed per provider, or per provider+model when ``scope`` is ``"model"``; health
   statistics always per provider+model (the key lowest-latency routing orders by).
@@ -27,12 +27,13 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from ..errors import UpstreamError
+from ..limits.provider_caps import Lease, ProviderLimiter
+from ..state.background import BackgroundWrites
 from ..state.breaker import CircuitBreaker, breaker_key
 from ..state.clock import Clock
 from ..state.cooldowns import Cooldowns
 from ..state.failure_policy import StateFailurePolicy
 from ..state.health import HealthTracker
-from ..state.provider_limits import Lease, ProviderLimiter
 from ..state.store import StoreError
 from .dispatch import Refusal
 from .select import HealthView, Resting
@@ -41,6 +42,9 @@ from .table import Target
 log = logging.getLogger("aimux.guard")
 BreakerScope = Literal["provider", "model"]
 _AT_CAP = Refusal("provider at its limits", forcible=False)
+
+
+AttemptResult = Literal["ok", "failed", "neutral"]
 
 
 def _is_client_fault(error: UpstreamError) -> bool:
@@ -64,7 +68,7 @@ class BreakerGuard:
         self.health = health
         self.scope = scope
         self.cooldowns = cooldowns
-        self._pending: set[asyncio.Task[None]] = set()
+        self._writes = BackgroundWrites(log)
 
     def breaker_key(self, target: Target) -> str:
         return breaker_key(target.provider, target.model if self.scope == "model" else None)
@@ -72,17 +76,17 @@ class BreakerGuard:
     def breaker_for(self, target: Target) -> CircuitBreaker:
         return self.breakers.get(target.provider, self.default)
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
         try:
-            admission = await self.breaker_for(target).allow(self.breaker_key(target))
+            permit = await self.breaker_for(target).allow(self.breaker_key(target))
         except StoreError as exc:  # state unreachable: serve rather than refuse (the policy of a later issue)
             log.warning("breaker state unavailable for %s: %s", target.key, type(exc).__name__)
             return True
-        if admission.allowed:
-            return admission
+        if permit.allowed:
+            return permit
         if force:
             return True  # every target is down: call this one anyway, outside the breaker's books
-        return Refusal(f"circuit {admission.reason.replace('_', ' ')}", admission.retry_after)
+        return Refusal(f"circuit {permit.reason.replace('_', ' ')}", permit.retry_after)
 
     async def succeeded(self, target: Target, ticket: Any, latency_ms: float, ttft_ms: float | None) -> None:
         self._later(self._record(target, ticket, "ok", latency_ms=latency_ms, ttft_ms=ttft_ms))
@@ -95,7 +99,7 @@ class BreakerGuard:
             self._later(self._record(target, ticket, "ok", latency_ms=0.0, ttft_ms=None, count_health=False))
             return
         key = self.breaker_key(target)
-        outcome = "neutral"
+        outcome: AttemptResult = "neutral"
         if error.is_fault and key not in blamed:
             blamed.add(key)
             outcome = "failed"
@@ -131,19 +135,16 @@ class BreakerGuard:
 
     async def drain(self) -> None:
         """Wait for every pending state write."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     def _later(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._writes.later(work, "breaker and health record")
 
     async def _record(
         self,
         target: Target,
         ticket: Any,
-        outcome: Literal["ok", "failed", "neutral"],
+        outcome: AttemptResult,
         *,
         latency_ms: float,
         ttft_ms: float | None,
@@ -198,21 +199,21 @@ class CappedGuard:
         self.policy = policy
         self.clock = clock
         self.count_inflight = count_inflight
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._writes = BackgroundWrites(log)
 
     @property
     def cooldowns(self) -> Cooldowns | None:
         return self.inner.cooldowns
 
-    async def admit(self, target: Target, *, force: bool = False) -> Any:
-        lease = await self.policy.guarded(
+    async def acquire(self, target: Target, *, force: bool = False) -> Any:
+        lease: Lease | None = await self.policy.guarded(
             self.limiter.try_acquire(target.provider),
             what="provider slot",
             fallback=Lease.unchecked(target.provider, self.clock.now()),
         )
         if lease is None:
             return _AT_CAP
-        ticket = await self.inner.admit(target, force=force)
+        ticket = await self.inner.acquire(target, force=force)
         if isinstance(ticket, Refusal):
             self._release(lease)
             return ticket
@@ -237,8 +238,7 @@ class CappedGuard:
         return replace(view, inflight=inflight)
 
     async def drain(self) -> None:
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
         await self.inner.drain()
 
     async def _inflight(self, providers: set[str]) -> dict[str, int]:
@@ -251,6 +251,4 @@ class CappedGuard:
     def _release(self, lease: Lease) -> None:
         release = self.limiter.release(lease)
         work = self.policy.guarded(release, what="provider slot release", fallback=None, answered=True)
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._writes.later(work, "provider slot release")

@@ -130,11 +130,12 @@ class Selector:
         found = classify(request, estimated_tokens=estimated_tokens, long_context_threshold=threshold)
         explicit = _explicit_targets(request.model, meta.explicit_provider, table)
         if explicit is not None:
-            targets, reason = explicit
-            return Decision(tuple(targets), found.scenario, "explicit", reason, (), found, f"explicit {reason}")
+            chosen, why = explicit
+            return Decision(tuple(chosen), found.scenario, "explicit", why, (), found, f"explicit {why}")
 
         if meta.route_override is not None and meta.route_override in table.routes:
-            head, route = [], table.routes[meta.route_override]
+            head: list[Target] = []
+            route = table.routes[meta.route_override]
             reason = f"{meta.route_note or 'route override'}; {found.reason}"
             decided_by = meta.route_note or "route override"
         else:

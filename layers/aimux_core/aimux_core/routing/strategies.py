@@ -5,7 +5,7 @@ Each strategy is a function of the tier, the request's expected size and the hea
 with randomness and rotation injected so tests can pin them.
 
 ``least_connections`` orders by the requests in flight to each target's provider across the whole
-fleet: the counts the provider concurrency leases keep in the state store (``state.provider_limits``),
+fleet: the counts the provider concurrency leases keep in the state store (``limits.provider_caps``),
 as the health view last saw them (refreshed by this process's own lease writes, and read with the
 health snapshot every few seconds otherwise). Equal counts are shuffled, so instances that share a
 slightly old view do not all pile onto the same target. It needs ``limits.max_concurrency`` on every
@@ -26,7 +26,7 @@ from .table import Strategy, Target
 class RoundRobin:
     """Per-process rotation counters, one per tier (keyed by the tier's target keys)."""
 
-    _counters: dict[tuple[str, ...], itertools.count] = field(default_factory=dict)
+    _counters: dict[tuple[str, ...], itertools.count[int]] = field(default_factory=dict)
 
     def next(self, tier: Sequence[Target]) -> int:
         key = tuple(t.key for t in tier)
@@ -45,15 +45,16 @@ class OrderingContext:
 
 
 def _weight(target: Target) -> float:
-    return float(getattr(target.entry, "weight", 1) or 0) if target.entry is not None else 1.0
+    return float(target.entry.weight or 0) if target.entry is not None else 1.0
 
 
 def _cost(target: Target, ctx: OrderingContext) -> float:
     """Expected USD for this request; unpriced targets sort last."""
-    price = getattr(target.entry, "price", None) if target.entry is not None else None
+    price = target.entry.price if target.entry is not None else None
     if price is None:
         return float("inf")
-    return (ctx.input_tokens * price.input + ctx.output_tokens * price.output) / 1_000_000
+    cost: float = (ctx.input_tokens * price.input + ctx.output_tokens * price.output) / 1_000_000
+    return cost
 
 
 def _weighted(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:

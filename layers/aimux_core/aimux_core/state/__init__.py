@@ -13,7 +13,7 @@ cooldowns.py      Cooldowns: targets resting after a rate limit, an overload, a 
 
 from .breaker import CircuitBreaker, breaker_key
 from .breaker_model import (
-    Admission,
+    BreakerPermit,
     BreakerSettings,
     BreakerState,
     BreakerView,
@@ -30,7 +30,7 @@ from .store import ABSENT, Absent, ConditionFailed, Item, Store, StoreError, Sto
 __all__ = [
     "ABSENT",
     "Absent",
-    "Admission",
+    "BreakerPermit",
     "BreakerSettings",
     "BreakerState",
     "BreakerView",

@@ -38,7 +38,7 @@ from typing import TypeVar, cast
 
 from .breaker_model import (
     STATE_SK,
-    Admission,
+    BreakerPermit,
     BreakerSettings,
     BreakerState,
     BreakerView,
@@ -58,7 +58,7 @@ from .clock import Clock
 from .store import ABSENT, ConditionFailed, Store
 
 __all__ = [
-    "Admission",
+    "BreakerPermit",
     "BreakerSettings",
     "BreakerState",
     "BreakerView",
@@ -102,13 +102,13 @@ class CircuitBreaker:
 
     # --- the hot path ---
 
-    async def allow(self, key: str) -> Admission:
+    async def allow(self, key: str) -> BreakerPermit:
         """May a request go to ``key`` now? Closed: yes, from the cached record. Otherwise see the module."""
         record = await self._cache.get(key, lambda: self._read(key))
-        admission = decide_without_store(key, record, self._clock.now(), self.settings)
-        if admission is not None:
-            return admission
-        refused = Admission(key, False, record.state, record.generation, "contention", retry_after=0.0)
+        permit = decide_without_store(key, record, self._clock.now(), self.settings)
+        if permit is not None:
+            return permit
+        refused = BreakerPermit(key, False, record.state, record.generation, "contention", retry_after=0.0)
         return await self._transact(key, self._probe_decision(key), refused, first=None)
 
     async def snapshot(self, keys: Iterable[str]) -> dict[str, BreakerView]:
@@ -119,31 +119,31 @@ class CircuitBreaker:
 
     # --- results, recorded after the answer ---
 
-    async def record_success(self, key: str, admission: Admission) -> None:
-        """A request admitted by ``admission`` succeeded."""
-        if not admission.allowed:
+    async def record_success(self, key: str, permit: BreakerPermit) -> None:
+        """A request admitted by ``permit`` succeeded."""
+        if not permit.allowed:
             return
-        if admission.is_probe:
-            await self._transact(key, self._probe_success_decision(admission), None, first=None)
+        if permit.is_probe:
+            await self._transact(key, self._probe_success_decision(permit), None, first=None)
             return
-        record, _ = await _both(self._read(key), self._count_in_window(key, admission.generation, failed=False))
+        record, _ = await _both(self._read(key), self._count_in_window(key, permit.generation, failed=False))
         self._cache.put(key, record)
         # a success ends the run of consecutive failures (no write when there was none)
-        await self._transact(key, self._forget_failures_decision(admission), None, first=record)
+        await self._transact(key, self._forget_failures_decision(permit), None, first=record)
 
-    async def record_failure(self, key: str, admission: Admission) -> None:
-        """A request admitted by ``admission`` failed (an upstream fault, not a client error)."""
-        if not admission.allowed:
+    async def record_failure(self, key: str, permit: BreakerPermit) -> None:
+        """A request admitted by ``permit`` failed (an upstream fault, not a client error)."""
+        if not permit.allowed:
             return
-        if admission.is_probe:
-            await self._transact(key, self._probe_failure_decision(admission), None, first=None)
+        if permit.is_probe:
+            await self._transact(key, self._probe_failure_decision(permit), None, first=None)
             return
-        generation = admission.generation
+        generation = permit.generation
         counted, _ = await _both(
             self._count_consecutive_failure(key, generation), self._count_in_window(key, generation, failed=True)
         )
         if counted is None:
-            return  # the breaker left this phase since the admission: the result is stale
+            return  # the breaker left this phase since the permit: the result is stale
         self._cache.put(key, counted)
         if counted.state is not CircuitState.CLOSED or counted.generation != generation:
             return
@@ -157,12 +157,12 @@ class CircuitBreaker:
             return
         await self._transact(key, self._trip_decision(generation, reason), None, first=counted, reason=reason)
 
-    async def record_neutral(self, key: str, admission: Admission) -> None:
-        """A request admitted by ``admission`` ended in a way that says nothing about ``key``'s health (a
+    async def record_neutral(self, key: str, permit: BreakerPermit) -> None:
+        """A request admitted by ``permit`` ended in a way that says nothing about ``key``'s health (a
         load signal, a refused key, a repeat within one client request): no count; a probe frees its slot."""
-        if not admission.allowed or not admission.is_probe:
+        if not permit.allowed or not permit.is_probe:
             return
-        await self._transact(key, self._probe_neutral_decision(admission), None, first=None)
+        await self._transact(key, self._probe_neutral_decision(permit), None, first=None)
 
     async def reset(self, key: str) -> None:
         """Close the breaker now (an operator's decision), whatever its state."""
@@ -176,8 +176,8 @@ class CircuitBreaker:
 
     # --- decisions (pure given the record and the clock) ---
 
-    def _probe_decision(self, key: str) -> Callable[[BreakerState], Decision[Admission]]:
-        def decide(record: BreakerState) -> Decision[Admission]:
+    def _probe_decision(self, key: str) -> Callable[[BreakerState], Decision[BreakerPermit]]:
+        def decide(record: BreakerState) -> Decision[BreakerPermit]:
             now = self._clock.now()
             answer = decide_without_store(key, record, now, self.settings)
             if answer is not None:
@@ -188,37 +188,37 @@ class CircuitBreaker:
                 updated = record.half_opened(now, lease_id, expiry)
             else:
                 updated = record.with_lease(now, lease_id, expiry)
-            return updated, Admission(key, True, updated.state, updated.generation, "probe", lease_id=lease_id)
+            return updated, BreakerPermit(key, True, updated.state, updated.generation, "probe", lease_id=lease_id)
 
         return decide
 
-    def _probe_success_decision(self, admission: Admission) -> Callable[[BreakerState], Decision[None]]:
+    def _probe_success_decision(self, permit: BreakerPermit) -> Callable[[BreakerState], Decision[None]]:
         def decide(record: BreakerState) -> Decision[None]:
-            if record.state is not CircuitState.HALF_OPEN or record.generation != admission.generation:
+            if record.state is not CircuitState.HALF_OPEN or record.generation != permit.generation:
                 return None, None  # another probe already decided this phase
             now = self._clock.now()
-            updated = record.with_probe_success(now, admission.lease_id)
+            updated = record.with_probe_success(now, permit.lease_id)
             if updated.half_open_successes >= self.settings.success_to_close:
                 updated = updated.closed(now)
             return updated, None
 
         return decide
 
-    def _probe_failure_decision(self, admission: Admission) -> Callable[[BreakerState], Decision[None]]:
+    def _probe_failure_decision(self, permit: BreakerPermit) -> Callable[[BreakerState], Decision[None]]:
         def decide(record: BreakerState) -> Decision[None]:
-            if record.state is not CircuitState.HALF_OPEN or record.generation != admission.generation:
+            if record.state is not CircuitState.HALF_OPEN or record.generation != permit.generation:
                 return None, None
             return record.opened(self._clock.now()), None
 
         return decide
 
-    def _probe_neutral_decision(self, admission: Admission) -> Callable[[BreakerState], Decision[None]]:
+    def _probe_neutral_decision(self, permit: BreakerPermit) -> Callable[[BreakerState], Decision[None]]:
         def decide(record: BreakerState) -> Decision[None]:
-            if record.state is not CircuitState.HALF_OPEN or record.generation != admission.generation:
+            if record.state is not CircuitState.HALF_OPEN or record.generation != permit.generation:
                 return None, None
-            if admission.lease_id not in record.probe_leases:
+            if permit.lease_id not in record.probe_leases:
                 return None, None
-            return record.without_lease(self._clock.now(), admission.lease_id), None
+            return record.without_lease(self._clock.now(), permit.lease_id), None
 
         return decide
 
@@ -232,9 +232,9 @@ class CircuitBreaker:
 
         return decide
 
-    def _forget_failures_decision(self, admission: Admission) -> Callable[[BreakerState], Decision[None]]:
+    def _forget_failures_decision(self, permit: BreakerPermit) -> Callable[[BreakerState], Decision[None]]:
         def decide(record: BreakerState) -> Decision[None]:
-            closed_here = record.state is CircuitState.CLOSED and record.generation == admission.generation
+            closed_here = record.state is CircuitState.CLOSED and record.generation == permit.generation
             if not closed_here or record.consecutive_failures == 0:
                 return None, None
             return record.with_failures_forgotten(), None

@@ -184,7 +184,7 @@ class BreakerState:
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class BreakerPermit:
     """The answer to "may this request go to the upstream?", remembered until its result is recorded.
 
     ``generation`` is the phase the admission belongs to; ``lease_id`` is set for half-open probes;
@@ -250,23 +250,23 @@ class Transition:
     at: float
 
 
-def decide_without_store(key: str, record: BreakerState, now: float, settings: BreakerSettings) -> Admission | None:
+def decide_without_store(key: str, record: BreakerState, now: float, settings: BreakerSettings) -> BreakerPermit | None:
     """Answer ``allow`` from a (possibly cached) record when no write is needed, else None.
 
     Closed admits; open within its cooldown refuses; half-open with every probe slot leased refuses.
     Everything else (cooled down, or a probe slot free) needs a compare-and-set on the store.
     """
     if record.state is CircuitState.CLOSED:
-        return Admission(key, True, record.state, record.generation, "closed")
+        return BreakerPermit(key, True, record.state, record.generation, "closed")
     if record.state is CircuitState.OPEN:
         retry_at = record.retry_at(settings)
         if retry_at is not None and now < retry_at:
-            return Admission(key, False, record.state, record.generation, "open", retry_after=retry_at - now)
+            return BreakerPermit(key, False, record.state, record.generation, "open", retry_after=retry_at - now)
         return None
     leases = record.live_leases(now)
     if len(leases) >= settings.half_open_max_probes:
         wait = max(0.0, min(leases.values()) - now)
-        return Admission(key, False, record.state, record.generation, "probes_busy", retry_after=wait)
+        return BreakerPermit(key, False, record.state, record.generation, "probes_busy", retry_after=wait)
     return None
 
 

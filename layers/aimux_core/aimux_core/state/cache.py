@@ -1,10 +1,9 @@
 """A per-process snapshot cache: values stay fresh for ``ttl_seconds``, loads are shared.
 
 The hot path must not read the store per request, so breaker and health snapshots are kept here for a
-few seconds (by the monotonic clock). When a value is stale, the first caller loads it and every
-concurrent caller for the same key awaits that same load ("single flight"): a burst of a hundred
-requests after expiry costs one store read, not a hundred. A failed load is not cached; its error goes
-to everyone who waited for it.
+few seconds (by the monotonic clock). When a value is stale, concurrent callers share one load
+(``SingleFlight``): a burst of a hundred requests after expiry costs one store read, not a hundred. A
+failed load is not cached; its error goes to everyone who waited for it.
 
 Staleness is the price: a change made by another instance is seen here up to ``ttl_seconds`` late.
 Changes this process makes itself are ``put`` straight in, so it always sees its own writes.
@@ -17,6 +16,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from .clock import Clock
+from .single_flight import SingleFlight
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -31,7 +31,7 @@ class TtlCache(Generic[K, V]):
         self._clock = clock
         self.ttl_seconds = ttl_seconds
         self._entries: dict[K, tuple[float, V]] = {}
-        self._loading: dict[K, asyncio.Task[V]] = {}
+        self._flights: SingleFlight[K, V] = SingleFlight()
         self._writes: dict[K, int] = {}
 
     def peek(self, key: K) -> V | None:
@@ -61,13 +61,7 @@ class TtlCache(Generic[K, V]):
         value = self.peek(key)
         if value is not None:
             return value
-        task = self._loading.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._load(key, load))
-            self._loading[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        # shield: one caller being cancelled must not cancel the load the others are waiting for
-        return await asyncio.shield(task)
+        return await self._flights.run(key, lambda: self._load(key, load))
 
     async def get_many(self, keys: Iterable[K], load: Callable[[K], Awaitable[V]]) -> dict[K, V]:
         """Fresh values for all ``keys``; the stale ones are loaded concurrently."""
@@ -93,12 +87,6 @@ class TtlCache(Generic[K, V]):
                 return newer
         self.put(key, value)
         return value
-
-    def _finished(self, key: K, task: asyncio.Task[V]) -> None:
-        if self._loading.get(key) is task:
-            del self._loading[key]
-        if not task.cancelled():
-            task.exception()  # mark retrieved: the waiters already got it, or nobody is left to
 
 
 def _bind(load: Callable[[K], Awaitable[V]], key: K) -> Callable[[], Awaitable[V]]:

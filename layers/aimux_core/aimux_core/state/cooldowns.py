@@ -21,13 +21,13 @@ The write keeps the later end when instances race (read, then compare-and-set on
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LOAD_SIGNALS, CooldownReason, UpstreamError
+from .background import BackgroundWrites
 from .clock import Clock
 from .store import ABSENT, ConditionFailed, Item, Store, StoreError
 
@@ -129,7 +129,7 @@ class Cooldowns:
         self.settings = settings or CooldownSettings()
         self._on_start = on_start
         self._known: dict[str, Cooldown] = {}
-        self._pending: set[asyncio.Task[None]] = set()
+        self._writes = BackgroundWrites(log)
 
     def now(self) -> float:
         """The time cooldowns are measured in (``Cooldown.until``)."""
@@ -176,9 +176,7 @@ class Cooldowns:
             except Exception:  # a metrics hook must never fail the request that caused the cooldown
                 log.exception("cooldown hook failed for %s", key)
         if self._store is not None and seconds >= self.settings.share_from:
-            task = asyncio.ensure_future(self._share(cooldown))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._writes.later(self._share(cooldown), "cooldown share")
         return cooldown
 
     def learn(self, cooldowns: Iterable[Cooldown]) -> None:
@@ -190,8 +188,7 @@ class Cooldowns:
 
     async def drain(self) -> None:
         """Wait for the pending store writes."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     async def _share(self, cooldown: Cooldown) -> None:
         """Write ``cooldown`` unless the store already holds a later one (compare-and-set, bounded)."""

@@ -37,17 +37,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from .clock import Clock, SystemClock
 from .dynamodb_client import (
-    TABLE_ENV,
     ConditionRefused,
     TransactionCancelled,
     create_table,
-    endpoint_from_env,
     executor,
     make_client,
     shared_client,
@@ -71,8 +68,8 @@ from .dynamodb_expressions import (
     transact_item,
 )
 from .store import Absent, ConditionFailed, Item, StoreUnavailable
-from .transaction import AddOp, Operation, check_expect_version, check_limits, prepare
-from .values import check_key, clean_deltas, clean_expect, clean_item, clean_remove, normalize_number
+from .transaction import AddOp, Operation, prepare
+from .values import add_args, check_key, put_args
 
 __all__ = ["ADD_ATTEMPTS", "TRANSACT_ATTEMPTS", "DynamoStore", "create_table", "make_client"]
 
@@ -85,19 +82,18 @@ class DynamoStore:
 
     def __init__(
         self,
-        table_name: str | None = None,
+        table_name: str,
         *,
         client: Any = None,
         endpoint_url: str | None = None,
         region: str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        name = table_name or os.environ.get(TABLE_ENV)
-        if not name:
-            raise ValueError(f"DynamoStore needs a table name (argument or ${TABLE_ENV})")
-        self.table_name = name
+        if not table_name:
+            raise ValueError("DynamoStore needs a table name (AIMUX_TABLE)")
+        self.table_name = table_name
         self._client = client
-        self._endpoint_url = endpoint_url or endpoint_from_env()
+        self._endpoint_url = endpoint_url
         self._region = region
         self._clock: Clock = clock or SystemClock()
 
@@ -119,9 +115,7 @@ class DynamoStore:
         return decode_item(raw)
 
     async def put(self, pk: str, sk: str, item: Mapping[str, Any], *, expect_version: int | Absent | None) -> int:
-        check_key(pk, sk)
-        attributes = clean_item(item)
-        check_expect_version(expect_version)
+        attributes = put_args(pk, sk, item, expect_version)
         params, version = put_request(pk, sk, attributes, expect_version, self._clock.now())
         try:
             await self._call("put_item", pk, sk, self._table(params))
@@ -140,15 +134,11 @@ class DynamoStore:
         remove: Collection[str] = (),
         expires_at: float | None = None,
     ) -> Item:
-        check_key(pk, sk)
-        increments = clean_deltas(deltas)
-        limits = check_limits(limit)
-        expected = clean_expect(expect)
-        removed = clean_remove(remove, increments)
-        expiry = None if expires_at is None else normalize_number(expires_at)
+        args = add_args(pk, sk, deltas, limit, expect, remove, expires_at)
+        increments, limits, expected, expiry = args.deltas, args.limits, args.expect, args.expires_at
         for _ in range(ADD_ATTEMPTS):
             now = self._clock.now()
-            params = add_request(pk, sk, increments, limits, expiry, now, expect=expected, remove=removed)
+            params = add_request(pk, sk, increments, limits, expiry, now, expect=expected, remove=args.remove)
             params |= {"ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
             try:
                 response = await self._call("update_item", pk, sk, self._table(params))
@@ -258,4 +248,5 @@ class DynamoStore:
             raise translated from error
 
     def _invoke(self, operation: str, params: Params) -> dict[str, Any]:
-        return getattr(self.client, operation)(**params)
+        response: dict[str, Any] = getattr(self.client, operation)(**params)
+        return response

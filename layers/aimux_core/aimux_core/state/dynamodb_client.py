@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -32,8 +31,6 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 2.0
 TOTAL_MAX_ATTEMPTS = 2
 
-TABLE_ENV = "AIMUX_TABLE"
-ENDPOINT_ENVS = ("AIMUX_DYNAMODB_ENDPOINT", "AWS_ENDPOINT_URL")
 
 UNAVAILABLE_CODES = frozenset(
     {
@@ -65,14 +62,6 @@ class TransactionCancelled(StoreError):
     def __init__(self, reasons: list[dict[str, Any]]) -> None:
         super().__init__(f"transaction cancelled: {[r.get('Code') for r in reasons]}")
         self.reasons = reasons
-
-
-def endpoint_from_env() -> str | None:
-    for name in ENDPOINT_ENVS:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 def make_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
@@ -109,6 +98,7 @@ def executor() -> ThreadPoolExecutor:
 
 def translate(error: Exception, operation: str, pk: str, sk: str) -> Exception:
     """The contract's exception for a boto3/botocore error (``error`` itself when it is not one)."""
+    # botocore is loaded by the call that failed; importing it at module level would load it at cold start.
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -153,7 +143,7 @@ def create_table(client: Any, table_name: str, *, wait_seconds: float = 30.0) ->
     Idempotent. The TTL setting is skipped where the server has no TTL API (dynalite): expiry never
     depends on it (every read treats ``expires_at <= now`` as absent); TTL only tidies up.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError  # set-up tooling only: no AWS SDK at import
 
     try:
         client.create_table(

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 from ..errors import Overloaded
 from .store import ConditionFailed, StoreError
 
-__all__ = ["ENV_VAR", "StateFailurePolicy"]
+__all__ = ["StateFailurePolicy"]
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "AIMUX_STATE_FAILURE"
 Mode = Literal["open", "closed"]
 T = TypeVar("T")
 
@@ -44,18 +42,6 @@ class StateFailurePolicy:
         self.mode: Mode = mode
         self._on_miss = on_miss
         self._misses: Counter[str] = Counter()
-
-    @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, *, on_miss: Callable[[str], None] | None = None
-    ) -> StateFailurePolicy:
-        """From ``AIMUX_STATE_FAILURE`` (``open`` when unset); any other value is a startup error."""
-        raw = (os.environ if env is None else env).get(ENV_VAR, "open").strip().lower() or "open"
-        if raw == "closed":
-            return cls("closed", on_miss=on_miss)
-        if raw == "open":
-            return cls("open", on_miss=on_miss)
-        raise ValueError(f"{ENV_VAR} must be 'open' or 'closed', got {raw!r}")
 
     @property
     def misses(self) -> dict[str, int]:
@@ -81,7 +67,7 @@ class StateFailurePolicy:
         """
         awaitable = op() if callable(op) and not inspect.isawaitable(op) else op
         try:
-            return await awaitable  # type: ignore[misc]
+            return await awaitable
         except ConditionFailed:
             raise
         except _ABSORBED as exc:

@@ -22,8 +22,8 @@ from typing import Any
 
 from .clock import Clock, SystemClock
 from .store import ABSENT, EXPIRES_AT, Absent, ConditionFailed, Item
-from .transaction import AddOp, DeleteOp, Limits, Operation, PutOp, check_expect_version, check_limits, prepare
-from .values import check_key, clean_deltas, clean_expect, clean_item, clean_remove, is_live, normalize_number
+from .transaction import AddOp, DeleteOp, Operation, PutOp, prepare
+from .values import Limits, add_args, check_key, is_live, normalize_number, put_args
 
 
 class MemoryStore:
@@ -40,13 +40,12 @@ class MemoryStore:
         return copy.deepcopy(item) if item is not None else None
 
     async def put(self, pk: str, sk: str, item: Mapping[str, Any], *, expect_version: int | Absent | None) -> int:
-        check_key(pk, sk)
-        attributes = clean_item(item)
-        check_expect_version(expect_version)
+        attributes = put_args(pk, sk, item, expect_version)
         await asyncio.sleep(0)
         written = self._put_result(pk, sk, attributes, expect_version)
         self._store(written)
-        return written["version"]
+        version: int = written["version"]
+        return version
 
     async def add(
         self,
@@ -59,15 +58,9 @@ class MemoryStore:
         remove: Collection[str] = (),
         expires_at: float | None = None,
     ) -> Item:
-        check_key(pk, sk)
-        increments = clean_deltas(deltas)
-        limits = check_limits(limit)
-        expected = clean_expect(expect)
-        removed = clean_remove(remove, increments)
-        if expires_at is not None:
-            expires_at = normalize_number(expires_at)
+        args = add_args(pk, sk, deltas, limit, expect, remove, expires_at)
         await asyncio.sleep(0)
-        updated = self._add_result(pk, sk, increments, limits, expires_at, expected, removed)
+        updated = self._add_result(pk, sk, args.deltas, args.limits, args.expires_at, args.expect, args.remove)
         self._store(updated)
         return copy.deepcopy(updated)
 

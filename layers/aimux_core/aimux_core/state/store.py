@@ -69,29 +69,24 @@ Errors
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # transaction.py builds on this module (and on values.py, which imports it)
-    from .transaction import Operation
+from .transaction import Operation
+from .values import ABSENT, EXPIRES_AT, RESERVED, Absent, Item
 
-Item = dict[str, Any]
-
-
-class Absent(enum.Enum):
-    """The type of ``ABSENT``: "the item must not exist" for ``put(..., expect_version=ABSENT)``."""
-
-    ABSENT = "absent"
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-
-ABSENT = Absent.ABSENT
-
-RESERVED = frozenset({"pk", "sk", "version"})
-EXPIRES_AT = "expires_at"
+__all__ = [
+    "ABSENT",
+    "EXPIRES_AT",
+    "RESERVED",
+    "Absent",
+    "ConditionFailed",
+    "Item",
+    "Operation",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+]
 
 
 class StoreError(Exception):

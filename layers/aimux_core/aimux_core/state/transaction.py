@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .store import ABSENT, Absent
-from .values import check_key, clean_deltas, clean_item, normalize_number
+from .values import Absent, check_expect_version, check_key, check_limit, clean_deltas, clean_item, normalize_number
 
 MAX_OPERATIONS = 100
 
@@ -56,37 +55,6 @@ class AddOp:
 
 
 Operation = PutOp | DeleteOp | AddOp
-
-
-def check_expect_version(expect_version: object, *, allow_absent: bool = True) -> None:
-    """``expect_version`` is None, an int (not a bool), or ABSENT where allowed."""
-    if expect_version is None or (allow_absent and expect_version is ABSENT):
-        return
-    if isinstance(expect_version, int) and not isinstance(expect_version, bool):
-        return
-    allowed = "an int, None or ABSENT" if allow_absent else "an int or None"
-    raise TypeError(f"expect_version must be {allowed}, got {expect_version!r}")
-
-
-Limit = tuple[str, int | float]
-Limits = tuple[Limit, ...]
-
-
-def check_limit(limit: Limit) -> Limit:
-    """A limit is ``(attribute name, numeric bound)``; the bound comes back normalised."""
-    name, bound = limit
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a limit names a non-empty attribute, got {name!r}")
-    return name, normalize_number(bound)
-
-
-def check_limits(limit: Limit | Mapping[str, int | float] | None) -> Limits:
-    """``add``'s ``limit``: one ``(name, bound)`` pair, or a mapping of several names to their bounds."""
-    if limit is None:
-        return ()
-    if isinstance(limit, Mapping):
-        return tuple(check_limit((name, bound)) for name, bound in limit.items())
-    return (check_limit(limit),)
 
 
 def prepare(operations: Sequence[Operation]) -> list[Operation]:

@@ -1,17 +1,37 @@
-"""The attribute value rules every ``Store`` enforces, so memory and DynamoDB accept the same items.
+"""What an item is, and the argument rules every ``Store`` enforces, so memory and DynamoDB accept the same calls.
 
 A value that DynamoDB cannot hold (a tuple, a set, NaN, a datetime, a dict with non-string keys) is
 rejected here, in tests against ``MemoryStore``, instead of surfacing for the first time in AWS.
-Numbers are normalised the way DynamoDB returns them: integral values become ``int``.
+Numbers are normalised the way DynamoDB returns them: integral values become ``int``. Each backend
+starts ``put`` with ``put_args`` and ``add`` with ``add_args``; a bad argument is a programming error
+(``ValueError``/``TypeError``), never a ``StoreError``.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .store import EXPIRES_AT, RESERVED, Item
+Item = dict[str, Any]
+RESERVED = frozenset({"pk", "sk", "version"})
+EXPIRES_AT = "expires_at"
+Limit = tuple[str, int | float]
+Limits = tuple[Limit, ...]
+
+
+class Absent(enum.Enum):
+    """The type of ``ABSENT``: "the item must not exist" for ``put(..., expect_version=ABSENT)``."""
+
+    ABSENT = "absent"
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = Absent.ABSENT
 
 
 def check_key(pk: str, sk: str) -> None:
@@ -55,7 +75,7 @@ def clean_item(item: Mapping[str, Any]) -> Item:
     """A validated copy of a caller's item without the store-owned attributes."""
     if not isinstance(item, Mapping):
         raise TypeError(f"an item is a mapping of attributes, got {type(item).__name__}")
-    cleaned = clean_value({k: v for k, v in item.items() if k not in RESERVED})
+    cleaned: Item = clean_value({k: v for k, v in item.items() if k not in RESERVED})
     if EXPIRES_AT in cleaned:
         if cleaned[EXPIRES_AT] is None:
             del cleaned[EXPIRES_AT]  # "no expiry" is no attribute (a stored NULL would fail `expires_at > :now`)
@@ -107,3 +127,69 @@ def is_live(item: Mapping[str, Any], now: float) -> bool:
     """An item is live until ``now`` reaches its ``expires_at`` (no ``expires_at``: forever)."""
     expires_at = item.get(EXPIRES_AT)
     return expires_at is None or now < expires_at
+
+
+def check_expect_version(expect_version: object, *, allow_absent: bool = True) -> None:
+    """``expect_version`` is None, an int (not a bool), or ABSENT where allowed."""
+    if expect_version is None or (allow_absent and expect_version is ABSENT):
+        return
+    if isinstance(expect_version, int) and not isinstance(expect_version, bool):
+        return
+    allowed = "an int, None or ABSENT" if allow_absent else "an int or None"
+    raise TypeError(f"expect_version must be {allowed}, got {expect_version!r}")
+
+
+def check_limit(limit: Limit) -> Limit:
+    """A limit is ``(attribute name, numeric bound)``; the bound comes back normalised."""
+    name, bound = limit
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a limit names a non-empty attribute, got {name!r}")
+    return name, normalize_number(bound)
+
+
+def check_limits(limit: Limit | Mapping[str, int | float] | None) -> Limits:
+    """``add``'s ``limit``: one ``(name, bound)`` pair, or a mapping of several names to their bounds."""
+    if limit is None:
+        return ()
+    if isinstance(limit, Mapping):
+        return tuple(check_limit((name, bound)) for name, bound in limit.items())
+    return (check_limit(limit),)
+
+
+def put_args(pk: str, sk: str, item: Mapping[str, Any], expect_version: object) -> Item:
+    """The checked arguments of ``Store.put``: the attributes to write."""
+    check_key(pk, sk)
+    attributes = clean_item(item)
+    check_expect_version(expect_version)
+    return attributes
+
+
+@dataclass(frozen=True, slots=True)
+class AddArgs:
+    """The checked, normalised arguments of ``Store.add``."""
+
+    deltas: dict[str, int | float]
+    limits: Limits
+    expect: dict[str, int | float]
+    remove: tuple[str, ...]
+    expires_at: int | float | None
+
+
+def add_args(
+    pk: str,
+    sk: str,
+    deltas: Mapping[str, int | float],
+    limit: Limit | Mapping[str, int | float] | None,
+    expect: Mapping[str, int | float] | None,
+    remove: Collection[str],
+    expires_at: float | None,
+) -> AddArgs:
+    check_key(pk, sk)
+    increments = clean_deltas(deltas)
+    return AddArgs(
+        increments,
+        check_limits(limit),
+        clean_expect(expect),
+        clean_remove(remove, increments),
+        None if expires_at is None else normalize_number(expires_at),
+    )

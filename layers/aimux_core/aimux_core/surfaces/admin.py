@@ -9,34 +9,39 @@ installed in front of the whole app (documentation and routes added later includ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
 
 from .. import __version__
-from ..gateway import Gateway, build_default_gateway
-from ..keys.mode import keyring_from_env
+from ..accounting.metrics import Emission, metrics_snapshot
+from ..config.errors import ConfigError
+from ..gateway import Gateway
 from ..keys.ring import KeyRing
+from ..settings import Settings
 from .admin_access import AdminAccess, AdminAccessMiddleware
 from .admin_keys import add_key_routes
 
 
 def create_admin_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, access: AdminAccess | None = None
+    gateway: Gateway | Callable[[], Gateway],
+    keys: KeyRing,
+    *,
+    access: AdminAccess | None = None,
+    emission: Emission | None = None,
 ) -> FastAPI:
-    """The admin app. ``keys``: the ring whose keys ``/admin/keys`` manages (default: ``keyring_from_env``,
-    the ``AIMUX_TABLE`` table, else a fresh in-memory store; locally pass the ring the client surfaces
-    check). ``access``: who may call (default ``AdminAccess.from_env()``: loopback only locally, IAM on
-    Lambda, the admin token when one is configured)."""
-    built: list[Gateway] = [gateway] if gateway is not None else []
+    """The admin app over ``gateway`` (or the function building it on first use: the admin function's
+    init reads no provider key). ``keys``: the ring whose keys ``/admin/keys`` manages (locally, the one
+    the client surfaces check). ``access``: who may call (default: loopback callers only, no token).
+    ``emission``: the service name ``/admin/metrics`` reports."""
+    built: list[Gateway] = [gateway] if isinstance(gateway, Gateway) else []
+    build = gateway if not isinstance(gateway, Gateway) else None
 
     def current() -> Gateway:
-        """The gateway, built on first use: the admin function's init reads no provider keys (SSM)."""
-        if not built:
-            from ..config import ConfigError
-
+        if not built and build is not None:
             try:
-                built.append(build_default_gateway())
+                built.append(build())
             except ConfigError as exc:
                 raise HTTPException(500, "gateway configuration error: " + "; ".join(exc.lines())) from None
         return built[0]
@@ -74,13 +79,13 @@ def create_admin_app(
             for entry in current().catalog
         ]
 
-    add_metrics_route(app)
-    add_key_routes(app, keys if keys is not None else keyring_from_env())
-    app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess.from_env())
+    add_metrics_route(app, emission or Emission())
+    add_key_routes(app, keys)
+    app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess(Settings()))
     return app
 
 
-def add_metrics_route(app: FastAPI) -> None:
+def add_metrics_route(app: FastAPI, emission: Emission) -> None:
     """``GET /admin/metrics``: this process's request metrics (the CloudWatch names and views, in memory).
 
     Meaningful for ``aimux serve`` (one process serves clients and admin); on AWS the admin function
@@ -89,6 +94,4 @@ def add_metrics_route(app: FastAPI) -> None:
 
     @app.get("/admin/metrics")
     def metrics() -> dict[str, Any]:
-        from ..accounting.metrics import metrics_snapshot
-
-        return metrics_snapshot()
+        return metrics_snapshot(emission)

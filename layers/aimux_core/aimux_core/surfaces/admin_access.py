@@ -29,15 +29,13 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import os
-from collections.abc import Mapping
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import AimuxError, AuthenticationFailed, PermissionDenied
-from ..settings import AdminSettings
+from ..settings import Settings
 
 log = logging.getLogger("aimux.admin")
 
@@ -53,27 +51,23 @@ BAD_TOKEN = f"missing or wrong admin token: send AIMUX_ADMIN_TOKEN as Authorizat
 class AdminAccess:
     """The admin access rules of one process (see the module docstring)."""
 
-    def __init__(self, settings: AdminSettings, *, iam_guarded: bool = False) -> None:
-        self.settings = settings
-        self.iam_guarded = iam_guarded
-        self._token_digest = _digest(settings.token) if settings.token else None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> AdminAccess:
-        """The rules from ``AIMUX_ADMIN_*`` and ``AIMUX_TRUSTED_PROXIES`` (ValueError if malformed); IAM on Lambda."""
-        env = os.environ if env is None else env
-        return cls(AdminSettings.from_env(env), iam_guarded=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")))
+    def __init__(self, settings: Settings, *, iam_guarded: bool | None = None) -> None:
+        """The rules of ``AIMUX_ADMIN_*`` and ``AIMUX_TRUSTED_PROXIES``; ``iam_guarded`` defaults to on Lambda."""
+        self.allow_remote = settings.admin_allow_remote
+        self.trusted_proxies = settings.trusted_proxies
+        self.iam_guarded = settings.on_lambda if iam_guarded is None else iam_guarded
+        self._token_digest = _digest(settings.admin_token) if settings.admin_token else None
 
     def describe(self) -> str:
         """One line for ``aimux serve``'s start-up banner: who may call ``/admin``."""
-        who = "any caller" if self.settings.allow_remote else "loopback callers only"
-        token = "with AIMUX_ADMIN_TOKEN" if self.settings.token else "no token"
+        who = "any caller" if self.allow_remote else "loopback callers only"
+        token = "with AIMUX_ADMIN_TOKEN" if self._token_digest is not None else "no token"
         return f"/admin answers {who} ({token})"
 
     def refusal(self, scope: Scope) -> AimuxError | None:
         """Why this request may not reach an admin route, or None when it may."""
         headers = Headers(scope=scope)
-        if not (self.iam_guarded or self.settings.allow_remote):
+        if not (self.iam_guarded or self.allow_remote):
             peer = scope.get("client")
             reason = self._not_loopback(peer[0] if peer else "", headers)
             if reason is not None:
@@ -86,11 +80,7 @@ class AdminAccess:
         """None when the caller is loopback, else the reason it is refused."""
         if not self._trusted(peer):
             return None if _is_loopback(peer) else LOOPBACK_ONLY
-        hops = [
-            hop_list
-            for hop_list in (_x_forwarded_for(headers), _forwarded_for(headers))
-            if hop_list is not None
-        ]
+        hops = [hop_list for hop_list in (_x_forwarded_for(headers), _forwarded_for(headers)) if hop_list is not None]
         if not hops:
             return UNNAMED_CALLER
         callers = [self._nearest_untrusted(hop_list) for hop_list in hops]
@@ -105,7 +95,7 @@ class AdminAccess:
 
     def _trusted(self, address: str) -> bool:
         ip = _ip(address)
-        return ip is not None and any(ip in network for network in self.settings.trusted_proxies)
+        return ip is not None and any(ip in network for network in self.trusted_proxies)
 
     def _presents_token(self, headers: Headers) -> bool:
         presented = headers.get(TOKEN_HEADER)

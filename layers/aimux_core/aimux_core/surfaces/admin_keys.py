@@ -98,8 +98,8 @@ def add_key_routes(app: FastAPI, keys: KeyRing) -> None:
         return {"id": record.id, "deleted": True}
 
     app.include_router(router)
-    app.add_exception_handler(AimuxError, _aimux_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StoreUnavailable, _store_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(AimuxError, _aimux_error)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
 
 
 def _with_secret(plaintext: str, record: ApiKeyRecord, status: int) -> JSONResponse:
@@ -107,12 +107,14 @@ def _with_secret(plaintext: str, record: ApiKeyRecord, status: int) -> JSONRespo
     return JSONResponse(body, status_code=status, headers=NO_STORE)
 
 
-async def _aimux_error(request: Request, error: AimuxError) -> JSONResponse:
+async def _aimux_error(request: Request, error: Exception) -> JSONResponse:
+    if not isinstance(error, AimuxError):  # registered for AimuxError only
+        raise error
     body = {"error": {"type": error.kind, "message": error.message, "param": error.param}}
     return JSONResponse(body, status_code=error.status)
 
 
-async def _store_unavailable(request: Request, error: StoreUnavailable) -> JSONResponse:
+async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
     log.warning("admin %s %s: state store unavailable", request.method, request.url.path)
     body = {"error": {"type": "api_error", "message": "state store unavailable; retry", "param": None}}
     return JSONResponse(body, status_code=503, headers={"retry-after": "1"})

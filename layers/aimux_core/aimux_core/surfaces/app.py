@@ -7,7 +7,6 @@ uses (see bench/README.md). The admin app, off the hot path, is FastAPI.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,16 +17,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..accounting.metrics import Emission
 from ..errors import AimuxError, InvalidRequest, MethodNotAllowed, NotFound
-from ..gateway import Gateway, build_default_gateway
+from ..gateway import Gateway
+from ..settings import Settings
 from ..wire.headers import header_safe
 from .chat import create_chat_completion, openai_error_response
 from .http import new_request_id, unexpected_error, wants_anthropic
-from .invocation import FinishWritesInRequest, finish_writes_in_request
+from .invocation import FinishWritesInRequest
 from .messages import anthropic_error_response, count_tokens, create_message
 from .models import get_model, list_models
 
-if TYPE_CHECKING:  # annotations only: the client API pays no import for keys until auth is wired
+if TYPE_CHECKING:  # annotations only: the client API imports neither the key ring nor the admin app
     from ..keys.ring import KeyRing
     from .admin_access import AdminAccess
 
@@ -87,36 +88,34 @@ ROUTE_ERRORS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
 
 
 def create_messages_app(
-    gateway: Gateway | None = None, keys: KeyRing | None = None, *, auth: bool | None = None
+    gateway: Gateway | None = None,
+    keys: KeyRing | None = None,
+    *,
+    build_gateway: Callable[[], Gateway] | None = None,
+    build_keys: Callable[[], KeyRing] | None = None,
+    settings: Settings | None = None,
 ) -> Starlette:
-    """The client API: Anthropic and OpenAI surfaces over one gateway (built on first request if not given).
+    """The client API: Anthropic and OpenAI surfaces over one gateway.
 
-    ``keys``: the ring client keys are checked against. Without one, ``auth`` decides (default:
-    ``AIMUX_AUTH``, on when deployed on Lambda, else off): on builds the ring from the environment
-    (the ``AIMUX_TABLE`` table) on first use, so the handler's import stays free of boto3.
+    ``gateway``, or ``build_gateway`` called on the first request (a Lambda handler's import then reads
+    no provider key). ``keys``: the ring client keys are checked against (None and no ``build_keys``:
+    auth off); ``build_keys`` builds it on first use, so the import stays free of boto3. ``settings``:
+    the body cap and whether responses wait for their state writes (default: ``Settings()``). The
+    composition root (``assembly.messages_app``) passes all of them from the environment.
     """
+    if gateway is None and build_gateway is None:
+        raise TypeError("create_messages_app needs a gateway or build_gateway")
+    settings = settings if settings is not None else Settings()
     app = Starlette(routes=client_routes(), exception_handlers=ROUTE_ERRORS)
-    if finish_writes_in_request(os.environ):  # on Lambda: see surfaces/invocation.py
+    if settings.finishes_writes_in_request:  # on Lambda: see surfaces/invocation.py
         app.add_middleware(FinishWritesInRequest, gateway=lambda: getattr(app.state, "gateway", None))
+    app.state.settings = settings
+    app.state.emission = Emission.of(settings)
     app.state.gateway = gateway
-    app.state.build_gateway = build_default_gateway
-    if keys is None and (auth if auth is not None else _auth_on_by_default()):
-        app.state.build_keys = _keyring_from_env
-    else:
-        app.state.keys = keys
+    app.state.build_gateway = build_gateway
+    app.state.keys = keys
+    app.state.build_keys = build_keys if keys is None else None
     return app
-
-
-def _auth_on_by_default() -> bool:
-    from ..keys.mode import auth_mode
-
-    return auth_mode(os.environ, store_has_keys=False) == "on"
-
-
-def _keyring_from_env() -> KeyRing:
-    from ..keys.mode import keyring_from_env
-
-    return keyring_from_env(os.environ)
 
 
 class _PathSplit:
@@ -132,20 +131,20 @@ class _PathSplit:
 
 
 def create_local_app(
-    gateway: Gateway | None = None,
+    gateway: Gateway,
     keys: KeyRing | None = None,
     *,
-    admin_keys: KeyRing | None = None,
-    admin_access: AdminAccess | None = None,
+    admin_keys: KeyRing,
+    admin_access: AdminAccess,
+    settings: Settings | None = None,
 ) -> ASGIApp:
     """One process serving the client API and the admin routes with shared in-memory state.
 
-    ``keys`` are checked on client requests (None: auth off); ``/admin/keys`` manages ``admin_keys``
-    (default ``keys``), so ``aimux keys`` against this process creates the keys it checks.
-    ``admin_access``: who may call ``/admin`` (default from the environment: loopback callers only).
+    ``keys`` are checked on client requests (None: auth off); ``/admin/keys`` manages ``admin_keys``,
+    so ``aimux keys`` against this process creates the keys it checks. ``admin_access``: who may call
+    ``/admin``.
     """
-    from .admin import create_admin_app
+    from .admin import create_admin_app  # FastAPI: only the local one-process app and the admin function pay it
 
-    gateway = gateway or build_default_gateway()
-    admin = create_admin_app(gateway, admin_keys or keys, access=admin_access)
-    return _PathSplit(create_messages_app(gateway, keys), admin)
+    admin = create_admin_app(gateway, admin_keys, access=admin_access, emission=Emission.of(settings or Settings()))
+    return _PathSplit(create_messages_app(gateway, keys, settings=settings), admin)

@@ -1,43 +1,66 @@
-"""One client request from arrival to its log line: ids, timing, the caller's key, accounting.
+"""One client request from arrival to its log line, the part both dialects share.
 
-Both surfaces (Anthropic and OpenAI) serve a request the same way around their dialect-specific
-middle; this object holds that shared bookkeeping so each surface stays a thin translation:
+The Anthropic and OpenAI surfaces differ only in how they parse, translate and encode; ``serve`` runs
+the rest around a surface's ``handle``: the ids and timer (``Exchange``), the error answer in the
+caller's dialect for anything raised, and the record of every request, answered or not. Inside
+``handle`` a surface calls:
 
-- ``authenticate`` checks the virtual key (``AIMUX_AUTH``; none when off) and keeps its id, never
-  the key, for the log line and spend. Surfaces call it first, before the body is read: an
-  anonymous caller gets its 401 without ever reaching the parser (as Anthropic and OpenAI answer);
-  ``admit_model`` then checks the parsed body's model against the key's allow-list (no round trip);
-- ``answered`` / ``stream_finished`` settle the cost (spend and token windows are written in the
-  background), publish the metrics and the log line, and give the headers that carry the cost and
-  the caller's rate-limit windows;
-- ``failed`` publishes the record of a request that got an error answer.
+- ``Exchange.authenticate`` first, before the body is read: an anonymous caller gets its 401 without
+  reaching the parser (as Anthropic and OpenAI answer). Only the key's id is kept, never the key;
+- ``Exchange.check_model`` once the body names a model (the key's allow-list; no round trip);
+- ``Exchange.answer`` for a complete answer, or ``Exchange.stream`` for an event stream. Both settle
+  the cost (spend and token windows are written in the background) and publish the record; a stream
+  does so when it ends for any reason (done, failed, client gone). ``stream`` is the one entry of
+  every streamed answer: the surface gives it a ``StreamEncoder`` for its dialect's frames.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
-from ..accounting.record import (
-    RequestTimer,
-    StreamTally,
-    cost_header,
-    publish,
-    record_failed,
-    record_served,
-)
+from ..accounting.metrics import Emission
+from ..accounting.record import RequestTimer, StreamTally, Surface, cost_header
 from ..accounting.request_log import lambda_ids
-from ..wire.anthropic import Usage
-from .http import api_key_of, new_request_id
+from ..errors import AimuxError
+from ..wire.anthropic import EventStream, StreamEvent, Usage
+from .http import (
+    SSE_HEADERS,
+    SSE_MEDIA_TYPE,
+    api_key_of,
+    json_response,
+    new_request_id,
+    served_headers,
+    unexpected_error,
+)
+from .recording import publish, record_failed, record_served
 
 if TYPE_CHECKING:
-    from ..errors import AimuxError
     from ..gateway import Gateway, Served
     from ..keys.record import ApiKeyRecord
     from ..keys.ring import KeyRing
+    from ..limits.windows import RateDecision
 
-Surface = Literal["anthropic", "openai"]
+ErrorResponse = Callable[[AimuxError, str], Response]
+
+
+class StreamEncoder(Protocol):
+    """A dialect's SSE frames for one stream (``messages._AnthropicFrames``, ``chat._ChatFrames``)."""
+
+    def frames(self, event: StreamEvent) -> Iterable[bytes]:
+        """The frames of one canonical event (none, one or several)."""
+        ...
+
+    def closing(self) -> Iterable[bytes]:
+        """The frames after the last event of a stream that ended well."""
+        ...
+
+    def error_frame(self, error: AimuxError) -> bytes:
+        """The frame that ends a stream that failed after its headers were sent."""
+        ...
 
 
 def _keys_of(request: Request) -> KeyRing | None:
@@ -58,9 +81,26 @@ async def authenticate(request: Request) -> ApiKeyRecord | None:
     keys = _keys_of(request)
     if keys is None:
         return None
-    from ..keys.ring import authenticate_request
+    from ..keys.ring import authenticate_request  # the ring's module loads with the ring, when auth is on
 
     return await authenticate_request(keys, api_key_of(request))
+
+
+async def serve(
+    request: Request, surface: Surface, handle: Callable[[Exchange], Awaitable[Response]], error: ErrorResponse
+) -> Response:
+    """``handle``'s response, or ``error``'s for whatever it raised (a 500 quoting the request id for a
+    bug); the record of a refused or failed request is published here."""
+    exchange = Exchange(request, surface)
+    try:
+        return await handle(exchange)
+    except AimuxError as failure:
+        exchange.failed(failure)
+        return error(failure, exchange.request_id)
+    except Exception as exc:
+        bug = unexpected_error(exc, exchange.request_id)
+        exchange.failed(bug)
+        return error(bug, exchange.request_id)
 
 
 class Exchange:
@@ -72,33 +112,90 @@ class Exchange:
         self.key: ApiKeyRecord | None = None
         self.client_model: str | None = None
         self._ids = lambda_ids(request.scope)
+        self._emission: Emission = getattr(request.app.state, "emission", None) or Emission()
 
     async def authenticate(self) -> ApiKeyRecord | None:
         """The caller's key record (None when auth is off), kept for the log line and spend; see ``authenticate``."""
         self.key = await authenticate(self.request)
         return self.key
 
-    def admit_model(self, model: str) -> None:
+    def check_model(self, model: str) -> None:
         """403 unless the caller's key may use ``model`` (its allow-list; nothing to check when auth is off)."""
         if self.key is not None:
-            from ..keys.ring import check_model
+            from ..keys.ring import check_model  # with the ring: only when auth is on
 
             check_model(self.key, model)
 
-    def answered(self, gateway: Gateway, served: Served, usage: Usage) -> dict[str, str]:
-        """Settle and publish a complete answer; the headers for the cost and rate-limit windows."""
+    def answer(self, gateway: Gateway, served: Served, usage: Usage, body: str | bytes | dict[str, object]) -> Response:
+        """The JSON answer: settled, published, with the headers of the target, the cost and the rate windows."""
         cost = gateway.settle(served, usage)
         record = record_served(
-            **self._common(), served=served, timer=self.timer, usage=usage, cost_usd=cost
+            request_id=self.request_id,
+            surface=self.surface,
+            served=served,
+            timer=self.timer,
+            usage=usage,
+            cost_usd=cost,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
-        publish(record)
-        return {**self._ratelimit_headers(served), **cost_header(record)}
+        publish(record, self._emission)
+        headers = {**served_headers(self.request_id, served), **self._ratelimit_headers(served), **cost_header(record)}
+        return json_response(body, 200, headers)
 
-    def started_stream(self, served: Served) -> dict[str, str]:
-        """Headers for a stream (its cost is known only at the end, so it has no cost header)."""
-        return self._ratelimit_headers(served)
+    def stream(self, gateway: Gateway, served: Served, events: EventStream, encoder: StreamEncoder) -> Response:
+        """The SSE answer of ``events`` in ``encoder``'s dialect; settled and published when it ends.
 
-    def stream_finished(self, gateway: Gateway, served: Served, tally: StreamTally) -> None:
+        Its cost is known only at the end, so it has no cost header.
+        """
+        headers = {**SSE_HEADERS, **served_headers(self.request_id, served), **self._ratelimit_headers(served)}
+        tally = StreamTally(self.timer)
+        body = self._encode(events, encoder, tally, lambda: self._stream_finished(gateway, served, tally))
+        return StreamingResponse(body, media_type=SSE_MEDIA_TYPE, headers=headers)
+
+    def failed(self, error: AimuxError) -> None:
+        """Publish the record of an error answer; a refusal by aimux's own limits gets the window headers."""
+        from ..limits.windows import RateLimitExceeded  # refusals are rare: the module loads with the limiter
+
+        if isinstance(error, RateLimitExceeded):
+            from ..limits.headers import ratelimit_headers  # as above: only for refused keys
+
+            error.headers.update(ratelimit_headers(self.surface, error.decision))
+        record = record_failed(
+            request_id=self.request_id,
+            surface=self.surface,
+            error=error,
+            timer=self.timer,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
+        )
+        publish(record, self._emission)
+
+    async def _encode(
+        self, events: EventStream, encoder: StreamEncoder, tally: StreamTally, finished: Callable[[], None]
+    ) -> AsyncIterator[bytes]:
+        """Frames of every event, then the closing ones; a failure mid-stream ends it with one error frame
+        (one that is aimux's own fault quotes the request id of the response's headers)."""
+        try:
+            async for event in events:
+                tally.observe(event)
+                for frame in encoder.frames(event):
+                    yield frame
+            for frame in encoder.closing():
+                yield frame
+        except AimuxError as error:
+            tally.fail(error.kind)
+            yield encoder.error_frame(error)
+        except Exception as exc:
+            tally.fail("api_error")
+            yield encoder.error_frame(unexpected_error(exc, self.request_id))
+        finally:
+            await events.aclose()
+            finished()
+
+    def _stream_finished(self, gateway: Gateway, served: Served, tally: StreamTally) -> None:
         """Settle what the stream used (also when it broke or the client left) and publish its record."""
         counts = tally.tokens
         usage = Usage(
@@ -108,36 +205,29 @@ class Exchange:
             cache_creation_input_tokens=counts.cache_write,
         )
         cost = gateway.settle(served, usage)
-        publish(
-            record_served(
-                **self._common(), served=served, timer=self.timer, tokens=counts, cost_usd=cost,
-                stream=True, error_kind=tally.error_kind,
-            )
+        record = record_served(
+            request_id=self.request_id,
+            surface=self.surface,
+            served=served,
+            timer=self.timer,
+            tokens=counts,
+            cost_usd=cost,
+            stream=True,
+            error_kind=tally.error_kind,
+            key_id=self._key_id,
+            client_model=self.client_model,
+            ids=self._ids,
         )
+        publish(record, self._emission)
 
-    def failed(self, error: AimuxError) -> None:
-        """Publish the record of an error answer; a refusal by aimux's own limits gets the window headers."""
-        from ..state.ratelimit import RateLimitExceeded
-
-        if isinstance(error, RateLimitExceeded):
-            from ..accounting.ratelimit_headers import ratelimit_headers
-
-            error.headers.update(ratelimit_headers(self.surface, error.decision))
-        publish(record_failed(**self._common(), error=error, timer=self.timer))
-
-    def _common(self) -> dict[str, object]:
-        return {
-            "request_id": self.request_id,
-            "surface": self.surface,
-            "ids": self._ids,
-            "key_id": self.key.id if self.key is not None else None,
-            "client_model": self.client_model,
-        }
+    @property
+    def _key_id(self) -> str | None:
+        return self.key.id if self.key is not None else None
 
     def _ratelimit_headers(self, served: Served) -> dict[str, str]:
-        decision = served.admitted.rate
+        decision: RateDecision | None = served.admitted.rate
         if decision is None:
             return {}
-        from ..accounting.ratelimit_headers import ratelimit_headers
+        from ..limits.headers import ratelimit_headers  # only for keys with limits
 
         return ratelimit_headers(self.surface, decision)

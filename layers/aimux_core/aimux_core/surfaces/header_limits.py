@@ -80,7 +80,7 @@ def header_limited_protocol() -> type[asyncio.Protocol]:
 @cache
 def _httptools_protocol() -> type[asyncio.Protocol]:
     """Built on first use: httptools is optional, and importing uvicorn's module for it needs it."""
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # needs httptools, which is optional
 
     class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol with the header caps of this module."""
@@ -157,7 +157,7 @@ class HeaderLimitedH11Protocol(H11Protocol):
                 raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
             return event
 
-        self.conn.next_event = next_event  # type: ignore[method-assign]
+        self.conn.next_event = next_event  # type: ignore[method-assign]  # per-connection wrapper of h11's method
 
     def send_400_response(self, msg: str) -> None:
         buffered, _ = self.conn.trailing_data

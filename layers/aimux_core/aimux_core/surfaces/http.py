@@ -22,7 +22,6 @@ from ..gateway import Gateway, Served
 from ..providers.base import RequestContext
 from ..redaction import remember_caller_secret
 from ..routing.select import RequestMeta
-from ..settings import get_settings
 from ..translate.errors import PathStyle, invalid_request_from_validation
 from ..wire.anthropic import MessagesRequest
 from ..wire.headers import header_safe
@@ -44,7 +43,7 @@ def gateway_of(request: Request) -> Gateway:
     state = request.app.state
     gateway: Gateway | None = getattr(state, "gateway", None)
     if gateway is None:
-        from ..config import ConfigError
+        from ..config import ConfigError  # the configuration package loads with the gateway, not at import
 
         try:
             gateway = state.gateway = state.build_gateway()
@@ -74,7 +73,7 @@ async def read_body(request: Request) -> bytes:
     if encoding not in ("", "identity"):
         shown = header_safe(encoding)[:40]
         raise UnsupportedMediaType(f"content-encoding: {shown!r} bodies are not supported; send the body uncompressed")
-    limit = get_settings().max_request_bytes
+    limit: int = request.app.state.settings.max_request_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)

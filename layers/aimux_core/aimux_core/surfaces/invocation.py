@@ -15,14 +15,14 @@ holds back the *end* of each response until the gateway's pending writes are don
 
 The wait is bounded (``DRAIN_SECONDS``; the store's own timeouts end each write sooner) and a failed
 write was already handled by the state-failure policy, so the response always ends.
-Elsewhere (``aimux serve``, tests) nothing is wrapped.
+Elsewhere (``aimux serve``, tests) nothing is wrapped (``Settings.finishes_writes_in_request``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,17 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0
-ENV_FLAG = "AIMUX_FINISH_WRITES_IN_REQUEST"  # "1"/"0" to force; default: on when running on Lambda
-
-
-def finish_writes_in_request(env: Mapping[str, str]) -> bool:
-    """Whether responses wait for their state writes: on Lambda unless ``AIMUX_FINISH_WRITES_IN_REQUEST=0``."""
-    flag = env.get(ENV_FLAG, "").strip().lower()
-    if flag in ("1", "true", "yes", "on"):
-        return True
-    if flag in ("0", "false", "no", "off"):
-        return False
-    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 class FinishWritesInRequest:

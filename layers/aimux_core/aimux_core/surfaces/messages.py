@@ -9,23 +9,19 @@ with an ``event: error`` and no ``message_stop``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from functools import partial
+from collections.abc import Iterable
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from ..accounting.record import StreamTally
 from ..errors import AimuxError
 from ..translate.client_thinking import hide_thinking, thinking_enabled, without_thinking
 from ..translate.errors import anthropic_error_body, error_headers
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.sse import anthropic_frame
-from .exchange import Exchange, authenticate
+from .exchange import Exchange, authenticate, serve
 from .http import (
-    SSE_HEADERS,
-    SSE_MEDIA_TYPE,
     cache_directive,
     gateway_of,
     json_response,
@@ -34,7 +30,6 @@ from .http import (
     read_body,
     request_context,
     routing_meta,
-    served_headers,
     unexpected_error,
 )
 
@@ -45,46 +40,29 @@ def anthropic_error_response(error: AimuxError, request_id: str) -> Response:
 
 
 async def create_message(request: Request) -> Response:
-    exchange = Exchange(request, "anthropic")
-    request_id = exchange.request_id
-    try:
-        key = await exchange.authenticate()
-        parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
-        exchange.client_model = parsed.model
-        directive = cache_directive(request)
-        context = request_context(request, request_id)
-        check_request(parsed, context.anthropic_version)
-        exchange.admit_model(parsed.model)
-        context.key = key
-        gateway = gateway_of(request)
-        meta = routing_meta(request, parsed)
-        if parsed.wants_stream:
-            opened = await gateway.open_stream(parsed, context, meta, cache_directive=directive)
-            events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
-            headers = {
-                **SSE_HEADERS,
-                **served_headers(request_id, opened.served),
-                **exchange.started_stream(opened.served),
-            }
-            tally = StreamTally(exchange.timer)
-            finished = partial(exchange.stream_finished, gateway, opened.served, tally)
-            return StreamingResponse(
-                _encode_stream(events, tally, finished, request_id),
-                media_type=SSE_MEDIA_TYPE,
-                headers=headers,
-            )
-        message, served = await gateway.create(parsed, context, meta, cache_directive=directive)
-        if not thinking_enabled(parsed):
-            message = without_thinking(message)
-        headers = {**served_headers(request_id, served), **exchange.answered(gateway, served, message.usage)}
-        return json_response(message.dump_json(), 200, headers)
-    except AimuxError as error:
-        exchange.failed(error)
-        return anthropic_error_response(error, request_id)
-    except Exception as exc:
-        error = unexpected_error(exc, request_id)
-        exchange.failed(error)
-        return anthropic_error_response(error, request_id)
+    return await serve(request, "anthropic", _create_message, anthropic_error_response)
+
+
+async def _create_message(exchange: Exchange) -> Response:
+    request = exchange.request
+    key = await exchange.authenticate()
+    parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
+    exchange.client_model = parsed.model
+    directive = cache_directive(request)
+    context = request_context(request, exchange.request_id)
+    check_request(parsed, context.anthropic_version)
+    exchange.check_model(parsed.model)
+    context.key = key
+    gateway = gateway_of(request)
+    meta = routing_meta(request, parsed)
+    if parsed.wants_stream:
+        opened = await gateway.open_stream(parsed, context, meta, cache_directive=directive)
+        events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
+        return exchange.stream(gateway, opened.served, events, _AnthropicFrames())
+    message, served = await gateway.create(parsed, context, meta, cache_directive=directive)
+    if not thinking_enabled(parsed):
+        message = without_thinking(message)
+    return exchange.answer(gateway, served, message.usage, message.dump_json())
 
 
 async def count_tokens(request: Request) -> Response:
@@ -104,30 +82,16 @@ async def count_tokens(request: Request) -> Response:
         return anthropic_error_response(unexpected_error(exc, request_id), request_id)
 
 
-async def _encode_stream(
-    events: AsyncIterator[StreamEvent], tally: StreamTally, finished: Callable[[], None], request_id: str
-) -> AsyncIterator[bytes]:
-    """Canonical events as Anthropic SSE; a failure mid-stream becomes a final ``event: error`` (one that
-    is aimux's own fault quotes ``request_id``, the id in the response's ``request-id`` header).
+class _AnthropicFrames:
+    """Canonical events as Anthropic SSE; a failure mid-stream is a final ``event: error`` and no
+    ``message_stop``."""
 
-    ``finished`` runs once the stream ended for any reason (done, failed, client gone): the usage
-    seen so far is settled and the request's record published.
-    """
-    try:
-        async for event in events:
-            tally.observe(event)
-            yield anthropic_frame(event.type, event.dump_json())
-    except AimuxError as error:
-        tally.fail(error.kind)
-        yield _error_frame(error)
-    except Exception as exc:
-        tally.fail("api_error")
-        yield _error_frame(unexpected_error(exc, request_id))
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-        finished()
+    def frames(self, event: StreamEvent) -> Iterable[bytes]:
+        return (anthropic_frame(event.type, event.dump_json()),)
 
+    def closing(self) -> Iterable[bytes]:
+        return ()
 
-def _error_frame(error: AimuxError) -> bytes:
-    event = ErrorEvent(error=ErrorBody(type=error.kind, message=error.message))
-    return anthropic_frame("error", event.dump_json())
+    def error_frame(self, error: AimuxError) -> bytes:
+        event = ErrorEvent(error=ErrorBody(type=error.kind, message=error.message))
+        return anthropic_frame("error", event.dump_json())

@@ -32,7 +32,7 @@ def _visible(entries: Iterable[ModelEntry], key: ApiKeyRecord | None) -> list[Mo
     """The catalog entries the caller may use (all when auth is off or the key has no model allow-list)."""
     if key is None:
         return list(entries)
-    from ..keys.ring import model_allowed
+    from ..keys.ring import model_allowed  # the key ring's modules load only when auth is on
 
     return [entry for entry in entries if model_allowed(key, entry.id)]
 

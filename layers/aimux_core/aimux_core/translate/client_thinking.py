@@ -11,11 +11,18 @@ was made. (OpenAI clients get reasoning only with ``reasoning_effort``: the chat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from ..wire.anthropic import (
+    ContentBlockDeltaEvent,
+    ContentBlockStartEvent,
+    ContentBlockStopEvent,
+    EventStream,
+    Message,
+    MessagesRequest,
+    RedactedThinkingBlock,
+    ThinkingBlock,
+)
 
-from ..wire.anthropic import Message, MessagesRequest, StreamEvent
-
-_THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+_THINKING_BLOCKS = (ThinkingBlock, RedactedThinkingBlock)
 
 
 def thinking_enabled(request: MessagesRequest) -> bool:
@@ -25,26 +32,26 @@ def thinking_enabled(request: MessagesRequest) -> bool:
 
 def without_thinking(message: Message) -> Message:
     """``message`` without thinking blocks (itself when it has none)."""
-    if not any(block.type in _THINKING_BLOCKS for block in message.content):
+    if not any(isinstance(block, _THINKING_BLOCKS) for block in message.content):
         return message
-    return message.model_copy(update={"content": [b for b in message.content if b.type not in _THINKING_BLOCKS]})
+    kept = [b for b in message.content if not isinstance(b, _THINKING_BLOCKS)]
+    return message.model_copy(update={"content": kept})
 
 
-async def hide_thinking(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+async def hide_thinking(events: EventStream) -> EventStream:
     """``events`` without thinking blocks; the blocks after one move down by one index."""
     hidden: set[int] = set()
     try:
         async for event in events:
-            kind = event.type
-            if kind == "content_block_start" and event.content_block.type in _THINKING_BLOCKS:  # type: ignore[union-attr]
-                hidden.add(event.index)  # type: ignore[union-attr]
+            if isinstance(event, ContentBlockStartEvent) and isinstance(event.content_block, _THINKING_BLOCKS):
+                hidden.add(event.index)
                 continue
-            if hidden and kind in ("content_block_delta", "content_block_stop", "content_block_start"):
-                index = event.index  # type: ignore[union-attr]
+            if hidden and isinstance(event, ContentBlockStartEvent | ContentBlockDeltaEvent | ContentBlockStopEvent):
+                index = event.index
                 if index in hidden:
                     continue
                 # blocks come one at a time, in order: every hidden block precedes this one
-                event.index = index - len(hidden)  # type: ignore[union-attr]  # each stream's events are its own
+                event.index = index - len(hidden)  # each stream's events are its own: changed in place
             yield event
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()

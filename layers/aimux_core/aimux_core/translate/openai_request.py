@@ -1,50 +1,33 @@
-"""OpenAI Chat Completions request → canonical Messages request (client speaks OpenAI, §6.3).
+"""OpenAI Chat Completions request → canonical Messages request (the client speaks OpenAI): ``chat_to_messages``.
 
-Mapping (``chat_to_messages``):
+Contract: every field OpenAI clients send either maps to its Anthropic meaning, is dropped because it
+has none (penalties, seed, logprobs, logit_bias, store, image ``detail``), or is a 400 naming the
+client's JSON path (audio and file-id parts, non-function tools, ``n > 1``, unparsable tool-call
+arguments). Nothing is silently changed in meaning. The rules that are not a plain renaming, and why:
 
-- ``system``/``developer`` messages, wherever they appear → top-level ``system`` text blocks in
-  order (one block per message or text part; boundaries kept).
-- ``user`` string → string; parts: ``text`` → text (empty dropped), ``image_url`` data URL →
-  base64 image (jpeg/png/gif/webp only), http(s) URL → url image, ``detail`` dropped; ``file``
-  with a PDF data URL → document; ``input_audio``, ``file_id`` and unknown parts → 400.
-- consecutive ``tool`` (and legacy ``function``) messages → one ``user`` message of
-  ``tool_result`` blocks in order; a ``user`` message right after them joins that message.
-- a ``user`` message with no content left (``""``, only empty text parts) is dropped: OpenAI accepts it,
-  Anthropic rejects it (400 "non-empty content"). Only a conversation of nothing else keeps it, so the
-  upstream, not aimux, answers that.
-- ``assistant`` content/refusal → text blocks (empty dropped), ``tool_calls`` → ``tool_use``
-  (``arguments`` parsed, ``""`` → ``{}``; unparsable → 400 naming
-  ``messages[i].tool_calls[j].function.arguments``), legacy ``function_call`` → ``tool_use`` with
-  a synthetic id that the following ``function`` message answers; a Gemini thought signature in
-  ``extra_content`` rides in the ``tool_use`` id (and its tool result's). ``reasoning_content`` (the
-  reasoning aimux returned earlier) becomes a leading thinking block with an aimux signature: only
-  upstreams that want their reasoning echoed (DeepSeek, GLM, Kimi) ever see it, never Anthropic.
-  An assistant turn with nothing left is dropped; a final (prefill) assistant text loses trailing
-  whitespace, which Anthropic rejects.
-- ``tools``/``functions`` → tools (``parameters`` or an empty object schema; ``strict`` dropped
-  because Anthropic rejects it on models without structured outputs); non-function tools → 400.
-- ``tool_choice`` none/auto/required/named/allowed_tools → none/auto/any/tool/(auto|any over the
-  allowed subset); ``parallel_tool_calls: false`` → ``disable_parallel_tool_use``; both dropped
-  when no tools remain (Anthropic rejects ``tool_choice`` without tools).
-- ``max_completion_tokens`` ?? ``max_tokens`` ?? ``default_max_tokens``; ``stop`` → list;
-  ``user``/``safety_identifier`` → ``metadata.user_id``; ``temperature`` clamped to [0, 1].
-- ``reasoning_effort``: ``none`` → thinking disabled; otherwise ``thinking_mode="adaptive"``
-  (default, current models) → adaptive thinking + ``output_config.effort`` (minimal → low), or
-  ``"budget"`` (older models) → enabled thinking with a budget per effort below ``max_tokens``.
-  Thinking is not sent with a forced ``tool_choice`` (any/tool), which Anthropic rejects with
-  thinking; with thinking on, ``temperature``/``top_p`` are dropped for the same reason.
-- ``response_format`` json_schema → ``output_config.format``; ``json_object`` is accepted without
-  a mapping (OpenAI already requires the prompt to ask for JSON, and Anthropic has no schema-less
-  JSON mode); ``n > 1`` → 400. Penalties, seed, logprobs, logit_bias, store are dropped.
+- System and developer messages anywhere become top-level ``system`` blocks, boundaries kept.
+- Consecutive tool (and legacy function) results become one user turn, joined by a user message that
+  follows; Anthropic wants results and the next user text in one turn.
+- Empty user messages and assistant turns with nothing left are dropped (Anthropic 400s on empty content),
+  unless the conversation holds nothing else: then the upstream answers that, not aimux. A final (prefill)
+  assistant text loses its trailing whitespace, which Anthropic rejects.
+- ``reasoning_content`` the client sends back (reasoning aimux returned earlier) becomes a leading thinking
+  block signed by aimux: only upstreams that need their reasoning echoed ever see it. A Gemini thought
+  signature in a call's ``extra_content`` rides in its ``tool_use`` id.
+- ``strict`` is dropped from tools and ``tool_choice`` is dropped when no tool remains; thinking is not
+  sent with a forced ``tool_choice``, and ``temperature``/``top_p`` not with thinking: each is a 400 at
+  Anthropic. ``reasoning_effort`` maps to adaptive thinking with an effort (current models) or to a token
+  budget below ``max_tokens`` (``thinking_mode="budget"``, older models).
+- ``response_format`` json_schema → ``output_config.format``; ``json_object`` is accepted as is (OpenAI
+  already requires the prompt to ask for JSON, and Anthropic has no schema-less JSON mode).
 
-The reverse direction (canonical → OpenAI for upstream adapters) lives in ``openai_upstream``
-and is re-exported here.
+The reverse direction (canonical → OpenAI for upstream adapters) lives in ``openai_upstream``.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from ..errors import InvalidRequest
 from ..wire.anthropic import (
@@ -63,14 +46,30 @@ from ..wire.anthropic import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from ..wire.openai import AssistantMessage, ChatCompletionRequest, ContentPart, NamedToolChoice
+from ..wire.openai import (
+    AssistantMessage,
+    ChatCompletionRequest,
+    ChatDialectOptions,
+    ContentPart,
+    DeveloperMessage,
+    FunctionMessage,
+    ImageURLPart,
+    NamedToolChoice,
+    OtherPart,
+    RefusalPart,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
 from .openai_response import call_thought_signature, parse_arguments
-from .openai_upstream import ChatDialectOptions, messages_to_chat
+from .openai_upstream import messages_to_chat
 from .thinking import CLIENT_REASONING, sign_reasoning
 from .tool_names import SIGNED_ID_PREFIX, decode_tool_id, encode_tool_id, shorten_tool_name
 
 __all__ = ["ChatDialectOptions", "chat_to_messages", "client_tool_names", "messages_to_chat"]
 
+Role = Literal["user", "assistant"]
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32768, "max": 65536}
@@ -169,49 +168,58 @@ def client_tool_names(req: ChatCompletionRequest) -> list[str]:
 def _messages(req: ChatCompletionRequest) -> tuple[list[TextBlock], list[MessageParam]]:
     """System blocks and turns; tool results and the user text after them share one turn."""
     system: list[TextBlock] = []
-    turns: list[tuple[str, Any]] = []
+    turns: list[tuple[Role, Any]] = []
     results: list[Any] | None = None  # content of the open tool-result turn, if any
     legacy_id: str | None = None
     empty_user: str | list[Any] | None = None  # the last user message dropped for having no content
     signed_ids: dict[str, str] = {}  # a call's own id → its canonical id carrying a thought signature
     for i, m in enumerate(req.messages):
-        role = m.role
-        if role == "system" or role == "developer":
-            system.extend(TextBlock(text=t) for t in _texts(m.content, f"messages[{i}].content") if t)
-        elif role == "tool" or role == "function":
-            if role == "tool":
-                call_id = m.tool_call_id  # type: ignore[union-attr]
-                tool_id, content = signed_ids.get(call_id) or encode_tool_id(call_id), m.content  # type: ignore[union-attr]
-            else:
-                if legacy_id is None:
-                    raise InvalidRequest("function message without a preceding function_call",
-                                         param=f"messages[{i}]")
-                tool_id, content, legacy_id = legacy_id, m.content or "", None
-            block = _tool_result(tool_id, content, i)
-            if results is None:
-                results = []
-                turns.append(("user", results))
-            results.append(block)
-        elif role == "user":
-            content = _user_content(m.content, i)  # type: ignore[arg-type]
-            if not content and results is None:
-                empty_user = content
+        match m:
+            case SystemMessage() | DeveloperMessage():
+                system.extend(TextBlock(text=t) for t in _texts(m.content, f"messages[{i}].content") if t)
                 continue
-            if results is not None:
-                if isinstance(content, str):
-                    content = [TextBlock(text=content)] if content else []
-                results.extend(content)
-                results = None
-            else:
-                turns.append(("user", content))
-        else:
-            results = None
-            blocks, new_legacy = _assistant_blocks(m, i)  # type: ignore[arg-type]
-            legacy_id = new_legacy or legacy_id
-            signed_ids.update((decode_tool_id(b.id), b.id) for b in blocks
-                              if isinstance(b, ToolUseBlock) and b.id.startswith(SIGNED_ID_PREFIX))
-            if blocks:
-                turns.append(("assistant", blocks))
+            case ToolMessage() | FunctionMessage():
+                if isinstance(m, ToolMessage):
+                    tool_id, content = signed_ids.get(m.tool_call_id) or encode_tool_id(m.tool_call_id), m.content
+                else:
+                    if legacy_id is None:
+                        raise InvalidRequest(
+                            "function message without a preceding function_call", param=f"messages[{i}]"
+                        )
+                    tool_id, content, legacy_id = legacy_id, m.content or "", None
+                block = _tool_result(tool_id, content, i)
+                if results is None:
+                    results = []
+                    turns.append(("user", results))
+                results.append(block)
+                continue
+            case UserMessage():
+                user = _user_content(m.content, i)
+                if not user and results is None:
+                    empty_user = user
+                    continue
+                if results is not None:
+                    if isinstance(user, str):
+                        user = [TextBlock(text=user)] if user else []
+                    results.extend(user)
+                    results = None
+                else:
+                    turns.append(("user", user))
+                continue
+            case AssistantMessage():
+                pass
+            case _:
+                assert_never(m)
+        results = None
+        blocks, new_legacy = _assistant_blocks(m, i)
+        legacy_id = new_legacy or legacy_id
+        signed_ids.update(
+            (decode_tool_id(b.id), b.id)
+            for b in blocks
+            if isinstance(b, ToolUseBlock) and b.id.startswith(SIGNED_ID_PREFIX)
+        )
+        if blocks:
+            turns.append(("assistant", blocks))
     if not turns and empty_user is not None:
         turns.append(("user", empty_user))
     _strip_prefill(turns)  # after the drops: an empty final user turn leaves an assistant turn last
@@ -224,28 +232,36 @@ def _texts(content: str | list[ContentPart], where: str) -> list[str]:
         return [content]
     out = []
     for j, part in enumerate(content):
-        if part.type != "text":
+        if not isinstance(part, TextPart):
             raise InvalidRequest(f"{part.type} parts are not allowed here", param=f"{where}[{j}].type")
-        out.append(part.text)  # type: ignore[union-attr]
+        out.append(part.text)
     return out
 
 
 def _user_content(content: str | list[ContentPart], i: int) -> str | list[Any]:
     if isinstance(content, str):
         return content
+    return _part_blocks(content, i, files=True)
+
+
+def _part_blocks(content: list[ContentPart], i: int, *, files: bool, context: str = "") -> list[Any]:
+    """Text, image and (``files``: user messages) PDF parts as canonical blocks; other parts are a 400."""
     blocks: list[Any] = []
     for j, part in enumerate(content):
-        kind = part.type
-        if kind == "text":
-            if part.text:  # type: ignore[union-attr]
-                blocks.append(TextBlock(text=part.text))  # type: ignore[union-attr]
-        elif kind == "image_url":
-            blocks.append(_image(part.image_url.url, f"messages[{i}].content[{j}].image_url.url"))  # type: ignore[union-attr]
-        elif kind == "file":
-            blocks.append(_document(part.model_extra or {}, f"messages[{i}].content[{j}].file"))
-        else:
-            raise InvalidRequest(f"content part type {kind!r} is not supported",
-                                 param=f"messages[{i}].content[{j}].type")
+        where = f"messages[{i}].content[{j}]"
+        match part:
+            case TextPart():
+                if part.text:
+                    blocks.append(TextBlock(text=part.text))
+            case ImageURLPart():
+                blocks.append(_image(part.image_url.url, f"{where}.image_url.url"))
+            case OtherPart() if files and part.type == "file":
+                blocks.append(_document(part.model_extra or {}, f"{where}.file"))
+            case RefusalPart() | OtherPart():
+                message = f"content part type {part.type!r} is not supported{context}"
+                raise InvalidRequest(message, param=f"{where}.type")
+            case _:
+                assert_never(part)
     return blocks
 
 
@@ -253,9 +269,7 @@ def _image(url: str, param: str) -> ImageBlock:
     if url.startswith("data:"):
         media_type, data = _data_url(url, param)
         if media_type not in IMAGE_MEDIA_TYPES:
-            raise InvalidRequest(
-                f"image type {media_type!r} is not supported (jpeg, png, gif, webp)", param=param
-            )
+            raise InvalidRequest(f"image type {media_type!r} is not supported (jpeg, png, gif, webp)", param=param)
         return ImageBlock(source=ImageSource(type="base64", media_type=media_type, data=data))
     if url.startswith(("https://", "http://")):
         return ImageBlock(source=ImageSource(type="url", url=url))
@@ -271,7 +285,9 @@ def _data_url(url: str, param: str) -> tuple[str, str]:
 
 
 def _document(extra: dict[str, Any], param: str) -> DocumentBlock:
-    file = extra.get("file") if isinstance(extra.get("file"), dict) else {}
+    file = extra.get("file")
+    if not isinstance(file, dict):
+        file = {}
     file_data = file.get("file_data")
     if not isinstance(file_data, str) or not file_data.startswith("data:"):
         raise InvalidRequest("only inline PDF files (file_data) are supported", param=param)
@@ -285,18 +301,10 @@ def _document(extra: dict[str, Any], param: str) -> DocumentBlock:
 
 def _tool_result(tool_id: str, content: str | list[ContentPart], i: int) -> ToolResultBlock:
     if isinstance(content, str):
-        return ToolResultBlock(tool_use_id=tool_id, content=content) if content \
-            else ToolResultBlock(tool_use_id=tool_id)
-    blocks: list[Any] = []
-    for j, part in enumerate(content):
-        if part.type == "text":
-            if part.text:  # type: ignore[union-attr]
-                blocks.append(TextBlock(text=part.text))  # type: ignore[union-attr]
-        elif part.type == "image_url":
-            blocks.append(_image(part.image_url.url, f"messages[{i}].content[{j}].image_url.url"))  # type: ignore[union-attr]
-        else:
-            raise InvalidRequest(f"content part type {part.type!r} is not supported in tool messages",
-                                 param=f"messages[{i}].content[{j}].type")
+        return (
+            ToolResultBlock(tool_use_id=tool_id, content=content) if content else ToolResultBlock(tool_use_id=tool_id)
+        )
+    blocks = _part_blocks(content, i, files=False, context=" in tool messages")
     return ToolResultBlock(tool_use_id=tool_id, content=blocks) if blocks else ToolResultBlock(tool_use_id=tool_id)
 
 
@@ -311,22 +319,40 @@ def _assistant_blocks(m: AssistantMessage, i: int) -> tuple[list[Any], str | Non
             blocks.append(TextBlock(text=content))
     elif content:
         for part in content:
-            text = part.text if part.type == "text" else getattr(part, "refusal", None)  # type: ignore[union-attr]
-            if isinstance(text, str) and text:
+            match part:
+                case TextPart():
+                    text: str | None = part.text
+                case RefusalPart():
+                    text = part.refusal
+                case ImageURLPart() | OtherPart():
+                    text = None
+                case _:
+                    assert_never(part)
+            if text:
                 blocks.append(TextBlock(text=text))
     if not blocks and m.refusal:
         blocks.append(TextBlock(text=m.refusal))
     for j, call in enumerate(m.tool_calls or ()):
         where = f"messages[{i}].tool_calls[{j}].function.arguments"
-        signature = call_thought_signature(call.model_extra or {})
-        blocks.append(ToolUseBlock(id=encode_tool_id(call.id, signature), name=shorten_tool_name(call.function.name),
-                                   input=_arguments(call.function.arguments, where)))
+        thought = call_thought_signature(call.model_extra or {})
+        blocks.append(
+            ToolUseBlock(
+                id=encode_tool_id(call.id, thought),
+                name=shorten_tool_name(call.function.name),
+                input=_arguments(call.function.arguments, where),
+            )
+        )
     legacy_id = None
     if m.function_call is not None:
         legacy_id = f"toolu_legacy_{i}"
         where = f"messages[{i}].function_call.arguments"
-        blocks.append(ToolUseBlock(id=legacy_id, name=shorten_tool_name(m.function_call.name),
-                                   input=_arguments(m.function_call.arguments, where)))
+        blocks.append(
+            ToolUseBlock(
+                id=legacy_id,
+                name=shorten_tool_name(m.function_call.name),
+                input=_arguments(m.function_call.arguments, where),
+            )
+        )
     return blocks, legacy_id
 
 
@@ -337,7 +363,7 @@ def _arguments(raw: str | None, param: str) -> dict[str, Any]:
         raise InvalidRequest("arguments must be a JSON object encoded as a string", param=param) from None
 
 
-def _strip_prefill(turns: list[tuple[str, Any]]) -> None:
+def _strip_prefill(turns: list[tuple[Role, Any]]) -> None:
     """Anthropic rejects a final assistant turn whose text ends with whitespace."""
     while turns and turns[-1][0] == "assistant":
         blocks = turns[-1][1]
@@ -397,8 +423,11 @@ def _tool_choice(req: ChatCompletionRequest, tools: list[Tool]) -> tuple[ToolCho
     elif raw is not None:  # legacy function_call {"name": ...}
         choice = ToolChoice(type="tool", name=shorten_tool_name(raw.name))
     if req.parallel_tool_calls is False and (choice is None or choice.type != "none"):
-        choice = ToolChoice(type=choice.type if choice else "auto", disable_parallel_tool_use=True,
-                            **({"name": choice.name} if choice and choice.name else {}))
+        choice = ToolChoice(
+            type=choice.type if choice else "auto",
+            disable_parallel_tool_use=True,
+            **({"name": choice.name} if choice and choice.name else {}),
+        )
     return choice, tools
 
 

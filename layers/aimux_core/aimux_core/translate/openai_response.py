@@ -1,4 +1,4 @@
-"""Non-streaming answers between the canonical ``Message`` and OpenAI ``chat.completion`` (§5.2, §6.2).
+"""Non-streaming answers between the canonical ``Message`` and OpenAI ``chat.completion``.
 
 ``message_to_chat_completion`` (OpenAI client, any upstream):
   text blocks → ``content`` (concatenated, ``null`` when there is none); ``tool_use`` →
@@ -24,13 +24,25 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, assert_never
 
 from ..errors import UpstreamError
-from ..providers.upstream_errors import excerpt, malformed_answer
-from ..providers.upstream_errors import upstream_error as http_upstream_error
-from ..wire.anthropic import Message, TextBlock, ThinkingBlock, ToolUseBlock, Usage
+from ..wire.anthropic import (
+    ContentBlock,
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    OtherBlock,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
 from .tool_names import decode_tool_id, encode_tool_id, restore_tool_name, thought_signature_of, tool_name_map
+from .upstream_errors import excerpt, malformed_answer
+from .upstream_errors import upstream_error as http_upstream_error
 
 FINISH_REASONS: dict[str, str] = {
     "end_turn": "stop",
@@ -117,7 +129,7 @@ def signature_extra_content(tool_id: str) -> dict[str, Any] | None:
 
 
 def reasoning_text(obj: dict[str, Any]) -> str:
-    """The reasoning a provider put on a message or delta (§5.4 reader rule), or ``""``.
+    """The reasoning a provider put on a message or delta, or ``""``.
 
     OpenRouter sends the same text as ``reasoning`` and ``reasoning_details``, so the first
     non-empty source wins instead of concatenating them.
@@ -179,7 +191,7 @@ def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
 
     Shapes: ``{"error": {"message", "type", "code"}}`` (OpenAI; OpenRouter puts the HTTP status in
     ``code``), ``{"error": "text"}`` and ``{"object": "error", "message", "code"}`` (vLLM). A numeric
-    code maps like the same HTTP status would (``providers.upstream_errors``, which also redacts
+    code maps like the same HTTP status would (``translate.upstream_errors``, which also redacts
     anything that looks like a credential); otherwise it is a retryable ``api_error``.
     """
     raw = body.get("error")
@@ -192,6 +204,42 @@ def upstream_error(body: dict[str, Any], provider: str) -> UpstreamError:
 
 
 # --------------------------------------------------------------------------- canonical → OpenAI
+
+
+def assistant_parts(
+    blocks: Iterable[ContentBlock], tool_name: Callable[[str], str], *, signatures: bool, reasoning: bool
+) -> tuple[str, list[dict[str, Any]], str]:
+    """An assistant turn's text, ``tool_calls`` and reasoning text in Chat Completions terms.
+
+    ``tool_name`` maps each canonical tool name (shortened for an upstream, or restored for a client);
+    ``signatures``: a call whose id carries a Gemini thought signature gets ``extra_content``;
+    ``reasoning``: thinking text is kept. Other blocks have no place in an assistant message.
+    """
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in blocks:
+        match block:
+            case TextBlock():
+                texts.append(block.text)
+            case ToolUseBlock():
+                call: dict[str, Any] = {
+                    "id": decode_tool_id(block.id),
+                    "type": "function",
+                    "function": {"name": tool_name(block.name), "arguments": dump_arguments(block.input)},
+                }
+                extra = signature_extra_content(block.id) if signatures else None
+                if extra is not None:
+                    call["extra_content"] = extra
+                calls.append(call)
+            case ThinkingBlock():
+                if reasoning:
+                    thoughts.append(block.thinking)
+            case ImageBlock() | DocumentBlock() | RedactedThinkingBlock() | ToolResultBlock() | OtherBlock():
+                pass
+            case _:
+                assert_never(block)
+    return "".join(texts), calls, "".join(thoughts)
 
 
 def message_to_chat_completion(
@@ -207,34 +255,14 @@ def message_to_chat_completion(
     ``tool_names`` are the tool names the client sent; shortened names are mapped back.
     """
     names = tool_name_map(tool_names)
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for block in msg.content:
-        kind = block.type
-        if kind == "text":
-            texts.append(block.text)  # type: ignore[union-attr]
-        elif kind == "tool_use":
-            call: dict[str, Any] = {
-                "id": decode_tool_id(block.id),  # type: ignore[union-attr]
-                "type": "function",
-                "function": {
-                    "name": restore_tool_name(block.name, names),  # type: ignore[union-attr]
-                    "arguments": dump_arguments(block.input),  # type: ignore[union-attr]
-                },
-            }
-            extra = signature_extra_content(block.id)  # type: ignore[union-attr]
-            if extra is not None:
-                call["extra_content"] = extra
-            calls.append(call)
-        elif kind == "thinking" and include_reasoning:
-            thoughts.append(block.thinking)  # type: ignore[union-attr]
-    text = "".join(texts)
+    text, calls, thoughts = assistant_parts(
+        msg.content, lambda name: restore_tool_name(name, names), signatures=True, reasoning=include_reasoning
+    )
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
     if calls:
         message["tool_calls"] = calls
     if thoughts:
-        message["reasoning_content"] = "".join(thoughts)
+        message["reasoning_content"] = thoughts
     message["annotations"] = []
     finish = finish_reason_for(msg.stop_reason)
     if finish == "tool_calls" and not calls:
@@ -265,7 +293,7 @@ def chat_completion_to_message(
 
     ``model`` is the name the client asked for (Claude Code compares it); ``tool_names`` are
     the canonical tool names of the request, so shortened names come back whole; ``signer``
-    mints the thinking signature (aimux-namespaced, §6.4), else the signature stays ``""``.
+    mints the thinking signature (aimux-namespaced: ``thinking.sign_reasoning``), else the signature stays ``""``.
     Raises the upstream's ``UpstreamError`` for an error body, and ``malformed_answer`` for one that
     breaks the schema (``choices`` not a list, a choice without a ``message`` object, content or
     tool calls of the wrong type, a tool call without a name, unparsable arguments, usage that is not
@@ -335,8 +363,10 @@ def chat_completion_to_message(
     finish = choice.get("finish_reason")
     if not content and (finish not in EMPTY_ANSWER_FINISHES or not usage):
         raise malformed_answer(
-            provider, f"answered nothing usable (no content, no tool calls, finish_reason {finish!r}"
-            + ("" if usage else ", no usage") + ")"
+            provider,
+            f"answered nothing usable (no content, no tool calls, finish_reason {finish!r}"
+            + ("" if usage else ", no usage")
+            + ")",
         )
     stop = stop_reason_for(finish, has_tool_use=bool(raw_calls), refused=bool(refusal))
     return Message(

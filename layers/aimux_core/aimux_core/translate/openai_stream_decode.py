@@ -1,4 +1,4 @@
-"""OpenAI ``chat.completion.chunk`` dicts from an upstream → canonical stream events (§6.2).
+"""OpenAI ``chat.completion.chunk`` dicts from an upstream → canonical stream events.
 
 ``ChatChunkDecoder.feed(chunk)`` returns the events for one parsed ``data:`` payload and
 ``finish()`` the closing ones at ``[DONE]``/EOF. The output always obeys the Messages grammar:
@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import UpstreamError
-from ..providers.upstream_errors import malformed_answer
 from ..wire.anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
@@ -57,7 +56,9 @@ from .openai_response import (
     stop_reason_for,
     upstream_error,
 )
+from .stream import StreamTranslator
 from .tool_names import encode_tool_id, restore_tool_name, tool_name_map
+from .upstream_errors import malformed_answer
 
 _delta_event = ContentBlockDeltaEvent.model_validate
 _start_event = ContentBlockStartEvent.model_validate
@@ -78,7 +79,7 @@ class _Call:
         self.checked = -1  # len(args) at the last failed completeness check
 
 
-class ChatChunkDecoder:
+class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
     """One upstream OpenAI chunk stream → one canonical event stream."""
 
     def __init__(
@@ -93,7 +94,7 @@ class ChatChunkDecoder:
     ) -> None:
         """``model`` is the client's model name; ``input_tokens`` the request's estimate;
         ``tool_names`` the canonical tool names (to undo shortening); ``signer`` mints the
-        signature of a finished thinking text (§6.4)."""
+        signature of a finished thinking text (``thinking.sign_reasoning``)."""
         self._model = model
         self._estimate = input_tokens
         self._provider = provider
@@ -160,12 +161,26 @@ class ChatChunkDecoder:
         self._started = True
         if self._mid is None:
             self._mid = message_id_from(chunk.get("id"))
-        usage = {"input_tokens": self._estimate, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": 0, "output_tokens": 1}
+        usage = {
+            "input_tokens": self._estimate,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 1,
+        }
         return MessageStartEvent.model_validate(
-            {"type": "message_start", "message": {
-                "id": self._mid, "type": "message", "role": "assistant", "model": self._model,
-                "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}}
+            {
+                "type": "message_start",
+                "message": {
+                    "id": self._mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self._model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            }
         )
 
     def _delta(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
@@ -177,8 +192,15 @@ class ChatChunkDecoder:
             if self._signer is not None:
                 self._thought.append(thought)
             self._chars += len(thought)
-            out.append(_delta_event({"type": "content_block_delta", "index": self._next - 1,
-                                     "delta": {"type": "thinking_delta", "thinking": thought}}))
+            out.append(
+                _delta_event(
+                    {
+                        "type": "content_block_delta",
+                        "index": self._next - 1,
+                        "delta": {"type": "thinking_delta", "thinking": thought},
+                    }
+                )
+            )
         text = delta.get("content")
         if text and isinstance(text, str):
             self._text(text, out)
@@ -203,8 +225,11 @@ class ChatChunkDecoder:
             self._close(out)
             self._open_block("text", {"type": "text", "text": ""}, out)
         self._chars += len(text)
-        out.append(_delta_event({"type": "content_block_delta", "index": self._next - 1,
-                                 "delta": {"type": "text_delta", "text": text}}))
+        out.append(
+            _delta_event(
+                {"type": "content_block_delta", "index": self._next - 1, "delta": {"type": "text_delta", "text": text}}
+            )
+        )
 
     def _fragment(self, frag: dict[str, Any], out: list[StreamEvent]) -> None:
         index, call_id = frag.get("index"), frag.get("id")
@@ -234,8 +259,15 @@ class ChatChunkDecoder:
             if args:
                 call.args.append(args)
                 self._chars += len(args)
-                out.append(_delta_event({"type": "content_block_delta", "index": call.block,
-                                         "delta": {"type": "input_json_delta", "partial_json": args}}))
+                out.append(
+                    _delta_event(
+                        {
+                            "type": "content_block_delta",
+                            "index": call.block,
+                            "delta": {"type": "input_json_delta", "partial_json": args},
+                        }
+                    )
+                )
         elif call.closed:
             if args and args.strip():
                 raise malformed_answer(self._provider, "sent tool arguments after the call was complete")
@@ -282,12 +314,22 @@ class ChatChunkDecoder:
         call_id = encode_tool_id(call.id or f"toolu_{self._mid}_{self._tool_blocks}", call.signature)
         call.block = self._next
         self._tool_blocks += 1
-        self._open_block("tool", {"type": "tool_use", "id": call_id,
-                                  "name": restore_tool_name(call.name, self._names), "input": {}}, out)
+        self._open_block(
+            "tool",
+            {"type": "tool_use", "id": call_id, "name": restore_tool_name(call.name, self._names), "input": {}},
+            out,
+        )
         self._live = call
         if call.args:
-            out.append(_delta_event({"type": "content_block_delta", "index": call.block,
-                                     "delta": {"type": "input_json_delta", "partial_json": "".join(call.args)}}))
+            out.append(
+                _delta_event(
+                    {
+                        "type": "content_block_delta",
+                        "index": call.block,
+                        "delta": {"type": "input_json_delta", "partial_json": "".join(call.args)},
+                    }
+                )
+            )
 
     def _close(self, out: list[StreamEvent]) -> None:
         kind = self._open
@@ -297,8 +339,15 @@ class ChatChunkDecoder:
         if kind == "thinking" and self._signer is not None:
             signature = self._signer("".join(self._thought))
             self._thought = []
-            out.append(_delta_event({"type": "content_block_delta", "index": index,
-                                     "delta": {"type": "signature_delta", "signature": signature}}))
+            out.append(
+                _delta_event(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "signature_delta", "signature": signature},
+                    }
+                )
+            )
         elif kind == "tool":
             call = self._live
             assert call is not None
@@ -331,15 +380,20 @@ class ChatChunkDecoder:
         self._close_all(out)
         if self._next == 0 and (self._finish not in EMPTY_ANSWER_FINISHES or not self._usage):
             raise malformed_answer(
-                self._provider, f"streamed nothing usable (no content, no tool calls, finish_reason {self._finish!r}"
-                + ("" if self._usage else ", no usage") + ")"
+                self._provider,
+                f"streamed nothing usable (no content, no tool calls, finish_reason {self._finish!r}"
+                + ("" if self._usage else ", no usage")
+                + ")",
             )
         stop = stop_reason_for(self._finish, has_tool_use=self._tool_blocks > 0, refused=self._refused)
         if self._usage:
             usage: dict[str, Any] = anthropic_usage(self._usage)
         else:  # no usage from upstream: estimate so accounting never sees zero output
             usage = {"output_tokens": (self._chars + 3) // 4}
-        out.append(MessageDeltaEvent.model_validate(
-            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage}))
+        out.append(
+            MessageDeltaEvent.model_validate(
+                {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage}
+            )
+        )
         out.append(MessageStopEvent())
         self._done = True

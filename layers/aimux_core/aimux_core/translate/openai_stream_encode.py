@@ -1,4 +1,4 @@
-"""Canonical stream events → OpenAI ``chat.completion.chunk`` dicts (OpenAI clients, §2 table).
+"""Canonical stream events → OpenAI ``chat.completion.chunk`` dicts (OpenAI clients).
 
 ``ChatChunkEncoder.feed(event)`` returns the chunks for one event, ``finish()`` the trailing ones:
 
@@ -25,23 +25,52 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, assert_never
 
 from ..errors import UpstreamError
-from ..wire.anthropic import StreamEvent
+from ..wire.anthropic import (
+    ContentBlockDeltaEvent,
+    ContentBlockStartEvent,
+    ContentBlockStopEvent,
+    ErrorEvent,
+    InputJsonDelta,
+    MessageDeltaEvent,
+    MessageStartEvent,
+    MessageStopEvent,
+    OtherDelta,
+    OtherEvent,
+    PingEvent,
+    SignatureDelta,
+    StreamEvent,
+    TextBlock,
+    TextDelta,
+    ThinkingBlock,
+    ThinkingDelta,
+    ToolUseBlock,
+)
 from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for, signature_extra_content
+from .stream import StreamTranslator
 from .tool_names import decode_tool_id, restore_tool_name, tool_name_map
 
-_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504,
-                 "invalid_request_error": 400}
+_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504, "invalid_request_error": 400}
 
 
-class ChatChunkEncoder:
+class ChatChunkEncoder(StreamTranslator[StreamEvent, dict[str, Any]]):
     """One canonical stream → one OpenAI chunk stream (single choice, index 0)."""
 
     __slots__ = (
-        "_blocks", "_created", "_finish_sent", "_held", "_id", "_include_reasoning", "_include_usage",
-        "_model", "_names", "_tool_count", "_usage", "_usage_sent",
+        "_blocks",
+        "_created",
+        "_finish_sent",
+        "_held",
+        "_id",
+        "_include_reasoning",
+        "_include_usage",
+        "_model",
+        "_names",
+        "_tool_count",
+        "_usage",
+        "_usage_sent",
     )
 
     def __init__(
@@ -82,35 +111,39 @@ class ChatChunkEncoder:
         return chunk
 
     def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
-        kind = event.type
-        if kind == "content_block_delta":
-            return self._delta(event)
-        if kind == "content_block_start":
-            return self._start(event)
-        if kind == "content_block_stop":
-            return self._stop(event.index)  # type: ignore[union-attr]
-        if kind == "message_start":
-            message = event.message  # type: ignore[union-attr]
-            self._id = completion_id(message.id)
-            self._usage = message.usage.dump()
-            return [self._chunk({"role": "assistant", "content": ""})]
-        if kind == "message_delta":
-            if event.usage is not None:  # type: ignore[union-attr]
-                self._usage.update(event.usage.model_dump(exclude_none=True))  # type: ignore[union-attr]
-            if self._finish_sent:
+        match event:
+            case ContentBlockDeltaEvent():
+                return self._delta(event)
+            case ContentBlockStartEvent():
+                return self._start(event)
+            case ContentBlockStopEvent():
+                return self._stop(event.index)
+            case MessageStartEvent():
+                message = event.message
+                self._id = completion_id(message.id)
+                self._usage = message.usage.dump()
+                return [self._chunk({"role": "assistant", "content": ""})]
+            case MessageDeltaEvent():
+                if event.usage is not None:
+                    self._usage.update(event.usage.model_dump(exclude_none=True))
+                if self._finish_sent:
+                    return []
+                self._finish_sent = True
+                finish = finish_reason_for(event.delta.stop_reason)
+                if finish == "tool_calls" and not self._tool_count:
+                    finish = "stop"
+                return [self._chunk({}, finish)]
+            case MessageStopEvent():
+                return self.finish()
+            case ErrorEvent():
+                err = event.error
+                raise UpstreamError(
+                    err.message, provider="upstream", kind=err.type, status=_ERROR_STATUS.get(err.type, 500)
+                )
+            case PingEvent() | OtherEvent():
                 return []
-            self._finish_sent = True
-            finish = finish_reason_for(event.delta.stop_reason)  # type: ignore[union-attr]
-            if finish == "tool_calls" and not self._tool_count:
-                finish = "stop"
-            return [self._chunk({}, finish)]
-        if kind == "message_stop":
-            return self.finish()
-        if kind == "error":
-            err = event.error  # type: ignore[union-attr]
-            raise UpstreamError(err.message, provider="upstream", kind=err.type,
-                                status=_ERROR_STATUS.get(err.type, 500))
-        return []  # ping and unknown events
+            case _:
+                assert_never(event)
 
     def finish(self) -> list[dict[str, Any]]:
         """The usage chunk, once, if the client asked for it and the answer finished."""
@@ -128,33 +161,31 @@ class ChatChunkEncoder:
             }
         ]
 
-    def _start(self, event: Any) -> list[dict[str, Any]]:
+    def _start(self, event: ContentBlockStartEvent) -> list[dict[str, Any]]:
         block = event.content_block
-        kind = block.type
-        if kind == "text" or kind == "thinking":
-            self._blocks[event.index] = kind
-        elif kind == "tool_use":
-            self._blocks[event.index] = kind
+        if isinstance(block, TextBlock | ThinkingBlock):
+            self._blocks[event.index] = block.type
+        elif isinstance(block, ToolUseBlock):
+            self._blocks[event.index] = block.type
             self._held[event.index] = _HeldCall(block.id, block.name, block.input)
-        return []
+        return []  # other blocks (redacted thinking, server tools) are not shown to OpenAI clients
 
-    def _delta(self, event: Any) -> list[dict[str, Any]]:
-        delta = event.delta
-        kind = delta.type
-        if kind == "text_delta":
-            if delta.text and self._blocks.get(event.index) == "text":
-                return [self._chunk({"content": delta.text})]
-        elif kind == "input_json_delta":
-            held = self._held.get(event.index)
-            if held is not None and delta.partial_json:
-                held.parts.append(delta.partial_json)
-        elif (
-            kind == "thinking_delta"
-            and self._include_reasoning
-            and delta.thinking
-            and self._blocks.get(event.index) == "thinking"
-        ):
-            return [self._chunk({"reasoning_content": delta.thinking})]
+    def _delta(self, event: ContentBlockDeltaEvent) -> list[dict[str, Any]]:
+        match delta := event.delta:
+            case TextDelta():
+                if delta.text and self._blocks.get(event.index) == "text":
+                    return [self._chunk({"content": delta.text})]
+            case InputJsonDelta():
+                held = self._held.get(event.index)
+                if held is not None and delta.partial_json:
+                    held.parts.append(delta.partial_json)
+            case ThinkingDelta():
+                if self._include_reasoning and delta.thinking and self._blocks.get(event.index) == "thinking":
+                    return [self._chunk({"reasoning_content": delta.thinking})]
+            case SignatureDelta() | OtherDelta():
+                pass
+            case _:
+                assert_never(delta)
         return []
 
     def _stop(self, index: int) -> list[dict[str, Any]]:

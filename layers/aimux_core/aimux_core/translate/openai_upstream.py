@@ -1,4 +1,4 @@
-"""Canonical Messages request → OpenAI Chat Completions body (upstream adapters, §6.1).
+"""Canonical Messages request → OpenAI Chat Completions body (upstream adapters).
 
 Mapping (``messages_to_chat``):
 
@@ -33,28 +33,27 @@ Mapping (``messages_to_chat``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, assert_never
 
 from ..errors import InvalidRequest
-from ..wire.anthropic import MessageParam, MessagesRequest, Tool, ToolResultBlock
-from .openai_response import dump_arguments, signature_extra_content
+from ..wire.anthropic import (
+    ContentBlock,
+    DocumentBlock,
+    ImageBlock,
+    ImageSource,
+    MessageParam,
+    MessagesRequest,
+    OtherBlock,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    Tool,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from ..wire.openai import ChatDialectOptions
+from .openai_response import assistant_parts
 from .tool_names import decode_tool_id, shorten_tool_name
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDialectOptions:
-    """What one OpenAI-compatible upstream accepts; provider presets fill it per provider."""
-
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    max_tokens_limit: int | None = None
-    reasoning_echo_field: Literal["reasoning_content", "reasoning"] | None = None
-    send_reasoning_effort: bool = True
-    send_parallel_tool_calls: bool = True
-    stream_usage: bool = True
-    tool_error_prefix: str = "Error: "
-    thought_signatures: bool = False  # Gemini: tool calls carry ``extra_content.google.thought_signature``
-
 
 DEFAULT_OPTIONS = ChatDialectOptions()
 _MOVED_IMAGE_NOTE = "[image attached in the next message]"
@@ -81,9 +80,7 @@ _EDITOR_SCHEMA: dict[str, Any] = {
 }
 
 
-def messages_to_chat(
-    req: MessagesRequest, *, model: str, options: ChatDialectOptions | None = None
-) -> dict[str, Any]:
+def messages_to_chat(req: MessagesRequest, *, model: str, options: ChatDialectOptions | None = None) -> dict[str, Any]:
     """The Chat Completions body for a canonical request; raises ``InvalidRequest`` for content
     that an OpenAI-compatible upstream cannot receive."""
     opts = options or DEFAULT_OPTIONS
@@ -150,57 +147,44 @@ def _turn(turn: MessageParam, i: int, opts: ChatDialectOptions, out: list[dict[s
     elif role == "assistant":
         _assistant(content, opts, out)
     elif role == "system":
-        out.append({"role": "system", "content": "\n\n".join(b.text for b in content if b.type == "text")})  # type: ignore[union-attr]
+        out.append({"role": "system", "content": "\n\n".join(b.text for b in content if isinstance(b, TextBlock))})
     else:
         _user(content, i, opts, out)
 
 
-def _assistant(content: list[Any], opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for block in content:
-        kind = block.type
-        if kind == "text":
-            texts.append(block.text)
-        elif kind == "tool_use":
-            call: dict[str, Any] = {
-                "id": decode_tool_id(block.id),
-                "type": "function",
-                "function": {"name": shorten_tool_name(block.name), "arguments": dump_arguments(block.input)},
-            }
-            extra = signature_extra_content(block.id) if opts.thought_signatures else None
-            if extra is not None:
-                call["extra_content"] = extra
-            calls.append(call)
-        elif kind == "thinking" and opts.reasoning_echo_field:
-            thoughts.append(block.thinking)
-    text = "".join(texts)
+def _assistant(content: list[ContentBlock], opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
+    text, calls, thoughts = assistant_parts(
+        content, shorten_tool_name, signatures=opts.thought_signatures, reasoning=bool(opts.reasoning_echo_field)
+    )
     if not text and not calls and not thoughts:
         return
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
     if calls:
         message["tool_calls"] = calls
     if thoughts and opts.reasoning_echo_field:
-        message[opts.reasoning_echo_field] = "".join(thoughts)
+        message[opts.reasoning_echo_field] = thoughts
     out.append(message)
 
 
-def _user(content: list[Any], i: int, opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
+def _user(content: list[ContentBlock], i: int, opts: ChatDialectOptions, out: list[dict[str, Any]]) -> None:
     moved: list[dict[str, Any]] = []  # images lifted out of tool results
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(content):
-        kind = block.type
-        if kind == "tool_result":
-            out.append(_tool_message(block, f"messages[{i}].content[{j}]", opts, moved))
-        elif kind == "text":
-            if block.text:
-                parts.append({"type": "text", "text": block.text})
-        elif kind == "image":
-            parts.append(_image_part(block.source, f"messages[{i}].content[{j}].source"))
-        elif kind == "document":
-            parts.append(_document_part(block, f"messages[{i}].content[{j}].source"))
-        # thinking, tool_use, search results and unknown blocks cannot be sent: dropped.
+        where = f"messages[{i}].content[{j}]"
+        match block:
+            case ToolResultBlock():
+                out.append(_tool_message(block, where, opts, moved))
+            case TextBlock():
+                if block.text:
+                    parts.append({"type": "text", "text": block.text})
+            case ImageBlock():
+                parts.append(_image_part(block.source, f"{where}.source"))
+            case DocumentBlock():
+                parts.append(_document_part(block, f"{where}.source"))
+            case ThinkingBlock() | RedactedThinkingBlock() | ToolUseBlock() | OtherBlock():
+                pass  # thinking, tool calls, search results and unknown blocks cannot be sent: dropped
+            case _:
+                assert_never(block)
     parts = moved + parts
     if not parts:
         return
@@ -222,13 +206,14 @@ def _tool_message(
         texts = []
         images = 0
         for k, item in enumerate(content):
-            if item.type == "text":
-                texts.append(item.text)  # type: ignore[union-attr]
-            elif item.type == "image":
-                moved.append(_image_part(item.source, f"{where}.content[{k}].source"))  # type: ignore[union-attr]
+            if isinstance(item, TextBlock):
+                texts.append(item.text)
+            elif isinstance(item, ImageBlock):
+                moved.append(_image_part(item.source, f"{where}.content[{k}].source"))
                 images += 1
-            elif item.type == "document" and item.source.get("type") == "text":  # type: ignore[union-attr]
-                texts.append(item.source.get("data") or "")  # type: ignore[union-attr]
+            elif isinstance(item, DocumentBlock) and item.source.get("type") == "text":
+                texts.append(item.source.get("data") or "")
+            # other blocks inside a tool result have no Chat Completions form: dropped
         if images:
             texts.append(_MOVED_IMAGE_NOTE)
         text = "\n".join(texts)
@@ -237,7 +222,7 @@ def _tool_message(
     return {"role": "tool", "tool_call_id": decode_tool_id(block.tool_use_id), "content": text}
 
 
-def _image_part(source: Any, param: str) -> dict[str, Any]:
+def _image_part(source: ImageSource, param: str) -> dict[str, Any]:
     if source.type == "base64":
         return {"type": "image_url", "image_url": {"url": f"data:{source.media_type};base64,{source.data}"}}
     if source.type == "url" and source.url:
@@ -245,7 +230,7 @@ def _image_part(source: Any, param: str) -> dict[str, Any]:
     raise InvalidRequest(f"image source {source.type!r} cannot be sent to this upstream", param=param)
 
 
-def _document_part(block: Any, param: str) -> dict[str, Any]:
+def _document_part(block: DocumentBlock, param: str) -> dict[str, Any]:
     source = block.source
     kind, media_type = source.get("type"), source.get("media_type")
     if kind == "text":
@@ -253,8 +238,10 @@ def _document_part(block: Any, param: str) -> dict[str, Any]:
     if kind == "base64" and media_type == "application/pdf":
         return {
             "type": "file",
-            "file": {"filename": block.title or "document.pdf",
-                     "file_data": f"data:application/pdf;base64,{source.get('data')}"},
+            "file": {
+                "filename": block.title or "document.pdf",
+                "file_data": f"data:application/pdf;base64,{source.get('data')}",
+            },
         }
     raise InvalidRequest(f"document source {kind!r} cannot be sent to this upstream", param=param)
 

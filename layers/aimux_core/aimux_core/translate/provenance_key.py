@@ -3,9 +3,10 @@
 A key written in the source would let anyone mint signatures every aimux deployment accepts. The key
 comes from, in order:
 
-1. ``AIMUX_SIGNING_KEY`` (its UTF-8 bytes) when set: the operator's own secret, shared as they choose;
-2. the deployment's state store, when the gateway was assembled with one (``use_loader``, called by
-   ``config.runtime``): ``state.signing_key.load_signing_key`` creates 256 random bits once per store
+1. ``AIMUX_SIGNING_KEY`` (its UTF-8 bytes) when set (``use_loader``'s ``override``): the operator's own
+   secret, shared as they choose;
+2. the deployment's state store, when the gateway was assembled with one (``use_loader``, called by the
+   composition root): ``state.signing_key.load_signing_key`` creates 256 random bits once per store
    (a conditional put) and every function of the deployment reads that same value;
 3. otherwise a random key for this process (a gateway assembled without a store: tests, benchmarks).
 
@@ -19,13 +20,11 @@ functions are synchronous and read ``provenance_key()``; before the deployment's
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Awaitable, Callable
 
 from ..redaction import learn_secret
 
-SIGNING_KEY_ENV = "AIMUX_SIGNING_KEY"
 Loader = Callable[[], Awaitable[bytes]]
 
 
@@ -36,15 +35,18 @@ class ProvenanceKeyNotLoaded(RuntimeError):
 class ProvenanceKey:
     """The process's key: from the environment, the loader (once), or random (no loader)."""
 
-    __slots__ = ("_loader", "_value")
+    __slots__ = ("_loader", "_override", "_value")
 
     def __init__(self) -> None:
         self._value: bytes | None = None
         self._loader: Loader | None = None
+        self._override: str | None = None
 
-    def use_loader(self, loader: Loader | None) -> None:
-        """Read the key with ``loader`` from now on (the gateway's store); forgets a key read before."""
+    def use_loader(self, loader: Loader | None, *, override: str | None = None) -> None:
+        """Read the key with ``loader`` from now on (the gateway's store), unless ``override`` (the
+        operator's ``AIMUX_SIGNING_KEY``) is given; forgets a key read before."""
         self._loader = loader
+        self._override = override or None
         self._value = None
 
     @property
@@ -68,11 +70,10 @@ class ProvenanceKey:
         return self._value
 
     def _settle(self) -> bool:
-        """Take the key that needs no I/O (environment, or random without a loader); False if it needs loading."""
-        override = os.environ.get(SIGNING_KEY_ENV)
-        if override:
-            learn_secret(override)
-            self._value = override.encode()
+        """Take the key that needs no I/O (the override, or random without a loader); False if it needs loading."""
+        if self._override:
+            learn_secret(self._override)
+            self._value = self._override.encode()
         elif self._loader is None:
             self._value = secrets.token_bytes(32)
         return self._value is not None

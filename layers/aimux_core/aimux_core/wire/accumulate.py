@@ -11,7 +11,7 @@ block's ``citations``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, assert_never
 
 from .anthropic import (
     ContentBlock,
@@ -23,6 +23,9 @@ from .anthropic import (
     Message,
     MessageDeltaEvent,
     MessageStartEvent,
+    MessageStopEvent,
+    OtherEvent,
+    PingEvent,
     SignatureDelta,
     StreamEvent,
     TextBlock,
@@ -70,6 +73,10 @@ class MessageAccumulator:
                 message.usage = Usage.model_validate({**message.usage.dump(), **usage})
         elif isinstance(event, ErrorEvent):
             self.error = event
+        elif isinstance(event, MessageStopEvent | PingEvent | OtherEvent):
+            pass  # nothing to fold
+        else:
+            assert_never(event)
 
     def message(self) -> Message:
         message = self._require_message()

@@ -12,6 +12,7 @@ models that keep every key.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter
@@ -108,9 +109,7 @@ ToolResultContent = Annotated[
 ContentBlock = ToolResultContent
 """Any block that may appear in a message, a response or a tool result."""
 
-_BLOCK_TAGS = frozenset(
-    {"text", "image", "document", "thinking", "redacted_thinking", "tool_use", "tool_result"}
-)
+_BLOCK_TAGS = frozenset({"text", "image", "document", "thinking", "redacted_thinking", "tool_use", "tool_result"})
 ToolResultBlock.model_rebuild()
 
 # --------------------------------------------------------------------------- request
@@ -352,6 +351,10 @@ StreamEvent = Annotated[
     | Annotated[OtherEvent, Tag("other")],
     Discriminator(_event_tag),
 ]
+
+EventStream = AsyncGenerator[StreamEvent, None]
+"""A canonical event stream as every adapter, filter and surface passes it on: an async generator,
+so whoever stops reading early can ``aclose()`` it and the upstream connection is released at once."""
 
 stream_event_adapter: TypeAdapter[StreamEvent] = TypeAdapter(StreamEvent)
 """Parses one upstream ``data:`` payload into a typed event."""

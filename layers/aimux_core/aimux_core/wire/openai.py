@@ -8,10 +8,14 @@ Like every wire model (see ``WireModel``) unknown fields and unknown content-par
 and nothing the client left out is ever dumped. Open enumerations (``reasoning_effort``,
 ``tool_choice`` strings, tool ``type``) are plain strings so a newer client is not rejected at
 parse time; the translator decides what it can honour and names the field when it cannot.
+
+``ChatDialectOptions`` is the other side: which variant of this format an OpenAI-compatible upstream
+takes (``max_completion_tokens``, where reasoning goes back...), as data each provider preset fills.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
@@ -211,3 +215,18 @@ class ChatCompletionRequest(WireModel):
     def wants_usage_chunk(self) -> bool:
         """Whether a streamed answer ends with the ``choices: []`` usage chunk."""
         return bool(self.stream_options and self.stream_options.include_usage)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDialectOptions:
+    """The variants of this wire format one OpenAI-compatible upstream accepts; each preset fills one
+    (``presets.py``) and ``translate.openai_upstream`` writes the body accordingly."""
+
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    max_tokens_limit: int | None = None
+    reasoning_echo_field: Literal["reasoning_content", "reasoning"] | None = None
+    send_reasoning_effort: bool = True
+    send_parallel_tool_calls: bool = True
+    stream_usage: bool = True
+    tool_error_prefix: str = "Error: "
+    thought_signatures: bool = False  # Gemini: tool calls carry ``extra_content.google.thought_signature``

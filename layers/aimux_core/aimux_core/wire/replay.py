@@ -19,7 +19,7 @@ Folding the events (``wire/accumulate.py``) gives the message back.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .anthropic import (
@@ -27,6 +27,7 @@ from .anthropic import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
     ContentBlockStopEvent,
+    EventStream,
     InputJsonDelta,
     Message,
     MessageDeltaBody,
@@ -65,7 +66,7 @@ def message_events(message: Message) -> Iterator[StreamEvent]:
     yield MessageStopEvent()
 
 
-async def replay(message: Message) -> AsyncIterator[StreamEvent]:
+async def replay(message: Message) -> EventStream:
     """``message_events`` as the async iterator the surfaces consume (closable like an upstream's)."""
     for event in message_events(message):
         yield event

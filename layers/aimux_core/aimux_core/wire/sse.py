@@ -12,7 +12,7 @@ split at any byte boundary across chunks.
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from dataclasses import dataclass
 
 OPENAI_DONE = b"data: [DONE]\n\n"
@@ -93,7 +93,7 @@ class SSEParser:
         return event
 
 
-async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEvent]:
+async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncGenerator[ServerSentEvent, None]:
     """Parse an async byte stream (an HTTP response body) into events."""
     parser = SSEParser()
     async for chunk in chunks:

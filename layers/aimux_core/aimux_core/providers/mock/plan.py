@@ -183,9 +183,8 @@ def _output_schema(request: MessagesRequest) -> dict[str, Any] | None:
     """``output_config.format`` (or the older top-level ``output_format``) of type json_schema."""
     fmt = request.output_config.format if request.output_config else None
     fmt = fmt or (request.model_extra or {}).get("output_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
-        return fmt["schema"]
-    return None
+    schema = fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    return schema if isinstance(schema, dict) else None
 
 
 # --------------------------------------------------------------------------- composing the answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 from ...errors import UpstreamError
 from ...wire.anthropic import (
@@ -13,6 +13,7 @@ from ...wire.anthropic import (
     ContentBlockStartEvent,
     ContentBlockStopEvent,
     Delta,
+    EventStream,
     InputJsonDelta,
     Message,
     MessageDeltaBody,
@@ -84,7 +85,7 @@ class MockProvider:
             raise simulated_error(plan.midstream_status, midstream=True)
         return render_message(plan, _message_id(), call.request.model)
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: UpstreamCall) -> EventStream:
         plan = _checked_plan(call)
         fail_after = _midstream_point(plan)
         texts = 0

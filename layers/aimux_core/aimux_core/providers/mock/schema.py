@@ -69,18 +69,18 @@ class ExampleBuilder:
         ref = schema.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/"):
             target: Any = self._root
-            for part in ref[2:].split("/"):
-                target = target.get(part) if isinstance(target, dict) else None
+            for step in ref[2:].split("/"):
+                target = target.get(step) if isinstance(target, dict) else None
             if isinstance(target, dict) and depth <= _MAX_DEPTH:
                 rest = {k: v for k, v in schema.items() if k != "$ref"}
                 schema = {**self._resolve(target, depth + 1), **rest}
         parts = schema.get("allOf")
         if isinstance(parts, list):
             merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-            for part in parts:
-                if not isinstance(part, dict):
+            for raw in parts:
+                if not isinstance(raw, dict):
                     continue
-                part = self._resolve(part, depth + 1)
+                part = self._resolve(raw, depth + 1)
                 merged["properties"] = {**merged.get("properties", {}), **part.get("properties", {})}
                 merged["required"] = [*merged.get("required", []), *part.get("required", [])]
                 merged.update({k: v for k, v in part.items() if k not in ("properties", "required")})

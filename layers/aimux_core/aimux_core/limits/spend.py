@@ -1,7 +1,7 @@
 """Spend per key per UTC day and month, in integer micro-dollars: the item that holds it, and reading it.
 
 One item per key and month holds the month, every day of it, and the reservations in flight, so that a
-single conditional write can check a daily and a monthly budget together (``state/reservations.py``):
+single conditional write can check a daily and a monthly budget together (``limits/reservations.py``):
 
     pk ``spend#<key id>``   sk ``month#YYYY-MM``   expires_at: a week after the month (cleanup only)
 
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from .clock import Clock
-from .store import Item, Store
+from ..state.clock import Clock
+from ..state.store import Item, Store
 
 __all__ = [
     "HOLD_PREFIX",

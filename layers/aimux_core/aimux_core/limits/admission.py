@@ -5,7 +5,7 @@ Before the upstream call, for a request that carries a virtual key (none when ``
     allow-lists            no I/O (the key record came from the per-process key cache)
     rate windows ─┐        one conditional write (rpm and tpm of the key, together)
     budget hold  ─┘        one conditional write reserving the request's worst case against the
-                           key's daily and monthly budgets (``state/reservations.py``); both sent
+                           key's daily and monthly budgets (``limits/reservations.py``); both sent
                            concurrently: one store round trip of latency
 
 A budget that cannot cover the worst case steps the request down to the key's (or the route's) cheaper
@@ -24,21 +24,36 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .accounting.pricing import cost_micro_usd
-from .state.budget import OK, BudgetLimits, BudgetVerdict, verdict_for
-from .state.failure_policy import StateFailurePolicy
-from .state.ratelimit import RateDecision, RateLimiter, usage_tokens
-from .state.reservations import BudgetHolds, Hold
-from .state.spend import SpendLedger, SpendTotals
+from ..accounting.pricing import cost_micro_usd
+from ..state.background import BackgroundWrites
+from ..state.failure_policy import StateFailurePolicy
+from .budget import OK, BudgetLimits, BudgetVerdict, verdict_for
+from .reservations import BudgetHolds, Hold
+from .spend import SpendLedger, SpendTotals
+from .windows import HasRateLimits, RateDecision, RateLimiter, usage_tokens
 
 if TYPE_CHECKING:
-    from .keys.record import ApiKeyRecord
-    from .routing.catalog import Price
-    from .state.clock import Clock
-    from .state.store import Item
-    from .wire.anthropic import Usage
+    from ..accounting.pricing import Price
+    from ..state.clock import Clock
+    from ..state.store import Item
+    from ..wire.anthropic import Usage
+
+
+class LimitedKey(HasRateLimits, Protocol):
+    """What admission reads of a caller's key (``keys.record.ApiKeyRecord`` has it): its id, rate limits
+    and budgets. A shape, so that limits need nothing of the keys package."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def budget_daily_usd(self) -> float | None: ...
+    @property
+    def budget_monthly_usd(self) -> float | None: ...
+    @property
+    def budget_route(self) -> str | None: ...
+
 
 log = logging.getLogger("aimux.admission")
 
@@ -51,7 +66,7 @@ class Admitted:
     for a zero worst case, or when the store was unreachable and the policy is open).
     """
 
-    key: ApiKeyRecord | None = None
+    key: LimitedKey | None = None
     rate: RateDecision | None = None
     budget: BudgetVerdict = OK
     holds: tuple[Hold, ...] = ()
@@ -83,19 +98,20 @@ class Admission:
         holds: BudgetHolds | None = None,
         policy: StateFailurePolicy | None = None,
         budget_route_for: Callable[[str], str | None] = lambda route: None,
+        on_spend: Callable[[str, float], object] | None = None,
     ) -> None:
+        """``on_spend(key_id, usd_today)`` after each spend write: the composition root passes the metric."""
         self.limiter = limiter
         self.ledger = ledger
         self.holds = holds or BudgetHolds(ledger.store, clock)
         self.clock = clock
         self.policy = policy or StateFailurePolicy()
         self.budget_route_for = budget_route_for
-        self._pending: set[asyncio.Task[Any]] = set()
+        self.on_spend = on_spend
+        self._writes = BackgroundWrites(log)
         self._unsettled: set[str] = set()  # holds taken here and not yet settled or released
 
-    async def admit(
-        self, key: ApiKeyRecord | None, route: str, estimate: int, worst_case: Callable[[], int]
-    ) -> Admitted:
+    async def admit(self, key: LimitedKey | None, route: str, estimate: int, worst_case: Callable[[], int]) -> Admitted:
         """Rate windows and the budget hold for ``key`` (raises ``RateLimited`` subclasses when refused).
 
         ``worst_case()`` is the most the request can cost on ``route`` in micro-dollars; it is only
@@ -110,7 +126,7 @@ class Admission:
             limits = limits.without_step_down()  # already on the cheaper route: nowhere further to go
         rate, reserved = await asyncio.gather(
             self.policy.guarded(
-                self.limiter.admit("key", key.id, key, estimate),
+                self.limiter.take("key", key.id, key, estimate),
                 what="rate limit check",
                 fallback=RateDecision.unchecked("key", key.id, now, estimate),
             ),
@@ -156,8 +172,7 @@ class Admission:
 
     async def drain(self) -> None:
         """Wait for the background writes (tests, and Lambda before the process may freeze)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._writes.drain()
 
     async def _reserve(self, scope: str, limits: BudgetLimits, worst_case: Callable[[], int]) -> _Reserved:
         """The hold for ``worst_case()`` under ``limits`` (nothing to hold without a budget or cost)."""
@@ -201,16 +216,8 @@ class Admission:
             self._emit_totals(key_id, SpendTotals.from_item(item, self.clock.now()))
 
     def _emit_totals(self, key_id: str, totals: SpendTotals) -> None:
-        from .accounting.metrics import emit_key_spend
-
-        emit_key_spend(key_id, totals.day_micro / 1_000_000)
+        if self.on_spend is not None:
+            self.on_spend(key_id, totals.day_micro / 1_000_000)
 
     def _later(self, work: Awaitable[Any], what: str) -> None:
-        task = asyncio.ensure_future(self.policy.guarded(work, what=what, fallback=None, answered=True))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background state write failed: %s", type(task.exception()).__name__)
+        self._writes.later(self.policy.guarded(work, what=what, fallback=None, answered=True), what)

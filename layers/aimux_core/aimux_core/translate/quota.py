@@ -5,7 +5,8 @@ fault: the target is fine and will be again at a known time, so dispatch cools i
 instead of counting a breaker failure, and the client sees a 429 if nothing else can serve.
 
 Recognised shapes:
-- Z.AI / Zhipu GLM coding plans: ``{"error": {"code": "1308".."1321", "message": "... reset at
+- Codes a preset names (``ProviderPreset.quota_codes``): Z.AI / Zhipu GLM coding plans,
+  ``{"error": {"code": "1308".."1321", "message": "... reset at
   2026-08-25 07:41:44"}}`` (also ISO timestamps with a zone). A time without a zone is read as
   China Standard Time (UTC+8), the provider's home zone: if that guess is wrong the cooldown ends
   early and the next quota answer simply cools the target again, never longer than announced.
@@ -28,7 +29,6 @@ from typing import Any
 
 DEFAULT_COOLDOWN = 900.0
 MAX_COOLDOWN = 7 * 24 * 3600.0
-_ZAI_QUOTA_CODES = frozenset(str(code) for code in range(1308, 1322))
 _CHINA = timezone(timedelta(hours=8))
 _TIMESTAMP = r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
 _RESET_AT = re.compile(r"reset(?:s)?\s*(?:at|on)?\s*[:\uff1a]?\s*" + _TIMESTAMP, re.IGNORECASE)
@@ -57,7 +57,9 @@ def quota_cooldown(
     error = _error_object(text)
     code = str(error.get("code", "")) if error else ""
     message = str(error.get("message", "")) if error else text
-    if code in _ZAI_QUOTA_CODES or _QUOTA_WORDS.search(message):
+    from ..presets import QUOTA_CODES  # every provider's table: on the first error answer, not at cold start
+
+    if code in QUOTA_CODES or _QUOTA_WORDS.search(message):
         reset = _announced_reset(message)
         return _bounded(reset - now) if reset is not None else DEFAULT_COOLDOWN
     return None

@@ -122,8 +122,14 @@ def upstream_error(provider: str, status: int, headers: Mapping[str, str], body:
     cooldown = quota_cooldown(status, headers, body)
     if cooldown is not None:  # out of plan quota until a known reset: move on, cool the target down
         return UpstreamError(
-            message, provider=provider, upstream_status=status, retryable=True, status=429,
-            kind="rate_limit_error", retry_after=cooldown, quota=True,
+            message,
+            provider=provider,
+            upstream_status=status,
+            retryable=True,
+            status=429,
+            kind="rate_limit_error",
+            retry_after=cooldown,
+            quota=True,
         )
     if status in _AUTH_STATUSES:
         return auth_failure(provider, status, detail)

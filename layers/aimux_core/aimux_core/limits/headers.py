@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from ..state.ratelimit import RateDecision, WindowState, rfc3339
+from .windows import RateDecision, WindowState, rfc3339
 
 __all__ = ["anthropic_ratelimit_headers", "openai_duration", "openai_ratelimit_headers", "ratelimit_headers"]
 

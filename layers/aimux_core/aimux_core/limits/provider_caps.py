@@ -56,10 +56,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .cache import TtlCache
-from .clock import Clock
-from .ratelimit import WINDOW_SECONDS, rate_pk, window_start
-from .store import ConditionFailed, Store, StoreError
+from ..state.cache import TtlCache
+from ..state.clock import Clock
+from ..state.store import ConditionFailed, Store, StoreError
+from .windows import WINDOW_SECONDS, rate_pk, window_start
 
 if TYPE_CHECKING:
     from ..config.schema import AimuxConfig

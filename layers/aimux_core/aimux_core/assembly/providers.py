@@ -1,4 +1,4 @@
-"""Configuration → provider adapters and the model catalog.
+"""Configuration → provider adapters and the model catalog (part of the composition root).
 
 Adapters are imported lazily, per dialect, so a configuration that uses only OpenAI-dialect
 providers never imports boto3. Keys are read here (environment variable or SSM, see
@@ -14,11 +14,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..accounting.pricing import Price
 from ..config.errors import ConfigError, Problem
-from ..config.secrets import SecretError, read_key
+from ..config.secrets import SecretError, SsmAccess, read_key
+from ..config.sections import TimeoutsConfig
+from ..providers.base import Provider
+from ..providers.transport import Timeouts
 from ..redaction import learn_secret
-from ..routing.catalog import Catalog, ModelEntry, Price
-from .base import Provider
+from ..routing.catalog import Catalog, ModelEntry
 
 AWS_CREDENTIAL_ENVS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -34,16 +37,17 @@ class AdapterUnavailable(Exception):
 
 def _adapter_class(dialect: str) -> Any:
     try:
+        # One dialect's adapter (and its dependencies: boto3 for Bedrock) loads only when a provider uses it.
         if dialect == "anthropic":
-            from .anthropic import AnthropicProvider
+            from ..providers.anthropic import AnthropicProvider  # see above
 
             return AnthropicProvider
         if dialect == "openai":
-            from .openai import OpenAIProvider
+            from ..providers.openai import OpenAIProvider  # see above
 
             return OpenAIProvider
         if dialect == "bedrock":
-            from .bedrock import BedrockProvider
+            from ..providers.bedrock import BedrockProvider  # see above
 
             return BedrockProvider
     except ImportError as exc:
@@ -57,11 +61,14 @@ def build_provider(
     *,
     env: Mapping[str, str] = os.environ,
     client: httpx.AsyncClient | None = None,
+    ssm: SsmAccess | None = None,
 ) -> Provider:
-    """The adapter for one configured provider (``SecretError`` / ``AdapterUnavailable`` on failure)."""
+    """The adapter for one configured provider (``SecretError`` / ``AdapterUnavailable`` on failure).
+
+    Key variables are read from ``env``; SSM as ``ssm`` says (default: from ``env``)."""
     preset = config.effective_preset(name)
     if preset.dialect == "mock":
-        from .mock import MockProvider
+        from ..providers.mock import MockProvider  # only a configuration that names the mock loads it
 
         return MockProvider()
     adapter = _adapter_class(preset.dialect)
@@ -69,15 +76,20 @@ def build_provider(
         for variable in AWS_CREDENTIAL_ENVS:  # boto3 reads os.environ, whatever ``env`` says
             learn_secret(os.environ.get(variable))
         provider: Provider = adapter(
-            name, preset, region=config.region, endpoint_url=config.endpoint_url, timeouts=config.timeouts.runtime()
+            name, preset, region=config.region, endpoint_url=config.endpoint_url, timeouts=timeouts(config.timeouts)
         )
         return provider
     source = config.key_source()
-    api_key = read_key(source, env) if source is not None else None
+    api_key = read_key(source, env, ssm) if source is not None else None
     provider = adapter(
-        name, preset, api_key, base_url=config.base_url, timeouts=config.timeouts.runtime(), client=client
+        name, preset, api_key, base_url=config.base_url, timeouts=timeouts(config.timeouts), client=client
     )
     return provider
+
+
+def timeouts(config: TimeoutsConfig) -> Timeouts:
+    """The transport's ``Timeouts`` for a provider's ``timeouts`` section."""
+    return Timeouts(**config.model_dump())
 
 
 def build_providers(
@@ -85,13 +97,14 @@ def build_providers(
     *,
     env: Mapping[str, str] = os.environ,
     client: httpx.AsyncClient | None = None,
+    ssm: SsmAccess | None = None,
 ) -> dict[str, Provider]:
     """Every configured provider's adapter, by name; ``ConfigError`` listing every provider that cannot start."""
     providers: dict[str, Provider] = {}
     problems: list[Problem] = []
     for name, provider_config in config.providers.items():
         try:
-            providers[name] = build_provider(name, provider_config, env=env, client=client)
+            providers[name] = build_provider(name, provider_config, env=env, client=client, ssm=ssm)
         except (SecretError, AdapterUnavailable) as exc:
             problems.append(Problem(("providers", name), str(exc)))
     if problems:

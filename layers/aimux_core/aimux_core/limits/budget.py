@@ -1,6 +1,6 @@
 """Budgets: the limits a key sets on its spend, and what a request gets when its cost does not fit.
 
-A budget is a promise that the spend of a UTC day (or month) never passes it. ``state/reservations.py``
+A budget is a promise that the spend of a UTC day (or month) never passes it. ``limits/reservations.py``
 keeps it by reserving each request's worst-case cost before the upstream call; when that reservation
 does not fit, the refused write's item tells this module by how much (``Shortfall``) and it decides:
 

@@ -4,7 +4,7 @@ Checking a total and adding the cost after the answer lets every request in flig
 so a budget was overshot by whatever was in flight (11 answers of a $0.02 budget at $0.002 each one after
 another, 26 when 40 arrived at once). Here the check *is* the write that counts the request, before the
 upstream call, for the most it can cost (``accounting/pricing.py`` ``worst_case_micro_usd``), and the
-real cost replaces it when the request ends. On the scope's month item (``state/spend.py``):
+real cost replaces it when the request ends. On the scope's month item (``limits/spend.py``):
 
     reserve   ADD micro_usd w, day_DD w, hold_<until>_<DD>_<id> w            one UpdateItem, before the call
               if micro_usd <= monthly - w AND day_DD <= daily - w
@@ -55,8 +55,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..state.clock import Clock
+from ..state.store import ConditionFailed, Item, Store
 from .budget import Budget, HasBudget, Shortfall
-from .clock import Clock
 from .spend import (
     MONTH_TOTAL,
     REQUESTS,
@@ -68,7 +69,6 @@ from .spend import (
     period_at,
     spend_pk,
 )
-from .store import ConditionFailed, Item, Store
 
 __all__ = ["DEFAULT_HOLD_SECONDS", "SETTLE_GRACE", "BudgetHolds", "Hold", "hold_seconds_for"]
 

@@ -1,8 +1,9 @@
-"""Configuration → the running gateway: adapters, catalog, routing table, retry policy, breaker settings.
+"""Configuration → the parts of a running gateway: adapters, catalog, routing table, retry policy, guard, limits.
 
-``build_gateway_from_config`` does what ``build_default_gateway`` does for the mock, for any
-configuration. Keys are read here (not when the configuration is loaded), so the first network
-call of a process that uses SSM-held keys happens when this runs.
+``build_gateway`` (the package's ``build_gateway`` calls it) wires them over one store. Provider keys are
+read here (``providers.build_providers``), not when the configuration is loaded, so the first network
+call of a process that keeps keys in SSM happens when this runs. This module is imported on the first
+request of a Lambda container, never at its import: everything it imports serves a built gateway only.
 """
 
 from __future__ import annotations
@@ -13,28 +14,43 @@ from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from ..providers.factory import build_catalog, build_providers
-from .schema import AimuxConfig
+from ..accounting.metrics import Emission, emit_key_spend, on_breaker_transition, on_cooldown
+from ..cache.policy import CachePolicy
+from ..cache.response_cache import ResponseCache
+from ..config.secrets import SsmAccess
+from ..gateway import Gateway
+from ..limits.admission import Admission
+from ..limits.provider_caps import ProviderLimiter
+from ..limits.reservations import BudgetHolds, hold_seconds_for
+from ..limits.spend import SpendLedger
+from ..limits.windows import RateLimiter
+from ..providers.transport import use_backend
+from ..reasoning import ReasoningEcho
+from ..redaction import install_log_redaction
+from ..routing.catalog import Catalog
+from ..routing.dispatch import RetryPolicy
+from ..routing.guard import BreakerGuard, CappedGuard
+from ..routing.table import Route, RoutingTable, Target
+from ..settings import Settings
+from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
+from ..state.backend import build_store
+from ..state.breaker_model import BreakerSettings
+from ..state.clock import Clock
+from ..state.cooldowns import Cooldowns, CooldownSettings
+from ..state.failure_policy import StateFailurePolicy
+from ..state.reasoning import ReasoningMemory
+from ..state.signing_key import load_signing_key
+from ..state.store import Store
+from ..translate.provenance_key import PROVENANCE_KEY
+from .providers import build_catalog, build_providers
 
 if TYPE_CHECKING:
     import httpx
 
-    from ..cache.response_cache import ResponseCache
-    from ..gateway import Gateway
-    from ..routing.catalog import Catalog
-    from ..routing.dispatch import RetryPolicy
-    from ..routing.guard import BreakerGuard, CappedGuard
-    from ..routing.table import RoutingTable, Target
-    from ..state.breaker_model import BreakerSettings
-    from ..state.clock import Clock
-    from ..state.cooldowns import CooldownSettings
-    from ..state.failure_policy import StateFailurePolicy
-    from ..state.store import Store
+    from ..config.schema import AimuxConfig
 
 
 def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
-    from ..routing.table import Target
-
     resolved = config.resolve_target(ref)
     if resolved is None:  # impossible for a validated config
         raise ValueError(f"unresolvable target {ref!r}")
@@ -44,8 +60,6 @@ def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
 
 def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> RoutingTable:
     """Routes (tiers of resolved targets), aliases and routing settings, as selection reads them."""
-    from ..routing.table import Route, RoutingTable, Target
-
     catalog = catalog if catalog is not None else build_catalog(config)
     routes = {
         name: Route(
@@ -70,28 +84,14 @@ def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> 
     )
 
 
-DEADLINE_ENV = "AIMUX_DEADLINE_SECONDS"
-
-
-def build_retry_policy(config: AimuxConfig, env: Mapping[str, str] = os.environ) -> RetryPolicy:
-    """The dispatch policy of ``config.retry``; ``AIMUX_DEADLINE_SECONDS`` caps its deadline.
+def build_retry_policy(config: AimuxConfig, deadline_cap: float | None = None) -> RetryPolicy:
+    """The dispatch policy of ``config.retry``; ``deadline_cap`` (``AIMUX_DEADLINE_SECONDS``) lowers its deadline.
 
     The cap is the deployment's, not the configuration's: behind the HTTP API (30 s) the function sets
     it so a late upstream gets the app's own 504 before API Gateway cuts the request.
     """
-    from ..routing.dispatch import RetryPolicy
-
     retry = config.retry
-    deadline = retry.deadline
-    raw = env.get(DEADLINE_ENV, "").strip()
-    if raw:
-        try:
-            cap = float(raw)
-        except ValueError:
-            cap = 0.0
-        if not cap > 0:
-            raise ValueError(f"{DEADLINE_ENV} must be a positive number of seconds, got {raw!r}")
-        deadline = min(deadline, cap)
+    deadline = retry.deadline if deadline_cap is None else min(retry.deadline, deadline_cap)
     return RetryPolicy(
         max_attempts=retry.max_attempts,
         backoff_base=retry.backoff_base,
@@ -102,16 +102,12 @@ def build_retry_policy(config: AimuxConfig, env: Mapping[str, str] = os.environ)
 
 
 def cooldown_settings(config: AimuxConfig) -> CooldownSettings:
-    from ..state.cooldowns import CooldownSettings
-
     c = config.cooldown
     return CooldownSettings(rate_limit=c.rate_limit, overloaded=c.overloaded, auth_failure=c.auth_failure)
 
 
 def breaker_settings(config: AimuxConfig, provider: str) -> BreakerSettings:
     """The breaker settings of ``provider`` (top-level ``breaker`` plus its overrides) for ``state.breaker``."""
-    from ..state.breaker_model import BreakerSettings
-
     b = config.breaker_for(provider)
     return BreakerSettings(
         failure_threshold=b.failure_threshold,
@@ -123,8 +119,9 @@ def breaker_settings(config: AimuxConfig, provider: str) -> BreakerSettings:
     )
 
 
-def build_gateway_from_config(
+def build_gateway(
     config: AimuxConfig,
+    settings: Settings,
     *,
     env: Mapping[str, str] = os.environ,
     client: httpx.AsyncClient | None = None,
@@ -134,61 +131,62 @@ def build_gateway_from_config(
 
     Breakers, health, provider caps, rate windows, spend, the thinking-signing key, the reasoning
     kept for ``echo`` providers (only when one is configured) and the response cache share one store:
-    ``store``, else the DynamoDB table named by ``AIMUX_TABLE``, else process memory.
+    ``store``, else ``build_store(settings)``: the DynamoDB table named by ``AIMUX_TABLE``, else process
+    memory.
     """
-    from ..admission import Admission
-    from ..gateway import Gateway
-    from ..keys.mode import store_from_env
-    from ..redaction import install_log_redaction
-    from ..state import SystemClock
-    from ..state.failure_policy import StateFailurePolicy
-    from ..state.ratelimit import RateLimiter
-    from ..state.reservations import BudgetHolds, hold_seconds_for
-    from ..state.signing_key import load_signing_key
-    from ..state.spend import SpendLedger
-    from ..translate.provenance_key import PROVENANCE_KEY
-
     install_log_redaction()  # provider keys are learned as they are read, just below
-    providers = build_providers(config, env=env, client=client)
+    use_backend(settings.upstream_transport)
+    providers = build_providers(config, env=env, client=client, ssm=SsmAccess.of(settings))
     table = build_routing_table(config, build_catalog(config))
     clock = SystemClock()
-    store = store if store is not None else store_from_env(env, clock)
-    PROVENANCE_KEY.use_loader(partial(load_signing_key, store, clock))  # read on first use only
-    policy = StateFailurePolicy.from_env(env)
+    store = store if store is not None else build_store(settings, clock)
+    # The thinking-signing key: the operator's, else the store's, read on first use only.
+    PROVENANCE_KEY.use_loader(partial(load_signing_key, store, clock), override=settings.signing_key)
+    policy = StateFailurePolicy(settings.state_failure)
     longest_call = max((provider.timeouts.total for provider in config.providers.values()), default=0.0)
     admission = Admission(
-        RateLimiter(store, clock), SpendLedger(store, clock), clock,
+        RateLimiter(store, clock),
+        SpendLedger(store, clock),
+        clock,
         holds=BudgetHolds(store, clock, hold_seconds=hold_seconds_for(config.retry.deadline, longest_call)),
-        policy=policy, budget_route_for=config.budget_route_for,
+        policy=policy,
+        budget_route_for=config.budget_route_for,
+        on_spend=partial(emit_key_spend, Emission.of(settings)),
     )
-    guard = build_guard(config, store, policy=policy)
+    guard = build_guard(config, store, policy=policy, emission=Emission.of(settings))
     reasoning = None
     if any(getattr(getattr(p, "preset", None), "reasoning", "") == "echo" for p in providers.values()):
-        from ..reasoning import ReasoningEcho
-        from ..state.reasoning import ReasoningMemory
-
         reasoning = ReasoningEcho(ReasoningMemory(store, clock))
     return Gateway(
-        providers, table, policy=build_retry_policy(config, env), guard=guard, admission=admission,
-        reasoning=reasoning, response_cache=build_response_cache(config, store, clock),
+        providers,
+        table,
+        policy=build_retry_policy(config, settings.deadline_seconds),
+        guard=guard,
+        admission=admission,
+        reasoning=reasoning,
+        response_cache=build_response_cache(config, store, clock),
     )
 
 
 def build_response_cache(config: AimuxConfig, store: Store, clock: Clock) -> ResponseCache:
     """The response cache and dedup of ``config.response_cache`` over the gateway's store (always built: a
     request may opt in with ``x-aimux-cache: use`` where nothing is configured)."""
-    from ..cache.policy import CachePolicy
-    from ..cache.response_cache import ResponseCache
-
     section = config.response_cache
     return ResponseCache(
-        store, clock, CachePolicy(section),
-        lease_seconds=section.lease_seconds, max_wait_seconds=section.max_wait_seconds,
+        store,
+        clock,
+        CachePolicy(section),
+        lease_seconds=section.lease_seconds,
+        max_wait_seconds=section.max_wait_seconds,
     )
 
 
 def build_guard(
-    config: AimuxConfig, store: Store | None = None, *, policy: StateFailurePolicy | None = None
+    config: AimuxConfig,
+    store: Store | None = None,
+    *,
+    policy: StateFailurePolicy | None = None,
+    emission: Emission = Emission(),
 ) -> BreakerGuard | CappedGuard:
     """Breakers (with each provider's settings), health statistics and cooldowns over one store, behind
     the providers' caps when any provider has ``limits``.
@@ -196,22 +194,16 @@ def build_guard(
     Without a store given, state lives in process memory. The guard's ``cooldowns`` are the ones the
     gateway's dispatcher uses, so cooldowns are shared with the fleet through the same store.
     """
-    from ..accounting.metrics import on_breaker_transition, on_cooldown
-    from ..routing.guard import BreakerGuard, CappedGuard
-    from ..state import CircuitBreaker, HealthTracker, MemoryStore, SystemClock
-    from ..state.cooldowns import Cooldowns
-    from ..state.failure_policy import StateFailurePolicy
-    from ..state.provider_limits import ProviderLimiter
-
     clock = SystemClock()
     store = store if store is not None else MemoryStore(clock)
+    on_transition = partial(on_breaker_transition, emission)
 
     def breaker(provider: str) -> CircuitBreaker:
-        return CircuitBreaker(store, clock, breaker_settings(config, provider), on_transition=on_breaker_transition)
+        return CircuitBreaker(store, clock, breaker_settings(config, provider), on_transition=on_transition)
 
     default = breaker("")
     breakers = {name: breaker(name) for name in config.providers}
-    cooldowns = Cooldowns(clock, store, cooldown_settings(config), on_start=on_cooldown)
+    cooldowns = Cooldowns(clock, store, cooldown_settings(config), on_start=partial(on_cooldown, emission))
     guard = BreakerGuard(
         default, HealthTracker(store, clock), breakers=breakers, scope=config.breaker.scope, cooldowns=cooldowns
     )

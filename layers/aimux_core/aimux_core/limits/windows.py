@@ -10,7 +10,7 @@ increment only if the result stays within the bound (a result exactly at the lim
 the store serialises operations on one item. However many Lambdas race, the requests admitted into a
 window never exceed the limit: a refused ``add`` writes nothing.
 
-Both limits in one round trip. ``Store.add`` takes a single limit attribute, so ``admit`` with rpm *and*
+Both limits in one round trip. ``Store.add`` takes a single limit attribute, so ``take`` with rpm *and*
 tpm does this (one ``add``, same item, both deltas):
 
 - the guard (the store's condition) is on ``tokens`` (the dimension that moves in big steps),
@@ -48,8 +48,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..errors import RateLimited
-from .clock import Clock
-from .store import ConditionFailed, Store, StoreError
+from ..state.clock import Clock
+from ..state.store import ConditionFailed, Store, StoreError
 
 if TYPE_CHECKING:
     from ..wire.anthropic import Usage
@@ -193,7 +193,7 @@ def seconds_until(end: float, now: float) -> float:
 class RateLimiter:
     """Fixed-window admissions over a ``Store``; see the module docstring for the atomicity argument.
 
-    Store round trips: ``admit`` 0 (no limits) or 1 (any limits); +1 only when the rpm check on the
+    Store round trips: ``take`` 0 (no limits) or 1 (any limits); +1 only when the rpm check on the
     returned item refuses (compensation). A refusal by the store's condition costs nothing more.
     ``settle`` 0 (nothing to correct) or 1.
     """
@@ -205,19 +205,19 @@ class RateLimiter:
         self._clock = clock
         self._seconds = window_seconds
 
-    async def admit_requests(self, scope: str, ident: str, limit_rpm: int) -> WindowState:
+    async def take_requests(self, scope: str, ident: str, limit_rpm: int) -> WindowState:
         """Count one request in the current window, or raise ``RateLimitExceeded`` at the limit."""
-        decision = await self.admit(scope, ident, RateLimits(rpm=limit_rpm))
+        decision = await self.take(scope, ident, RateLimits(rpm=limit_rpm))
         assert decision.requests is not None
         return decision.requests
 
-    async def admit_tokens(self, scope: str, ident: str, limit_tpm: int, estimate: int) -> WindowState:
+    async def take_tokens(self, scope: str, ident: str, limit_tpm: int, estimate: int) -> WindowState:
         """Admit ``estimate`` input tokens up front, or raise ``RateLimitExceeded``."""
-        decision = await self.admit(scope, ident, RateLimits(tpm=limit_tpm), estimate)
+        decision = await self.take(scope, ident, RateLimits(tpm=limit_tpm), estimate)
         assert decision.tokens is not None
         return decision.tokens
 
-    async def admit(self, scope: str, ident: str, limits: HasRateLimits, estimate: int = 0) -> RateDecision:
+    async def take(self, scope: str, ident: str, limits: HasRateLimits, estimate: int = 0) -> RateDecision:
         """Admit one request (and its token estimate) against rpm and tpm in one ``add``.
 
         Raises ``RateLimitExceeded`` (carrying the decision) when refused.

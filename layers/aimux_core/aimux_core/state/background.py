@@ -1,0 +1,52 @@
+"""State writes made after the answer: background tasks that can be waited for.
+
+The client never waits for them; a Lambda invocation does, at its end (``Gateway.drain`` via
+``surfaces/invocation.py``), so none is frozen or lost with the execution environment. A write that
+fails is logged by name and its error's type (never its values) and dropped: the answer it follows
+has already been given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from .store import StoreError
+
+
+class BackgroundWrites:
+    """Runs each write as a task, logs its failure, and lets ``drain`` wait for all of them."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    def later(self, work: Awaitable[Any], what: str) -> None:
+        """Start ``work`` now, without waiting for it; ``what`` names it in the log if it fails."""
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(lambda done: self._done(done, what))
+
+    async def drain(self) -> None:
+        """Wait until no write is pending, writes started meanwhile included.
+
+        The finished tasks are dropped here, not only by their done callbacks: awaiting ``gather``
+        over tasks that are already done may not yield to the loop (Python 3.12+), so the callbacks
+        would never run and the loop would spin.
+        """
+        while self._pending:
+            batch = list(self._pending)
+            await asyncio.gather(*batch, return_exceptions=True)
+            self._pending.difference_update(batch)
+
+    def _done(self, task: asyncio.Task[Any], what: str) -> None:
+        self._pending.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, StoreError):
+            self._log.warning("%s not written: state store %s", what, type(error).__name__)
+        elif error is not None:
+            self._log.error("%s failed: %s", what, type(error).__name__)
