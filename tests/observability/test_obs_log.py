@@ -49,6 +49,8 @@ FIELDS = {
     "cache_reason",
     "dedup",
     "cache_saved_usd",
+    "cache_savings_usd",
+    "tokens_removed",
 }
 POWERTOOLS_KEYS = {"level", "location", "message", "timestamp", "service"}
 

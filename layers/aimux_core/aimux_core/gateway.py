@@ -9,7 +9,7 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -24,7 +24,7 @@ from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
-from .routing.pins import SessionPins
+from .routing.guarded import select_guarded
 from .routing.select import Decision, HealthView, RequestMeta, Resting, Selector
 from .routing.table import RoutingTable, Target
 from .state.clock import SystemClock
@@ -48,6 +48,7 @@ class Served:
     decision: Decision
     outcome: Outcome
     admitted: Admitted = OPEN
+    tokens_removed: int = 0  # by the route's token guards (limits/token_guards.py)
     cache: CacheStatus | None = None
     """What the response cache did (None: not involved); a hit has no attempts and costs nothing."""
 
@@ -79,6 +80,21 @@ class OpenStream:
     served: Served
 
 
+@dataclass(slots=True)
+class _Routed:
+    """A request routed and admitted (``Gateway._route``): what the call needs, or a cache hit's answer."""
+
+    request: MessagesRequest
+    decision: Decision
+    admitted: Admitted
+    removed: int  # input tokens the route's token guards removed
+    ticket: CacheTicket | None  # the response cache's (None: not involved); a hit carries its answer
+
+    def served(self, outcome: Outcome) -> Served:
+        status = self.ticket.status if self.ticket is not None else None
+        return Served(self.decision, outcome, self.admitted, tokens_removed=self.removed, cache=status)
+
+
 class Gateway:
     def __init__(
         self,
@@ -97,8 +113,6 @@ class Gateway:
         self.response_cache = response_cache
         self.table = table
         self.selector = Selector(table)
-        self.pins = SessionPins()
-        self.selector.pinned = self.pins.get
         self.guard = guard or OpenGuard()
         self.admission = admission
         if cooldowns is None:  # the guard's when it shares cooldowns with the fleet, else this process's own
@@ -131,8 +145,7 @@ class Gateway:
             estimate = estimate_input_tokens(request)
         decision = self.selector.select(request, meta, await self.health_view(), estimated_tokens=estimate)
         if not decision.targets:
-            reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
-            raise NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
+            raise _unserved(decision)
         return decision
 
     def limits_for(self, model: str) -> ModelEntry:
@@ -155,18 +168,19 @@ class Gateway:
 
         ``cache_directive`` is the client's ``x-aimux-cache`` (``cache/policy.py``).
         """
-        request, decision, admitted, ticket = await self._route(request, context, meta, cache_directive)
+        routed = await self._route(request, context, meta, cache_directive)
+        ticket = routed.ticket
         if ticket is not None and ticket.answer is not None:
-            return ticket.answer, _served_from_cache(decision, admitted, ticket)
-        message, outcome = await self._dispatched(self.dispatcher.create(request, context, decision.targets),
-                                                  decision, admitted, ticket)  # fmt: skip
-        self._pin(meta, outcome)
+            return ticket.answer, _served_from_cache(routed, ticket)
+        request = routed.request
+        message, outcome = await self._dispatched(self.dispatcher.create(request, context, routed.decision.targets),
+                                                  routed)  # fmt: skip
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
         if ticket is not None and self.response_cache is not None:
             self.response_cache.keep(ticket, message, outcome.target)
-        return message, Served(decision, outcome, admitted, ticket.status if ticket is not None else None)
+        return message, routed.served(outcome)
 
     async def open_stream(
         self,
@@ -180,18 +194,20 @@ class Gateway:
 
         A response-cache hit is the stored answer replayed as a stream (``wire/replay.py``).
         """
-        request, decision, admitted, ticket = await self._route(request, context, meta, cache_directive)
+        routed = await self._route(request, context, meta, cache_directive)
+        ticket = routed.ticket
         if ticket is not None and ticket.answer is not None:
-            return OpenStream(replay(ticket.answer), _served_from_cache(decision, admitted, ticket))
-        events, outcome = await self._dispatched(self.dispatcher.open_stream(request, context, decision.targets),
-                                                 decision, admitted, ticket)  # fmt: skip
-        self._pin(meta, outcome)
+            return OpenStream(replay(ticket.answer), _served_from_cache(routed, ticket))
+        request = routed.request
+        events, outcome = await self._dispatched(
+            self.dispatcher.open_stream(request, context, routed.decision.targets), routed
+        )
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
         if ticket is not None and ticket.plan is not None and self.response_cache is not None:
             events = self.response_cache.tap(ticket, events, outcome.target)
-        return OpenStream(events, Served(decision, outcome, admitted, ticket.status if ticket is not None else None))
+        return OpenStream(events, routed.served(outcome))
 
     async def count_tokens(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
@@ -246,30 +262,36 @@ class Gateway:
 
     async def _route(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, directive: Directive | None
-    ) -> tuple[MessagesRequest, Decision, Admitted, CacheTicket | None]:
-        """Route, look the answer up in the response cache, then check the caller's key against the route
-        (allow-lists, rate windows, budget).
-
-        A cache hit (its ticket carries the answer) returns before admission: it holds and spends nothing.
-        The request comes back with the reasoning echo targets need restored (``reasoning.py``);
-        that one store read, when needed at all, runs alongside admission's calls.
-        """
-        estimate = estimate_input_tokens(request)
-        decision = await self.decide(request, meta, estimate)
+    ) -> _Routed:
+        """Route (with the route's token guards: ``routing/guarded.py``), check the route's allow-list, look
+        the answer up in the response cache, then check the caller's key against the route (rate windows,
+        budget). A cache hit (its ticket carries the answer) returns before admission: it holds and spends
+        nothing. The route's prompt-caching settings and the input estimate go into ``context`` for the
+        adapters."""
+        view = await self.health_view()
+        chosen = select_guarded(self.selector, request, meta, view, estimate_input_tokens(request))
+        if not chosen.decision.targets:
+            raise _unserved(chosen.decision)
+        request, decision, estimate, removed = chosen.request, chosen.decision, chosen.estimate, chosen.removed
         key = context.key
         if key is not None:
             check_model(key, request.model, decision.route)
         ticket = await self._open_cache(request, context, decision, directive)
         if ticket is not None and ticket.answer is not None:
-            return request, decision, (OPEN if key is None else Admitted(key)), ticket
+            return _Routed(request, decision, OPEN if key is None else Admitted(key), removed, ticket)
         try:
-            request, stepped, admitted = await self._limits(request, context, meta, decision, estimate)
+            request, stepped, admitted = await self._check_key(request, context, meta, decision, estimate)
         except BaseException:
             self._abandon(ticket)
             raise
         if stepped is not decision and self.response_cache is not None:
             self.response_cache.abandon(ticket, "step_down")  # answered by a cheaper route: not this request's
-        return request, stepped, admitted, ticket
+        decision = stepped
+        route = self.table.routes.get(decision.route)
+        if route is not None:
+            context.prompt_caching, context.prompt_cache_ttl = route.prompt_caching, route.prompt_cache_ttl
+        context.input_estimate = estimate
+        return _Routed(request, decision, admitted, removed, ticket)
 
     async def _open_cache(
         self, request: MessagesRequest, context: RequestContext, decision: Decision, directive: Directive | None
@@ -280,19 +302,28 @@ class Gateway:
             request, context, decision, self.table, directive=directive, deadline=self.dispatcher.policy.deadline
         )
 
-    async def _limits(
+    async def _check_key(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, decision: Decision, estimate: int
     ) -> tuple[MessagesRequest, Decision, Admitted]:
-        """Admission for the routed request: rate windows and budget, a budget step-down, reasoning restored."""
+        """Check the caller's key against the route (rate windows, budget; ``_route`` checked its
+        allow-list), stepping down to the budget route when the budget says so.
+
+        The request comes back with the reasoning echo targets need restored (``reasoning.py``);
+        that one store read, when needed at all, runs alongside admission's calls.
+        """
         key = context.key
         missing = self._missing_reasoning(request, decision)
         if key is None or self.admission is None:
             request = await self._restore(request, key, missing)
             return request, decision, (OPEN if key is None else Admitted(key))
         asked = request
-        admit = self.admission.admit(
-            key, decision.route, estimate, lambda: request_worst_case(asked, estimate, decision.targets)
-        )
+
+        def worst_case(routed: Decision) -> Callable[[], int]:  # computed only for a key with a budget
+            return lambda: request_worst_case(
+                asked, estimate, routed.targets, cache_writes=self._writes_cache(asked, routed)
+            )
+
+        admit = self.admission.admit(key, decision.route, estimate, worst_case(decision))
         if missing is None:
             admitted = await admit
         else:
@@ -301,13 +332,23 @@ class Gateway:
         if step_down.action == "step_down" and step_down.route:
             meta = replace(meta, route_override=step_down.route, route_note=step_down.note)
             cheaper = await self.decide(request, meta, estimate)
-            admitted = await self.admission.step_down(
-                admitted, lambda: request_worst_case(asked, estimate, cheaper.targets)
-            )
+            admitted = await self.admission.step_down(admitted, worst_case(cheaper))
             decision = cheaper
             if missing is None:  # the cheaper route may hold an echo target the first one did not
                 request = await self._restore(request, key, self._missing_reasoning(request, decision))
         return request, decision, admitted
+
+    def _writes_cache(self, request: MessagesRequest, decision: Decision) -> bool:
+        """Whether the answer may hold prompt-cache writes (billed above the input rate): the request
+        asks for caching, or a target's adapter may place breakpoints (``providers/prompt_cache.py``)."""
+        if uses_prompt_cache(request):
+            return True
+        # Asked only for keys with a budget, after the adapters loaded it: kept off the cold start.
+        from .providers.prompt_cache import may_place_breakpoints
+
+        route = self.table.routes.get(decision.route)
+        presets = (getattr(self.providers.get(target.provider), "preset", None) for target in decision.targets)
+        return may_place_breakpoints(route.prompt_caching if route is not None else None, presets)
 
     def _missing_reasoning(self, request: MessagesRequest, decision: Decision) -> Missing | None:
         """What the first target would miss when it is an echo provider (no I/O; None otherwise).
@@ -329,19 +370,17 @@ class Gateway:
             return request
         return await self.reasoning.restore(request, scope_of(key), missing)
 
-    async def _dispatched(
-        self, dispatch: Awaitable[T], decision: Decision, admitted: Admitted, ticket: CacheTicket | None
-    ) -> T:
+    async def _dispatched(self, dispatch: Awaitable[T], routed: _Routed) -> T:
         """``dispatch``'s result; when it fails (or the caller's task is cancelled mid-call) the budget hold
         is given back, the response cache's lease too (its duplicates fall back at once), and an aimux error
         names the route it took."""
         try:
             return await dispatch
         except BaseException as error:
-            self._release(admitted)
-            self._abandon(ticket)
+            self._release(routed.admitted)
+            self._abandon(routed.ticket)
             if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
+                error.headers.setdefault("x-aimux-route", routed.decision.header)
             raise
 
     def _release(self, admitted: Admitted) -> None:
@@ -352,24 +391,32 @@ class Gateway:
         if ticket is not None and self.response_cache is not None:
             self.response_cache.abandon(ticket)
 
-    def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
-        if meta.session_id and self.table.session_pinning:
-            self.pins.set(meta.session_id, outcome.target.key)
 
-
-def _served_from_cache(decision: Decision, admitted: Admitted, ticket: CacheTicket) -> Served:
-    """A hit: the route's decision, the target that produced the stored answer, no attempts."""
+def _served_from_cache(routed: _Routed, ticket: CacheTicket) -> Served:
+    """A hit: the route's decision, the target that produced the stored answer, no attempts, no tokens
+    sent anywhere (so none removed)."""
     assert ticket.target is not None
-    return Served(decision, Outcome(ticket.target, []), admitted, ticket.status)
+    return Served(routed.decision, Outcome(ticket.target, []), routed.admitted, cache=ticket.status)
 
 
-def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:
+def _unserved(decision: Decision) -> NotFound:
+    """The 404 for a decision without targets (none can serve the request; targets that are only down
+    stay in a decision), naming why each target was dropped."""
+    reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
+    return NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
+
+
+def request_worst_case(
+    request: MessagesRequest, estimate: int, targets: tuple[Target, ...], *, cache_writes: bool | None = None
+) -> int:
     """The most the request can cost in micro-dollars on any of ``targets`` (failover may reach the
-    dearest one): its input estimate and ``max_tokens`` at each target's prices."""
+    dearest one): its input estimate and ``max_tokens`` at each target's prices. ``cache_writes``: whether
+    input may be billed as cache writes (default: the request carries ``cache_control``)."""
     prices = {target.entry.price for target in targets if target.entry is not None and target.entry.price}
     if not prices:
         return 0
-    cache_writes = uses_prompt_cache(request)
+    if cache_writes is None:
+        cache_writes = uses_prompt_cache(request)
     return max(worst_case_micro_usd(estimate, request.max_tokens, price, cache_writes=cache_writes) for price in prices)
 
 

@@ -70,6 +70,9 @@ METRICS: dict[str, str] = {  # name -> CloudWatch unit, in emission order
     # the response cache (cache/): answers served without an upstream call
     "CacheHits": COUNT,  # 1 if answered from a stored answer; else 0
     "DedupSaved": COUNT,  # 1 if answered with an identical in-flight request's answer (dedup); else 0
+    # Spending less (prompt caching, token guards)
+    "CacheSavingsUSD": NO_UNIT,  # pricing.cache_savings_usd: reads' saving less writes' premium; may be negative
+    "TokensRemoved": COUNT,  # input tokens the route's token guards removed (0 when none)
 }
 # Written on a line of their own when something happens to a target (same dimension sets), not per request:
 EVENT_METRICS: dict[str, str] = {
@@ -137,6 +140,8 @@ def metric_values(record: RequestRecord) -> dict[str, float]:
         CostUSD=round(record.cost_usd, 9),
         CacheHits=int(record.cache_hit),
         DedupSaved=int(record.dedup_saved),
+        CacheSavingsUSD=round(record.cache_savings_usd, 9),
+        TokensRemoved=record.tokens_removed,
     )
     return values
 

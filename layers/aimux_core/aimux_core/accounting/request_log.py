@@ -152,6 +152,8 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
         "cache_reason": record.cache_reason,
         "dedup": record.dedup,
         "cache_saved_usd": round(record.cache_saved_usd, 9),
+        "cache_savings_usd": round(record.cache_savings_usd, 9),
+        "tokens_removed": record.tokens_removed,
     }
     strings = [value for value in fields.values() if isinstance(value, str)]
     probe = "\x00".join(strings)  # one pass over all of them: no secret or key shape spans a NUL

@@ -27,6 +27,7 @@ from .sections import (
     RetryConfig,
     Section,
     TimeoutsConfig,
+    TokenGuardsConfig,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "RouteConfig",
     "Strategy",
     "TimeoutsConfig",
+    "TokenGuardsConfig",
 ]
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..accounting.metrics import Emission, emit_metrics
-from ..accounting.record import RequestRecord, RequestTimer, Surface, TokenCounts, price_tokens, tokens_of
+from ..accounting.record import (
+    RequestRecord,
+    RequestTimer,
+    Surface,
+    TokenCounts,
+    cache_savings,
+    price_tokens,
+    tokens_of,
+)
 from ..accounting.request_log import log_request
 from ..errors import RateLimited
 
@@ -91,6 +99,8 @@ def record_served(
         cache_reason=cache.reason if cache is not None else None,
         dedup=cache.dedup if cache is not None else None,
         cache_saved_usd=saved,
+        cache_savings_usd=cache_savings(counts, price),
+        tokens_removed=served.tokens_removed,
     )
 
 
