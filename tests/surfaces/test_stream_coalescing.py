@@ -1,0 +1,210 @@
+"""Frames ready together leave in one send; nothing waits on a later frame (``surfaces/coalesce.py``).
+
+The unit tests drive ``coalesced`` with bodies that really suspend (queues fed by another task); the
+end-to-end tests run the messages app's ASGI callable (real adapter, fake Anthropic upstream over real
+HTTP) and count the ``http.response.body`` messages the server would write, comparing the bytes of a
+stream whose events arrive in one read (coalesced) with the same stream paced one event per read
+(one send per event, as before): equal except the message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from aimux_core.surfaces.coalesce import coalesced
+from fakes import Reply
+from support.gateway_builder import build_gateway
+
+pytest_plugins = ["fakes.fixtures"]
+BOUND_S = 5.0
+
+
+async def _bursts(queue: asyncio.Queue[list[bytes] | None]) -> AsyncIterator[bytes]:
+    """A body that yields each burst's frames without waiting and waits on the queue between bursts."""
+    while (burst := await queue.get()) is not None:
+        for frame in burst:
+            yield frame
+
+
+async def _collect(body: AsyncIterator[bytes]) -> list[bytes]:
+    return [chunk async for chunk in body]
+
+
+def test_one_chunk_per_burst_and_the_same_bytes() -> None:
+    bursts = [[b"a1", b"a2", b"a3"], [b"b1"], [b"c1", b"c2"]]
+
+    async def main() -> list[bytes]:
+        queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
+        for burst in bursts:
+            queue.put_nowait(burst)
+        queue.put_nowait(None)
+        # Each get() on a non-empty queue returns at once: the whole stream is one run of ready frames.
+        return await asyncio.wait_for(_collect(coalesced(_bursts(queue))), BOUND_S)
+
+    assert asyncio.run(main()) == [b"a1a2a3b1c1c2"]
+
+
+def test_a_wait_between_bursts_sends_what_was_ready() -> None:
+    async def main() -> list[bytes]:
+        queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
+        chunks: list[bytes] = []
+
+        async def feed() -> None:
+            for burst in ([b"a1", b"a2"], [b"b1", b"b2", b"b3"], None):
+                queue.put_nowait(burst)
+                await asyncio.sleep(0.01)  # the body waits on the queue again before the next burst
+
+        feeder = asyncio.create_task(feed())
+        async for chunk in coalesced(_bursts(queue)):
+            chunks.append(chunk)
+        await feeder
+        return chunks
+
+    assert asyncio.run(asyncio.wait_for(main(), BOUND_S)) == [b"a1a2", b"b1b2b3"]
+
+
+def test_no_frame_is_held_while_the_body_waits() -> None:
+    """The consumer releases the body's next frame only after receiving the first: holding the first
+    across the wait would deadlock (bounded here)."""
+
+    async def main() -> list[bytes]:
+        received_first = asyncio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"first"
+            await received_first.wait()
+            yield b"second"
+
+        out: list[bytes] = []
+        async for chunk in coalesced(body()):
+            out.append(chunk)
+            received_first.set()
+        return out
+
+    assert asyncio.run(asyncio.wait_for(main(), BOUND_S)) == [b"first", b"second"]
+
+
+def test_cancellation_reaches_the_waiting_body_and_it_is_closed() -> None:
+    seen: list[str] = []
+
+    async def main() -> None:
+        never = asyncio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield b"one"
+                await never.wait()
+                yield b"two"
+            except asyncio.CancelledError:
+                seen.append("cancelled")
+                raise
+            finally:
+                seen.append("closed")
+
+        async def consume() -> None:
+            async for _ in coalesced(body()):
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(asyncio.wait_for(main(), BOUND_S))
+    assert seen == ["cancelled", "closed"]
+
+
+def test_frames_before_a_failure_leave_before_it() -> None:
+    async def main() -> list[bytes]:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"a"
+            yield b"b"
+            raise RuntimeError("boom")
+
+        out: list[bytes] = []
+        with pytest.raises(RuntimeError, match="boom"):
+            async for chunk in coalesced(body()):
+                out.append(chunk)
+        return out
+
+    assert asyncio.run(asyncio.wait_for(main(), BOUND_S)) == [b"ab"]
+
+
+# ------------------------------------------------------------------------------ through the app
+
+
+async def _call_app(app: Any, body: bytes) -> tuple[int, list[bytes]]:
+    """POST /v1/messages through the ASGI callable; the status and every non-empty body message."""
+    sent: list[dict[str, Any]] = []
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/messages", "raw_path": b"/v1/messages", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"anthropic-version", b"2023-06-01"),
+                    (b"x-api-key", b"sk-client")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {},
+    }  # fmt: skip
+    await asyncio.wait_for(app(scope, receive, send), BOUND_S)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, [m["body"] for m in sent if m["type"] == "http.response.body" and m.get("body")]
+
+
+def _stream(anthropic_upstream: Any, reply: Reply) -> tuple[int, list[bytes]]:
+    from aimux_core.surfaces.app import create_messages_app
+
+    anthropic_upstream.enqueue(reply)
+    built = build_gateway({"anthropic": anthropic_upstream}, fast_twins=False)
+    app = create_messages_app(built.fresh())
+    request = {"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": True,
+               "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+
+    async def main() -> tuple[int, list[bytes]]:
+        try:
+            return await _call_app(app, json.dumps(request).encode())
+        finally:
+            if built.http_client is not None:
+                await built.http_client.aclose()
+
+    return asyncio.run(main())
+
+
+def _without_ids(stream: bytes) -> bytes:
+    return re.sub(rb'"id":"msg_[A-Za-z0-9_]+"', b'"id":"msg_"', stream)
+
+
+def test_a_stream_read_at_once_is_sent_in_few_chunks_with_the_bytes_of_the_paced_one(
+    anthropic_upstream: Any,
+) -> None:
+    text = [f"word{i} " for i in range(30)]
+    status, fast = _stream(anthropic_upstream, Reply(text=text))
+    status_paced, paced = _stream(anthropic_upstream, Reply(text=text, chunk_delay=0.005))
+
+    assert status == status_paced == 200
+    events = b"".join(fast).count(b"event: ")
+    assert events >= 34  # message_start, block start, 30 deltas, block stop, message_delta, message_stop
+    # Paced: nearly every event its own read, so its own send (the old behaviour for every stream; the
+    # fake writes a few closing events back to back).
+    assert len(paced) >= events * 3 // 4
+    # At once: far fewer sends than events (the fake's writes still reach the gateway in a few reads).
+    assert len(fast) <= events // 3
+    assert _without_ids(b"".join(fast)) == _without_ids(b"".join(paced))
+    assert b"".join(fast).endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
