@@ -168,14 +168,14 @@ async def _call_app(app: Any, body: bytes) -> tuple[int, list[bytes]]:
     return status, [m["body"] for m in sent if m["type"] == "http.response.body" and m.get("body")]
 
 
-def _stream(anthropic_upstream: Any, reply: Reply) -> tuple[int, list[bytes]]:
+def _stream(anthropic_upstream: Any, reply: Reply, **fields: Any) -> tuple[int, list[bytes]]:
     from aimux_core.surfaces.app import create_messages_app
 
     anthropic_upstream.enqueue(reply)
     built = build_gateway({"anthropic": anthropic_upstream}, fast_twins=False)
     app = create_messages_app(built.fresh())
     request = {"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": True,
-               "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+               "messages": [{"role": "user", "content": "hi"}], **fields}  # fmt: skip
 
     async def main() -> tuple[int, list[bytes]]:
         try:
@@ -208,3 +208,20 @@ def test_a_stream_read_at_once_is_sent_in_few_chunks_with_the_bytes_of_the_paced
     assert len(fast) <= events // 3
     assert _without_ids(b"".join(fast)) == _without_ids(b"".join(paced))
     assert b"".join(fast).endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+
+
+def test_relayed_frames_reach_the_client_as_the_event_path_writes_them_with_the_same_usage(
+    anthropic_upstream: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No thinking field: the Anthropic surface lets the adapter relay frames; thinking disabled: it does
+    not (the event path). Same scripted answer: same bytes, same usage in the request's record."""
+    reply = Reply(text=[f"part{i} " for i in range(20)], chunk_delay=0.002)
+    capsys.readouterr()
+    status, relayed = _stream(anthropic_upstream, reply)
+    status_slow, slow = _stream(anthropic_upstream, reply, thinking={"type": "disabled"})
+    assert status == status_slow == 200
+    assert _without_ids(b"".join(relayed)) == _without_ids(b"".join(slow))
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"message":"request"' in line]
+    assert len(records) == 2
+    counts = [(r["input_tokens"], r["output_tokens"], r["status"], r["error_kind"]) for r in records]
+    assert counts[0] == counts[1] and counts[0][1] > 0

@@ -36,6 +36,9 @@ class RequestContext:
     betas: list[str] = field(default_factory=list)
     session_id: str | None = None
     key: Any = None  # the caller's ``ApiKeyRecord`` (None when auth is off); never the key itself
+    # The surface writes ``wire.raw_frames.RawFrames`` as they are (an Anthropic client that gets every
+    # event the upstream sends): a same-dialect adapter may then relay frames instead of events.
+    raw_frames: bool = False
 
 
 @dataclass(slots=True)

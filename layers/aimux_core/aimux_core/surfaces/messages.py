@@ -19,6 +19,7 @@ from ..translate.client_thinking import hide_thinking, thinking_enabled, without
 from ..translate.errors import anthropic_error_body, error_headers
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
+from ..wire.raw_frames import RawFrames
 from ..wire.sse import anthropic_frame
 from .exchange import Exchange, authenticate, serve
 from .http import (
@@ -54,6 +55,9 @@ async def _create_message(exchange: Exchange) -> Response:
     gateway = gateway_of(request)
     meta = routing_meta(request, parsed)
     if parsed.wants_stream:
+        # Frames may be relayed when the client gets every event (thinking asked for, or never asked,
+        # so the upstream sends none): _AnthropicFrames writes RawFrames unchanged.
+        context.raw_frames = parsed.thinking is None or thinking_enabled(parsed)
         opened = await gateway.open_stream(parsed, context, meta)
         events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
         return exchange.stream(gateway, opened.served, events, _AnthropicFrames())
@@ -85,6 +89,8 @@ class _AnthropicFrames:
     ``message_stop``."""
 
     def frames(self, event: StreamEvent) -> Iterable[bytes]:
+        if isinstance(event, RawFrames):  # relayed upstream frames, already Anthropic SSE
+            return (event.frames,)
         return (anthropic_frame(event.type, event.dump_json()),)
 
     def closing(self) -> Iterable[bytes]:
