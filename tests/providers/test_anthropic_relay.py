@@ -17,7 +17,7 @@ import pytest
 from anthropic_adapter_helpers import REPLIES, Make, make, request  # noqa: F401
 
 from aimux_core.errors import UpstreamError
-from aimux_core.providers.anthropic_relay import relay_frames
+from aimux_core.providers.anthropic_relay import Relay, relay_frames
 from aimux_core.providers.anthropic_stream import StreamNormaliser
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.wire.anthropic import StreamEvent
@@ -40,7 +40,8 @@ async def _run(provider: Any, relay: bool) -> tuple[list[StreamEvent], Exception
     context = RequestContext("req_relay", raw_frames=relay)
     events: list[StreamEvent] = []
     try:
-        async for event in provider.stream(UpstreamCall(request(stream=True), "claude-upstream", context)):
+        thinking = {"type": "enabled", "budget_tokens": 512}  # as Claude Code asks: every event reaches it
+        async for event in provider.stream(UpstreamCall(request(stream=True, thinking=thinking), "up", context)):
             events.append(event)
     except UpstreamError as error:
         return events, error
@@ -155,7 +156,7 @@ def test_events_the_normaliser_rewrites_are_not_relayed() -> None:
         'content_block_start:{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"functions.Bash:0","name":"Bash","input":{}}}',
         'content_block_delta:{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{}"}}',
     )
-    out = relay_frames(frames, normaliser)
+    out = relay_frames(frames, normaliser, Relay(hides_thinking=False))
     kinds = [e.type if not isinstance(e, RawFrames) else "raw" for e in out]
     assert kinds == ["message_start", "content_block_start", "raw", "content_block_stop", "content_block_start", "raw"]
     tool_start = out[4]
@@ -172,4 +173,30 @@ def test_a_tool_input_that_is_not_json_fails_as_on_the_event_path() -> None:
         'message_delta:{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":5}}',
     )
     with pytest.raises(UpstreamError, match="not a JSON object"):
-        relay_frames(frames, StreamNormaliser("glm", "claude-x"))
+        relay_frames(frames, StreamNormaliser("glm", "claude-x"), Relay(hides_thinking=False))
+
+
+THINKING = [
+    START,
+    'content_block_start:{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+    'content_block_delta:{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}',
+    'content_block_stop:{"type":"content_block_stop","index":0}',
+    'content_block_start:{"type":"content_block_start","index":1,"content_block":{"type":"thinking","thinking":""}}',
+    'content_block_delta:{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"x"}}',
+    'content_block_stop:{"type":"content_block_stop","index":1}',
+    'content_block_start:{"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}',
+    'content_block_delta:{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"b"}}',
+]
+
+
+@pytest.mark.parametrize("hides", [True, False])
+def test_nothing_is_relayed_after_a_thinking_block_the_client_will_not_see(hides: bool) -> None:
+    """The surface hides thinking from a client that did not ask for it by dropping and re-indexing
+    events: from an unasked thinking block on, frames stay events so it can."""
+    out = relay_frames(_frames(*THINKING), StreamNormaliser("anthropic", "claude-x"), Relay(hides_thinking=hides))
+    kinds = [e.type if not isinstance(e, RawFrames) else "raw" for e in out]
+    if hides:
+        assert kinds[3:] == ["content_block_stop", "content_block_start", "content_block_delta",
+                             "content_block_stop", "content_block_start", "content_block_delta"]  # fmt: skip
+    else:
+        assert kinds[3:] == ["content_block_stop", "raw", "content_block_stop", "raw"]

@@ -10,6 +10,7 @@ stream whose events arrive in one read (coalesced) with the same stream paced on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ import pytest
 
 from aimux_core.surfaces.coalesce import coalesced
 from fakes import Reply
-from support.gateway_builder import build_gateway
+from support.gateway_builder import UPSTREAM_KEYS, build_gateway
 
 pytest_plugins = ["fakes.fixtures"]
 BOUND_S = 5.0
@@ -168,14 +169,24 @@ async def _call_app(app: Any, body: bytes) -> tuple[int, list[bytes]]:
     return status, [m["body"] for m in sent if m["type"] == "http.response.body" and m.get("body")]
 
 
-def _stream(anthropic_upstream: Any, reply: Reply, **fields: Any) -> tuple[int, list[bytes]]:
+def _stream(anthropic_upstream: Any, reply: Reply, *, relay: bool = True) -> tuple[int, list[bytes]]:
+    """One streamed request through the messages app. ``relay=False``: the same adapter built on a copy
+    of the ``anthropic`` preset under another name, which the relay does not take (it is only for
+    first-party Anthropic), so the answer goes the event path; nothing else differs for these replies."""
+    from aimux_core.providers.anthropic import AnthropicProvider
     from aimux_core.surfaces.app import create_messages_app
 
     anthropic_upstream.enqueue(reply)
     built = build_gateway({"anthropic": anthropic_upstream}, fast_twins=False)
+    if not relay:
+        shipped = built.providers["anthropic"]
+        built.providers["anthropic"] = AnthropicProvider(
+            "anthropic", dataclasses.replace(shipped.preset, name="anthropic-twin"), UPSTREAM_KEYS["anthropic"],
+            base_url=anthropic_upstream.base_url, client=built.http_client,
+        )  # fmt: skip
     app = create_messages_app(built.fresh())
     request = {"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": True,
-               "messages": [{"role": "user", "content": "hi"}], **fields}  # fmt: skip
+               "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
 
     async def main() -> tuple[int, list[bytes]]:
         try:
@@ -213,15 +224,27 @@ def test_a_stream_read_at_once_is_sent_in_few_chunks_with_the_bytes_of_the_paced
 def test_relayed_frames_reach_the_client_as_the_event_path_writes_them_with_the_same_usage(
     anthropic_upstream: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """No thinking field: the Anthropic surface lets the adapter relay frames; thinking disabled: it does
-    not (the event path). Same scripted answer: same bytes, same usage in the request's record."""
+    """The relayed stream and the event path, same scripted answer: same bytes, same usage in the record."""
     reply = Reply(text=[f"part{i} " for i in range(20)], chunk_delay=0.002)
     capsys.readouterr()
     status, relayed = _stream(anthropic_upstream, reply)
-    status_slow, slow = _stream(anthropic_upstream, reply, thinking={"type": "disabled"})
+    status_slow, slow = _stream(anthropic_upstream, reply, relay=False)
     assert status == status_slow == 200
     assert _without_ids(b"".join(relayed)) == _without_ids(b"".join(slow))
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"message":"request"' in line]
     assert len(records) == 2
     counts = [(r["input_tokens"], r["output_tokens"], r["status"], r["error_kind"]) for r in records]
     assert counts[0] == counts[1] and counts[0][1] > 0
+
+
+def test_unasked_thinking_is_hidden_on_the_relayed_path_as_on_the_event_path(
+    anthropic_upstream: Any,
+) -> None:
+    """An upstream that sends thinking although the client asked for none: the client still gets none,
+    the blocks after it re-indexed, the same bytes as on the event path."""
+    reply = Reply(reasoning="unasked reasoning", signature="sig", text=[f"t{i} " for i in range(10)], chunk_delay=0.002)
+    status, relayed = _stream(anthropic_upstream, reply)
+    status_slow, slow = _stream(anthropic_upstream, reply, relay=False)
+    assert status == status_slow == 200
+    assert b"thinking" not in b"".join(relayed)
+    assert _without_ids(b"".join(relayed)) == _without_ids(b"".join(slow))

@@ -292,7 +292,8 @@ class AnthropicProvider(HttpAdapter):
         # aclosing: closing this generator early (client gone) closes the upstream response now.
         async with aclosing(self._transport.stream(self._messages_url, headers, body)) as chunks:
             if call.context.raw_frames and self._relays_frames:  # anthropic_relay.py: bytes after first content
-                async for event in relayed_stream(chunks, normaliser):
+                hides_thinking = call.request.thinking is None or call.request.thinking.type == "disabled"
+                async for event in relayed_stream(chunks, normaliser, hides_thinking=hides_thinking):
                     yield event
                 await _drain(chunks)
                 return

@@ -14,7 +14,9 @@ everything before it, is a canonical event: the dispatcher's failover until the 
 untouched), a content or ``ping`` event that the normaliser passed on unchanged (same object, same
 index, same tool id, ``event:`` name equal to its type) is not re-encoded: consecutive ones leave as
 one ``RawFrames`` of the upstream's bytes. ``message_start``/``message_delta``/``message_stop`` stay
-canonical events (accounting reads their usage; the normaliser completes them). A ``\\r`` anywhere
+canonical events (accounting reads their usage; the normaliser completes them). For a client that
+did not ask for thinking, nothing is relayed after a thinking block (``Relay``): the surface hides
+those by dropping and re-indexing events. A ``\\r`` anywhere
 (CRLF framing) sends the rest of the stream through the slow path's incremental ``SSEParser``.
 
 On the wire: the relayed bytes are the upstream's, byte for byte; for an upstream that writes its
@@ -27,6 +29,7 @@ dispatcher, the surface's filters, the tally and the encoder.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -36,7 +39,9 @@ from ..translate.upstream_errors import PARSE_FAULTS
 from ..wire.anthropic import (
     ContentBlockStartEvent,
     EventStream,
+    RedactedThinkingBlock,
     StreamEvent,
+    ThinkingBlock,
     ToolUseBlock,
 )
 from ..wire.raw_frames import raw_frames
@@ -73,6 +78,12 @@ def _fingerprint(event: StreamEvent) -> tuple[Any, Any]:
     return getattr(event, "index", None), block_id
 
 
+def _is_thinking_start(event: StreamEvent) -> bool:
+    return isinstance(event, ContentBlockStartEvent) and isinstance(
+        event.content_block, ThinkingBlock | RedactedThinkingBlock
+    )
+
+
 def _slow(frames: list[bytes], normaliser: StreamNormaliser) -> list[StreamEvent]:
     """Frames parsed one by one and normalised: the event path, for frames the batch cannot take."""
     parser = SSEParser()
@@ -83,7 +94,18 @@ def _slow(frames: list[bytes], normaliser: StreamNormaliser) -> list[StreamEvent
     return out
 
 
-def relay_frames(frames: list[bytes], normaliser: StreamNormaliser) -> list[StreamEvent]:
+@dataclass(slots=True)
+class Relay:
+    """Whether frames may still be relayed. ``hides_thinking``: the client did not ask for thinking, so
+    the surface filters thinking blocks out and re-indexes the rest (``hide_thinking``), which it can
+    only do on events: from the first thinking block on (an upstream sending one unasked), nothing
+    more is relayed."""
+
+    hides_thinking: bool
+    on: bool = True
+
+
+def relay_frames(frames: list[bytes], normaliser: StreamNormaliser, relay: Relay) -> list[StreamEvent]:
     """The events of complete frames (without their blank lines); unchanged content after the first
     content event as ``RawFrames`` of the frames themselves."""
     names: list[str] = []
@@ -103,7 +125,9 @@ def relay_frames(frames: list[bytes], normaliser: StreamNormaliser) -> list[Stre
     for i, event in enumerate(events):
         if normaliser.done:
             break
-        relayable = normaliser.content_started and names[i] in _RELAYED and event.type == names[i]
+        if relay.hides_thinking and _is_thinking_start(event):
+            relay.on = False
+        relayable = relay.on and normaliser.content_started and names[i] in _RELAYED and event.type == names[i]
         before = _fingerprint(event) if relayable else None
         fed = normaliser.feed(event)
         if relayable and len(fed) == 1 and fed[0] is event and _fingerprint(event) == before:
@@ -120,9 +144,13 @@ def relay_frames(frames: list[bytes], normaliser: StreamNormaliser) -> list[Stre
     return out
 
 
-async def relayed_stream(chunks: AsyncIterator[bytes], normaliser: StreamNormaliser) -> EventStream:
+async def relayed_stream(
+    chunks: AsyncIterator[bytes], normaliser: StreamNormaliser, *, hides_thinking: bool
+) -> EventStream:
     """The events of an Anthropic SSE body (see the module docstring); ends after ``message_stop``
-    (the caller drains and closes ``chunks``) or raises where the event path raises."""
+    (the caller drains and closes ``chunks``) or raises where the event path raises. ``hides_thinking``:
+    the request did not ask for thinking (``Relay``)."""
+    relay = Relay(hides_thinking)
     parser: SSEParser | None = None  # set on the first \r: the slow path's parser from then on
     tail = b""
     async for chunk in chunks:
@@ -139,7 +167,7 @@ async def relayed_stream(chunks: AsyncIterator[bytes], normaliser: StreamNormali
                 tail = data
                 continue
             frames, tail = data[:cut].split(_FRAME_END), data[cut + 2 :]
-            for event in relay_frames([f for f in frames if f], normaliser):
+            for event in relay_frames([f for f in frames if f], normaliser, relay):
                 yield event
         if normaliser.done:
             return

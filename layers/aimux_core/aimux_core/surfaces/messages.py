@@ -55,9 +55,9 @@ async def _create_message(exchange: Exchange) -> Response:
     gateway = gateway_of(request)
     meta = routing_meta(request, parsed)
     if parsed.wants_stream:
-        # Frames may be relayed when the client gets every event (thinking asked for, or never asked,
-        # so the upstream sends none): _AnthropicFrames writes RawFrames unchanged.
-        context.raw_frames = parsed.thinking is None or thinking_enabled(parsed)
+        # The adapter may relay frames (_AnthropicFrames writes RawFrames unchanged); with thinking not
+        # asked for, it stops relaying at a thinking block, so hide_thinking still sees those as events.
+        context.raw_frames = True
         opened = await gateway.open_stream(parsed, context, meta)
         events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
         return exchange.stream(gateway, opened.served, events, _AnthropicFrames())
