@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from fakes import sse
 from fakes.base import Endpoint, FakeUpstream, Rendered
 from fakes.httpserver import RecordedRequest, Response
+from fakes.prompt_cache import CacheBlock, PromptCacheModel, anthropic_blocks
 from fakes.script import Fault, Quirk, Reply, ReplyQueue, Usage
 
 ERROR_TYPES = {
@@ -55,8 +56,8 @@ class AnthropicUpstream(FakeUpstream):
     supported_quirks: ClassVar[frozenset[Quirk]] = frozenset({Quirk.SSE_COMMENTS, Quirk.CRLF})
 
     def __init__(self, *, default: Reply | None = None, strict: bool = True, count_tokens: int = 2095,
-                 require_thinking_echo: bool = False) -> None:
-        super().__init__(default=default, strict=strict)
+                 require_thinking_echo: bool = False, prompt_cache: PromptCacheModel | None = None) -> None:
+        super().__init__(default=default, strict=strict, prompt_cache=prompt_cache)
         self.count_tokens_queue = ReplyQueue(Reply(usage=_usage_with_input(count_tokens)))
         # DeepSeek's Anthropic endpoint in thinking mode: a tool_use turn must come back with its thinking
         self.require_thinking_echo = require_thinking_echo
@@ -88,7 +89,11 @@ class AnthropicUpstream(FakeUpstream):
     async def _messages(self, request: RecordedRequest, response: Response) -> None:
         if await self._rejected(request, response, ("model", "max_tokens", "messages")):
             return
-        await self.play(request, response, streaming=request.json.get("stream") is True)
+        await self.play(request, response, streaming=request.json.get("stream") is True,
+                        renderer=self.cached_renderer())
+
+    def cache_blocks(self, request: RecordedRequest) -> list[CacheBlock]:
+        return anthropic_blocks(request.json)
 
     async def _count_tokens(self, request: RecordedRequest, response: Response) -> None:
         if await self._rejected(request, response, ("model", "messages")):

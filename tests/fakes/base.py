@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self
 
 from fakes import sse
 from fakes.httpserver import LoopbackHTTPServer, RecordedRequest, Response
+from fakes.prompt_cache import CacheBlock, PromptCacheModel, TooManyBreakpoints
 from fakes.script import CREDENTIAL, Fault, FaultKind, Item, Quirk, Reply, ReplyQueue
 
 Endpoint = Callable[[RecordedRequest, Response], Awaitable[None]]
@@ -47,10 +48,14 @@ class FakeUpstream(ABC):
 
     dialect: ClassVar[str] = ""
     supported_quirks: ClassVar[frozenset[Quirk]] = frozenset()
+    invalid_request_type: ClassVar[str] = "invalid_request_error"  # the dialect's 400 error type
 
-    def __init__(self, *, default: Reply | None = None, strict: bool = True) -> None:
+    def __init__(self, *, default: Reply | None = None, strict: bool = True,
+                 prompt_cache: PromptCacheModel | None = None) -> None:
         self.queue = ReplyQueue(default or Reply())
         self.strict = strict  # reject requests the real API would reject (missing fields/headers)
+        # Bill input like Anthropic's prompt cache: each answer's usage comes from the request's prefixes
+        self.prompt_cache = prompt_cache
         self.requests: list[RecordedRequest] = []
         self._server = LoopbackHTTPServer(self._handle)
         self._ids = itertools.count(1)
@@ -159,6 +164,32 @@ class FakeUpstream(ABC):
     @abstractmethod
     def malformed_frame(self, reply: Reply) -> bytes:
         """One stream frame whose JSON is broken."""
+
+    def cache_blocks(self, request: RecordedRequest) -> list[CacheBlock]:
+        """The request's prompt in cache order (dialects whose upstream has a prompt cache override this)."""
+        raise NotImplementedError(f"the fake {self.dialect} upstream has no prompt cache")
+
+    def cache_model(self, request: RecordedRequest) -> str:
+        """The model a request's cache entries belong to."""
+        body = request.json
+        return str(body.get("model")) if isinstance(body, dict) else ""
+
+    def cached_renderer(self) -> Renderer | None:
+        """The renderer that bills input through ``prompt_cache`` (None without one)."""
+        return self._render_cached if self.prompt_cache is not None else None
+
+    def _render_cached(self, reply: Reply, request: RecordedRequest, streaming: bool) -> Rendered:
+        """``reply`` with its input usage billed by the prompt cache (which the answer updates)."""
+        assert self.prompt_cache is not None
+        try:
+            billed = self.prompt_cache.account(self.cache_blocks(request), scope=credential_of(request),
+                                               model=self.cache_model(request))
+        except TooManyBreakpoints as exc:
+            return self.render_error(400, self.invalid_request_type, str(exc))
+        usage = replace(reply.usage, input_tokens=billed.input_tokens,
+                        cache_read_input_tokens=billed.cache_read_input_tokens,
+                        cache_creation_input_tokens=billed.cache_creation_input_tokens)
+        return self.render_reply(replace(reply, usage=usage), request, streaming)
 
     def stream_error_status(self, fault: Fault) -> int:
         """The HTTP status a non-streamed request gets for a stream-error fault."""

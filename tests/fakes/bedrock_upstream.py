@@ -22,6 +22,7 @@ from urllib.parse import unquote
 from fakes import eventstream
 from fakes.base import Endpoint, FakeUpstream, Rendered
 from fakes.httpserver import RecordedRequest, Response
+from fakes.prompt_cache import CacheBlock, PromptCacheModel, converse_blocks
 from fakes.script import Fault, Quirk, Reply
 
 EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
@@ -59,10 +60,12 @@ class BedrockUpstream(FakeUpstream):
     """Fake ``bedrock-runtime``; ``base_url`` is the boto3 ``endpoint_url``."""
 
     dialect = "bedrock"
+    invalid_request_type = "ValidationException"
     supported_quirks: ClassVar[frozenset[Quirk]] = frozenset()
 
-    def __init__(self, *, default: Reply | None = None, strict: bool = True, padding: bool = True) -> None:
-        super().__init__(default=default, strict=strict)
+    def __init__(self, *, default: Reply | None = None, strict: bool = True, padding: bool = True,
+                 prompt_cache: PromptCacheModel | None = None) -> None:
+        super().__init__(default=default, strict=strict, prompt_cache=prompt_cache)
         self.padding = padding
 
     @property
@@ -87,11 +90,17 @@ class BedrockUpstream(FakeUpstream):
 
     async def _converse(self, request: RecordedRequest, response: Response) -> None:
         if not await self._rejected(request, response):
-            await self.play(request, response, streaming=False)
+            await self.play(request, response, streaming=False, renderer=self.cached_renderer())
 
     async def _converse_stream(self, request: RecordedRequest, response: Response) -> None:
         if not await self._rejected(request, response):
-            await self.play(request, response, streaming=True)
+            await self.play(request, response, streaming=True, renderer=self.cached_renderer())
+
+    def cache_blocks(self, request: RecordedRequest) -> list[CacheBlock]:
+        return converse_blocks(request.json)
+
+    def cache_model(self, request: RecordedRequest) -> str:
+        return self.model_id(request)
 
     async def _rejected(self, request: RecordedRequest, response: Response) -> bool:
         body = request.json

@@ -214,3 +214,36 @@ async def test_the_daily_spend_metric_counts_settled_spend(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "KeyDailySpendUSD" in line]
     assert [line["KeyDailySpendUSD"] for line in lines] == [[COST / 1_000_000]]  # EMF keeps a list per metric
     assert lines[0]["key_id"] == record.id
+
+
+# --------------------------------------------------------------------------- automatic prompt caching
+
+
+def _anthropic_config(base_url: str, caching: str) -> dict[str, Any]:
+    price = {"input": 3000, "output": 15000, "cache_read": 300, "cache_write": 3750}
+    return {
+        "providers": {"up": {"preset": "anthropic", "base_url": base_url, "api_key_env": "UP_KEY",
+                             "prompt_caching": caching}},
+        "models": {"big": {"provider": "up", "max_output": 4096, "price": price}},
+        "retry": {"backoff_base": 0, "backoff_max": 0},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("caching", ["auto", "off"])
+async def test_a_target_that_may_add_breakpoints_holds_input_at_the_cache_write_rate(
+    anthropic_upstream: Any, caching: str
+) -> None:
+    """Automatic prompt caching can bill a request that carries no ``cache_control`` as cache writes
+    (1.25x input): the hold must cover that, or the budget could be overspent. "hi" with max_tokens 6:
+    123,750 micro-dollars at the write rate, 117,000 at the input rate; the budget is 120,000."""
+    config = AimuxConfig.model_validate(_anthropic_config(anthropic_upstream.base_url, caching))
+    gateway = build_gateway(config, env={"UP_KEY": "sk-up"}, store=MemoryStore())
+    record = key(budget_daily_usd=0.12)
+    if caching == "auto":
+        with pytest.raises(BudgetExceeded):
+            await gateway.create(request(), context(record), RequestMeta())
+        assert anthropic_upstream.requests == []
+    else:
+        await gateway.create(request(), context(record), RequestMeta())
+        assert len(anthropic_upstream.requests) == 1
+    await gateway.drain()

@@ -30,6 +30,8 @@ EXPECTED_UNITS = {
     "CacheReadTokens": "Count",
     "CacheWriteTokens": "Count",
     "CostUSD": "None",
+    "CacheSavingsUSD": "None",
+    "TokensRemoved": "Count",
 }
 
 
@@ -51,7 +53,7 @@ def streamed(**overrides: object) -> RequestRecord:
         request_id="req_emf_1", surface="anthropic", latency_ms=812.5, provider="anthropic",
         model="claude-sonnet-4-5", attempts=2, fallbacks=1, stream=True, ttft_ms=120.25,
         input_tokens=1200, output_tokens=350, cache_read_tokens=4000, cache_write_tokens=512,
-        cost_usd=0.00885, breaker_open_seen=True,
+        cost_usd=0.00885, breaker_open_seen=True, cache_savings_usd=0.01044, tokens_removed=1500,
     )
     return request_record(**{**fields, **overrides})
 
@@ -86,6 +88,8 @@ def test_one_line_per_request_with_both_dimension_sets(capsys: pytest.CaptureFix
         "CacheReadTokens": [4000.0],
         "CacheWriteTokens": [512.0],
         "CostUSD": [0.00885],
+        "CacheSavingsUSD": [0.01044],
+        "TokensRemoved": [1500.0],
     }
 
 

@@ -45,6 +45,8 @@ FIELDS = {
     "cost_usd",
     "breaker_open_seen",
     "rate_limited",
+    "cache_savings_usd",
+    "tokens_removed",
 }
 POWERTOOLS_KEYS = {"level", "location", "message", "timestamp", "service"}
 

@@ -8,7 +8,7 @@ name would be ambiguous). Stateful helpers are fixtures.
 
 Why two kinds of upstream doubles: the selection, strategy and dispatch-unit tests need exact
 control over time and ordering, so they use ``ScriptedProvider`` (in-process, no I/O); everything
-that claims behaviour on the wire (failover, headers, pins through HTTP) goes through the real
+that claims behaviour on the wire (failover, headers, session stickiness through HTTP) goes through the real
 adapters against the fake upstream servers in ``tests/fakes``.
 """
 
@@ -241,7 +241,7 @@ def upstream_failure(status: int = 529, *, retry_after: float | None = None, pro
 
 @dataclass
 class Served:
-    """A gateway on loopback: its base URL and the object itself (for cooldowns, pins, …)."""
+    """A gateway on loopback: its base URL and the object itself (for cooldowns, its dispatcher clock, …)."""
 
     url: str
     gateway: Gateway
@@ -270,7 +270,7 @@ class Stage:
     """One loopback server per module whose gateway each test swaps in (``use``).
 
     Starting and stopping uvicorn costs ~0.2 s, most of the failover matrix's budget; the gateway
-    (dispatcher cooldowns, pins, rotation) is what must be fresh per test, and it is.
+    (dispatcher cooldowns, rotation) is what must be fresh per test, and it is.
     """
 
     def __init__(self, url: str, app: Any) -> None:

@@ -8,7 +8,6 @@ like ``tests/limits/limits_support.py``.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
 
 from routing_conftest import make_entry, make_table
@@ -60,11 +59,9 @@ def select(
     meta: RequestMeta = NO_META,
     health: HealthView = HEALTHY,
     tokens: int = 100,
-    pinned: Callable[[str], str | None] | None = None,
+    seed: int = 1,
 ) -> Decision:
-    selector = Selector(routing or table(), rng=random.Random(1))
-    if pinned is not None:
-        selector.pinned = pinned
+    selector = Selector(routing or table(), rng=random.Random(seed))
     return selector.select(request, meta, health, estimated_tokens=tokens)
 
 

@@ -1,5 +1,5 @@
 """Selection, filtering the route: the capability filter (vision, tools, context window), health
-(open circuits) and the errors when nothing is left, and session pins on the selection side.
+(open circuits) and the errors when nothing is left, and session stickiness on the selection side.
 
 Tables are built by hand (``select_helpers``) so each test states the configuration it relies on.
 """
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from routing_conftest import make_request, make_table
+from routing_conftest import make_request, make_table, target_of
 from select_helpers import (
     DEEPSEEK,
     ENTRIES,
@@ -32,6 +32,7 @@ from aimux_core.providers.base import RequestContext
 from aimux_core.providers.mock import MockProvider
 from aimux_core.routing.dispatch import Refusal, RetryPolicy
 from aimux_core.routing.select import HealthView, RequestMeta, Resting
+from aimux_core.routing.stickiness import sticky_order
 from aimux_core.routing.table import RoutingTable, Target
 from support.samples import BASH_TOOL
 
@@ -177,27 +178,52 @@ async def test_a_target_both_unfit_and_down_is_reported_unfit() -> None:
     assert "deepseek: no vision" in caught.value.message
 
 
-# --------------------------------------------------------------------------- session pins (selection side)
+# --------------------------------------------------------------------------- session stickiness (selection side)
+
+WEIGHTED = {"default": [[GPT, DEEPSEEK, SONNET]]}
 
 
-def test_pin_moves_the_sessions_target_first() -> None:
-    decision = select(make_request(), meta=RequestMeta(session_id="s"), pinned=lambda s: GPT_KEY)
-    assert labels(decision) == ["gpt", "sonnet", "deepseek"]
-    assert decision.header.endswith("; session pinned")
+def _session_first(first: str) -> str:
+    """A session id whose rendezvous choice in ``WEIGHTED``'s tier is the entry labelled ``first``."""
+    tier = [target_of(e) for e in (GPT, DEEPSEEK, SONNET)]
+    return next(s for s in (f"session-{n}" for n in range(1000))
+                if sticky_order(tier, s, lambda t: 1.0)[0].label == first)
 
 
-def test_pin_to_a_down_target_is_ignored() -> None:
-    decision = select(
-        make_request(),
-        meta=RequestMeta(session_id="s"),
-        pinned=lambda s: GPT_KEY,
-        health=HealthView(open_circuits=frozenset({"openai"})),
-    )
-    assert labels(decision) == ["sonnet", "deepseek", "gpt"] and "pinned" not in decision.reason
+@pytest.mark.parametrize("strategy", ["weighted", "round_robin"])
+def test_a_session_gets_its_own_order_whatever_the_process_randomness(strategy: str) -> None:
+    """Two selectors with different RNG seeds (two instances) order a session's tier the same way."""
+    routing = table(WEIGHTED, strategy=strategy)
+    meta = RequestMeta(session_id=_session_first("deepseek"))
+    orders = {tuple(labels(select(make_request(), routing, meta=meta, seed=seed))) for seed in range(8)}
+    assert len(orders) == 1 and next(iter(orders))[0] == "deepseek"
+    assert select(make_request(), routing, meta=meta).header.endswith("; session sticky")
 
 
-def test_pinning_off_ignores_pins() -> None:
-    decision = select(
-        make_request(), table(session_pinning=False), meta=RequestMeta(session_id="s"), pinned=lambda s: GPT_KEY
-    )
-    assert labels(decision)[0] == "sonnet"
+def test_without_a_session_a_weighted_tier_stays_random() -> None:
+    routing = table(WEIGHTED, strategy="weighted")
+    firsts = {labels(select(make_request(), routing, seed=seed))[0] for seed in range(30)}
+    assert firsts == {"gpt", "deepseek", "sonnet"}
+
+
+def test_a_sessions_target_with_an_open_circuit_gives_way_to_its_next_choice_only() -> None:
+    """The down target's sessions move to their second choice (the down target stays, last, as a last
+    resort); other sessions do not move."""
+    routing = table(WEIGHTED, strategy="weighted")
+    on_gpt, on_sonnet = RequestMeta(session_id=_session_first("gpt")), RequestMeta(session_id=_session_first("sonnet"))
+    healthy = labels(select(make_request(), routing, meta=on_gpt))
+    down = HealthView(open_circuits=frozenset({"openai"}))
+    assert labels(select(make_request(), routing, meta=on_gpt, health=down)) == [*healthy[1:], healthy[0]]
+    assert labels(select(make_request(), routing, meta=on_sonnet, health=down))[0] == "sonnet"
+
+
+def test_priority_tiers_are_not_reordered_by_a_session() -> None:
+    decision = select(make_request(), table(WEIGHTED), meta=RequestMeta(session_id=_session_first("sonnet")))
+    assert labels(decision) == ["gpt", "deepseek", "sonnet"] and "sticky" not in decision.reason
+
+
+def test_pinning_off_leaves_sessions_to_the_strategy() -> None:
+    routing = table(WEIGHTED, strategy="weighted", session_pinning=False)
+    meta = RequestMeta(session_id="s")
+    firsts = {labels(select(make_request(), routing, meta=meta, seed=seed))[0] for seed in range(30)}
+    assert len(firsts) > 1 and "sticky" not in select(make_request(), routing, meta=meta).reason

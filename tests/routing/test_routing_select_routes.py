@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from routing_conftest import make_entry, make_request, make_table, target_of
-from select_helpers import DEEPSEEK, GPT, GPT_KEY, IMAGE, SONNET, labels, select, table
+from select_helpers import DEEPSEEK, GPT, IMAGE, SONNET, labels, select, table
 
 from aimux_core.errors import NotFound
 from aimux_core.routing.select import HealthView, RequestMeta
@@ -65,13 +65,13 @@ def test_explicit_unknown_provider_is_404() -> None:
 
 
 def test_explicit_choice_is_honoured_alone() -> None:
-    """No silent substitution: no fallbacks, no capability filter, no pin, whatever the request."""
+    """No silent substitution: no fallbacks, no capability filter, no stickiness, whatever the request."""
     request = make_request(model="deepseek/deepseek-chat", messages=[{"role": "user", "content": [IMAGE]}])
     decision = select(
         request,
+        table(strategy="weighted"),
         meta=RequestMeta(session_id="s1"),
         health=HealthView(open_circuits=frozenset({"openai"})),
-        pinned=lambda session: GPT_KEY,
     )
     assert labels(decision) == ["deepseek"] and decision.dropped == ()
     assert decision.scenario == "vision"

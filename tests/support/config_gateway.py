@@ -26,10 +26,10 @@ class ServedConfig:
 
 @contextmanager
 def serve_config(
-    document: Mapping[str, Any], env: Mapping[str, str] | None = None, *, store: Any = None
+    document: Mapping[str, Any], env: Mapping[str, str] | None = None, *, store: Any = None, settings: Any = None
 ) -> Iterator[ServedConfig]:
     """Serve the client API of the gateway ``document`` describes (keys read from ``env``), over
-    ``store`` (a fresh ``MemoryStore`` by default)."""
+    ``store`` (a fresh ``MemoryStore`` by default), with the app's ``settings`` (default: ``Settings()``)."""
     from aimux_core.assembly import build_gateway
     from aimux_core.config.validate import validate_config
     from aimux_core.state import MemoryStore
@@ -38,6 +38,6 @@ def serve_config(
     config = validate_config(dict(document), "test.yaml")
     store = store if store is not None else MemoryStore()
     gateway = build_gateway(config, env=dict(env or {}), store=store)
-    app = create_messages_app(gateway)  # no key ring: auth off
+    app = create_messages_app(gateway, settings=settings)  # no key ring: auth off
     with serve(app) as url:
         yield ServedConfig(url, gateway, store, app)

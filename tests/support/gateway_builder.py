@@ -120,7 +120,7 @@ def stop_fakes(fakes: Fakes) -> None:
 class BuiltGateway:
     """The adapters and catalog of a test deployment; ``fresh()`` makes a gateway over them.
 
-    A fresh ``Gateway`` per test keeps routing state (``retry-after`` cooldowns, session pins)
+    A fresh ``Gateway`` per test keeps routing state (``retry-after`` cooldowns, rotation counters)
     from leaking between cells, while the adapters, their pooled connections, the servers and the
     state store (where the reasoning kept for echo providers lives) are shared, as between the
     instances of a deployment. The default policy is one attempt and no session pinning: every client call is then

@@ -20,3 +20,12 @@ PNG_1X1 = base64.b64encode(
         "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
     )
 ).decode()
+
+
+def png_header(width: int, height: int) -> str:
+    """Base64 of a PNG signature and header declaring ``width`` x ``height``: enough for token estimates
+    (only the header is read), not a decodable image."""
+    import struct
+
+    header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", width, height) + b"\x08\x06\x00\x00\x00"
+    return base64.b64encode(header).decode()

@@ -2,6 +2,7 @@
 
     AimuxError                    status  kind (Anthropic error.type)
     ├── InvalidRequest              400   invalid_request_error   (``param`` names the field)
+    │   └── ContextWindowExceeded   400   invalid_request_error   (OpenAI code ``context_length_exceeded``)
     ├── AuthenticationFailed        401   authentication_error
     ├── PermissionDenied            403   permission_error
     ├── NotFound                    404   not_found_error
@@ -47,6 +48,7 @@ class AimuxError(Exception):
 
     status: int = 500
     kind: str = "api_error"
+    openai_code: str | None = None  # OpenAI's ``error.code`` when the kind's default is not precise enough
 
     def __init__(
         self,
@@ -67,6 +69,12 @@ class AimuxError(Exception):
 class InvalidRequest(AimuxError):
     status = 400
     kind = "invalid_request_error"
+
+
+class ContextWindowExceeded(InvalidRequest):
+    """The request is larger than every context window it could be sent to (a route's token guard)."""
+
+    openai_code = "context_length_exceeded"
 
 
 class AuthenticationFailed(AimuxError):

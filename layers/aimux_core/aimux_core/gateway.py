@@ -9,7 +9,7 @@ invocation of a warm Lambda container); per-request state lives in the call, nev
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal, TypeVar
@@ -24,7 +24,7 @@ from .providers.base import Provider, RequestContext, UpstreamCall
 from .reasoning import Missing, ReasoningEcho, missing_reasoning, scope_of
 from .routing.catalog import MOCK_MODEL, Catalog, ModelEntry
 from .routing.dispatch import Dispatcher, Guard, OpenGuard, Outcome, RetryPolicy
-from .routing.pins import SessionPins
+from .routing.guarded import select_guarded
 from .routing.select import Decision, HealthView, RequestMeta, Resting, Selector
 from .routing.table import RoutingTable, Target
 from .state.clock import SystemClock
@@ -43,6 +43,7 @@ class Served:
     decision: Decision
     outcome: Outcome
     admitted: Admitted = OPEN
+    tokens_removed: int = 0  # by the route's token guards (limits/token_guards.py)
 
     @property
     def target(self) -> Target:
@@ -81,8 +82,6 @@ class Gateway:
         self.reasoning = reasoning
         self.table = table
         self.selector = Selector(table)
-        self.pins = SessionPins()
-        self.selector.pinned = self.pins.get
         self.guard = guard or OpenGuard()
         self.admission = admission
         if cooldowns is None:  # the guard's when it shares cooldowns with the fleet, else this process's own
@@ -115,8 +114,7 @@ class Gateway:
             estimate = estimate_input_tokens(request)
         decision = self.selector.select(request, meta, await self.health_view(), estimated_tokens=estimate)
         if not decision.targets:
-            reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
-            raise NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
+            raise _unserved(decision)
         return decision
 
     def limits_for(self, model: str) -> ModelEntry:
@@ -131,25 +129,23 @@ class Gateway:
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
     ) -> tuple[Message, Served]:
         """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
-        request, decision, admitted = await self._route(request, context, meta)
+        request, decision, admitted, removed = await self._route(request, context, meta)
         message, outcome = await self._dispatched(self.dispatcher.create(request, context, decision.targets),
                                                   decision, admitted)  # fmt: skip
-        self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
-        return message, Served(decision, outcome, admitted)
+        return message, Served(decision, outcome, admitted, tokens_removed=removed)
 
     async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
         """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
-        request, decision, admitted = await self._route(request, context, meta)
+        request, decision, admitted, removed = await self._route(request, context, meta)
         events, outcome = await self._dispatched(self.dispatcher.open_stream(request, context, decision.targets),
                                                  decision, admitted)  # fmt: skip
-        self._pin(meta, outcome)
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
-        return OpenStream(events, Served(decision, outcome, admitted))
+        return OpenStream(events, Served(decision, outcome, admitted, tokens_removed=removed))
 
     async def count_tokens(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
@@ -199,14 +195,30 @@ class Gateway:
 
     async def _route(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+    ) -> tuple[MessagesRequest, Decision, Admitted, int]:
+        """Route (with the route's token guards: ``routing/guarded.py``), then check the caller's key
+        against it; the tokens the guards removed come back last. The route's prompt-caching settings
+        and the input estimate go into ``context`` for the adapters."""
+        view = await self.health_view()
+        chosen = select_guarded(self.selector, request, meta, view, estimate_input_tokens(request))
+        if not chosen.decision.targets:
+            raise _unserved(chosen.decision)
+        request, decision, estimate, removed = chosen.request, chosen.decision, chosen.estimate, chosen.removed
+        request, decision, admitted = await self._check_key(request, context, meta, decision, estimate)
+        route = self.table.routes.get(decision.route)
+        if route is not None:
+            context.prompt_caching, context.prompt_cache_ttl = route.prompt_caching, route.prompt_cache_ttl
+        context.input_estimate = estimate
+        return request, decision, admitted, removed
+
+    async def _check_key(
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, decision: Decision, estimate: int
     ) -> tuple[MessagesRequest, Decision, Admitted]:
-        """Route, then check the caller's key against it (allow-lists, rate windows, budget).
+        """Check the caller's key against the route (allow-lists, rate windows, budget).
 
         The request comes back with the reasoning echo targets need restored (``reasoning.py``);
         that one store read, when needed at all, runs alongside admission's calls.
         """
-        estimate = estimate_input_tokens(request)
-        decision = await self.decide(request, meta, estimate)
         key = context.key
         if key is not None:
             check_model(key, request.model, decision.route)
@@ -215,9 +227,13 @@ class Gateway:
             request = await self._restore(request, key, missing)
             return request, decision, (OPEN if key is None else Admitted(key))
         asked = request
-        admit = self.admission.admit(
-            key, decision.route, estimate, lambda: request_worst_case(asked, estimate, decision.targets)
-        )
+
+        def worst_case(routed: Decision) -> Callable[[], int]:  # computed only for a key with a budget
+            return lambda: request_worst_case(
+                asked, estimate, routed.targets, cache_writes=self._writes_cache(asked, routed)
+            )
+
+        admit = self.admission.admit(key, decision.route, estimate, worst_case(decision))
         if missing is None:
             admitted = await admit
         else:
@@ -226,13 +242,23 @@ class Gateway:
         if step_down.action == "step_down" and step_down.route:
             meta = replace(meta, route_override=step_down.route, route_note=step_down.note)
             cheaper = await self.decide(request, meta, estimate)
-            admitted = await self.admission.step_down(
-                admitted, lambda: request_worst_case(asked, estimate, cheaper.targets)
-            )
+            admitted = await self.admission.step_down(admitted, worst_case(cheaper))
             decision = cheaper
             if missing is None:  # the cheaper route may hold an echo target the first one did not
                 request = await self._restore(request, key, self._missing_reasoning(request, decision))
         return request, decision, admitted
+
+    def _writes_cache(self, request: MessagesRequest, decision: Decision) -> bool:
+        """Whether the answer may hold prompt-cache writes (billed above the input rate): the request
+        asks for caching, or a target's adapter may place breakpoints (``providers/prompt_cache.py``)."""
+        if uses_prompt_cache(request):
+            return True
+        # Asked only for keys with a budget, after the adapters loaded it: kept off the cold start.
+        from .providers.prompt_cache import may_place_breakpoints
+
+        route = self.table.routes.get(decision.route)
+        presets = (getattr(self.providers.get(target.provider), "preset", None) for target in decision.targets)
+        return may_place_breakpoints(route.prompt_caching if route is not None else None, presets)
 
     def _missing_reasoning(self, request: MessagesRequest, decision: Decision) -> Missing | None:
         """What the first target would miss when it is an echo provider (no I/O; None otherwise).
@@ -269,18 +295,25 @@ class Gateway:
         if self.admission is not None:
             self.admission.release(admitted)
 
-    def _pin(self, meta: RequestMeta, outcome: Outcome) -> None:
-        if meta.session_id and self.table.session_pinning:
-            self.pins.set(meta.session_id, outcome.target.key)
+
+def _unserved(decision: Decision) -> NotFound:
+    """The 404 for a decision without targets (none can serve the request; targets that are only down
+    stay in a decision), naming why each target was dropped."""
+    reasons = "; ".join(f"{label}: {why}" for label, why in decision.dropped) or "no target configured"
+    return NotFound(f"model: no configured target can serve this request ({reasons})", param="model")
 
 
-def request_worst_case(request: MessagesRequest, estimate: int, targets: tuple[Target, ...]) -> int:
+def request_worst_case(
+    request: MessagesRequest, estimate: int, targets: tuple[Target, ...], *, cache_writes: bool | None = None
+) -> int:
     """The most the request can cost in micro-dollars on any of ``targets`` (failover may reach the
-    dearest one): its input estimate and ``max_tokens`` at each target's prices."""
+    dearest one): its input estimate and ``max_tokens`` at each target's prices. ``cache_writes``: whether
+    input may be billed as cache writes (default: the request carries ``cache_control``)."""
     prices = {target.entry.price for target in targets if target.entry is not None and target.entry.price}
     if not prices:
         return 0
-    cache_writes = uses_prompt_cache(request)
+    if cache_writes is None:
+        cache_writes = uses_prompt_cache(request)
     return max(worst_case_micro_usd(estimate, request.max_tokens, price, cache_writes=cache_writes) for price in prices)
 
 

@@ -31,6 +31,11 @@ Quirk fields (each adapter reads the ones of its dialect):
   ``plain`` (returned but not needed back), ``none``.
 - ``chat``: the OpenAI-dialect request options (``ChatDialectOptions``).
 - ``extra_headers``: sent with every request (OpenRouter's attribution headers).
+- ``prompt_caching`` / ``prompt_cache_ttl``: automatic prompt caching (``providers/prompt_cache.py``): ``auto`` for
+  first-party Anthropic and Bedrock (cache breakpoints) and OpenAI (``prompt_cache_key``), ``off`` for
+  the rest (compatible endpoints cache on their own or ignore ``cache_control``).
+- ``prompt_cache_key``: the upstream accepts OpenAI's ``prompt_cache_key`` (OpenAI does; other
+  OpenAI-compatible servers may reject an unknown field, so it is opt-in per preset or provider).
 - ``quota_codes``: error codes that mean "plan quota used up until a reset" (``quota``), not a fault.
 """
 
@@ -48,6 +53,8 @@ AuthStyle = Literal["x-api-key", "bearer", "aws", "none"]
 BetaPolicy = Literal["forward", "allowlist", "drop"]
 SchemaProfile = Literal["none", "openai", "strict", "gemini"]
 Reasoning = Literal["signed", "echo", "plain", "none"]
+PromptCaching = Literal["auto", "multi_turn", "off"]  # modes of automatic prompt caching
+CacheTtl = Literal["5m", "1h"]  # TTL of the cache breakpoints aimux places
 
 # Betas the first-party Anthropic API accepts on current models; others are dropped so a new Claude
 # Code flag never turns into a 400 on a partner platform.
@@ -155,6 +162,9 @@ class ProviderPreset:
     reasoning: Reasoning = "none"
     chat: ChatDialectOptions = field(default_factory=ChatDialectOptions)
     extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    prompt_caching: PromptCaching = "off"
+    prompt_cache_ttl: CacheTtl = "5m"
+    prompt_cache_key: bool = False
     quota_codes: frozenset[str] = frozenset()
     models: tuple[DefaultModel, ...] = ()
     routes: DefaultRoutes | None = None
@@ -176,7 +186,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ProviderPreset(
                 "anthropic", "anthropic", "https://api.anthropic.com", "x-api-key", "ANTHROPIC_API_KEY",
                 display_name="Anthropic", beta_policy="allowlist", allowed_betas=ANTHROPIC_BETAS,
-                reasoning="signed", count_tokens=True,
+                reasoning="signed", count_tokens=True, prompt_caching="auto",
                 models=(
                     _m("claude-sonnet-4-5", 200_000, 64_000, ALL, (3.0, 15.0, 0.30, 3.75), "Claude Sonnet 4.5",
                        "claude-sonnet-4-5-20250929"),
@@ -246,6 +256,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
                 "openai", "openai", "https://api.openai.com/v1", "bearer", "OPENAI_API_KEY",
                 display_name="OpenAI", schema_profile="openai",
                 chat=ChatDialectOptions(max_tokens_field="max_completion_tokens"),
+                prompt_caching="auto", prompt_cache_key=True,
                 models=(
                     _m("gpt-4.1", 1_047_576, 32_768, TOOLS_VISION, (2.0, 8.0, 0.50, 2.0), "GPT-4.1"),
                     _m("gpt-4.1-mini", 1_047_576, 32_768, TOOLS_VISION, (0.40, 1.60, 0.10, 0.40), "GPT-4.1 mini"),
@@ -334,7 +345,7 @@ PRESETS: Mapping[str, ProviderPreset] = MappingProxyType(
             ),
             ProviderPreset(
                 "bedrock", "bedrock", "", "aws", None, display_name="AWS Bedrock", reasoning="signed",
-                beta_policy="allowlist", allowed_betas=BEDROCK_BETAS,
+                beta_policy="allowlist", allowed_betas=BEDROCK_BETAS, prompt_caching="auto",
             ),
             ProviderPreset("mock", "mock", "", "none", None, display_name="aimux mock"),
         )

@@ -67,6 +67,9 @@ METRICS: dict[str, str] = {  # name -> CloudWatch unit, in emission order
     "CacheReadTokens": COUNT,
     "CacheWriteTokens": COUNT,
     "CostUSD": NO_UNIT,  # US dollars; CloudWatch has no currency unit, so "None"
+    # Spending less (prompt caching, token guards)
+    "CacheSavingsUSD": NO_UNIT,  # pricing.cache_savings_usd: reads' saving less writes' premium; may be negative
+    "TokensRemoved": COUNT,  # input tokens the route's token guards removed (0 when none)
 }
 # Written on a line of their own when something happens to a target (same dimension sets), not per request:
 EVENT_METRICS: dict[str, str] = {
@@ -132,6 +135,8 @@ def metric_values(record: RequestRecord) -> dict[str, float]:
         CacheReadTokens=record.cache_read_tokens,
         CacheWriteTokens=record.cache_write_tokens,
         CostUSD=round(record.cost_usd, 9),
+        CacheSavingsUSD=round(record.cache_savings_usd, 9),
+        TokensRemoved=record.tokens_removed,
     )
     return values
 

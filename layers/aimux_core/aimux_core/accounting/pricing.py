@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ..wire.anthropic import MessagesRequest, Usage
+from ..wire.anthropic import MessagesRequest, ToolResultBlock, Usage
 
 __all__ = [
     "CostBreakdown",
     "Price",
+    "cache_savings_usd",
     "cost_breakdown",
     "cost_micro_usd",
     "cost_usd",
@@ -122,6 +123,24 @@ def cost_usd(usage: Usage, price: Price | None) -> float:
     return float(cost_breakdown(usage, price).exact_micro_usd / _MILLION)
 
 
+def cache_savings_usd(cache_read_tokens: int, cache_write_tokens: int, price: Price | None) -> float:
+    """What prompt caching saved on an answer, in USD, against the same tokens uncached; negative when
+    the answer paid a write premium it has not yet earned back.
+
+    ``cache_read_tokens x (input - cache_read) - cache_write_tokens x (cache_write - input)``: a cache read
+    costs the read rate instead of the input rate, a cache write costs the write rate instead of it.
+    Summed over a conversation (or a metric period) it is the net saving of caching. The write rate is
+    the configured ``cache_write`` (set it to the 1-hour rate when that TTL is used). 0 when the model is
+    unpriced, or its cache rates are not configured (they default to the input rate).
+    """
+    if price is None or not (cache_read_tokens or cache_write_tokens):
+        return 0.0
+    base = _rate(price.input)
+    read = _count(cache_read_tokens) * (base - _rate(price.cache_read))
+    write = _count(cache_write_tokens) * (_rate(price.cache_write) - base)
+    return float((read - write) / _MILLION)
+
+
 def worst_case_micro_usd(input_tokens: int, max_output_tokens: int, price: Price | None, *, cache_writes: bool) -> int:
     """The most a request can cost in whole micro-dollars (rounded up); 0 when unpriced.
 
@@ -153,7 +172,6 @@ def _any_marked(parts: list[Any]) -> bool:
     for part in parts:
         if getattr(part, "cache_control", None) is not None:
             return True
-        nested = getattr(part, "content", None)  # a tool result's own blocks
-        if isinstance(nested, list) and _any_marked(nested):
-            return True
+        if isinstance(part, ToolResultBlock) and isinstance(part.content, list) and _any_marked(part.content):
+            return True  # a tool result's own blocks
     return False

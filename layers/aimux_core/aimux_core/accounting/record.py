@@ -33,7 +33,7 @@ from ..wire.anthropic import (
     StreamEvent,
     Usage,
 )
-from .pricing import cost_usd
+from .pricing import cache_savings_usd, cost_usd
 
 if TYPE_CHECKING:
     from .pricing import Price
@@ -80,6 +80,8 @@ class RequestRecord:
     cost_usd: float = 0.0
     breaker_open_seen: bool = False
     rate_limited: bool = False
+    cache_savings_usd: float = 0.0  # pricing.cache_savings_usd: cache reads' saving less cache writes' premium
+    tokens_removed: int = 0  # by the route's token guards
 
     @property
     def is_error(self) -> bool:
@@ -175,6 +177,16 @@ def tokens_of(usage: Any) -> TokenCounts:
         int(getattr(usage, "cache_read_input_tokens", 0) or 0),
         int(getattr(usage, "cache_creation_input_tokens", 0) or 0),
     )
+
+
+def cache_savings(counts: TokenCounts, price: Price | None) -> float:
+    """What prompt caching saved on ``counts`` at ``price`` (``pricing.cache_savings_usd``; 0.0 when unpriced)."""
+    if price is None or not (counts.cache_read or counts.cache_write):
+        return 0.0
+    try:
+        return cache_savings_usd(counts.cache_read, counts.cache_write, price)
+    except ValueError:  # a malformed price must not fail the answer it describes
+        return 0.0
 
 
 def price_tokens(counts: TokenCounts, price: Price | None) -> float:

@@ -148,6 +148,8 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
         "cost_usd": round(record.cost_usd, 9),
         "breaker_open_seen": record.breaker_open_seen,
         "rate_limited": record.rate_limited,
+        "cache_savings_usd": round(record.cache_savings_usd, 9),
+        "tokens_removed": record.tokens_removed,
     }
     strings = [value for value in fields.values() if isinstance(value, str)]
     probe = "\x00".join(strings)  # one pass over all of them: no secret or key shape spans a NUL

@@ -34,6 +34,7 @@ from ..wire.anthropic import (
     DocumentBlock,
     ImageBlock,
     ImageSource,
+    MessageParam,
     MessagesRequest,
     OtherBlock,
     RedactedThinkingBlock,
@@ -233,7 +234,7 @@ def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _image_source_tokens(source: ImageSource) -> int:
+def image_source_tokens(source: ImageSource) -> int:
     if source.type == "base64" and source.data:
         size = image_size(source.data)
         if size is not None:
@@ -299,7 +300,7 @@ def _block(block: ContentBlock, texts: list[str]) -> int:
     if isinstance(block, RedactedThinkingBlock):
         return BLOCK_OVERHEAD + round(len(block.data) / REDACTED_CHARS_PER_TOKEN)
     if isinstance(block, ImageBlock):
-        return BLOCK_OVERHEAD + _image_source_tokens(block.source)
+        return BLOCK_OVERHEAD + image_source_tokens(block.source)
     if isinstance(block, DocumentBlock):
         return BLOCK_OVERHEAD + _document(block, texts)
     if isinstance(block, OtherBlock):  # server tool results, search results, future block types
@@ -404,3 +405,51 @@ def estimate_input_tokens(request: CountTokensRequest | MessagesRequest) -> int:
         separators = short_separators + len(short) - 1
         total += _weigh(text_features("\n".join(short)), separators=separators)
     return fixed + (max(1, int(total + 0.5)) if total > 0 else 0)
+
+
+def tools_tokens(request: CountTokensRequest | MessagesRequest, *, schemas: bool = True) -> int:
+    """Estimated tokens of the tools section: the tool-use prompt and every loaded tool definition.
+
+    ``schemas=False`` leaves the input schemas out (no JSON encoding): a cheaper lower bound, for callers
+    that only need to know whether the section reaches some size.
+    """
+    active = [tool for tool in request.tools or () if not tool.defer_loading]
+    if not active:
+        return 0
+    choice = request.tool_choice.type if request.tool_choice else "auto"
+    texts: list[str] = []
+    tokens = float(TOOL_PROMPT_FORCED if choice in ("any", "tool") else TOOL_PROMPT_AUTO)
+    if schemas:
+        tokens += sum(_tool(tool, texts) for tool in active)
+    else:
+        tokens += TOOL_OVERHEAD * len(active)
+        texts += [text for tool in active for text in (tool.name, tool.description) if text]
+    return int(tokens + _texts_tokens(texts) + 0.5)
+
+
+def system_tokens(request: CountTokensRequest | MessagesRequest) -> int:
+    """Estimated tokens of the top-level system prompt."""
+    system = request.system
+    if isinstance(system, str):
+        return int(_texts_tokens([system]) + 0.5)
+    return int(_texts_tokens([block.text for block in system]) + 0.5) if system else 0
+
+
+def message_tokens(message: MessageParam) -> int:
+    """Estimated tokens of one message (its role marker included)."""
+    if isinstance(message.content, str):
+        return int(MESSAGE_OVERHEAD + _texts_tokens([message.content]) + 0.5)
+    texts: list[str] = []
+    fixed = MESSAGE_OVERHEAD + sum(_block(block, texts) for block in message.content)
+    return int(fixed + _texts_tokens(texts) + 0.5)
+
+
+def _texts_tokens(texts: list[str]) -> float:
+    """Unrounded tokens of one section's texts (long sections through the hash cache)."""
+    texts = [t for t in texts if t]
+    if not texts:
+        return 0.0
+    text = texts[0] if len(texts) == 1 else "\n".join(texts)
+    if len(text) >= _CACHE_MIN_CHARS:
+        return _section_tokens(text, len(texts) - 1)
+    return _weigh(text_features(text), separators=len(texts) - 1)

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 from ..accounting.metrics import Emission, emit_key_spend, on_breaker_transition, on_cooldown
 from ..config.secrets import SsmAccess
+from ..config.sections import OVERFLOW_REFUSE
 from ..gateway import Gateway
 from ..limits.admission import Admission
 from ..limits.provider_caps import ProviderLimiter
 from ..limits.reservations import BudgetHolds, hold_seconds_for
 from ..limits.spend import SpendLedger
+from ..limits.token_guards import TokenGuards
 from ..limits.windows import RateLimiter
 from ..providers.transport import use_backend
 from ..reasoning import ReasoningEcho
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ..config.schema import AimuxConfig
+    from ..config.sections import TokenGuardsConfig
 
 
 def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
@@ -55,6 +58,19 @@ def _target(config: AimuxConfig, catalog: Catalog, ref: str) -> Target:
     return Target(resolved.provider, resolved.upstream_model, entry)
 
 
+def _token_guards(config: TokenGuardsConfig | None) -> TokenGuards | None:
+    """A route's token guards as the request path reads them (None: the route has none)."""
+    if config is None:
+        return None
+    overflow = config.context_overflow
+    return TokenGuards(
+        tool_result_max_tokens=config.tool_result_max_tokens,
+        max_images=config.max_images,
+        overflow=overflow is not None,
+        overflow_route=None if overflow in (None, OVERFLOW_REFUSE) else overflow,
+    )
+
+
 def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> RoutingTable:
     """Routes (tiers of resolved targets), aliases and routing settings, as selection reads them."""
     catalog = catalog if catalog is not None else build_catalog(config)
@@ -63,6 +79,9 @@ def build_routing_table(config: AimuxConfig, catalog: Catalog | None = None) -> 
             name,
             tuple(tuple(_target(config, catalog, ref) for ref in tier) for tier in route.tiers),
             route.strategy,
+            prompt_caching=route.prompt_caching,
+            prompt_cache_ttl=route.prompt_cache_ttl,
+            guards=_token_guards(route.token_guards),
         )
         for name, route in config.routes.items()
     }

@@ -131,6 +131,7 @@ def model_entry(model_id: str, model: ModelConfig) -> ModelEntry:
         aliases=tuple(model.aliases),
         price=price,
         weight=model.weight,
+        cache_min_tokens=model.cache_min_tokens,
     )
 
 

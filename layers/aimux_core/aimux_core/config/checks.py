@@ -15,6 +15,7 @@ from typing import Protocol
 from .errors import Problem
 from .provider import ProviderConfig
 from .routes import SCENARIOS, ModelConfig, ResolvedTarget, RouteConfig, Strategy
+from .sections import OVERFLOW_REFUSE
 
 
 class AimuxConfig(Protocol):
@@ -129,7 +130,21 @@ def _routes(config: AimuxConfig) -> list[Problem]:
                 if message:
                     problems.append(Problem((*at, "tiers", t, i), message))
         problems += _budget(config, (*at, "budget_route"), route.budget_route, own=name)
+        problems += _overflow(config, at, route.token_guards.context_overflow if route.token_guards else None, name)
     return problems
+
+
+def _overflow(config: AimuxConfig, at: tuple[str, ...], target: str | None, own: str) -> list[Problem]:
+    """``token_guards.context_overflow``: ``refuse`` or another route."""
+    if target is None or target == OVERFLOW_REFUSE:
+        return []
+    where = (*at, "token_guards", "context_overflow")
+    if target not in config.routes:
+        hint = _did_you_mean(target, [OVERFLOW_REFUSE, *config.routes])
+        return [Problem(where, f"expected 'refuse' or a route name, got {target!r}{hint}")]
+    if target == own:
+        return [Problem(where, "a route cannot send its overflow to itself")]
+    return []
 
 
 def _budget(config: AimuxConfig, at: tuple[str, ...], target: str | None, own: str | None = None) -> list[Problem]:

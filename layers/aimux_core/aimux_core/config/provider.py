@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PositiveInt, StringConstraints, field_validator, model_validator
 
-from ..presets import PRESETS, AuthStyle, BetaPolicy, Dialect, ProviderPreset, Reasoning
+from ..presets import PRESETS, AuthStyle, BetaPolicy, CacheTtl, Dialect, PromptCaching, ProviderPreset, Reasoning
 from .errors import ConfigProblems, Problem
 from .secrets import ENV_NAME, SSM_NAME, KeySource, looks_like_key
 from .sections import BreakerOverride, LimitsConfig, Section, TimeoutsConfig
@@ -77,6 +77,16 @@ class ProviderConfig(Section):
     """Connect, first-byte, idle and total timeouts of each call."""
     breaker: BreakerOverride | None = None
     """Overrides of the top-level ``breaker`` for this provider."""
+    prompt_caching: PromptCaching | None = None
+    """Automatic prompt caching: ``auto``, ``multi_turn`` (conversations only) or ``off`` (default: the
+    preset's: ``auto`` for anthropic, bedrock and openai, else ``off``). Anthropic and Bedrock dialects get
+    cache breakpoints; OpenAI-dialect providers with ``prompt_cache_key`` get a key."""
+    prompt_cache_ttl: CacheTtl | None = None
+    """Anthropic and Bedrock dialects: TTL of the breakpoints aimux places, ``5m`` or ``1h`` (default: ``5m``;
+    a 1-hour write costs 2x the input price and pays off from the second reuse)."""
+    prompt_cache_key: bool | None = None
+    """OpenAI dialect: send ``prompt_cache_key`` (default: the preset's; only OpenAI's is on, since other
+    servers may reject an unknown field)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -163,7 +173,16 @@ class ProviderConfig(Section):
             changes["base_url"] = self.base_url
         if self.headers:
             changes["extra_headers"] = MappingProxyType({**base.extra_headers, **self.headers})
-        for field in ("max_tokens_cap", "supports_images", "reasoning", "beta_policy", "count_tokens"):
+        for field in (
+            "max_tokens_cap",
+            "supports_images",
+            "reasoning",
+            "beta_policy",
+            "count_tokens",
+            "prompt_caching",
+            "prompt_cache_ttl",
+            "prompt_cache_key",
+        ):
             if getattr(self, field) is not None:
                 changes[field] = getattr(self, field)
         if self.allowed_betas is not None:
@@ -203,6 +222,10 @@ def _provider_problems(p: ProviderConfig) -> list[Problem]:
         ]
     if dialect != "anthropic" and p.count_tokens is not None:
         problems.append(Problem(("count_tokens",), "only for anthropic-dialect providers"))
+    if dialect != "openai" and p.prompt_cache_key is not None:
+        problems.append(Problem(("prompt_cache_key",), "only for openai-dialect providers"))
+    if dialect not in ("anthropic", "bedrock") and p.prompt_cache_ttl is not None:
+        problems.append(Problem(("prompt_cache_ttl",), "only for anthropic and bedrock providers"))
     if p.allowed_betas is not None:
         base = p.base_preset()
         policy = p.beta_policy or (base.beta_policy if base else "drop")

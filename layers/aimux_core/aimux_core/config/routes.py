@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveInt, StringConstraints, model_validator
 
+from ..presets import CacheTtl, PromptCaching
 from .errors import ConfigProblems, Problem
-from .sections import PriceConfig, Section
+from .sections import PriceConfig, Section, TokenGuardsConfig
 
 Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency", "least_connections"]
 Capability = Literal["tools", "vision", "thinking"]
@@ -50,6 +51,9 @@ class ModelConfig(Section):
     """USD per million tokens, for cost accounting and the ``cheapest`` strategy."""
     weight: NonNegativeInt = 1
     """Share of traffic under the ``weighted`` strategy (0: only when the others are unavailable)."""
+    cache_min_tokens: PositiveInt | None = None
+    """Shortest prefix aimux puts a prompt-cache breakpoint on (default: Anthropic's minimum for the model:
+    1024, 2048 for Haiku 3/3.5, 4096 for Opus 4.5/4.6 and Haiku 4.5)."""
 
     @model_validator(mode="after")
     def _fits(self) -> ModelConfig:
@@ -81,6 +85,13 @@ class RouteConfig(Section):
     """Orders the targets within each tier (default: the top-level ``strategy``)."""
     budget_route: str | None = None
     """A cheaper route to step down to when a budget runs low (default: the top-level one)."""
+    prompt_caching: PromptCaching | None = None
+    """Automatic prompt caching for this route's traffic: ``auto``, ``multi_turn`` (conversations only) or
+    ``off``; the stricter of this and the serving provider's setting applies (default: the provider's)."""
+    prompt_cache_ttl: CacheTtl | None = None
+    """TTL of the breakpoints aimux places for this route: ``5m`` or ``1h`` (default: the provider's)."""
+    token_guards: TokenGuardsConfig | None = None
+    """Opt-in limits applied to this route's requests: tool-result size, image count, context overflow."""
 
     @model_validator(mode="before")
     @classmethod

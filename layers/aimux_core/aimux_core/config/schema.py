@@ -26,6 +26,7 @@ from .sections import (
     RetryConfig,
     Section,
     TimeoutsConfig,
+    TokenGuardsConfig,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "RouteConfig",
     "Strategy",
     "TimeoutsConfig",
+    "TokenGuardsConfig",
 ]
 
 

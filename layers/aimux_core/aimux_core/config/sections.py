@@ -1,5 +1,5 @@
 """Small configuration sections shared by providers and the top level: timeouts, limits, breaker, retry,
-cooldown, price.
+cooldown, price, and the routes' token guards.
 
 Every section forbids unknown fields (a typo is an error, never a silent default) and is immutable
 once loaded. Each field's docstring is its documentation.
@@ -7,9 +7,19 @@ once loaded. Each field's docstring is its documentation.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StringConstraints,
+    model_validator,
+)
 
 from .errors import ConfigProblems, Problem
 
@@ -137,3 +147,20 @@ class PriceConfig(Section):
     """Input tokens read from the prompt cache (default: the ``input`` price)."""
     cache_write: NonNegativeFloat | None = None
     """Input tokens written to the prompt cache (default: the ``input`` price)."""
+
+
+OVERFLOW_REFUSE = "refuse"  # token_guards.context_overflow: answer 400 instead of sending to another route
+
+
+class TokenGuardsConfig(Section):
+    """Opt-in token guards of one route (``limits/token_guards.py``); every field off unless set."""
+
+    tool_result_max_tokens: PositiveInt | None = None
+    """Each ``tool_result``'s text is cut to about this many tokens: its head and tail are kept, the middle
+    is replaced by a marker saying how many tokens were removed."""
+    max_images: NonNegativeInt | None = None
+    """Images kept per request (tool results included): older ones beyond it are replaced by a short
+    text saying the image was left out."""
+    context_overflow: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+    """A request larger than every target's context window: ``refuse`` (a 400 naming the limit), or the
+    name of a route (e.g. a long-context one) to send it to instead."""

@@ -6,4 +6,5 @@ budget.py        budgets a key sets, and the verdict when a request's cost does 
 reservations.py  ``BudgetHolds``: each request's worst-case cost held against its budgets, settled after
 spend.py         ``SpendLedger``: spend per key per UTC day and month, the item that holds it
 headers.py       the ``anthropic-ratelimit-*`` / ``x-ratelimit-*`` headers of a ``RateDecision``
+token_guards.py  a route's opt-in caps on what a request carries upstream: tool-result size, images, overflow
 """

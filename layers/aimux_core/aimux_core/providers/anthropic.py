@@ -18,6 +18,8 @@ What the request side handles (``build_body`` / ``build_headers``, pure function
 - tool ids: answers' ids outside ``[a-zA-Z0-9_-]`` (Kimi's ``functions.Bash:0``) reach the client
   re-encoded by ``encode_tool_id`` (valid for every upstream), and compatible endpoints get their
   original ids back in the history (``restore_tool_ids``);
+- a request without cache breakpoints of its own gets them where they pay off (``prompt_cache``:
+  tools, system, the conversation), per the route's and the preset's ``prompt_caching``;
 - with ``anthropic-version: 2026-10-21`` the sampling fields (``temperature``/``top_p``/``top_k``)
   are dropped: that version rejects them;
 - headers: the key per ``preset.auth`` (never logged, never in an error), ``anthropic-version``
@@ -64,6 +66,7 @@ from .anthropic_stream import StreamNormaliser, complete_usage, error_from_paylo
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
 from .http_adapter import HttpAdapter, auth_headers
+from .prompt_cache import CacheSettings, mark_body, settings_for_call
 
 DEFAULT_VERSION = "2023-06-01"
 VERSION_2026_10_21 = "2026-10-21"
@@ -91,10 +94,16 @@ def build_body(
     stream: bool,
     version: str,
     betas: Iterable[str] = (),
+    cache: CacheSettings | None = None,
 ) -> dict[str, Any]:
     """The JSON body for the upstream (one dump of the canonical request, then dict edits);
-    ``betas`` are the client's ``anthropic-beta`` flags (their fields follow them)."""
-    body = prepare_thinking(request, preset.reasoning).dump()
+    ``betas`` are the client's ``anthropic-beta`` flags (their fields follow them); ``cache``: place
+    prompt-cache breakpoints when the request has none (``prompt_cache``)."""
+    prepared = prepare_thinking(request, preset.reasoning)
+    body = prepared.dump()
+    plan = cache.plan(prepared) if cache is not None else None
+    if plan is not None:
+        mark_body(body, plan)
     if betas:
         strip_unforwarded_fields(body, betas, forwarded_betas(preset, betas), preset.native_betas)
     body["model"] = model
@@ -272,6 +281,7 @@ class AnthropicProvider(HttpAdapter):
             stream=stream,
             version=version,
             betas=call.context.betas,
+            cache=settings_for_call(call, self.preset),
         )
         headers = build_headers(self.preset, self._api_key, version, call.context.betas, stream=stream)
         return _encode(body), headers

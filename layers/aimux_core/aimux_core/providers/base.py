@@ -21,9 +21,12 @@ Contract of a ``Provider``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..wire.anthropic import EventStream, Message, MessagesRequest
+
+if TYPE_CHECKING:
+    from ..presets import CacheTtl, PromptCaching
 
 
 @dataclass(slots=True)
@@ -36,6 +39,11 @@ class RequestContext:
     betas: list[str] = field(default_factory=list)
     session_id: str | None = None
     key: Any = None  # the caller's ``ApiKeyRecord`` (None when auth is off); never the key itself
+    # The serving route's prompt-caching settings, set by the gateway once the request is routed
+    # (None: the route has no opinion; ``providers/prompt_cache.py`` combines them with the provider's).
+    prompt_caching: PromptCaching | None = None
+    prompt_cache_ttl: CacheTtl | None = None
+    input_estimate: int | None = None  # the gateway's input-token estimate of the routed request
     # The surface writes ``wire.raw_frames.RawFrames`` as they are (an Anthropic client that gets every
     # event the upstream sends): a same-dialect adapter may then relay frames instead of events.
     raw_frames: bool = False
@@ -48,6 +56,7 @@ class UpstreamCall:
     request: MessagesRequest
     model: str
     context: RequestContext
+    cache_min_tokens: int | None = None  # the catalog's minimum cacheable prompt length for this model
 
 
 def with_max_tokens(request: MessagesRequest, limit: int) -> MessagesRequest:

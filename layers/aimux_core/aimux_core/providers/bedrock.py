@@ -46,6 +46,7 @@ from ..wire.anthropic import EventStream, Message, MessagesRequest
 from .base import UpstreamCall
 from .bedrock_mapping import converse_request, response_tool_names
 from .bedrock_response import ConverseStreamDecoder, bedrock_error, converse_message
+from .prompt_cache import caches_on_bedrock, settings_for_call
 from .transport import Timeouts
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,9 @@ class BedrockProvider:
         cap = self.preset.max_tokens_cap
         if cap is not None and request.max_tokens > cap:
             request = request.model_copy(update={"max_tokens": cap})
-        kwargs = converse_request(request, call.model, betas=self._betas(call.context.betas))
+        settings = settings_for_call(call, self.preset) if caches_on_bedrock(call.model) else None
+        plan = settings.plan(request) if settings is not None else None
+        kwargs = converse_request(request, call.model, betas=self._betas(call.context.betas), cache=plan)
         return request, kwargs, response_tool_names(request)
 
     def _betas(self, values: Iterable[str]) -> list[str]:

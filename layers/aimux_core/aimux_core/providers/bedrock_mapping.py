@@ -32,6 +32,10 @@
   ``service_tier``, ``container``, ``context_management``, ``mcp_servers`` are dropped.
 - Newer optional keys (``cachePoint.ttl``, ``toolSpec.strict``) are sent only when they change
   something, so an older botocore (the Lambda runtime's) does not reject the request.
+- Automatic prompt caching (``cache``, a ``prompt_cache.CachePlan`` made from this request): a
+  ``cachePoint`` after the last ``toolSpec`` of the request's tools, after the last system block
+  (``system`` turns included) and after the content of each planned turn (merged turns keep the
+  point where the planned turn ended).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from ..wire.anthropic import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from .prompt_cache import CachePlan
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +93,14 @@ _DOC_NAME_BAD = re.compile(r"[^a-zA-Z0-9\s\-()\[\]]+")
 # --------------------------------------------------------------------------- request
 
 
-def converse_request(request: MessagesRequest, model_id: str, *, betas: Iterable[str] = ()) -> dict[str, Any]:
+def converse_request(
+    request: MessagesRequest, model_id: str, *, betas: Iterable[str] = (), cache: CachePlan | None = None
+) -> dict[str, Any]:
     """The ``converse``/``converse_stream`` keyword arguments; ``InvalidRequest`` for what Converse cannot take."""
-    builder = _RequestBuilder()
+    builder = _RequestBuilder(cache)
     system = builder.system(request.system)
     turns: list[dict[str, Any]] = []
+    marked = cache.messages if cache is not None else ()
     for i, turn in enumerate(request.messages):
         if turn.role == "system":
             system.extend(builder.system(turn.content, path=f"messages[{i}].content"))
@@ -100,10 +108,14 @@ def converse_request(request: MessagesRequest, model_id: str, *, betas: Iterable
         content = builder.content(turn.content, f"messages[{i}]")
         if not content:
             continue
+        if i in marked and "cachePoint" not in content[-1]:
+            content.append(builder.planned_point())
         if turns and turns[-1]["role"] == turn.role:
             turns[-1]["content"].extend(content)
         else:
             turns.append({"role": turn.role, "content": content})
+    if cache is not None and cache.system and system and "cachePoint" not in system[-1]:
+        system.append(builder.planned_point())
     if request.cache_control is not None and turns and "cachePoint" not in turns[-1]["content"][-1]:
         turns[-1]["content"].append(_cache_point(request.cache_control))  # automatic caching: the whole prompt
 
@@ -165,10 +177,16 @@ def _b64(data: str | None, path: str) -> bytes:
 class _RequestBuilder:
     """Maps blocks while remembering what the tool configuration needs to know about the history."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: CachePlan | None = None) -> None:
         self.has_tool_blocks = False
         self.used_tools: list[str] = []
         self._doc_names: set[str] = set()
+        self._cache = cache
+
+    def planned_point(self) -> dict[str, Any]:
+        """A ``cachePoint`` of the automatic plan (its TTL)."""
+        assert self._cache is not None
+        return _cache_point(CacheControl(ttl=self._cache.ttl if self._cache.ttl == "1h" else None))
 
     def system(self, system: Any, path: str = "system") -> list[dict[str, Any]]:
         if system is None:
@@ -317,6 +335,8 @@ class _RequestBuilder:
             tools.append({"toolSpec": spec})
             if tool.cache_control is not None:
                 tools.append(_cache_point(tool.cache_control))
+        if self._cache is not None and self._cache.tools and tools and "cachePoint" not in tools[-1]:
+            tools.append(self.planned_point())
         if self.has_tool_blocks:  # Converse requires a toolConfig covering the history's tool blocks
             for name in dict.fromkeys(self.used_tools):
                 if name not in names:

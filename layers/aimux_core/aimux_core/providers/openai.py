@@ -13,6 +13,9 @@ Contract, and the reasons behind the parts that are not obvious:
   ``echo`` upstreams, which 400 without it; Gemini tool calls carry their thought signatures.
 - Images sent to an upstream that cannot see them are a 400 naming the block, never dropped: the model
   would answer about a picture it never saw.
+- ``prompt_cache_key`` from the session (``prompt_cache``) when the preset takes one (OpenAI) and the
+  route's and provider's ``prompt_caching`` allow it, so a session's turns reach the upstream machine
+  that holds its cached prefix.
 - Streams always ask for usage (``stream_options.include_usage``, unless the preset says the upstream
   rejects it) and for ``accept-encoding: identity`` (the transport yields the raw body).
 - The answer is canonical: reasoning becomes a thinking block signed by aimux so it can be echoed later;
@@ -45,6 +48,7 @@ from ..wire.anthropic import EventStream, ImageBlock, Message, MessagesRequest, 
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
 from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
+from .prompt_cache import prompt_cache_key, wants_cache_key
 from .schema_cleaning import clean_schema
 from .transport import Timeouts
 
@@ -93,7 +97,7 @@ class OpenAIProvider(HttpAdapter):
 
     async def create(self, call: UpstreamCall) -> Message:
         await ensure_provenance_key()  # any reasoning in the answer gets an aimux signature
-        body, names = self.build_body(call.request, call.model, stream=False)
+        body, names = self.build_body(call.request, call.model, stream=False, cache_key=self._cache_key(call))
         reply = await self._transport.post(self.url, self._json_headers, body, output_tokens=call.request.max_tokens)
         try:
             data = json.loads(reply.body)
@@ -110,7 +114,7 @@ class OpenAIProvider(HttpAdapter):
 
     async def stream(self, call: UpstreamCall) -> EventStream:
         await ensure_provenance_key()
-        body, names = self.build_body(call.request, call.model, stream=True)
+        body, names = self.build_body(call.request, call.model, stream=True, cache_key=self._cache_key(call))
         decoder = ChatChunkDecoder(
             model=call.request.model,
             input_tokens=estimate_input_tokens(call.request),
@@ -153,7 +157,13 @@ class OpenAIProvider(HttpAdapter):
 
     # ------------------------------------------------------------------ request
 
-    def build_body(self, request: MessagesRequest, model: str, *, stream: bool) -> tuple[bytes, list[str]]:
+    def _cache_key(self, call: UpstreamCall) -> str | None:
+        """The ``prompt_cache_key`` of this attempt, when the preset takes one (``prompt_cache``)."""
+        return prompt_cache_key(call.request, call.context) if wants_cache_key(call, self.preset) else None
+
+    def build_body(
+        self, request: MessagesRequest, model: str, *, stream: bool, cache_key: str | None = None
+    ) -> tuple[bytes, list[str]]:
         """The upstream request body as bytes, and the canonical tool names (to undo shortening)."""
         if not self.preset.supports_images:
             self._refuse_images(request)
@@ -184,6 +194,8 @@ class OpenAIProvider(HttpAdapter):
                 fmt["json_schema"]["schema"] = clean_schema(fmt["json_schema"]["schema"], profile)
         if profile == "gemini":
             _skip_thought_signatures(body["messages"])
+        if cache_key is not None:
+            body["prompt_cache_key"] = cache_key
         names = [tool.name for tool in request.tools or ()]
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), names
 

@@ -3,7 +3,8 @@
 Each ``ModelEntry`` names the provider that serves it and the upstream model id to send, plus
 the limits and capabilities routing and translation need (``max_output`` fills ``max_tokens``
 for OpenAI clients that leave it out), the ``price`` cost accounting and the ``cheapest`` strategy
-use, and the ``weight`` of the ``weighted`` strategy. ``aliases`` are further exact names that
+use, the ``weight`` of the ``weighted`` strategy, and ``cache_min_tokens``, the shortest prefix a prompt-cache
+breakpoint is placed on (None: the model's documented minimum). ``aliases`` are further exact names that
 address the same entry (``get`` finds them; listings show the ``id`` only).
 """
 
@@ -29,6 +30,7 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
     price: Price | None = None
     weight: int = 1
+    cache_min_tokens: int | None = None  # None: Anthropic's minimum for the model id (providers/prompt_cache.py)
 
     @property
     def created_unix(self) -> int:

@@ -111,11 +111,14 @@ class Outcome:
 
 
 def upstream_call(request: MessagesRequest, target: Target, context: RequestContext) -> UpstreamCall:
-    """The call of ``request`` to ``target``, ``max_tokens`` clamped to the model's ``max_output``."""
+    """The call of ``request`` to ``target``, ``max_tokens`` clamped to the model's ``max_output``, with
+    the catalog's minimum cacheable prompt length for the model."""
     entry = target.entry
-    if entry is not None and request.max_tokens > entry.max_output:
+    if entry is None:
+        return UpstreamCall(request, target.model, context)
+    if request.max_tokens > entry.max_output:
         request = with_max_tokens(request, entry.max_output)
-    return UpstreamCall(request, target.model, context)
+    return UpstreamCall(request, target.model, context, entry.cache_min_tokens)
 
 
 @dataclass(slots=True)

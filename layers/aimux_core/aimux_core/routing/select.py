@@ -1,6 +1,6 @@
 """Selection: request + routing table + health snapshot → ordered targets and the reason why.
 
-A pure function apart from the injected randomness, rotation counters and session pins:
+A pure function apart from the injected randomness and rotation counters:
 
 1. Explicit choice: ``provider/model`` as the model, or a provider named by the path
    (``/v1/{provider}/messages``), the ``x-aimux-provider`` header or the body's ``backend``.
@@ -12,14 +12,15 @@ A pure function apart from the injected randomness, rotation counters and sessio
    the alias's route.
 4. Capability filter: targets that cannot see images, call tools or hold the request are dropped,
    each with the reason recorded.
-5. Strategy orders each tier; tiers stay in order.
+5. Strategy orders each tier; tiers stay in order. With ``session_pinning`` a request with a session
+   is ordered by its session under ``weighted`` and ``round_robin`` (``stickiness``): the same target
+   on every instance, so prompt caches stay warm and thinking signatures stay valid.
 6. Health: targets that are down (circuit open, or cooling down after a rate limit, an overload, an
    exhausted quota or a refused key) move behind the others, soonest to recover first, and are noted
    in ``Decision.down``. They stay in the list as a last resort: dispatch skips them while another
    target can serve and falls back on them when none can (``routing.dispatch``), so a request is never
-   refused only because its targets looked busy a moment ago.
-7. Session pinning: a session's previous healthy target moves to the front, so prompt caches stay
-   warm and thinking signatures stay valid.
+   refused only because its targets looked busy a moment ago. A session whose target is down thus goes
+   to its own next choice, and back when the target is up again.
 
 A budget step-down (``RequestMeta.route_override``) replaces steps 2-3 with the cheaper route.
 """
@@ -28,13 +29,13 @@ from __future__ import annotations
 
 import fnmatch
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import NotFound
 from ..wire.anthropic import MessagesRequest
 from .classify import Classification, classify
-from .strategies import OrderingContext, RoundRobin, order_tier
+from .strategies import STICKY_STRATEGIES, OrderingContext, RoundRobin, order_tier
 from .table import Route, RoutingTable, Target
 
 
@@ -57,6 +58,7 @@ class Resting:
 
 
 _OPEN = Resting("circuit open")
+TOO_SMALL = "context window"  # how a target whose context window cannot hold the request is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +114,20 @@ class Decision:
         """The ``x-aimux-route`` value: what chose the route (``chosen_by``), the route and why."""
         return f"{self.chosen_by}; route={self.route}; {self.reason}"
 
+    @property
+    def overflowed(self) -> bool:
+        """No target left, and some were dropped for being too small (the others could not serve the
+        request either: no vision, no tools). Targets that are only down are never dropped."""
+        return not self.targets and any(why.startswith(TOO_SMALL) for _, why in self.dropped)
+
 
 @dataclass(slots=True)
 class Selector:
-    """Holds the per-process mutable helpers (randomness, rotation, pins) around the pure steps."""
+    """Holds the per-process mutable helpers (randomness, rotation) around the pure steps."""
 
     table: RoutingTable
     rng: random.Random = field(default_factory=random.Random)
     rotation: RoundRobin = field(default_factory=RoundRobin)
-    pinned: Callable[[str], str | None] = lambda session: None
 
     def select(
         self, request: MessagesRequest, meta: RequestMeta, health: HealthView, *, estimated_tokens: int
@@ -140,6 +147,8 @@ class Selector:
             decided_by = meta.route_note or "route override"
         else:
             head, route, reason, decided_by = _base_route(request.model, found, table)
+        strategy = route.strategy or table.strategy
+        sticky = bool(table.session_pinning and meta.session_id) and strategy in STICKY_STRATEGIES
         ctx = OrderingContext(
             input_tokens=estimated_tokens,
             output_tokens=request.max_tokens,
@@ -147,17 +156,16 @@ class Selector:
             rng=self.rng,
             rotation=self.rotation,
             inflight=health.in_flight,
+            session=meta.session_id if sticky else None,
         )
-        strategy = route.strategy or table.strategy
         ordered: list[Target] = list(head)
         for tier in route.tiers:
             ordered += order_tier(tier, strategy, ctx)
         unique = list(dict.fromkeys(ordered))
         kept, dropped = _filter(unique, found, request.max_tokens)
         up, down = _by_health(kept, health)
-        if table.session_pinning and meta.session_id:
-            up, pin_note = _apply_pin(up, self.pinned(meta.session_id))
-            reason += pin_note
+        if sticky and any(len(tier) > 1 for tier in route.tiers):
+            reason += "; session sticky"
         if down and not up:
             reason += "; all targets down"
         targets = tuple(up) + tuple(target for target, _ in down)
@@ -233,7 +241,7 @@ def _unfit(target: Target, found: Classification, max_tokens: int) -> str | None
         if found.needs_tools and "tools" not in entry.capabilities:
             return "no tools"
         if found.estimated_tokens > entry.context_window:
-            return f"context window {entry.context_window} < ~{found.estimated_tokens} tokens"
+            return f"{TOO_SMALL} {entry.context_window} < ~{found.estimated_tokens} tokens"
     return None
 
 
@@ -250,14 +258,3 @@ def _by_health(targets: list[Target], health: HealthView) -> tuple[list[Target],
     inf = float("inf")
     down.sort(key=lambda pair: inf if pair[1].recovers_in is None else pair[1].recovers_in)  # stable
     return up, down
-
-
-def _apply_pin(targets: list[Target], pinned_key: str | None) -> tuple[list[Target], str]:
-    if pinned_key is None:
-        return targets, ""
-    for index, target in enumerate(targets):
-        if target.key == pinned_key:
-            if index == 0:
-                return targets, "; session pinned"
-            return [target, *targets[:index], *targets[index + 1 :]], "; session pinned"
-    return targets, ""

@@ -2,7 +2,9 @@
 least connections.
 
 Each strategy is a function of the tier, the request's expected size and the health snapshot,
-with randomness and rotation injected so tests can pin them.
+with randomness and rotation injected so tests can pin them. A request with a session is ordered by
+``stickiness.sticky_order`` under ``weighted`` and ``round_robin``: the same target for every turn,
+on every instance, with the tier's weights kept across sessions.
 
 ``least_connections`` orders by the requests in flight to each target's provider across the whole
 fleet: the counts the provider concurrency leases keep in the state store (``limits.provider_caps``),
@@ -19,7 +21,10 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .stickiness import sticky_order
 from .table import Strategy, Target
+
+STICKY_STRATEGIES: frozenset[Strategy] = frozenset({"weighted", "round_robin"})
 
 
 @dataclass(slots=True)
@@ -42,6 +47,7 @@ class OrderingContext:
     rng: random.Random
     rotation: RoundRobin
     inflight: Callable[[str], int | None] = lambda provider: None
+    session: str | None = None  # a session to keep on one target (weighted, round_robin)
 
 
 def _weight(target: Target) -> float:
@@ -58,7 +64,9 @@ def _cost(target: Target, ctx: OrderingContext) -> float:
 
 
 def _weighted(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
-    """Weighted random order without replacement (Efraimidis-Spirakis keys)."""
+    """Weighted random order without replacement (Efraimidis-Spirakis keys); a session's own order."""
+    if ctx.session is not None:
+        return sticky_order(tier, ctx.session, _weight)
     keyed = []
     for target in tier:
         weight = _weight(target)
@@ -68,6 +76,8 @@ def _weighted(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
 
 
 def _round_robin(tier: Sequence[Target], ctx: OrderingContext) -> list[Target]:
+    if ctx.session is not None:
+        return sticky_order(tier, ctx.session, lambda target: 1.0)
     start = ctx.rotation.next(tier) % len(tier)
     return [*tier[start:], *tier[:start]]
 

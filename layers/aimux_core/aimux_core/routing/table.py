@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .catalog import Catalog, ModelEntry
+
+if TYPE_CHECKING:
+    from ..limits.token_guards import TokenGuards
+    from ..presets import CacheTtl, PromptCaching
 
 Strategy = Literal["priority", "weighted", "round_robin", "cheapest", "lowest_latency", "least_connections"]
 
@@ -37,9 +41,20 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """Tiers of targets, plus what applies to the route's requests: prompt caching (None: the providers'
+    settings alone) and token guards (None: off)."""
+
     name: str
     tiers: tuple[tuple[Target, ...], ...]
     strategy: Strategy | None = None  # None: the table's default
+    prompt_caching: PromptCaching | None = None
+    prompt_cache_ttl: CacheTtl | None = None
+    guards: TokenGuards | None = None
+
+    @property
+    def context_window(self) -> int:
+        """The largest context window among the route's catalog targets (0 when none has an entry)."""
+        return max((t.entry.context_window for tier in self.tiers for t in tier if t.entry is not None), default=0)
 
 
 @dataclass(frozen=True, slots=True)

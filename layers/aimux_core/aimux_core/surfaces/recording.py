@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..accounting.metrics import Emission, emit_metrics
-from ..accounting.record import RequestRecord, RequestTimer, Surface, TokenCounts, price_tokens, tokens_of
+from ..accounting.record import (
+    RequestRecord,
+    RequestTimer,
+    Surface,
+    TokenCounts,
+    cache_savings,
+    price_tokens,
+    tokens_of,
+)
 from ..accounting.request_log import log_request
 from ..errors import RateLimited
 
@@ -51,9 +59,10 @@ def record_served(
     """
     decision, outcome = served.decision, served.outcome
     counts = tokens if tokens is not None else tokens_of(usage)
+    entry = outcome.target.entry
+    price = entry.price if entry is not None else None
     if cost_usd is None:
-        entry = outcome.target.entry
-        cost_usd = price_tokens(counts, entry.price if entry is not None else None)
+        cost_usd = price_tokens(counts, price)
     attempts = len(outcome.attempts)
     return RequestRecord(
         request_id=request_id,
@@ -80,6 +89,8 @@ def record_served(
         cache_write_tokens=counts.cache_write,
         cost_usd=max(0.0, float(cost_usd)),
         breaker_open_seen=saw_open_circuit(decision),
+        cache_savings_usd=cache_savings(counts, price),
+        tokens_removed=served.tokens_removed,
     )
 
 

@@ -45,6 +45,7 @@ def openai_status(error: AimuxError) -> int:
 
 def openai_error_body(error: AimuxError) -> dict[str, Any]:
     kind, code = _OPENAI_TYPE_CODE.get(error.kind, ("server_error", None))
+    code = error.openai_code or code
     return {"error": {"message": error.message, "type": kind, "param": error.param, "code": code}}
 
 
