@@ -156,7 +156,7 @@ def test_events_the_normaliser_rewrites_are_not_relayed() -> None:
         'content_block_start:{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"functions.Bash:0","name":"Bash","input":{}}}',
         'content_block_delta:{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{}"}}',
     )
-    out = relay_frames(frames, normaliser, Relay(hides_thinking=False))
+    out = list(relay_frames(frames, normaliser, Relay(hides_thinking=False)))
     kinds = [e.type if not isinstance(e, RawFrames) else "raw" for e in out]
     assert kinds == ["message_start", "content_block_start", "raw", "content_block_stop", "content_block_start", "raw"]
     tool_start = out[4]
@@ -173,7 +173,7 @@ def test_a_tool_input_that_is_not_json_fails_as_on_the_event_path() -> None:
         'message_delta:{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":5}}',
     )
     with pytest.raises(UpstreamError, match="not a JSON object"):
-        relay_frames(frames, StreamNormaliser("glm", "claude-x"), Relay(hides_thinking=False))
+        list(relay_frames(frames, StreamNormaliser("glm", "claude-x"), Relay(hides_thinking=False)))
 
 
 THINKING = [
@@ -193,10 +193,38 @@ THINKING = [
 def test_nothing_is_relayed_after_a_thinking_block_the_client_will_not_see(hides: bool) -> None:
     """The surface hides thinking from a client that did not ask for it by dropping and re-indexing
     events: from an unasked thinking block on, frames stay events so it can."""
-    out = relay_frames(_frames(*THINKING), StreamNormaliser("anthropic", "claude-x"), Relay(hides_thinking=hides))
+    out = list(relay_frames(_frames(*THINKING), StreamNormaliser("anthropic", "claude-x"), Relay(hides_thinking=hides)))
     kinds = [e.type if not isinstance(e, RawFrames) else "raw" for e in out]
     if hides:
         assert kinds[3:] == ["content_block_stop", "content_block_start", "content_block_delta",
                              "content_block_stop", "content_block_start", "content_block_delta"]  # fmt: skip
     else:
         assert kinds[3:] == ["content_block_stop", "raw", "content_block_stop", "raw"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        'content_block_delta:{"type":"content_block_delta","index":0,"delta":{"type":[],"text":"x"}}',  # malformed
+        # a delta for a block that is not open: the normaliser's grammar check
+        'content_block_delta:{"type":"content_block_delta","index":7,"delta":{"type":"text_delta","text":"x"}}',
+        'error:{"type":"error","error":{"type":"overloaded_error","message":"busy"}}',  # the upstream's error
+    ],
+    ids=["malformed", "grammar", "error_event"],
+)
+def test_what_came_before_a_failing_frame_of_the_same_read_leaves_before_the_error(bad: str) -> None:
+    """One read holding good frames and then a failing one: as on the event path, the good ones are
+    produced (the relayed ones as RawFrames) before the error, never dropped with it."""
+    good = [
+        START,
+        'content_block_start:{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+        'content_block_delta:{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"one "}}',
+        'content_block_delta:{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"two "}}',
+    ]
+    frames = _frames(*good, bad)
+    produced: list[StreamEvent] = []
+    with pytest.raises(UpstreamError):
+        for event in relay_frames(frames, StreamNormaliser("anthropic", "claude-x"), Relay(hides_thinking=False)):
+            produced.append(event)
+    assert _wire(produced).count(b"event: ") == 4
+    assert b'"text":"one "' in _wire(produced) and b'"text":"two "' in _wire(produced)

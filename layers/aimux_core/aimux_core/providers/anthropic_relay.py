@@ -28,7 +28,7 @@ dispatcher, the surface's filters, the tally and the encoder.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -84,16 +84,6 @@ def _is_thinking_start(event: StreamEvent) -> bool:
     )
 
 
-def _slow(frames: list[bytes], normaliser: StreamNormaliser) -> list[StreamEvent]:
-    """Frames parsed one by one and normalised: the event path, for frames the batch cannot take."""
-    parser = SSEParser()
-    out: list[StreamEvent] = []
-    for frame in frames:
-        for sse in parser.feed(frame + _FRAME_END):
-            out += normaliser.feed_sse(sse)
-    return out
-
-
 @dataclass(slots=True)
 class Relay:
     """Whether frames may still be relayed. ``hides_thinking``: the client did not ask for thinking, so
@@ -105,43 +95,59 @@ class Relay:
     on: bool = True
 
 
-def relay_frames(frames: list[bytes], normaliser: StreamNormaliser, relay: Relay) -> list[StreamEvent]:
+def _slow(frames: list[bytes], normaliser: StreamNormaliser) -> Iterator[StreamEvent]:
+    """Frames parsed one by one and normalised: the event path, for frames the batch cannot take."""
+    parser = SSEParser()
+    for frame in frames:
+        for sse in parser.feed(frame + _FRAME_END):
+            yield from normaliser.feed_sse(sse)
+
+
+def relay_frames(frames: list[bytes], normaliser: StreamNormaliser, relay: Relay) -> Iterator[StreamEvent]:
     """The events of complete frames (without their blank lines); unchanged content after the first
-    content event as ``RawFrames`` of the frames themselves."""
+    content event as ``RawFrames`` of the frames themselves. A generator, as the event path is: what
+    came before a frame that raises is produced before the error."""
     names: list[str] = []
     payloads: list[bytes] = []
     for frame in frames:
         plain = _plain(frame)
         if plain is None:
-            return _slow(frames, normaliser)
+            yield from _slow(frames, normaliser)
+            return
         names.append(plain[0])
         payloads.append(plain[1])
     try:
         events = _batch().validate_json(b"[" + b",".join(payloads) + b"]")
     except PARSE_FAULTS:  # one of them needs the slow path's repairs, or raises its error there
-        return _slow(frames, normaliser)
-    out: list[StreamEvent] = []
+        yield from _slow(frames, normaliser)
+        return
     run: int | None = None  # first frame of the current run of unchanged events
-    for i, event in enumerate(events):
-        if normaliser.done:
-            break
-        if relay.hides_thinking and _is_thinking_start(event):
-            relay.on = False
-        relayable = relay.on and normaliser.content_started and names[i] in _RELAYED and event.type == names[i]
-        before = _fingerprint(event) if relayable else None
-        fed = normaliser.feed(event)
-        if relayable and len(fed) == 1 and fed[0] is event and _fingerprint(event) == before:
-            if run is None:
-                run = i
-            continue
+    stop = len(events)  # frames after message_stop are ignored, as the normaliser ignores them
+    i = 0
+    try:
+        for i, event in enumerate(events):
+            if normaliser.done:
+                stop = i
+                break
+            if relay.hides_thinking and _is_thinking_start(event):
+                relay.on = False
+            relayable = relay.on and normaliser.content_started and names[i] in _RELAYED and event.type == names[i]
+            before = _fingerprint(event) if relayable else None
+            fed = normaliser.feed(event)
+            if relayable and len(fed) == 1 and fed[0] is event and _fingerprint(event) == before:
+                if run is None:
+                    run = i
+                continue
+            if run is not None:
+                yield raw_frames(_FRAME_END.join(frames[run:i]) + _FRAME_END)
+                run = None
+            yield from fed
+    except Exception:  # the normaliser raised at event i: the unchanged frames before it leave first
         if run is not None:
-            out.append(raw_frames(_FRAME_END.join(frames[run:i]) + _FRAME_END))
-            run = None
-        out += fed
+            yield raw_frames(_FRAME_END.join(frames[run:i]) + _FRAME_END)
+        raise
     if run is not None:
-        end = i + 1 if not normaliser.done else i
-        out.append(raw_frames(_FRAME_END.join(frames[run:end]) + _FRAME_END))
-    return out
+        yield raw_frames(_FRAME_END.join(frames[run:stop]) + _FRAME_END)
 
 
 async def relayed_stream(
