@@ -54,10 +54,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="an aimux to measure: its aimux_core directory ('.' = this tree); repeatable, default 'aimux=.'",
     )  # fmt: skip
     parser.add_argument("--gap-ms", type=float, default=0.0, help="fake upstream pause between stream events")
+    parser.add_argument("--stream", choices=["both", "no", "yes"], default="both", help="which answers (default both)")
     add_json_option(parser, "also write the raw results (default path: bench/results/floor-ratio-<timestamp>.json)")
     args = parser.parse_args(argv)
     args.sides = [tuple(s.split("=", 1)) for s in (args.side or ["aimux=."])]
-    args.repeat, args.stream, args.directions = 1, "both", [d.key for d in DIRECTIONS]
+    args.repeat, args.directions = 1, [d.key for d in DIRECTIONS]
     check_pin(parser, args)
     return args
 
@@ -119,7 +120,10 @@ def render(report: dict[str, Any]) -> str:
     rounds = len(report["rounds"])
     out += ["", f"Median of {rounds} rounds of (aimux CPU ms/req / floor CPU ms/req in the same round).", ""]
     out += ["| path | side | " + " | ".join(f"c={c}" for c in concs) + " |", "|---|---|" + "--:|" * len(concs)]
+    kinds = {c["stream"] for cells in report["rounds"] for c in cells}
     for label, directions, stream in ROWS:
+        if stream not in kinds:
+            continue
         for side in report["sides"]:
             cols = []
             for conc in concs:
@@ -131,7 +135,7 @@ def render(report: dict[str, Any]) -> str:
     for target in ["floor", *report["sides"]]:
         routes = ("anthropic", "openai") if target == "floor" else tuple(d.key for d in DIRECTIONS)
         for route in routes:
-            for stream in (False, True):
+            for stream in sorted(kinds):
                 for conc in concs:
                     runs = ", ".join(f"{_cpu(cells, target, route, stream, conc):.3f}" for cells in report["rounds"])
                     out.append(f"| {target} | {route} | {'stream' if stream else 'JSON'} | {conc} | {runs} |")
@@ -142,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     stop_servers_on_signals()
     report = new_report("bench/bench_floor_ratio.py", argv, pinned=args.pin, extra_packages=("aiohttp",))
-    report.update(requests=args.requests, warmup=args.warmup, concurrency=args.concurrency)
+    report.update(requests=args.requests, warmup=args.warmup, concurrency=args.concurrency, stream=args.stream)
     return measure_and_print(
         report, lambda: report.update(run(args)), render,
         json_option=args.json, json_prefix="floor-ratio-", stopped="every server was stopped",
