@@ -42,7 +42,12 @@ ADAPTER_LAYER_ALLOWANCE = 20 * 1024 * 1024
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 WHEEL_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 LAYER = "AimuxCoreLayer"
-FUNCTIONS = {"MessagesFunction": "app.py", "MessagesStreamFunction": "run.sh", "AdminFunction": "app.py"}
+FUNCTIONS = {
+    "MessagesFunction": "app.py",
+    "MessagesStreamFunction": "run.sh",
+    "AdminFunction": "app.py",
+    "WorkerFunction": "app.py",
+}
 PYC_UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, check_source off
 # The managed python runtimes ship the AWS SDK (boto3 and its dependencies) outside the layer.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six"})

@@ -78,7 +78,7 @@ def _cold_import(function: str) -> dict[str, Any]:
     return report
 
 
-@pytest.fixture(scope="module", params=["messages", "admin"])
+@pytest.fixture(scope="module", params=["messages", "admin", "worker"])
 def cold_import(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     return request.param, _cold_import(request.param)
 

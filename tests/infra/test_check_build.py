@@ -49,13 +49,13 @@ def _module(layer: Path, relative: str, source: str = "x = 1\n", *, pyc: str = "
 
 @pytest.fixture
 def build(tmp_path: Path) -> Path:
-    """A build tree that passes: layer with aimux_core, one extension module, three functions."""
+    """A build tree that passes: layer with aimux_core, one extension module, four functions."""
     layer = tmp_path / "AimuxCoreLayer" / "python"
     _module(layer, "aimux_core/__init__.py", "import json\nimport boto3\nimport fastapi\n")
     _module(layer, "fastapi/__init__.py")
     (layer / "fastapi-0.1.0.dist-info").mkdir()
     (layer / "fastapi" / f"_speedups.{TAG}-x86_64-linux-gnu.so").write_bytes(ELF_X86_64)
-    for name, entry in (("MessagesFunction", "app.py"), ("AdminFunction", "app.py")):
+    for name, entry in (("MessagesFunction", "app.py"), ("AdminFunction", "app.py"), ("WorkerFunction", "app.py")):
         (tmp_path / name).mkdir()
         (tmp_path / name / entry).write_text("handler = None\n")
     stream = tmp_path / "MessagesStreamFunction"

@@ -68,7 +68,13 @@ def test_streaming_function_url(transformed: dict[str, Any]) -> None:
 
 def test_functions_use_the_templates_roles(transformed: dict[str, Any]) -> None:
     roles = _of_type(transformed, "AWS::IAM::Role")
-    assert set(roles) == {"MessagesFunctionRole", "MessagesStreamFunctionRole", "AdminFunctionRole"}
+    assert set(roles) == {
+        "MessagesFunctionRole",
+        "MessagesStreamFunctionRole",
+        "AdminFunctionRole",
+        "WorkerFunctionRole",
+        "WorkerScheduleRole",
+    }
     assert "AWSLambdaBasicExecutionRole" not in json.dumps(roles)
     for name, function in _of_type(transformed, "AWS::Lambda::Function").items():
         assert function["Properties"]["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}

@@ -110,7 +110,7 @@ class Served:
         deadline = time.monotonic() + 10
         while True:
             item = asyncio.run(self.store.get(f"breaker#{provider}", "state"))
-            state = None if item is None else str(item["state"])
+            state = None if item is None or "state" not in item else str(item["state"])  # counted, not yet opened
             if expect is None or state == expect or time.monotonic() > deadline:
                 return state
             time.sleep(0.02)

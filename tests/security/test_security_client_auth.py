@@ -36,6 +36,8 @@ PUBLIC_ROUTES = frozenset({"/healthz", "/health"})
 MALFORMED = b'{"model": {"type": {}}, "messages": [{"role": "user", "content": [{"type": []}]}], "max_tokens": "x"}'
 OVERSIZED = b"{" + b" " * (11 * 1024 * 1024) + b"}"  # over the default 10 MB body cap
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
+NAMED_OBJECT = re.compile(r"\{(batch_id|file_id|job_id)\}")  # routes that address one stored object
+OPENAI_ONLY = re.compile(r"^/v1/(files|batches)\b")  # OpenAI's Files and Batch APIs answer in its dialect only
 
 
 @dataclass
@@ -62,7 +64,7 @@ def concrete(template: str) -> str:
 
 def dialects_of(path: str) -> list[str]:
     """The dialects a route answers in: its own, or both on the paths the two APIs share (by headers)."""
-    if path.startswith("/openai/") or path.endswith("/chat/completions"):
+    if path.startswith("/openai/") or path.endswith("/chat/completions") or OPENAI_ONLY.match(path):
         return ["openai"]
     if path.startswith("/anthropic/") or "/messages" in path:
         return ["anthropic"]
@@ -136,11 +138,16 @@ def test_with_a_key_the_same_routes_parse_and_answer(served: Served) -> None:
     with httpx.Client(base_url=served.url, timeout=30, headers={"x-api-key": served.key}) as http:
         for method, template in route_table(served.app):
             path = concrete(template)
+            openai = dialects_of(template) == ["openai"]
+            if NAMED_OBJECT.search(template):  # a batch, file or job this key does not have: 404, in the dialect
+                answer = http.request(method, path, content=MALFORMED if method == "POST" else None)
+                _ = openai_error(answer, 404) if openai else anthropic_error(answer, 404, "not_found_error")
+                continue
             if method == "GET":
                 assert http.get(path).status_code == 200, path
                 continue
             malformed = http.post(path, content=MALFORMED)
-            if "chat/completions" in template:
+            if openai:
                 assert openai_error(malformed, 400)["type"] == "invalid_request_error"
             else:
                 anthropic_error(malformed, 400, "invalid_request_error")

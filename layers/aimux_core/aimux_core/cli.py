@@ -2,7 +2,7 @@
 
 ``aimux config check [FILE]`` validates a configuration and prints a summary (exit 1 with the
 path of each bad field otherwise). ``aimux route explain`` shows a routing decision; ``aimux keys
-...`` manages virtual API keys (``keys/commands.py``).
+...`` manages virtual API keys (``keys/commands.py``); ``aimux worker`` consumes the SQS work queue.
 """
 
 from __future__ import annotations
@@ -148,6 +148,55 @@ def _route_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """``aimux worker``: the worker function's job outside Lambda, consuming ``AIMUX_QUEUE_URL``.
+
+    For a deployment that runs workers on its own machines, and for tests that stop a worker with SIGKILL
+    mid-batch: what it had started comes back after the queue's visibility timeout and the item leases,
+    and another worker finishes it. ``aimux serve`` needs none: it handles its in-process queue itself.
+    """
+    # the worker's parts load for `aimux worker` only: the other commands start without them
+    import asyncio
+    import signal
+
+    from .accounting.metrics import Emission
+    from .assembly import build_gateway
+    from .config import ConfigError, resolve_config
+    from .jobs.build import build_jobs
+    from .jobs.lambda_entry import consume
+    from .settings import SettingsError
+    from .surfaces.exchange import off_path_exchanges
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"aimux: {problem}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if not settings.queue_url:
+        print("aimux: aimux worker needs AIMUX_QUEUE_URL (aimux serve runs its own in-process queue)", file=sys.stderr)
+        return 1
+    try:
+        gateway = build_gateway(resolve_config(os.environ, path=args.config, settings=settings), settings)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(f"aimux: {line}", file=sys.stderr)
+        return 1
+    jobs = build_jobs(gateway, settings, ledgers=off_path_exchanges(Emission.of(settings)))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"aimux: worker consuming {settings.queue_url}", file=sys.stderr)
+        await consume(jobs, stop, tick_seconds=settings.batch_poll_seconds)
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aimux", description="Multi-provider LLM gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .keys.commands import add_keys_parser  # argparse only needs its parser; its backends load when run
 
     add_keys_parser(commands)
+    worker = commands.add_parser("worker", help="consume the SQS work queue (AIMUX_QUEUE_URL) like the worker function")
+    worker.add_argument("--config", metavar="FILE", help="configuration file (default as for serve)")
+    worker.set_defaults(run=_worker)
     return parser
 
 

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Literal, TypeVar
 
 from .accounting.metrics import Emission, on_cooldown
-from .accounting.pricing import cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
+from .accounting.pricing import batch_price, cost_micro_usd, uses_prompt_cache, worst_case_micro_usd
 from .accounting.tokens import estimate_input_tokens
 from .errors import AimuxError, NotFound
 from .keys.ring import check_model
@@ -38,11 +38,15 @@ COUNT_TOKENS_TIMEOUT = 5.0  # seconds: past it, Claude Code's /context gets the 
 
 @dataclass(slots=True)
 class Served:
-    """What answered and how: for the response headers, the log line and accounting."""
+    """What answered and how: for the response headers, the log line and accounting.
+
+    ``batch``: answered by a provider's batch API, so priced at its batch rate (``pricing.batch_price``).
+    """
 
     decision: Decision
     outcome: Outcome
     admitted: Admitted = OPEN
+    batch: bool = False
     tokens_removed: int = 0  # by the route's token guards (limits/token_guards.py)
 
     @property
@@ -189,6 +193,8 @@ class Gateway:
         by this cost) are updated in the background. Called once per served request."""
         entry = served.target.entry
         price = entry.price if entry is not None else None
+        if served.batch:
+            price = batch_price(price)
         if self.admission is None:
             return cost_micro_usd(usage, price) / 1_000_000
         return self.admission.settle(served.admitted, usage, price) / 1_000_000

@@ -143,6 +143,20 @@ def _networks(raw: str) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def _delays(raw: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ValueError(f"must be comma-separated seconds, got {raw!r}") from None
+    if not values or any(not 0 <= value <= 900 for value in values):
+        raise ValueError("each delay must be 0 to 900 seconds (SQS's longest delay)")
+    return values
+
+
+WEBHOOK_BACKOFF = (5.0, 30.0, 120.0, 600.0, 900.0, 900.0, 900.0, 900.0)
+"""Seconds between webhook deliveries (``AIMUX_WEBHOOK_BACKOFF``); SQS delays stop at 900 s."""
+
+
 def _var(
     env: str | tuple[str, ...], default: Any, doc: str, parse: Callable[[str], Any] = _text, *,
     shown: str | None = None, secret: bool = False,
@@ -244,6 +258,62 @@ class Settings:
         None,
         "secret that signs thinking provenance (`translate/thinking.py`)",
         secret=True,
+    )
+    # Long work: batches and async jobs (jobs/)
+    queue_url: str | None = _var(
+        "AIMUX_QUEUE_URL",
+        None,
+        "SQS queue of batch requests, async jobs and webhook deliveries (unset: `aimux serve`'s in-process queue)",
+    )
+    sqs_endpoint: str | None = _var(("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"), None, "SQS endpoint (moto)")
+    bucket: str | None = _var(
+        "AIMUX_BUCKET",
+        None,
+        "S3 bucket of batch inputs and results and job bodies (unset: `AIMUX_DATA_DIR`)",
+    )
+    s3_endpoint: str | None = _var(("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), None, "S3 endpoint (moto)")
+    data_dir: str = _var("AIMUX_DATA_DIR", ".aimux", "local folder of batch inputs and results and job bodies")
+    batch_chunk: int = _var("AIMUX_BATCH_CHUNK", 8, "batch requests per queue message", _whole(1, 100))
+    batch_concurrency: int = _var(
+        "AIMUX_BATCH_CONCURRENCY", 4, "requests of one queue message served at once", _whole(1, 64)
+    )
+    batch_max_requests: int = _var(
+        "AIMUX_BATCH_MAX_REQUESTS", 100_000, "requests per batch (more: 400)", _whole(1, 1_000_000)
+    )
+    job_lease_seconds: float = _var(
+        "AIMUX_JOB_LEASE_SECONDS",
+        900.0,
+        "how long a worker owns a request it started; then another may take it over (a worker that died)",
+        _between(1, 43_200),
+        shown="`900`",
+    )
+    batch_poll_seconds: float = _var(
+        "AIMUX_BATCH_POLL_SECONDS",
+        30.0,
+        "how often `aimux serve` polls native batches and stalled work (deployed: the schedule, every minute)",
+        _between(1, 86_400),
+        shown="`30`",
+    )
+    local_workers: int = _var("AIMUX_LOCAL_WORKERS", 4, "queue messages `aimux serve` handles at once", _whole(1, 256))
+    async_webhook_url: str | None = _var(
+        "AIMUX_ASYNC_WEBHOOK_URL", None, "the webhook of `x-aimux-async: 1` (unset: poll `GET /v1/jobs/{id}`)"
+    )
+    webhook_attempts: int = _var(
+        "AIMUX_WEBHOOK_ATTEMPTS", 6, "deliveries before a webhook result is parked as a dead letter", _whole(1, 20)
+    )
+    webhook_backoff: tuple[float, ...] = _var(
+        "AIMUX_WEBHOOK_BACKOFF",
+        WEBHOOK_BACKOFF,
+        "seconds between webhook deliveries, comma-separated",
+        _delays,
+        shown="`5,30,120,600,900,...`",
+    )
+    native_batches: bool = _var(
+        "AIMUX_NATIVE_BATCHES",
+        True,
+        "`0`: never send a batch to a provider's batch API (run every request here, at the live price)",
+        _flag,
+        shown="`1`",
     )
     # Admin routes
     admin_token: str | None = _var(
@@ -353,6 +423,12 @@ class Settings:
     def finishes_writes_in_request(self) -> bool:
         """Responses wait for their state writes: on Lambda unless ``AIMUX_FINISH_WRITES_IN_REQUEST=0``."""
         return self.finish_writes_in_request if self.finish_writes_in_request is not None else self.on_lambda
+
+    @property
+    def jobs_local_mode(self) -> bool:
+        """``aimux serve`` with its in-process queue (not on Lambda, no ``AIMUX_QUEUE_URL``): webhooks may
+        then use ``http://`` to a loopback address (``jobs/webhooks.py``)."""
+        return not self.on_lambda and not self.queue_url
 
     @property
     def tunes_gc(self) -> bool:

@@ -39,6 +39,7 @@ from ..wire.anthropic import MessagesRequest, ToolResultBlock, Usage
 __all__ = [
     "CostBreakdown",
     "Price",
+    "batch_price",
     "cache_savings_usd",
     "cost_breakdown",
     "cost_micro_usd",
@@ -50,12 +51,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """List price in USD per million tokens; cache reads and writes have their own rates."""
+    """List price in USD per million tokens; cache reads and writes have their own rates.
+
+    ``batch``: the fraction of every rate a provider's batch API charges (Anthropic Message Batches,
+    OpenAI Batch and Bedrock batch inference: half); ``batch_price`` applies it.
+    """
 
     input: float
     output: float
     cache_read: float
     cache_write: float
+    batch: float = 0.5
 
 
 _MILLION = Decimal(1_000_000)
@@ -121,6 +127,25 @@ def cost_micro_usd(usage: Usage, price: Price | None) -> int:
 def cost_usd(usage: Usage, price: Price | None) -> float:
     """The request's exact cost in USD (unrounded, for logs and metrics); 0.0 when unpriced."""
     return float(cost_breakdown(usage, price).exact_micro_usd / _MILLION)
+
+
+def batch_price(price: Price | None) -> Price | None:
+    """``price`` as a provider's batch API bills it: every rate times ``price.batch`` (exact in decimal,
+    so 0.3 at half is 0.15, not 0.15000000000000002)."""
+    if price is None:
+        return None
+    factor = Decimal(str(price.batch))
+
+    def scaled(rate: float) -> float:
+        return float(_rate(rate) * factor)
+
+    return Price(
+        input=scaled(price.input),
+        output=scaled(price.output),
+        cache_read=scaled(price.cache_read),
+        cache_write=scaled(price.cache_write),
+        batch=1.0,
+    )
 
 
 def cache_savings_usd(cache_read_tokens: int, cache_write_tokens: int, price: Price | None) -> float:

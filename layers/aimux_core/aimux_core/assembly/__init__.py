@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from ..config.schema import AimuxConfig
+    from ..jobs.lambda_entry import WorkerHandler
     from ..surfaces.admin_access import AdminAccess
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "default_gateway",
     "local_app",
     "messages_app",
+    "worker_handler",
 ]
 
 
@@ -110,7 +112,21 @@ def admin_app(settings: Settings | None = None) -> FastAPI:
         build_keyring(settings),
         access=AdminAccess(settings),
         emission=Emission.of(settings),
+        settings=settings,
     )
+
+
+def worker_handler(settings: Settings | None = None) -> WorkerHandler:
+    """The handler of the worker function (``functions/worker``): its gateway, store and jobs built on the
+    first invocation (batch requests, async jobs and webhook deliveries from SQS, and the poll schedule)."""
+    # the jobs package: the worker function's, not the client API's cold start
+    from ..jobs.build import build_jobs
+    from ..jobs.lambda_entry import WorkerHandler
+    from ..surfaces.exchange import off_path_exchanges  # the live accounting of each request the worker runs
+
+    settings = settings if settings is not None else Settings.from_env()
+    ledgers = off_path_exchanges(Emission.of(settings))
+    return WorkerHandler(lambda: build_jobs(default_gateway(settings), settings, ledgers=ledgers))
 
 
 def local_app(

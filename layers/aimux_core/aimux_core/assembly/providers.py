@@ -119,7 +119,7 @@ def model_entry(model_id: str, model: ModelConfig) -> ModelEntry:
         p = model.price
         cache_read = p.cache_read if p.cache_read is not None else p.input
         cache_write = p.cache_write if p.cache_write is not None else p.input
-        price = Price(input=p.input, output=p.output, cache_read=cache_read, cache_write=cache_write)
+        price = Price(input=p.input, output=p.output, cache_read=cache_read, cache_write=cache_write, batch=p.batch)
     return ModelEntry(
         id=model_id,
         provider=model.provider,

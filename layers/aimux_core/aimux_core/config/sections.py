@@ -147,6 +147,9 @@ class PriceConfig(Section):
     """Input tokens read from the prompt cache (default: the ``input`` price)."""
     cache_write: NonNegativeFloat | None = None
     """Input tokens written to the prompt cache (default: the ``input`` price)."""
+    batch: float = Field(0.5, gt=0, le=1)
+    """Fraction of these prices the provider's batch API charges, for batches aimux sends there (default: half,
+    as Anthropic, OpenAI and Bedrock bill batches)."""
 
 
 OVERFLOW_REFUSE = "refuse"  # token_guards.context_overflow: answer 400 instead of sending to another route

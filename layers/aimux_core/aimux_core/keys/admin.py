@@ -119,6 +119,12 @@ async def show_key(keys: KeyRing, key_id: str) -> ApiKeyRecord:
     return record
 
 
+async def record_by_id(store: Store, key_id: str) -> ApiKeyRecord | None:
+    """The current record of ``key_id`` (None: unknown or deleted): work run later under a caller's key
+    (batches, async jobs) is admitted with the key as it is now, not as it was when the work was sent."""
+    return (await _load(store, key_id))[1]
+
+
 async def describe_key(keys: KeyRing, key_id: str) -> dict[str, Any]:
     """What ``show`` answers: the key's public fields and its spend (USD) today and this month (UTC,
     settled), and what requests in flight hold against its budgets. NotFound for an unknown id."""

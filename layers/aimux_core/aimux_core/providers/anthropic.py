@@ -271,6 +271,28 @@ class AnthropicProvider(HttpAdapter):
         """Echo reasoning: aimux signs the upstream's thinking in answers and verifies it in history."""
         return self.preset.reasoning == "echo"
 
+    def batch_body(self, call: UpstreamCall) -> dict[str, Any]:
+        """The ``params`` one request of a Message Batch carries to this upstream (as ``create`` would send it)."""
+        version = call.context.anthropic_version or DEFAULT_VERSION
+        return build_body(
+            call.request,
+            call.model,
+            self.preset,
+            provider=self.name,
+            stream=False,
+            version=version,
+            betas=call.context.betas,
+        )
+
+    def batch_headers(self, version: str | None = None, betas: Iterable[str] = ()) -> dict[str, str]:
+        """Headers of the Message Batches calls, the key included (``jobs/native/anthropic.py`` sends them,
+        never logs them)."""
+        return build_headers(self.preset, self._api_key, version or DEFAULT_VERSION, betas, stream=False)
+
+    def parse_answer(self, body: bytes, client_model: str) -> Message:
+        """A message of this upstream (a batch result's ``message``) as canonical, as ``create`` parses it."""
+        return parse_message(body, self.name, client_model, sign_thinking=self._sign_thinking)
+
     def _request(self, call: UpstreamCall, *, stream: bool) -> tuple[bytes, dict[str, str]]:
         version = call.context.anthropic_version or DEFAULT_VERSION
         body = build_body(

@@ -93,6 +93,20 @@ class OpenAIProvider(HttpAdapter):
         # identity: HttpTransport streams raw body bytes, so a gzip-compressed event stream would be unreadable
         self._sse_headers = {**headers, "accept": "text/event-stream", "accept-encoding": "identity"}
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers of a JSON call, the key included (``jobs/native/openai.py`` sends them, never logs them)."""
+        return dict(self._json_headers)
+
+    def parse_answer(self, data: dict[str, Any], client_model: str, tool_names: list[str]) -> Message:
+        """A ``chat.completion`` of this upstream (a batch output line's body) as canonical, as ``create`` does."""
+        try:
+            return chat_completion_to_message(
+                data, model=client_model, tool_names=tool_names, provider=self.name, signer=self._sign
+            )
+        except PARSE_FAULTS as exc:
+            raise malformed_answer(self.name, "answered with a malformed chat.completion", exc) from None
+
     # ------------------------------------------------------------------ Provider
 
     async def create(self, call: UpstreamCall) -> Message:

@@ -10,7 +10,7 @@ installed in front of the whole app (documentation and routes added later includ
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
 
@@ -21,7 +21,11 @@ from ..gateway import Gateway
 from ..keys.ring import KeyRing
 from ..settings import Settings
 from .admin_access import AdminAccess, AdminAccessMiddleware
+from .admin_jobs import add_job_routes
 from .admin_keys import add_key_routes
+
+if TYPE_CHECKING:
+    from ..jobs.runtime import Jobs
 
 
 def create_admin_app(
@@ -30,11 +34,14 @@ def create_admin_app(
     *,
     access: AdminAccess | None = None,
     emission: Emission | None = None,
+    jobs: Callable[[], Jobs] | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The admin app over ``gateway`` (or the function building it on first use: the admin function's
     init reads no provider key). ``keys``: the ring whose keys ``/admin/keys`` manages (locally, the one
     the client surfaces check). ``access``: who may call (default: loopback callers only, no token).
-    ``emission``: the service name ``/admin/metrics`` reports."""
+    ``emission``: the service name ``/admin/metrics`` reports. ``jobs``: the long work whose dead letters
+    ``/admin/jobs`` shows (default: built on first use from ``settings``, the deployment's queue and bucket)."""
     built: list[Gateway] = [gateway] if isinstance(gateway, Gateway) else []
     build = gateway if not isinstance(gateway, Gateway) else None
 
@@ -81,8 +88,26 @@ def create_admin_app(
 
     add_metrics_route(app, emission or Emission())
     add_key_routes(app, keys)
+    # Long work (batches, async jobs): the dead letters of webhook delivery (surfaces/admin_jobs.py).
+    add_job_routes(app, jobs or _own_jobs(current, settings or Settings(), emission or Emission()))
     app.add_middleware(AdminAccessMiddleware, access=access or AdminAccess(Settings()))
     return app
+
+
+def _own_jobs(gateway: Callable[[], Gateway], settings: Settings, emission: Emission) -> Callable[[], Jobs]:
+    """Jobs over ``gateway`` with ``settings`` (the admin function: the deployment's queue, bucket and table),
+    built on first use."""
+    built: list[Jobs] = []
+
+    def jobs() -> Jobs:
+        if not built:
+            from ..jobs.build import build_jobs  # the jobs package: only when a dead-letter route is called
+            from .exchange import off_path_exchanges  # as above
+
+            built.append(build_jobs(gateway(), settings, ledgers=off_path_exchanges(emission)))
+        return built[0]
+
+    return jobs
 
 
 def add_metrics_route(app: FastAPI, emission: Emission) -> None:

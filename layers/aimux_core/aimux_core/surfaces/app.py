@@ -22,13 +22,15 @@ from ..errors import AimuxError, InvalidRequest, MethodNotAllowed, NotFound
 from ..gateway import Gateway
 from ..settings import Settings
 from ..wire.headers import header_safe
-from .chat import create_chat_completion, openai_error_response
+from .chat import create_chat_completion
+from .error_answers import anthropic_error_response, openai_error_response
 from .http import new_request_id, unexpected_error, wants_anthropic
 from .invocation import FinishWritesInRequest
-from .messages import anthropic_error_response, count_tokens, create_message
+from .messages import count_tokens, create_message
 from .models import get_model, list_models
 
 if TYPE_CHECKING:  # annotations only: the client API imports neither the key ring nor the admin app
+    from ..jobs.runtime import Jobs
     from ..keys.ring import KeyRing
     from .admin_access import AdminAccess
 
@@ -58,6 +60,56 @@ def client_routes() -> list[Route]:
             Route(f"{prefix}/models", list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model_id:path}}", get_model, methods=["GET"]),
         ]
+    return routes + job_routes()
+
+
+class _Lazy:
+    """Import a handler's module on its first request: the batch and file routes stay out of the cold start."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __getattr__(self, name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            from importlib import import_module  # the point of _Lazy: the module loads on the first request
+
+            handler: Callable[[Request], Awaitable[Response]] = getattr(import_module(self.module, __package__), name)
+            return await handler(request)
+
+        endpoint.__name__ = name
+        return endpoint
+
+
+def job_routes() -> list[Route]:
+    """Long work off the request path: Anthropic Message Batches, OpenAI Files and Batch, async jobs."""
+    anthropic, openai, jobs = _Lazy(".batches_anthropic"), _Lazy(".batches_openai"), _Lazy(".jobs_http")
+    routes: list[Route] = []
+    for prefix in ("/v1", "/anthropic/v1"):
+        batches = f"{prefix}/messages/batches"
+        routes += [
+            Route(batches, anthropic.create_batch, methods=["POST"]),
+            Route(batches, anthropic.list_batches, methods=["GET"]),
+            Route(f"{batches}/{{batch_id}}", anthropic.retrieve_batch, methods=["GET"]),
+            Route(f"{batches}/{{batch_id}}", anthropic.delete_batch, methods=["DELETE"]),
+            Route(f"{batches}/{{batch_id}}/cancel", anthropic.cancel_batch, methods=["POST"]),
+            Route(f"{batches}/{{batch_id}}/results", anthropic.batch_results, methods=["GET"]),
+        ]
+    for prefix in ("/v1", "/openai/v1"):
+        routes += [
+            Route(f"{prefix}/files", openai.upload_file, methods=["POST"]),
+            Route(f"{prefix}/files", openai.list_files, methods=["GET"]),
+            Route(f"{prefix}/files/{{file_id}}", openai.retrieve_file, methods=["GET"]),
+            Route(f"{prefix}/files/{{file_id}}", openai.delete_file, methods=["DELETE"]),
+            Route(f"{prefix}/files/{{file_id}}/content", openai.file_content, methods=["GET"]),
+            Route(f"{prefix}/batches", openai.create_batch, methods=["POST"]),
+            Route(f"{prefix}/batches", openai.list_batches, methods=["GET"]),
+            Route(f"{prefix}/batches/{{batch_id}}", openai.retrieve_batch, methods=["GET"]),
+            Route(f"{prefix}/batches/{{batch_id}}/cancel", openai.cancel_batch, methods=["POST"]),
+        ]
+    routes += [
+        Route("/v1/jobs/webhook_secret", jobs.webhook_secret, methods=["GET"]),
+        Route("/v1/jobs/{job_id}", jobs.get_job, methods=["GET"]),
+    ]
     return routes
 
 
@@ -146,5 +198,13 @@ def create_local_app(
     """
     from .admin import create_admin_app  # FastAPI: only the local one-process app and the admin function pay it
 
-    admin = create_admin_app(gateway, admin_keys, access=admin_access, emission=Emission.of(settings or Settings()))
-    return _PathSplit(create_messages_app(gateway, keys, settings=settings), admin)
+    client = create_messages_app(gateway, keys, settings=settings)
+
+    def jobs() -> Jobs:  # the admin routes see the client API's in-process jobs (queue, store, blobs)
+        from .jobs_http import jobs_of_app  # the jobs package: only when a dead-letter route is called
+
+        return jobs_of_app(client, gateway)
+
+    emission = Emission.of(settings or Settings())
+    admin = create_admin_app(gateway, admin_keys, access=admin_access, emission=emission, jobs=jobs)
+    return _PathSplit(client, admin)

@@ -17,22 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import AimuxError
-from ..translate.errors import error_headers, openai_error_body, openai_status
-from ..translate.openai_request import chat_to_messages, client_tool_names
-from ..translate.openai_response import message_to_chat_completion
+from ..translate.chat_call import prepare_chat
+from ..translate.errors import openai_error_body
 from ..translate.openai_stream_encode import ChatChunkEncoder
-from ..translate.provenance_key import PROVENANCE_KEY, ensure_provenance_key
 from ..wire.anthropic import StreamEvent
-from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
 from ..wire.sse import OPENAI_DONE, openai_frame
+from .error_answers import openai_error_response
 from .exchange import Exchange, serve
-from .http import gateway_of, json_response, parse_body, read_body, request_context, routing_meta
-
-
-def openai_error_response(error: AimuxError, request_id: str) -> Response:
-    headers = {"x-request-id": request_id, **error_headers(error)}
-    return json_response(openai_error_body(error), openai_status(error), headers)
+from .http import gateway_of, parse_body, read_body, request_context, routing_meta
+from .jobs_http import ASYNC_HEADER, accept_async
 
 
 async def create_chat_completion(request: Request) -> Response:
@@ -40,45 +34,34 @@ async def create_chat_completion(request: Request) -> Response:
 
 
 async def _create_chat_completion(exchange: Exchange) -> Response:
-    request = exchange.request
+    request = exchange.http
     key = await exchange.authenticate()
-    parsed = parse_body(ChatCompletionRequest, await read_body(request), "openai")
+    body = await read_body(request)
+    parsed = parse_body(ChatCompletionRequest, body, "openai")
     exchange.client_model = parsed.model
     gateway = gateway_of(request)
-    limits = gateway.limits_for(parsed.model)
-    if not PROVENANCE_KEY.ready and any(getattr(m, "reasoning_content", None) for m in parsed.messages):
-        await ensure_provenance_key()  # reasoning sent back is signed as the client's (chat_to_messages)
-    canonical = chat_to_messages(parsed, default_max_tokens=limits.max_output)
-    check_request(canonical, None)
+    call = await prepare_chat(parsed, gateway.limits_for(parsed.model).max_output)
+    canonical = call.canonical
     exchange.check_model(parsed.model)
     context = request_context(request, exchange.request_id)
     context.anthropic_version = None
+    if ASYNC_HEADER in request.headers:  # answered 202 now, served by a worker (surfaces/jobs_http.py)
+        return await accept_async(request, "openai", key, body, context, stream=canonical.wants_stream)
     context.key = key
-    meta = routing_meta(request, canonical, backend=_backend(parsed))
-    include_reasoning = parsed.reasoning_effort is not None
+    meta = routing_meta(request, canonical, backend=call.backend)
     created = int(time.time())
-    tool_names = client_tool_names(parsed)
     if canonical.wants_stream:
         opened = await gateway.open_stream(canonical, context, meta)
         encoder = ChatChunkEncoder(
             model=parsed.model,
             created=created,
             include_usage=bool(parsed.stream_options and parsed.stream_options.include_usage),
-            include_reasoning=include_reasoning,
-            tool_names=tool_names,
+            include_reasoning=call.include_reasoning,
+            tool_names=call.tool_names,
         )
         return exchange.stream(gateway, opened.served, opened.events, _ChatFrames(encoder))
     message, served = await gateway.create(canonical, context, meta)
-    completion = message_to_chat_completion(
-        message, model=parsed.model, created=created, include_reasoning=include_reasoning, tool_names=tool_names
-    )
-    return exchange.answer(gateway, served, message.usage, completion)
-
-
-def _backend(parsed: ChatCompletionRequest) -> str | None:
-    """The aimux-only ``backend`` field of an OpenAI client's body (translation does not carry it)."""
-    value = (parsed.__pydantic_extra__ or {}).get("backend")
-    return value if isinstance(value, str) else None
+    return exchange.answer(gateway, served, message.usage, call.completion(message, created))
 
 
 def _frame(chunk: dict[str, Any]) -> bytes:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..accounting.metrics import Emission
-from ..accounting.record import RequestTimer, StreamTally, Surface, cost_header
+from ..accounting.record import RequestRecord, RequestTimer, StreamTally, Surface, cost_header
 from ..accounting.request_log import lambda_ids
 from ..errors import AimuxError
 from ..wire.anthropic import EventStream, StreamEvent, Usage
@@ -104,20 +104,48 @@ async def serve(
         return error(bug, exchange.request_id)
 
 
+def off_path_exchanges(emission: Emission) -> Callable[[Surface, str], Exchange]:
+    """Exchanges for work off the request path (``jobs/``: batch requests, async jobs; ``jobs.ledger.Ledgers``),
+    publishing with ``emission``."""
+
+    def exchange(surface: Surface, request_id: str) -> Exchange:
+        return Exchange(None, surface, request_id=request_id, emission=emission)
+
+    return exchange
+
+
 class Exchange:
-    def __init__(self, request: Request, surface: Surface) -> None:
+    """``request`` None: work off the request path (a batch request, an async job) that is still
+    settled, counted and logged exactly like a live answer; it names its own ``request_id`` and the
+    process's ``emission`` (where metrics go)."""
+
+    def __init__(
+        self,
+        request: Request | None,
+        surface: Surface,
+        *,
+        request_id: str | None = None,
+        emission: Emission | None = None,
+    ) -> None:
         self.request = request
         self.surface: Surface = surface
-        self.request_id = new_request_id()
+        self.request_id = request_id or new_request_id()
         self.timer = RequestTimer()
         self.key: ApiKeyRecord | None = None
         self.client_model: str | None = None
-        self._ids = lambda_ids(request.scope)
-        self._emission: Emission = getattr(request.app.state, "emission", None) or Emission()
+        self._ids = lambda_ids(request.scope) if request is not None else (None, None)
+        app_emission = getattr(request.app.state, "emission", None) if request is not None else None
+        self._emission: Emission = emission or app_emission or Emission()
+
+    @property
+    def http(self) -> Request:
+        """The HTTP request being served (the surfaces' exchanges always have one)."""
+        assert self.request is not None, "an exchange off the request path has no HTTP request"
+        return self.request
 
     async def authenticate(self) -> ApiKeyRecord | None:
         """The caller's key record (None when auth is off), kept for the log line and spend; see ``authenticate``."""
-        self.key = await authenticate(self.request)
+        self.key = await authenticate(self.http)
         return self.key
 
     def check_model(self, model: str) -> None:
@@ -129,6 +157,13 @@ class Exchange:
 
     def answer(self, gateway: Gateway, served: Served, usage: Usage, body: str | bytes | dict[str, object]) -> Response:
         """The JSON answer: settled, published, with the headers of the target, the cost and the rate windows."""
+        record = self.settled(gateway, served, usage)
+        headers = {**served_headers(self.request_id, served), **self._ratelimit_headers(served), **cost_header(record)}
+        return json_response(body, 200, headers)
+
+    def settled(self, gateway: Gateway, served: Served, usage: Usage) -> RequestRecord:
+        """Settle a complete answer's cost and publish its record (``answer``; work off the request path,
+        which renders its own answer)."""
         cost = gateway.settle(served, usage)
         record = record_served(
             request_id=self.request_id,
@@ -142,8 +177,7 @@ class Exchange:
             ids=self._ids,
         )
         publish(record, self._emission)
-        headers = {**served_headers(self.request_id, served), **self._ratelimit_headers(served), **cost_header(record)}
-        return json_response(body, 200, headers)
+        return record
 
     def stream(self, gateway: Gateway, served: Served, events: EventStream, encoder: StreamEncoder) -> Response:
         """The SSE answer of ``events`` in ``encoder``'s dialect; settled and published when it ends.

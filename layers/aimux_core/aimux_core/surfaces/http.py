@@ -120,6 +120,8 @@ def wants_anthropic(request: Request) -> bool:
         return False
     if path.startswith("/anthropic/") or path.endswith(("/messages", "/messages/count_tokens")):
         return True
+    if "/messages/batches" in path:
+        return True
     return "anthropic-version" in request.headers or "x-api-key" in request.headers
 
 

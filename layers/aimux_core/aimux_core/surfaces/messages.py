@@ -16,11 +16,11 @@ from starlette.responses import Response
 
 from ..errors import AimuxError
 from ..translate.client_thinking import hide_thinking, thinking_enabled, without_thinking
-from ..translate.errors import anthropic_error_body, error_headers
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.raw_frames import RawFrames
 from ..wire.sse import anthropic_frame
+from .error_answers import anthropic_error_response
 from .exchange import Exchange, authenticate, serve
 from .http import (
     gateway_of,
@@ -32,11 +32,7 @@ from .http import (
     routing_meta,
     unexpected_error,
 )
-
-
-def anthropic_error_response(error: AimuxError, request_id: str) -> Response:
-    headers = {"request-id": request_id, "x-request-id": request_id, **error_headers(error)}
-    return json_response(anthropic_error_body(error, request_id), error.status, headers)
+from .jobs_http import ASYNC_HEADER, accept_async
 
 
 async def create_message(request: Request) -> Response:
@@ -44,13 +40,16 @@ async def create_message(request: Request) -> Response:
 
 
 async def _create_message(exchange: Exchange) -> Response:
-    request = exchange.request
+    request = exchange.http
     key = await exchange.authenticate()
-    parsed = parse_body(MessagesRequest, await read_body(request), "dotted")
+    body = await read_body(request)
+    parsed = parse_body(MessagesRequest, body, "dotted")
     exchange.client_model = parsed.model
     context = request_context(request, exchange.request_id)
     check_request(parsed, context.anthropic_version)
     exchange.check_model(parsed.model)
+    if ASYNC_HEADER in request.headers:  # answered 202 now, served by a worker (surfaces/jobs_http.py)
+        return await accept_async(request, "anthropic", key, body, context, stream=parsed.wants_stream)
     context.key = key
     gateway = gateway_of(request)
     meta = routing_meta(request, parsed)

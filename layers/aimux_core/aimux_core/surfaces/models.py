@@ -19,10 +19,9 @@ from starlette.responses import Response
 
 from ..errors import AimuxError, InvalidRequest, NotFound
 from ..routing.catalog import ModelEntry
-from .chat import openai_error_response
+from .error_answers import anthropic_error_response, openai_error_response
 from .exchange import authenticate
 from .http import gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
-from .messages import anthropic_error_response
 
 if TYPE_CHECKING:
     from ..keys.record import ApiKeyRecord
