@@ -203,6 +203,10 @@ class Gateway:
         if ticket is not None and ticket.answer is not None:
             return OpenStream(replay(ticket.answer), _served_from_cache(routed, ticket))
         request = routed.request
+        if ticket is not None and ticket.plan is not None:
+            # The cache folds this stream into the answer it keeps: it needs every event parsed, so no
+            # adapter may relay upstream frames as bytes (wire/raw_frames.py) for this request.
+            context.raw_frames = False
         events, outcome = await self._dispatched(
             self.dispatcher.open_stream(request, context, routed.decision.targets), routed
         )
