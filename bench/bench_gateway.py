@@ -65,6 +65,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="AIMUX_AUTH=on, a priced mock model, and every request carries a key with a daily budget "
         "(the gateway's state in its own memory): what budget admission and settlement cost",
     )  # fmt: skip
+    parser.add_argument(
+        "--response-cache", choices=["use", "refresh"],
+        help="every request carries x-aimux-cache: 'use' (after the warm-up's first request stored the answer, "
+        "every measured request is a hit) or 'refresh' (every request calls the mock and stores its answer: "
+        "a miss without the lookup); compare with a run without the option",
+    )  # fmt: skip
     parser.add_argument("--import-repeats", type=int, default=7, help="fresh interpreters per import measure")
     parser.add_argument("--no-load", action="store_true", help="skip the request benchmark")
     parser.add_argument("--no-import", action="store_true", help="skip the cold import benchmark")

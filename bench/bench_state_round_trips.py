@@ -29,8 +29,14 @@ request carries the whole conversation so far as a client that never asked for r
 rate window and budget hold are two more calls sent with the key's, and a cold process reads the project
 directory beside the key (one ``Query``).
 
+
+``--response-cache hit`` turns the response cache on (``response_cache: {mode: use}``) and sends the same
+request again and again: request 1 computes and stores the answer, every later one is a hit (no upstream
+call: its round trips are counted up to its answer). ``--response-cache miss`` sends a new prompt each time:
+every request leads (claims the entry, then is admitted, then stores its answer after the answer).
+
 Run: ``.venv/bin/python bench/bench_state_round_trips.py [--requests N] [--cache-seconds S] [--echo] [--step-down]
-[--project]``
+[--response-cache hit|miss] [--project]``
 """
 
 from __future__ import annotations
@@ -99,6 +105,11 @@ class CallLog:
     def upstream_called(self) -> None:
         self.upstream_at = len(self.calls)
         self.waited = time.perf_counter() - self.started
+
+    def answered(self) -> None:
+        """The answer arrived without an upstream call (a response-cache hit): its wait is the whole request."""
+        if self.upstream_at is None:
+            self.waited = time.perf_counter() - self.started
 
     @property
     def round_trips(self) -> int | None:
@@ -198,7 +209,7 @@ STEP_DOWN_MAX_TOKENS = 4000
 
 async def measure(
     endpoint: str, requests: int, cache_seconds: float, *, echo: bool = False, step_down: bool = False,
-    latency: float = 0.0, project: bool = False,
+    latency: float = 0.0, response_cache: str | None = None, project: bool = False,
 ) -> list[Row]:
     client = make_client(endpoint, "us-east-1")
     table = f"aimux-bench-{uuid.uuid4().hex[:8]}"
@@ -217,7 +228,8 @@ async def measure(
     if directory is not None:
         keys.projects = type(directory)(store, keys.clock, cache_seconds)
 
-    gateway = build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    config = {**CONFIG, "response_cache": {"mode": "use", "sampling": True}} if response_cache else CONFIG
+    gateway = build_gateway(AimuxConfig.model_validate(config), env={}, store=store)
     log = CallLog(latency)
     if echo:
         from aimux_core.reasoning import ReasoningEcho
@@ -240,7 +252,10 @@ async def measure(
     async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=30.0) as http:
         for index in range(1, requests + 1):
             log.reset()
+            if response_cache == "miss":
+                body["messages"] = [{"role": "user", "content": f"hi {index}"}]
             answer = await http.post("/v1/messages", json=body, headers={"x-api-key": plaintext})
+            log.answered()
             await gateway.drain()
             if echo:
                 _next_turn(body, answer.json())
@@ -296,6 +311,11 @@ def main(argv: list[str] | None = None) -> int:
         "--step-down", action="store_true",
         help="a budget too low for the default route's worst case: every request steps down to 'budget'",
     )  # fmt: skip
+    parser.add_argument(
+        "--response-cache", choices=["hit", "miss"],
+        help="the response cache on: the same request every time (request 1 stores, the rest hit), or a new "
+        "prompt every time (every request leads: claim, admission, upstream, store)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.update(FAKE_AWS)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AIMUX_TABLE"):
@@ -313,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = asyncio.run(
             measure(
                 endpoint, args.requests, args.cache_seconds, echo=args.echo, step_down=args.step_down,
-                latency=args.latency_ms / 1000, project=args.project,
+                latency=args.latency_ms / 1000, response_cache=args.response_cache, project=args.project,
             )
         )
     finally:
@@ -325,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     refreshes = sum(1 for n in warm if n != steady)
     trips = Counter(r.round_trips for r in warm_rows if r.round_trips is not None)
     steady_trips = trips.most_common(1)[0][0] if trips else None
-    # calls: the reasoning Query runs alongside the two admission calls; a project adds its own two
-    limit = (3 if args.echo else 2) + (2 if args.project else 0)
+    # calls: the reasoning Query runs alongside the two admission calls; a cache miss claims its entry first;
+    # a project adds its own two
+    limit = (3 if args.echo or args.response_cache == "miss" else 2) + (2 if args.project else 0)
     print(
         f"\nwarm hot path: {steady} DynamoDB call(s) (target <= {limit}) before the upstream call in "
         f"{'?' if steady_trips is None else steady_trips} round trip(s) of latency (target <= 2); "

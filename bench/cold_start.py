@@ -58,7 +58,12 @@ class Sample:
     warm_ms: float
 
 
-def _rie_samples(python: str, layer: Path, function: str, event: dict[str, Any], runs: int) -> list[Sample]:
+def rie_samples(
+    python: str, layer: Path, function: str, event: dict[str, Any], runs: int,
+    on_start: Callable[[int], None] | None = None,
+) -> list[Sample]:  # fmt: skip
+    """``runs`` cold starts of ``function``; ``on_start(pid)`` sees each emulator before its first invoke
+    (``bench_lambda_sizing.py`` moves it into a CPU-limited cgroup there)."""
     ric = ric_dir(runtime_version())
     if ric is None:
         raise SystemExit("no awslambdaric for the runtime in .venv-sam/ric: run `make sam-tools`")
@@ -67,6 +72,8 @@ def _rie_samples(python: str, layer: Path, function: str, event: dict[str, Any],
         with LocalLambda(
             python, BUILD / function, layer, "app.handler", ric, function_name=function, env=NO_AUTH
         ) as fn:
+            if on_start is not None:
+                on_start(fn.pid)
             for _ in range(2):
                 result, _ = fn.invoke(event)
                 if not isinstance(result, dict) or result.get("statusCode") != 200:
@@ -190,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no .aws-sam/build: run `make sam-check` (it runs sam build) first")
 
     runs: list[tuple[str, Callable[[], list[Sample]]]] = [
-        ("MessagesFunction", lambda: _rie_samples(python, layer, "MessagesFunction", _messages_event(), args.runs)),
-        ("AdminFunction", lambda: _rie_samples(python, layer, "AdminFunction", _admin_event(), args.runs)),
+        ("MessagesFunction", lambda: rie_samples(python, layer, "MessagesFunction", _messages_event(), args.runs)),
+        ("AdminFunction", lambda: rie_samples(python, layer, "AdminFunction", _admin_event(), args.runs)),
         ("MessagesStreamFunction", lambda: _stream_samples(python, layer, args.runs)),
     ]
     results = []
@@ -202,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(
                 (
                     "MessagesFunction, layer without .pyc",
-                    lambda: _rie_samples(python, bare, "MessagesFunction", _messages_event(), args.runs),
+                    lambda: rie_samples(python, bare, "MessagesFunction", _messages_event(), args.runs),
                 )
             )
         for name, measure in runs:

@@ -20,7 +20,7 @@ from typing import Any
 
 from gateway_server import budget_key_env, create_budget_key, gateway_process
 from load_generator import REQUEST_TIMEOUT_S, HttpxSender, RawSender, Sender, event_loop_factory, timed_phase
-from request_shapes import Scenario, label, with_api_key
+from request_shapes import Scenario, label, with_api_key, with_header
 from server_process import HOST, ServerProcess
 
 
@@ -110,6 +110,11 @@ def run_load(args: argparse.Namespace, scenarios: Sequence[Scenario]) -> tuple[l
             api_key = create_budget_key(server.port)
             scenarios = [with_api_key(scenario, api_key) for scenario in scenarios]
             print("  requests carry a key with a daily budget (AIMUX_AUTH=on, priced mock model)", file=sys.stderr)
+        cache = getattr(args, "response_cache", None)
+        if cache:
+            scenarios = [with_header(scenario, "x-aimux-cache", cache) for scenario in scenarios]
+            print(f"  requests carry x-aimux-cache: {cache} (the gateway's response cache, in its memory)",
+                  file=sys.stderr)  # fmt: skip
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             for scenario in scenarios:
                 for concurrency in args.concurrency:

@@ -166,8 +166,16 @@ def create_aiohttp_app() -> Any:
     return _app("aiohttp", _aiohttp_client, _aiohttp_forward, _aiohttp_close)
 
 
+def create_bare_aiohttp_app() -> Any:
+    """The issue's floor: bare ASGI + aiohttp, body parsed and model swapped, usage read (``bare_floor.py``)."""
+    from bare_floor import create_bare_aiohttp_app as create
+
+    return create()
+
+
 FACTORIES: dict[str, str] = {
     "httpx": "create_httpx_app",
     "httpx-aiohttp": "create_httpx_aiohttp_app",
     "aiohttp": "create_aiohttp_app",
+    "bare-aiohttp": "create_bare_aiohttp_app",
 }

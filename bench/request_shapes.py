@@ -53,6 +53,11 @@ def with_api_key(scenario: Scenario, api_key: str) -> Scenario:
     return replace(scenario, headers=headers)
 
 
+def with_header(scenario: Scenario, name: str, value: str) -> Scenario:
+    """The same request with one more header (``bench_gateway.py --response-cache``: ``x-aimux-cache``)."""
+    return replace(scenario, headers=(*scenario.headers, (name, value)))
+
+
 def label(scenario: Scenario) -> str:
     """How progress lines name a scenario, and what ``bench_gateway.py --only`` matches."""
     return f"{scenario.dialect} {scenario.body_kind} {'stream' if scenario.stream else 'non-stream'}"

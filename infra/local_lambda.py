@@ -147,6 +147,12 @@ class LocalLambda:
         if self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
 
+    @property
+    def pid(self) -> int:
+        """The emulator's process id (the runtime it spawns on the first invoke is its child)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def _wait_listening(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

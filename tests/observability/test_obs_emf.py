@@ -30,6 +30,8 @@ EXPECTED_UNITS = {
     "CacheReadTokens": "Count",
     "CacheWriteTokens": "Count",
     "CostUSD": "None",
+    "CacheHits": "Count",
+    "DedupSaved": "Count",
     "CacheSavingsUSD": "None",
     "TokensRemoved": "Count",
 }
@@ -88,6 +90,8 @@ def test_one_line_per_request_with_both_dimension_sets(capsys: pytest.CaptureFix
         "CacheReadTokens": [4000.0],
         "CacheWriteTokens": [512.0],
         "CostUSD": [0.00885],
+        "CacheHits": [0.0],
+        "DedupSaved": [0.0],
         "CacheSavingsUSD": [0.01044],
         "TokensRemoved": [1500.0],
     }

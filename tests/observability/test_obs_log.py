@@ -46,6 +46,10 @@ FIELDS = {
     "cost_usd",
     "breaker_open_seen",
     "rate_limited",
+    "cache",
+    "cache_reason",
+    "dedup",
+    "cache_saved_usd",
     "cache_savings_usd",
     "tokens_removed",
 }

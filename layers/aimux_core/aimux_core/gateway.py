@@ -30,6 +30,11 @@ from .routing.table import RoutingTable, Target
 from .state.clock import SystemClock
 from .state.cooldowns import Cooldowns
 from .wire.anthropic import EventStream, Message, MessagesRequest, Usage
+from .wire.replay import replay
+
+if TYPE_CHECKING:
+    from .cache.policy import Directive
+    from .cache.response_cache import CacheStatus, CacheTicket, ResponseCache
 
 if TYPE_CHECKING:
     from .accounting.counters import FleetCounters
@@ -52,18 +57,27 @@ class Served:
     admitted: Admitted = OPEN
     batch: bool = False
     tokens_removed: int = 0  # by the route's token guards (limits/token_guards.py)
+    cache: CacheStatus | None = None
+    """What the response cache did (None: not involved); a hit has no attempts and costs nothing."""
 
     @property
     def target(self) -> Target:
         return self.outcome.target
 
+    @property
+    def from_cache(self) -> bool:
+        return self.cache is not None and self.cache.hit
+
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "x-aimux-provider": self.target.provider,
             "x-aimux-model": self.target.model,
             "x-aimux-route": self.decision.header,
             "x-aimux-attempts": str(len(self.outcome.attempts)),
         }
+        if self.cache is not None:
+            headers.update(self.cache.headers())
+        return headers
 
 
 @dataclass(slots=True)
@@ -72,6 +86,21 @@ class OpenStream:
 
     events: EventStream
     served: Served
+
+
+@dataclass(slots=True)
+class _Routed:
+    """A request routed and admitted (``Gateway._route``): what the call needs, or a cache hit's answer."""
+
+    request: MessagesRequest
+    decision: Decision
+    admitted: Admitted
+    removed: int  # input tokens the route's token guards removed
+    ticket: CacheTicket | None  # the response cache's (None: not involved); a hit carries its answer
+
+    def served(self, outcome: Outcome) -> Served:
+        status = self.ticket.status if self.ticket is not None else None
+        return Served(self.decision, outcome, self.admitted, tokens_removed=self.removed, cache=status)
 
 
 class Gateway:
@@ -84,6 +113,7 @@ class Gateway:
         guard: Guard | None = None,
         admission: Admission | None = None,
         reasoning: ReasoningEcho | None = None,
+        response_cache: ResponseCache | None = None,
         cooldowns: Cooldowns | None = None,
         counters: FleetCounters | None = None,
         config: AimuxConfig | None = None,
@@ -94,6 +124,7 @@ class Gateway:
         self.config = config
         """The configuration this gateway was built from (None for one assembled in code)."""
         self.reasoning = reasoning
+        self.response_cache = response_cache
         self.table = table
         self.selector = Selector(table)
         self.guard = guard or OpenGuard()
@@ -145,26 +176,61 @@ class Gateway:
         return first.entry or MOCK_MODEL
 
     async def create(
-        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
+        self,
+        request: MessagesRequest,
+        context: RequestContext,
+        meta: RequestMeta,
+        *,
+        cache_directive: Directive | None = None,
     ) -> tuple[Message, Served]:
-        """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here)."""
-        request, decision, admitted, removed = await self._route(request, context, meta)
-        message, outcome = await self._dispatched(self.dispatcher.create(request, context, decision.targets),
-                                                  decision, admitted)  # fmt: skip
+        """One buffered answer; its cost is settled by ``settle`` (a failure gives the budget hold back here).
+
+        ``cache_directive`` is the client's ``x-aimux-cache`` (``cache/policy.py``).
+        """
+        routed = await self._route(request, context, meta, cache_directive)
+        ticket = routed.ticket
+        if ticket is not None and ticket.answer is not None:
+            return ticket.answer, _served_from_cache(routed, ticket)
+        request = routed.request
+        message, outcome = await self._dispatched(self.dispatcher.create(request, context, routed.decision.targets),
+                                                  routed)  # fmt: skip
         provider = outcome.target.provider
         if self.reasoning is not None and self._echoes(provider):
             self.reasoning.remember(request, message, provider, scope_of(context.key))
-        return message, Served(decision, outcome, admitted, tokens_removed=removed)
+        if ticket is not None and self.response_cache is not None:
+            self.response_cache.keep(ticket, message, outcome.target)
+        return message, routed.served(outcome)
 
-    async def open_stream(self, request: MessagesRequest, context: RequestContext, meta: RequestMeta) -> OpenStream:
-        """A stream with its first content; ``settle`` charges what it used when it ends, however it ends."""
-        request, decision, admitted, removed = await self._route(request, context, meta)
-        events, outcome = await self._dispatched(self.dispatcher.open_stream(request, context, decision.targets),
-                                                 decision, admitted)  # fmt: skip
+    async def open_stream(
+        self,
+        request: MessagesRequest,
+        context: RequestContext,
+        meta: RequestMeta,
+        *,
+        cache_directive: Directive | None = None,
+    ) -> OpenStream:
+        """A stream with its first content; ``settle`` charges what it used when it ends, however it ends.
+
+        A response-cache hit is the stored answer replayed as a stream (``wire/replay.py``).
+        """
+        routed = await self._route(request, context, meta, cache_directive)
+        ticket = routed.ticket
+        if ticket is not None and ticket.answer is not None:
+            return OpenStream(replay(ticket.answer), _served_from_cache(routed, ticket))
+        request = routed.request
+        if ticket is not None and ticket.plan is not None:
+            # The cache folds this stream into the answer it keeps: it needs every event parsed, so no
+            # adapter may relay upstream frames as bytes (wire/raw_frames.py) for this request.
+            context.raw_frames = False
+        events, outcome = await self._dispatched(
+            self.dispatcher.open_stream(request, context, routed.decision.targets), routed
+        )
         provider = outcome.target.provider
         if self.reasoning is not None and request.tools and self._echoes(provider):
             events = self.reasoning.tap(events, request, provider, scope_of(context.key))
-        return OpenStream(events, Served(decision, outcome, admitted, tokens_removed=removed))
+        if ticket is not None and ticket.plan is not None and self.response_cache is not None:
+            events = self.response_cache.tap(ticket, events, outcome.target)
+        return OpenStream(events, routed.served(outcome))
 
     async def count_tokens(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
@@ -198,6 +264,8 @@ class Gateway:
             await self.admission.drain()
         if self.reasoning is not None:
             await self.reasoning.drain()
+        if self.response_cache is not None:
+            await self.response_cache.drain()
         drain_guard = getattr(self.guard, "drain", None)
         if drain_guard is not None:
             await drain_guard()
@@ -207,7 +275,10 @@ class Gateway:
 
     def settle(self, served: Served, usage: Usage) -> float:
         """The answer's cost in USD; the caller's token and spend counters (and its budget hold, replaced
-        by this cost) are updated in the background. Called once per served request."""
+        by this cost) are updated in the background. Called once per served request; a response-cache hit
+        costs 0 and touches nothing (admission never ran for it)."""
+        if served.from_cache:
+            return 0.0
         entry = served.target.entry
         price = entry.price if entry is not None else None
         if served.batch:
@@ -217,34 +288,57 @@ class Gateway:
         return self.admission.settle(served.admitted, usage, price) / 1_000_000
 
     async def _route(
-        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta
-    ) -> tuple[MessagesRequest, Decision, Admitted, int]:
-        """Route (with the route's token guards: ``routing/guarded.py``), then check the caller's key
-        against it; the tokens the guards removed come back last. The route's prompt-caching settings
-        and the input estimate go into ``context`` for the adapters."""
+        self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, directive: Directive | None
+    ) -> _Routed:
+        """Route (with the route's token guards: ``routing/guarded.py``), check the route's allow-list, look
+        the answer up in the response cache, then check the caller's key against the route (rate windows,
+        budget). A cache hit (its ticket carries the answer) returns before admission: it holds and spends
+        nothing. The route's prompt-caching settings and the input estimate go into ``context`` for the
+        adapters."""
         view = await self.health_view()
         chosen = select_guarded(self.selector, request, meta, view, estimate_input_tokens(request))
         if not chosen.decision.targets:
             raise _unserved(chosen.decision)
         request, decision, estimate, removed = chosen.request, chosen.decision, chosen.estimate, chosen.removed
-        request, decision, admitted = await self._check_key(request, context, meta, decision, estimate)
+        key = context.key
+        if key is not None:
+            check_model(key, request.model, decision.route)
+        ticket = await self._open_cache(request, context, decision, directive)
+        if ticket is not None and ticket.answer is not None:
+            return _Routed(request, decision, OPEN if key is None else Admitted(key), removed, ticket)
+        try:
+            request, stepped, admitted = await self._check_key(request, context, meta, decision, estimate)
+        except BaseException:
+            self._abandon(ticket)
+            raise
+        if stepped is not decision and self.response_cache is not None:
+            self.response_cache.abandon(ticket, "step_down")  # answered by a cheaper route: not this request's
+        decision = stepped
         route = self.table.routes.get(decision.route)
         if route is not None:
             context.prompt_caching, context.prompt_cache_ttl = route.prompt_caching, route.prompt_cache_ttl
         context.input_estimate = estimate
-        return request, decision, admitted, removed
+        return _Routed(request, decision, admitted, removed, ticket)
+
+    async def _open_cache(
+        self, request: MessagesRequest, context: RequestContext, decision: Decision, directive: Directive | None
+    ) -> CacheTicket | None:
+        if self.response_cache is None:
+            return None
+        return await self.response_cache.open(
+            request, context, decision, self.table, directive=directive, deadline=self.dispatcher.policy.deadline
+        )
 
     async def _check_key(
         self, request: MessagesRequest, context: RequestContext, meta: RequestMeta, decision: Decision, estimate: int
     ) -> tuple[MessagesRequest, Decision, Admitted]:
-        """Check the caller's key against the route (allow-lists, rate windows, budget).
+        """Check the caller's key against the route (rate windows, budget; ``_route`` checked its
+        allow-list), stepping down to the budget route when the budget says so.
 
         The request comes back with the reasoning echo targets need restored (``reasoning.py``);
         that one store read, when needed at all, runs alongside admission's calls.
         """
         key = context.key
-        if key is not None:
-            check_model(key, request.model, decision.route)
         missing = self._missing_reasoning(request, decision)
         if key is None or self.admission is None:
             request = await self._restore(request, key, missing)
@@ -303,20 +397,33 @@ class Gateway:
             return request
         return await self.reasoning.restore(request, scope_of(key), missing)
 
-    async def _dispatched(self, dispatch: Awaitable[T], decision: Decision, admitted: Admitted) -> T:
+    async def _dispatched(self, dispatch: Awaitable[T], routed: _Routed) -> T:
         """``dispatch``'s result; when it fails (or the caller's task is cancelled mid-call) the budget hold
-        is given back and an aimux error names the route it took."""
+        is given back, the response cache's lease too (its duplicates fall back at once), and an aimux error
+        names the route it took."""
         try:
             return await dispatch
         except BaseException as error:
-            self._release(admitted)
+            self._release(routed.admitted)
+            self._abandon(routed.ticket)
             if isinstance(error, AimuxError):
-                error.headers.setdefault("x-aimux-route", decision.header)
+                error.headers.setdefault("x-aimux-route", routed.decision.header)
             raise
 
     def _release(self, admitted: Admitted) -> None:
         if self.admission is not None:
             self.admission.release(admitted)
+
+    def _abandon(self, ticket: CacheTicket | None) -> None:
+        if ticket is not None and self.response_cache is not None:
+            self.response_cache.abandon(ticket)
+
+
+def _served_from_cache(routed: _Routed, ticket: CacheTicket) -> Served:
+    """A hit: the route's decision, the target that produced the stored answer, no attempts, no tokens
+    sent anywhere (so none removed)."""
+    assert ticket.target is not None
+    return Served(routed.decision, Outcome(ticket.target, []), routed.admitted, cache=ticket.status)
 
 
 def _unserved(decision: Decision) -> NotFound:

@@ -67,6 +67,9 @@ METRICS: dict[str, str] = {  # name -> CloudWatch unit, in emission order
     "CacheReadTokens": COUNT,
     "CacheWriteTokens": COUNT,
     "CostUSD": NO_UNIT,  # US dollars; CloudWatch has no currency unit, so "None"
+    # the response cache (cache/): answers served without an upstream call
+    "CacheHits": COUNT,  # 1 if answered from a stored answer; else 0
+    "DedupSaved": COUNT,  # 1 if answered with an identical in-flight request's answer (dedup); else 0
     # Spending less (prompt caching, token guards)
     "CacheSavingsUSD": NO_UNIT,  # pricing.cache_savings_usd: reads' saving less writes' premium; may be negative
     "TokensRemoved": COUNT,  # input tokens the route's token guards removed (0 when none)
@@ -135,6 +138,8 @@ def metric_values(record: RequestRecord) -> dict[str, float]:
         CacheReadTokens=record.cache_read_tokens,
         CacheWriteTokens=record.cache_write_tokens,
         CostUSD=round(record.cost_usd, 9),
+        CacheHits=int(record.cache_hit),
+        DedupSaved=int(record.dedup_saved),
         CacheSavingsUSD=round(record.cache_savings_usd, 9),
         TokensRemoved=record.tokens_removed,
     )

@@ -81,6 +81,10 @@ class RequestRecord:
     cost_usd: float = 0.0
     breaker_open_seen: bool = False
     rate_limited: bool = False
+    cache: str | None = None  # the response cache: hit | miss | stored | bypass (None: not involved)
+    cache_reason: str | None = None
+    dedup: str | None = None  # leader | waited | fallback | timeout
+    cache_saved_usd: float = 0.0  # a hit: what its answer cost when it was computed (at today's price)
     cache_savings_usd: float = 0.0  # pricing.cache_savings_usd: cache reads' saving less cache writes' premium
     tokens_removed: int = 0  # by the route's token guards
 
@@ -95,6 +99,16 @@ class RequestRecord:
     @property
     def fell_back(self) -> bool:
         return self.fallbacks > 0
+
+    @property
+    def cache_hit(self) -> bool:
+        """Answered from a stored answer that was there when the request arrived (``CacheHits``)."""
+        return self.cache == "hit" and self.dedup != "waited"
+
+    @property
+    def dedup_saved(self) -> bool:
+        """Answered with the answer of an identical request in flight when it arrived (``DedupSaved``)."""
+        return self.cache == "hit" and self.dedup == "waited"
 
 
 class RequestTimer:

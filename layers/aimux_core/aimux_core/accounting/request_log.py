@@ -149,6 +149,10 @@ def log_fields(record: RequestRecord) -> dict[str, Any]:
         "cost_usd": round(record.cost_usd, 9),
         "breaker_open_seen": record.breaker_open_seen,
         "rate_limited": record.rate_limited,
+        "cache": record.cache,
+        "cache_reason": record.cache_reason,
+        "dedup": record.dedup,
+        "cache_saved_usd": round(record.cache_saved_usd, 9),
         "cache_savings_usd": round(record.cache_savings_usd, 9),
         "tokens_removed": record.tokens_removed,
     }

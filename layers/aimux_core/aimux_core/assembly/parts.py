@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from ..accounting.counters import FleetCounters
 from ..accounting.metrics import Emission, emit_key_spend, on_breaker_transition, on_cooldown
+from ..cache.policy import CachePolicy
+from ..cache.response_cache import ResponseCache
 from ..config.secrets import SsmAccess
 from ..config.sections import OVERFLOW_REFUSE
 from ..gateway import Gateway
@@ -149,9 +151,10 @@ def build_gateway(
 ) -> Gateway:
     """The gateway for ``config``: ``ConfigError`` when a provider cannot start (missing key...).
 
-    Breakers, health, provider caps, rate windows, spend, the thinking-signing key and the reasoning
-    kept for ``echo`` providers (only when one is configured) share one store: ``store``, else
-    ``build_store(settings)``: the DynamoDB table named by ``AIMUX_TABLE``, else process memory.
+    Breakers, health, provider caps, rate windows, spend, the thinking-signing key, the reasoning
+    kept for ``echo`` providers (only when one is configured) and the response cache share one store:
+    ``store``, else ``build_store(settings)``: the DynamoDB table named by ``AIMUX_TABLE``, else process
+    memory.
     """
     install_log_redaction()  # provider keys are learned as they are read, just below
     use_backend(settings.upstream_transport)
@@ -186,6 +189,20 @@ def build_gateway(
         reasoning=reasoning,
         counters=counters,
         config=config,
+        response_cache=build_response_cache(config, store, clock),
+    )
+
+
+def build_response_cache(config: AimuxConfig, store: Store, clock: Clock) -> ResponseCache:
+    """The response cache and dedup of ``config.response_cache`` over the gateway's store (always built: a
+    request may opt in with ``x-aimux-cache: use`` where nothing is configured)."""
+    section = config.response_cache
+    return ResponseCache(
+        store,
+        clock,
+        CachePolicy(section),
+        lease_seconds=section.lease_seconds,
+        max_wait_seconds=section.max_wait_seconds,
     )
 
 

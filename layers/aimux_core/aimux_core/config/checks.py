@@ -14,6 +14,7 @@ from typing import Protocol
 
 from .errors import Problem
 from .provider import ProviderConfig
+from .response_cache import ResponseCacheConfig
 from .routes import SCENARIOS, ModelConfig, ResolvedTarget, RouteConfig, Strategy
 from .sections import OVERFLOW_REFUSE
 
@@ -32,12 +33,15 @@ class AimuxConfig(Protocol):
     def aliases(self) -> Mapping[str, str]: ...
     @property
     def budget_route(self) -> str | None: ...
+    @property
+    def response_cache(self) -> ResponseCacheConfig: ...
     def resolve_target(self, ref: str) -> ResolvedTarget | None: ...
     def strategy_for(self, route: str) -> Strategy: ...
 
 
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_KEY_ID = re.compile(r"^key_[0-9a-f]{12}$")  # the format of keys/record.py new_key_id
 
 
 def reference_problems(config: AimuxConfig) -> list[Problem]:
@@ -47,6 +51,7 @@ def reference_problems(config: AimuxConfig) -> list[Problem]:
         *_routes(config),
         *_aliases(config),
         *_budget(config, ("budget_route",), config.budget_route),
+        *_response_cache(config),
         *_least_connections(config),
     ]
 
@@ -171,6 +176,23 @@ def _aliases(config: AimuxConfig) -> list[Problem]:
         elif not is_route and not is_model:
             hint = _did_you_mean(target, [*routes, *config.models])
             problems.append(Problem(at, f"unknown route or model {target!r}{hint}"))
+    return problems
+
+
+def _response_cache(config: AimuxConfig) -> list[Problem]:
+    """``response_cache`` rules must name a route (or scenario) and key ids."""
+    section = config.response_cache
+    routes = set(config.routes) | set(SCENARIOS)
+    problems = [
+        Problem(("response_cache", "routes", name), f"unknown route {name!r}{_did_you_mean(name, routes)}")
+        for name in section.routes
+        if name not in routes
+    ]
+    problems += [
+        Problem(("response_cache", "keys", name), "not a key id (key_ followed by 12 hex digits)")
+        for name in section.keys
+        if not _KEY_ID.match(name)
+    ]
     return problems
 
 

@@ -15,6 +15,7 @@ from pydantic import Field, PositiveInt, PrivateAttr, model_validator
 from .checks import reference_problems
 from .errors import ConfigProblems
 from .provider import INLINE_KEY_MESSAGE, ProviderConfig
+from .response_cache import ResponseCacheConfig
 from .routes import SCENARIOS, Capability, ModelConfig, NonEmpty, ResolvedTarget, RouteConfig, Strategy
 from .sections import (
     BreakerConfig,
@@ -82,6 +83,8 @@ class AimuxConfig(Section):
     """How long a target rests after a rate limit, an overload or a refused key."""
     budget_route: str | None = None
     """Route to step down to when a key's budget runs low (used by budget enforcement, when enabled)."""
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    """The exact-match response cache and in-flight dedup (off unless configured or asked per request)."""
 
     _source: str = PrivateAttr(default="config")
 

@@ -61,6 +61,7 @@ from ..wire.anthropic import (
     Usage,
 )
 from ..wire.sse import SSEParser
+from .anthropic_relay import relayed_stream
 from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
 from .base import UpstreamCall
 from .betas import forwarded_betas, strip_unforwarded_fields
@@ -260,6 +261,12 @@ class AnthropicProvider(HttpAdapter):
         return f"{self.base_url}/v1/messages/count_tokens"
 
     @cached_property
+    def _relays_frames(self) -> bool:
+        """First-party Anthropic without aimux signatures: its stream needs no normalisation after the
+        first content, so an Anthropic client may get its frames as they came (``anthropic_relay.py``)."""
+        return is_first_party(self.preset) and not self._sign_thinking
+
+    @cached_property
     def _sign_thinking(self) -> bool:
         """Echo reasoning: aimux signs the upstream's thinking in answers and verifies it in history."""
         return self.preset.reasoning == "echo"
@@ -316,6 +323,12 @@ class AnthropicProvider(HttpAdapter):
         parser = SSEParser()
         # aclosing: closing this generator early (client gone) closes the upstream response now.
         async with aclosing(self._transport.stream(self._messages_url, headers, body)) as chunks:
+            if call.context.raw_frames and self._relays_frames:  # anthropic_relay.py: bytes after first content
+                hides_thinking = call.request.thinking is None or call.request.thinking.type == "disabled"
+                async for event in relayed_stream(chunks, normaliser, hides_thinking=hides_thinking):
+                    yield event
+                await _drain(chunks)
+                return
             async for chunk in chunks:
                 for sse in parser.feed(chunk):
                     for event in normaliser.feed_sse(sse):

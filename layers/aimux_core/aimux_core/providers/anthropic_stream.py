@@ -234,10 +234,22 @@ class StreamNormaliser(StreamTranslator[StreamEvent, StreamEvent]):
     def finish(self) -> list[StreamEvent]:
         """End of the upstream body: anything short of ``message_stop`` is a truncated answer."""
         if not self.done:
-            raise UpstreamError(
-                f"upstream {self.provider}: stream ended before message_stop", provider=self.provider, status=500
-            )
+            raise truncated_stream(self.provider)
         return []
+
+    @property
+    def content_started(self) -> bool:
+        """Whether a content block has been emitted (the dispatcher commits to this upstream there)."""
+        return self._next_index > 0
+
+    @property
+    def output_tokens(self) -> int:
+        """``message_start``'s output count: what a ``message_delta`` without usage reports."""
+        return self._output_tokens
+
+    @property
+    def has_tool_use(self) -> bool:
+        return self._has_tool_use
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -300,12 +312,7 @@ class StreamNormaliser(StreamTranslator[StreamEvent, StreamEvent]):
     def _message_delta(self, event: MessageDeltaEvent) -> list[StreamEvent]:
         self._require_started("message_delta")
         out = self._close(cut=event.delta.stop_reason == "max_tokens") if self._open is not None else []
-        if event.delta.stop_reason is None:
-            event.delta.stop_reason = self._default_stop_reason()
-        if event.usage is None:
-            event.usage = MessageDeltaUsage(output_tokens=self._output_tokens)
-        elif "output_tokens" not in event.usage.model_fields_set:
-            event.usage.output_tokens = self._output_tokens
+        complete_message_delta(event, self._output_tokens, has_tool_use=self._has_tool_use)
         self._saw_message_delta = True
         out.append(event)
         return out
@@ -314,12 +321,7 @@ class StreamNormaliser(StreamTranslator[StreamEvent, StreamEvent]):
         self._require_started("message_stop")
         out = self._close() if self._open is not None else []
         if not self._saw_message_delta:
-            out.append(
-                MessageDeltaEvent(
-                    delta=MessageDeltaBody(stop_reason=self._default_stop_reason(), stop_sequence=None),
-                    usage=MessageDeltaUsage(output_tokens=self._output_tokens),
-                )
-            )
+            out.append(missing_message_delta(self._output_tokens, has_tool_use=self._has_tool_use))
         self.done = True
         out.append(event)
         return out
@@ -346,16 +348,40 @@ class StreamNormaliser(StreamTranslator[StreamEvent, StreamEvent]):
         self._open = None
         return out
 
-    def _default_stop_reason(self) -> str:
-        """For upstreams that leave ``stop_reason`` out: what the content implies."""
-        return "tool_use" if self._has_tool_use else "end_turn"
-
     def _require_started(self, what: str) -> None:
         if not self._started:
             raise self._protocol(f"{what} before message_start")
 
     def _protocol(self, what: str) -> UpstreamError:
         return malformed_answer(self.provider, f"broke the stream grammar: {what}")
+
+
+def default_stop_reason(*, has_tool_use: bool) -> str:
+    """For upstreams that leave ``stop_reason`` out: what the content implies."""
+    return "tool_use" if has_tool_use else "end_turn"
+
+
+def complete_message_delta(event: MessageDeltaEvent, output_tokens: int, *, has_tool_use: bool) -> None:
+    """Fill what a ``message_delta`` left out: the implied ``stop_reason``, ``message_start``'s output count."""
+    if event.delta.stop_reason is None:
+        event.delta.stop_reason = default_stop_reason(has_tool_use=has_tool_use)
+    if event.usage is None:
+        event.usage = MessageDeltaUsage(output_tokens=output_tokens)
+    elif "output_tokens" not in event.usage.model_fields_set:
+        event.usage.output_tokens = output_tokens
+
+
+def missing_message_delta(output_tokens: int, *, has_tool_use: bool) -> MessageDeltaEvent:
+    """The ``message_delta`` synthesised before a ``message_stop`` that came without one."""
+    return MessageDeltaEvent(
+        delta=MessageDeltaBody(stop_reason=default_stop_reason(has_tool_use=has_tool_use), stop_sequence=None),
+        usage=MessageDeltaUsage(output_tokens=output_tokens),
+    )
+
+
+def truncated_stream(provider: str) -> UpstreamError:
+    """A body that ended before ``message_stop``: a truncated answer never ends cleanly."""
+    return UpstreamError(f"upstream {provider}: stream ended before message_stop", provider=provider, status=500)
 
 
 def _is_object(raw: str) -> bool:

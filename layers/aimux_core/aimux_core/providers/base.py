@@ -45,6 +45,9 @@ class RequestContext:
     prompt_caching: PromptCaching | None = None
     prompt_cache_ttl: CacheTtl | None = None
     input_estimate: int | None = None  # the gateway's input-token estimate of the routed request
+    # The surface writes ``wire.raw_frames.RawFrames`` as they are (an Anthropic client that gets every
+    # event the upstream sends): a same-dialect adapter may then relay frames instead of events.
+    raw_frames: bool = False
 
 
 @dataclass(slots=True)

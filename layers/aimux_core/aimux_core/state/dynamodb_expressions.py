@@ -3,7 +3,7 @@
 No I/O and no boto3 here (requests are built as plain dicts in DynamoDB's low-level JSON shape), so
 the mapping can be read and unit-tested on its own; ``dynamodb.py`` sends what these functions build.
 
-Attribute values: ``str`` S, ``bool`` BOOL, ``None`` NULL, ``list`` L, ``dict`` M, numbers N. A number
+Attribute values: ``str`` S, ``bytes`` B, ``bool`` BOOL, ``None`` NULL, ``list`` L, ``dict`` M, numbers N. A number
 goes out as its shortest round-tripping text (``0.1`` is sent as ``"0.1"``, i.e. ``Decimal(str(x))``)
 and comes back as ``int`` when integral, else ``float``. Arithmetic that must be exact (a limit's
 headroom, refusal analysis) is done on ``Decimal`` with DynamoDB's 38 significant digits.
@@ -49,6 +49,8 @@ def encode_value(value: Any) -> AttributeValue:
         return {"BOOL": value}
     if isinstance(value, str):
         return {"S": value}
+    if isinstance(value, bytes):
+        return {"B": value}
     if isinstance(value, int | float | Decimal):
         return {"N": number_text(value)}
     if isinstance(value, list):
@@ -70,6 +72,8 @@ def decode_value(attribute: AttributeValue) -> Any:
         return raw
     if kind == "N":
         return decode_number(raw)
+    if kind == "B":
+        return bytes(raw)
     if kind == "BOOL":
         return bool(raw)
     if kind == "NULL":

@@ -11,9 +11,9 @@ Contract of a ``Store`` (``tests/state/test_state_store_contract.py`` checks it 
 Items
   - An item is addressed by ``(pk, sk)``, two non-empty strings, and is a dict of attributes. Attribute
     values are JSON-like: ``str``, ``int``, ``float`` (finite), ``bool``, ``None``, ``list`` and ``dict``
-    with string keys, nested freely. Numbers read back as ``int`` when integral, else ``float``
-    (DynamoDB keeps one number type). Every item a store returns includes ``pk``, ``sk`` and ``version``
-    and is the caller's own copy.
+    with string keys, nested freely, plus ``bytes`` (DynamoDB's binary type, for compressed payloads).
+    Numbers read back as ``int`` when integral, else ``float`` (DynamoDB keeps one number type). Every
+    item a store returns includes ``pk``, ``sk`` and ``version`` and is the caller's own copy.
   - Reserved attributes: ``pk``, ``sk`` and ``version`` are written by the store (values under those
     names in a caller's item are ignored); ``expires_at`` (epoch seconds) is the item's expiry, and an
     ``expires_at`` of None in a put means "no expiry" (the attribute is not stored).

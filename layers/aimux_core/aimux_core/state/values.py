@@ -54,8 +54,8 @@ def normalize_number(value: int | float) -> int | float:
 
 
 def clean_value(value: Any) -> Any:
-    """A validated, normalised deep copy of one attribute value."""
-    if value is None or isinstance(value, str | bool):
+    """A validated, normalised deep copy of one attribute value (``bytes`` is DynamoDB's binary type)."""
+    if value is None or isinstance(value, str | bool | bytes):
         return value
     if isinstance(value, int | float):
         return normalize_number(value)

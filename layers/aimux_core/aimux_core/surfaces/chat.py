@@ -25,7 +25,7 @@ from ..wire.openai import ChatCompletionRequest
 from ..wire.sse import OPENAI_DONE, openai_frame
 from .error_answers import openai_error_response
 from .exchange import Exchange, serve
-from .http import gateway_of, parse_body, read_body, request_context, routing_meta
+from .http import cache_directive, gateway_of, parse_body, read_body, request_context, routing_meta
 from .jobs_http import ASYNC_HEADER, accept_async
 
 
@@ -39,6 +39,7 @@ async def _create_chat_completion(exchange: Exchange) -> Response:
     body = await read_body(request)
     parsed = parse_body(ChatCompletionRequest, body, "openai")
     exchange.client_model = parsed.model
+    directive = cache_directive(request)
     gateway = gateway_of(request)
     call = await prepare_chat(parsed, gateway.limits_for(parsed.model).max_output)
     canonical = call.canonical
@@ -51,7 +52,7 @@ async def _create_chat_completion(exchange: Exchange) -> Response:
     meta = routing_meta(request, canonical, backend=call.backend)
     created = int(time.time())
     if canonical.wants_stream:
-        opened = await gateway.open_stream(canonical, context, meta)
+        opened = await gateway.open_stream(canonical, context, meta, cache_directive=directive)
         encoder = ChatChunkEncoder(
             model=parsed.model,
             created=created,
@@ -60,7 +61,7 @@ async def _create_chat_completion(exchange: Exchange) -> Response:
             tool_names=call.tool_names,
         )
         return exchange.stream(gateway, opened.served, opened.events, _ChatFrames(encoder))
-    message, served = await gateway.create(canonical, context, meta)
+    message, served = await gateway.create(canonical, context, meta, cache_directive=directive)
     return exchange.answer(gateway, served, message.usage, call.completion(message, created))
 
 

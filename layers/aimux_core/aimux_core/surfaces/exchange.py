@@ -31,6 +31,7 @@ from ..accounting.record import RequestRecord, RequestTimer, StreamTally, Surfac
 from ..accounting.request_log import lambda_ids
 from ..errors import AimuxError
 from ..wire.anthropic import EventStream, StreamEvent, Usage
+from .coalesce import coalesced
 from .http import (
     SSE_HEADERS,
     SSE_MEDIA_TYPE,
@@ -203,12 +204,13 @@ class Exchange:
     def stream(self, gateway: Gateway, served: Served, events: EventStream, encoder: StreamEncoder) -> Response:
         """The SSE answer of ``events`` in ``encoder``'s dialect; settled and published when it ends.
 
-        Its cost is known only at the end, so it has no cost header.
+        Its cost is known only at the end, so it has no cost header. Frames ready together leave in one
+        send (``coalesce.py``).
         """
         headers = {**SSE_HEADERS, **served_headers(self.request_id, served), **self._ratelimit_headers(served)}
         tally = StreamTally(self.timer)
         body = self._encode(events, encoder, tally, lambda: self._stream_finished(gateway, served, tally))
-        return StreamingResponse(body, media_type=SSE_MEDIA_TYPE, headers=headers)
+        return StreamingResponse(coalesced(body), media_type=SSE_MEDIA_TYPE, headers=headers)
 
     def failed(self, error: AimuxError) -> None:
         """Publish the record of an error answer; a refusal by aimux's own limits gets the window headers."""

@@ -15,6 +15,8 @@ from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..cache.policy import HEADER as CACHE_HEADER
+from ..cache.policy import Directive, parse_directive
 from ..errors import InternalError, RequestTooLarge, UnsupportedMediaType
 from ..gateway import Gateway, Served
 from ..providers.base import RequestContext
@@ -155,6 +157,11 @@ def request_context(request: Request, request_id: str) -> RequestContext:
         betas=betas,
         session_id=headers.get("x-claude-code-session-id"),
     )
+
+
+def cache_directive(request: Request) -> Directive | None:
+    """The client's ``x-aimux-cache`` (``use``, ``off``, ``refresh``), or a 400 naming the header."""
+    return parse_directive(request.headers.get(CACHE_HEADER))
 
 
 def json_response(

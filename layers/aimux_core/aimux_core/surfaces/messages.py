@@ -18,10 +18,12 @@ from ..errors import AimuxError
 from ..translate.client_thinking import hide_thinking, thinking_enabled, without_thinking
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
+from ..wire.raw_frames import RawFrames
 from ..wire.sse import anthropic_frame
 from .error_answers import anthropic_error_response
 from .exchange import Exchange, authenticate, serve
 from .http import (
+    cache_directive,
     gateway_of,
     json_response,
     new_request_id,
@@ -44,6 +46,7 @@ async def _create_message(exchange: Exchange) -> Response:
     body = await read_body(request)
     parsed = parse_body(MessagesRequest, body, "dotted")
     exchange.client_model = parsed.model
+    directive = cache_directive(request)
     context = request_context(request, exchange.request_id)
     check_request(parsed, context.anthropic_version)
     exchange.check_model(parsed.model)
@@ -53,10 +56,13 @@ async def _create_message(exchange: Exchange) -> Response:
     gateway = gateway_of(request)
     meta = routing_meta(request, parsed)
     if parsed.wants_stream:
-        opened = await gateway.open_stream(parsed, context, meta)
+        # The adapter may relay frames (_AnthropicFrames writes RawFrames unchanged); with thinking not
+        # asked for, it stops relaying at a thinking block, so hide_thinking still sees those as events.
+        context.raw_frames = True
+        opened = await gateway.open_stream(parsed, context, meta, cache_directive=directive)
         events = opened.events if thinking_enabled(parsed) else hide_thinking(opened.events)
         return exchange.stream(gateway, opened.served, events, _AnthropicFrames())
-    message, served = await gateway.create(parsed, context, meta)
+    message, served = await gateway.create(parsed, context, meta, cache_directive=directive)
     if not thinking_enabled(parsed):
         message = without_thinking(message)
     return exchange.answer(gateway, served, message.usage, message.dump_json())
@@ -84,6 +90,8 @@ class _AnthropicFrames:
     ``message_stop``."""
 
     def frames(self, event: StreamEvent) -> Iterable[bytes]:
+        if isinstance(event, RawFrames):  # relayed upstream frames, already Anthropic SSE
+            return (event.frames,)
         return (anthropic_frame(event.type, event.dump_json()),)
 
     def closing(self) -> Iterable[bytes]:

@@ -57,11 +57,17 @@ def record_served(
     ``cost_usd`` defaults to the serving target's catalog price applied by ``pricing.cost_usd`` (0 when
     unpriced); pass it when the caller already computed it (e.g. for spend accounting).
     ``ids`` is ``request_log.lambda_ids(scope)``: (Lambda request id, API Gateway/URL request id).
+    A response-cache hit (``served.cache``) consumed no tokens and costs nothing: its tokens are recorded
+    as 0, and what its answer cost when it was computed as ``cache_saved_usd``.
     """
     decision, outcome = served.decision, served.outcome
     counts = tokens if tokens is not None else tokens_of(usage)
     entry = outcome.target.entry
     price = entry.price if entry is not None else None
+    cache = served.cache
+    saved = 0.0
+    if cache is not None and cache.hit:
+        saved, counts, cost_usd = price_tokens(counts, price), TokenCounts(), 0.0
     if cost_usd is None:
         cost_usd = price_tokens(counts, price)
     attempts = len(outcome.attempts)
@@ -91,6 +97,10 @@ def record_served(
         cache_write_tokens=counts.cache_write,
         cost_usd=max(0.0, float(cost_usd)),
         breaker_open_seen=saw_open_circuit(decision),
+        cache=cache.state if cache is not None else None,
+        cache_reason=cache.reason if cache is not None else None,
+        dedup=cache.dedup if cache is not None else None,
+        cache_saved_usd=saved,
         cache_savings_usd=cache_savings(counts, price),
         tokens_removed=served.tokens_removed,
     )

@@ -2,8 +2,10 @@
 
 A pure reducer (``MessageAccumulator.feed`` per event, ``message()`` at the end), so a provider
 that only streams can still answer a non-streaming request, and tests can check that a stream
-and its non-streaming twin agree. Tool input arrives as ``input_json_delta`` fragments and is
-parsed once at ``content_block_stop``; an empty accumulation means ``{}``.
+and its non-streaming twin agree. Tool input (``tool_use``, and any block that opens with an object
+``input``, such as ``server_tool_use``) arrives as ``input_json_delta`` fragments and is parsed once at
+``content_block_stop``; an empty accumulation means ``{}``. ``citations_delta`` appends to the text
+block's ``citations``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from .anthropic import (
     TextDelta,
     ThinkingBlock,
     ThinkingDelta,
-    ToolUseBlock,
     Usage,
 )
 
@@ -57,7 +58,7 @@ class MessageAccumulator:
             if event.index != len(self._blocks):
                 raise StreamProtocolError(f"content_block_start index {event.index} out of order")
             self._blocks.append(event.content_block.model_copy(deep=True))
-            if isinstance(event.content_block, ToolUseBlock):
+            if isinstance(getattr(event.content_block, "input", None), dict):  # tool_use, server_tool_use...
                 self._json[event.index] = []
         elif isinstance(event, ContentBlockDeltaEvent):
             self._apply_delta(event)
@@ -99,19 +100,22 @@ class MessageAccumulator:
             block.thinking += delta.thinking
         elif isinstance(delta, SignatureDelta) and isinstance(block, ThinkingBlock):
             block.signature = delta.signature
-        # Unknown deltas (citations_delta and future kinds) do not change the folded text.
+        elif delta.type == "citations_delta" and isinstance(block, TextBlock):
+            citation = getattr(delta, "citation", None)
+            if isinstance(citation, dict):
+                block.citations = [*(block.citations or []), citation]
+        # Other unknown deltas (future kinds) do not change the folded message.
 
     def _close(self, index: int) -> None:
         parts = self._json.pop(index, None)
         if parts is None:
             return
         block = self._blocks[index]
-        assert isinstance(block, ToolUseBlock)
         raw = "".join(parts)
         parsed: Any = json.loads(raw) if raw.strip() else {}
         if not isinstance(parsed, dict):
             raise StreamProtocolError("tool input is not a JSON object")
-        block.input = parsed
+        block.input = parsed  # type: ignore[union-attr]  # a ToolUseBlock, or an Other* block's extra field
 
 
 def accumulate(events: list[StreamEvent]) -> Message:
