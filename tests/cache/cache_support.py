@@ -22,6 +22,8 @@ import openai
 from aimux_core.assembly import build_gateway
 from aimux_core.config.validate import validate_config
 from aimux_core.keys import KeyRing, create_key
+from aimux_core.limits.project import read_project
+from aimux_core.projects.admin import create_project
 from aimux_core.settings import Settings
 from aimux_core.state import MemoryStore
 from aimux_core.surfaces.app import create_messages_app
@@ -55,8 +57,12 @@ class CachedGateway:
     taps: list[WireTap] = field(default_factory=list)
 
     def key(self, **fields: Any) -> str:
-        """A new key's plaintext (created in the gateway's store before it serves a request with it)."""
+        """A new key's plaintext (created in the gateway's store before it serves a request with it); its
+        ``project``, when named, is created first if it does not exist yet (a key may only name a project that does)."""
         assert self.keys is not None, "serve with auth=True to use keys"
+        project = fields.get("project")
+        if project is not None and asyncio.run(read_project(self.keys.store, project)) is None:
+            asyncio.run(create_project(self.keys, project))
         plaintext, _ = asyncio.run(create_key(self.keys, name=f"k{len(self.taps)}", **fields))
         return plaintext
 
