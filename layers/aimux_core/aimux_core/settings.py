@@ -18,22 +18,17 @@ conversions.
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from . import settings_parsers as parsers
+from .settings_parsers import IPNetwork
+
 AuthMode = Literal["on", "off"]
 StateFailure = Literal["open", "closed"]
 UpstreamTransport = Literal["aiohttp", "httpx"]
-MIN_ADMIN_TOKEN_CHARS = 16
-_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})  # Powertools' strtobool words too
-_FALSE = frozenset({"0", "false", "no", "off", "n", "f"})
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -44,145 +39,12 @@ class SettingsError(ValueError):
         self.problems = problems
 
 
-# --------------------------------------------------------------------------- parsers (raw text -> value)
-
-
-def _text(raw: str) -> str:
-    return raw
-
-
-def _flag(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"must be 1 or 0, got {raw!r}")
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        lowered = raw.lower()
-        if lowered not in allowed:
-            raise ValueError(f"must be {' or '.join(repr(a) for a in allowed)}, got {raw!r}")
-        return lowered
-
-    return parse
-
-
-def _number(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"must be a number, got {raw!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"must be a finite number, got {raw!r}")
-    return value
-
-
-def _between(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = _number(raw)
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}, got {raw!r}")
-        return value
-
-    return parse
-
-
-def _positive_seconds(raw: str) -> float:
-    try:
-        value = _number(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ValueError(f"must be a positive number of seconds, got {raw!r}")
-    return value
-
-
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise ValueError(f"must be a whole number from {low} to {high}, got {raw!r}")
-        return int(raw)
-
-    return parse
-
-
-def _megabytes(raw: str) -> int:
-    value = _number(raw)
-    if not 0 < value <= 1024:
-        raise ValueError(f"must be a number of megabytes above 0 and at most 1024, got {raw!r}")
-    return int(value * 1024 * 1024)
-
-
-def _log_level(raw: str) -> str:
-    level = raw.upper()
-    if level not in _LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
-    return level
-
-
-def _admin_token(raw: str) -> str:
-    if len(raw) < MIN_ADMIN_TOKEN_CHARS or not raw.isascii() or not raw.isprintable():
-        raise ValueError(
-            f"must be at least {MIN_ADMIN_TOKEN_CHARS} printable ASCII characters "
-            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
-        )
-    return raw
-
-
-def _networks(raw: str) -> tuple[IPNetwork, ...]:
-    networks = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise ValueError(f"{part!r} is not an IP address or CIDR network") from None
-    return tuple(networks)
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    """Comma-separated origins, each as browsers send ``Origin`` (``scheme://host[:port]``, lower-case, no
-    default port; a trailing ``/`` is forgiven), or ``*`` for any origin, which must be written out."""
-    entries = [part.strip() for part in raw.split(",") if part.strip()]
-    return ("*",) if "*" in entries else tuple(dict.fromkeys(_origin(entry) for entry in entries))
-
-
-def _origin(entry: str) -> str:
-    parts = urlsplit(entry)
-    bad_path = parts.path not in ("", "/") or parts.query or parts.fragment
-    if parts.scheme not in ("http", "https") or not parts.hostname or bad_path:
-        raise ValueError(
-            f"{entry!r} is not an origin; write scheme://host[:port], e.g. https://app.example.com, or * for any origin"
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{entry!r} has an invalid port") from None
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    default_port = {"http": 80, "https": 443}[parts.scheme]
-    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
-
-
-def _delays(raw: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in raw.split(","))
-    except ValueError:
-        raise ValueError(f"must be comma-separated seconds, got {raw!r}") from None
-    if not values or any(not 0 <= value <= 900 for value in values):
-        raise ValueError("each delay must be 0 to 900 seconds (SQS's longest delay)")
-    return values
-
-
 WEBHOOK_BACKOFF = (5.0, 30.0, 120.0, 600.0, 900.0, 900.0, 900.0, 900.0)
 """Seconds between webhook deliveries (``AIMUX_WEBHOOK_BACKOFF``); SQS delays stop at 900 s."""
 
 
 def _var(
-    env: str | tuple[str, ...], default: Any, doc: str, parse: Callable[[str], Any] = _text, *,
+    env: str | tuple[str, ...], default: Any, doc: str, parse: Callable[[str], Any] = parsers.text, *,
     shown: str | None = None, secret: bool = False,
 ) -> Any:  # fmt: skip
     """A ``Settings`` field read from ``env`` (the first of several names that is set wins).
@@ -202,29 +64,29 @@ class Settings:
     # Serving
     host: str = _var("AIMUX_HOST", "127.0.0.1", "bind address of `aimux serve`")
     port: int = _var(
-        "AIMUX_PORT", 8080, "port of `aimux serve` (and of `aimux keys` without `--url`)", _whole(1, 65535)
+        "AIMUX_PORT", 8080, "port of `aimux serve` (and of `aimux keys` without `--url`)", parsers.whole(1, 65535)
     )
     max_request_bytes: int = _var(
         "AIMUX_MAX_REQUEST_MB",
         10 * 1024 * 1024,
         "larger request bodies get 413 `request_too_large`",
-        _megabytes,
+        parsers.megabytes,
         shown="`10`",
     )
-    log_level: str = _var("AIMUX_LOG_LEVEL", "INFO", "log level", _log_level)
+    log_level: str = _var("AIMUX_LOG_LEVEL", "INFO", "log level", parsers.log_level)
     gc: str = _var(
         "AIMUX_GC",
         "tuned",
         "`default` keeps Python's garbage-collector settings (aimux freezes start-up objects and collects "
         "young ones less often: ~10 % less CPU per request under load)",
-        _choice("tuned", "default"),
+        parsers.choice("tuned", "default"),
     )
     cors_origins: tuple[str, ...] = _var(
         "AIMUX_CORS_ORIGINS",
         (),
         "comma-separated origins whose pages may call the client API (`*`: any); preflights answered "
         "([CORS](#cors-browser-clients))",
-        _origins,
+        parsers.origins,
     )
     # Configuration and routing
     config_path: str | None = _var(
@@ -242,27 +104,27 @@ class Settings:
         "AIMUX_DEADLINE_SECONDS",
         None,
         "caps the configuration's `retry.deadline` (behind API Gateway's 30 s)",
-        _positive_seconds,
+        parsers.positive_seconds,
     )
     upstream_transport: UpstreamTransport = _var(
         "AIMUX_UPSTREAM_TRANSPORT",
         "aiohttp",
         "`httpx` moves upstream bytes with httpx's own transport",
-        _choice("aiohttp", "httpx"),
+        parsers.choice("aiohttp", "httpx"),
     )
     # Keys and shared state
     auth: AuthMode | None = _var(
         "AIMUX_AUTH",
         None,
         "require an aimux API key on client requests",
-        _choice("on", "off"),
+        parsers.choice("on", "off"),
         shown="`off` locally (no keys), `on` on Lambda",
     )
     key_cache_seconds: float = _var(
         "AIMUX_KEY_CACHE_SECONDS",
         30.0,
         "how long a process trusts a key lookup (the revocation delay)",
-        _between(0, 3600),
+        parsers.between(0, 3600),
         shown="`30`",
     )
     table: str | None = _var("AIMUX_TABLE", None, "DynamoDB table for shared state and keys (unset: in memory)")
@@ -275,13 +137,13 @@ class Settings:
         "AIMUX_STATE_FAILURE",
         "open",
         "state store unreachable: `open` serves and counts the miss, `closed` answers 529/503",
-        _choice("open", "closed"),
+        parsers.choice("open", "closed"),
     )
     finish_writes_in_request: bool | None = _var(
         "AIMUX_FINISH_WRITES_IN_REQUEST",
         None,
         "a response ends only after its state writes (`surfaces/invocation.py`)",
-        _flag,
+        parsers.flag,
         shown="`1` on Lambda, else `0`",
     )
     signing_key: str | None = _var(
@@ -304,46 +166,51 @@ class Settings:
     )
     s3_endpoint: str | None = _var(("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), None, "S3 endpoint (moto)")
     data_dir: str = _var("AIMUX_DATA_DIR", ".aimux", "local folder of batch inputs and results and job bodies")
-    batch_chunk: int = _var("AIMUX_BATCH_CHUNK", 8, "batch requests per queue message", _whole(1, 100))
+    batch_chunk: int = _var("AIMUX_BATCH_CHUNK", 8, "batch requests per queue message", parsers.whole(1, 100))
     batch_concurrency: int = _var(
-        "AIMUX_BATCH_CONCURRENCY", 4, "requests of one queue message served at once", _whole(1, 64)
+        "AIMUX_BATCH_CONCURRENCY", 4, "requests of one queue message served at once", parsers.whole(1, 64)
     )
     batch_max_requests: int = _var(
-        "AIMUX_BATCH_MAX_REQUESTS", 100_000, "requests per batch (more: 400)", _whole(1, 1_000_000)
+        "AIMUX_BATCH_MAX_REQUESTS", 100_000, "requests per batch (more: 400)", parsers.whole(1, 1_000_000)
     )
     job_lease_seconds: float = _var(
         "AIMUX_JOB_LEASE_SECONDS",
         900.0,
         "how long a worker owns a request it started; then another may take it over (a worker that died)",
-        _between(1, 43_200),
+        parsers.between(1, 43_200),
         shown="`900`",
     )
     batch_poll_seconds: float = _var(
         "AIMUX_BATCH_POLL_SECONDS",
         30.0,
         "how often `aimux serve` polls native batches and stalled work (deployed: the schedule, every minute)",
-        _between(1, 86_400),
+        parsers.between(1, 86_400),
         shown="`30`",
     )
-    local_workers: int = _var("AIMUX_LOCAL_WORKERS", 4, "queue messages `aimux serve` handles at once", _whole(1, 256))
+    local_workers: int = _var(
+        "AIMUX_LOCAL_WORKERS", 4, "queue messages `aimux serve` handles at once", parsers.whole(1, 256)
+    )
     async_webhook_url: str | None = _var(
         "AIMUX_ASYNC_WEBHOOK_URL", None, "the webhook of `x-aimux-async: 1` (unset: poll `GET /v1/jobs/{id}`)"
     )
     webhook_attempts: int = _var(
-        "AIMUX_WEBHOOK_ATTEMPTS", 6, "deliveries before a webhook result is parked as a dead letter", _whole(1, 20)
+        "AIMUX_WEBHOOK_ATTEMPTS",
+        6,
+        "deliveries before a webhook result is parked as a dead letter",
+        parsers.whole(1, 20),
     )
     webhook_backoff: tuple[float, ...] = _var(
         "AIMUX_WEBHOOK_BACKOFF",
         WEBHOOK_BACKOFF,
         "seconds between webhook deliveries, comma-separated",
-        _delays,
+        parsers.delays,
         shown="`5,30,120,600,900,...`",
     )
     native_batches: bool = _var(
         "AIMUX_NATIVE_BATCHES",
         True,
         "`0`: never send a batch to a provider's batch API (run every request here, at the live price)",
-        _flag,
+        parsers.flag,
         shown="`1`",
     )
     # Admin routes
@@ -351,14 +218,14 @@ class Settings:
         "AIMUX_ADMIN_TOKEN",
         None,
         "when set (16+ characters), every `/admin` caller must send it, loopback included ([Security](#admin-routes))",
-        _admin_token,
+        parsers.admin_token,
         secret=True,
     )
     admin_allow_remote: bool = _var(
         "AIMUX_ADMIN_ALLOW_REMOTE",
         False,
         "`1` lets non-loopback callers reach `/admin` (with the token; needs `AIMUX_ADMIN_TOKEN`)",
-        _flag,
+        parsers.flag,
         shown="`0`",
     )
     trusted_proxies: tuple[IPNetwork, ...] = _var(
@@ -366,21 +233,21 @@ class Settings:
         (),
         "comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For`/`Forwarded` name the real "
         "`/admin` caller",
-        _networks,
+        parsers.networks,
     )
     # Usage records and the operator's commands
     usage_retention_days: int = _var(
         "AIMUX_USAGE_RETENTION_DAYS",
         400,
         "days the daily usage rows of `/admin/usage` are kept (DynamoDB TTL)",
-        _whole(1, 3660),
+        parsers.whole(1, 3660),
         shown="`400`",
     )
     usage_max_range_days: int = _var(
         "AIMUX_USAGE_MAX_RANGE_DAYS",
         92,
         "the longest `from`..`to` range `GET /admin/usage` answers (400 beyond)",
-        _whole(1, 3660),
+        parsers.whole(1, 3660),
         shown="`92`",
     )
     client_key: str | None = _var(
@@ -394,7 +261,7 @@ class Settings:
         "AIMUX_EMF",
         None,
         "print CloudWatch EMF metrics to stdout",
-        _flag,
+        parsers.flag,
         shown="off locally, on in Lambda",
     )
     service_name: str = _var("POWERTOOLS_SERVICE_NAME", "aimux", "the `service` dimension of every metric")
@@ -402,14 +269,14 @@ class Settings:
         "POWERTOOLS_METRICS_DISABLED",
         None,
         "`true` turns EMF off whatever `AIMUX_EMF` says",
-        _flag,
+        parsers.flag,
         shown="`false` (`true` under `POWERTOOLS_DEV`)",
     )
     pretty_logs: bool = _var(
         "POWERTOOLS_DEV",
         False,
         "indented JSON log lines (Powertools' development mode)",
-        _flag,
+        parsers.flag,
         shown="`false`",
     )
     # AWS
@@ -433,7 +300,7 @@ class Settings:
         "POWERTOOLS_PARAMETERS_MAX_AGE",
         300,
         "seconds a provider key read from SSM is reused (0: every build)",
-        _whole(0, 86_400),
+        parsers.whole(0, 86_400),
         shown="`300`",
     )
 
