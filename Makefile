@@ -160,11 +160,13 @@ test-lambda-python: install-dev node-tools browser-tools
 		$(MAKE) --no-print-directory lambda-python-suite; \
 	fi
 
-# The same checks as the first pass (SAM_TEST_ENV), but sam local: it ran in the first pass, and its
-# container runs its own python3.13 whatever interpreter runs the tests. A recipe of its own so that
-# `make -n test` shows this command instead of running it.
+# The same checks as the first pass (SAM_TEST_ENV), but what does not run on the test interpreter: sam
+# local (its container runs its own python3.13), tests/infra (the template and the `sam build` output,
+# built for python3.13 in either pass) and tests/browser (the dashboard's JavaScript in chromium). A
+# recipe of its own so that `make -n test` shows this command instead of running it.
 lambda-python-suite: $(LAMBDA_VENV)/.installed-dev
-	$(SAM_TEST_ENV) AIMUX_SAM_LOCAL=first-pass $(LAMBDA_VENV)/bin/python -m pytest -q -p no:cacheprovider
+	$(SAM_TEST_ENV) AIMUX_SAM_LOCAL=first-pass $(LAMBDA_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		--ignore=tests/infra --ignore=tests/browser
 
 # After `sam deploy`: drive the deployment with both official SDKs (infra/smoke.py). URL is the
 # StreamFunctionUrl output, API the HttpApiUrl output (either or both), KEY a gateway key.
