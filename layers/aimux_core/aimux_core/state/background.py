@@ -33,7 +33,7 @@ class BackgroundWrites:
         """Wait until no write is pending, writes started meanwhile included.
 
         The finished tasks are dropped here, not only by their done callbacks: awaiting ``gather``
-        over tasks that are already done may not yield to the loop (Python 3.12+), so the callbacks
+        over tasks that are already done may not yield to the loop (seen on Python 3.13), so the callbacks
         would never run and the loop would spin.
         """
         while self._pending:
