@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from ..state.clock import Clock
-from ..state.store import ABSENT, ConditionFailed, Item, Store
+from ..state.store import ABSENT, Absent, ConditionFailed, Item, Store
 from ..state.transaction import AddOp, PutOp
 from .ids import ALL, ITEM_RANGE, item_sk
 
@@ -261,31 +261,30 @@ class BatchBook:
         line_blob: str = "",
     ) -> bool:
         """Record the request's result and count it, together; False when the claim was lost or the batch ended."""
-        pk = batch_pk(batch_id)
-        now = self.clock.now()
-        item = {
-            "state": "done",
-            "outcome": outcome,
-            "custom_id": custom_id,
-            "line": line or None,
-            "line_blob": line_blob or None,
-            "attempts": claim.attempts,
-            "finished_at": now,
-            "expires_at": now + RETENTION_SECONDS,
-        }
-        deltas = {"done": 1, "running": -1, f"n_{outcome}": 1, "closed": 0}
-        try:
-            await self.store.transact(
-                [PutOp(pk, item_sk(index), item, claim.version), AddOp(pk, META, deltas, limit=("closed", 0))]
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return await self._write_done(
+            batch_id, index, outcome, custom_id, line, line_blob, claim.version, claim.attempts
+        )
 
     async def record_once(
         self, batch_id: str, index: int, outcome: Outcome, custom_id: str, line: str, line_blob: str = ""
     ) -> bool:
         """A result that needs no claim (a native batch's answer): written and counted once, False if it was."""
+        return await self._write_done(batch_id, index, outcome, custom_id, line, line_blob, ABSENT, None)
+
+    async def _write_done(
+        self,
+        batch_id: str,
+        index: int,
+        outcome: Outcome,
+        custom_id: str,
+        line: str,
+        line_blob: str,
+        expect: int | Absent,
+        attempts: int | None,
+    ) -> bool:
+        """The result item (replacing version ``expect``: a claim's, or ABSENT) and the batch's counts in one
+        transaction, refused once the batch is closed. A claimed request (``attempts`` given) also leaves
+        ``running``."""
         pk = batch_pk(batch_id)
         now = self.clock.now()
         item = {
@@ -294,13 +293,16 @@ class BatchBook:
             "custom_id": custom_id,
             "line": line or None,
             "line_blob": line_blob or None,
+            **({} if attempts is None else {"attempts": attempts}),
             "finished_at": now,
             "expires_at": now + RETENTION_SECONDS,
         }
         deltas = {"done": 1, f"n_{outcome}": 1, "closed": 0}
+        if attempts is not None:
+            deltas["running"] = -1
         try:
             await self.store.transact(
-                [PutOp(pk, item_sk(index), item, ABSENT), AddOp(pk, META, deltas, limit=("closed", 0))]
+                [PutOp(pk, item_sk(index), item, expect), AddOp(pk, META, deltas, limit=("closed", 0))]
             )
         except ConditionFailed:
             return False
