@@ -222,6 +222,7 @@ class Gateway:
             # The cache folds this stream into the answer it keeps: it needs every event parsed, so no
             # adapter may relay upstream frames as bytes (wire/raw_frames.py) for this request.
             context.raw_frames = False
+            context.chat_form = None
         events, outcome = await self._dispatched(
             self.dispatcher.open_stream(request, context, routed.decision.targets), routed
         )

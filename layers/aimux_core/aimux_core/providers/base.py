@@ -27,6 +27,7 @@ from ..wire.anthropic import EventStream, Message, MessagesRequest
 
 if TYPE_CHECKING:
     from ..presets import CacheTtl, PromptCaching
+    from ..translate.openai_stream_encode import ChunkForm
 
 
 @dataclass(slots=True)
@@ -48,6 +49,9 @@ class RequestContext:
     # The surface writes ``wire.raw_frames.RawFrames`` as they are (an Anthropic client that gets every
     # event the upstream sends): a same-dialect adapter may then relay frames instead of events.
     raw_frames: bool = False
+    # The chat surface's chunk form, set for an OpenAI client's stream it writes ``RawFrames`` of as they
+    # are: an OpenAI-dialect adapter may then write its plain text chunks itself (``openai_relay.py``).
+    chat_form: ChunkForm | None = None
 
 
 @dataclass(slots=True)

@@ -28,7 +28,7 @@ Contract, and the reasons behind the parts that are not obvious:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -44,10 +44,11 @@ from ..translate.openai_upstream import messages_to_chat
 from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
-from ..wire.anthropic import EventStream, ImageBlock, Message, MessagesRequest, ToolResultBlock
+from ..wire.anthropic import EventStream, ImageBlock, Message, MessagesRequest, StreamEvent, ToolResultBlock
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
 from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
+from .openai_relay import ChunkRelay, relayed_events
 from .prompt_cache import prompt_cache_key, wants_cache_key
 from .schema_cleaning import clean_schema
 from .transport import Timeouts
@@ -136,28 +137,29 @@ class OpenAIProvider(HttpAdapter):
             tool_names=names,
             signer=self._sign,
         )
+        reader = _Reader(decoder, self._chunk, self.name)
         raw = self._transport.stream(self.url, self._sse_headers, body)
         head = bytearray()
         tapped = _tap(raw, head)
+        form = call.context.chat_form
+        relayed = None
+        if form is not None:  # openai_relay.py: an OpenAI client, plain text chunks written without events
+            # thinking stays events when the gateway keeps it for an echo provider's tool loop (reasoning.py)
+            thinking = not (self.preset.reasoning == "echo" and call.request.tools)
+            relayed = relayed_events(tapped, ChunkRelay(reader, form, thinking=thinking))
         events = aiter_sse(tapped)
-        seen = False
         try:
-            async for sse in events:
-                data = sse.data
-                if not data:
-                    continue
-                if data == "[DONE]":
-                    break
-                seen = True
-                try:
-                    events_out = decoder.feed(self._chunk(data))
-                except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the chunk
-                    raise malformed_answer(self.name, "sent a malformed chat.completion.chunk", exc) from None
-                for event in events_out:
+            if relayed is not None:
+                async for event in relayed:
                     yield event
             else:
-                if not seen and head.strip():
-                    self._raise_not_a_stream(bytes(head))
+                async for sse in events:
+                    for event in reader.feed(sse.data):
+                        yield event
+                    if reader.ended:
+                        break
+            if not reader.ended and not reader.seen and head.strip():
+                self._raise_not_a_stream(bytes(head))
             try:
                 closing = decoder.finish()
             except PARSE_FAULTS as exc:  # e.g. a usage object of the wrong shape, read only at the end
@@ -165,6 +167,8 @@ class OpenAIProvider(HttpAdapter):
             for event in closing:
                 yield event
         finally:
+            if relayed is not None:
+                await relayed.aclose()
             await events.aclose()
             await tapped.aclose()
             await raw.aclose()
@@ -262,6 +266,33 @@ def _skip_thought_signatures(messages: list[dict[str, Any]]) -> None:
     for message in messages:
         for tool_call in message.get("tool_calls") or ():
             tool_call.setdefault("extra_content", _GEMINI_SKIP)
+
+
+class _Reader:
+    """The payloads of one upstream stream, in order, as events (both paths read every chunk they do
+    not relay here): ``[DONE]`` ends it, anything but a JSON object or a chunk of the wrong shape is
+    ``malformed_answer``. ``seen``: a payload came (else a body that is not a stream is explained)."""
+
+    __slots__ = ("decoder", "ended", "parse", "provider", "seen")
+
+    def __init__(self, decoder: ChatChunkDecoder, parse: Callable[[str], dict[str, Any]], provider: str) -> None:
+        self.decoder = decoder
+        self.parse = parse
+        self.provider = provider
+        self.ended = False
+        self.seen = False
+
+    def feed(self, data: str) -> list[StreamEvent]:
+        if not data:
+            return []
+        if data == "[DONE]":
+            self.ended = True
+            return []
+        self.seen = True
+        try:
+            return self.decoder.feed(self.parse(data))
+        except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the chunk
+            raise malformed_answer(self.provider, "sent a malformed chat.completion.chunk", exc) from None
 
 
 async def _tap(chunks: AsyncIterator[bytes], head: bytearray) -> AsyncGenerator[bytes, None]:

@@ -8,10 +8,8 @@ a failure mid-stream is one ``data: {"error": ...}`` chunk and no ``[DONE]``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,10 +17,11 @@ from starlette.responses import Response
 from ..errors import AimuxError
 from ..translate.chat_call import prepare_chat
 from ..translate.errors import openai_error_body
-from ..translate.openai_stream_encode import ChatChunkEncoder
+from ..translate.openai_stream_encode import ChatChunkEncoder, ChunkForm, chunk_frame
 from ..wire.anthropic import StreamEvent
 from ..wire.openai import ChatCompletionRequest
-from ..wire.sse import OPENAI_DONE, openai_frame
+from ..wire.raw_frames import RawFrames
+from ..wire.sse import OPENAI_DONE
 from .error_answers import openai_error_response
 from .exchange import Exchange, serve
 from .http import cache_directive, gateway_of, parse_body, read_body, request_context, routing_meta
@@ -52,21 +51,26 @@ async def _create_chat_completion(exchange: Exchange) -> Response:
     meta = routing_meta(request, canonical, backend=call.backend)
     created = int(time.time())
     if canonical.wants_stream:
-        opened = await gateway.open_stream(canonical, context, meta, cache_directive=directive)
-        encoder = ChatChunkEncoder(
+        form = ChunkForm(
             model=parsed.model,
             created=created,
             include_usage=bool(parsed.stream_options and parsed.stream_options.include_usage),
             include_reasoning=call.include_reasoning,
+        )
+        # An OpenAI-dialect adapter may write plain text chunks in this form itself (providers/openai_relay.py):
+        # _ChatFrames writes those RawFrames unchanged.
+        context.chat_form = form
+        opened = await gateway.open_stream(canonical, context, meta, cache_directive=directive)
+        encoder = ChatChunkEncoder(
+            model=form.model,
+            created=form.created,
+            include_usage=form.include_usage,
+            include_reasoning=form.include_reasoning,
             tool_names=call.tool_names,
         )
         return exchange.stream(gateway, opened.served, opened.events, _ChatFrames(encoder))
     message, served = await gateway.create(canonical, context, meta, cache_directive=directive)
     return exchange.answer(gateway, served, message.usage, call.completion(message, created))
-
-
-def _frame(chunk: dict[str, Any]) -> bytes:
-    return openai_frame(json.dumps(chunk, separators=(",", ":"), ensure_ascii=False))
 
 
 class _ChatFrames:
@@ -79,10 +83,12 @@ class _ChatFrames:
         self.encoder = encoder
 
     def frames(self, event: StreamEvent) -> Iterable[bytes]:
-        return [_frame(chunk) for chunk in self.encoder.feed(event)]
+        if isinstance(event, RawFrames):  # relayed chunks, already in this stream's form
+            return (event.frames,)
+        return [chunk_frame(chunk) for chunk in self.encoder.feed(event)]
 
     def closing(self) -> Iterable[bytes]:
-        return [*(_frame(chunk) for chunk in self.encoder.finish()), OPENAI_DONE]
+        return [*(chunk_frame(chunk) for chunk in self.encoder.finish()), OPENAI_DONE]
 
     def error_frame(self, error: AimuxError) -> bytes:
-        return _frame(openai_error_body(error))
+        return chunk_frame(openai_error_body(error))

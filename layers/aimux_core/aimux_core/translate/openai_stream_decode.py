@@ -145,6 +145,21 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
             self._end(out)
         return out
 
+    @property
+    def message_id(self) -> str | None:
+        """The id of the ``message_start`` made from the first chunk (None before it)."""
+        return self._mid
+
+    def extend(self, kind: str, piece: str) -> bool:
+        """What ``feed`` does with a chunk whose only content is ``piece`` (``providers/openai_relay.piece_of``)
+        while a ``kind`` block (``text``/``thinking``) is open, without making its event; False otherwise."""
+        if self._open != kind:
+            return False
+        if kind == "thinking" and self._signer is not None:
+            self._thought.append(piece)
+        self._chars += len(piece)
+        return True
+
     def finish(self) -> list[StreamEvent]:
         """End of the upstream body: release the held ``message_delta`` or fail."""
         if self._done:

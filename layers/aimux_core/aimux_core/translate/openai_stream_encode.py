@@ -17,14 +17,18 @@
 - ``message_stop`` (or ``finish()``) → with ``include_usage``, one ``choices: []`` chunk with
   usage. Every chunk repeats id/object/created/model, plus ``usage: null`` with ``include_usage``.
 
-``data: [DONE]`` and error rendering belong to the surface. An ``error`` event (which providers
-should not produce) is raised as ``UpstreamError`` so the surface renders it the same way.
+``chunk_frame`` writes one chunk as the chat surface sends it; ``data: [DONE]`` and error rendering
+belong to the surface. An ``error`` event (which providers should not produce) is raised as
+``UpstreamError`` so the surface renders it the same way. ``ChunkForm`` is what every chunk of one
+client's stream repeats and shows; ``piece_frame`` the frame of a text or reasoning piece in that form,
+for an adapter that writes those chunks itself (``providers/openai_relay.py``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 from ..errors import UpstreamError
@@ -48,11 +52,46 @@ from ..wire.anthropic import (
     ThinkingDelta,
     ToolUseBlock,
 )
+from ..wire.sse import openai_frame
 from .openai_response import chat_usage, completion_id, dump_arguments, finish_reason_for, signature_extra_content
 from .stream import StreamTranslator
 from .tool_names import decode_tool_id, restore_tool_name, tool_name_map
 
 _ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "timeout_error": 504, "invalid_request_error": 400}
+_MARK = "\x00piece\x00"  # stands for the piece in the frame ``piece_frame`` cuts; its JSON is ``"\u0000piece\u0000"``
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkForm:
+    """What the chat surface decided for one stream: the model name and ``created`` every chunk repeats,
+    whether chunks carry ``usage`` and whether reasoning is shown (``reasoning_content``)."""
+
+    model: str
+    created: int
+    include_usage: bool = False
+    include_reasoning: bool = False
+
+
+def chunk_frame(chunk: dict[str, Any]) -> bytes:
+    """One chunk as the chat surface writes it: compact JSON, non-ASCII as is, one ``data:`` frame."""
+    return openai_frame(json.dumps(chunk, separators=(",", ":"), ensure_ascii=False))
+
+
+def piece_frame(form: ChunkForm, completion_id: str, field: str) -> Callable[[str], bytes]:
+    """The frame ``ChatChunkEncoder`` + ``chunk_frame`` write for a chunk whose delta is ``{field: piece}``
+    (``content`` or ``reasoning_content``), as a function of the piece: the encoder's own frame with the
+    piece's JSON string spliced in. Raises ``UnicodeEncodeError`` where ``chunk_frame`` would (a lone
+    surrogate)."""
+    encoder = ChatChunkEncoder(
+        model=form.model, created=form.created, include_usage=form.include_usage, completion_id=completion_id
+    )
+    head, _, tail = chunk_frame(encoder._chunk({field: _MARK})).rpartition(json.dumps(_MARK).encode())
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+    def frame(piece: str) -> bytes:
+        return head + dumps(piece).encode() + tail
+
+    return frame
 
 
 class ChatChunkEncoder(StreamTranslator[StreamEvent, dict[str, Any]]):

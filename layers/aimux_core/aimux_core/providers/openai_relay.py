@@ -1,0 +1,195 @@
+"""OpenAI client ← OpenAI-dialect upstream: after the first content, plain text chunks skip the canonical model.
+
+When: the chat surface set ``RequestContext.chat_form`` (an OpenAI client's stream, which it writes
+``RawFrames`` of unchanged) and the gateway left it set (it clears it when the response cache folds the
+stream into the answer it keeps, which needs every event). Every OpenAI-dialect upstream qualifies:
+what varies between presets (reasoning fields, Gemini thought signatures, tool-call fragments
+without an index, Groq's ``x_groq`` usage, error chunks, refusals) is handled by the decoder, and
+every chunk but the plain ones below still goes through it. Thinking pieces stay events when the
+gateway keeps the answer's reasoning (``reasoning.ReasoningEcho.tap``: an ``echo`` preset and a
+request with tools), which reads them.
+
+What is relayed (``piece_of``): a chunk whose only effect on ``ChatChunkDecoder.feed`` is one more
+piece of the text (``content``) or thinking (``reasoning_content``/``reasoning``/``reasoning_details``)
+block already open: no finish reason, no usage, no tool call, no refusal, no error. The decoder counts
+it (``ChatChunkDecoder.extend``: the characters that estimate output tokens, the reasoning it signs)
+and, instead of a canonical event through the dispatcher, tally and encoder and one ``json.dumps`` of
+a whole chunk per event, the frame the chat surface would write is made here from the piece alone
+(``piece_frame``: the encoder's own frame with the piece's JSON string spliced in); a reasoning piece
+the client did not ask for makes no frame. The frames of one read leave as one ``RawFrames``. Every
+other chunk (the first content, tool-call fragments, the finish and usage chunks, errors, anything
+malformed) takes the event path exactly as without the relay, in the same order, and so do frames
+not in the plain ``data: JSON`` form (comments, ``event:`` lines, several ``data:`` lines, invalid
+UTF-8) and, from the first ``\\r`` on, the whole rest of the stream (the incremental ``SSEParser``).
+
+Why not forward the upstream's bytes: the chat surface's chunk is not the upstream's. The event path
+writes the client's model name, aimux's ``created``, ``id`` from the upstream's id (``completion_id``),
+``usage: null`` only when the client asked for usage, and drops the upstream's other fields
+(``system_fingerprint``, ``service_tier``, ``obfuscation``, OpenRouter's ``provider``...). Rebuilding a
+chunk from its piece costs one string dump, and keeps the promise exact: **the client receives the
+same bytes on both paths**, byte for byte (``tests/providers/test_openai_relay.py`` runs both on the
+same streams; ``created`` and the ids are the surface's and the decoder's, shared by both paths).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Protocol
+
+from ..translate.openai_response import completion_id, reasoning_text
+from ..translate.openai_stream_decode import ChatChunkDecoder
+from ..translate.openai_stream_encode import ChunkForm, piece_frame
+from ..wire.anthropic import EventStream, StreamEvent
+from ..wire.raw_frames import raw_frames
+from ..wire.sse import SSEParser
+
+_FRAME_END = b"\n\n"
+_DATA = b"data: "
+_LONG_TAIL = 1 << 20  # an unfinished frame this long: the incremental parser takes the rest (no quadratic joins)
+_FIELDS = {"text": "content", "thinking": "reasoning_content"}
+
+
+class ChunkReader(Protocol):
+    """The event path's reading of one payload (``providers/openai.py``): its decoder, whether ``[DONE]``
+    came, and the events of a ``data:`` payload (raising the adapter's errors)."""
+
+    decoder: ChatChunkDecoder
+    ended: bool
+
+    def feed(self, data: str) -> list[StreamEvent]: ...
+
+
+def piece_of(chunk: Any) -> tuple[str, str] | None:
+    """``("text", piece)`` or ``("thinking", piece)`` for a chunk that carries nothing but that piece
+    (what ``ChatChunkDecoder.feed`` would only add to an open block of that kind); None for any other."""
+    if type(chunk) is not dict or chunk.get("error") or chunk.get("object") == "error" or chunk.get("usage"):
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or not choices or chunk.get("x_groq") is not None:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason"):
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or delta.get("refusal") or delta.get("tool_calls") or delta.get("function_call"):
+        return None
+    text = delta.get("content")
+    thought = reasoning_text(delta)
+    if thought:
+        return ("thinking", thought) if text is None or text == "" else None
+    return ("text", text) if type(text) is str and text else None
+
+
+class ChunkRelay:
+    """One stream's relay: frames of complete reads → events, plain pieces as ``RawFrames``."""
+
+    __slots__ = ("_frames", "form", "reader", "thinking")
+
+    def __init__(self, reader: ChunkReader, form: ChunkForm, *, thinking: bool) -> None:
+        """``thinking``: thinking pieces may be relayed (nothing downstream reads them as events)."""
+        self.reader = reader
+        self.form = form
+        self.thinking = thinking
+        self._frames: dict[str, Callable[[str], bytes]] = {}
+
+    def frames(self, frames: list[bytes]) -> Iterator[StreamEvent]:
+        """The events of complete frames (cut at their blank lines), in order; stops at ``[DONE]``."""
+        reader = self.reader
+        run: list[bytes] = []
+        for frame in frames:
+            if not frame:
+                continue
+            data = _plain(frame)
+            if data is not None:
+                relayed = self._relayed(data)
+                if relayed is not None:
+                    if relayed:
+                        run.append(relayed)
+                    continue
+            if run:  # what came before leaves first, also when this chunk raises
+                yield raw_frames(b"".join(run))
+                run = []
+            if data is not None:
+                yield from reader.feed(data)
+            else:
+                for sse in SSEParser().feed(frame + _FRAME_END):
+                    yield from reader.feed(sse.data)
+            if reader.ended:
+                return
+        if run:
+            yield raw_frames(b"".join(run))
+
+    def _relayed(self, data: str) -> bytes | None:
+        """The client's frame of a chunk ``piece_of`` takes while its block is open (``b""``: a reasoning
+        piece the client does not see); None: the chunk takes the event path."""
+        if data[:1] != "{":
+            return None
+        try:
+            chunk = json.loads(data)
+        except (ValueError, RecursionError):  # the event path parses it again, and fails as it does
+            return None
+        piece = piece_of(chunk)
+        if piece is None:
+            return None
+        kind, text = piece
+        if kind == "thinking" and not self.thinking:
+            return None
+        shown = kind == "text" or self.form.include_reasoning
+        try:
+            frame = self._frame(kind)(text) if shown else b""
+        except UnicodeEncodeError:  # a lone surrogate: the event path fails on it where it always did
+            return None
+        return frame if self.reader.decoder.extend(kind, text) else None
+
+    def _frame(self, kind: str) -> Callable[[str], bytes]:
+        frame = self._frames.get(kind)
+        if frame is None:
+            mid = self.reader.decoder.message_id
+            assert mid is not None, "a block is open only after message_start"
+            frame = self._frames[kind] = piece_frame(self.form, completion_id(mid), _FIELDS[kind])
+        return frame
+
+
+def _plain(frame: bytes) -> str | None:
+    """The data of a frame ``data: …`` (one line, valid UTF-8) as the event path's parser reads it."""
+    if not frame.startswith(_DATA) or b"\n" in frame:
+        return None
+    try:
+        return frame[len(_DATA) :].decode().strip()
+    except UnicodeDecodeError:  # the parser replaces invalid bytes: it reads this frame
+        return None
+
+
+async def relayed_events(chunks: AsyncIterator[bytes], relay: ChunkRelay) -> EventStream:
+    """The events of an upstream's chunk stream (see the module docstring), up to ``[DONE]`` or the end
+    of the body; the caller finishes the decoder and closes ``chunks``."""
+    reader = relay.reader
+    parser: SSEParser | None = None  # set on the first \r: the event path's parser from then on
+    tail = b""
+    async for chunk in chunks:
+        if parser is None and (b"\r" in chunk or len(tail) > _LONG_TAIL):
+            parser, chunk, tail = SSEParser(), tail + chunk, b""
+        if parser is not None:
+            for sse in parser.feed(chunk):
+                for event in reader.feed(sse.data):
+                    yield event
+                if reader.ended:
+                    return
+            continue
+        data = tail + chunk if tail else chunk
+        cut = data.rfind(_FRAME_END)
+        if cut < 0:
+            tail = data
+            continue
+        tail = data[cut + 2 :]
+        for event in relay.frames(data[:cut].split(_FRAME_END)):
+            yield event
+        if reader.ended:
+            return
+    parser = parser or SSEParser()
+    for sse in (*parser.feed(tail), *parser.finish()):  # a last frame without its blank line still counts
+        for event in reader.feed(sse.data):
+            yield event
+        if reader.ended:
+            return

@@ -1,0 +1,405 @@
+"""The OpenAI→OpenAI relay (``providers/openai_relay.py``) against the event path, on the same streams.
+
+Each case streams one scripted reply from the fake OpenAI-compatible upstream (real HTTP) through the
+real adapter twice: with ``RequestContext.chat_form`` (relay) and without (the event path, as for an
+Anthropic client), and writes both event lists as the chat surface writes them (``_ChatFrames``, its
+closing frames or its error frame). The client's bytes must be equal, byte for byte: the relay rebuilds
+each chunk it takes in the surface's own form. Only the upstream's ``chatcmpl-`` id is masked, because
+the fake mints a new one per request; within a stream the relay and the event path use the same one.
+Then the relay itself: every split of one stream into reads gives the same bytes, and the bodies the
+fake's script cannot write (invalid UTF-8, lone surrogates, Groq usage, ``data:`` without its space,
+frames after ``[DONE]``) come out as on the event path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from aimux_core.errors import AimuxError
+from aimux_core.presets import preset
+from aimux_core.providers.base import RequestContext, UpstreamCall
+from aimux_core.providers.openai import OpenAIProvider, _Reader
+from aimux_core.providers.openai_relay import ChunkRelay, piece_of, relayed_events
+from aimux_core.providers.transport import Timeouts
+from aimux_core.surfaces.chat import _ChatFrames
+from aimux_core.surfaces.http import unexpected_error
+from aimux_core.translate.openai_stream_decode import ChatChunkDecoder
+from aimux_core.translate.openai_stream_encode import ChatChunkEncoder, ChunkForm
+from aimux_core.wire.anthropic import MessagesRequest, StreamEvent
+from aimux_core.wire.raw_frames import RawFrames
+from aimux_core.wire.sse import aiter_sse
+from fakes import Fault, OpenAIUpstream, Quirk, Reply, StreamErrorStyle, ToolCall, Usage
+from fakes.fixtures import openai_upstream  # noqa: F401
+
+pytestmark = pytest.mark.anyio
+
+BASH = {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
+READ = {"name": "Read", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}
+TOOLS = ["Bash", "Read"]
+FORMS = {
+    "plain": ChunkForm(model="gpt-client", created=1767225600),
+    "usage": ChunkForm(model="gpt-client", created=1767225600, include_usage=True),
+    "reasoning": ChunkForm(model="gpt-client", created=1767225600, include_usage=True, include_reasoning=True),
+}
+WORDS = [f"word{i} " for i in range(12)]
+
+REPLIES: dict[str, Reply] = {
+    "text": Reply(text=WORDS),
+    "text_paced": Reply(text=WORDS, chunk_delay=0.003),
+    "text_unicode": Reply(text=["héllo ", "wörld ", "日本語 ", "😀 ", '"quoted" \\ ', "\u2028line "]),
+    "text_one_piece": Reply(text="Hi"),
+    "no_usage_chunk": Reply(text=WORDS, include_usage=False),
+    "reasoning_then_text": Reply(reasoning=["think ", "more ", "again "], text=WORDS[:5]),
+    "tool_calls_streamed": Reply(
+        text=None,
+        tool_calls=[
+            ToolCall("Bash", {"command": "ls -la /tmp && echo done"}, id="call_1"),
+            ToolCall("Read", {"path": "/etc/hosts"}, id="call_2"),
+        ],
+        chunk_size=4,
+    ),
+    "text_then_tool": Reply(
+        text=WORDS[:4], tool_calls=[ToolCall("Bash", {"command": "pwd"}, id="call_3")], chunk_size=3
+    ),
+    "finish_with_content": Reply(text=WORDS, quirks=frozenset({Quirk.FINISH_WITH_CONTENT})),
+    "usage_choices_null": Reply(text=WORDS, quirks=frozenset({Quirk.USAGE_CHOICES_NULL})),
+    "chunk_usage_null": Reply(text=WORDS, quirks=frozenset({Quirk.CHUNK_USAGE_NULL})),
+    "tool_call_no_index": Reply(
+        text=None,
+        tool_calls=[ToolCall("Bash", {"command": "ls"}, id="call_4")],
+        quirks=frozenset({Quirk.TOOL_CALL_NO_INDEX}),
+    ),
+    "tool_calls_same_index": Reply(
+        text=None,
+        tool_calls=[ToolCall("Bash", {"command": "ls"}, id="call_5"), ToolCall("Read", {"path": "a"}, id="call_6")],
+        quirks=frozenset({Quirk.TOOL_CALLS_SAME_INDEX}),
+    ),
+    "crlf": Reply(text=WORDS, quirks=frozenset({Quirk.CRLF})),
+    "sse_comments": Reply(text=WORDS, quirks=frozenset({Quirk.SSE_COMMENTS})),
+    "length": Reply(text=WORDS, stop_reason="max_tokens", usage=Usage(output_tokens=12)),
+}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def _provider(fake: OpenAIUpstream, http: httpx.AsyncClient, name: str = "openai") -> OpenAIProvider:
+    timeouts = Timeouts(connect=2, first_byte=5, idle=5, total=10)
+    return OpenAIProvider(name, preset(name), "sk-test", base_url=fake.base_url, client=http, timeouts=timeouts)
+
+
+def _request(**extra: Any) -> MessagesRequest:
+    body = {"model": "gpt-client", "max_tokens": 256, "stream": True, "tools": [BASH, READ],
+            "messages": [{"role": "user", "content": "hi"}], **extra}  # fmt: skip
+    return MessagesRequest.model_validate(body)
+
+
+async def _run(
+    provider: OpenAIProvider, form: ChunkForm | None, request: MessagesRequest | None = None
+) -> tuple[list[StreamEvent], AimuxError | None]:
+    """The events of one stream, and the error it ended with (None: it ended well)."""
+    context = RequestContext("req_relay", chat_form=form)
+    events: list[StreamEvent] = []
+    try:
+        async for event in provider.stream(UpstreamCall(request or _request(), "up-model", context)):
+            events.append(event)
+    except AimuxError as error:
+        return events, error
+    return events, None
+
+
+def _client_bytes(events: list[StreamEvent], error: AimuxError | None, form: ChunkForm) -> bytes:
+    """What the chat surface writes for these events (``Exchange._encode`` with ``_ChatFrames``)."""
+    frames = _ChatFrames(
+        ChatChunkEncoder(
+            model=form.model,
+            created=form.created,
+            include_usage=form.include_usage,
+            include_reasoning=form.include_reasoning,
+            tool_names=TOOLS,
+        )
+    )
+    out: list[bytes] = []
+    try:
+        for event in events:
+            out += frames.frames(event)
+        if error is not None:
+            raise error
+        out += frames.closing()
+    except AimuxError as failure:
+        out.append(frames.error_frame(failure))
+    except Exception as exc:  # what the exchange answers for a fault of aimux's own
+        out.append(frames.error_frame(unexpected_error(exc, "req_relay")))
+    return b"".join(out)
+
+
+def _masked(wire: bytes) -> bytes:
+    return re.sub(rb'"id":"chatcmpl-[A-Za-z0-9_-]+"', b'"id":"chatcmpl-"', wire)
+
+
+async def _both(
+    fake: OpenAIUpstream, http: httpx.AsyncClient, reply: Reply | Fault, form: ChunkForm, name: str = "openai"
+) -> tuple[tuple[list[StreamEvent], AimuxError | None], tuple[list[StreamEvent], AimuxError | None]]:
+    provider = _provider(fake, http, name)
+    fake.enqueue(reply)
+    relayed = await _run(provider, form)
+    fake.enqueue(reply)
+    slow = await _run(provider, None)
+    return relayed, slow
+
+
+def _same(relayed: tuple[list[StreamEvent], Any], slow: tuple[list[StreamEvent], Any], form: ChunkForm) -> bytes:
+    wire = _client_bytes(*relayed, form)
+    assert _masked(wire) == _masked(_client_bytes(*slow, form))
+    assert not any(isinstance(e, RawFrames) for e in slow[0])
+    return wire
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("case", sorted(REPLIES))
+async def test_the_client_gets_the_same_bytes_on_both_paths(
+    openai_upstream: OpenAIUpstream,  # noqa: F811
+    http: httpx.AsyncClient,
+    case: str,
+    form: str,
+) -> None:
+    relayed, slow = await _both(openai_upstream, http, REPLIES[case], FORMS[form])
+    assert relayed[1] is None and slow[1] is None
+    wire = _same(relayed, slow, FORMS[form])
+    assert wire.endswith(b"data: [DONE]\n\n")
+    raw = [e for e in relayed[0] if isinstance(e, RawFrames)]
+    # The first piece opens the block (an event), the following ones are relayed, unless the framing is
+    # not the plain one (CRLF, a comment in every frame): then the event path's parser reads it all.
+    if len(REPLIES[case].text_pieces()) >= 3 and case not in ("crlf", "sse_comments"):
+        assert raw, "nothing was relayed"
+    # Usage and the stream's ends stay events: what the tally and the dispatcher read.
+    kinds = [e.type for e in relayed[0] if not isinstance(e, RawFrames)]
+    assert kinds[0] == "message_start" and kinds[1] == "content_block_start"
+    assert kinds[-2:] == ["message_delta", "message_stop"]
+    assert [e.usage for e in relayed[0] if e.type == "message_delta"] == [
+        e.usage for e in slow[0] if e.type == "message_delta"
+    ]
+
+
+async def test_a_paced_stream_relays_every_read(
+    openai_upstream: OpenAIUpstream,  # noqa: F811
+    http: httpx.AsyncClient,
+) -> None:
+    relayed, slow = await _both(openai_upstream, http, REPLIES["text_paced"], FORMS["usage"])
+    _same(relayed, slow, FORMS["usage"])
+    assert sum(isinstance(e, RawFrames) for e in relayed[0]) >= 6
+
+
+async def test_unasked_reasoning_is_counted_but_not_shown(
+    openai_upstream: OpenAIUpstream,  # noqa: F811
+    http: httpx.AsyncClient,
+) -> None:
+    """Reasoning the client did not ask for: no frame, but its characters still estimate the output
+    tokens when the upstream sends no usage (the same estimate on both paths)."""
+    reply = Reply(reasoning=[f"r{i} " for i in range(10)], text=WORDS[:3], include_usage=False)
+    relayed, slow = await _both(openai_upstream, http, reply, FORMS["plain"])
+    wire = _same(relayed, slow, FORMS["plain"])
+    assert b"reasoning" not in wire
+    (delta,) = [e for e in relayed[0] if e.type == "message_delta"]
+    assert delta.usage is not None and delta.usage.output_tokens == (10 * 3 + 3 * 6 + 3) // 4  # type: ignore[union-attr]
+
+
+async def test_reasoning_an_echo_provider_keeps_stays_events(
+    openai_upstream: OpenAIUpstream,  # noqa: F811
+    http: httpx.AsyncClient,
+) -> None:
+    """DeepSeek with tools: the gateway keeps the answer's reasoning from its thinking events
+    (``reasoning.ReasoningEcho.tap``), so those are not relayed; the text after them is."""
+    reply = Reply(reasoning=[f"r{i} " for i in range(6)], text=WORDS)
+    relayed, slow = await _both(openai_upstream, http, reply, FORMS["reasoning"], name="deepseek")
+    _same(relayed, slow, FORMS["reasoning"])
+    thinking = [e for e in relayed[0] if e.type == "content_block_delta" and e.delta.type == "thinking_delta"]  # type: ignore[union-attr]
+    assert len(thinking) == 6
+    assert any(isinstance(e, RawFrames) for e in relayed[0])
+
+
+def _text_not_a_string(payload: Any) -> Any:
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if choices and choices[0].get("delta", {}).get("content") == "word5 ":
+        return {**payload, "choices": [{**choices[0], "delta": {"content": 5}}]}
+    return payload
+
+
+def _refusal(payload: Any) -> Any:
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if choices and choices[0].get("delta", {}).get("content") == "word5 ":
+        return {**payload, "choices": [{**choices[0], "delta": {"refusal": "I can't"}}]}
+    return payload
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.stream_error(after_events=6, error_type="server_error", message="busy"),
+        Fault.stream_error(after_events=6, message="busy", style=StreamErrorStyle.OPENROUTER),
+        Fault.stream_error(after_events=6, message="busy", style=StreamErrorStyle.VLLM),
+        Fault.truncate(after_events=7),
+        Fault.malformed_json(after_events=7),
+        Fault.reshape(_text_not_a_string),
+        Fault.disconnect(after_events=7),
+    ],
+    ids=["error_chunk", "openrouter_error", "vllm_error", "truncate", "malformed_json", "reshape", "disconnect"],
+)
+async def test_failures_are_the_same_after_the_same_bytes(
+    openai_upstream: OpenAIUpstream,  # noqa: F811
+    http: httpx.AsyncClient,
+    fault: Fault,
+) -> None:
+    fault = dataclasses.replace(fault, reply=Reply(text=WORDS))
+    relayed, slow = await _both(openai_upstream, http, fault, FORMS["usage"])
+    relay_error, slow_error = relayed[1], slow[1]
+    assert relay_error is not None and slow_error is not None
+    assert (type(relay_error), relay_error.kind, relay_error.status, relay_error.message) == (
+        type(slow_error), slow_error.kind, slow_error.status, slow_error.message,
+    )  # fmt: skip
+    wire = _same(relayed, slow, FORMS["usage"])
+    assert b"word4 " in wire and not wire.endswith(b"data: [DONE]\n\n")
+    assert any(isinstance(e, RawFrames) for e in relayed[0])
+
+
+async def test_a_refusal_mid_stream_goes_the_event_path(
+    openai_upstream: OpenAIUpstream,  # noqa: F811
+    http: httpx.AsyncClient,
+) -> None:
+    relayed, slow = await _both(openai_upstream, http, Fault.reshape(_refusal, reply=Reply(text=WORDS)), FORMS["usage"])
+    assert b'"finish_reason":"content_filter"' in _same(relayed, slow, FORMS["usage"])
+
+
+# ------------------------------------------------------------------------------ bodies the script cannot write
+
+
+def _chunk(delta: str, **extra: str) -> str:
+    body = f'{{"id":"chatcmpl-raw1","object":"chat.completion.chunk","created":1,"model":"up","choices":[{delta}]'
+    return "data: " + body + "".join(f',"{k}":{v}' for k, v in extra.items()) + "}\n\n"
+
+
+def _text(piece: str) -> str:
+    return _chunk(f'{{"index":0,"delta":{{"content":"{piece}"}},"logprobs":null,"finish_reason":null}}')
+
+
+HEAD = _chunk('{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}')
+FINISH = _chunk('{"index":0,"delta":{},"finish_reason":"stop"}')
+USAGE = 'data: {"id":"chatcmpl-raw1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}\n\n'
+TEXT = "".join(_text(p) for p in ("one ", "two ", "three ", "four "))
+BODIES: dict[str, bytes] = {
+    "plain": (HEAD + TEXT + FINISH + USAGE + "data: [DONE]\n\n").encode(),
+    "no_space_after_colon": (HEAD + TEXT + 'data:{"choices":[{"delta":{"content":"x"}}]}\n\n' + FINISH).encode(),
+    "trailing_spaces": (HEAD + TEXT.replace("}\n\n", "}  \n\n") + FINISH + "data: [DONE] \n\n").encode(),
+    "invalid_utf8": (HEAD + TEXT).encode() + b'data: {"choices":[{"delta":{"content":"a\xff"}}]}\n\n' + FINISH.encode(),
+    "lone_surrogate": (HEAD + TEXT + _text("bad \\ud800 half") + FINISH).encode(),
+    "escaped_unicode": (HEAD + TEXT + _text("caf\\u00e9 \\ud83d\\ude00 \\n\\t") + FINISH).encode(),
+    "groq_usage": (
+        HEAD
+        + TEXT
+        + _chunk(
+            '{"index":0,"delta":{},"finish_reason":"stop"}',
+            x_groq='{"usage":{"prompt_tokens":7,"completion_tokens":3}}',
+        )
+    ).encode(),
+    "after_done": (HEAD + TEXT + FINISH + "data: [DONE]\n\n" + _text("ignored")).encode(),
+    "no_final_blank_line": (HEAD + TEXT + FINISH + USAGE.rstrip("\n")).encode(),
+    "not_json": (HEAD + TEXT + "data: {not json\n\n" + FINISH).encode(),
+    "array_chunk": (HEAD + TEXT + "data: [1, 2]\n\n" + FINISH).encode(),
+    "event_lines": (HEAD + TEXT.replace("data: ", "event: chunk\ndata: ") + FINISH).encode(),
+    "multi_line_data": (HEAD + TEXT + 'data: {"choices":[{"delta":\ndata: {"content":"x"}}]}\n\n' + FINISH).encode(),
+    "refusal_null_tools_null": (
+        HEAD
+        + TEXT
+        + _chunk('{"index":0,"delta":{"content":"y","refusal":null,"tool_calls":null,"reasoning_content":null}}')
+        + FINISH
+    ).encode(),
+    "truncated": (HEAD + TEXT).encode(),
+    "blank_frames": (HEAD + TEXT.replace("\n\n", "\n\n\n\n\n") + FINISH).encode(),
+}
+
+
+STUB = OpenAIProvider("openai", preset("openai"), "sk-test", base_url="http://127.0.0.1:9")  # its chunk parser
+
+
+async def _decoded(reads: list[bytes], form: ChunkForm | None) -> tuple[list[StreamEvent], AimuxError | None]:
+    """The adapter's reading of a body that arrives in ``reads``: the relay, or the event path's loop."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for read in reads:
+            yield read
+
+    decoder = ChatChunkDecoder(model="gpt-client", input_tokens=5, provider="openai", tool_names=TOOLS)
+    reader = _Reader(decoder, STUB._chunk, "openai")
+    events: list[StreamEvent] = []
+    try:
+        if form is not None:
+            async for event in relayed_events(body(), ChunkRelay(reader, form, thinking=True)):
+                events.append(event)
+        else:
+            async for sse in aiter_sse(body()):
+                events += reader.feed(sse.data)
+                if reader.ended:
+                    break
+        events += decoder.finish()
+    except AimuxError as error:
+        return events, error
+    return events, None
+
+
+@pytest.mark.parametrize("case", sorted(BODIES))
+async def test_every_split_of_a_body_gives_the_event_paths_bytes(case: str) -> None:
+    """The body cut into two reads at every byte (and read at once, and byte by byte): the relay's
+    client bytes equal the event path's for the body read at once."""
+    body = BODIES[case]
+    form = FORMS["usage"]
+    reference = _client_bytes(*await _decoded([body], None), form)
+    splits = [[body], [body[i : i + 1] for i in range(len(body))]]
+    splits += [[body[:cut], body[cut:]] for cut in range(1, len(body))]
+    for reads in splits:
+        assert _client_bytes(*await _decoded(reads, form), form) == reference, (case, [len(r) for r in reads])
+
+
+async def test_the_plain_body_is_relayed_and_ignores_what_follows_done() -> None:
+    events, error = await _decoded([BODIES["after_done"]], FORMS["plain"])
+    assert error is None
+    raw = [e for e in events if isinstance(e, RawFrames)]
+    assert len(raw) == 1 and raw[0].frames.count(b"data: ") == 3  # "two", "three", "four"
+    assert b"ignored" not in _client_bytes(events, error, FORMS["plain"])
+
+
+@pytest.mark.parametrize(
+    ("chunk", "piece"),
+    [
+        ({"choices": [{"delta": {"content": "a"}}]}, ("text", "a")),
+        ({"choices": [{"delta": {"content": "a", "role": "assistant"}, "index": 0}], "usage": None}, ("text", "a")),
+        ({"choices": [{"delta": {"reasoning_content": "r", "content": None}}]}, ("thinking", "r")),
+        ({"choices": [{"delta": {"reasoning": "r", "content": ""}}]}, ("thinking", "r")),
+        ({"choices": [{"delta": {"reasoning_details": [{"text": "r"}]}}]}, ("thinking", "r")),
+        ({"choices": [{"delta": {"content": ""}}]}, None),
+        ({"choices": [{"delta": {"content": "a", "reasoning_content": "r"}}]}, None),
+        ({"choices": [{"delta": {"reasoning_content": "r", "content": 0}}]}, None),
+        ({"choices": [{"delta": {"content": 5}}]}, None),
+        ({"choices": [{"delta": {"content": "a"}, "finish_reason": "stop"}]}, None),
+        ({"choices": [{"delta": {"content": "a"}}], "usage": {"completion_tokens": 1}}, None),
+        ({"choices": [{"delta": {"content": "a"}}], "x_groq": {"id": "x"}}, None),
+        ({"choices": [{"delta": {"content": "a"}}], "error": {"message": "m"}}, None),
+        ({"object": "error", "choices": [{"delta": {"content": "a"}}]}, None),
+        ({"choices": [{"delta": {"content": "a", "refusal": "no"}}]}, None),
+        ({"choices": [{"delta": {"content": "a", "tool_calls": [{"index": 0}]}}]}, None),
+        ({"choices": [{"delta": {"content": "a", "function_call": {"name": "f"}}}]}, None),
+        ({"choices": {"0": {"delta": {"content": "a"}}}}, None),
+        ({"choices": []}, None),
+        ([{"choices": [{"delta": {"content": "a"}}]}], None),
+    ],
+)
+def test_which_chunks_are_plain_pieces(chunk: Any, piece: tuple[str, str] | None) -> None:
+    assert piece_of(chunk) == piece
