@@ -177,9 +177,9 @@ async def test_the_client_gets_the_same_bytes_on_both_paths(
     wire = _same(relayed, slow, FORMS[form])
     assert wire.endswith(b"data: [DONE]\n\n")
     raw = [e for e in relayed[0] if isinstance(e, RawFrames)]
-    # The first piece opens the block (an event), the following ones are relayed, unless the framing is
-    # not the plain one (CRLF, a comment in every frame): then the event path's parser reads it all.
-    if len(REPLIES[case].text_pieces()) >= 3 and case not in ("crlf", "sse_comments"):
+    # The first piece opens the block (an event), the following ones are relayed, unless a comment line
+    # shares every frame (not the plain form): then each frame is read by the event path's parser.
+    if len(REPLIES[case].text_pieces()) >= 3 and case != "sse_comments":
         assert raw, "nothing was relayed"
     # Usage and the stream's ends stay events: what the tally and the dispatcher read.
     kinds = [e.type for e in relayed[0] if not isinstance(e, RawFrames)]
@@ -325,6 +325,18 @@ BODIES: dict[str, bytes] = {
     "truncated": (HEAD + TEXT).encode(),
     "blank_frames": (HEAD + TEXT.replace("\n\n", "\n\n\n\n\n") + FINISH).encode(),
 }
+PLAIN = BODIES["plain"]
+BODIES |= {
+    "crlf": PLAIN.replace(b"\n", b"\r\n"),
+    "cr_only": PLAIN.replace(b"\n", b"\r"),
+    "lf_then_crlf": PLAIN[:400] + PLAIN[400:].replace(b"\n", b"\r\n"),
+    "crlf_then_lf": PLAIN[:400].replace(b"\n", b"\r\n") + PLAIN[400:],
+    "crlf_line_then_lf_blank": PLAIN.replace(b"}\n\n", b"}\r\n\n"),
+    "lf_line_then_crlf_blank": PLAIN.replace(b"}\n\n", b"}\n\r\n"),
+    "crlf_with_bare_cr": PLAIN.replace(b"\n", b"\r\n").replace(
+        b'\r\n\r\ndata: {"id":"chatcmpl-raw1","object"', b'\r\r\n\r\ndata: {"id":"chatcmpl-raw1","object"', 2
+    ),
+}
 
 
 STUB = OpenAIProvider("openai", preset("openai"), "sk-test", base_url="http://127.0.0.1:9")  # its chunk parser
@@ -368,11 +380,14 @@ async def test_every_split_of_a_body_gives_the_event_paths_bytes(case: str) -> N
         assert _client_bytes(*await _decoded(reads, form), form) == reference, (case, [len(r) for r in reads])
 
 
-async def test_the_plain_body_is_relayed_and_ignores_what_follows_done() -> None:
-    events, error = await _decoded([BODIES["after_done"]], FORMS["plain"])
+@pytest.mark.parametrize("crlf", [False, True])
+async def test_the_plain_body_is_relayed_and_ignores_what_follows_done(crlf: bool) -> None:
+    body = BODIES["after_done"].replace(b"\n", b"\r\n") if crlf else BODIES["after_done"]
+    events, error = await _decoded([body], FORMS["plain"])
     assert error is None
     raw = [e for e in events if isinstance(e, RawFrames)]
     assert len(raw) == 1 and raw[0].frames.count(b"data: ") == 3  # "two", "three", "four"
+    assert raw[0].frames.endswith(b"}\n\n"), "the client's framing, whatever the upstream's"
     assert b"ignored" not in _client_bytes(events, error, FORMS["plain"])
 
 

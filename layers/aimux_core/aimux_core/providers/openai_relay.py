@@ -5,9 +5,11 @@ When: the chat surface set ``RequestContext.chat_form`` (an OpenAI client's stre
 stream into the answer it keeps, which needs every event). Every OpenAI-dialect upstream qualifies:
 what varies between presets (reasoning fields, Gemini thought signatures, tool-call fragments
 without an index, Groq's ``x_groq`` usage, error chunks, refusals) is handled by the decoder, and
-every chunk but the plain ones below still goes through it. Thinking pieces stay events when the
-gateway keeps the answer's reasoning (``reasoning.ReasoningEcho.tap``: an ``echo`` preset and a
-request with tools), which reads them.
+every chunk but the plain ones below still goes through it; what presets change in the request
+(``max_tokens`` clamp, ``stream_options.include_usage`` asked of every upstream, schema cleaning,
+Gemini's skip signatures, reasoning echoed back) is the request's, the same on both paths. Thinking
+pieces stay events when the gateway keeps the answer's reasoning (``reasoning.ReasoningEcho.tap``:
+an ``echo`` preset and a request with tools), which reads them.
 
 What is relayed (``piece_of``): a chunk whose only effect on ``ChatChunkDecoder.feed`` is one more
 piece of the text (``content``) or thinking (``reasoning_content``/``reasoning``/``reasoning_details``)
@@ -20,7 +22,11 @@ the client did not ask for makes no frame. The frames of one read leave as one `
 other chunk (the first content, tool-call fragments, the finish and usage chunks, errors, anything
 malformed) takes the event path exactly as without the relay, in the same order, and so do frames
 not in the plain ``data: JSON`` form (comments, ``event:`` lines, several ``data:`` lines, invalid
-UTF-8) and, from the first ``\\r`` on, the whole rest of the stream (the incremental ``SSEParser``).
+UTF-8). Frames are cut at ``\\n\\n``, or at ``\\r\\n\\r\\n`` in a body whose every line ends in ``\\r\\n``;
+from the first read that breaks its framing's rule (a ``\\r`` in an ``\\n`` body that is not all
+``\\r\\n``, a bare ``\\r`` or ``\\n`` in a ``\\r\\n`` body) the rest of the stream goes through the event
+path's incremental ``SSEParser``. A frame cut this way starts where that parser is between events, so
+reading it alone with a fresh parser gives the event path's events.
 
 Why not forward the upstream's bytes: the chat surface's chunk is not the upstream's. The event path
 writes the client's model name, aimux's ``created``, ``id`` from the upstream's id (``completion_id``),
@@ -45,6 +51,7 @@ from ..wire.raw_frames import raw_frames
 from ..wire.sse import SSEParser
 
 _FRAME_END = b"\n\n"
+_CRLF_END = b"\r\n\r\n"
 _DATA = b"data: "
 _LONG_TAIL = 1 << 20  # an unfinished frame this long: the incremental parser takes the rest (no quadratic joins)
 _FIELDS = {"text": "content", "thinking": "reasoning_content"}
@@ -93,8 +100,8 @@ class ChunkRelay:
         self.thinking = thinking
         self._frames: dict[str, Callable[[str], bytes]] = {}
 
-    def frames(self, frames: list[bytes]) -> Iterator[StreamEvent]:
-        """The events of complete frames (cut at their blank lines), in order; stops at ``[DONE]``."""
+    def frames(self, frames: list[bytes], end: bytes = _FRAME_END) -> Iterator[StreamEvent]:
+        """The events of complete frames (cut at the ``end`` of each), in order; stops at ``[DONE]``."""
         reader = self.reader
         run: list[bytes] = []
         for frame in frames:
@@ -113,7 +120,7 @@ class ChunkRelay:
             if data is not None:
                 yield from reader.feed(data)
             else:
-                for sse in SSEParser().feed(frame + _FRAME_END):
+                for sse in SSEParser().feed(frame + end):
                     yield from reader.feed(sse.data)
             if reader.ended:
                 return
@@ -165,11 +172,19 @@ async def relayed_events(chunks: AsyncIterator[bytes], relay: ChunkRelay) -> Eve
     """The events of an upstream's chunk stream (see the module docstring), up to ``[DONE]`` or the end
     of the body; the caller finishes the decoder and closes ``chunks``."""
     reader = relay.reader
-    parser: SSEParser | None = None  # set on the first \r: the event path's parser from then on
+    parser: SSEParser | None = None  # set once frames cannot be cut safely: the event path's parser from then on
+    crlf = False  # every line end so far is \r\n: frames end at \r\n\r\n
     tail = b""
     async for chunk in chunks:
-        if parser is None and (b"\r" in chunk or len(tail) > _LONG_TAIL):
-            parser, chunk, tail = SSEParser(), tail + chunk, b""
+        if parser is None:
+            if crlf or b"\r" in chunk:
+                crlf = _only_crlf(chunk) and (crlf or b"\n" not in tail)
+                if not crlf:
+                    parser = SSEParser()
+            if len(tail) > _LONG_TAIL:
+                parser = SSEParser()
+            if parser is not None:
+                chunk, tail = tail + chunk, b""
         if parser is not None:
             for sse in parser.feed(chunk):
                 for event in reader.feed(sse.data):
@@ -177,13 +192,14 @@ async def relayed_events(chunks: AsyncIterator[bytes], relay: ChunkRelay) -> Eve
                 if reader.ended:
                     return
             continue
+        end = _CRLF_END if crlf else _FRAME_END
         data = tail + chunk if tail else chunk
-        cut = data.rfind(_FRAME_END)
+        cut = data.rfind(end)
         if cut < 0:
             tail = data
             continue
-        tail = data[cut + 2 :]
-        for event in relay.frames(data[:cut].split(_FRAME_END)):
+        tail = data[cut + len(end) :]
+        for event in relay.frames(data[:cut].split(end), end):
             yield event
         if reader.ended:
             return
@@ -193,3 +209,9 @@ async def relayed_events(chunks: AsyncIterator[bytes], relay: ChunkRelay) -> Eve
             yield event
         if reader.ended:
             return
+
+
+def _only_crlf(chunk: bytes) -> bool:
+    """Every line end in ``chunk`` is ``\\r\\n`` (one split across reads is not: the parser takes over)."""
+    pairs = chunk.count(b"\r\n")
+    return chunk.count(b"\r") == pairs and chunk.count(b"\n") == pairs

@@ -2,14 +2,16 @@
 
 Why: a same-dialect stream from an upstream that needs no normalisation (``providers/anthropic_relay.py``)
 forwards the upstream's frames after the first content event instead of parsing and re-encoding each
-event. The frames travel through the dispatcher and the surface like any event (so failover, breaker
-and health outcomes and the stream's end are handled where they always were), as one object per run
-of frames.
+event; an OpenAI client's stream from an OpenAI-dialect upstream gets its plain text chunks written in
+the chat surface's form by the adapter (``providers/openai_relay.py``). The frames travel through the
+dispatcher and the surface like any event (so failover, breaker and health outcomes and the stream's
+end are handled where they always were), as one object per run of frames.
 
 Contract for every consumer of an ``EventStream``: a ``RawFrames`` is an ``OtherEvent`` (so exhaustive
 dispatches treat it as an event to pass on) that carries no usage and no first content; an encoder
 for the dialect it was made for writes ``frames`` unchanged. It is only ever produced when the
-surface asked for it (``RequestContext.raw_frames``), so encoders for other dialects never see one.
+surface asked for it (``RequestContext.raw_frames`` for Anthropic frames, ``RequestContext.chat_form``
+for chat chunks), so encoders for other dialects never see one.
 """
 
 from __future__ import annotations
