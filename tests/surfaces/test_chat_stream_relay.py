@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -77,6 +76,16 @@ def _records(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if '"message":"request"' in line]
 
 
+def _wait_for_records(capsys: Any, count: int, within: float = BOUND_S) -> list[dict[str, Any]]:
+    """The request records the log has published, once there are ``count`` (or after ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    out = ""
+    while len(_records(out)) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+        out += capsys.readouterr().out
+    return _records(out)
+
+
 def _both(
     served: ServedConfig, fake: OpenAIUpstream, reply: Reply | Fault, body: dict[str, Any], capsys: Any
 ) -> tuple[tuple[int, dict[str, str], bytes], tuple[int, dict[str, str], bytes], list[dict[str, Any]]]:
@@ -86,12 +95,7 @@ def _both(
     relayed = _post(served, body, relay=True)
     fake.enqueue(reply)
     slow = _post(served, body, relay=False)
-    deadline = time.monotonic() + BOUND_S
-    out = ""
-    while len(_records(out)) < 2 and time.monotonic() < deadline:
-        out += capsys.readouterr().out
-        time.sleep(0.02)
-    return relayed, slow, _records(out)
+    return relayed, slow, _wait_for_records(capsys, 2)
 
 
 FIELDS = ("status", "stream", "error_kind", "input_tokens", "output_tokens", "cost_usd", "provider", "model")
@@ -167,26 +171,18 @@ def test_a_client_that_hangs_up_mid_relay_ends_the_request_and_its_record(
     """The upstream was going to write for ~20 s more: the request is cancelled through to the upstream
     call and its record published within seconds."""
     fake.enqueue(Reply(text=[f"w{i} " for i in range(100)], chunk_delay=0.2))
-    body = json.dumps(_body()).encode()
     capsys.readouterr()
-    port = int(served.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=BOUND_S) as sock:
-        head = (
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-            f"authorization: Bearer sk-client\r\nx-aimux-cache: off\r\ncontent-length: {len(body)}\r\n\r\n"
-        )
-        sock.sendall(head.encode() + body)
-        received = b""
-        while received.count(b'"content":"w') < 3:  # the third piece is a relayed one
-            piece = sock.recv(65536)
-            assert piece, "the stream ended before its third piece"
+    headers = {"authorization": "Bearer sk-client", "x-aimux-cache": "off"}
+    received = b""
+    with (
+        httpx.Client(timeout=BOUND_S) as client,
+        client.stream("POST", served.url + "/v1/chat/completions", json=_body(), headers=headers) as response,
+    ):
+        for piece in response.iter_raw():
             received += piece
-    deadline = time.monotonic() + BOUND_S
-    records: list[dict[str, Any]] = []
-    out = ""
-    while not records and time.monotonic() < deadline:
-        time.sleep(0.05)
-        out += capsys.readouterr().out
-        records = _records(out)
+            if received.count(b'"content":"w') >= 3:  # the third piece is a relayed one
+                break
+    assert received.count(b'"content":"w') >= 3, "the stream ended before its third piece"
+    records = _wait_for_records(capsys, 1, within=10.0)
     assert len(records) == 1, "the abandoned stream's record comes while the upstream still had ~20 s to go"
     assert records[0]["stream"] is True and records[0]["status"] == 200
