@@ -283,7 +283,8 @@ class _Reader:
         self.ended = False
         self.seen = False
 
-    def feed(self, data: str) -> list[StreamEvent]:
+    def feed(self, data: str, parsed: dict[str, Any] | None = None) -> list[StreamEvent]:
+        """The events of one ``data:`` payload; ``parsed``: its JSON object, when the caller read it already."""
         if not data:
             return []
         if data == "[DONE]":
@@ -291,7 +292,7 @@ class _Reader:
             return []
         self.seen = True
         try:
-            return self.decoder.feed(self.parse(data))
+            return self.decoder.feed(self.parse(data) if parsed is None else parsed)
         except PARSE_FAULTS as exc:  # a part of the wrong type somewhere in the chunk
             raise malformed_answer(self.provider, "sent a malformed chat.completion.chunk", exc) from None
 

@@ -64,7 +64,7 @@ class ChunkReader(Protocol):
     decoder: ChatChunkDecoder
     ended: bool
 
-    def feed(self, data: str) -> list[StreamEvent]: ...
+    def feed(self, data: str, parsed: dict[str, Any] | None = None) -> list[StreamEvent]: ...
 
 
 def piece_of(chunk: Any) -> tuple[str, str] | None:
@@ -108,17 +108,19 @@ class ChunkRelay:
             if not frame:
                 continue
             data = _plain(frame)
+            parsed = None
             if data is not None:
                 relayed = self._relayed(data)
-                if relayed is not None:
+                if isinstance(relayed, bytes):
                     if relayed:
                         run.append(relayed)
                     continue
+                parsed = relayed
             if run:  # what came before leaves first, also when this chunk raises
                 yield raw_frames(b"".join(run))
                 run = []
             if data is not None:
-                yield from reader.feed(data)
+                yield from reader.feed(data, parsed)
             else:
                 for sse in SSEParser().feed(frame + end):
                     yield from reader.feed(sse.data)
@@ -127,27 +129,30 @@ class ChunkRelay:
         if run:
             yield raw_frames(b"".join(run))
 
-    def _relayed(self, data: str) -> bytes | None:
+    def _relayed(self, data: str) -> bytes | dict[str, Any] | None:
         """The client's frame of a chunk ``piece_of`` takes while its block is open (``b""``: a reasoning
-        piece the client does not see); None: the chunk takes the event path."""
+        piece the client does not see); else the chunk takes the event path: its JSON object when it is
+        one (not parsed twice), None for anything else (parsed there again, failing as it does)."""
         if data[:1] != "{":
             return None
         try:
             chunk = json.loads(data)
-        except (ValueError, RecursionError):  # the event path parses it again, and fails as it does
+        except (ValueError, RecursionError):
+            return None
+        if type(chunk) is not dict:
             return None
         piece = piece_of(chunk)
         if piece is None:
-            return None
+            return chunk
         kind, text = piece
         if kind == "thinking" and not self.thinking:
-            return None
+            return chunk
         shown = kind == "text" or self.form.include_reasoning
         try:
             frame = self._frame(kind)(text) if shown else b""
         except UnicodeEncodeError:  # a lone surrogate: the event path fails on it where it always did
-            return None
-        return frame if self.reader.decoder.extend(kind, text) else None
+            return chunk
+        return frame if self.reader.decoder.extend(kind, text) else chunk
 
     def _frame(self, kind: str) -> Callable[[str], bytes]:
         frame = self._frames.get(kind)
