@@ -186,3 +186,28 @@ def test_a_client_that_hangs_up_mid_relay_ends_the_request_and_its_record(
     records = _wait_for_records(capsys, 1, within=10.0)
     assert len(records) == 1, "the abandoned stream's record comes while the upstream still had ~20 s to go"
     assert records[0]["stream"] is True and records[0]["status"] == 200
+
+
+def test_a_failure_before_the_first_content_still_fails_over(fake: OpenAIUpstream) -> None:
+    """The relay starts after the first content: an upstream that breaks before it (an error chunk after
+    its role chunk) is left for the route's next target, whose answer the client gets, relayed."""
+    with OpenAIUpstream() as backup:
+        document = {
+            "providers": {"primary": {"preset": "openai", "base_url": fake.base_url},
+                          "backup": {"preset": "openai", "base_url": backup.base_url}},
+            "models": {"gpt-a": {"provider": "primary", "upstream_model": "gpt-4o-mini"},
+                       "gpt-b": {"provider": "backup", "upstream_model": "gpt-4o-mini"}},
+            "routes": {"default": ["gpt-a", "gpt-b"]},
+        }  # fmt: skip
+        fake.enqueue(Fault.stream_error(after_events=1, error_type="server_error", message="busy"))
+        backup.enqueue(Reply(text=WORDS, chunk_delay=0.002))
+        with serve_config(document, {"OPENAI_API_KEY": "sk-upstream"}) as served:
+            status, headers, wire = _post(served, _body(model="gpt-a"), relay=True)
+    assert status == 200
+    assert headers["x-aimux-provider"] == "backup" and headers["x-aimux-attempts"] == "2"
+    text = "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in wire.decode().split("\n\n")
+        if line.startswith("data: {") and json.loads(line[6:])["choices"]
+    )
+    assert text == "".join(WORDS) and wire.endswith(b"data: [DONE]\n\n")
