@@ -311,6 +311,9 @@ BODIES: dict[str, bytes] = {
         )
     ).encode(),
     "after_done": (HEAD + TEXT + FINISH + "data: [DONE]\n\n" + _text("ignored")).encode(),
+    "after_done_in_one_frame": (HEAD + TEXT + FINISH).encode().replace(b"\n", b"\r\n")
+    + b"data: [DONE]\n\n"
+    + _text("ignored").encode(),
     "no_final_blank_line": (HEAD + TEXT + FINISH + USAGE.rstrip("\n")).encode(),
     "not_json": (HEAD + TEXT + "data: {not json\n\n" + FINISH).encode(),
     "array_chunk": (HEAD + TEXT + "data: [1, 2]\n\n" + FINISH).encode(),

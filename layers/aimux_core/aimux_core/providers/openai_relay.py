@@ -124,6 +124,8 @@ class ChunkRelay:
             else:
                 for sse in SSEParser().feed(frame + end):
                     yield from reader.feed(sse.data)
+                    if reader.ended:
+                        return
             if reader.ended:
                 return
         if run:
