@@ -77,6 +77,7 @@ class BreakerGuard:
         self.scope = scope
         self.cooldowns = cooldowns
         self._writes = BackgroundWrites(log)
+        self._warming: set[asyncio.Task[HealthView]] = set()  # held until done (the loop keeps weak references)
 
     def breaker_key(self, target: Target) -> str:
         return breaker_key(target.provider, target.model if self.scope == "model" else None)
@@ -144,6 +145,27 @@ class BreakerGuard:
             if summary.p50_latency_ms is not None and summary.requests > 0
         }
         return HealthView(latencies_ms=latencies, resting=resting)
+
+    def warm(self, targets: Iterable[Target]) -> None:
+        """Start reading the stale parts of ``targets``' view in the background, at once.
+
+        Called when a request arrives, beside its first state read (the key lookup): the view's reads then
+        share that round trip, and routing's ``view`` finds them finished or joins them in flight (the
+        caches load each key once), instead of waiting for a round trip of its own. Nothing when fresh.
+        """
+        targets = list(targets)
+        if all(self.breaker_for(t).is_cached([self.breaker_key(t)]) for t in targets) and self.health.is_cached(
+            t.key for t in targets
+        ):
+            return
+        task = asyncio.ensure_future(self.view(targets))  # view() logs and absorbs a store failure itself
+        self._warming.add(task)
+        task.add_done_callback(self._warmed)
+
+    def _warmed(self, task: asyncio.Task[HealthView]) -> None:
+        self._warming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("warming the health view failed", exc_info=task.exception())
 
     def _cached_views(
         self, keys: dict[str, Target], targets: list[Target]
@@ -264,6 +286,10 @@ class CappedGuard:
         providers = {t.provider for t in targets if self.limiter.counts_inflight(t.provider)}
         view, inflight = await asyncio.gather(self.inner.view(targets), self._inflight(providers))
         return replace(view, inflight=inflight)
+
+    def warm(self, targets: Iterable[Target]) -> None:
+        """The inner guard's ``warm`` (the in-flight counts are read with the view, by routing)."""
+        self.inner.warm(targets)
 
     async def drain(self) -> None:
         await self._writes.drain()

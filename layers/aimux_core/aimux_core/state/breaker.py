@@ -115,6 +115,10 @@ class CircuitBreaker:
         """Views of ``keys`` for routing and the admin views, from the per-process cache."""
         return self._views(await self._cache.get_many(keys, self._read))
 
+    def is_cached(self, keys: Iterable[str]) -> bool:
+        """Whether ``snapshot(keys)`` would be answered from the per-process cache (no read)."""
+        return self._cache.all_fresh(keys)
+
     def cached_snapshot(self, keys: Iterable[str]) -> dict[str, BreakerView] | None:
         """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
         records = self._cache.peek_many(keys)

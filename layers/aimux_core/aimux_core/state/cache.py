@@ -63,6 +63,10 @@ class TtlCache(Generic[K, V]):
             return value
         return await self._flights.run(key, lambda: self._load(key, load))
 
+    def all_fresh(self, keys: Iterable[K]) -> bool:
+        """Whether every key has a fresh value (``get_many`` would not load)."""
+        return all(self.peek(key) is not None for key in keys)
+
     def peek_many(self, keys: Iterable[K]) -> dict[K, V] | None:
         """Every key's fresh value, or None as soon as one is stale; never loads."""
         fresh: dict[K, V] = {}
