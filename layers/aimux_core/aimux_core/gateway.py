@@ -144,6 +144,12 @@ class Gateway:
         """Every target a route or a provider's model list names, once each (what health is kept for)."""
         return self._known_targets
 
+    def warm_view(self) -> None:
+        """Start reading a stale health view now, beside the request's key lookup (``BreakerGuard.warm``)."""
+        warm = getattr(self.guard, "warm", None)
+        if warm is not None:
+            warm(self._known_targets)
+
     async def health_view(self) -> HealthView:
         """The routing-relevant health snapshot (cached by the guard; empty without one), with the
         targets resting now (this process's cooldowns and those the fleet shared)."""

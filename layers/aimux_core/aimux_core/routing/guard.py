@@ -30,10 +30,11 @@ from ..errors import UpstreamError
 from ..limits.provider_caps import Lease, ProviderLimiter
 from ..state.background import BackgroundWrites
 from ..state.breaker import CircuitBreaker, breaker_key
+from ..state.breaker_model import BreakerView
 from ..state.clock import Clock
 from ..state.cooldowns import Cooldowns
 from ..state.failure_policy import StateFailurePolicy
-from ..state.health import FailureNote, HealthTracker
+from ..state.health import FailureNote, HealthSummary, HealthTracker
 from ..state.request_errors import excerpt
 from ..state.store import StoreError
 from ..translate.upstream_errors import failure_kind
@@ -76,6 +77,7 @@ class BreakerGuard:
         self.scope = scope
         self.cooldowns = cooldowns
         self._writes = BackgroundWrites(log)
+        self._warming: set[asyncio.Task[HealthView]] = set()  # held until done (the loop keeps weak references)
 
     def breaker_key(self, target: Target) -> str:
         return breaker_key(target.provider, target.model if self.scope == "model" else None)
@@ -116,14 +118,18 @@ class BreakerGuard:
         """Open circuits, cooldowns and recent latencies of ``targets``, from the per-process caches."""
         targets = list(targets)
         keys = {self.breaker_key(t): t for t in targets}
-        try:
-            breakers, health = await asyncio.gather(
-                _gather_dicts(self.breaker_for(t).snapshot([key]) for key, t in keys.items()),
-                self.health.snapshot({t.key for t in targets}),
-            )
-        except StoreError as exc:
-            log.warning("health snapshot unavailable: %s", type(exc).__name__)
-            return HealthView()
+        cached = self._cached_views(keys, targets)
+        if cached is not None:  # the warm path (every request between refreshes): no task, no gather
+            breakers, health = cached
+        else:  # something is stale: its reads go out together (one round trip of the state store)
+            try:
+                breakers, health = await asyncio.gather(
+                    _gather_dicts(self.breaker_for(t).snapshot([key]) for key, t in keys.items()),
+                    self.health.snapshot({t.key for t in targets}),
+                )
+            except StoreError as exc:
+                log.warning("health snapshot unavailable: %s", type(exc).__name__)
+                return HealthView()
         resting: dict[str, Resting] = {}
         if self.cooldowns is not None:
             self.cooldowns.learn(s.cooldown for s in health.values() if s.cooldown is not None)
@@ -139,6 +145,40 @@ class BreakerGuard:
             if summary.p50_latency_ms is not None and summary.requests > 0
         }
         return HealthView(latencies_ms=latencies, resting=resting)
+
+    def warm(self, targets: Iterable[Target]) -> None:
+        """Start reading the stale parts of ``targets``' view in the background, at once.
+
+        Called when a request arrives, beside its first state read (the key lookup): the view's reads then
+        share that round trip, and routing's ``view`` finds them finished or joins them in flight (the
+        caches load each key once), instead of waiting for a round trip of its own. Nothing when fresh.
+        """
+        targets = list(targets)
+        if all(self.breaker_for(t).is_cached([self.breaker_key(t)]) for t in targets) and self.health.is_cached(
+            t.key for t in targets
+        ):
+            return
+        task = asyncio.ensure_future(self.view(targets))  # view() logs and absorbs a store failure itself
+        self._warming.add(task)
+        task.add_done_callback(self._warmed)
+
+    def _warmed(self, task: asyncio.Task[HealthView]) -> None:
+        self._warming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("warming the health view failed", exc_info=task.exception())
+
+    def _cached_views(
+        self, keys: dict[str, Target], targets: list[Target]
+    ) -> tuple[dict[str, BreakerView], dict[str, HealthSummary]] | None:
+        """The breaker and health views of ``view`` when all are fresh in the per-process caches, else None."""
+        breakers: dict[str, BreakerView] = {}
+        for key, target in keys.items():
+            found = self.breaker_for(target).cached_snapshot([key])
+            if found is None:
+                return None
+            breakers.update(found)
+        health = self.health.cached_snapshot({t.key for t in targets})
+        return None if health is None else (breakers, health)
 
     async def drain(self) -> None:
         """Wait for every pending state write."""
@@ -246,6 +286,10 @@ class CappedGuard:
         providers = {t.provider for t in targets if self.limiter.counts_inflight(t.provider)}
         view, inflight = await asyncio.gather(self.inner.view(targets), self._inflight(providers))
         return replace(view, inflight=inflight)
+
+    def warm(self, targets: Iterable[Target]) -> None:
+        """The inner guard's ``warm`` (the in-flight counts are read with the view, by routing)."""
+        self.inner.warm(targets)
 
     async def drain(self) -> None:
         await self._writes.drain()

@@ -155,7 +155,15 @@ class Exchange:
 
     async def authenticate(self) -> ApiKeyRecord | None:
         """The caller's key record (None when auth is off), kept for the log line and spend, and its
-        project's limits (from the ring's directory: no read once warm); see ``authenticate``."""
+        project's limits (from the ring's directory: no read once warm); see ``authenticate``.
+
+        A stale health view starts loading first, so its reads share the key lookup's round trip
+        (``Gateway.warm_view``): a cold request waits for two round trips of the state store before
+        its upstream call, not three.
+        """
+        gateway = self._gateway()
+        if gateway is not None:
+            gateway.warm_view()
         self.key = await authenticate(self.http)
         if self.key is not None and self.key.project:
             from ..keys.ring import project_of  # with the ring: only when auth is on
