@@ -64,6 +64,11 @@ _delta_event = ContentBlockDeltaEvent.model_validate
 _start_event = ContentBlockStartEvent.model_validate
 
 
+def _block_delta(index: int | None, delta: dict[str, Any]) -> StreamEvent:
+    """One ``content_block_delta`` event, validated."""
+    return _delta_event({"type": "content_block_delta", "index": index, "delta": delta})
+
+
 class _Call:
     """One upstream tool call: identity, buffered arguments and its block, once opened."""
 
@@ -207,15 +212,7 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
             if self._signer is not None:
                 self._thought.append(thought)
             self._chars += len(thought)
-            out.append(
-                _delta_event(
-                    {
-                        "type": "content_block_delta",
-                        "index": self._next - 1,
-                        "delta": {"type": "thinking_delta", "thinking": thought},
-                    }
-                )
-            )
+            out.append(_block_delta(self._next - 1, {"type": "thinking_delta", "thinking": thought}))
         text = delta.get("content")
         if text and isinstance(text, str):
             self._text(text, out)
@@ -240,11 +237,7 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
             self._close(out)
             self._open_block("text", {"type": "text", "text": ""}, out)
         self._chars += len(text)
-        out.append(
-            _delta_event(
-                {"type": "content_block_delta", "index": self._next - 1, "delta": {"type": "text_delta", "text": text}}
-            )
-        )
+        out.append(_block_delta(self._next - 1, {"type": "text_delta", "text": text}))
 
     def _fragment(self, frag: dict[str, Any], out: list[StreamEvent]) -> None:
         index, call_id = frag.get("index"), frag.get("id")
@@ -274,15 +267,7 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
             if args:
                 call.args.append(args)
                 self._chars += len(args)
-                out.append(
-                    _delta_event(
-                        {
-                            "type": "content_block_delta",
-                            "index": call.block,
-                            "delta": {"type": "input_json_delta", "partial_json": args},
-                        }
-                    )
-                )
+                out.append(_block_delta(call.block, {"type": "input_json_delta", "partial_json": args}))
         elif call.closed:
             if args and args.strip():
                 raise malformed_answer(self._provider, "sent tool arguments after the call was complete")
@@ -336,15 +321,7 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
         )
         self._live = call
         if call.args:
-            out.append(
-                _delta_event(
-                    {
-                        "type": "content_block_delta",
-                        "index": call.block,
-                        "delta": {"type": "input_json_delta", "partial_json": "".join(call.args)},
-                    }
-                )
-            )
+            out.append(_block_delta(call.block, {"type": "input_json_delta", "partial_json": "".join(call.args)}))
 
     def _close(self, out: list[StreamEvent]) -> None:
         kind = self._open
@@ -354,15 +331,7 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
         if kind == "thinking" and self._signer is not None:
             signature = self._signer("".join(self._thought))
             self._thought = []
-            out.append(
-                _delta_event(
-                    {
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": {"type": "signature_delta", "signature": signature},
-                    }
-                )
-            )
+            out.append(_block_delta(index, {"type": "signature_delta", "signature": signature}))
         elif kind == "tool":
             call = self._live
             assert call is not None
