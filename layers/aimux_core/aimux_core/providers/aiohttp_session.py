@@ -19,6 +19,7 @@ the httpx path when one is set).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 MAX_CONNECTIONS = 256
 KEEPALIVE_SECONDS = 60.0
 _MAX_HEADER_LINE = 65_536
+# aiohttp tells a body cut by a socket error (reset, broken pipe) from one cut by a clean close only in
+# its message: "Response payload is not completed: <...>. ConnectionResetError(104, '...')".
+_CUT_BY_OS_ERROR = re.compile(r"\. \w*Error\(\d+, ")
 
 _session: aiohttp.ClientSession | None = None
 _session_loop: asyncio.AbstractEventLoop | None = None
@@ -220,6 +224,8 @@ class NativeCalls:
             return silent(self.provider, t.idle)
         if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake or certificate
             return connection_failed(self.provider)
+        if isinstance(exc, aiohttp.ClientPayloadError) and _CUT_BY_OS_ERROR.search(str(exc)):
+            return connection_broken(self.provider, "ReadError")  # body cut by a reset, as httpx says
         if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
             return connection_broken(self.provider, "RemoteProtocolError")  # closed early, cut short, bad head
         if isinstance(exc, aiohttp.ClientConnectionError):
