@@ -51,6 +51,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import redact
+from ..wire.json_bytes import compact_json
 from .metrics import Emission
 
 if TYPE_CHECKING:
@@ -205,8 +206,8 @@ class _LineWriter:
         logger.setLevel(logging.INFO)
         logger.propagate = False
         self.logger = logger
-        # Powertools' json.dumps arguments; default=str is its json_default
-        self.compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+        # Powertools' json.dumps arguments; default=str is its json_default (compact_json: the same text)
+        self.compact = _compact_text
         self.pretty = json.JSONEncoder(
             separators=(",", ":"), ensure_ascii=False, default=str, indent=_PRETTY_INDENT
         ).encode
@@ -238,6 +239,10 @@ class _LineWriter:
             stream.flush()  # as StreamHandler.emit does: the line is out before Lambda freezes the process
         finally:
             handler.release()
+
+
+def _compact_text(line: Mapping[str, Any]) -> str:
+    return compact_json(line, fallback=str).decode()
 
 
 def _timestamp(now: float) -> str:

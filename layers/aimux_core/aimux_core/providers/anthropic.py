@@ -60,6 +60,7 @@ from ..wire.anthropic import (
     ToolUseBlock,
     Usage,
 )
+from ..wire.json_bytes import compact_json
 from ..wire.sse import SSEParser
 from .anthropic_relay import relayed_stream
 from .anthropic_stream import StreamNormaliser, complete_usage, error_from_payload
@@ -382,4 +383,4 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
 
 
 def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return compact_json(body)

@@ -45,6 +45,7 @@ from ..translate.provenance_key import ensure_provenance_key
 from ..translate.thinking import prepare_thinking, sign_reasoning
 from ..translate.upstream_errors import PARSE_FAULTS, excerpt, malformed_answer
 from ..wire.anthropic import EventStream, ImageBlock, Message, MessagesRequest, ToolResultBlock
+from ..wire.json_bytes import compact_json
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
 from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
@@ -211,7 +212,7 @@ class OpenAIProvider(HttpAdapter):
         if cache_key is not None:
             body["prompt_cache_key"] = cache_key
         names = [tool.name for tool in request.tools or ()]
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), names
+        return compact_json(body), names
 
     def _refuse_images(self, request: MessagesRequest) -> None:
         """A 400 naming the first image block: this upstream cannot see images."""

@@ -30,10 +30,11 @@ from ..errors import UpstreamError
 from ..limits.provider_caps import Lease, ProviderLimiter
 from ..state.background import BackgroundWrites
 from ..state.breaker import CircuitBreaker, breaker_key
+from ..state.breaker_model import BreakerView
 from ..state.clock import Clock
 from ..state.cooldowns import Cooldowns
 from ..state.failure_policy import StateFailurePolicy
-from ..state.health import FailureNote, HealthTracker
+from ..state.health import FailureNote, HealthSummary, HealthTracker
 from ..state.request_errors import excerpt
 from ..state.store import StoreError
 from ..translate.upstream_errors import failure_kind
@@ -116,14 +117,18 @@ class BreakerGuard:
         """Open circuits, cooldowns and recent latencies of ``targets``, from the per-process caches."""
         targets = list(targets)
         keys = {self.breaker_key(t): t for t in targets}
-        try:
-            breakers, health = await asyncio.gather(
-                _gather_dicts(self.breaker_for(t).snapshot([key]) for key, t in keys.items()),
-                self.health.snapshot({t.key for t in targets}),
-            )
-        except StoreError as exc:
-            log.warning("health snapshot unavailable: %s", type(exc).__name__)
-            return HealthView()
+        cached = self._cached_views(keys, targets)
+        if cached is not None:  # the warm path (every request between refreshes): no task, no gather
+            breakers, health = cached
+        else:  # something is stale: its reads go out together (one round trip of the state store)
+            try:
+                breakers, health = await asyncio.gather(
+                    _gather_dicts(self.breaker_for(t).snapshot([key]) for key, t in keys.items()),
+                    self.health.snapshot({t.key for t in targets}),
+                )
+            except StoreError as exc:
+                log.warning("health snapshot unavailable: %s", type(exc).__name__)
+                return HealthView()
         resting: dict[str, Resting] = {}
         if self.cooldowns is not None:
             self.cooldowns.learn(s.cooldown for s in health.values() if s.cooldown is not None)
@@ -139,6 +144,19 @@ class BreakerGuard:
             if summary.p50_latency_ms is not None and summary.requests > 0
         }
         return HealthView(latencies_ms=latencies, resting=resting)
+
+    def _cached_views(
+        self, keys: dict[str, Target], targets: list[Target]
+    ) -> tuple[dict[str, BreakerView], dict[str, HealthSummary]] | None:
+        """The breaker and health views of ``view`` when all are fresh in the per-process caches, else None."""
+        breakers: dict[str, BreakerView] = {}
+        for key, target in keys.items():
+            found = self.breaker_for(target).cached_snapshot([key])
+            if found is None:
+                return None
+            breakers.update(found)
+        health = self.health.cached_snapshot({t.key for t in targets})
+        return None if health is None else (breakers, health)
 
     async def drain(self) -> None:
         """Wait for every pending state write."""

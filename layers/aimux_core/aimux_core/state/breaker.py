@@ -113,7 +113,14 @@ class CircuitBreaker:
 
     async def snapshot(self, keys: Iterable[str]) -> dict[str, BreakerView]:
         """Views of ``keys`` for routing and the admin views, from the per-process cache."""
-        records = await self._cache.get_many(keys, self._read)
+        return self._views(await self._cache.get_many(keys, self._read))
+
+    def cached_snapshot(self, keys: Iterable[str]) -> dict[str, BreakerView] | None:
+        """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
+        records = self._cache.peek_many(keys)
+        return self._views(records) if records is not None else None
+
+    def _views(self, records: dict[str, BreakerState]) -> dict[str, BreakerView]:
         now = self._clock.now()
         return {key: BreakerView.of(key, record, now, self.settings) for key, record in records.items()}
 

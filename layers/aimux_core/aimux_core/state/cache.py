@@ -63,16 +63,21 @@ class TtlCache(Generic[K, V]):
             return value
         return await self._flights.run(key, lambda: self._load(key, load))
 
+    def peek_many(self, keys: Iterable[K]) -> dict[K, V] | None:
+        """Every key's fresh value, or None as soon as one is stale; never loads."""
+        fresh: dict[K, V] = {}
+        for key in keys:
+            value = self.peek(key)
+            if value is None:
+                return None
+            fresh[key] = value
+        return fresh
+
     async def get_many(self, keys: Iterable[K], load: Callable[[K], Awaitable[V]]) -> dict[K, V]:
         """Fresh values for all ``keys``; the stale ones are loaded concurrently."""
         unique = list(dict.fromkeys(keys))
-        fresh: dict[K, V] = {}
-        for key in unique:  # the warm path (every request between refreshes): no task, no gather
-            value = self.peek(key)
-            if value is None:
-                break
-            fresh[key] = value
-        else:
+        fresh = self.peek_many(unique)  # the warm path (every request between refreshes): no task, no gather
+        if fresh is not None:
             return fresh
         values = await asyncio.gather(*(self.get(key, _bind(load, key)) for key in unique))
         return dict(zip(unique, values, strict=True))

@@ -303,6 +303,10 @@ class HealthTracker:
         """Summaries over the default window, cached per process for ``cache_seconds``."""
         return await self._cache.get_many(keys, self.summary)
 
+    def cached_snapshot(self, keys: Iterable[str]) -> dict[str, HealthSummary] | None:
+        """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
+        return self._cache.peek_many(keys)
+
 
 def _pk(key: str) -> str:
     if not key:

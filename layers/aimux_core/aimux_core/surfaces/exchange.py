@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ..accounting.metrics import Emission
 from ..accounting.record import RequestRecord, RequestTimer, StreamTally, Surface, cost_header
@@ -43,6 +43,7 @@ from .http import (
     unexpected_error,
 )
 from .recording import publish, record_failed, record_served
+from .sse_response import SseResponse
 
 if TYPE_CHECKING:
     from ..accounting.record import RequestRecord
@@ -205,12 +206,12 @@ class Exchange:
         """The SSE answer of ``events`` in ``encoder``'s dialect; settled and published when it ends.
 
         Its cost is known only at the end, so it has no cost header. Frames ready together leave in one
-        send (``coalesce.py``).
+        send (``coalesce.py``); the body is cancelled when the client leaves (``sse_response.py``).
         """
         headers = {**SSE_HEADERS, **served_headers(self.request_id, served), **self._ratelimit_headers(served)}
         tally = StreamTally(self.timer)
         body = self._encode(events, encoder, tally, lambda: self._stream_finished(gateway, served, tally))
-        return StreamingResponse(coalesced(body), media_type=SSE_MEDIA_TYPE, headers=headers)
+        return SseResponse(coalesced(body), media_type=SSE_MEDIA_TYPE, headers=headers)
 
     def failed(self, error: AimuxError) -> None:
         """Publish the record of an error answer; a refusal by aimux's own limits gets the window headers."""

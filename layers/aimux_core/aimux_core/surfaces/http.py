@@ -5,7 +5,6 @@ Kept free of dialect logic: the Anthropic and OpenAI surfaces decide how errors 
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from ..routing.select import RequestMeta
 from ..translate.errors import PathStyle, invalid_request_from_validation
 from ..wire.anthropic import MessagesRequest
 from ..wire.headers import header_safe
+from ..wire.json_bytes import compact_json
 
 JSON_MEDIA_TYPE = "application/json"
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
@@ -168,7 +168,7 @@ def json_response(
     body: str | bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     if isinstance(body, dict):
-        body = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        body = compact_json(body)
     return Response(content=body, status_code=status, headers=headers, media_type=JSON_MEDIA_TYPE)
 
 

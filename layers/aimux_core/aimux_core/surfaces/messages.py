@@ -19,7 +19,7 @@ from ..translate.client_thinking import hide_thinking, thinking_enabled, without
 from ..wire.anthropic import CountTokensRequest, ErrorBody, ErrorEvent, MessagesRequest, StreamEvent
 from ..wire.anthropic_rules import check_request
 from ..wire.raw_frames import RawFrames
-from ..wire.sse import anthropic_frame
+from ..wire.sse import anthropic_frame, event_frame
 from .error_answers import anthropic_error_response
 from .exchange import Exchange, authenticate, serve
 from .http import (
@@ -92,7 +92,7 @@ class _AnthropicFrames:
     def frames(self, event: StreamEvent) -> Iterable[bytes]:
         if isinstance(event, RawFrames):  # relayed upstream frames, already Anthropic SSE
             return (event.frames,)
-        return (anthropic_frame(event.type, event.dump_json()),)
+        return (event_frame(event),)
 
     def closing(self) -> Iterable[bytes]:
         return ()

@@ -15,12 +15,41 @@ import codecs
 from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from dataclasses import dataclass
 
+from .anthropic import ContentBlockDeltaEvent, StreamEvent, TextDelta
+from .json_bytes import compact_json
+
 OPENAI_DONE = b"data: [DONE]\n\n"
 
 
 def anthropic_frame(event_type: str, data_json: str) -> bytes:
     """One Anthropic SSE event: the ``event:`` line names the same type as the JSON."""
     return f"event: {event_type}\ndata: {data_json}\n\n".encode()
+
+
+def event_frame(event: StreamEvent) -> bytes:
+    """``anthropic_frame(event.type, event.dump_json())``, the same bytes; a plain text delta (the most
+    frequent event of a stream, nothing but its three fields and a ``text_delta`` of two) is written from
+    a template: 0.3 µs instead of 2.9 for the model dump (bench/README.md, issue 17)."""
+    if type(event) is ContentBlockDeltaEvent:
+        delta = event.delta
+        if (
+            type(delta) is TextDelta
+            and not event.__pydantic_extra__
+            and not delta.__pydantic_extra__
+            and event.__pydantic_fields_set__ == _DELTA_EVENT_FIELDS
+            and delta.__pydantic_fields_set__ == _TEXT_DELTA_FIELDS
+            and type(event.index) is int
+        ):
+            return _TEXT_DELTA_FRAME % (event.index, compact_json(delta.text))
+    return anthropic_frame(event.type, event.dump_json())
+
+
+_DELTA_EVENT_FIELDS = frozenset({"type", "index", "delta"})
+_TEXT_DELTA_FIELDS = frozenset({"type", "text"})
+_TEXT_DELTA_FRAME = (
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%s}}\n\n'
+)
 
 
 def openai_frame(data_json: str) -> bytes:
