@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import httpx
 import pytest
 
+import aimux_core
 from aimux_core.errors import UpstreamError
 from aimux_core.providers import transport
 from aimux_core.providers.transport import HttpTransport, Timeouts
@@ -110,6 +111,7 @@ async def test_json_answer_with_case_insensitive_headers(path: Path, upstream: U
     sent = upstream.requests[0]
     assert (sent.method, sent.path, sent.body, sent.headers["x-api-key"]) == ("POST", "/v1/messages", BODY, "k")
     assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["user-agent"] == f"aimux/{aimux_core.__version__}"  # on both paths
 
 
 async def test_a_gzip_answer_is_decoded(path: Path, upstream: Upstream) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ..errors import UpstreamError
 from ..translate.upstream_errors import upstream_error
 from .transport_contract import (
+    USER_AGENT,
     Reply,
     Timeouts,
     connect_timed_out,
@@ -81,6 +82,7 @@ def _new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": USER_AGENT},
         timeout=aiohttp.ClientTimeout(total=None),  # each call passes its own (``NativeCalls``)
         max_line_size=_MAX_HEADER_LINE,
         max_field_size=_MAX_HEADER_LINE,

@@ -56,6 +56,7 @@ from ..settings import UpstreamTransport
 from ..translate.upstream_errors import upstream_error
 from .aiohttp_session import NativeCalls, close_shared_session
 from .transport_contract import (
+    USER_AGENT,
     Reply,
     Timeouts,
     connect_timed_out,
@@ -133,7 +134,8 @@ def new_client() -> httpx.AsyncClient:
     httpx_log = logging.getLogger("httpx")
     if httpx_log.level == logging.NOTSET:  # left alone when the operator configured it
         httpx_log.setLevel(logging.WARNING)
-    return _Client(http1=True, http2=False, limits=_LIMITS, timeout=None, follow_redirects=False)
+    headers = {"user-agent": USER_AGENT}
+    return _Client(http1=True, http2=False, limits=_LIMITS, timeout=None, follow_redirects=False, headers=headers)
 
 
 class _NoCookies(httpx.Cookies):

@@ -12,8 +12,12 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+from .. import __version__
 from ..errors import UpstreamError
 from ..translate.upstream_errors import connection_error, timeout_error
+
+USER_AGENT = f"aimux/{__version__}"
+"""What every upstream call says it is, on both paths (an upstream's operator sees which gateway calls)."""
 
 
 @dataclass(frozen=True, slots=True)
