@@ -19,14 +19,13 @@ CLIENT_VARIANTS = ("httpx", "httpx-aiohttp", "aimux")
 
 
 def _variant_client(kind: str) -> Any:
-    """An ``httpx.AsyncClient`` as aimux's transport would use it: plain, over ``httpx-aiohttp``, or aimux's own."""
+    """The ``httpx.AsyncClient`` given to aimux's transport: plain, or over ``httpx-aiohttp``; None for
+    ``aimux``: what aimux ships, its default path (``providers/aiohttp_session.py``, no httpx)."""
     import httpx
 
-    from aimux_core.providers import transport
-
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
     if kind == "aimux":
-        return transport.new_client()  # what aimux ships (transport, cookies, logging as configured there)
+        return None
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
     backend = None
     if kind == "httpx-aiohttp":
         from httpx_aiohttp import AiohttpTransport
@@ -37,7 +36,7 @@ def _variant_client(kind: str) -> Any:
 
 async def _client_cpu_us(kind: str, port: int, stream: bool, calls: int, rounds: int) -> float:
     """Least CPU microseconds per upstream call over ``rounds`` rounds of ``calls`` calls (after a warm-up)."""
-    from aimux_core.providers.transport import HttpTransport, Timeouts
+    from aimux_core.providers.transport import HttpTransport, Timeouts, close_shared_client
 
     client = _variant_client(kind)
     upstream = HttpTransport("bench", Timeouts(), client)
@@ -63,7 +62,7 @@ async def _client_cpu_us(kind: str, port: int, stream: bool, calls: int, rounds:
             best = min(best, (self_cpu_seconds() - start) / calls * 1e6)
         return best
     finally:
-        await client.aclose()
+        await (client.aclose() if client is not None else close_shared_client())
 
 
 def measure_clients(args: argparse.Namespace, fake: ServerProcess, runner: asyncio.Runner) -> list[dict[str, Any]]:

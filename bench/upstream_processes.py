@@ -73,10 +73,13 @@ routes:
 
 
 # ``aimux serve`` with the shared upstream client replaced, to compare transports inside aimux without
-# a production switch: the adapters look ``shared_client`` up in the transport module on every call.
+# a production switch: on the httpx path the adapters look ``shared_client`` up in the transport module
+# on every call.
 TRANSPORT_OVERRIDE = """
+import os
 import sys
 import httpx
+os.environ["AIMUX_UPSTREAM_TRANSPORT"] = "httpx"  # calls go through shared_client, replaced below
 import aimux_core.providers.transport as transport
 kind, argv = sys.argv[1], sys.argv[2:]
 client = None

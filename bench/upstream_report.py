@@ -79,7 +79,7 @@ def clients_table(report: dict[str, Any]) -> list[str]:
         "The upstream client alone: CPU us per call of `HttpTransport` against the fake (Anthropic answer; "
         "the stream is read to its end), in one process"
         + (" on CPU 0" if report["pinned"] else "")
-        + "; `aimux` = `transport.new_client()` as shipped:",
+        + "; `aimux` = `HttpTransport` without a client, as shipped (its aiohttp session, no httpx):",
         "",
         "| answer | httpx (httpcore) | httpx + httpx-aiohttp | aimux | httpx-aiohttp / httpx | aimux / httpx |",
         "|---|--:|--:|--:|--:|--:|",

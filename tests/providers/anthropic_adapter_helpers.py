@@ -39,17 +39,16 @@ Make = Callable[..., AnthropicProvider]
 
 
 @pytest.fixture
-async def make() -> AsyncIterator[Make]:
-    """Builds providers on a client of this test's own (each test has its own event loop)."""
-    async with httpx.AsyncClient() as client:
+def make(upstream_client: httpx.AsyncClient | None) -> Make:
+    """Builds providers on this test's client, once per transport path (``conftest.upstream_client``)."""
 
-        def build(fake: AnthropicUpstream | str, name: str = "anthropic", timeouts: Timeouts = FAST,
-                  **changes: Any) -> AnthropicProvider:
-            chosen = dataclasses.replace(preset(name), **changes) if changes else preset(name)
-            base_url = fake if isinstance(fake, str) else fake.base_url
-            return AnthropicProvider(name, chosen, KEY, base_url=base_url, timeouts=timeouts, client=client)
+    def build(fake: AnthropicUpstream | str, name: str = "anthropic", timeouts: Timeouts = FAST,
+              **changes: Any) -> AnthropicProvider:
+        chosen = dataclasses.replace(preset(name), **changes) if changes else preset(name)
+        base_url = fake if isinstance(fake, str) else fake.base_url
+        return AnthropicProvider(name, chosen, KEY, base_url=base_url, timeouts=timeouts, client=upstream_client)
 
-        yield build
+    return build
 
 
 async def collect(stream: AsyncIterator[StreamEvent]) -> list[StreamEvent]:

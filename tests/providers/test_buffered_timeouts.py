@@ -11,7 +11,7 @@ not cut. Every adapter is driven against its fake with the fakes' ``stall`` faul
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -35,9 +35,8 @@ STRICT = Timeouts(connect=2, first_byte=0.3, idle=0.3, total=20, min_output_rate
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+def http(upstream_client: httpx.AsyncClient | None) -> httpx.AsyncClient | None:
+    return upstream_client  # both transport paths (conftest)
 
 
 Fake = AnthropicUpstream | OpenAIUpstream

@@ -9,7 +9,7 @@ The gateway's side (failover to a healthy target, the breaker, the client's 502)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -159,9 +159,8 @@ BEDROCK_STREAM: dict[str, Edit] = {
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+def http(upstream_client: httpx.AsyncClient | None) -> httpx.AsyncClient | None:
+    return upstream_client  # both transport paths (conftest)
 
 
 @pytest.fixture

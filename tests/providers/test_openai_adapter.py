@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +46,8 @@ def fake(openai_upstream: OpenAIUpstream) -> OpenAIUpstream:  # noqa: F811
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
+def client(upstream_client: httpx.AsyncClient | None) -> httpx.AsyncClient | None:
+    return upstream_client  # both transport paths (conftest)
 
 
 def make(fake: OpenAIUpstream, http: httpx.AsyncClient, name: str = "openai", *, key: str | None = "sk-test-key",

@@ -1,29 +1,25 @@
-"""The one pooled HTTP client every HTTP adapter shares, with the timeouts an LLM upstream needs.
+"""The upstream HTTP client every HTTP adapter shares, with the timeouts an LLM upstream needs.
 
-One ``httpx.AsyncClient`` per process and event loop (created on first use, reused across
-requests and across warm Lambda invocations): HTTP/1.1 keep-alive, so consecutive calls to a
-provider skip the TCP and TLS handshakes.
+``HttpTransport.post`` / ``.stream`` have two paths:
+- aiohttp without httpx (``aiohttp_session.NativeCalls``), the default: one ``aiohttp.ClientSession``
+  per process and event loop, created on first use (aiohttp imported then, never at import: Lambda
+  cold start), reused across requests and warm invocations. httpx's own transport (httpcore + anyio)
+  cost more CPU per upstream call than everything else aimux does for a request, and httpx's API over
+  aiohttp (``httpx-aiohttp``) still about twice aiohttp's own work (``bench/README.md``, "httpx or
+  httpx-aiohttp: aiohttp, switched" and "The upstream client without httpx").
+- httpx (``shared_client``, or the ``client`` given to ``HttpTransport``: tests with
+  ``httpx.MockTransport``) when a proxy is configured in the environment (httpx honours ``HTTPS_PROXY``
+  and ``NO_PROXY``; aiohttp would look them up in a thread on every request), when
+  ``AIMUX_UPSTREAM_TRANSPORT=httpx`` says so (an escape hatch should an upstream trip over aiohttp), or
+  when aiohttp is not installed. The batch APIs (``jobs/native``) use ``shared_client`` too.
 
-The client keeps the httpx API (adapters and tests only see ``httpx``) but moves its bytes with
-aiohttp, through the ``httpx-aiohttp`` transport: on this stack httpx's own transport (httpcore +
-anyio) costs more CPU per upstream call than everything else aimux does for a request, and the
-aiohttp one about half of it (``bench/README.md``, "Against an HTTP upstream"). Two things the
-package does not do are done by ``aiohttp_backend.AiohttpBackend``: its exception mapping turns a refused or
-reset connection into ``ConnectTimeout``, so aiohttp errors are mapped again from their cause to
-the httpx error httpx itself would raise; and aiohttp's own cookie jar is off (cookies are
-httpx's business, and the shared client keeps none, see below). The plain httpx transport is
-used instead when a proxy is configured in the environment (httpx honours ``HTTPS_PROXY`` and
-``NO_PROXY`` only with its own transport, and aiohttp would look them up in a thread on every
-request), when ``AIMUX_UPSTREAM_TRANSPORT=httpx`` says so (an escape hatch should an upstream trip
-over aiohttp), or when ``httpx-aiohttp`` is not installed. aiohttp is imported on first use, never
-at import (Lambda cold start).
+Both keep HTTP/1.1 keep-alive (consecutive calls to a provider skip the TCP and TLS handshakes) and no
+cookies (one client serves every caller, so an upstream's ``Set-Cookie`` must not ride along on other
+callers' requests; httpx would also parse every answer's headers for cookies). httpx's own INFO line per
+call ("HTTP Request: POST ...") is turned down to WARNING unless the ``httpx`` logger was configured:
+aimux logs one line per request itself.
 
-The client keeps no cookies (``_Client``): it serves every caller of the gateway, so an upstream's
-``Set-Cookie`` must not ride along on other callers' requests (httpx would also parse every answer's
-headers for cookies). httpx's own INFO line per call ("HTTP Request: POST ...") is turned down to
-WARNING unless the ``httpx`` logger was configured: aimux logs one line per request itself.
-
-Timeouts (``Timeouts``):
+Timeouts (``Timeouts``, in ``transport_contract`` with everything else both paths share):
 - ``connect``: establishing the connection;
 - ``first_byte``: from sending a streaming request to the first body bytes (a stalled upstream
   fails over instead of hanging the client); for a buffered call, to the answer's headers. A
@@ -37,62 +33,57 @@ Timeouts (``Timeouts``):
 (``connect`` also bounds the wait for a pooled connection; with aiohttp it does not bound writes,
 which for request bodies of this size never block.)
 
-Every failure becomes an ``UpstreamError`` (see ``upstream_errors``). Closing the stream iterator
-closes the upstream response, so a client that disconnects cancels the upstream request.
+Every failure becomes an ``UpstreamError`` (see ``upstream_errors``), the same on both paths for the
+same fault (``transport_contract``); an HTTP error answer (>= 400) becomes ``upstream_error(provider,
+status, headers, body)`` with the body read (and decoded). A buffered answer's body is decoded (gzip...);
+a stream asks for ``accept-encoding: identity`` and yields the body's bytes as they arrive. Closing the
+stream iterator closes the upstream response, so a client that disconnects cancels the upstream request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from ..errors import UpstreamError
 from ..settings import UpstreamTransport
-from ..translate.upstream_errors import connection_error, timeout_error, upstream_error
-from .aiohttp_backend import AiohttpBackend
+from ..translate.upstream_errors import upstream_error
+from .aiohttp_session import NativeCalls, close_shared_session
+from .transport_contract import (
+    USER_AGENT,
+    Reply,
+    Timeouts,
+    connect_timed_out,
+    connection_broken,
+    connection_failed,
+    no_complete_answer,
+    no_first_byte,
+    no_headers,
+    past_total,
+    read_all,
+    silent,
+    timed_out,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    connect: float = 10.0
-    first_byte: float = 120.0
-    idle: float = 120.0
-    total: float = 900.0
-    min_output_rate: float | None = 10.0  # output tokens/s a buffered answer may be generated at, at worst
-
-    def headers_within(self, output_tokens: int | None) -> float:
-        """Seconds a buffered call waits for the answer's headers (see the module docstring)."""
-        wait = self.first_byte
-        if output_tokens and self.min_output_rate:
-            wait += output_tokens / self.min_output_rate
-        return min(wait, self.total)
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A complete non-streaming answer (2xx only; errors raise)."""
-
-    status: int
-    headers: httpx.Headers
-    body: bytes
-
+__all__ = ["HttpTransport", "Reply", "Timeouts", "close_shared_client", "new_client", "shared_client", "use_backend"]
 
 _LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
 log = logging.getLogger("aimux.transport")
 
 _client: httpx.AsyncClient | None = None
 _backend: UpstreamTransport = "aiohttp"
+_native: bool | None = None  # whether calls without an explicit client take the aiohttp path (decided once)
 _client_loop: asyncio.AbstractEventLoop | None = None
 
 
 def shared_client() -> httpx.AsyncClient:
-    """The process-wide pooled client (lazily created: nothing happens at import).
+    """The process-wide pooled httpx client (lazily created: nothing happens at import).
 
     A client belongs to the event loop it was first used on (its pooled connections do); a call
     from another loop (tests, a host that runs each invocation in a fresh loop) gets a new client
@@ -113,31 +104,38 @@ def shared_client() -> httpx.AsyncClient:
 
 
 async def close_shared_client() -> None:
+    """Close the shared httpx client and the shared aiohttp session."""
     global _client, _client_loop
     if _client is not None:
         await _client.aclose()
         _client, _client_loop = None, None
+    await close_shared_session()
 
 
 def use_backend(backend: UpstreamTransport) -> None:
-    """What moves the shared client's bytes from now on (``AIMUX_UPSTREAM_TRANSPORT``, set at assembly)."""
-    global _backend
-    _backend = backend
+    """What moves upstream bytes from now on (``AIMUX_UPSTREAM_TRANSPORT``, set at assembly)."""
+    global _backend, _native
+    _backend, _native = backend, None
 
 
-def new_client(backend: UpstreamTransport | None = None) -> httpx.AsyncClient:
-    """A pooled client like the shared one; ``backend`` is "aiohttp" or "httpx" (default: ``use_backend``'s)."""
-    kind = backend or _backend
-    transport: httpx.AsyncBaseTransport | None = None
-    if kind == "aiohttp" and not _environment_proxies():
-        try:
-            transport = AiohttpBackend(_LIMITS)
-        except ImportError:
-            log.warning("httpx-aiohttp is not installed: upstream calls use httpx's own transport")
+def _native_path() -> bool:
+    """Whether calls without an explicit client go through ``aiohttp_session`` (module docstring)."""
+    global _native
+    if _native is None:
+        _native = _backend == "aiohttp" and not _environment_proxies()
+        if _native and importlib.util.find_spec("aiohttp") is None:
+            log.warning("aiohttp is not installed: upstream calls use httpx's own transport")
+            _native = False
+    return _native
+
+
+def new_client() -> httpx.AsyncClient:
+    """A pooled httpx client like the shared one (httpx's own transport, no cookies)."""
     httpx_log = logging.getLogger("httpx")
     if httpx_log.level == logging.NOTSET:  # left alone when the operator configured it
         httpx_log.setLevel(logging.WARNING)
-    return _Client(http1=True, http2=False, limits=_LIMITS, timeout=None, follow_redirects=False, transport=transport)
+    headers = {"user-agent": USER_AGENT}
+    return _Client(http1=True, http2=False, limits=_LIMITS, timeout=None, follow_redirects=False, headers=headers)
 
 
 class _NoCookies(httpx.Cookies):
@@ -168,18 +166,23 @@ class _Client(httpx.AsyncClient):
 
 def _environment_proxies() -> bool:
     """Whether the environment names a proxy (what httpx would honour with its own transport)."""
-    import urllib.request  # slow to import (http.client, email): only when the shared client is built
+    import urllib.request  # slow to import (http.client, email): only when the first call picks its path
 
     return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
 
 
 class HttpTransport:
-    """JSON POSTs and streamed POSTs against one provider, with typed failures."""
+    """JSON POSTs and streamed POSTs against one provider, with typed failures.
+
+    ``client``: an httpx client to use instead of the shared transport (tests); without one, calls take
+    the aiohttp path unless the module docstring's conditions send them through ``shared_client``.
+    """
 
     def __init__(self, provider: str, timeouts: Timeouts, client: httpx.AsyncClient | None = None) -> None:
         self.provider = provider
         self.timeouts = timeouts
         self._client = client
+        self._native: NativeCalls | None = None
         # Built once rather than per call (the request's own timeouts, see ``_timeout``); a buffered
         # call's socket reads may wait as long as its header wait, one dict per distinct wait.
         self._stream_timeout = self._timeout(timeouts.idle).as_dict()
@@ -189,6 +192,12 @@ class HttpTransport:
     @property
     def client(self) -> httpx.AsyncClient:
         return self._client or shared_client()
+
+    def _native_calls(self) -> NativeCalls | None:
+        """The aiohttp path's calls for this provider, or None when this transport uses httpx."""
+        if self._native is None and self._client is None and _native_path():
+            self._native = NativeCalls(self.provider, self.timeouts)
+        return self._native
 
     def _timeout(self, read: float) -> httpx.Timeout:
         t = self.timeouts
@@ -210,6 +219,9 @@ class HttpTransport:
         """POST and read the whole answer: headers within ``Timeouts.headers_within(output_tokens)``
         (``output_tokens``: the most the answer may generate), then no silence longer than ``idle``,
         all within ``total``."""
+        native = self._native or self._native_calls()
+        if native is not None:
+            return await native.post(url, headers, body, output_tokens=output_tokens)
         t = self.timeouts
         loop = asyncio.get_running_loop()
         deadline = loop.time() + t.total
@@ -224,12 +236,12 @@ class HttpTransport:
                 async with asyncio.timeout(headers_within):
                     response = await self.client.send(request, stream=True)
             except TimeoutError:
-                raise timeout_error(self.provider, f"no answer headers within {headers_within:g}s") from None
+                raise no_headers(self.provider, headers_within) from None
             try:
                 async with asyncio.timeout_at(deadline):
-                    content = await self._read_body(response)
+                    content = await read_all(self.provider, t.idle, response.aiter_bytes())
             except TimeoutError:
-                raise timeout_error(self.provider, f"no complete answer within {t.total:g}s") from None
+                raise no_complete_answer(self.provider, t) from None
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
         finally:
@@ -248,23 +260,14 @@ class HttpTransport:
                 self._post_timeouts[headers_within] = found
         return found
 
-    async def _read_body(self, response: httpx.Response) -> bytes:
-        """The decoded body, each piece within ``idle`` of the one before."""
-        idle = self.timeouts.idle
-        chunks: list[bytes] = []
-        pieces = response.aiter_bytes()
-        while True:
-            try:
-                async with asyncio.timeout(idle):
-                    chunk = await anext(pieces, None)
-            except TimeoutError:
-                raise timeout_error(self.provider, f"no data for {idle:g}s") from None
-            if chunk is None:
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            chunks.append(chunk)
-
-    async def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncGenerator[bytes, None]:
+    def stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncGenerator[bytes, None]:
         """POST and yield body chunks; the first must come within ``first_byte``, the rest within ``idle``."""
+        native = self._native or self._native_calls()
+        if native is not None:
+            return native.stream(url, headers, body)
+        return self._httpx_stream(url, headers, body)
+
+    async def _httpx_stream(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncGenerator[bytes, None]:
         t = self.timeouts
         deadline = time.monotonic() + t.total
         # Raw body bytes are yielded as they arrive, so ask for them uncompressed.
@@ -283,12 +286,12 @@ class HttpTransport:
                     chunks = response.aiter_raw()
                     first = await anext(chunks, b"")
             except TimeoutError:
-                raise timeout_error(self.provider, f"no first byte within {t.first_byte:g}s") from None
+                raise no_first_byte(self.provider, t) from None
             if first:
                 yield first
             async for chunk in chunks:
                 if time.monotonic() > deadline:
-                    raise timeout_error(self.provider, f"stream exceeded the {t.total:g}s total deadline")
+                    raise past_total(self.provider, t)
                 yield chunk
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
@@ -298,11 +301,11 @@ class HttpTransport:
 
     def _transport_error(self, exc: httpx.HTTPError) -> UpstreamError:
         if isinstance(exc, httpx.ConnectTimeout):
-            return timeout_error(self.provider, f"connect timed out after {self.timeouts.connect:g}s")
+            return connect_timed_out(self.provider, self.timeouts)
         if isinstance(exc, httpx.ConnectError):
-            return connection_error(self.provider, "connection failed")
+            return connection_failed(self.provider)
         if isinstance(exc, httpx.ReadTimeout):
-            return timeout_error(self.provider, f"no data for {self.timeouts.idle:g}s")
+            return silent(self.provider, self.timeouts.idle)
         if isinstance(exc, httpx.TimeoutException):
-            return timeout_error(self.provider, "timed out")
-        return connection_error(self.provider, f"connection broken ({type(exc).__name__})")
+            return timed_out(self.provider)
+        return connection_broken(self.provider, type(exc).__name__)

@@ -37,7 +37,7 @@ class MemoryStore:
         check_key(pk, sk)
         await asyncio.sleep(0)
         item = self._live(pk, sk)
-        return copy.deepcopy(item) if item is not None else None
+        return _copy(item)
 
     async def put(self, pk: str, sk: str, item: Mapping[str, Any], *, expect_version: int | Absent | None) -> int:
         attributes = put_args(pk, sk, item, expect_version)
@@ -65,7 +65,7 @@ class MemoryStore:
             pk, sk, args.deltas, args.limits, args.expires_at, args.expect, args.remove, args.set
         )
         self._store(updated)
-        return copy.deepcopy(updated)
+        return _detached(updated)
 
     async def query(self, pk: str, sk_from: str, sk_to: str) -> list[Item]:
         check_key(pk, sk_from)
@@ -76,7 +76,7 @@ class MemoryStore:
         for sk in sorted(k for k in partition if sk_from <= k <= sk_to):
             item = self._live(pk, sk)
             if item is not None:
-                found.append(copy.deepcopy(item))
+                found.append(_detached(item))
         return found
 
     async def delete(self, pk: str, sk: str) -> None:
@@ -196,4 +196,16 @@ class MemoryStore:
 
 
 def _copy(item: Item | None) -> Item | None:
-    return copy.deepcopy(item) if item is not None else None
+    return _detached(item) if item is not None else None
+
+
+_SCALARS = (str, int, float, bool, type(None), bytes)
+
+
+def _detached(item: Item) -> Item:
+    """A copy of ``item`` that shares nothing mutable with the stored one (callers may change what they get,
+    as with DynamoDB). Most items hold only scalars (counters, versions, timestamps): a shallow copy then,
+    ten times cheaper than ``deepcopy`` on every call of the hot path."""
+    if all(type(value) in _SCALARS for value in item.values()):
+        return dict(item)
+    return copy.deepcopy(item)
