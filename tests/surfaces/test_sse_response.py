@@ -154,6 +154,53 @@ def test_a_cancellation_from_elsewhere_propagates_and_still_closes_the_body() ->
     assert body.cancelled and body.closed
 
 
+SCOPE_2_4: dict[str, Any] = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}}
+
+
+def test_under_spec_2_4_nothing_listens_and_a_send_that_fails_ends_the_answer_quietly() -> None:
+    """A 2.4 server reports a client gone by raising from ``send`` and may answer ``receive`` with anything
+    meanwhile: no listener is started (one would spin on such a ``receive``), the body is closed."""
+
+    async def main() -> tuple[Body, int, list[bytes]]:
+        body = Body([b"a", b"b", b"c"])
+        received = 0
+        sent: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:  # a server that never reports a disconnect this way
+            nonlocal received
+            received += 1
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                if message["body"] == b"b":
+                    raise OSError("client went away")
+                sent.append(message["body"])
+
+        response = SseResponse(body(), media_type="text/event-stream", headers={})
+        await asyncio.wait_for(response(SCOPE_2_4, receive, send), BOUND_S)
+        return body, received, sent
+
+    body, received, sent = asyncio.run(main())
+    assert received == 0, "no listener under spec 2.4"
+    assert sent == [b"a"] and body.closed
+
+
+def test_under_an_older_spec_a_failing_send_is_not_swallowed() -> None:
+    async def main() -> None:
+        body = Body([b"a"])
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                raise OSError("broken")
+
+        response = SseResponse(body(), media_type="text/event-stream", headers={})
+        await asyncio.wait_for(response(SCOPE, _client(asyncio.Event()), send), BOUND_S)
+
+    with pytest.raises(OSError, match="broken"):
+        asyncio.run(main())
+
+
 def test_hanging_up_mid_stream_ends_the_request_and_its_record_before_the_upstream_would_have(
     anthropic_upstream: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

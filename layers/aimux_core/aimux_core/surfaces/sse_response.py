@@ -12,7 +12,11 @@ the same with one plain asyncio task:
   and the middleware around see a finished response, as with the task group); any other cancellation
   propagates;
 - the body iterator is always closed (``aclose``) before the response returns, so its ``finally``
-  blocks (the request's record, the upstream response) run now, not when it is collected.
+  blocks (the request's record, the upstream response) run now, not when it is collected;
+- under a server of ASGI spec 2.4 or later, which reports a client gone by raising ``OSError`` from
+  ``send`` (and may never send ``http.disconnect`` while the response runs), there is no listener: that
+  error ends the response quietly, as the disconnect does (Starlette does the same, raising
+  ``ClientDisconnect``).
 
 Contract of the body: an async iterator of ``bytes``; an exception it raises propagates after the
 chunks before it were sent (the surfaces turn failures into a final error frame themselves).
@@ -43,7 +47,7 @@ class SseResponse(Response):
         task = asyncio.current_task()
         assert task is not None, "an ASGI response runs in a task"
         watch = _Disconnect(task)
-        listener = asyncio.ensure_future(watch.listen(receive))
+        listener = None if _reports_disconnect_by_error(scope) else asyncio.ensure_future(watch.listen(receive))
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             async for chunk in self.body_iterator:
@@ -53,10 +57,24 @@ class SseResponse(Response):
             if not (watch.cancelled_us and task.uncancel() == 0):
                 raise  # not (only) the client leaving: whoever cancelled the request sees it cancelled
             # the client left: the answer ends here, quietly
+        except OSError:
+            if listener is not None:
+                raise
+            # spec 2.4: the client left (send raised); the answer ends here, quietly
         finally:
             watch.finished = True
-            listener.cancel()
+            if listener is not None:
+                listener.cancel()
             await _close(self.body_iterator)
+
+
+def _reports_disconnect_by_error(scope: Scope) -> bool:
+    """Whether the server speaks ASGI spec 2.4 or later (see the module docstring)."""
+    version = scope.get("asgi", {}).get("spec_version", "2.0")
+    try:
+        return tuple(int(part) for part in str(version).split(".")) >= (2, 4)
+    except ValueError:
+        return False
 
 
 class _Disconnect:
