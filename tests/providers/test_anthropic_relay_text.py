@@ -29,7 +29,10 @@ START = (
     '"model":"m","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}'
 )
 TEXT_START = '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'
-TOOL_START = '{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}'
+TOOL_START = (
+    '{"type":"content_block_start","index":0,'
+    '"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}'
+)
 THINKING_START = '{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}'
 STOP = '{"type":"content_block_stop","index":0}'
 END = (
