@@ -109,7 +109,7 @@ def translate(error: Exception, operation: str, pk: str, sk: str) -> Exception:
     )
 
     if isinstance(error, ClientError):
-        return _translate_client_error(error, operation, pk, sk)
+        return translate_client_error(error, operation, pk, sk)
     if isinstance(error, ParamValidationError):
         return ValueError(f"DynamoDB {operation}: {error}")
     if isinstance(error, NoCredentialsError | PartialCredentialsError | NoRegionError):
@@ -119,7 +119,9 @@ def translate(error: Exception, operation: str, pk: str, sk: str) -> Exception:
     return error
 
 
-def _translate_client_error(error: Any, operation: str, pk: str, sk: str) -> Exception:
+def translate_client_error(error: Any, operation: str, pk: str, sk: str) -> Exception:
+    """The contract's exception for an error response (``error.response`` in botocore's shape; the HTTP
+    client of ``dynamodb_http`` builds the same shape from DynamoDB's JSON error)."""
     response = error.response
     code = response.get("Error", {}).get("Code", "")
     message = response.get("Error", {}).get("Message", "")
