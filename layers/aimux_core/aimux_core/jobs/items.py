@@ -49,6 +49,7 @@ from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
 
 if TYPE_CHECKING:
+    from ..cache.policy import Directive
     from ..gateway import Gateway
     from ..keys.record import ApiKeyRecord
     from ..limits.project import Project
@@ -66,19 +67,23 @@ ProjectLookup = Callable[["ApiKeyRecord"], Awaitable["Project | None"]]
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """What a stored request needs besides its body: the caller's headers, as they came."""
+    """What a stored request needs besides its body: the caller's headers, as they came (``cache``: its
+    ``x-aimux-cache``, already checked by the surface)."""
 
     dialect: Dialect
     anthropic_version: str | None = None
     betas: tuple[str, ...] = ()
     provider: str | None = None
+    cache: Directive | None = None
 
     def to_item(self) -> dict[str, Any]:
-        return {"anthropic_version": self.anthropic_version, "betas": list(self.betas), "provider": self.provider}
+        item = {"anthropic_version": self.anthropic_version, "betas": list(self.betas), "provider": self.provider}
+        return item | ({"cache": self.cache} if self.cache is not None else {})
 
     @classmethod
     def from_item(cls, dialect: Dialect, item: dict[str, Any]) -> RunContext:
-        return cls(dialect, item.get("anthropic_version"), tuple(item.get("betas") or ()), item.get("provider"))
+        betas, cache = tuple(item.get("betas") or ()), item.get("cache")
+        return cls(dialect, item.get("anthropic_version"), betas, item.get("provider"), cache)
 
 
 @dataclass(slots=True)
@@ -181,7 +186,7 @@ async def run(
         )
         call_context.key, call_context.project = key, exchange.project
         meta = RequestMeta(explicit_provider=context.provider or prepared.backend)
-        message, served = await gateway.create(prepared.canonical, call_context, meta)
+        message, served = await gateway.create(prepared.canonical, call_context, meta, cache_directive=context.cache)
         record = exchange.settled(gateway, served, message.usage)
         answer = Answer(200, prepared.render(message), request_id)
         answer.cost_usd = record.cost_usd
