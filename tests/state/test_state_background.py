@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import sys
 
 import pytest
 
@@ -34,6 +36,7 @@ async def test_writes_started_while_draining_are_waited_for() -> None:
     done: list[str] = []
 
     async def second() -> None:
+        await asyncio.sleep(0)  # a real wait: drain must still be waiting when it ends
         done.append("second")
 
     async def first() -> None:
@@ -64,3 +67,37 @@ async def test_a_failed_write_is_logged_by_name_and_error_type_only(caplog: pyte
     assert "spend record not written: state store StoreUnavailable" in text
     assert "health record failed: ValueError" in text
     assert "secret-value-in-message" not in text and "prompt text" not in text
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks need Python 3.12+ (an ordinary task on 3.11)")
+async def test_a_write_that_never_waits_is_finished_before_later_returns() -> None:
+    writes = BackgroundWrites(logging.getLogger("test"))
+    done: list[str] = []
+
+    async def write() -> None:
+        done.append("written")
+
+    writes.later(write(), "write")
+    assert done == ["written"]  # no turn of the loop needed: nothing was scheduled
+    assert not writes._pending
+
+
+async def test_a_write_runs_in_its_own_task_and_context_even_when_started_at_once() -> None:
+    # An eager start must not run the write as part of the caller's task: a timeout or a cancel scope
+    # inside it would otherwise act on the request, and a context variable it sets would leak into it.
+    writes = BackgroundWrites(logging.getLogger("test"))
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="caller")
+    seen: list[object] = []
+    caller = asyncio.current_task()
+
+    async def write() -> None:
+        seen.append(asyncio.current_task())
+        var.set("write")
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(1)  # times out: the write's own task is cancelled, not the caller
+
+    writes.later(write(), "write")
+    await asyncio.wait_for(writes.drain(), 5)
+    assert seen and seen[0] is not caller and seen[0] is not None
+    assert var.get() == "caller"
+    assert asyncio.current_task() is caller and not caller.cancelling()

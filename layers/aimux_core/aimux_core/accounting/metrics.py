@@ -9,32 +9,32 @@ twice: per target (``service, provider, model``) and service-wide (``service``, 
 without Metrics Insights). One line with two sets is what the EMF specification defines for this
 and what Powertools' ``add_dimensions`` produces; it is half the log bytes of two lines.
 
-Why ``EphemeralMetrics`` per request: Powertools' ``Metrics`` keeps class-level state shared by all
-instances, so concurrent asyncio requests mix their dimensions (shown by
-tests/observability/test_obs_concurrency.py). Here a fresh ``EphemeralMetrics`` is filled and
-serialized inside one synchronous call (no ``await``), and the line is written with one ``write``
-under a lock, so lines never interleave.
+The document is built directly (``emf.py``), the same one Powertools' ``EphemeralMetrics`` makes (a test
+holds the two equal), inside one synchronous call, and written with one ``write`` under a lock, so
+concurrent asyncio requests never mix their dimensions or interleave lines (shown by
+tests/observability/test_obs_concurrency.py; Powertools' ``Metrics`` keeps class-level state shared by all
+instances, the trap that test also shows).
 
 Where EMF is written is the process's ``Emission`` (from ``Settings.emf_enabled``: on Lambda unless
 ``AIMUX_EMF=0``, elsewhere only with ``AIMUX_EMF=1``, never when Powertools' metrics are disabled),
 built once by the composition root and passed to every call. The in-memory ``LocalMetrics``
 (``GET /admin/metrics``) is updated in every case.
 
-Cold start: Powertools (~80 ms) is imported on the first EMF write, never at import time.
+Cold start: nothing of Powertools is imported for metrics (its metrics package cost the first request of
+each Lambda instance ~80 ms when the first line was written through it).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import redact
+from .emf import emf_document, write_emf
 from .local_metrics import LocalMetrics
 
 if TYPE_CHECKING:
@@ -83,7 +83,6 @@ COUNTERS = tuple(name for name in (*METRICS, *EVENT_METRICS) if name not in TIMI
 
 _MAX_DIMENSION_CHARS = 200
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # dimension values: printable ASCII without spaces
-_WRITE_LOCK = threading.Lock()
 _LOCAL: LocalMetrics | None = None
 _LOCAL_LOCK = threading.Lock()
 
@@ -149,27 +148,15 @@ def metric_values(record: RequestRecord) -> dict[str, float]:
 def build_emf(
     dimensions: Mapping[str, str], values: Mapping[str, float], metadata: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """One EMF document: ``values`` under both dimension sets, via a fresh ``EphemeralMetrics``."""
-    from aws_lambda_powertools.metrics import EphemeralMetrics  # Powertools: first EMF line only (cold start)
-
-    metrics = EphemeralMetrics(namespace=NAMESPACE, service=dimensions["service"])
-    for name in PER_TARGET_DIMENSIONS:  # explicit order, "service" first, so the set is exactly this tuple
-        metrics.add_dimension(name=name, value=dimensions[name])
-    metrics.add_dimensions(**{name: dimensions[name] for name in AGGREGATE_DIMENSIONS})
-    for name, value in values.items():
-        metrics.add_metric(name=name, unit=METRICS.get(name) or EVENT_METRICS[name], value=value)
-    for key, value in metadata.items():
-        if value is not None:
-            metrics.add_metadata(key=key, value=value)
-    return dict(metrics.serialize_metric_set())
-
-
-def write_emf(document: Mapping[str, Any]) -> None:
-    """One line on the current ``sys.stdout`` (where Lambda's log capture and test capture look)."""
-    line = json.dumps(document, separators=(",", ":"), ensure_ascii=True) + "\n"
-    with _WRITE_LOCK:
-        sys.stdout.write(line)
-        sys.stdout.flush()  # under LWA stdout is a pipe: don't leave lines in a buffer at freeze
+    """One EMF document: ``values`` under both dimension sets (``emf.emf_document``)."""
+    units = {name: METRICS.get(name) or EVENT_METRICS[name] for name in values}
+    return emf_document(
+        NAMESPACE,
+        DIMENSION_SETS,
+        {name: dimensions[name] for name in PER_TARGET_DIMENSIONS},
+        {name: (units[name], value) for name, value in values.items()},
+        metadata,
+    )
 
 
 # --------------------------------------------------------------------------- emitting
@@ -260,14 +247,12 @@ def emit_key_spend(emission: Emission, key_id: str, daily_usd: float) -> dict[st
     if not emission.emf:
         return None
     try:
-        from aws_lambda_powertools.metrics import EphemeralMetrics  # Powertools: first EMF line only (cold start)
-
-        metrics = EphemeralMetrics(namespace=NAMESPACE, service=emission.service)
-        metrics.add_dimension(name="key_id", value=dimension_value(key_id))
-        metrics.add_metric(name=KEY_SPEND_METRIC, unit=NO_UNIT, value=daily_usd)
-        document: dict[str, Any] = dict(metrics.serialize_metric_set())
-        directive = document["_aws"]["CloudWatchMetrics"][0]
-        directive["Dimensions"] = [list(dims) for dims in KEY_SPEND_DIMENSIONS]
+        document = emf_document(
+            NAMESPACE,
+            KEY_SPEND_DIMENSIONS,
+            {"key_id": dimension_value(key_id), "service": emission.service},
+            {KEY_SPEND_METRIC: (NO_UNIT, daily_usd)},
+        )
         write_emf(document)
         return document
     except Exception:

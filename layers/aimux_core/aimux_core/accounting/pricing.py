@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 from ..wire.anthropic import MessagesRequest, ToolResultBlock, Usage
@@ -87,8 +88,13 @@ class CostBreakdown:
         return int(self.exact_micro_usd.to_integral_value(rounding=ROUND_HALF_UP))
 
 
+@lru_cache(maxsize=1024, typed=True)
 def _rate(price_per_million: float) -> Decimal:
-    """USD per million tokens == micro-dollars per token; ``str`` keeps the decimal the config spelled."""
+    """USD per million tokens == micro-dollars per token; ``str`` keeps the decimal the config spelled.
+
+    Cached (a ``Decimal`` is immutable): a request prices its tokens several times (its cost, the cache
+    saving, its spend) from the few prices of the catalog, and each parse cost about a microsecond.
+    """
     rate = Decimal(str(price_per_million))
     if not rate.is_finite() or rate < 0:
         raise ValueError(f"a price must be a finite, non-negative number, got {price_per_million!r}")

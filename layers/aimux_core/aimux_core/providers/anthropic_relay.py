@@ -5,8 +5,12 @@ served by first-party Anthropic without aimux-signed reasoning, the upstream who
 normaliser leaves unchanged. Everything else takes the event path of ``AnthropicProvider.stream``.
 
 How (``relayed_stream``): the body is cut into frames at blank lines (``\\n\\n``); the frames of one
-read that are all in the plain form ``event: NAME\\ndata: JSON`` are validated in one pydantic call
-(a JSON array of their payloads) and every event is still fed to ``StreamNormaliser``, so every check
+read that are all in the plain form ``event: NAME\\ndata: JSON`` are each parsed as one JSON value, and
+validated in one pydantic call (a JSON array of their payloads), except plain text deltas: a payload that
+is exactly ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":S}}`` for the
+open text block is relayed without a model when ``StreamNormaliser.passes_text_delta`` says feeding it
+would change nothing (the text stream's common case: most of its events). Every other event is still fed
+to ``StreamNormaliser``, so every check
 and error of the slow path happens at the same event: grammar, tool input, ``event: error``,
 truncation, malformed payloads (a batch that fails validation is parsed frame by frame exactly as
 the slow path parses it). What changes is the output: after the first content event (which, like
@@ -34,6 +38,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic_core import from_json
 
 from ..translate.upstream_errors import PARSE_FAULTS
 from ..wire.anthropic import (
@@ -43,6 +48,7 @@ from ..wire.anthropic import (
     StreamEvent,
     ThinkingBlock,
     ToolUseBlock,
+    stream_event_adapter,
 )
 from ..wire.raw_frames import raw_frames
 from ..wire.sse import SSEParser
@@ -51,6 +57,8 @@ from .anthropic_stream import StreamNormaliser
 _FRAME_END = b"\n\n"
 _EVENT = b"event: "
 _DATA = b"data: "
+_DELTA = "content_block_delta"
+_MAX_INDEX = 2**31
 _RELAYED = frozenset({"content_block_start", "content_block_delta", "content_block_stop", "ping"})
 
 
@@ -117,18 +125,31 @@ def relay_frames(frames: list[bytes], normaliser: StreamNormaliser, relay: Relay
         names.append(plain[0])
         payloads.append(plain[1])
     try:
-        events = _batch().validate_json(b"[" + b",".join(payloads) + b"]")
+        texts = [_text_delta_index(from_json(p)) if n == _DELTA else None for n, p in zip(names, payloads, strict=True)]
+        rest = [i for i, index in enumerate(texts) if index is None]
+        validated = _batch().validate_json(b"[" + b",".join(payloads[i] for i in rest) + b"]") if rest else []
+        events: dict[int, StreamEvent] = dict(zip(rest, validated, strict=True))
     except PARSE_FAULTS:  # one of them needs the slow path's repairs, or raises its error there
         yield from _slow(frames, normaliser)
         return
     run: int | None = None  # first frame of the current run of unchanged events
-    stop = len(events)  # frames after message_stop are ignored, as the normaliser ignores them
+    stop = len(frames)  # frames after message_stop are ignored, as the normaliser ignores them
     i = 0
     try:
-        for i, event in enumerate(events):
+        for i, text_index in enumerate(texts):
             if normaliser.done:
                 stop = i
                 break
+            if (
+                text_index is not None
+                and relay.on
+                and normaliser.content_started
+                and normaliser.passes_text_delta(text_index)  # feeding it would change nothing: not built
+            ):
+                if run is None:
+                    run = i
+                continue
+            event = events[i] if text_index is None else stream_event_adapter.validate_json(payloads[i])
             if relay.hides_thinking and _is_thinking_start(event):
                 relay.on = False
             relayable = relay.on and normaliser.content_started and names[i] in _RELAYED and event.type == names[i]
@@ -148,6 +169,24 @@ def relay_frames(frames: list[bytes], normaliser: StreamNormaliser, relay: Relay
         raise
     if run is not None:
         yield raw_frames(_FRAME_END.join(frames[run:stop]) + _FRAME_END)
+
+
+def _text_delta_index(payload: Any) -> int | None:
+    """The block index of a payload that is exactly a plain text delta, else None.
+
+    Exactly: ``{"type": "content_block_delta", "index": N, "delta": {"type": "text_delta", "text": S}}``
+    with no other key, ``N`` a JSON integer in ``[0, 2**31)`` and ``S`` a string: a payload the slow path
+    validates into a ``ContentBlockDeltaEvent`` holding a ``TextDelta`` without fail and without
+    coercion (anything else, extra keys included, is validated as before).
+    """
+    if type(payload) is not dict or len(payload) != 3 or payload.get("type") != "content_block_delta":
+        return None
+    index, delta = payload.get("index"), payload.get("delta")
+    if type(index) is not int or not 0 <= index < _MAX_INDEX:
+        return None
+    if type(delta) is not dict or len(delta) != 2 or delta.get("type") != "text_delta":
+        return None
+    return index if type(delta.get("text")) is str else None
 
 
 async def relayed_stream(

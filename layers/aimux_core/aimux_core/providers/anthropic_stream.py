@@ -237,6 +237,24 @@ class StreamNormaliser(StreamTranslator[StreamEvent, StreamEvent]):
             raise truncated_stream(self.provider)
         return []
 
+    def passes_text_delta(self, index: int) -> bool:
+        """Whether a ``text_delta`` for upstream block ``index`` would leave ``feed`` unchanged (the same
+        object, the same index) and change nothing here: then not feeding it is the same as feeding it.
+
+        True only for the open block when its index needs no rewriting and it keeps nothing per delta
+        (not a tool block, whose input is checked at its stop, nor a thinking block aimux signs), with no
+        pending error (``_partial_input``) and the stream not done. The relay's text fast path asks this.
+        """
+        block = self._open
+        return (
+            block is not None
+            and index == block.upstream_index == block.index
+            and block.json_parts is None
+            and block.thinking is None
+            and not self._partial_input
+            and not self.done
+        )
+
     @property
     def content_started(self) -> bool:
         """Whether a content block has been emitted (the dispatcher commits to this upstream there)."""

@@ -4,13 +4,20 @@ The client never waits for them; a Lambda invocation does, at its end (``Gateway
 ``surfaces/invocation.py``), so none is frozen or lost with the execution environment. A write that
 fails is logged by name and its error's type (never its values) and dropped: the answer it follows
 has already been given.
+
+A write starts at once, in the caller's turn (an *eager* task, Python 3.12+): it runs until its first
+real wait, and one that never waits (the in-process store of ``aimux serve``; a write skipped for
+nothing to do) is finished before ``later`` returns, without being scheduled on the loop at all. Its
+code still runs in its own task and context (``asyncio.current_task``, timeouts and context variables
+are the task's, as with ``ensure_future``). On Python 3.11 it is an ordinary task, started by the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import sys
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 from .store import StoreError
@@ -21,11 +28,14 @@ class BackgroundWrites:
 
     def __init__(self, log: logging.Logger) -> None:
         self._log = log
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
 
     def later(self, work: Awaitable[Any], what: str) -> None:
         """Start ``work`` now, without waiting for it; ``what`` names it in the log if it fails."""
-        task = asyncio.ensure_future(work)
+        task = _start(work)
+        if task.done():  # finished in its first step: nothing to wait for, nothing to schedule
+            self._done(task, what)
+            return
         self._pending.add(task)
         task.add_done_callback(lambda done: self._done(done, what))
 
@@ -41,7 +51,7 @@ class BackgroundWrites:
             await asyncio.gather(*batch, return_exceptions=True)
             self._pending.difference_update(batch)
 
-    def _done(self, task: asyncio.Task[Any], what: str) -> None:
+    def _done(self, task: asyncio.Future[Any], what: str) -> None:
         self._pending.discard(task)
         if task.cancelled():
             return
@@ -50,3 +60,13 @@ class BackgroundWrites:
             self._log.warning("%s not written: state store %s", what, type(error).__name__)
         elif error is not None:
             self._log.error("%s failed: %s", what, type(error).__name__)
+
+
+_EAGER = sys.version_info >= (3, 12)
+
+
+def _start(work: Awaitable[Any]) -> asyncio.Future[Any]:
+    """``work`` as a task, run eagerly where the interpreter can (see the module docstring)."""
+    if _EAGER and isinstance(work, Coroutine):
+        return asyncio.Task(work, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    return asyncio.ensure_future(work)
