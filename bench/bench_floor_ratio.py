@@ -10,7 +10,10 @@ in front of the same fast fake upstream (``fast_upstream.py``). Each cell is mea
 as ``bench_upstream.py`` (gateway alone on CPU 0, fake + load generator on CPU 1 with ``--pin``).
 
 Reported per side: server CPU per request ÷ the floor's of the same round (same client dialect, same
-answer kind, same concurrency), the median over the rounds; the raw figures in ``--json``.
+answer kind, same concurrency), the median over the rounds; the raw figures in ``--json``. With
+``--guarded``, every round also runs the guarded floor (``guarded_floor.py``: the bare floor plus the
+cheapest form of the issue's guarantees) as the side ``guarded``, on the same-dialect rows only (it does
+not translate).
 
 Run: ``.venv/bin/python bench/bench_floor_ratio.py --pin --rounds 3 --side main=/tmp/main/layers/aimux_core
 --side branch=.``
@@ -37,6 +40,8 @@ from upstream_processes import aimux_process, fake_process, floor_process, write
 from upstream_scenarios import DIRECTIONS, aimux_routes, floor_routes
 
 FLOOR = "bare-aiohttp"
+GUARDED = "guarded-aiohttp"
+GUARDED_SIDE = "guarded"
 ROWS = (
     ("same dialect, JSON", ("a2a", "o2o"), False),
     ("same dialect, stream", ("a2a", "o2o"), True),
@@ -55,6 +60,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--gap-ms", type=float, default=0.0, help="fake upstream pause between stream events")
     parser.add_argument("--stream", choices=["both", "no", "yes"], default="both", help="which answers (default both)")
+    parser.add_argument("--guarded", action="store_true", help="also run the guarded floor (guarded_floor.py)")
     add_json_option(parser, "also write the raw results (default path: bench/results/floor-ratio-<timestamp>.json)")
     args = parser.parse_args(argv)
     args.sides = [tuple(s.split("=", 1)) for s in (args.side or ["aimux=."])]
@@ -80,14 +86,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with fake_process(pin_side, args.gap_ms) as fake, asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         config = write_config(fake.port)
         try:
-            targets = [("floor", None), *args.sides]
+            targets = [("floor", None), *([(GUARDED_SIDE, GUARDED)] if args.guarded else []), *args.sides]
             for number in range(args.rounds):
                 cells: list[Cell] = []
                 shift = number % len(targets)
                 for name, layer in targets[shift:] + targets[:shift]:
-                    if layer is None:
-                        with floor_process(FLOOR, fake.port, pin_gateway) as server:
-                            cells += run_cells(runner, "floor", server.port, floor_routes(args), args, server, fake)
+                    if layer is None or layer == GUARDED:
+                        with floor_process(layer or FLOOR, fake.port, pin_gateway) as server:
+                            cells += run_cells(runner, name, server.port, floor_routes(args), args, server, fake)
                     else:
                         with side_process(name, layer, config, pin_gateway) as server:
                             cells += run_cells(runner, name, server.port, aimux_routes(args), args, server, fake)
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"round {number + 1} of {args.rounds} done", file=sys.stderr)
         finally:
             config.unlink(missing_ok=True)
-    return {"rounds": rounds, "sides": [name for name, _ in args.sides]}
+    sides = [name for name, _ in args.sides]
+    return {"rounds": rounds, "sides": [GUARDED_SIDE, *sides] if args.guarded else sides}
 
 
 def _cpu(cells: list[dict[str, Any]], target: str, route: str, stream: bool, conc: int) -> float:
@@ -106,10 +113,12 @@ def _cpu(cells: list[dict[str, Any]], target: str, route: str, stream: bool, con
 
 
 def ratios(report: dict[str, Any], side: str, direction: str, stream: bool, conc: int) -> list[float]:
-    """Per round: the side's CPU per request ÷ the floor's for the client's dialect."""
+    """Per round: the side's CPU per request ÷ the floor's for the client's dialect (the guarded floor
+    is measured per client dialect, like the bare one)."""
     client = next(d.client for d in DIRECTIONS if d.key == direction)
+    route = client if side == GUARDED_SIDE else direction
     return [
-        _cpu(cells, side, direction, stream, conc) / _cpu(cells, "floor", client, stream, conc)
+        _cpu(cells, side, route, stream, conc) / _cpu(cells, "floor", client, stream, conc)
         for cells in report["rounds"]
     ]
 
@@ -125,6 +134,8 @@ def render(report: dict[str, Any]) -> str:
         if stream not in kinds:
             continue
         for side in report["sides"]:
+            if side == GUARDED_SIDE and any(d.translated for d in DIRECTIONS if d.key in directions):
+                continue  # the guarded floor does not translate
             cols = []
             for conc in concs:
                 meds = [statistics.median(ratios(report, side, d, stream, conc)) for d in directions]
@@ -133,7 +144,7 @@ def render(report: dict[str, Any]) -> str:
     out += ["", "Server CPU ms/req per round (floor by client dialect; each side by direction):", ""]
     out += ["| target | route | answer | conc | rounds |", "|---|---|---|--:|---|"]
     for target in ["floor", *report["sides"]]:
-        routes = ("anthropic", "openai") if target == "floor" else tuple(d.key for d in DIRECTIONS)
+        routes = ("anthropic", "openai") if target in ("floor", GUARDED_SIDE) else tuple(d.key for d in DIRECTIONS)
         for route in routes:
             for stream in sorted(kinds):
                 for conc in concs:

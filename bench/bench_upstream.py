@@ -72,7 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--floors", type=csv(list(passthrough_floor.FACTORIES)), default=list(passthrough_floor.FACTORIES),
-        help="pass-through floors to run (default httpx,httpx-aiohttp,aiohttp; empty string for none)",
+        help="pass-through floors to run (default: every one of passthrough_floor.FACTORIES; empty string for none)",
     )  # fmt: skip
     parser.add_argument(
         "--aimux", type=csv(["shipped", "httpx", "httpx-aiohttp"]), default=["shipped"],

@@ -173,9 +173,17 @@ def create_bare_aiohttp_app() -> Any:
     return create()
 
 
+def create_guarded_aiohttp_app() -> Any:
+    """The bare floor plus the cheapest form of issue 17's guarantees (``guarded_floor.py``)."""
+    from guarded_floor import create_guarded_aiohttp_app as create
+
+    return create()
+
+
 FACTORIES: dict[str, str] = {
     "httpx": "create_httpx_app",
     "httpx-aiohttp": "create_httpx_aiohttp_app",
     "aiohttp": "create_aiohttp_app",
     "bare-aiohttp": "create_bare_aiohttp_app",
+    "guarded-aiohttp": "create_guarded_aiohttp_app",
 }

@@ -147,13 +147,13 @@ class NativeCalls:
                     response = await self._send(url, headers, body, timeout)
             except TimeoutError:  # only the deadline's: aiohttp's own timeouts are UpstreamErrors by now
                 raise no_headers(self.provider, headers_within) from None
-            body = response.content
-            if body.is_eof():  # the whole body came with the headers (most JSON answers): no wait, no timer
-                content = body.read_nowait()
+            answer = response.content
+            if answer.is_eof():  # the whole body came with the headers (most JSON answers): no wait, no timer
+                content = answer.read_nowait()
             else:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        content = await read_all(self.provider, t.idle, body.iter_any())
+                        content = await read_all(self.provider, t.idle, answer.iter_any())
                 except TimeoutError:
                     raise no_complete_answer(self.provider, t) from None
             done = True
