@@ -16,7 +16,9 @@ import httpx
 import openai
 import pytest
 
-from support.jobs_app import job_settings, ledgers, serve_jobs, wait_for
+from aimux_core.state import MemoryStore
+from fakes.anthropic_upstream import AnthropicUpstream
+from support.jobs_app import gateway_for, job_settings, ledgers, serve_jobs, wait_for
 from support.server import serve
 from support.webhook_receiver import Receiver, webhook_receiver
 
@@ -207,3 +209,40 @@ def _send(url: str, receiver: Receiver, host: str) -> str:
     )
     assert answer.status_code == 202, answer.text
     return answer.headers["location"]
+
+
+def test_an_async_request_honours_the_callers_x_aimux_cache_as_the_live_request_would(
+    tmp_path: Path, anthropic_upstream: AnthropicUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Response cache off unless a client opts in: the live request asking ``use`` stores its answer, the async
+    one asking the same is answered from it (no second upstream call), one that does not ask is not."""
+    monkeypatch.setenv("AIMUX_FINISH_WRITES_IN_REQUEST", "1")  # the live answer is stored when its response ends
+    document = {
+        "providers": {"up": {"preset": "anthropic", "base_url": anthropic_upstream.base_url}},
+        "models": {"claude-cache": {"provider": "up", "price": {"input": 3, "output": 15}}},
+        "routes": {"default": ["claude-cache"]},
+        "response_cache": {"mode": "off"},
+    }
+    gateway = gateway_for(document, {"ANTHROPIC_API_KEY": "sk-ant-upstream-0001"}, store=MemoryStore())
+    params = {
+        "model": "claude-cache",
+        "max_tokens": 32,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    with serve_jobs(tmp_path, gateway) as served:
+        client = anthropic.Anthropic(base_url=served.url, api_key="unused", max_retries=0)
+        live = client.messages.with_raw_response.create(**params, extra_headers={"x-aimux-cache": "use"})  # type: ignore[arg-type]
+        assert live.headers["x-aimux-cache"] == "stored"
+        asked = client.messages.with_raw_response.create(  # type: ignore[call-overload]
+            **params, extra_headers={"x-aimux-async": "1", "x-aimux-cache": "use"}
+        )
+        done = wait_for(lambda: finished(served.url, asked.headers["location"]))
+        assert (
+            done["status"] == "succeeded"
+            and done["response"]["body"]["content"] == live.http_response.json()["content"]
+        )
+        assert len(anthropic_upstream.message_requests) == 1  # answered from the cache
+
+        plain = client.messages.with_raw_response.create(**params, extra_headers={"x-aimux-async": "1"})  # type: ignore[arg-type]
+        wait_for(lambda: finished(served.url, plain.headers["location"]))
+        assert len(anthropic_upstream.message_requests) == 2  # not asked, mode off: served by the upstream

@@ -28,9 +28,25 @@ def ledger(dialect: str = "anthropic") -> Ledger:
     return off_path_exchanges(Emission())(dialect, "req_t")  # type: ignore[arg-type]
 
 
+async def no_project(record: ApiKeyRecord) -> None:
+    """The project lookup of keys without one (``Jobs.project_of``'s answer for them)."""
+    return None
+
+
 def serve(body: dict[str, object], record: ApiKeyRecord | None, owner: str, dialect: str = "anthropic") -> object:
     context = RunContext(dialect)  # type: ignore[arg-type]
-    return asyncio.run(run(build_mock_gateway(), record, context, body, "req_t", ledger=ledger(dialect), owner=owner))
+    return asyncio.run(
+        run(
+            build_mock_gateway(),
+            record,
+            context,
+            body,
+            "req_t",
+            ledger=ledger(dialect),
+            projects=no_project,
+            owner=owner,
+        )
+    )
 
 
 def test_the_answer_comes_in_the_callers_dialect() -> None:
@@ -57,10 +73,14 @@ def test_an_invalid_stored_body_is_a_400_naming_the_field() -> None:
 def test_a_retryable_upstream_failure_is_retried_then_answered() -> None:
     failing = {**BODY, "messages": [{"role": "user", "content": "[[mock:error:529]]"}]}
     with pytest.raises(Retry) as retried:
-        asyncio.run(run(build_mock_gateway(), None, CONTEXT, failing, "req_t", ledger=ledger(), attempt=1))
+        asyncio.run(
+            run(build_mock_gateway(), None, CONTEXT, failing, "req_t", ledger=ledger(), projects=no_project, attempt=1)
+        )
     assert retried.value.after > 0
     gateway = build_mock_gateway()
-    last = asyncio.run(run(gateway, None, CONTEXT, failing, "req_t", ledger=ledger(), attempt=MAX_ATTEMPTS))
+    last = asyncio.run(
+        run(gateway, None, CONTEXT, failing, "req_t", ledger=ledger(), projects=no_project, attempt=MAX_ATTEMPTS)
+    )
     assert last.status == 529 and last.body["error"]["type"] == "overloaded_error"
 
 

@@ -21,12 +21,16 @@ import anthropic
 import openai
 import pytest
 
+from aimux_core.assembly import build_mock_gateway
+from aimux_core.jobs.build import build_jobs
 from aimux_core.keys import KeyRing, create_key
+from aimux_core.limits.project import budget_scope
 from aimux_core.limits.spend import SpendLedger
+from aimux_core.projects.admin import create_project
 from aimux_core.state import MemoryStore
 from fakes import Fault, Reply
 from fakes.batch_apis import AnthropicBatchUpstream, OpenAIBatchUpstream
-from support.jobs_app import gateway_for, serve_jobs, wait_for
+from support.jobs_app import gateway_for, job_settings, ledgers, serve_jobs, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 BATCH_MICRO_USD = (25 * 3 + 15 * 15) // 2
@@ -173,3 +177,88 @@ def test_canceling_a_native_batch_cancels_it_at_the_provider(
         assert (ended.request_counts.canceled, ended.request_counts.succeeded) == (3, 0)
         assert any(r.path.endswith("/cancel") for r in claude.requests)
         assert {r.result.type for r in client.messages.batches.results(batch.id)} == {"canceled"}
+
+
+def project_key(store: MemoryStore, **project_limits: Any) -> tuple[KeyRing, str, Any]:
+    """A key ring over ``store``, the project ``web`` with ``project_limits``, and a key in it with its own
+    $5 daily budget (plaintext and record)."""
+    keys = KeyRing(store, cache_seconds=0)
+
+    async def setup() -> tuple[str, Any]:
+        await create_project(keys, "web", **project_limits)
+        return await create_key(keys, name="team", project="web", budget_daily_usd=5.0)
+
+    plaintext, record = asyncio.run(setup())
+    return keys, plaintext, record
+
+
+def test_a_batch_its_projects_budget_cannot_hold_runs_here_request_by_request(
+    tmp_path: Path, claude: AnthropicBatchUpstream, gpt: OpenAIBatchUpstream
+) -> None:
+    """Three requests of at most 1,000 output tokens: about $0.0225 at the batch price all together, more
+    than the project's $0.02; one by one (about $0.015 each at most, $0.0003 each spent) they fit."""
+    store = MemoryStore()
+    keys, plaintext, _ = project_key(store, budget_daily_usd=0.02)
+    gateway = gateway_for(document(claude, gpt), KEYS, store=store)
+    with serve_jobs(tmp_path, gateway, keys=keys, settings=job_settings(tmp_path, concurrency=1)) as served:
+        client = anthropic.Anthropic(base_url=served.url, api_key=plaintext, max_retries=0)
+        requests = [anthropic_request(f"doc-{n}", "claude-sonnet", f"summarise {n}") for n in range(3)]
+        for request in requests:
+            request["params"]["max_tokens"] = 1000
+        batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+        ended = wait_for(lambda: (b := client.messages.batches.retrieve(batch.id)).processing_status == "ended" and b)
+        assert ended.request_counts.succeeded == 3
+        assert claude.batches == {} and len(claude.message_requests) == 3  # live calls, not the batch API
+        spent = wait_for(lambda: settled(store, budget_scope("web"), served.jobs.clock))
+        assert spent.month_micro == 3 * BATCH_MICRO_USD * 2  # at the live price, on the project
+
+
+def test_a_native_batch_holds_the_key_and_the_project_budget_until_its_results_are_in(
+    tmp_path: Path, claude: AnthropicBatchUpstream, gpt: OpenAIBatchUpstream
+) -> None:
+    claude.polls = 1000  # pending until the test lets it end
+    store = MemoryStore()
+    keys, plaintext, record = project_key(store, budget_daily_usd=5.0)
+    gateway = gateway_for(document(claude, gpt), KEYS, store=store)
+    with serve_jobs(tmp_path, gateway, keys=keys) as served:
+        client = anthropic.Anthropic(base_url=served.url, api_key=plaintext, max_retries=0)
+        requests = [anthropic_request(f"doc-{n}", "claude-sonnet", f"summarise {n}") for n in range(3)]
+        batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+        wait_for(lambda: claude.batches)
+        ledger = SpendLedger(store, served.jobs.clock)
+        held = {scope: asyncio.run(ledger.totals(scope)).held_month_micro for scope in (record.id, budget_scope("web"))}
+        assert held[record.id] > 0 and held[budget_scope("web")] == held[record.id]  # the batch's worst case, on both
+
+        claude.polls = 0  # ends on the next poll
+        wait_for(lambda: client.messages.batches.retrieve(batch.id).processing_status == "ended")
+        for scope in (record.id, budget_scope("web")):
+            totals = wait_for(lambda scope=scope: settled(store, scope, served.jobs.clock))  # type: ignore[misc]
+            assert totals.month_micro == 3 * BATCH_MICRO_USD  # holds released, each request's cost recorded
+
+
+def test_a_plan_stored_with_the_older_single_hold_still_gives_it_back(tmp_path: Path) -> None:
+    from aimux_core.jobs.native.plan import stored_holds
+    from aimux_core.jobs.native.submit import _release_hold
+    from aimux_core.limits.budget import BudgetLimits
+    from aimux_core.limits.reservations import BudgetHolds, Hold
+
+    store = MemoryStore()
+    jobs = build_jobs(build_mock_gateway(), ledgers=ledgers(), store=store)
+
+    async def hold_and_release(shape: str) -> int:
+        holds = BudgetHolds(store, jobs.clock)
+        claims = [
+            ("key_0123456789ab", BudgetLimits.from_usd(1.0, None)),
+            (budget_scope("web"), BudgetLimits.from_usd(1.0, None)),
+        ]
+        taken = await holds.reserve(claims if shape == "holds" else claims[:1], 500)
+        assert isinstance(taken, tuple)
+        stored = [{name: getattr(h, name) for name in Hold.__dataclass_fields__} for h in taken]
+        plan = {"holds": stored} if shape == "holds" else {"hold": stored[0]}
+        assert stored_holds(plan) == list(taken)
+        await _release_hold(jobs, plan)
+        ledger = SpendLedger(store, jobs.clock)
+        return sum([(await ledger.totals(scope)).held_month_micro for scope, _ in claims])
+
+    assert asyncio.run(hold_and_release("hold")) == 0
+    assert asyncio.run(hold_and_release("holds")) == 0

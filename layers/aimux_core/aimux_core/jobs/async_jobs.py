@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..state.store import ABSENT, ConditionFailed, Item
 from ..state.transaction import PutOp
 from .ids import ALL, JOB, new_id, rfc3339
-from .items import Answer, Retry, RunContext, run
+from .items import Answer, Retry, RunContext
 from .lines import INLINE_LINE_BYTES
 from .webhooks import DeliveryFailed, Target, check_url, deliver, secret_for
 
@@ -165,10 +165,7 @@ async def run_job(jobs: Jobs, job_id: str) -> None:
     key = await jobs.owner_key(record.owner)
     context = RunContext.from_item(record.dialect, record.context)  # type: ignore[arg-type]
     try:
-        ledger = jobs.ledgers(context.dialect, job_id)
-        answer = await run(
-            jobs.gateway, key, context, body, job_id, ledger=ledger, attempt=claim.attempts, owner=record.owner
-        )
+        answer = await jobs.run(key, context, body, job_id, attempt=claim.attempts, owner=record.owner)
     except Retry as retry:
         released = {**claimed, "lease_until": now + retry.after}
         with contextlib.suppress(ConditionFailed):

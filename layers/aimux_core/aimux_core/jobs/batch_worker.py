@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..state.store import ConditionFailed
 from .batches_openai import validate_input
 from .finish import finish
-from .items import Retry, RunContext, run
+from .items import Retry, RunContext
 from .lines import INLINE_LINE_BYTES, answered_line, line_spans, request_of
 from .native.plan import plan_batch
 from .native.submit import cancel_native, poll_native, submit
@@ -115,10 +115,7 @@ class BatchWorker:
             return None  # done already, or the batch stopped
         request_id = f"{record.id}:{index}"
         try:
-            ledger = jobs.ledgers(record.dialect, request_id)
-            answer = await run(
-                jobs.gateway, key, context, body, request_id, ledger=ledger, attempt=claim.attempts, owner=record.owner
-            )
+            answer = await jobs.run(key, context, body, request_id, attempt=claim.attempts, owner=record.owner)
         except Retry as retry:
             await book.release(record.id, index, claim, jobs.clock.now() + retry.after)
             return retry.after

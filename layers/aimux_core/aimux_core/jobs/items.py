@@ -5,19 +5,21 @@ as the surfaces: ``check_request``, the chat translation) and keeps how to rende
 that dialect. ``run`` then goes through the gateway exactly as a live request does (routing, the key's
 model and route allow-lists, rate windows, the budget hold, failover, the breaker) and through the
 same accounting (``surfaces.exchange.Exchange``: settle, metrics, the log line), under the caller's
-key as it is now (``keys.admin.record_by_id``).
+key as it is now (``keys.admin.record_by_id``) and the limits of that key's project as they are now
+(``Jobs.project_of``: its rate windows and budgets, shared with the project's live traffic).
 
-What is retried later instead of answered: the key's own rate window (after its reset), an overloaded
-or rate-limited upstream and other retryable upstream failures (with backoff), for at most
-``MAX_ATTEMPTS`` attempts; everything else (a 400, a refused model, a budget that cannot cover the
-request) is the request's answer at once, as it would be live.
+What is retried later instead of answered: the key's or its project's rate window (after its reset), a
+state store that cannot be read for the project's limits, an overloaded or rate-limited upstream and
+other retryable upstream failures (with backoff), for at most ``MAX_ATTEMPTS`` attempts; everything else
+(a 400, a refused model, a key's or project's budget that cannot cover the request) is the request's
+answer at once, as it would be live.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +49,10 @@ from ..wire.anthropic_rules import check_request
 from ..wire.openai import ChatCompletionRequest
 
 if TYPE_CHECKING:
+    from ..cache.policy import Directive
     from ..gateway import Gateway
     from ..keys.record import ApiKeyRecord
+    from ..limits.project import Project
     from .ledger import Ledger
     from .records import Dialect
 
@@ -57,22 +61,29 @@ NO_OWNER = "-"  # the owner of work sent with auth off
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (10.0, 30.0, 120.0, 600.0)
 
+ProjectLookup = Callable[["ApiKeyRecord"], Awaitable["Project | None"]]
+"""The project whose limits apply to a key's work (``runtime.Jobs.project_of``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """What a stored request needs besides its body: the caller's headers, as they came."""
+    """What a stored request needs besides its body: the caller's headers, as they came (``cache``: its
+    ``x-aimux-cache``, already checked by the surface)."""
 
     dialect: Dialect
     anthropic_version: str | None = None
     betas: tuple[str, ...] = ()
     provider: str | None = None
+    cache: Directive | None = None
 
     def to_item(self) -> dict[str, Any]:
-        return {"anthropic_version": self.anthropic_version, "betas": list(self.betas), "provider": self.provider}
+        item = {"anthropic_version": self.anthropic_version, "betas": list(self.betas), "provider": self.provider}
+        return item | ({"cache": self.cache} if self.cache is not None else {})
 
     @classmethod
     def from_item(cls, dialect: Dialect, item: dict[str, Any]) -> RunContext:
-        return cls(dialect, item.get("anthropic_version"), tuple(item.get("betas") or ()), item.get("provider"))
+        betas, cache = tuple(item.get("betas") or ()), item.get("cache")
+        return cls(dialect, item.get("anthropic_version"), betas, item.get("provider"), cache)
 
 
 @dataclass(slots=True)
@@ -148,14 +159,16 @@ async def run(
     request_id: str,
     *,
     ledger: Ledger,
+    projects: ProjectLookup,
     attempt: int = 1,
     owner: str = NO_OWNER,
 ) -> Answer:
     """Serve one stored request through the gateway; raises ``Retry`` for what is worth another attempt.
 
     ``owner`` is the id of the key that sent it (``-`` with auth off) and ``key`` that key's record as it is
-    now: a key deleted or disabled since is the request's 401 or 403, as it would be live. ``ledger``
-    accounts for it as for a live request (``ledger.py``).
+    now: a key deleted or disabled since is the request's 401 or 403, as it would be live. ``projects``
+    finds the key's project, whose limits apply as they would live. ``ledger`` accounts for it as for a
+    live request (``ledger.py``).
     """
     exchange = ledger
     exchange.key = key
@@ -164,15 +177,16 @@ async def run(
             raise AuthenticationFailed("the API key that sent this request no longer exists")
         if key is not None and key.disabled:
             raise PermissionDenied("this API key is disabled")
+        exchange.project = await projects(key) if key is not None else None
         prepared = await prepare(gateway, context, body)
         exchange.client_model = prepared.client_model
         exchange.check_model(prepared.client_model)
         call_context = RequestContext(
             request_id=request_id, anthropic_version=context.anthropic_version, betas=list(context.betas)
         )
-        call_context.key = key
+        call_context.key, call_context.project = key, exchange.project
         meta = RequestMeta(explicit_provider=context.provider or prepared.backend)
-        message, served = await gateway.create(prepared.canonical, call_context, meta)
+        message, served = await gateway.create(prepared.canonical, call_context, meta, cache_directive=context.cache)
         record = exchange.settled(gateway, served, message.usage)
         answer = Answer(200, prepared.render(message), request_id)
         answer.cost_usd = record.cost_usd

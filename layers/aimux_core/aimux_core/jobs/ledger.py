@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..errors import AimuxError
     from ..gateway import Gateway, Served
     from ..keys.record import ApiKeyRecord
+    from ..limits.project import Project
     from ..wire.anthropic import Usage
 
 
@@ -23,6 +24,7 @@ class Ledger(Protocol):
     """The accounting of one request run off the request path (one per attempt)."""
 
     key: ApiKeyRecord | None
+    project: Project | None
     client_model: str | None
 
     def check_model(self, model: str) -> None:

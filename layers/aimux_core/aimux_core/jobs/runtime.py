@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..state.clock import Clock, SystemClock
 from .blobs import Blobs
 from .files import FileBook
-from .items import NO_OWNER
+from .items import NO_OWNER, Answer, RunContext, run
 from .ledger import Ledgers
 from .queue import Queue
 from .records import BatchBook
@@ -28,6 +28,8 @@ from .settings import JobSettings
 if TYPE_CHECKING:
     from ..gateway import Gateway
     from ..keys.record import ApiKeyRecord
+    from ..limits.project import Project
+    from ..limits.project_directory import ProjectDirectory
     from ..state.store import Store
     from .queue import Message
 
@@ -52,6 +54,7 @@ class Jobs:
     ledgers: Ledgers
     clock: Clock = field(default_factory=SystemClock)
     worker: MessageHandler | None = None
+    _projects: ProjectDirectory | None = field(default=None, init=False, repr=False)
 
     @property
     def book(self) -> BatchBook:
@@ -68,3 +71,38 @@ class Jobs:
         from ..keys.admin import record_by_id  # the key admin module: only for work sent with a key
 
         return await record_by_id(self.store, owner)
+
+    async def project_of(self, key: ApiKeyRecord) -> Project | None:
+        """The project whose limits apply to ``key``'s work, exactly as for its live requests
+        (``keys.ring.project_of``: None without one or once it is gone; ``Overloaded`` when the store cannot
+        be read and there is no copy yet). The directory is this ``Jobs``'s own, built on first use."""
+        from ..keys.ring import project_in  # the key rules: only for work sent with a key
+        from ..limits.project_directory import ProjectDirectory
+
+        if self._projects is None:
+            self._projects = ProjectDirectory(self.store, self.clock)
+        return await project_in(self._projects, key)
+
+    async def run(
+        self,
+        key: ApiKeyRecord | None,
+        context: RunContext,
+        body: dict[str, Any],
+        request_id: str,
+        *,
+        attempt: int,
+        owner: str,
+    ) -> Answer:
+        """``items.run`` with this ``Jobs``'s gateway, accounting and project directory (raises ``Retry``)."""
+        ledger = self.ledgers(context.dialect, request_id)
+        return await run(
+            self.gateway,
+            key,
+            context,
+            body,
+            request_id,
+            ledger=ledger,
+            projects=self.project_of,
+            attempt=attempt,
+            owner=owner,
+        )

@@ -121,10 +121,15 @@ async def project_of(keys: KeyRing, record: ApiKeyRecord) -> Project | None:
 
     Fails closed like the key lookup: a store outage on a cold directory is a retryable 529.
     """
+    return await project_in(keys.projects, record)
+
+
+async def project_in(directory: ProjectDirectory, record: ApiKeyRecord) -> Project | None:
+    """``project_of`` from any ``ProjectDirectory`` (work off the request path keeps its own: ``jobs.runtime``)."""
     if not record.project:
         return None
     try:
-        return await keys.projects.get(record.project)
+        return await directory.get(record.project)
     except StoreUnavailable:
         log.warning("project lookup failed: the state store is unavailable")
         raise Overloaded("API key check temporarily unavailable; retry shortly", retry_after=1.0) from None

@@ -171,7 +171,7 @@ class Admission:
         if project is not None and (project.rpm is not None or project.tpm is not None):
             rates.append(self._rate("project", project.name, project, estimate))
         results = await asyncio.gather(
-            *rates, self._reserve(_claims(key, limits, project), worst_case), return_exceptions=True
+            *rates, self._reserve(budget_claims(key, limits, project), worst_case), return_exceptions=True
         )
         *decided, reserved = results
         refusal = next((result for result in results if isinstance(result, BaseException)), None)
@@ -193,7 +193,7 @@ class Admission:
         """Reserve the worst case of the cheaper route the ``step_down`` verdict named, or refuse."""
         assert admitted.key is not None
         limits = BudgetLimits.from_record(admitted.key).without_step_down()
-        reserved = await self._reserve(_claims(admitted.key, limits, admitted.project), worst_case)
+        reserved = await self._reserve(budget_claims(admitted.key, limits, admitted.project), worst_case)
         if reserved.verdict.error is not None:
             raise reserved.verdict.error
         return replace(admitted, holds=reserved.holds)
@@ -209,8 +209,11 @@ class Admission:
         if admitted.holds:
             for hold in self._claim(admitted.holds):
                 self._later(self._settle_hold(hold, micro), "budget settlement")
-        elif micro > 0:
+        elif micro > 0:  # nothing was held (store unreachable, policy open; a native batch): record the cost
             self._later(self._record_spend(admitted.key.id, micro), "spend record")
+            project = admitted.project
+            if project is not None and (project.budget_daily_usd is not None or project.budget_monthly_usd is not None):
+                self._later(self.ledger.record(project.scope, micro), "project spend record")
         return micro
 
     def release(self, admitted: Admitted) -> None:
@@ -278,7 +281,7 @@ class Admission:
         self._writes.later(self.policy.guarded(work, what=what, fallback=None, answered=True), what)
 
 
-def _claims(key: LimitedKey, limits: BudgetLimits, project: HasProjectLimits | None) -> list[Claim]:
+def budget_claims(key: LimitedKey, limits: BudgetLimits, project: HasProjectLimits | None) -> list[Claim]:
     """The budget scopes of a request: the key's, and its project's (stepping down to the key's route)."""
     claims: list[Claim] = [(key.id, limits)]
     if project is not None:

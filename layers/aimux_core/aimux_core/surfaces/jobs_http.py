@@ -24,7 +24,7 @@ from ..errors import AimuxError, InvalidRequest, NotFound
 from ..settings import Settings
 from .error_answers import anthropic_error_response, openai_error_response
 from .exchange import authenticate, off_path_exchanges
-from .http import gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
+from .http import cache_directive, gateway_of, json_response, new_request_id, unexpected_error, wants_anthropic
 
 if TYPE_CHECKING:
     from ..gateway import Gateway
@@ -126,7 +126,8 @@ async def accept_async(
         local = jobs.settings.local_mode
         await resolve(check_url(webhook, local_mode=local), local_mode=local)
     provider = request.path_params.get("provider") or request.headers.get("x-aimux-provider") or None
-    run_context = RunContext(dialect, context.anthropic_version, tuple(context.betas), provider)
+    directive = cache_directive(request)  # checked by the surface already; the job honours it as live would
+    run_context = RunContext(dialect, context.anthropic_version, tuple(context.betas), provider, directive)
     record = await accept(jobs, dialect, owner_of(key), body, run_context, webhook or None)
     request_id = context.request_id
     headers = {"request-id": request_id, "x-request-id": request_id, "location": f"/v1/jobs/{record.id}"}

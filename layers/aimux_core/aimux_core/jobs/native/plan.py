@@ -7,10 +7,15 @@ It does when native batches are on (``AIMUX_NATIVE_BATCHES``) and every request:
 - is routed (``Gateway.decide``, the live routing) first to one and the same provider, and that provider
   has a batch API (``apis.native_for``: first-party Anthropic or OpenAI);
 
-and the key's budget can hold the whole batch's worst case at the batch price (one hold on its spend
-item, ``limits/reservations.py``, lasting the 24 h a batch may take; released when the batch ends, each
-request's real cost being recorded as its result arrives). Otherwise the batch runs here, where each
-request is admitted on its own, like a live one (rate windows, step-downs, refusals per request).
+and the budgets of the key and of its project (``Jobs.project_of``, as live) can all hold the whole
+batch's worst case at the batch price (one hold on each budgeted scope's spend item, taken together as
+live admission takes them: ``limits/reservations.py``, ``admission.budget_claims``; lasting the 24 h a
+batch may take; released when the batch ends, each request's real cost being recorded on the key and the
+project as its result arrives). Otherwise the batch runs here, where each request is admitted on its own,
+like a live one (rate windows, step-downs, refusals per request, the project's included).
+
+The plan stores its holds as ``holds`` (a list); plans stored before projects were held kept the key's
+one hold as ``hold``, which ``stored_holds`` still reads.
 
 Rate windows (rpm/tpm) are not charged for a native batch: they pace live traffic, and the provider
 queues batch requests under its own batch limits.
@@ -20,11 +25,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...accounting.pricing import batch_price, uses_prompt_cache, worst_case_micro_usd
 from ...accounting.tokens import estimate_input_tokens
 from ...errors import AimuxError
+from ...limits.reservations import Hold
 from ...routing.select import RequestMeta
 from ...state.store import Item
 from ..items import NO_OWNER, RunContext, prepare
@@ -92,36 +99,40 @@ async def _native_plan(jobs: Jobs, record: BatchRecord, data: bytes, spans: list
         targets.append([target.model, entry.id if entry is not None else None, decision.route])
     if provider is None or native_for(gateway.providers.get(provider)) is None:
         return None
-    hold = await _hold(jobs, key, worst)
-    if hold is False:
+    holds = await _holds(jobs, key, worst)
+    if holds is False:
         return None
     await jobs.blobs.put(targets_blob(record.id), json.dumps(targets).encode())
-    return {"mode": "native", "provider": provider, "state": "submitting", "lease_until": 0, "hold": hold}
+    return {"mode": "native", "provider": provider, "state": "submitting", "lease_until": 0, "holds": holds}
 
 
-async def _hold(jobs: Jobs, key: ApiKeyRecord | None, micro: int) -> dict[str, Any] | bool | None:
-    """The batch's budget hold as stored (None: nothing to hold; False: the budget cannot cover it)."""
+async def _holds(jobs: Jobs, key: ApiKeyRecord | None, micro: int) -> list[dict[str, Any]] | Literal[False]:
+    """The batch's budget holds as stored (none to hold; False: a budget cannot cover it)."""
     if key is None or micro <= 0:
-        return None
-    # the budget rules: only for a key with a budget
+        return []
+    project = await jobs.project_of(key)
+    # the budget rules: only for a key with a budget, or in a project
+    from ...limits.admission import budget_claims
     from ...limits.budget import BudgetLimits
     from ...limits.reservations import BudgetHolds
 
-    limits = BudgetLimits.from_record(key)
-    if not limits.any:
-        return None
+    claims = [
+        (scope, limits) for scope, limits in budget_claims(key, BudgetLimits.from_record(key), project) if limits.any
+    ]
+    if not claims:
+        return []
     holds = BudgetHolds(jobs.store, jobs.clock, hold_seconds=HOLD_SECONDS)
-    reserved = await holds.reserve([(key.id, limits)], micro)
+    reserved = await holds.reserve(claims, micro)
     if not isinstance(reserved, tuple):
-        log.info("batch budget of key %s cannot hold %d micro-USD: running it request by request", key.id, micro)
+        scope = reserved.scope or key.id
+        log.info("batch budget of %s cannot hold %d micro-USD: running it request by request", scope, micro)
         return False
-    hold = reserved[0]
-    return {
-        "scope": hold.scope,
-        "month_sk": hold.month_sk,
-        "day_attribute": hold.day_attribute,
-        "name": hold.name,
-        "micro_usd": hold.micro_usd,
-        "until": hold.until,
-        "expires_at": hold.expires_at,
-    }
+    return [{field.name: getattr(hold, field.name) for field in fields(Hold)} for hold in reserved]
+
+
+def stored_holds(plan: Item) -> list[Hold]:
+    """The budget holds a plan keeps: ``holds``, or the one ``hold`` of plans stored before projects were held."""
+    stored = plan.get("holds")
+    if not isinstance(stored, list):
+        stored = [plan["hold"]] if isinstance(plan.get("hold"), dict) else []
+    return [Hold(**{field.name: held[field.name] for field in fields(Hold)}) for held in stored]

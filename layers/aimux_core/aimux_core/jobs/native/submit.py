@@ -34,10 +34,11 @@ from ..lines import answered_line, line_spans, request_of, unanswered_line
 from ..records import Outcome as BatchOutcome
 from .apis import native_for
 from .base import NativeBatches
-from .plan import targets_blob
+from .plan import stored_holds, targets_blob
 
 if TYPE_CHECKING:
     from ...keys.record import ApiKeyRecord
+    from ...limits.project import Project
     from ..records import BatchRecord
     from ..runtime import Jobs
 
@@ -128,6 +129,7 @@ async def _ingest(jobs: Jobs, record: BatchRecord, plan: Item, api: NativeBatche
     models = {f"r{i}": (p.client_model, p.tool_names) for i, p in prepared.items()}
     results = await api.results(str(plan["upstream_id"]), models)
     key = await jobs.owner_key(record.owner)
+    project = await jobs.project_of(key) if key is not None else None  # before any result is kept
     custom_ids = {i: request_of(record.dialect, data[s:e])[0] for i, (s, e) in enumerate(line_spans(data))}
     for index, result in ((int(cid[1:]), r) for cid, r in results.items() if cid[1:].isdigit()):
         if index not in prepared:
@@ -146,7 +148,8 @@ async def _ingest(jobs: Jobs, record: BatchRecord, plan: Item, api: NativeBatche
         outcome: BatchOutcome = "succeeded" if answer.error is None else "errored"
         line = answered_line(record.dialect, custom_id, answer)
         if await jobs.book.record_once(record.id, index, outcome, custom_id, line):
-            _account(jobs, record, key, prepared[index], targets[index], str(plan["provider"]), request_id, result)
+            owners = (key, project)
+            _account(jobs, record, owners, prepared[index], targets[index], str(plan["provider"]), request_id, result)
     await _release_hold(jobs, plan)
     current = await jobs.book.get(record.id)
     if current is not None and not current.closed:
@@ -161,38 +164,40 @@ def _target(jobs: Jobs, provider: str, stored: list[Any]) -> Target:
 def _account(
     jobs: Jobs,
     record: BatchRecord,
-    key: ApiKeyRecord | None,
+    owners: tuple[ApiKeyRecord | None, Project | None],
     prepared: Prepared,
     stored: list[Any],
     provider: str,
     request_id: str,
     result: Message | AimuxError,
 ) -> None:
-    """The request's record through the live path, at the batch price (its spend included)."""
+    """The request's record through the live path, at the batch price (its spend included: on the key, and
+    on its project when the project has a budget, as a live request's settled holds record it)."""
+    key, project = owners
     exchange = jobs.ledgers(record.dialect, request_id)
-    exchange.key = key
+    exchange.key, exchange.project = key, project
     exchange.client_model = prepared.client_model
     if isinstance(result, AimuxError):
         exchange.failed(result)
         return
     target = _target(jobs, provider, stored)
     decision = Decision((target,), "batch", str(stored[2]), f"{provider} batch API", decided_by="native batch")
-    admitted = Admitted(key) if key is not None else OPEN
+    admitted = Admitted(key, project=project) if key is not None else OPEN
     served = Served(decision, Outcome(target, [Attempt(target, "ok")]), admitted, batch=True)
     exchange.settled(jobs.gateway, served, result.usage)
 
 
 async def _release_hold(jobs: Jobs, plan: Item) -> None:
-    """Give the batch's budget hold back (each request's cost was recorded on its own)."""
-    stored = plan.get("hold")
-    if not isinstance(stored, dict):
+    """Give the batch's budget holds back, the key's and its project's (each request's cost was recorded on
+    its own); a plan stored with the older single ``hold`` too (``plan.stored_holds``)."""
+    holds = stored_holds(plan)
+    if not holds:
         return
-    # the budget holds: only for a batch that held one
-    from dataclasses import fields
-
-    from ...limits.reservations import BudgetHolds, Hold
+    # the budget holds: only for a batch that held some
+    from ...limits.reservations import BudgetHolds
     from ...state.store import StoreError
 
-    hold = Hold(**{field.name: stored[field.name] for field in fields(Hold)})
-    with contextlib.suppress(StoreError):  # unreachable store: the hold expires on its own
-        await BudgetHolds(jobs.store, jobs.clock).settle(hold, 0)
+    budget = BudgetHolds(jobs.store, jobs.clock)
+    for hold in holds:
+        with contextlib.suppress(StoreError):  # unreachable store: the hold expires on its own
+            await budget.settle(hold, 0)
