@@ -245,3 +245,39 @@ async def test_no_region_is_a_store_error(monkeypatch: pytest.MonkeyPatch, aws_e
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     with pytest.raises(StoreError, match="no region"):
         await DynamoHttp("http://127.0.0.1:9").call("get_item", {})
+
+
+def test_one_store_serves_several_event_loops_in_several_threads_at_once(
+    moto_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store is shared by the server's loop and others (a test's, a CLI's): each loop gets its own
+    session. With one session swapped between loops, a call could pick up another loop's session and hang."""
+    import threading
+
+    fake_aws_env(monkeypatch)
+    store = DynamoStore(moto_server.table, endpoint_url=moto_server.endpoint_url, region=REGION)
+    errors: list[BaseException] = []
+    http = store._http
+    assert http is not None
+    sessions: dict[int, set[int]] = {}
+
+    async def calls(worker: int) -> None:
+        for n in range(15):
+            await store.add(f"loops-{worker}", "n", {"count": 1})
+            assert (await store.get(f"loops-{worker}", "n") or {}).get("count") == n + 1
+            sessions.setdefault(worker, set()).add(id(http.session()))
+            await asyncio.sleep(0.001)  # let the other loops run between this loop's calls
+
+    def run(worker: int) -> None:
+        try:
+            asyncio.run(asyncio.wait_for(calls(worker), timeout=40))
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(worker,)) for worker in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=50)
+    assert not errors and not any(thread.is_alive() for thread in threads)
+    assert all(len(seen) == 1 for seen in sessions.values()), sessions  # each loop kept its one session

@@ -25,8 +25,9 @@ roles), loaded once and refreshed by botocore. Region: the store's, else ``AWS_R
 the signature equal to botocore's and the errors and retries to this contract; the store contract runs on
 this client against moto and dynalite (``test_state_store_contract.py``).
 
-The session: one per event loop (pooled connections belong to the loop that opened them), created on the
-first call (aiohttp imported then, not at import: Lambda cold start).
+The session: one per event loop (pooled connections belong to the loop that opened them; a store may be
+used from several loops in several threads at once), created on the loop's first call (aiohttp imported
+then, not at import: Lambda cold start).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import os
 import random
 import time
 import uuid
+import weakref
 import zlib
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -83,8 +85,11 @@ class DynamoHttp:
         self._path = parts.path or "/"
         self._keys: dict[tuple[str, str], bytes] = {}  # (secret, date) -> signing key
         self._botocore_credentials: Any = None
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
+        # one session per event loop: a store may be used from several loops (threads) at once, and a session
+        # (its pooled connections) belongs to the loop that made it
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def call(self, operation: str, params: Mapping[str, Any], pk: str = "", sk: str = "") -> dict[str, Any]:
         """One DynamoDB operation (``get_item``, ``update_item``...) with boto3's parameter names."""
@@ -137,19 +142,22 @@ class DynamoHttp:
     # --- the session ---
 
     def session(self) -> aiohttp.ClientSession:
+        """The running loop's session (made on its first call)."""
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._session_loop is not loop:
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
             import aiohttp  # first call of the store: aiohttp is used now, not at import (cold start)
 
             connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=60.0)
-            self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-            self._session_loop = loop
-        return self._session
+            session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+            self._sessions[loop] = session
+        return session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the running loop's session."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
 
     def _timeout(self) -> aiohttp.ClientTimeout:
         import aiohttp  # loaded by the session already
