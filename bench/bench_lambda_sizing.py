@@ -30,6 +30,7 @@ Run (after ``make sam-check`` has built ``.aws-sam/build``; root, for the cgroup
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import http.client
 import json
@@ -44,6 +45,7 @@ from typing import Any
 
 from cold_start import BUILD, _messages_event, rie_samples
 from cpu_limit import CpuLimit, lambda_vcpus
+from deployed_state import DeployedState, deployed_state
 from lambda_python import find_lambda_python
 from request_shapes import DROPPED_FIXTURE_HEADERS, FIXTURE
 from run_report import header_lines, new_report
@@ -108,8 +110,12 @@ def timed_request(connection: http.client.HTTPConnection, path: str, headers: di
     return Timing(ms(first_byte), None if first_content is None else ms(first_content), ms(total))
 
 
-def run_requests(port: int, model: str, stream: bool, count: int, idle_s: float) -> list[Timing]:
+def run_requests(
+    port: int, model: str, stream: bool, count: int, idle_s: float, key: str | None = None
+) -> list[Timing]:
     path, headers, body = claude_code_request(model, stream)
+    if key is not None:
+        headers = {**headers, "x-api-key": key}
     connection = http.client.HTTPConnection(HOST, port, timeout=60)
     try:
         for _ in range(3):  # warm: connection, the gateway built, the first upstream connection
@@ -125,17 +131,23 @@ def run_requests(port: int, model: str, stream: bool, count: int, idle_s: float)
 
 def measure_size(
     memory_mb: int, args: argparse.Namespace, fake: ServerProcess, config: Path, direct: dict[str, float],
-    python: str | None,
+    python: str | None, state: DeployedState | None = None,
 ) -> SizeResult:  # fmt: skip
     with CpuLimit(lambda_vcpus(memory_mb), args.period_us, name=f"aimux-lambda-{memory_mb}mb") as limit:
         result = SizeResult(memory_mb, limit.vcpus, limit.quota_us, limit.period_us)
-        with aimux_process("shipped", config, 0) as server:
+        server = aimux_process("shipped", config, 0)
+        if args.code is not None:  # another version of aimux_core (a paired A/B in the same minutes)
+            server.env["PYTHONPATH"] = os.pathsep.join([str(args.code.resolve()), server.env["PYTHONPATH"]])
+        if state is not None:
+            server.env.update(state.env)
+        key = state.key if state is not None else None
+        with server:
             for pid in server.pids or [server.proc.pid if server.proc else 0]:
                 limit.add(pid)
             idle = args.idle_ms / 1e3
-            for t in run_requests(server.port, ANTHROPIC_MODEL, False, args.requests, idle):
+            for t in run_requests(server.port, ANTHROPIC_MODEL, False, args.requests, idle, key):
                 result.json_added_ms.append(t.total_ms - direct["json_total"])
-            for t in run_requests(server.port, ANTHROPIC_MODEL, True, args.requests, idle):
+            for t in run_requests(server.port, ANTHROPIC_MODEL, True, args.requests, idle, key):
                 assert t.first_content_ms is not None
                 result.stream_ttft_added_ms.append(t.first_content_ms - direct["stream_ttft"])
                 result.stream_total_added_ms.append(t.total_ms - direct["stream_total"])
@@ -169,6 +181,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--period-us", type=int, default=100_000, help="CFS period (default 100000, the kernel's)")
     parser.add_argument("--init-runs", type=int, default=3, help="cold starts through the emulator per size (0: none)")
     parser.add_argument("--layer", type=Path, default=BUILD / "AimuxCoreLayer" / "python", help="built layer content")
+    parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="run as deployed: state in DynamoDB (dynalite), a key, EMF, writes held (deployed_state.py)",
+    )
+    parser.add_argument("--code", type=Path, help="an aimux_core directory to serve instead of this tree's")
     parser.add_argument("--json", metavar="PATH", help="also write the raw results")
     args = parser.parse_args(argv)
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
@@ -185,7 +203,9 @@ def render(report: dict[str, Any]) -> str:
     out += [
         f"- cgroup: {report['cgroup']}, period {report['period_us'] / 1000:g} ms; {report['requests']} requests per "
         f"cell, one at a time, {report['idle_ms']:g} ms idle before each; direct (fake alone, ms): JSON "
-        f"{report['direct']['json_total']:.2f}, stream TTFT {report['direct']['stream_ttft']:.2f}",
+        f"{report['direct']['json_total']:.2f}, stream TTFT {report['direct']['stream_ttft']:.2f}; "
+        + ("as deployed (state in DynamoDB on dynalite, a key, EMF, writes held)" if report.get("deployed")
+           else "aimux serve as is (state in memory, auth off)") + f"; aimux_core: {report.get('code', '.')}",
         "",
         "| memory MB | vCPU | JSON added p50 / p99 ms | stream added TTFT p50 / p99 ms | stream added to last byte p50 "
         "| init (RIE) median (min-max) ms | first invoke median ms |",
@@ -214,17 +234,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.init_runs and (python is None or not args.layer.is_dir()):
         raise SystemExit("init needs python3.13 and .aws-sam/build: run `make sam-check` first (or --init-runs 0)")
     os.sched_setaffinity(0, {1})
-    with fake_process(1, 0.0) as fake:
+    with fake_process(1, 0.0) as fake, deployed_state() if args.deployed else contextlib.nullcontext() as state:
         config = write_config(fake.port)
         try:
             direct = direct_figures(fake, args)
-            sizes = [asdict(measure_size(mb, args, fake, config, direct, python)) for mb in args.sizes]
+            sizes = [asdict(measure_size(mb, args, fake, config, direct, python, state)) for mb in args.sizes]
         finally:
             config.unlink(missing_ok=True)
     probe = CpuLimit(1.0)
     report.update(
         sizes=sizes, direct=direct, cgroup=probe.kind, period_us=args.period_us, requests=args.requests,
-        idle_ms=args.idle_ms, loadavg_after=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+        idle_ms=args.idle_ms, deployed=args.deployed, code=str(args.code or "."),
+        loadavg_after=" ".join(f"{x:.2f}" for x in os.getloadavg()),
     )  # fmt: skip
     print(render(report))
     if args.json:

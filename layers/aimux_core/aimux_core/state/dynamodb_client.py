@@ -1,5 +1,10 @@
 """The boto3 side of the DynamoDB store: one lazy client per process, the threads that call it, errors.
 
+``DynamoStore`` uses it when it is given a boto3 client (tests that count botocore's calls; set-up tooling
+such as ``create_table``); otherwise its calls go through ``dynamodb_http``, which shares this module's
+limits (``CONNECT_TIMEOUT_SECONDS``, ``READ_TIMEOUT_SECONDS``, ``TOTAL_MAX_ATTEMPTS``, ``POOL_SIZE``) and
+its error mapping (``translate_client_error``, ``UNAVAILABLE_CODES``).
+
 - Cold start: nothing here imports boto3 or botocore at module import. The client is built on first
   use, in a worker thread (building it loads the service model, ~0.1-0.3 s, which must not stall the
   event loop), and is shared by every store of the process with the same endpoint and region.
