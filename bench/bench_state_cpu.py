@@ -15,7 +15,10 @@ The endpoint is dynalite (``tests/support/dynamo.py``: keeps connections alive, 
 server closes each one, which would charge every call a new connection); its own CPU is another process.
 Figures are CPU of this process only; the server's latency is not a cost here.
 
-Run: ``.venv/bin/python bench/bench_state_cpu.py [--requests N] [--rounds R]``
+``--per-call N``: instead, the client's CPU per store call (``get`` = ``GetItem``, ``add`` = ``UpdateItem``),
+N calls of each per store kind and round.
+
+Run: ``.venv/bin/python bench/bench_state_cpu.py [--requests N] [--rounds R] [--per-call N]``
 """
 
 from __future__ import annotations
@@ -76,13 +79,42 @@ async def run(endpoint: str, kind: str, requests: int, warmup: int) -> float:
         return (time.process_time() - started) / requests * 1000
 
 
+async def per_call(endpoint: str, kind: str, calls: int) -> dict[str, float]:
+    """Client CPU µs per store ``get`` (``GetItem``) and ``add`` (``UpdateItem``), for one store kind."""
+    table = new_table(endpoint)
+    if kind == "boto3":
+        store = DynamoStore(table, client=make_client(endpoint, REGION), region=REGION)
+    else:
+        store = DynamoStore(table, endpoint_url=endpoint, region=REGION)
+    operations = {"get": lambda: store.get("bench", "item"), "add": lambda: store.add("bench", "item", {"n": 1})}
+    figures: dict[str, float] = {}
+    for name, operation in operations.items():
+        for _ in range(30):
+            await operation()
+        started = time.process_time()
+        for _ in range(calls):
+            await operation()
+        figures[name] = (time.process_time() - started) / calls * 1e6
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="warm requests per run (default 300)")
     parser.add_argument("--warmup", type=int, default=30, help="requests before each run (default 30)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each running both stores (default 3)")
+    parser.add_argument("--per-call", type=int, metavar="N", help="instead: client CPU per store call, N calls each")
     args = parser.parse_args(argv)
     os.environ.update(FAKE_AWS)
+    if args.per_call:
+        with running_dynalite(Path(tempfile.mkdtemp(prefix="aimux-bench-dynalite-"))) as endpoint:
+            print("| store client | round | get (GetItem) µs per call | add (UpdateItem) µs per call |")
+            print("|---|--:|--:|--:|")
+            for number in range(args.rounds):
+                for kind in ("boto3", "http"):
+                    figures = asyncio.run(per_call(endpoint, kind, args.per_call))
+                    print(f"| {kind} | {number + 1} | {figures['get']:.0f} | {figures['add']:.0f} |")
+        return 0
     results: dict[str, list[float]] = {"boto3": [], "http": []}
     with running_dynalite(Path(tempfile.mkdtemp(prefix="aimux-bench-dynalite-"))) as endpoint:
         for number in range(args.rounds):
