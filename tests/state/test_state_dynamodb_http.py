@@ -281,3 +281,23 @@ def test_one_store_serves_several_event_loops_in_several_threads_at_once(
         thread.join(timeout=50)
     assert not errors and not any(thread.is_alive() for thread in threads)
     assert all(len(seen) == 1 for seen in sessions.values()), sessions  # each loop kept its one session
+
+
+def test_a_loop_that_ends_closes_its_session(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``asyncio.run`` (a CLI command, a thread's server) shuts the loop's async generators down: the
+    session's keeper closes it then, so no open session or pooled socket outlives its loop."""
+    fake_aws_env(monkeypatch)
+    store = DynamoStore(moto_server.table, endpoint_url=moto_server.endpoint_url, region=REGION)
+    http = store._http
+    assert http is not None
+    used: list[Any] = []
+
+    async def use() -> None:
+        await store.get("closing", "n")
+        used.append(http.session())
+        assert not used[-1].closed
+
+    asyncio.run(use())
+    asyncio.run(use())
+    assert len(used) == 2 and used[0] is not used[1]
+    assert all(session.closed for session in used)

@@ -27,13 +27,14 @@ this client against moto and dynalite (``test_state_store_contract.py``).
 
 The session: one per event loop (pooled connections belong to the loop that opened them; a store may be
 used from several loops in several threads at once), created on the loop's first call (aiohttp imported
-then, not at import: Lambda cold start).
+then, not at import: Lambda cold start), closed when that loop shuts down (``_closed_at_shutdown``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -43,7 +44,7 @@ import time
 import uuid
 import weakref
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -87,7 +88,7 @@ class DynamoHttp:
         self._botocore_credentials: Any = None
         # one session per event loop: a store may be used from several loops (threads) at once, and a session
         # (its pooled connections) belongs to the loop that made it
-        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -142,22 +143,22 @@ class DynamoHttp:
     # --- the session ---
 
     def session(self) -> aiohttp.ClientSession:
-        """The running loop's session (made on its first call)."""
+        """The running loop's session (made on its first call; closed when the loop shuts down)."""
         loop = asyncio.get_running_loop()
-        session = self._sessions.get(loop)
-        if session is None or session.closed:
+        found = self._sessions.get(loop)
+        if found is None or found[0].closed:
             import aiohttp  # first call of the store: aiohttp is used now, not at import (cold start)
 
             connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=60.0)
             session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-            self._sessions[loop] = session
-        return session
+            found = self._sessions[loop] = (session, _closed_at_shutdown(session))
+        return found[0]
 
     async def close(self) -> None:
-        """Close the running loop's session."""
-        session = self._sessions.pop(asyncio.get_running_loop(), None)
-        if session is not None:
-            await session.close()
+        """Close the running loop's session now."""
+        found = self._sessions.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found[0].close()
 
     def _timeout(self) -> aiohttp.ClientTimeout:
         import aiohttp  # loaded by the session already
@@ -226,6 +227,24 @@ class DynamoHttp:
                 raise StoreError("DynamoDB: no AWS credentials found")
         frozen = self._botocore_credentials.get_frozen_credentials()
         return _Credentials(access_key=frozen.access_key, secret_key=frozen.secret_key, token=frozen.token)
+
+
+def _closed_at_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """An async generator, started here, that closes ``session`` when the running loop shuts its async
+    generators down (``asyncio.run`` and ``asyncio.Runner`` do, before closing the loop): so a loop that
+    ends (a CLI command, a test, a thread's server) leaves no open session or pooled socket behind. The
+    caller keeps it referenced for as long as the session lives (the loop holds it weakly)."""
+
+    async def keeper() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await session.close()
+
+    started = keeper()
+    with contextlib.suppress(StopIteration):
+        started.asend(None).send(None)  # runs it to its ``yield``: the loop registers it (its first-iter hook)
+    return started
 
 
 _shared: dict[tuple[str | None, str | None], DynamoHttp] = {}
