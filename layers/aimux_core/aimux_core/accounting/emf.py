@@ -8,8 +8,9 @@ one ``CloudWatchMetrics`` directive: ``Namespace``, the dimension sets in order,
 document, for every kind of line aimux writes.
 
 Why not Powertools here: filling and serialising an ``EphemeralMetrics`` (unit and name validation,
-per-metric dicts, warnings machinery) cost ~100 µs per request, a seventh of a request's CPU on Lambda,
-and importing Powertools' metrics package cost the first request of every Lambda instance ~80 ms. What
+per-metric dicts, warnings machinery) cost ~110 µs per request against ~35 µs for this module, and importing
+Powertools' metrics package cost the first request of every Lambda instance ~13 ms of CPU after the app's own
+imports (more at a small function's CPU share). What
 its validation guarded is fixed here by construction: names and units come from the metric contract
 (``metrics.METRICS``), values are numbers computed from a ``RequestRecord``, and dimension values are
 never empty (``metrics.dimension_value``). Metadata set to None is left out, as ``build_emf`` always did.

@@ -21,7 +21,7 @@ built once by the composition root and passed to every call. The in-memory ``Loc
 (``GET /admin/metrics``) is updated in every case.
 
 Cold start: nothing of Powertools is imported for metrics (its metrics package cost the first request of
-each Lambda instance ~80 ms when the first line was written through it).
+each Lambda instance ~13 ms of CPU, after the app's own imports, when the first line was written through it).
 """
 
 from __future__ import annotations
