@@ -10,18 +10,17 @@ validated in one pydantic call (a JSON array of their payloads), except plain te
 is exactly ``{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":S}}`` for the
 open text block is relayed without a model when ``StreamNormaliser.passes_text_delta`` says feeding it
 would change nothing (the text stream's common case: most of its events). Every other event is still fed
-to ``StreamNormaliser``, so every check
-and error of the slow path happens at the same event: grammar, tool input, ``event: error``,
-truncation, malformed payloads (a batch that fails validation is parsed frame by frame exactly as
-the slow path parses it). What changes is the output: after the first content event (which, like
-everything before it, is a canonical event: the dispatcher's failover until the first content is
-untouched), a content or ``ping`` event that the normaliser passed on unchanged (same object, same
-index, same tool id, ``event:`` name equal to its type) is not re-encoded: consecutive ones leave as
+to ``StreamNormaliser``, so every check and error of the slow path happens at the same event: grammar,
+tool input, ``event: error``, truncation, malformed payloads (a batch that fails validation is parsed
+frame by frame exactly as the slow path parses it). What changes is the output: after the first content
+event (which, like everything before it, is a canonical event: the dispatcher's failover until the first
+content is untouched), a content or ``ping`` event that the normaliser passed on unchanged (same object,
+same index, same tool id, ``event:`` name equal to its type) is not re-encoded: consecutive ones leave as
 one ``RawFrames`` of the upstream's bytes. ``message_start``/``message_delta``/``message_stop`` stay
-canonical events (accounting reads their usage; the normaliser completes them). For a client that
-did not ask for thinking, nothing is relayed after a thinking block (``Relay``): the surface hides
-those by dropping and re-indexing events. A ``\\r`` anywhere
-(CRLF framing) sends the rest of the stream through the slow path's incremental ``SSEParser``.
+canonical events (accounting reads their usage; the normaliser completes them). For a client that did
+not ask for thinking, nothing is relayed after a thinking block (``Relay``): the surface hides those by
+dropping and re-indexing events. A ``\\r`` anywhere (CRLF framing) sends the rest of the stream through
+the slow path's incremental ``SSEParser``.
 
 On the wire: the relayed bytes are the upstream's, byte for byte; for an upstream that writes its
 frames in canonical form (Anthropic's own: compact JSON, fields in the documented order) they are what
