@@ -50,6 +50,39 @@ def usage_of_sse(chunk: bytes) -> list[object]:
     return found
 
 
+async def serve_lifespan(state: dict[str, Any], receive: Receive, send: Send) -> None:
+    """A floor's lifespan: ``state["session"]``, one ``aiohttp.ClientSession`` configured like aimux's shared
+    client, opened at start-up (aiohttp binds it to the loop) and closed at shutdown."""
+    import aiohttp
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
+            state["session"] = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=60), auto_decompress=False
+            )
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await state["session"].close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def answer_healthz(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def read_body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 def create_bare_aiohttp_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The ASGI callable; the session is opened on lifespan start (aiohttp binds it to the loop)."""
     import aiohttp
@@ -57,35 +90,14 @@ def create_bare_aiohttp_app() -> Callable[[Scope, Receive, Send], Awaitable[None
     base = os.environ["AIMUX_FLOOR_UPSTREAM"].rstrip("/")
     state: dict[str, Any] = {}
 
-    async def lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
-                state["session"] = aiohttp.ClientSession(
-                    connector=connector, timeout=aiohttp.ClientTimeout(total=60), auto_decompress=False
-                )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await state["session"].close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+            await serve_lifespan(state, receive, send)
             return
         if scope["path"] == "/healthz":
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-            await send({"type": "http.response.body", "body": b"ok"})
+            await answer_healthz(send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = json.loads(body)
+        request = json.loads(await read_body(receive))
         request["model"] = MODELS.get(request.get("model"), request.get("model"))
         headers = {k.decode(): v.decode() for k, v in scope["headers"] if k in FORWARDED}
         headers.update(JSON_HEADERS)

@@ -29,18 +29,9 @@ sys.path.insert(0, str(ROOT / "tests"))  # dynalite's launcher lives with the te
 from aimux_core.keys import KeyRing, create_key  # noqa: E402
 from aimux_core.state import MemoryStore  # noqa: E402
 from aimux_core.state.dynamodb import DynamoStore, create_table, make_client  # noqa: E402
-from support.dynamo import running_dynalite  # noqa: E402
+from support.dynamo import FAKE_AWS_ENV, REGION, running_dynalite  # noqa: E402
 
-REGION = "us-east-1"
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
+FAKE_AWS = FAKE_AWS_ENV  # dummy credentials and region, nothing from a real AWS setup
 KEY_LIMITS: dict[str, Any] = {"rpm": 1_000_000, "tpm": 1_000_000_000, "budget_daily_usd": 1e6}
 
 

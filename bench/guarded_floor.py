@@ -35,7 +35,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bare_floor import FORWARDED, JSON_HEADERS, MODELS, Receive, Scope, Send
+from bare_floor import (
+    FORWARDED,
+    JSON_HEADERS,
+    MODELS,
+    Receive,
+    Scope,
+    Send,
+    answer_healthz,
+    read_body,
+    serve_lifespan,
+)
 from pydantic_core import from_json
 
 from aimux_core.wire.anthropic import Message, MessagesRequest
@@ -122,35 +132,15 @@ def create_guarded_aiohttp_app() -> Callable[[Scope, Receive, Send], Awaitable[N
     state: dict[str, Any] = {}
     books = Books()
 
-    async def lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
-                state["session"] = aiohttp.ClientSession(
-                    connector=connector, timeout=aiohttp.ClientTimeout(total=60), auto_decompress=False
-                )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await state["session"].close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+            await serve_lifespan(state, receive, send)
             return
         if scope["path"] == "/healthz":
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-            await send({"type": "http.response.body", "body": b"ok"})
+            await answer_healthz(send)
             return
         started = time.perf_counter()
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         anthropic = scope["path"] == "/v1/messages"
         request = (MessagesRequest if anthropic else ChatCompletionRequest).model_validate_json(body)
         target = MODELS.get(request.model, request.model)
