@@ -74,6 +74,22 @@ async def answer_healthz(send: Send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+async def answered_by_floor(state: dict[str, Any], scope: Scope, receive: Receive, send: Send) -> bool:
+    """Lifespan and ``/healthz``, the same for every floor: True when the scope was one of them (and is done)."""
+    if scope["type"] == "lifespan":
+        await serve_lifespan(state, receive, send)
+        return True
+    if scope["path"] == "/healthz":
+        await answer_healthz(send)
+        return True
+    return False
+
+
+def forwarded_headers(scope: Scope) -> dict[str, str]:
+    """The auth and version headers a floor forwards, plus its JSON content type."""
+    return {k.decode(): v.decode() for k, v in scope["headers"] if k in FORWARDED} | JSON_HEADERS
+
+
 async def read_body(receive: Receive) -> bytes:
     body = b""
     while True:
@@ -91,16 +107,11 @@ def create_bare_aiohttp_app() -> Callable[[Scope, Receive, Send], Awaitable[None
     state: dict[str, Any] = {}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await serve_lifespan(state, receive, send)
-            return
-        if scope["path"] == "/healthz":
-            await answer_healthz(send)
+        if await answered_by_floor(state, scope, receive, send):
             return
         request = json.loads(await read_body(receive))
         request["model"] = MODELS.get(request.get("model"), request.get("model"))
-        headers = {k.decode(): v.decode() for k, v in scope["headers"] if k in FORWARDED}
-        headers.update(JSON_HEADERS)
+        headers = forwarded_headers(scope)
         session: aiohttp.ClientSession = state["session"]
         forwarded = json.dumps(request, separators=(",", ":")).encode()  # compact, as the fake looks for it
         async with session.post(base + scope["path"], data=forwarded, headers=headers) as answer:

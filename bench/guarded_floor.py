@@ -35,17 +35,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bare_floor import (
-    FORWARDED,
-    JSON_HEADERS,
-    MODELS,
-    Receive,
-    Scope,
-    Send,
-    answer_healthz,
-    read_body,
-    serve_lifespan,
-)
+from bare_floor import MODELS, Receive, Scope, Send, answered_by_floor, forwarded_headers, read_body
 from pydantic_core import from_json
 
 from aimux_core.wire.anthropic import Message, MessagesRequest
@@ -133,11 +123,7 @@ def create_guarded_aiohttp_app() -> Callable[[Scope, Receive, Send], Awaitable[N
     books = Books()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await serve_lifespan(state, receive, send)
-            return
-        if scope["path"] == "/healthz":
-            await answer_healthz(send)
+        if await answered_by_floor(state, scope, receive, send):
             return
         started = time.perf_counter()
         body = await read_body(receive)
@@ -145,8 +131,7 @@ def create_guarded_aiohttp_app() -> Callable[[Scope, Receive, Send], Awaitable[N
         request = (MessagesRequest if anthropic else ChatCompletionRequest).model_validate_json(body)
         target = MODELS.get(request.model, request.model)
         request.model = target
-        headers = {k.decode(): v.decode() for k, v in scope["headers"] if k in FORWARDED}
-        headers.update(JSON_HEADERS)
+        headers = forwarded_headers(scope)
         session: aiohttp.ClientSession = state["session"]
         forwarded = request.model_dump_json(exclude_unset=True).encode()
         async with session.post(base + scope["path"], data=forwarded, headers=headers) as answer:
