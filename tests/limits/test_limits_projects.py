@@ -152,6 +152,21 @@ async def test_a_project_budget_is_exact_across_its_keys_under_concurrency(
     assert (own.day_micro, own.held_day_micro) == (served.count(f"served {keys[0].id}") * COST, 0)
 
 
+async def test_a_key_without_a_budget_in_a_budgeted_project_still_has_its_spend_recorded(
+    gateway: Gateway, store: MemoryStore
+) -> None:
+    """Only the project's budget is held: the key's own spend (``aimux keys show``, the per-key spend metric)
+    is still written, as it is for a key in a project without a budget."""
+    team = project(budget_daily_usd=100.0)
+    record = key("a")
+    for _ in range(2):
+        await serve_one(gateway, record, team)
+    own = await totals(gateway, store, record.id)
+    assert (own.day_micro, own.held_day_micro) == (2 * COST, 0)
+    spent = await totals(gateway, store, budget_scope("web"))
+    assert (spent.day_micro, spent.held_day_micro) == (2 * COST, 0)
+
+
 async def test_a_key_budget_refusing_leaves_nothing_held_on_the_project(gateway: Gateway, store: MemoryStore) -> None:
     team = project(budget_daily_usd=100.0)
     record = key("a", budget_daily_usd=COST / 1_000_000)

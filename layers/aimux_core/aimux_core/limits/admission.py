@@ -209,6 +209,9 @@ class Admission:
         if admitted.holds:
             for hold in self._claim(admitted.holds):
                 self._later(self._settle_hold(hold, micro), "budget settlement")
+            if micro > 0 and all(hold.scope != admitted.key.id for hold in admitted.holds):
+                # only the project's budget was held: the key's own spend is still recorded, as without holds
+                self._later(self._record_spend(admitted.key.id, micro), "spend record")
         elif micro > 0:  # nothing was held (store unreachable, policy open; a native batch): record the cost
             self._later(self._record_spend(admitted.key.id, micro), "spend record")
             project = admitted.project
