@@ -22,7 +22,7 @@ import pytest
 from aimux_core.state import FakeClock, MemoryStore, Store
 from support.dynamo import dynalite_server, dynalite_store, moto_server, moto_store  # noqa: F401  (fixtures)
 
-STORE_FIXTURES = ["memory_store", "moto_store", "dynalite_store"]
+STORE_FIXTURES = ["memory_store", "local_memory_store", "moto_store", "dynalite_store"]
 
 # moto has no per-item lock: concurrent writes to one item lose updates (measured with
 # moto's server here: 791-798 of 800 concurrent ADDs landed). These tests race many writers on one item, so they run on
@@ -57,6 +57,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 def memory_store(clock: FakeClock) -> Iterator[Store]:
     yield MemoryStore(clock)
+
+
+@pytest.fixture
+def local_memory_store(clock: FakeClock) -> Iterator[Store]:
+    """The store ``aimux serve`` runs on (``state.backend.build_store``): no yield to the loop per call."""
+    yield MemoryStore(clock, interleave=False)
 
 
 @pytest.fixture(params=STORE_FIXTURES)

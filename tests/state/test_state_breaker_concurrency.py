@@ -140,3 +140,39 @@ async def test_concurrent_failures_and_successes_keep_the_record_consistent(
     stored = await store.get(f"breaker#{ns}", "state")
     assert transitions == [] and stored.get("state", "closed") == "closed"
     assert 0 <= stored["consecutive_failures"] <= 30
+
+
+async def test_two_store_calls_run_at_once_and_both_end_before_an_error_is_raised() -> None:
+    """``breaker._both``: the second call starts before the first ends; an error waits for the other call."""
+    from aimux_core.state.breaker import _both
+
+    order: list[str] = []
+    second_started = asyncio.Event()
+
+    async def first(fail: bool) -> str:
+        await asyncio.wait_for(second_started.wait(), 1)  # would time out if the calls ran one after the other
+        order.append("first")
+        if fail:
+            raise ValueError("first")
+        return "a"
+
+    async def second(fail: bool) -> str:
+        second_started.set()
+        await asyncio.sleep(0.01)
+        order.append("second")
+        if fail:
+            raise KeyError("second")
+        return "b"
+
+    assert await _both(first(False), second(False)) == ("a", "b")
+    cases: list[tuple[bool, bool, type[Exception]]] = [
+        (True, False, ValueError),
+        (True, True, ValueError),
+        (False, True, KeyError),
+    ]
+    for first_fails, second_fails, raised in cases:
+        order.clear()
+        second_started.clear()
+        with pytest.raises(raised):
+            await _both(first(first_fails), second(second_fails))
+        assert order == ["first", "second"]  # the second call had ended when the error came out

@@ -42,6 +42,25 @@ def test_table_and_endpoint_come_from_the_environment() -> None:
     assert isinstance(build_store(Settings()), MemoryStore)  # no table: this process's memory
 
 
+def test_the_local_store_answers_without_a_turn_of_the_loop() -> None:
+    """``aimux serve``'s store does each call in its first step (no yield a network store would make), so a
+    write after the answer needs no scheduling; the tests' default ``MemoryStore`` still yields once."""
+
+    def first_step(store: MemoryStore) -> object:
+        call = store.add("pk", "sk", {"n": 1})
+        try:
+            return call.send(None)
+        except StopIteration as finished:
+            return finished.value
+        finally:
+            call.close()
+
+    local = build_store(Settings())
+    assert isinstance(local, MemoryStore)
+    assert first_step(local) == {"pk": "pk", "sk": "sk", "n": 1, "version": 1}
+    assert first_step(MemoryStore()) is None  # yielded to the loop: not done yet
+
+
 def test_a_table_name_is_required() -> None:
     with pytest.raises(ValueError, match="AIMUX_TABLE"):
         DynamoStore("")

@@ -18,4 +18,4 @@ def build_store(settings: Settings, clock: Clock | None = None) -> Store:
         return DynamoStore(settings.table, endpoint_url=settings.dynamodb_endpoint, region=settings.region, clock=clock)
     from .memory import MemoryStore  # the one backend this process uses, not both
 
-    return MemoryStore(clock)
+    return MemoryStore(clock, interleave=False)  # one process: no need to rehearse a network store's turns

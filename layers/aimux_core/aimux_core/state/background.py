@@ -18,7 +18,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from .store import StoreError
 
@@ -32,7 +32,7 @@ class BackgroundWrites:
 
     def later(self, work: Awaitable[Any], what: str) -> None:
         """Start ``work`` now, without waiting for it; ``what`` names it in the log if it fails."""
-        task = _start(work)
+        task = start_now(work)
         if task.done():  # finished in its first step: nothing to wait for, nothing to schedule
             self._done(task, what)
             return
@@ -63,9 +63,10 @@ class BackgroundWrites:
 
 
 _EAGER = sys.version_info >= (3, 12)
+T = TypeVar("T")
 
 
-def _start(work: Awaitable[Any]) -> asyncio.Future[Any]:
+def start_now(work: Awaitable[T]) -> asyncio.Future[T]:
     """``work`` as a task, run eagerly where the interpreter can (see the module docstring)."""
     if _EAGER and isinstance(work, Coroutine):
         return asyncio.Task(work, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg,unused-ignore]
