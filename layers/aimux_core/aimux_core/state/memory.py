@@ -173,7 +173,8 @@ class MemoryStore:
                 raise ConditionFailed(pk, sk, reason, item=_copy(current))
         for name in remove:
             updated.pop(name, None)
-        updated.update(copy.deepcopy(overwritten or {}))
+        if overwritten:
+            updated.update(copy.deepcopy(overwritten))
         if expires_at is not None:
             updated[EXPIRES_AT] = expires_at
         updated["version"] = base["version"] + 1

@@ -43,6 +43,8 @@ def check_key(pk: str, sk: str) -> None:
 
 def normalize_number(value: int | float) -> int | float:
     """``2.0`` becomes ``2``; non-integral floats stay; NaN and infinities are refused."""
+    if type(value) is int:  # the usual case (counters), before the checks a bool or a float needs
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {value!r}")
     if isinstance(value, float):

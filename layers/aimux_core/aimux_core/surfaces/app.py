@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..wire.headers import header_safe
 from .chat import create_chat_completion
 from .cors import CorsMiddleware, cors_policy
+from .direct_routes import DirectPosts, direct_posts
 from .error_answers import anthropic_error_response, openai_error_response
 from .http import new_request_id, unexpected_error, wants_anthropic
 from .invocation import FinishWritesInRequest
@@ -161,7 +162,9 @@ def create_messages_app(
     if gateway is None and build_gateway is None:
         raise TypeError("create_messages_app needs a gateway or build_gateway")
     settings = settings if settings is not None else Settings()
-    app = Starlette(routes=client_routes(), exception_handlers=ROUTE_ERRORS)
+    routes = client_routes()
+    app = Starlette(routes=routes, exception_handlers=ROUTE_ERRORS)
+    app.add_middleware(DirectPosts, endpoints=direct_posts(routes))  # first added: innermost, next to the router
     if settings.finishes_writes_in_request:  # on Lambda: see surfaces/invocation.py
         app.add_middleware(FinishWritesInRequest, gateway=lambda: getattr(app.state, "gateway", None))
     app.state.settings = settings
