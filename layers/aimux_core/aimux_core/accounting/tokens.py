@@ -26,6 +26,7 @@ import json
 import math
 import re
 import struct
+from operator import mul
 from typing import assert_never
 
 from ..wire.anthropic import (
@@ -99,6 +100,7 @@ _PAIRS = tuple(bytes([prev << 4 | cur]) for prev, cur in ((_SPACE, _LETTER), (_L
 _ONE_PUNCT, _ONE_DIGIT, _SIX_LETTERS = bytes([_PUNCT]), bytes([_DIGIT]), bytes([_LETTER]) * 6
 _COEF = (0.02569, 0.64910, 1.10652, 0.41372, 0.32956, 1.06867, 1.00651, 0.47755)
 _COEF_NON_ASCII = (3.34200, 0.53164, 0.58145, 0.86171, 1.73513)
+_COEFFICIENTS = _COEF + _COEF_NON_ASCII
 # Fitted by ``bench/calibrate_tokens.py --fit`` (non-negative least squares on relative error).
 
 
@@ -115,7 +117,7 @@ def text_features(text: str) -> tuple[int, ...]:
     pairs = (merged | merged << 12 | _SPACE << 4).to_bytes(len(classes) + 2, "little")
     counts = (
         len(raw),
-        *(pairs.count(p) for p in _PAIRS),
+        *map(pairs.count, _PAIRS),
         classes.count(_ONE_PUNCT),
         classes.count(_ONE_DIGIT),
         text.count("\n"),
@@ -124,12 +126,12 @@ def text_features(text: str) -> tuple[int, ...]:
     if text.isascii():
         return (*counts, 0, 0, 0, 0, 0)
     leads = raw.translate(_LEADS, _ASCII)  # mostly-English text leaves little to scan
-    return (*counts, *(leads.count(g) for g in (b"l", b"2", b"3", b"e", b"4")))
+    return (*counts, *map(leads.count, (b"l", b"2", b"3", b"e", b"4")))
 
 
 def _weigh(features: tuple[int, ...], separators: int = 0) -> float:
     """Unrounded tokens; ``separators`` newlines that only join pieces are left out (framing)."""
-    total = sum(c * f for c, f in zip(_COEF + _COEF_NON_ASCII, features, strict=True))
+    total: float = sum(map(mul, _COEFFICIENTS, features))  # features has one count per coefficient
     return total - separators * (_COEF[0] + _COEF[6])
 
 

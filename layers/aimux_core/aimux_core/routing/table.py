@@ -29,10 +29,11 @@ class Target:
     provider: str
     model: str
     entry: ModelEntry | None = None
+    # "provider/model": breakers, health and logs name the target by it, a dozen times per request
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.provider}/{self.model}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.provider}/{self.model}")
 
     @property
     def label(self) -> str:

@@ -24,7 +24,7 @@ from ..wire.raw_frames import RawFrames
 from ..wire.sse import OPENAI_DONE
 from .error_answers import openai_error_response
 from .exchange import Exchange, serve
-from .http import cache_directive, gateway_of, parse_body, read_body, request_context, routing_meta
+from .http import cache_directive, gateway_of, header_map, parse_body, read_body, request_context, routing_meta
 from .jobs_http import ASYNC_HEADER, accept_async
 
 
@@ -45,7 +45,7 @@ async def _create_chat_completion(exchange: Exchange) -> Response:
     exchange.check_model(parsed.model)
     context = request_context(request, exchange.request_id)
     context.anthropic_version = None
-    if ASYNC_HEADER in request.headers:  # answered 202 now, served by a worker (surfaces/jobs_http.py)
+    if ASYNC_HEADER in header_map(request):  # answered 202 now, served by a worker (surfaces/jobs_http.py)
         return await accept_async(request, "openai", key, body, context, stream=canonical.wants_stream)
     exchange.bind(context)
     meta = routing_meta(request, canonical, backend=call.backend)

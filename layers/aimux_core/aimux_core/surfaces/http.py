@@ -62,6 +62,31 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+_HEADER_MAP = "aimux.headers"
+
+
+def header_map(request: Request) -> dict[str, str]:
+    """The request's headers by (lower-case) name, the first of a repeated one winning, as Starlette's
+    ``request.headers.get`` answers; built once per request and kept in its scope.
+
+    Why: each ``Headers.get`` walks the whole header list in Python, and a client request asks for ten
+    headers or so (a Claude Code request carries twenty).
+    """
+    scope = request.scope
+    found: dict[str, str] | None = scope.get(_HEADER_MAP)
+    if found is None:
+        found = {}
+        for name, value in scope["headers"]:  # names are lower-case bytes (ASGI), values latin-1
+            found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        scope[_HEADER_MAP] = found
+    return found
+
+
+def header_values(request: Request, name: bytes) -> list[str]:
+    """Every value of a header that may repeat (``anthropic-beta``), in order: ``Headers.getlist``."""
+    return [value.decode("latin-1") for key, value in request.scope["headers"] if key == name]
+
+
 async def read_body(request: Request) -> bytes:
     """The request body, refusing anything over ``AIMUX_MAX_REQUEST_MB`` before buffering it all.
 
@@ -69,12 +94,13 @@ async def read_body(request: Request) -> bytes:
     inflated: neither Anthropic nor OpenAI clients compress requests, and inflating would let a small
     upload expand past the size cap.
     """
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    headers = header_map(request)
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         shown = header_safe(encoding)[:40]
         raise UnsupportedMediaType(f"content-encoding: {shown!r} bodies are not supported; send the body uncompressed")
     limit: int = request.app.state.settings.max_request_bytes
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
@@ -124,7 +150,8 @@ def wants_anthropic(request: Request) -> bool:
         return True
     if "/messages/batches" in path:
         return True
-    return "anthropic-version" in request.headers or "x-api-key" in request.headers
+    headers = header_map(request)
+    return "anthropic-version" in headers or "x-api-key" in headers
 
 
 def api_key_of(request: Request) -> str | None:
@@ -133,11 +160,12 @@ def api_key_of(request: Request) -> str | None:
     Whatever the caller presented (also an ``Authorization`` value of another scheme) is remembered for
     this request's redaction (``redaction.remember_caller_secret``): never quoted back to anyone.
     """
-    key = request.headers.get("x-api-key")
+    headers = header_map(request)
+    key = headers.get("x-api-key")
     if key:
         remember_caller_secret(key)
         return key
-    authorization = request.headers.get("authorization", "")
+    authorization = headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
         remember_caller_secret(authorization)
@@ -148,8 +176,9 @@ def api_key_of(request: Request) -> str | None:
 
 
 def request_context(request: Request, request_id: str) -> RequestContext:
-    headers = request.headers
-    betas = [beta.strip() for value in headers.getlist("anthropic-beta") for beta in value.split(",") if beta.strip()]
+    headers = header_map(request)
+    betas = [beta.strip() for value in header_values(request, b"anthropic-beta") for beta in value.split(",")]
+    betas = [beta for beta in betas if beta]
     return RequestContext(
         request_id=request_id,
         api_key=api_key_of(request),
@@ -161,7 +190,7 @@ def request_context(request: Request, request_id: str) -> RequestContext:
 
 def cache_directive(request: Request) -> Directive | None:
     """The client's ``x-aimux-cache`` (``use``, ``off``, ``refresh``), or a 400 naming the header."""
-    return parse_directive(request.headers.get(CACHE_HEADER))
+    return parse_directive(header_map(request).get(CACHE_HEADER))
 
 
 def json_response(
@@ -186,8 +215,9 @@ def routing_meta(request: Request, body: MessagesRequest, *, backend: str | None
     value it read from its own body.
     """
     backend = _backend(body) or backend
-    provider = request.path_params.get("provider") or request.headers.get("x-aimux-provider") or backend
-    session = request.headers.get("x-claude-code-session-id")
+    headers = header_map(request)
+    provider = request.path_params.get("provider") or headers.get("x-aimux-provider") or backend
+    session = headers.get("x-claude-code-session-id")
     if not session and body.metadata is not None:
         session = body.metadata.user_id
     return RequestMeta(explicit_provider=provider or None, session_id=session or None)

@@ -25,6 +25,7 @@ from .exchange import Exchange, authenticate, serve
 from .http import (
     cache_directive,
     gateway_of,
+    header_map,
     json_response,
     new_request_id,
     parse_body,
@@ -50,7 +51,7 @@ async def _create_message(exchange: Exchange) -> Response:
     context = request_context(request, exchange.request_id)
     check_request(parsed, context.anthropic_version)
     exchange.check_model(parsed.model)
-    if ASYNC_HEADER in request.headers:  # answered 202 now, served by a worker (surfaces/jobs_http.py)
+    if ASYNC_HEADER in header_map(request):  # answered 202 now, served by a worker (surfaces/jobs_http.py)
         return await accept_async(request, "anthropic", key, body, context, stream=parsed.wants_stream)
     exchange.bind(context)
     gateway = gateway_of(request)
@@ -73,7 +74,7 @@ async def count_tokens(request: Request) -> Response:
     try:
         await authenticate(request)
         parsed = parse_body(CountTokensRequest, await read_body(request), "dotted")
-        check_request(parsed, request.headers.get("anthropic-version"))
+        check_request(parsed, header_map(request).get("anthropic-version"))
         counted = MessagesRequest.model_validate({**parsed.dump(), "max_tokens": 1})  # routable shape
         context = request_context(request, request_id)
         tokens, source = await gateway_of(request).count_tokens(counted, context, routing_meta(request, counted))
