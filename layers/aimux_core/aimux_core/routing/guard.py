@@ -29,7 +29,7 @@ from typing import Any, Literal
 from ..errors import UpstreamError
 from ..limits.provider_caps import Lease, ProviderLimiter
 from ..state.background import BackgroundWrites
-from ..state.breaker import CircuitBreaker, breaker_key
+from ..state.breaker import CircuitBreaker
 from ..state.breaker_model import BreakerView
 from ..state.clock import Clock
 from ..state.cooldowns import Cooldowns
@@ -80,7 +80,8 @@ class BreakerGuard:
         self._warming: set[asyncio.Task[HealthView]] = set()  # held until done (the loop keeps weak references)
 
     def breaker_key(self, target: Target) -> str:
-        return breaker_key(target.provider, target.model if self.scope == "model" else None)
+        """``state.breaker.breaker_key`` of the target under this guard's scope (its ``key`` is the per-model one)."""
+        return target.key if self.scope == "model" else target.provider
 
     def breaker_for(self, target: Target) -> CircuitBreaker:
         return self.breakers.get(target.provider, self.default)

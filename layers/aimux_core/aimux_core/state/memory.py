@@ -165,7 +165,8 @@ class MemoryStore:
             previous = base.get(name, 0)
             if isinstance(previous, bool) or not isinstance(previous, int | float):
                 raise TypeError(f"cannot add to non-numeric attribute {name!r} ({previous!r})")
-            updated[name] = normalize_number(previous + delta)
+            total = previous + delta
+            updated[name] = total if type(total) is int else normalize_number(total)
         for limit_name, bound in limits:
             result = updated.get(limit_name, 0)
             if isinstance(result, bool) or not isinstance(result, int | float) or result > bound:

@@ -93,7 +93,7 @@ def clean_deltas(deltas: Mapping[str, int | float]) -> dict[str, int | float]:
     out: dict[str, int | float] = {}
     for name, delta in deltas.items():
         _check_counter_name(name, "add to")
-        out[name] = normalize_number(delta)
+        out[name] = delta if type(delta) is int else normalize_number(delta)
     return out
 
 
