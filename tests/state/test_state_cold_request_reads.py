@@ -55,6 +55,10 @@ class Watched(MemoryStore):
         await self._watch(f"query {pk.split('#')[0]}")
         return await super().query(pk, sk_from, sk_to)
 
+    async def add(self, pk: str, sk: str, deltas: Any, **options: Any) -> Any:
+        await self._watch(f"add {pk.split('#')[0]}")
+        return await super().add(pk, sk, deltas, **options)
+
 
 @pytest.mark.anyio
 async def test_the_first_request_reads_its_key_and_the_health_view_together() -> None:
@@ -73,3 +77,23 @@ async def test_the_first_request_reads_its_key_and_the_health_view_together() ->
     assert store.calls["get key"] == 1 and store.calls["query health"] >= 1
     together = [group for group in store.together if "get key" in group]
     assert any("query health" in group for group in together), store.together
+
+
+@pytest.mark.anyio
+async def test_after_the_answer_the_breaker_and_health_records_are_written_together() -> None:
+    """On Lambda the response's end waits for these writes (``surfaces/invocation.py``): one round trip of
+    the store, not the breaker's and then the health bucket's."""
+    store = Watched()
+    gateway = build_gateway(AimuxConfig.model_validate(CONFIG), env={}, store=store)
+    body = {"model": "big", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=local_app(gateway)), base_url="http://aimux"
+    ) as client:
+        assert (await client.post("/v1/messages", json=body)).status_code == 200  # warms the health view
+        await gateway.drain()
+        store.watching = True
+        answer = await client.post("/v1/messages", json=body)
+        await gateway.drain()
+    assert answer.status_code == 200, answer.text
+    assert store.calls["add health"] == 1 and store.calls["add breaker"] == 1, store.calls
+    assert any({"add health", "add breaker"} <= group for group in store.together), store.together

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from ..errors import UpstreamError
 from ..limits.provider_caps import Lease, ProviderLimiter
-from ..state.background import BackgroundWrites
+from ..state.background import BackgroundWrites, start_now
 from ..state.breaker import CircuitBreaker
 from ..state.breaker_model import BreakerView
 from ..state.clock import Clock
@@ -199,23 +199,40 @@ class BreakerGuard:
         count_health: bool = True,
         failure: FailureNote | None = None,
     ) -> None:
-        try:
-            if ticket is not True:  # True: admitted outside the breaker (state unreachable, or forced)
-                key, breaker = self.breaker_key(target), self.breaker_for(target)
-                if outcome == "ok":
-                    await breaker.record_success(key, ticket)
-                elif outcome == "failed":
-                    await breaker.record_failure(key, ticket)
-                else:
-                    await breaker.record_neutral(key, ticket)
-            if count_health:
-                await self.health.record(
-                    target.key, ok=outcome == "ok", latency_ms=latency_ms, ttft_ms=ttft_ms, failure=failure
-                )
-        except StoreError as exc:
-            log.warning("could not record the outcome for %s: %s", target.key, type(exc).__name__)
-        except Exception:
-            log.exception("recording the outcome for %s failed", target.key)
+        """The breaker's record and the health bucket's, written at once: on Lambda the response's end waits
+        for them (``surfaces/invocation.py``), so one round trip of the store rather than two in a row.
+        Each is logged on its own if it fails, and neither stops the other."""
+        health = None
+        if count_health:
+            ok = outcome == "ok"
+            health = self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms, failure=failure)
+        if ticket is True:  # admitted outside the breaker (state unreachable, or forced): no breaker record
+            if health is not None:
+                await _logged(health, target)
+            return
+        other = start_now(_logged(health, target)) if health is not None else None
+        await _logged(self._record_breaker(target, ticket, outcome), target)
+        if other is not None:
+            await other
+
+    async def _record_breaker(self, target: Target, ticket: Any, outcome: AttemptResult) -> None:
+        key, breaker = self.breaker_key(target), self.breaker_for(target)
+        if outcome == "ok":
+            await breaker.record_success(key, ticket)
+        elif outcome == "failed":
+            await breaker.record_failure(key, ticket)
+        else:
+            await breaker.record_neutral(key, ticket)
+
+
+async def _logged(work: Awaitable[None], target: Target) -> None:
+    """``work``, a record of ``target``'s outcome; a failure is logged (a store outage by its type only)."""
+    try:
+        await work
+    except StoreError as exc:
+        log.warning("could not record the outcome for %s: %s", target.key, type(exc).__name__)
+    except Exception:
+        log.exception("recording the outcome for %s failed", target.key)
 
 
 async def _gather_dicts(loads: Iterable[Awaitable[Mapping[str, Any]]]) -> dict[str, Any]:
