@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import os
+import pstats
 import sys
 import tempfile
 import time
@@ -134,13 +136,21 @@ def shapes(args: argparse.Namespace) -> list[tuple[str, str, Headers, bytes, byt
 
 
 async def measure(apps: dict[str, ASGIApp], args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Best CPU seconds per request, by row and app; the apps take turns within each row's runs."""
+    """Best CPU seconds per request, by row and app; the apps take turns within each row's runs.
+
+    With ``--calls``: instead, Python function calls per request (``cProfile``'s count over ``--number``
+    requests after the warm-up), a figure that does not move with the machine's load.
+    """
     results: dict[str, dict[str, float]] = {}
     for name, path, headers, body, end in shapes(args):
         best = dict.fromkeys(apps, float("inf"))
         for app in apps.values():
             for _ in range(args.warmup):
                 await one_request(app, path, headers, body, end)
+        if args.calls:
+            results[name] = {label: await calls_per_request(app, args.number, path, headers, body, end)
+                             for label, app in apps.items()}  # fmt: skip
+            continue
         for _ in range(args.repeat):
             for label, app in apps.items():
                 start = time.process_time()
@@ -149,6 +159,19 @@ async def measure(apps: dict[str, ASGIApp], args: argparse.Namespace) -> dict[st
                 best[label] = min(best[label], (time.process_time() - start) / args.number)
         results[name] = best
     return results
+
+
+async def calls_per_request(
+    app: ASGIApp, number: int, path: str, headers: Headers, body: bytes, end: bytes | None
+) -> float:
+    """Python function calls (builtins included) per request, counted by ``cProfile``."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(number):
+        await one_request(app, path, headers, body, end)
+    profile.disable()
+    stats: dict[Any, tuple[int, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    return sum(entry[1] for entry in stats.values()) / number
 
 
 def floor_app(kind: str, upstream_port: int) -> ASGIApp:
@@ -187,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         default=["aimux"],
         help="what to measure, taking turns: aimux's app and/or the floors (default aimux)",
     )
+    parser.add_argument("--calls", action="store_true", help="count Python calls per request instead of timing")
     parser.add_argument("--pin", action="store_true", help="this process on CPU 0, the upstream on CPU 1")
     args = parser.parse_args(argv)
     stop_servers_on_signals()
@@ -206,10 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     import aimux_core
 
     print(f"# aimux_core from {Path(aimux_core.__file__).parent}, best of {args.repeat} x {args.number}")
-    print("# µs CPU per request" + ("; ÷ bare: the ratio to the bare floor" if "bare" in args.apps else ""))
+    unit, scale = ("Python calls", 1.0) if args.calls else ("µs CPU", 1e6)
+    print(f"# {unit} per request" + ("; ÷ bare: the ratio to the bare floor" if "bare" in args.apps else ""))
     print(f"{'row':<12}" + "".join(f"{label:>10}" for label in args.apps))
     for name, best in results.items():
-        cells = "".join(f"{best[label] * 1e6:10.1f}" for label in args.apps)
+        cells = "".join(f"{best[label] * scale:10.1f}" for label in args.apps)
         if "bare" in best:
             cells += "".join(f"   {label} {best[label] / best['bare']:.2f}x" for label in args.apps if label != "bare")
         print(f"{name:<12}{cells}")
