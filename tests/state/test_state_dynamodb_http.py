@@ -76,9 +76,11 @@ class Scripted:
     def __init__(self, *replies: Reply) -> None:
         self.replies = list(replies)
         self.seen: list[tuple[str, dict[str, Any]]] = []
+        self.peers: list[Any] = []  # the client's address per request: one per connection
 
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append((request.headers["X-Amz-Target"], json.loads(await request.read())))
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         status, body, headers = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         raw = json.dumps(body).encode()
         headers = {"x-amz-crc32": str(zlib.crc32(raw)), **headers}
@@ -124,6 +126,15 @@ async def test_an_item_with_binary_values_is_read_as_bytes(scripted: Any) -> Non
     assert got is not None and got["version"] == 3 and got["blob"] == b"\x00\xff"
     target, sent = script.seen[0]
     assert target == "DynamoDB_20120810.GetItem" and sent["TableName"] == "aimux" and sent["ConsistentRead"] is True
+
+
+@pytest.mark.parametrize("size", [10, 600_000])  # in the headers' read, and spread over many reads
+async def test_answers_of_any_size_are_read_whole_and_the_connection_is_reused(scripted: Any, size: int) -> None:
+    store, script = await scripted((200, {"Item": {**ITEM, "text": {"S": "x" * size}}}, {}))
+    for _ in range(4):
+        got = await store.get("p", "s")
+        assert got is not None and got["text"] == "x" * size
+    assert len(script.peers) == 4 and len(set(script.peers)) == 1  # one pooled connection for every call
 
 
 async def test_binary_values_are_sent_as_base64(scripted: Any) -> None:

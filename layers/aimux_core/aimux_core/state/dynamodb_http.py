@@ -86,6 +86,7 @@ class DynamoHttp:
         self._path = parts.path or "/"
         self._keys: dict[tuple[str, str], bytes] = {}  # (secret, date) -> signing key
         self._botocore_credentials: Any = None
+        self._limits: aiohttp.ClientTimeout | None = None
         # one session per event loop: a store may be used from several loops (threads) at once, and a session
         # (its pooled connections) belongs to the loop that made it
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
@@ -115,7 +116,9 @@ class DynamoHttp:
             async with self.session().post(
                 self.endpoint_url, data=body, headers=headers, timeout=self._timeout()
             ) as response:
-                raw = await response.read()
+                content = response.content
+                # the whole body came with the headers (every small answer): taken without the read's wait
+                raw = content.read_nowait() if content.is_eof() else await response.read()
                 status = response.status
                 crc = response.headers.get("x-amz-crc32")
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -161,10 +164,13 @@ class DynamoHttp:
             await found[0].close()
 
     def _timeout(self) -> aiohttp.ClientTimeout:
-        import aiohttp  # loaded by the session already
+        """The call's limits (the same for every call: made once)."""
+        if self._limits is None:
+            import aiohttp  # loaded by the session already
 
-        c, r = CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
-        return aiohttp.ClientTimeout(total=c + r + 1.0, connect=c, sock_connect=c, sock_read=r)
+            c, r = CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+            self._limits = aiohttp.ClientTimeout(total=c + r + 1.0, connect=c, sock_connect=c, sock_read=r)
+        return self._limits
 
     # --- SigV4 ---
 
