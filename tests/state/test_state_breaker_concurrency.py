@@ -143,8 +143,8 @@ async def test_concurrent_failures_and_successes_keep_the_record_consistent(
 
 
 async def test_two_store_calls_run_at_once_and_both_end_before_an_error_is_raised() -> None:
-    """``breaker._both``: the second call starts before the first ends; an error waits for the other call."""
-    from aimux_core.state.breaker import _both
+    """``background.both``: the second call starts before the first ends; an error waits for the other call."""
+    from aimux_core.state.background import both as _both
 
     order: list[str] = []
     second_started = asyncio.Event()

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from ..errors import UpstreamError
 from ..limits.provider_caps import Lease, ProviderLimiter
-from ..state.background import BackgroundWrites, start_now
+from ..state.background import BackgroundWrites, both
 from ..state.breaker import CircuitBreaker
 from ..state.breaker_model import BreakerView
 from ..state.clock import Clock
@@ -202,18 +202,19 @@ class BreakerGuard:
         """The breaker's record and the health bucket's, written at once: on Lambda the response's end waits
         for them (``surfaces/invocation.py``), so one round trip of the store rather than two in a row.
         Each is logged on its own if it fails, and neither stops the other."""
+        # ticket True: admitted outside the breaker (state unreachable, or forced), so no breaker record
+        breaker = None if ticket is True else _logged(self._record_breaker(target, ticket, outcome), target)
         health = None
         if count_health:
             ok = outcome == "ok"
-            health = self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms, failure=failure)
-        if ticket is True:  # admitted outside the breaker (state unreachable, or forced): no breaker record
-            if health is not None:
-                await _logged(health, target)
-            return
-        other = start_now(_logged(health, target)) if health is not None else None
-        await _logged(self._record_breaker(target, ticket, outcome), target)
-        if other is not None:
-            await other
+            record = self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms, failure=failure)
+            health = _logged(record, target)
+        if breaker is not None and health is not None:
+            await both(breaker, health)
+        elif breaker is not None:
+            await breaker
+        elif health is not None:
+            await health
 
     async def _record_breaker(self, target: Target, ticket: Any, outcome: AttemptResult) -> None:
         key, breaker = self.breaker_key(target), self.breaker_for(target)

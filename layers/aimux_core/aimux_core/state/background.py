@@ -64,6 +64,8 @@ class BackgroundWrites:
 
 _EAGER = sys.version_info >= (3, 12)
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 def start_now(work: Awaitable[T]) -> asyncio.Future[T]:
@@ -71,3 +73,24 @@ def start_now(work: Awaitable[T]) -> asyncio.Future[T]:
     if _EAGER and isinstance(work, Coroutine):
         return asyncio.Task(work, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg,unused-ignore]
     return asyncio.ensure_future(work)
+
+
+async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Run two calls concurrently; both finish before the first error is raised.
+
+    ``second`` runs as a task started at once (eagerly where the interpreter can: ``start_now``),
+    ``first`` in this task: one task instead of ``gather``'s two, and none to schedule when the store
+    answers without waiting (the local store) on Python 3.12+.
+    """
+    other = start_now(second)
+    try:
+        a = await first
+    except asyncio.CancelledError:
+        other.cancel()
+        raise
+    except BaseException:
+        await asyncio.wait((other,))
+        if not other.cancelled():
+            other.exception()  # retrieved: the first error is the one raised
+        raise
+    return a, await other

@@ -29,14 +29,13 @@ whether to fail open or closed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
-from .background import start_now
+from .background import both
 from .breaker_model import (
     STATE_SK,
     BreakerPermit,
@@ -73,8 +72,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-A = TypeVar("A")
-B = TypeVar("B")
 # A decision: the record to write (None: nothing to write) and what to return once it is written.
 Decision = tuple[BreakerState | None, T]
 
@@ -138,7 +135,7 @@ class CircuitBreaker:
         if permit.is_probe:
             await self._transact(key, self._probe_success_decision(permit), None, first=None)
             return
-        record, _ = await _both(self._read(key), self._count_in_window(key, permit.generation, failed=False))
+        record, _ = await both(self._read(key), self._count_in_window(key, permit.generation, failed=False))
         self._cache.put(key, record)
         # a success ends the run of consecutive failures (no write when there was none)
         await self._transact(key, self._forget_failures_decision(permit), None, first=record)
@@ -151,7 +148,7 @@ class CircuitBreaker:
             await self._transact(key, self._probe_failure_decision(permit), None, first=None)
             return
         generation = permit.generation
-        counted, _ = await _both(
+        counted, _ = await both(
             self._count_consecutive_failure(key, generation), self._count_in_window(key, generation, failed=True)
         )
         if counted is None:
@@ -361,27 +358,6 @@ def _pk(key: str) -> str:
     if not key:
         raise ValueError("a breaker key must be non-empty")
     return f"breaker#{key}"
-
-
-async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
-    """Run two store calls concurrently; both finish before the first error is raised.
-
-    ``second`` runs as a task started at once (eagerly where the interpreter can: ``background.start_now``),
-    ``first`` in this task: one task instead of ``gather``'s two, and none to schedule when the store
-    answers without waiting (the local store) on Python 3.12+.
-    """
-    other = start_now(second)
-    try:
-        a = await first
-    except asyncio.CancelledError:
-        other.cancel()
-        raise
-    except BaseException:
-        await asyncio.wait((other,))
-        if not other.cancelled():
-            other.exception()  # retrieved: the first error is the one raised
-        raise
-    return a, await other
 
 
 def _reason_for(before: CircuitState, after: CircuitState) -> TransitionReason:
