@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any, Literal
 
 from ..errors import UpstreamError
@@ -203,11 +204,13 @@ class BreakerGuard:
         for them (``surfaces/invocation.py``), so one round trip of the store rather than two in a row.
         Each is logged on its own if it fails, and neither stops the other."""
         # ticket True: admitted outside the breaker (state unreachable, or forced), so no breaker record
-        breaker = None if ticket is True else _logged(self._record_breaker(target, ticket, outcome), target)
+        breaker = None if ticket is True else _logged(partial(self._record_breaker, target, ticket, outcome), target)
         health = None
         if count_health:
             ok = outcome == "ok"
-            record = self.health.record(target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms, failure=failure)
+            record = partial(
+                self.health.record, target.key, ok=ok, latency_ms=latency_ms, ttft_ms=ttft_ms, failure=failure
+            )
             health = _logged(record, target)
         if breaker is not None and health is not None:
             await both(breaker, health)
@@ -226,10 +229,11 @@ class BreakerGuard:
             await breaker.record_neutral(key, ticket)
 
 
-async def _logged(work: Awaitable[None], target: Target) -> None:
-    """``work``, a record of ``target``'s outcome; a failure is logged (a store outage by its type only)."""
+async def _logged(work: Callable[[], Awaitable[None]], target: Target) -> None:
+    """``work()``, a record of ``target``'s outcome; a failure is logged (a store outage by its type only).
+    ``work`` is called only here, so a record cancelled before it starts leaves no coroutine unawaited."""
     try:
-        await work
+        await work()
     except StoreError as exc:
         log.warning("could not record the outcome for %s: %s", target.key, type(exc).__name__)
     except Exception:

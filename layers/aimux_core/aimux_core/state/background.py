@@ -88,7 +88,7 @@ async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     except asyncio.CancelledError:
         other.cancel()
         raise
-    except BaseException:
+    except Exception:  # not GeneratorExit: a coroutine closed unfinished (its loop gone) may not wait
         await asyncio.wait((other,))
         if not other.cancelled():
             other.exception()  # retrieved: the first error is the one raised
