@@ -12,6 +12,8 @@ runs of ``--number`` requests, for each direction (a2a, o2o, a2o) as JSON and as
 
 For a paired A/B against another tree, run it alternately with ``PYTHONPATH=<tree>/layers/aimux_core``;
 ``--pin`` puts this process on CPU 0 and the upstream on CPU 1, as the socket harness does.
+``--concurrency 16`` keeps that many requests in flight (the socket table's c=16); ``--without PART ...``
+prices parts of the request by removing them (``ablation.py``).
 Run: ``.venv/bin/python bench/bench_app_inprocess.py [--number N] [--repeat R] [--only a2a]``
 """
 
@@ -33,6 +35,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from ablation import PARTS, remove  # noqa: E402
 from server_process import HOST, stop_servers_on_signals  # noqa: E402
 from upstream_processes import KEY_ENV, fake_process, write_config  # noqa: E402
 from upstream_scenarios import DIRECTIONS, DUMMY_KEY, scenario  # noqa: E402
@@ -154,11 +157,26 @@ async def measure(apps: dict[str, ASGIApp], args: argparse.Namespace) -> dict[st
         for _ in range(args.repeat):
             for label, app in apps.items():
                 start = time.process_time()
-                for _ in range(args.number):
-                    await one_request(app, path, headers, body, end)
+                await requests(app, args.number, args.concurrency, path, headers, body, end)
                 best[label] = min(best[label], (time.process_time() - start) / args.number)
         results[name] = best
     return results
+
+
+async def requests(
+    app: ASGIApp, number: int, concurrency: int, path: str, headers: Headers, body: bytes, end: bytes | None
+) -> None:
+    """``number`` requests, ``concurrency`` of them in flight at once (each of that many workers in turn)."""
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            await one_request(app, path, headers, body, end)
+
+    if concurrency <= 1:
+        await worker(number)
+        return
+    share, extra = divmod(number, concurrency)
+    await asyncio.gather(*(worker(share + (index < extra)) for index in range(concurrency)))
 
 
 async def calls_per_request(
@@ -197,6 +215,9 @@ async def run(args: argparse.Namespace, config: Path, upstream_port: int) -> dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=1000, help="requests per run (default 1000)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="requests in flight at once (default 1; the issue's table: 1, 16)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per row; the best is kept (default 5)")
     parser.add_argument("--warmup", type=int, default=200, help="requests before the runs of each row (default 200)")
     parser.add_argument("--only", nargs="*", default=[], help="directions to run (a2a, o2o, a2o; default all)")
@@ -210,10 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         default=["aimux"],
         help="what to measure, taking turns: aimux's app and/or the floors (default aimux)",
     )
+    parser.add_argument(
+        "--without",
+        nargs="*",
+        default=[],
+        choices=sorted(PARTS),
+        help="price parts of aimux's request: these become no-ops in aimux's app (bench/ablation.py)",
+    )
     parser.add_argument("--calls", action="store_true", help="count Python calls per request instead of timing")
     parser.add_argument("--pin", action="store_true", help="this process on CPU 0, the upstream on CPU 1")
     args = parser.parse_args(argv)
     stop_servers_on_signals()
+    remove(args.without)
     if args.pin:
         os.sched_setaffinity(0, {0})
     with fake_process(1 if args.pin else None, 0.0) as upstream, tempfile.TemporaryFile() as log:
@@ -229,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
             config.unlink(missing_ok=True)
     import aimux_core
 
-    print(f"# aimux_core from {Path(aimux_core.__file__).parent}, best of {args.repeat} x {args.number}")
+    print(
+        f"# aimux_core from {Path(aimux_core.__file__).parent}, best of {args.repeat} x {args.number}, "
+        f"{args.concurrency} in flight" + (f", without: {' '.join(args.without)}" if args.without else "")
+    )
     unit, scale = ("Python calls", 1.0) if args.calls else ("µs CPU", 1e6)
     print(f"# {unit} per request" + ("; ÷ bare: the ratio to the bare floor" if "bare" in args.apps else ""))
     print(f"{'row':<12}" + "".join(f"{label:>10}" for label in args.apps))
