@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=1, help="requests in flight at once (default 1; the issue's table: 1, 16)"
     )
+    parser.add_argument(
+        "--models", type=int, default=2, help="models configured (default 2; more: ones no request asks for)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per row; the best is kept (default 5)")
     parser.add_argument("--warmup", type=int, default=200, help="requests before the runs of each row (default 200)")
     parser.add_argument("--only", nargs="*", default=[], help="directions to run (a2a, o2o, a2o; default all)")
@@ -246,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pin:
         os.sched_setaffinity(0, {0})
     with fake_process(1 if args.pin else None, 0.0) as upstream, tempfile.TemporaryFile() as log:
-        config = write_config(upstream.port)
+        config = write_config(upstream.port, models=args.models)
         saved = os.dup(1)
         os.dup2(log.fileno(), 1)  # the log lines go to a file, as ``aimux serve``'s do in the socket harness
         try:
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"# aimux_core from {Path(aimux_core.__file__).parent}, best of {args.repeat} x {args.number}, "
-        f"{args.concurrency} in flight" + (f", without: {' '.join(args.without)}" if args.without else "")
+        f"{args.concurrency} in flight, {args.models} models" + (f", without: {' '.join(args.without)}" if args.without else "")
     )
     unit, scale = ("Python calls", 1.0) if args.calls else ("µs CPU", 1e6)
     print(f"# {unit} per request" + ("; ÷ bare: the ratio to the bare floor" if "bare" in args.apps else ""))

@@ -143,6 +143,29 @@ async def test_put_peek_and_invalidate() -> None:
 # --- MemoryStore specifics (beyond the shared contract) ---
 
 
+def test_changes_move_only_when_a_value_changes_and_fresh_until_is_the_first_expiry() -> None:
+    """What a view derived from the cache watches (``routing/view_memo.py``): an equal value put again
+    (a success re-reading an unchanged breaker record) is no change; a new or unequal one, or forgetting, is."""
+    clock = FakeClock()
+    cache: TtlCache[str, tuple[int, ...]] = TtlCache(clock, ttl_seconds=2.0)
+    start = cache.changes
+    cache.put("a", (1, 2))
+    assert cache.changes == start + 1
+    clock.advance(0.5)
+    cache.put("b", (0,))
+    cache.put("a", (1, 2))  # equal: refreshed, not changed
+    assert cache.changes == start + 2
+    assert cache.fresh_until(["a", "b"]) == 2.5  # both put at 0.5 now: a's second put refreshed it
+    assert cache.fresh_until(["a", "missing"]) is None
+    cache.put("b", (1,))
+    assert cache.changes == start + 3
+    clock.advance(2.0)  # 2.5: both stale
+    assert cache.fresh_until(["a"]) is None
+    assert cache.monotonic() == 2.5
+    cache.invalidate("a")
+    assert cache.changes == start + 4
+
+
 async def test_memory_store_interleaves_tasks_so_an_unconditional_read_modify_write_loses_updates() -> None:
     """Each operation yields once, so concurrency bugs show up in memory as they would against DynamoDB."""
     store = MemoryStore(FakeClock())

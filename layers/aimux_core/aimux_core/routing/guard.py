@@ -16,6 +16,10 @@
 - ``view`` is what routing sees: open circuits, cooldowns, latencies (and, behind ``CappedGuard``,
   requests in flight), from per-process snapshots refreshed together every few seconds. Cooldowns the
   fleet wrote come with the health snapshot and are handed to ``cooldowns`` (``state.cooldowns``).
+  A view is computed for every target the configuration names, so it is kept (``ViewMemo``) and handed
+  out again while it would be computed identically: no cache it came from has changed or gone stale,
+  and nothing in it depends on the time (every circuit closed, no cooldown). A request then pays for
+  its view once per refresh, not once per configured target.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from ..errors import UpstreamError
 from ..limits.provider_caps import Lease, ProviderLimiter
 from ..state.background import BackgroundWrites, both
 from ..state.breaker import CircuitBreaker
-from ..state.breaker_model import BreakerView
+from ..state.breaker_model import BreakerView, CircuitState
+from ..state.cache import TtlCache
 from ..state.clock import Clock
 from ..state.cooldowns import Cooldowns
 from ..state.failure_policy import StateFailurePolicy
@@ -42,6 +47,7 @@ from ..translate.upstream_errors import failure_kind
 from .dispatch import Refusal
 from .select import HealthView, Resting
 from .table import Target
+from .view_memo import ViewMemo
 
 log = logging.getLogger("aimux.guard")
 BreakerScope = Literal["provider", "model"]
@@ -79,6 +85,7 @@ class BreakerGuard:
         self.cooldowns = cooldowns
         self._writes = BackgroundWrites(log)
         self._warming: set[asyncio.Task[HealthView]] = set()  # held until done (the loop keeps weak references)
+        self._memo: ViewMemo | None = None
 
     def breaker_key(self, target: Target) -> str:
         """``state.breaker.breaker_key`` of the target under this guard's scope (its ``key`` is the per-model one)."""
@@ -117,8 +124,12 @@ class BreakerGuard:
         self._later(self._record(target, ticket, outcome, latency_ms=0.0, ttft_ms=None, failure=failure_note(error)))
 
     async def view(self, targets: Iterable[Target]) -> HealthView:
-        """Open circuits, cooldowns and recent latencies of ``targets``, from the per-process caches."""
-        targets = list(targets)
+        """Open circuits, cooldowns and recent latencies of ``targets``, from the per-process caches
+        (the same view again while it would be computed identically: see the module docstring)."""
+        targets = tuple(targets)
+        memo = self._memo
+        if memo is not None and memo.holds(targets):
+            return memo.view
         keys = {self.breaker_key(t): t for t in targets}
         cached = self._cached_views(keys, targets)
         if cached is not None:  # the warm path (every request between refreshes): no task, no gather
@@ -146,7 +157,40 @@ class BreakerGuard:
             for key, summary in health.items()
             if summary.p50_latency_ms is not None and summary.requests > 0
         }
-        return HealthView(latencies_ms=latencies, resting=resting)
+        found = HealthView(latencies_ms=latencies, resting=resting)
+        if cached is not None:  # computed from the caches alone, nothing awaited since: it may be kept
+            self._keep(targets, keys, breakers, health, found)
+        return found
+
+    def _keep(
+        self,
+        targets: tuple[Target, ...],
+        keys: dict[str, Target],
+        breakers: Mapping[str, BreakerView],
+        health: Mapping[str, HealthSummary],
+        view: HealthView,
+    ) -> None:
+        """Keep ``view`` for ``targets`` when nothing in it depends on the time: every circuit closed (an
+        open one's availability and recovery move with the clock), no cooldown. Else forget any kept view."""
+        self._memo = None
+        if any(b.state is not CircuitState.CLOSED for b in breakers.values()) or any(
+            summary.cooldown is not None for summary in health.values()
+        ):
+            return
+        sources: dict[int, tuple[TtlCache[str, Any], list[str]]] = {}
+        for key, target in keys.items():
+            cache = self.breaker_for(target).cache
+            sources.setdefault(id(cache), (cache, []))[1].append(key)
+        sources[id(self.health.cache)] = (self.health.cache, [t.key for t in targets])
+        caches, stamp, until = [], [], []
+        for cache, cached_keys in sources.values():
+            first_stale = cache.fresh_until(cached_keys)
+            if first_stale is None:
+                return
+            caches.append(cache)
+            stamp.append(cache.changes)
+            until.append(first_stale)
+        self._memo = ViewMemo(targets, tuple(caches), tuple(stamp), tuple(until), view)
 
     def warm(self, targets: Iterable[Target]) -> None:
         """Start reading the stale parts of ``targets``' view in the background, at once.
@@ -155,7 +199,10 @@ class BreakerGuard:
         share that round trip, and routing's ``view`` finds them finished or joins them in flight (the
         caches load each key once), instead of waiting for a round trip of its own. Nothing when fresh.
         """
-        targets = list(targets)
+        targets = tuple(targets)
+        memo = self._memo
+        if memo is not None and memo.holds(targets):
+            return
         if all(self.breaker_for(t).is_cached([self.breaker_key(t)]) for t in targets) and self.health.is_cached(
             t.key for t in targets
         ):
@@ -170,7 +217,7 @@ class BreakerGuard:
             log.error("warming the health view failed", exc_info=task.exception())
 
     def _cached_views(
-        self, keys: dict[str, Target], targets: list[Target]
+        self, keys: dict[str, Target], targets: tuple[Target, ...]
     ) -> tuple[dict[str, BreakerView], dict[str, HealthSummary]] | None:
         """The breaker and health views of ``view`` when all are fresh in the per-process caches, else None."""
         breakers: dict[str, BreakerView] = {}
@@ -303,7 +350,7 @@ class CappedGuard:
         await self.inner.failed(target, inner_ticket, error, blamed)
 
     async def view(self, targets: Iterable[Target]) -> HealthView:
-        targets = list(targets)
+        targets = tuple(targets)
         if not self.count_inflight:
             return await self.inner.view(targets)
         providers = {t.provider for t in targets if self.limiter.counts_inflight(t.provider)}

@@ -117,6 +117,11 @@ class CircuitBreaker:
         """Whether ``snapshot(keys)`` would be answered from the per-process cache (no read)."""
         return self._cache.all_fresh(keys)
 
+    @property
+    def cache(self) -> TtlCache[str, BreakerState]:
+        """The per-process cache of breaker records (read only: for views derived from it, ``TtlCache.changes``)."""
+        return self._cache
+
     def cached_snapshot(self, keys: Iterable[str]) -> dict[str, BreakerView] | None:
         """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
         records = self._cache.peek_many(keys)

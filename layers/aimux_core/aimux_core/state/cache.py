@@ -7,6 +7,10 @@ failed load is not cached; its error goes to everyone who waited for it.
 
 Staleness is the price: a change made by another instance is seen here up to ``ttl_seconds`` late.
 Changes this process makes itself are ``put`` straight in, so it always sees its own writes.
+
+A view derived from cached values can be kept and reused (routing's health view: ``routing/guard.py``)
+while ``changes`` has not moved and ``fresh_until`` has not passed: it would be derived again from the
+very same values.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class TtlCache(Generic[K, V]):
         self._entries: dict[K, tuple[float, V]] = {}
         self._flights: SingleFlight[K, V] = SingleFlight()
         self._writes: dict[K, int] = {}
+        self.changes = 0
+        """Bumped whenever a stored value changes (a new key, an unequal value) or is forgotten."""
 
     def peek(self, key: K) -> V | None:
         """The value if it is still fresh, else None; never loads."""
@@ -46,11 +52,15 @@ class TtlCache(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         """Store a value known to be current (fresh from the store, or just written)."""
+        old = self._entries.get(key)
+        if old is None or old[1] != value:
+            self.changes += 1
         self._entries[key] = (self._clock.monotonic(), value)
         self._writes[key] = self._writes.get(key, 0) + 1
 
     def invalidate(self, key: K | None = None) -> None:
         """Forget one key, or everything."""
+        self.changes += 1
         if key is None:
             self._entries.clear()
         else:
@@ -66,6 +76,22 @@ class TtlCache(Generic[K, V]):
     def all_fresh(self, keys: Iterable[K]) -> bool:
         """Whether every key has a fresh value (``get_many`` would not load)."""
         return all(self.peek(key) is not None for key in keys)
+
+    def monotonic(self) -> float:
+        """Now, on the clock freshness is measured by (``fresh_until``)."""
+        return self._clock.monotonic()
+
+    def fresh_until(self, keys: Iterable[K]) -> float | None:
+        """When the first of ``keys`` goes stale (``monotonic``), or None when one is already stale or absent."""
+        now = self._clock.monotonic()
+        ttl = self.ttl_seconds
+        first = float("inf")
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None or now - entry[0] >= ttl:
+                return None
+            first = min(first, entry[0] + ttl)
+        return first
 
     def peek_many(self, keys: Iterable[K]) -> dict[K, V] | None:
         """Every key's fresh value, or None as soon as one is stale; never loads."""

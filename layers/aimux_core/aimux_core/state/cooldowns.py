@@ -147,6 +147,8 @@ class Cooldowns:
 
     def live(self, keys: Iterable[str]) -> dict[str, Cooldown]:
         """The live cooldowns among ``keys``."""
+        if not self._known:  # the usual case: nothing rests, whatever the number of keys
+            return {}
         found = {}
         for key in keys:
             cooldown = self.get(key)

@@ -307,6 +307,11 @@ class HealthTracker:
         """Whether ``snapshot(keys)`` would be answered from the per-process cache (no read)."""
         return self._cache.all_fresh(keys)
 
+    @property
+    def cache(self) -> TtlCache[str, HealthSummary]:
+        """The per-process cache of health summaries (read only: for views derived from it, ``TtlCache.changes``)."""
+        return self._cache
+
     def cached_snapshot(self, keys: Iterable[str]) -> dict[str, HealthSummary] | None:
         """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
         return self._cache.peek_many(keys)
