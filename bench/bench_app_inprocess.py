@@ -261,9 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             config.unlink(missing_ok=True)
     import aimux_core
 
+    without = f", without: {' '.join(args.without)}" if args.without else ""
     print(
         f"# aimux_core from {Path(aimux_core.__file__).parent}, best of {args.repeat} x {args.number}, "
-        f"{args.concurrency} in flight, {args.models} models" + (f", without: {' '.join(args.without)}" if args.without else "")
+        f"{args.concurrency} in flight, {args.models} models{without}"
     )
     unit, scale = ("Python calls", 1.0) if args.calls else ("µs CPU", 1e6)
     print(f"# {unit} per request" + ("; ÷ bare: the ratio to the bare floor" if "bare" in args.apps else ""))
