@@ -25,8 +25,7 @@ from aimux_core.errors import AimuxError
 from aimux_core.presets import preset
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.openai import OpenAIProvider, _Reader
-from aimux_core.providers.openai_relay import ChunkRelay, piece_of, relayed_events
-from aimux_core.providers.transport import Timeouts
+from aimux_core.providers.openai_relay import ChatPieces, ChunkRelay, piece_of, relayed_events
 from aimux_core.surfaces.chat import _ChatFrames
 from aimux_core.surfaces.http import unexpected_error
 from aimux_core.translate.openai_stream_decode import ChatChunkDecoder
@@ -34,55 +33,16 @@ from aimux_core.translate.openai_stream_encode import ChatChunkEncoder, ChunkFor
 from aimux_core.wire.anthropic import MessagesRequest, StreamEvent
 from aimux_core.wire.raw_frames import RawFrames
 from aimux_core.wire.sse import aiter_sse
-from fakes import Fault, OpenAIUpstream, Quirk, Reply, StreamErrorStyle, ToolCall, Usage
+from fakes import Fault, OpenAIUpstream, Reply, StreamErrorStyle
 from fakes.fixtures import openai_upstream  # noqa: F401
+from support.openai_relay_cases import BODIES, REPLIES, TOOLS, WORDS, relay_provider, relay_request
 
 pytestmark = pytest.mark.anyio
 
-BASH = {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
-READ = {"name": "Read", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}
-TOOLS = ["Bash", "Read"]
 FORMS = {
     "plain": ChunkForm(model="gpt-client", created=1767225600),
     "usage": ChunkForm(model="gpt-client", created=1767225600, include_usage=True),
     "reasoning": ChunkForm(model="gpt-client", created=1767225600, include_usage=True, include_reasoning=True),
-}
-WORDS = [f"word{i} " for i in range(12)]
-
-REPLIES: dict[str, Reply] = {
-    "text": Reply(text=WORDS),
-    "text_paced": Reply(text=WORDS, chunk_delay=0.003),
-    "text_unicode": Reply(text=["héllo ", "wörld ", "日本語 ", "😀 ", '"quoted" \\ ', "\u2028line "]),
-    "text_one_piece": Reply(text="Hi"),
-    "no_usage_chunk": Reply(text=WORDS, include_usage=False),
-    "reasoning_then_text": Reply(reasoning=["think ", "more ", "again "], text=WORDS[:5]),
-    "tool_calls_streamed": Reply(
-        text=None,
-        tool_calls=[
-            ToolCall("Bash", {"command": "ls -la /tmp && echo done"}, id="call_1"),
-            ToolCall("Read", {"path": "/etc/hosts"}, id="call_2"),
-        ],
-        chunk_size=4,
-    ),
-    "text_then_tool": Reply(
-        text=WORDS[:4], tool_calls=[ToolCall("Bash", {"command": "pwd"}, id="call_3")], chunk_size=3
-    ),
-    "finish_with_content": Reply(text=WORDS, quirks=frozenset({Quirk.FINISH_WITH_CONTENT})),
-    "usage_choices_null": Reply(text=WORDS, quirks=frozenset({Quirk.USAGE_CHOICES_NULL})),
-    "chunk_usage_null": Reply(text=WORDS, quirks=frozenset({Quirk.CHUNK_USAGE_NULL})),
-    "tool_call_no_index": Reply(
-        text=None,
-        tool_calls=[ToolCall("Bash", {"command": "ls"}, id="call_4")],
-        quirks=frozenset({Quirk.TOOL_CALL_NO_INDEX}),
-    ),
-    "tool_calls_same_index": Reply(
-        text=None,
-        tool_calls=[ToolCall("Bash", {"command": "ls"}, id="call_5"), ToolCall("Read", {"path": "a"}, id="call_6")],
-        quirks=frozenset({Quirk.TOOL_CALLS_SAME_INDEX}),
-    ),
-    "crlf": Reply(text=WORDS, quirks=frozenset({Quirk.CRLF})),
-    "sse_comments": Reply(text=WORDS, quirks=frozenset({Quirk.SSE_COMMENTS})),
-    "length": Reply(text=WORDS, stop_reason="max_tokens", usage=Usage(output_tokens=12)),
 }
 
 
@@ -92,17 +52,6 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _provider(fake: OpenAIUpstream, http: httpx.AsyncClient, name: str = "openai") -> OpenAIProvider:
-    timeouts = Timeouts(connect=2, first_byte=5, idle=5, total=10)
-    return OpenAIProvider(name, preset(name), "sk-test", base_url=fake.base_url, client=http, timeouts=timeouts)
-
-
-def _request(**extra: Any) -> MessagesRequest:
-    body = {"model": "gpt-client", "max_tokens": 256, "stream": True, "tools": [BASH, READ],
-            "messages": [{"role": "user", "content": "hi"}], **extra}  # fmt: skip
-    return MessagesRequest.model_validate(body)
-
-
 async def _run(
     provider: OpenAIProvider, form: ChunkForm | None, request: MessagesRequest | None = None
 ) -> tuple[list[StreamEvent], AimuxError | None]:
@@ -110,7 +59,7 @@ async def _run(
     context = RequestContext("req_relay", chat_form=form)
     events: list[StreamEvent] = []
     try:
-        async for event in provider.stream(UpstreamCall(request or _request(), "up-model", context)):
+        async for event in provider.stream(UpstreamCall(request or relay_request(), "up-model", context)):
             events.append(event)
     except AimuxError as error:
         return events, error
@@ -149,7 +98,7 @@ def _masked(wire: bytes) -> bytes:
 async def _both(
     fake: OpenAIUpstream, http: httpx.AsyncClient, reply: Reply | Fault, form: ChunkForm, name: str = "openai"
 ) -> tuple[tuple[list[StreamEvent], AimuxError | None], tuple[list[StreamEvent], AimuxError | None]]:
-    provider = _provider(fake, http, name)
+    provider = relay_provider(fake, http, name)
     fake.enqueue(reply)
     relayed = await _run(provider, form)
     fake.enqueue(reply)
@@ -279,69 +228,6 @@ async def test_a_refusal_mid_stream_goes_the_event_path(
     assert b'"finish_reason":"content_filter"' in _same(relayed, slow, FORMS["usage"])
 
 
-# ------------------------------------------------------------------------------ bodies the script cannot write
-
-
-def _chunk(delta: str, **extra: str) -> str:
-    body = f'{{"id":"chatcmpl-raw1","object":"chat.completion.chunk","created":1,"model":"up","choices":[{delta}]'
-    return "data: " + body + "".join(f',"{k}":{v}' for k, v in extra.items()) + "}\n\n"
-
-
-def _text(piece: str) -> str:
-    return _chunk(f'{{"index":0,"delta":{{"content":"{piece}"}},"logprobs":null,"finish_reason":null}}')
-
-
-HEAD = _chunk('{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}')
-FINISH = _chunk('{"index":0,"delta":{},"finish_reason":"stop"}')
-USAGE = 'data: {"id":"chatcmpl-raw1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}\n\n'
-TEXT = "".join(_text(p) for p in ("one ", "two ", "three ", "four "))
-BODIES: dict[str, bytes] = {
-    "plain": (HEAD + TEXT + FINISH + USAGE + "data: [DONE]\n\n").encode(),
-    "no_space_after_colon": (HEAD + TEXT + 'data:{"choices":[{"delta":{"content":"x"}}]}\n\n' + FINISH).encode(),
-    "trailing_spaces": (HEAD + TEXT.replace("}\n\n", "}  \n\n") + FINISH + "data: [DONE] \n\n").encode(),
-    "invalid_utf8": (HEAD + TEXT).encode() + b'data: {"choices":[{"delta":{"content":"a\xff"}}]}\n\n' + FINISH.encode(),
-    "lone_surrogate": (HEAD + TEXT + _text("bad \\ud800 half") + FINISH).encode(),
-    "escaped_unicode": (HEAD + TEXT + _text("caf\\u00e9 \\ud83d\\ude00 \\n\\t") + FINISH).encode(),
-    "groq_usage": (
-        HEAD
-        + TEXT
-        + _chunk(
-            '{"index":0,"delta":{},"finish_reason":"stop"}',
-            x_groq='{"usage":{"prompt_tokens":7,"completion_tokens":3}}',
-        )
-    ).encode(),
-    "after_done": (HEAD + TEXT + FINISH + "data: [DONE]\n\n" + _text("ignored")).encode(),
-    "after_done_in_one_frame": (HEAD + TEXT + FINISH).encode().replace(b"\n", b"\r\n")
-    + b"data: [DONE]\n\n"
-    + _text("ignored").encode(),
-    "no_final_blank_line": (HEAD + TEXT + FINISH + USAGE.rstrip("\n")).encode(),
-    "not_json": (HEAD + TEXT + "data: {not json\n\n" + FINISH).encode(),
-    "array_chunk": (HEAD + TEXT + "data: [1, 2]\n\n" + FINISH).encode(),
-    "event_lines": (HEAD + TEXT.replace("data: ", "event: chunk\ndata: ") + FINISH).encode(),
-    "multi_line_data": (HEAD + TEXT + 'data: {"choices":[{"delta":\ndata: {"content":"x"}}]}\n\n' + FINISH).encode(),
-    "refusal_null_tools_null": (
-        HEAD
-        + TEXT
-        + _chunk('{"index":0,"delta":{"content":"y","refusal":null,"tool_calls":null,"reasoning_content":null}}')
-        + FINISH
-    ).encode(),
-    "truncated": (HEAD + TEXT).encode(),
-    "blank_frames": (HEAD + TEXT.replace("\n\n", "\n\n\n\n\n") + FINISH).encode(),
-}
-PLAIN = BODIES["plain"]
-BODIES |= {
-    "crlf": PLAIN.replace(b"\n", b"\r\n"),
-    "cr_only": PLAIN.replace(b"\n", b"\r"),
-    "lf_then_crlf": PLAIN[:400] + PLAIN[400:].replace(b"\n", b"\r\n"),
-    "crlf_then_lf": PLAIN[:400].replace(b"\n", b"\r\n") + PLAIN[400:],
-    "crlf_line_then_lf_blank": PLAIN.replace(b"}\n\n", b"}\r\n\n"),
-    "lf_line_then_crlf_blank": PLAIN.replace(b"}\n\n", b"}\n\r\n"),
-    "crlf_with_bare_cr": PLAIN.replace(b"\n", b"\r\n").replace(
-        b'\r\n\r\ndata: {"id":"chatcmpl-raw1","object"', b'\r\r\n\r\ndata: {"id":"chatcmpl-raw1","object"', 2
-    ),
-}
-
-
 STUB = OpenAIProvider("openai", preset("openai"), "sk-test", base_url="http://127.0.0.1:9")  # its chunk parser
 
 
@@ -357,7 +243,7 @@ async def _decoded(reads: list[bytes], form: ChunkForm | None) -> tuple[list[Str
     events: list[StreamEvent] = []
     try:
         if form is not None:
-            async for event in relayed_events(body(), ChunkRelay(reader, form, thinking=True)):
+            async for event in relayed_events(body(), ChunkRelay(reader, ChatPieces(form, thinking=True))):
                 events.append(event)
         else:
             async for sse in aiter_sse(body()):

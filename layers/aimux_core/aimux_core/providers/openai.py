@@ -38,6 +38,7 @@ import httpx
 from ..accounting.tokens import estimate_input_tokens
 from ..errors import InvalidRequest
 from ..presets import ProviderPreset
+from ..translate.client_thinking import thinking_enabled
 from ..translate.openai_response import chat_completion_to_message, upstream_error
 from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_upstream import messages_to_chat
@@ -49,7 +50,7 @@ from ..wire.json_bytes import compact_json
 from ..wire.sse import aiter_sse
 from .base import UpstreamCall
 from .http_adapter import DEFAULT_TIMEOUTS, HttpAdapter, auth_headers
-from .openai_relay import ChunkRelay, relayed_events
+from .openai_relay import AnthropicPieces, ChatPieces, ChunkRelay, PieceFrames, relayed_events
 from .prompt_cache import prompt_cache_key, wants_cache_key
 from .schema_cleaning import clean_schema
 from .transport import Timeouts
@@ -142,12 +143,10 @@ class OpenAIProvider(HttpAdapter):
         raw = self._transport.stream(self.url, self._sse_headers, body)
         head = bytearray()
         tapped = _tap(raw, head)
-        form = call.context.chat_form
+        pieces = self._pieces(call)
         relayed = None
-        if form is not None:  # openai_relay.py: an OpenAI client, plain text chunks written without events
-            # thinking stays events when the gateway keeps it for an echo provider's tool loop (reasoning.py)
-            thinking = not (self.preset.reasoning == "echo" and call.request.tools)
-            relayed = relayed_events(tapped, ChunkRelay(reader, form, thinking=thinking))
+        if pieces is not None:  # openai_relay.py: plain text chunks written in the client's form without events
+            relayed = relayed_events(tapped, ChunkRelay(reader, pieces))
         events = aiter_sse(tapped)
         try:
             if relayed is not None:
@@ -173,6 +172,16 @@ class OpenAIProvider(HttpAdapter):
             await events.aclose()
             await tapped.aclose()
             await raw.aclose()
+
+    def _pieces(self, call: UpstreamCall) -> PieceFrames | None:
+        """How this stream's plain pieces may be relayed (``openai_relay.py``); None: every chunk an event."""
+        form = call.context.chat_form
+        if form is not None:  # an OpenAI client
+            # thinking stays events when the gateway keeps it for an echo provider's tool loop (reasoning.py)
+            return ChatPieces(form, thinking=not (self.preset.reasoning == "echo" and call.request.tools))
+        if call.context.raw_frames:  # an Anthropic client
+            return AnthropicPieces(hides_thinking=not thinking_enabled(call.request))
+        return None
 
     # ------------------------------------------------------------------ request
 

@@ -1,8 +1,9 @@
-"""OpenAI client ← OpenAI-dialect upstream: after the first content, plain text chunks skip the canonical model.
+"""Any client ← OpenAI-dialect upstream: after the first content, plain text chunks skip the canonical model.
 
 When: the chat surface set ``RequestContext.chat_form`` (an OpenAI client's stream, which it writes
-``RawFrames`` of unchanged) and the gateway left it set (it clears it when the response cache folds the
-stream into the answer it keeps, which needs every event). Every OpenAI-dialect upstream qualifies:
+``RawFrames`` of unchanged: ``ChatPieces``), or the messages surface set ``RequestContext.raw_frames`` (an
+Anthropic client's: ``AnthropicPieces``), and the gateway left it set (it clears both when the response
+cache folds the stream into the answer it keeps, which needs every event). Every OpenAI-dialect upstream qualifies:
 what varies between presets (reasoning fields, Gemini thought signatures, tool-call fragments
 without an index, Groq's ``x_groq`` usage, error chunks, refusals) is handled by the decoder, and
 every chunk but the plain ones below still goes through it; what presets change in the request
@@ -28,13 +29,21 @@ from the first read that breaks its framing's rule (a ``\\r`` in an ``\\n`` body
 path's incremental ``SSEParser``. A frame cut this way starts where that parser is between events, so
 reading it alone with a fresh parser gives the event path's events.
 
+For an Anthropic client only text pieces are relayed, each as the ``content_block_delta`` frame the
+messages surface writes for the event (``wire.sse.text_delta_frame``, the template ``event_frame`` itself
+uses) at the decoder's open block index. Thinking pieces stay events (their block is signed at its end and
+the surface may hide it); when the client did not ask for thinking the surface hides thinking blocks and
+moves the later ones down (``hide_thinking``), which it can only do on events, so from the first thinking
+block on nothing more is relayed, as ``anthropic_relay.py`` does.
+
 Why not forward the upstream's bytes: the chat surface's chunk is not the upstream's. The event path
 writes the client's model name, aimux's ``created``, ``id`` from the upstream's id (``completion_id``),
 ``usage: null`` only when the client asked for usage, and drops the upstream's other fields
 (``system_fingerprint``, ``service_tier``, ``obfuscation``, OpenRouter's ``provider``...). Rebuilding a
 chunk from its piece costs one string dump, and keeps the promise exact: **the client receives the
-same bytes on both paths**, byte for byte (``tests/providers/test_openai_relay.py`` runs both on the
-same streams; ``created`` and the ids are the surface's and the decoder's, shared by both paths).
+same bytes on both paths**, byte for byte (``tests/providers/test_openai_relay.py`` and, for an Anthropic
+client, ``test_openai_relay_anthropic.py`` run both on the same streams; ``created`` and the ids are the
+surface's and the decoder's, shared by both paths).
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from ..translate.openai_stream_decode import ChatChunkDecoder
 from ..translate.openai_stream_encode import ChunkForm, piece_frame
 from ..wire.anthropic import EventStream, StreamEvent
 from ..wire.raw_frames import raw_frames
-from ..wire.sse import SSEParser
+from ..wire.sse import SSEParser, text_delta_frame
 
 _FRAME_END = b"\n\n"
 _CRLF_END = b"\r\n\r\n"
@@ -88,17 +97,65 @@ def piece_of(chunk: Any) -> tuple[str, str] | None:
     return ("text", text) if type(text) is str and text else None
 
 
-class ChunkRelay:
-    """One stream's relay: frames of complete reads → events, plain pieces as ``RawFrames``."""
+class PieceFrames(Protocol):
+    """How one client's stream writes a plain piece (``piece_of``) of the block open in ``decoder``."""
 
-    __slots__ = ("_frames", "form", "reader", "thinking")
+    def frame(self, kind: str, piece: str, decoder: ChatChunkDecoder) -> bytes | None:
+        """The client's frame; ``b""`` for a piece counted but not shown; None: the chunk takes the event
+        path. Raises ``ValueError`` where the surface would fail to write the piece's event."""
+        ...
 
-    def __init__(self, reader: ChunkReader, form: ChunkForm, *, thinking: bool) -> None:
-        """``thinking``: thinking pieces may be relayed (nothing downstream reads them as events)."""
-        self.reader = reader
+
+class ChatPieces:
+    """An OpenAI client's frames (the chat surface's ``ChunkForm``). ``thinking``: thinking pieces may be
+    relayed (nothing downstream reads them as events)."""
+
+    __slots__ = ("_frames", "form", "thinking")
+
+    def __init__(self, form: ChunkForm, *, thinking: bool) -> None:
         self.form = form
         self.thinking = thinking
         self._frames: dict[str, Callable[[str], bytes]] = {}
+
+    def frame(self, kind: str, piece: str, decoder: ChatChunkDecoder) -> bytes | None:
+        if kind == "thinking" and not self.thinking:
+            return None
+        if kind == "text" or self.form.include_reasoning:
+            return self._frame(kind, decoder)(piece)
+        return b""
+
+    def _frame(self, kind: str, decoder: ChatChunkDecoder) -> Callable[[str], bytes]:
+        frame = self._frames.get(kind)
+        if frame is None:
+            mid = decoder.message_id
+            assert mid is not None, "a block is open only after message_start"
+            frame = self._frames[kind] = piece_frame(self.form, completion_id(mid), _FIELDS[kind])
+        return frame
+
+
+class AnthropicPieces:
+    """An Anthropic client's frames: text pieces only, and none once a thinking block came while the
+    surface hides thinking (``hides_thinking``: the client did not ask for it). See the module docstring."""
+
+    __slots__ = ("hides_thinking",)
+
+    def __init__(self, *, hides_thinking: bool) -> None:
+        self.hides_thinking = hides_thinking
+
+    def frame(self, kind: str, piece: str, decoder: ChatChunkDecoder) -> bytes | None:
+        if kind != "text" or (self.hides_thinking and decoder.thought_blocks):
+            return None
+        return text_delta_frame(decoder.open_index, piece)
+
+
+class ChunkRelay:
+    """One stream's relay: frames of complete reads → events, plain pieces as ``RawFrames``."""
+
+    __slots__ = ("pieces", "reader")
+
+    def __init__(self, reader: ChunkReader, pieces: PieceFrames) -> None:
+        self.reader = reader
+        self.pieces = pieces
 
     def frames(self, frames: list[bytes], end: bytes = _FRAME_END) -> Iterator[StreamEvent]:
         """The events of complete frames (cut at the ``end`` of each), in order; stops at ``[DONE]``."""
@@ -147,22 +204,14 @@ class ChunkRelay:
         if piece is None:
             return chunk
         kind, text = piece
-        if kind == "thinking" and not self.thinking:
-            return chunk
-        shown = kind == "text" or self.form.include_reasoning
+        decoder = self.reader.decoder
         try:
-            frame = self._frame(kind)(text) if shown else b""
-        except UnicodeEncodeError:  # a lone surrogate: the event path fails on it where it always did
+            frame = self.pieces.frame(kind, text, decoder)
+        except ValueError:  # a lone surrogate (UnicodeEncodeError is one): the event path fails on it as always
             return chunk
-        return frame if self.reader.decoder.extend(kind, text) else chunk
-
-    def _frame(self, kind: str) -> Callable[[str], bytes]:
-        frame = self._frames.get(kind)
         if frame is None:
-            mid = self.reader.decoder.message_id
-            assert mid is not None, "a block is open only after message_start"
-            frame = self._frames[kind] = piece_frame(self.form, completion_id(mid), _FIELDS[kind])
-        return frame
+            return chunk
+        return frame if decoder.extend(kind, text) else chunk
 
 
 def _plain(frame: bytes) -> str | None:

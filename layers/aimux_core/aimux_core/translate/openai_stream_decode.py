@@ -110,6 +110,7 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
         self._done = False
         self._next = 0  # next Anthropic block index
         self._open: str | None = None  # "text" | "thinking" | "tool"
+        self._thought_blocks = 0  # thinking blocks opened so far
         self._live: _Call | None = None
         self._thought: list[str] = []
         self._calls: list[_Call] = []
@@ -154,6 +155,16 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
     def message_id(self) -> str | None:
         """The id of the ``message_start`` made from the first chunk (None before it)."""
         return self._mid
+
+    @property
+    def open_index(self) -> int:
+        """The Anthropic index of the block open now (the one ``extend`` adds to)."""
+        return self._next - 1
+
+    @property
+    def thought_blocks(self) -> int:
+        """How many thinking blocks the stream has opened so far."""
+        return self._thought_blocks
 
     def extend(self, kind: str, piece: str) -> bool:
         """What ``feed`` does with a chunk whose only content is ``piece`` (``providers/openai_relay.piece_of``)
@@ -306,6 +317,8 @@ class ChatChunkDecoder(StreamTranslator[dict[str, Any], StreamEvent]):
     def _open_block(self, kind: str, block: dict[str, Any], out: list[StreamEvent]) -> None:
         out.append(_start_event({"type": "content_block_start", "index": self._next, "content_block": block}))
         self._open = kind
+        if kind == "thinking":
+            self._thought_blocks += 1
         self._next += 1
 
     def _open_tool(self, call: _Call, out: list[StreamEvent]) -> None:

@@ -40,8 +40,14 @@ def event_frame(event: StreamEvent) -> bytes:
             and delta.__pydantic_fields_set__ == _TEXT_DELTA_FIELDS
             and type(event.index) is int
         ):
-            return _TEXT_DELTA_FRAME % (event.index, compact_json(delta.text))
+            return text_delta_frame(event.index, delta.text)
     return anthropic_frame(event.type, event.dump_json())
+
+
+def text_delta_frame(index: int, text: str) -> bytes:
+    """The frame of a plain ``text_delta`` of block ``index``: ``event_frame``'s bytes for that event.
+    Raises ``ValueError`` (pydantic's serialization error) where the model dump would (a lone surrogate)."""
+    return _TEXT_DELTA_FRAME % (index, compact_json(text))
 
 
 _DELTA_EVENT_FIELDS = frozenset({"type", "index", "delta"})
