@@ -27,15 +27,25 @@ from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.openai import OpenAIProvider, _Reader
 from aimux_core.providers.openai_relay import ChatPieces, ChunkRelay, piece_of, relayed_events
 from aimux_core.surfaces.chat import _ChatFrames
-from aimux_core.surfaces.http import unexpected_error
 from aimux_core.translate.openai_stream_decode import ChatChunkDecoder
 from aimux_core.translate.openai_stream_encode import ChatChunkEncoder, ChunkForm
 from aimux_core.wire.anthropic import MessagesRequest, StreamEvent
 from aimux_core.wire.raw_frames import RawFrames
 from aimux_core.wire.sse import aiter_sse
-from fakes import Fault, OpenAIUpstream, Reply, StreamErrorStyle
+from fakes import Fault, OpenAIUpstream, Reply
 from fakes.fixtures import openai_upstream  # noqa: F401
-from support.openai_relay_cases import BODIES, REPLIES, TOOLS, WORDS, relay_provider, relay_request
+from support.openai_relay_cases import (
+    BODIES,
+    MIDSTREAM_FAULTS,
+    REPLIES,
+    TOOLS,
+    WORDS,
+    read_splits,
+    reads_of,
+    relay_provider,
+    relay_request,
+    surface_bytes,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -68,27 +78,14 @@ async def _run(
 
 def _client_bytes(events: list[StreamEvent], error: AimuxError | None, form: ChunkForm) -> bytes:
     """What the chat surface writes for these events (``Exchange._encode`` with ``_ChatFrames``)."""
-    frames = _ChatFrames(
-        ChatChunkEncoder(
-            model=form.model,
-            created=form.created,
-            include_usage=form.include_usage,
-            include_reasoning=form.include_reasoning,
-            tool_names=TOOLS,
-        )
+    encoder = ChatChunkEncoder(
+        model=form.model,
+        created=form.created,
+        include_usage=form.include_usage,
+        include_reasoning=form.include_reasoning,
+        tool_names=TOOLS,
     )
-    out: list[bytes] = []
-    try:
-        for event in events:
-            out += frames.frames(event)
-        if error is not None:
-            raise error
-        out += frames.closing()
-    except AimuxError as failure:
-        out.append(frames.error_frame(failure))
-    except Exception as exc:  # what the exchange answers for a fault of aimux's own
-        out.append(frames.error_frame(unexpected_error(exc, "req_relay")))
-    return b"".join(out)
+    return surface_bytes(_ChatFrames(encoder), events, error)
 
 
 def _masked(wire: bytes) -> bytes:
@@ -176,13 +173,6 @@ async def test_reasoning_an_echo_provider_keeps_stays_events(
     assert any(isinstance(e, RawFrames) for e in relayed[0])
 
 
-def _text_not_a_string(payload: Any) -> Any:
-    choices = payload.get("choices") if isinstance(payload, dict) else None
-    if choices and choices[0].get("delta", {}).get("content") == "word5 ":
-        return {**payload, "choices": [{**choices[0], "delta": {"content": 5}}]}
-    return payload
-
-
 def _refusal(payload: Any) -> Any:
     choices = payload.get("choices") if isinstance(payload, dict) else None
     if choices and choices[0].get("delta", {}).get("content") == "word5 ":
@@ -190,19 +180,7 @@ def _refusal(payload: Any) -> Any:
     return payload
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault.stream_error(after_events=6, error_type="server_error", message="busy"),
-        Fault.stream_error(after_events=6, message="busy", style=StreamErrorStyle.OPENROUTER),
-        Fault.stream_error(after_events=6, message="busy", style=StreamErrorStyle.VLLM),
-        Fault.truncate(after_events=7),
-        Fault.malformed_json(after_events=7),
-        Fault.reshape(_text_not_a_string),
-        Fault.disconnect(after_events=7),
-    ],
-    ids=["error_chunk", "openrouter_error", "vllm_error", "truncate", "malformed_json", "reshape", "disconnect"],
-)
+@pytest.mark.parametrize("fault", MIDSTREAM_FAULTS.values(), ids=MIDSTREAM_FAULTS.keys())
 async def test_failures_are_the_same_after_the_same_bytes(
     openai_upstream: OpenAIUpstream,  # noqa: F811
     http: httpx.AsyncClient,
@@ -234,19 +212,15 @@ STUB = OpenAIProvider("openai", preset("openai"), "sk-test", base_url="http://12
 async def _decoded(reads: list[bytes], form: ChunkForm | None) -> tuple[list[StreamEvent], AimuxError | None]:
     """The adapter's reading of a body that arrives in ``reads``: the relay, or the event path's loop."""
 
-    async def body() -> AsyncIterator[bytes]:
-        for read in reads:
-            yield read
-
     decoder = ChatChunkDecoder(model="gpt-client", input_tokens=5, provider="openai", tool_names=TOOLS)
     reader = _Reader(decoder, STUB._chunk, "openai")
     events: list[StreamEvent] = []
     try:
         if form is not None:
-            async for event in relayed_events(body(), ChunkRelay(reader, ChatPieces(form, thinking=True))):
+            async for event in relayed_events(reads_of(reads), ChunkRelay(reader, ChatPieces(form, thinking=True))):
                 events.append(event)
         else:
-            async for sse in aiter_sse(body()):
+            async for sse in aiter_sse(reads_of(reads)):
                 events += reader.feed(sse.data)
                 if reader.ended:
                     break
@@ -263,9 +237,7 @@ async def test_every_split_of_a_body_gives_the_event_paths_bytes(case: str) -> N
     body = BODIES[case]
     form = FORMS["usage"]
     reference = _client_bytes(*await _decoded([body], None), form)
-    splits = [[body], [body[i : i + 1] for i in range(len(body))]]
-    splits += [[body[:cut], body[cut:]] for cut in range(1, len(body))]
-    for reads in splits:
+    for reads in read_splits(body):
         assert _client_bytes(*await _decoded(reads, form), form) == reference, (case, [len(r) for r in reads])
 
 

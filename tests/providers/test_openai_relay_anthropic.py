@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -25,16 +24,26 @@ from aimux_core.presets import preset
 from aimux_core.providers.base import RequestContext, UpstreamCall
 from aimux_core.providers.openai import OpenAIProvider, _Reader
 from aimux_core.providers.openai_relay import AnthropicPieces, ChunkRelay, relayed_events
-from aimux_core.surfaces.http import unexpected_error
 from aimux_core.surfaces.messages import _AnthropicFrames
 from aimux_core.translate.client_thinking import hide_thinking, thinking_enabled
 from aimux_core.translate.openai_stream_decode import ChatChunkDecoder
 from aimux_core.wire.anthropic import EventStream, MessagesRequest, StreamEvent
 from aimux_core.wire.raw_frames import RawFrames
 from aimux_core.wire.sse import aiter_sse
-from fakes import Fault, OpenAIUpstream, Reply, StreamErrorStyle
+from fakes import Fault, OpenAIUpstream, Reply
 from fakes.fixtures import openai_upstream  # noqa: F401
-from support.openai_relay_cases import BODIES, REPLIES, TOOLS, WORDS, relay_provider, relay_request
+from support.openai_relay_cases import (
+    BODIES,
+    MIDSTREAM_FAULTS,
+    REPLIES,
+    TOOLS,
+    WORDS,
+    read_splits,
+    reads_of,
+    relay_provider,
+    relay_request,
+    surface_bytes,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -70,19 +79,7 @@ async def _run(provider: OpenAIProvider, relay: bool, request: MessagesRequest) 
 
 def _client_bytes(events: list[StreamEvent], error: AimuxError | None) -> bytes:
     """What the messages surface writes for these events (``Exchange._encode`` with ``_AnthropicFrames``)."""
-    frames = _AnthropicFrames()
-    out: list[bytes] = []
-    try:
-        for event in events:
-            out += frames.frames(event)
-        if error is not None:
-            raise error
-        out += frames.closing()
-    except AimuxError as failure:
-        out.append(frames.error_frame(failure))
-    except Exception as exc:  # what the exchange answers for a fault of aimux's own
-        out.append(frames.error_frame(unexpected_error(exc, "req_relay")))
-    return b"".join(out)
+    return surface_bytes(_AnthropicFrames(), events, error)
 
 
 def _masked(wire: bytes) -> bytes:
@@ -161,25 +158,7 @@ async def test_a_deepseek_stream_with_tools_relays_its_text(
     assert _relayed(relayed)
 
 
-def _text_not_a_string(payload: Any) -> Any:
-    choices = payload.get("choices") if isinstance(payload, dict) else None
-    if choices and choices[0].get("delta", {}).get("content") == "word5 ":
-        return {**payload, "choices": [{**choices[0], "delta": {"content": 5}}]}
-    return payload
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault.stream_error(after_events=6, error_type="server_error", message="busy"),
-        Fault.stream_error(after_events=6, message="busy", style=StreamErrorStyle.OPENROUTER),
-        Fault.truncate(after_events=7),
-        Fault.malformed_json(after_events=7),
-        Fault.reshape(_text_not_a_string),
-        Fault.disconnect(after_events=7),
-    ],
-    ids=["error_chunk", "openrouter_error", "truncate", "malformed_json", "reshape", "disconnect"],
-)
+@pytest.mark.parametrize("fault", MIDSTREAM_FAULTS.values(), ids=MIDSTREAM_FAULTS.keys())
 async def test_failures_are_the_same_after_the_same_bytes(
     openai_upstream: OpenAIUpstream,  # noqa: F811
     http: httpx.AsyncClient,
@@ -203,20 +182,16 @@ STUB = OpenAIProvider("openai", preset("openai"), "sk-test", base_url="http://12
 async def _decoded(reads: list[bytes], relay: bool, hides_thinking: bool) -> Outcome:
     """The adapter's reading of a body that arrives in ``reads``: the relay, or the event path's loop."""
 
-    async def body() -> AsyncIterator[bytes]:
-        for read in reads:
-            yield read
-
     decoder = ChatChunkDecoder(model="claude-client", input_tokens=5, provider="openai", tool_names=TOOLS)
     reader = _Reader(decoder, STUB._chunk, "openai")
 
     async def events() -> EventStream:
         if relay:
             pieces = AnthropicPieces(hides_thinking=hides_thinking)
-            async for event in relayed_events(body(), ChunkRelay(reader, pieces)):
+            async for event in relayed_events(reads_of(reads), ChunkRelay(reader, pieces)):
                 yield event
         else:
-            async for sse in aiter_sse(body()):
+            async for sse in aiter_sse(reads_of(reads)):
                 for event in reader.feed(sse.data):
                     yield event
                 if reader.ended:
@@ -234,9 +209,7 @@ async def test_every_split_of_a_body_gives_the_event_paths_bytes(case: str, hide
     client bytes equal the event path's for the body read at once."""
     body = BODIES[case]
     reference = _client_bytes(*await _decoded([body], False, hides_thinking))
-    splits = [[body], [body[i : i + 1] for i in range(len(body))]]
-    splits += [[body[:cut], body[cut:]] for cut in range(1, len(body))]
-    for reads in splits:
+    for reads in read_splits(body):
         assert _client_bytes(*await _decoded(reads, True, hides_thinking)) == reference, (case, [len(r) for r in reads])
 
 

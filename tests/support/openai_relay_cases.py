@@ -3,15 +3,19 @@ scripted replies for the fake OpenAI-compatible upstream, and raw bodies its scr
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
+from aimux_core.errors import AimuxError
 from aimux_core.presets import preset
 from aimux_core.providers.openai import OpenAIProvider
 from aimux_core.providers.transport import Timeouts
-from aimux_core.wire.anthropic import MessagesRequest
-from fakes import OpenAIUpstream, Quirk, Reply, ToolCall, Usage
+from aimux_core.surfaces.exchange import StreamEncoder
+from aimux_core.surfaces.http import unexpected_error
+from aimux_core.wire.anthropic import MessagesRequest, StreamEvent
+from fakes import Fault, OpenAIUpstream, Quirk, Reply, StreamErrorStyle, ToolCall, Usage
 
 BASH = {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
 READ = {"name": "Read", "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}
@@ -130,3 +134,53 @@ BODIES |= {
         b'\r\n\r\ndata: {"id":"chatcmpl-raw1","object"', b'\r\r\n\r\ndata: {"id":"chatcmpl-raw1","object"', 2
     ),
 }
+
+
+# ------------------------------------------------------------------------------ both paths, as the client sees them
+
+
+def surface_bytes(encoder: StreamEncoder, events: list[StreamEvent], error: AimuxError | None) -> bytes:
+    """What a surface writes for a stream's events and the error it ended with (``Exchange._encode``)."""
+    out: list[bytes] = []
+    try:
+        for event in events:
+            out += encoder.frames(event)
+        if error is not None:
+            raise error
+        out += encoder.closing()
+    except AimuxError as failure:
+        out.append(encoder.error_frame(failure))
+    except Exception as exc:  # what the exchange answers for a fault of aimux's own
+        out.append(encoder.error_frame(unexpected_error(exc, "req_relay")))
+    return b"".join(out)
+
+
+def read_splits(body: bytes) -> list[list[bytes]]:
+    """``body`` read at once, byte by byte, and cut into two reads at every byte."""
+    splits = [[body], [body[i : i + 1] for i in range(len(body))]]
+    return splits + [[body[:cut], body[cut:]] for cut in range(1, len(body))]
+
+
+async def reads_of(reads: list[bytes]) -> AsyncIterator[bytes]:
+    """A body arriving in ``reads``."""
+    for read in reads:
+        yield read
+
+
+def _text_not_a_string(payload: Any) -> Any:
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    if choices and choices[0].get("delta", {}).get("content") == "word5 ":
+        return {**payload, "choices": [{**choices[0], "delta": {"content": 5}}]}
+    return payload
+
+
+MIDSTREAM_FAULTS: dict[str, Fault] = {
+    "error_chunk": Fault.stream_error(after_events=6, error_type="server_error", message="busy"),
+    "openrouter_error": Fault.stream_error(after_events=6, message="busy", style=StreamErrorStyle.OPENROUTER),
+    "vllm_error": Fault.stream_error(after_events=6, message="busy", style=StreamErrorStyle.VLLM),
+    "truncate": Fault.truncate(after_events=7),
+    "malformed_json": Fault.malformed_json(after_events=7),
+    "reshape": Fault.reshape(_text_not_a_string),
+    "disconnect": Fault.disconnect(after_events=7),
+}
+"""Failures after a few text chunks (each given its reply by the test)."""
