@@ -46,6 +46,7 @@ from ..wire.anthropic import (
     ToolUseBlock,
     content_block_adapter,
 )
+from .schema_text import schema_text
 
 # --------------------------------------------------------------------------- text model
 
@@ -327,7 +328,7 @@ def _tool(tool: Tool, texts: list[str]) -> int:
     texts.append(tool.name)
     if tool.description:
         texts.append(tool.description)
-    texts.append(_JSON.encode(tool.input_schema or {}))
+    texts.append(schema_text(tool.input_schema or {}))
     return TOOL_OVERHEAD
 
 
