@@ -324,7 +324,9 @@ class Gateway:
         route = self.table.routes.get(decision.route)
         if route is not None:
             context.prompt_caching, context.prompt_cache_ttl = route.prompt_caching, route.prompt_cache_ttl
-        context.input_estimate = estimate
+        # the adapters' estimate of what they are sent (``providers/openai.py``): exact, so recomputed
+        # only when the reasoning echo put thinking back into the history
+        context.input_estimate = estimate if request is chosen.request else estimate_input_tokens(request)
         return _Routed(request, decision, admitted, removed, ticket)
 
     async def _open_cache(

@@ -45,7 +45,9 @@ class RequestContext:
     # (None: the route has no opinion; ``providers/prompt_cache.py`` combines them with the provider's).
     prompt_caching: PromptCaching | None = None
     prompt_cache_ttl: CacheTtl | None = None
-    input_estimate: int | None = None  # the gateway's input-token estimate of the routed request
+    # The gateway's input-token estimate of the routed request: ``estimate_input_tokens`` of the request
+    # every attempt is given (None: not routed by the gateway, the adapter estimates it itself).
+    input_estimate: int | None = None
     # The surface writes ``wire.raw_frames.RawFrames`` as they are (an Anthropic client that gets every
     # event the upstream sends): a same-dialect adapter may then relay frames instead of events.
     raw_frames: bool = False

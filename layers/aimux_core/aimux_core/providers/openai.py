@@ -134,7 +134,7 @@ class OpenAIProvider(HttpAdapter):
         body, names = self.build_body(call.request, call.model, stream=True, cache_key=self._cache_key(call))
         decoder = ChatChunkDecoder(
             model=call.request.model,
-            input_tokens=estimate_input_tokens(call.request),
+            input_tokens=_input_estimate(call),
             provider=self.name,
             tool_names=names,
             signer=self._sign,
@@ -268,6 +268,12 @@ class OpenAIProvider(HttpAdapter):
         if isinstance(data, dict) and (data.get("error") or data.get("object") == "error"):
             raise upstream_error(data, self.name)
         raise malformed_answer(self.name, f"answered a streaming request without an event stream: {excerpt(head)}")
+
+
+def _input_estimate(call: UpstreamCall) -> int:
+    """The request's input-token estimate: the gateway's when it routed the call (the same request), else made here."""
+    estimate = call.context.input_estimate
+    return estimate_input_tokens(call.request) if estimate is None else estimate
 
 
 def _skip_thought_signatures(messages: list[dict[str, Any]]) -> None:
