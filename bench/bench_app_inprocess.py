@@ -23,6 +23,8 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import dataclasses
+import json
 import os
 import pstats
 import sys
@@ -36,6 +38,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from ablation import PARTS, remove  # noqa: E402
+from request_shapes import Scenario, claude_code_scenarios, compact_json  # noqa: E402
 from server_process import HOST, stop_servers_on_signals  # noqa: E402
 from upstream_processes import KEY_ENV, fake_process, write_config  # noqa: E402
 from upstream_scenarios import DIRECTIONS, DUMMY_KEY, scenario  # noqa: E402
@@ -129,13 +132,27 @@ def shapes(args: argparse.Namespace) -> list[tuple[str, str, Headers, bytes, byt
     for direction in DIRECTIONS:
         if args.only and direction.key not in args.only:
             continue
+        if args.body == "claude-code" and direction.client != "anthropic":
+            continue
         for stream in [s for s in (False, True) if args.stream in ("both", "yes" if s else "no")]:
-            shape = scenario(direction.client, MODELS[direction.upstream], stream, direction.key)
+            if args.body == "claude-code":
+                shape = claude_code_shape(MODELS[direction.upstream], stream)
+            else:
+                shape = scenario(direction.client, MODELS[direction.upstream], stream, direction.key)
             headers = [(k.lower().encode(), v.encode()) for k, v in shape.headers]
             headers.append((b"content-length", str(len(shape.body)).encode()))
             name = f"{direction.key} {'stream' if stream else 'JSON'}"
             rows.append((name, shape.path, headers, shape.body, shape.end_marker))
     return rows
+
+
+def claude_code_shape(model: str, stream: bool) -> Scenario:
+    """The recorded Claude Code tool turn (``request_shapes.claude_code_scenarios``) asking for ``model``,
+    without its query string (the floors route by path alone)."""
+    recorded = next(shape for shape in claude_code_scenarios() if shape.stream == stream)
+    body = json.loads(recorded.body)
+    body["model"] = model
+    return dataclasses.replace(recorded, path=recorded.path.partition("?")[0], body=compact_json(body))
 
 
 async def measure(apps: dict[str, ASGIApp], args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -219,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, default=1, help="requests in flight at once (default 1; the issue's table: 1, 16)"
     )
     parser.add_argument(
+        "--body",
+        choices=("small", "claude-code"),
+        default="small",
+        help="the request: a small one, or the recorded 47 KB Claude Code turn (Anthropic clients' rows only)",
+    )
+    parser.add_argument(
         "--models", type=int, default=2, help="models configured (default 2; more: ones no request asks for)"
     )
     parser.add_argument("--repeat", type=int, default=5, help="runs per row; the best is kept (default 5)")
@@ -264,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     without = f", without: {' '.join(args.without)}" if args.without else ""
     print(
         f"# aimux_core from {Path(aimux_core.__file__).parent}, best of {args.repeat} x {args.number}, "
-        f"{args.concurrency} in flight, {args.models} models{without}"
+        f"{args.concurrency} in flight, {args.models} models, {args.body} body{without}"
     )
     unit, scale = ("Python calls", 1.0) if args.calls else ("µs CPU", 1e6)
     print(f"# {unit} per request" + ("; ÷ bare: the ratio to the bare floor" if "bare" in args.apps else ""))
