@@ -2,8 +2,9 @@
 
 Why: ``cProfile`` inflates call-heavy code about twice and cannot say what a part costs once the caches it
 evicts are counted; timing the whole app with one part removed can. Each entry below removes the *work* of
-one part of the after-the-answer accounting, keeping everything else, so ``CPU with - CPU without`` is that
-part's price per request. Measurement only: an app built with any of these patched loses that guarantee.
+one part (of the accounting after the answer, or of routing), keeping everything else, so ``CPU with -
+CPU without`` is that part's price per request. Measurement only: an app built with any of these
+patched loses that guarantee.
 """
 
 from __future__ import annotations
@@ -62,12 +63,19 @@ def _no_view() -> None:
     _replace(Gateway, "health_view", health_view)
 
 
+def _no_estimate() -> None:
+    import aimux_core.gateway as gateway
+
+    _replace(gateway, "estimate_input_tokens", lambda request: 1000)
+
+
 PARTS: dict[str, tuple[str, Callable[[], None]]] = {
     "log": ("the request's log line (accounting/request_log.py)", _no_log),
     "metrics": ("the metrics: in-memory and EMF (accounting/metrics.py)", _no_metrics),
     "record": ("the breaker's and health's records of a success (routing/guard.py)", _no_record),
     "usage": ("the fleet's usage and error counters (accounting/counters.py)", _no_usage),
     "view": ("the health view routing reads (gateway.health_view)", _no_view),
+    "estimate": ("the input-token estimate routing makes (gateway's estimate_input_tokens: 1,000)", _no_estimate),
 }
 
 
