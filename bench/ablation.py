@@ -64,9 +64,19 @@ def _no_view() -> None:
 
 
 def _no_estimate() -> None:
+    """The first request's estimate, reused: every request of a run is the same one, so routing, limits and
+    prompt caching decide as before and only the estimating is gone."""
     import aimux_core.gateway as gateway
 
-    _replace(gateway, "estimate_input_tokens", lambda request: 1000)
+    real = gateway.estimate_input_tokens
+    first: list[int] = []
+
+    def once(request: Any) -> int:
+        if not first:
+            first.append(real(request))
+        return first[0]
+
+    _replace(gateway, "estimate_input_tokens", once)
 
 
 PARTS: dict[str, tuple[str, Callable[[], None]]] = {
@@ -75,7 +85,7 @@ PARTS: dict[str, tuple[str, Callable[[], None]]] = {
     "record": ("the breaker's and health's records of a success (routing/guard.py)", _no_record),
     "usage": ("the fleet's usage and error counters (accounting/counters.py)", _no_usage),
     "view": ("the health view routing reads (gateway.health_view)", _no_view),
-    "estimate": ("the input-token estimate routing makes (gateway's estimate_input_tokens: 1,000)", _no_estimate),
+    "estimate": ("the input-token estimate routing makes (gateway's estimate_input_tokens, made once)", _no_estimate),
 }
 
 
