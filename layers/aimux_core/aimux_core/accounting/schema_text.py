@@ -15,20 +15,21 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
 
-_TEXT = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str).encode
+json_text = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str).encode
+"""The estimate's JSON text of any value (what ``accounting/tokens.py`` weighs)."""
 _MEMO: dict[bytes, str] = {}
 _MAX_ENTRIES = 1024
 
 
 def schema_text(schema: Any) -> str:
-    """``json.JSONEncoder(ensure_ascii=False, default=str).encode(schema)``, remembered for repeated schemas."""
+    """``json_text(schema)``, remembered for repeated schemas."""
     try:
         key = to_json(schema)
     except (PydanticSerializationError, ValueError):  # not plain JSON data (NaN, a stray object): no memo
-        return _TEXT(schema)
+        return json_text(schema)
     text = _MEMO.get(key)
     if text is None:
-        text = _TEXT(schema)
+        text = json_text(schema)
         if len(_MEMO) >= _MAX_ENTRIES:
             _MEMO.clear()
         _MEMO[key] = text

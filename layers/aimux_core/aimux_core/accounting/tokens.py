@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 import struct
@@ -46,7 +45,7 @@ from ..wire.anthropic import (
     ToolUseBlock,
     content_block_adapter,
 )
-from .schema_text import schema_text
+from .schema_text import json_text, schema_text
 
 # --------------------------------------------------------------------------- text model
 
@@ -260,8 +259,6 @@ def pdf_tokens(data: str) -> int:
 
 # --------------------------------------------------------------------------- requests
 
-_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str)
-
 
 def _document(block: DocumentBlock, texts: list[str]) -> int:
     texts.extend(t for t in (block.title, block.context) if t)
@@ -288,7 +285,7 @@ def _block(block: ContentBlock, texts: list[str]) -> int:
         return BLOCK_OVERHEAD
     if isinstance(block, ToolUseBlock):
         texts.append(block.name)
-        texts.append(_JSON.encode(block.input))
+        texts.append(json_text(block.input))
         return TOOL_USE_OVERHEAD
     if isinstance(block, ToolResultBlock):
         fixed = TOOL_RESULT_OVERHEAD
@@ -308,7 +305,7 @@ def _block(block: ContentBlock, texts: list[str]) -> int:
         return BLOCK_OVERHEAD + _document(block, texts)
     if isinstance(block, OtherBlock):  # server tool results, search results, future block types
         payload = block.model_dump(mode="json", exclude_unset=True)
-        texts.append(_JSON.encode({k: v for k, v in payload.items() if k not in ("type", "cache_control")}))
+        texts.append(json_text({k: v for k, v in payload.items() if k not in ("type", "cache_control")}))
         return BLOCK_OVERHEAD  # their JSON, less the type tag
     assert_never(block)
 
@@ -321,7 +318,7 @@ def _tool(tool: Tool, texts: list[str]) -> int:
             if tool.type.startswith(prefix):
                 return tokens
         extra = tool.model_dump(mode="json", exclude_unset=True, exclude={"cache_control"})
-        texts.append(_JSON.encode(extra))
+        texts.append(json_text(extra))
         return TOOL_OVERHEAD
     # Name, description and schema as separate pieces: the prose is weighed (and cached) as prose,
     # and only the schema pays for JSON encoding.
@@ -359,7 +356,7 @@ def request_parts(request: CountTokensRequest | MessagesRequest) -> tuple[list[l
         sections.append(texts)
     output_format = request.output_config.format if request.output_config else None
     if output_format:  # structured output: its schema is shown to the model
-        sections.append([_JSON.encode(output_format)])
+        sections.append([json_text(output_format)])
     return sections, fixed
 
 
