@@ -40,6 +40,8 @@ from support.openai_relay_cases import (
     REPLIES,
     TOOLS,
     WORDS,
+    Outcome,
+    both_paths,
     read_splits,
     reads_of,
     relay_provider,
@@ -94,13 +96,9 @@ def _masked(wire: bytes) -> bytes:
 
 async def _both(
     fake: OpenAIUpstream, http: httpx.AsyncClient, reply: Reply | Fault, form: ChunkForm, name: str = "openai"
-) -> tuple[tuple[list[StreamEvent], AimuxError | None], tuple[list[StreamEvent], AimuxError | None]]:
+) -> tuple[Outcome, Outcome]:
     provider = relay_provider(fake, http, name)
-    fake.enqueue(reply)
-    relayed = await _run(provider, form)
-    fake.enqueue(reply)
-    slow = await _run(provider, None)
-    return relayed, slow
+    return await both_paths(fake, reply, lambda relay: _run(provider, form if relay else None))
 
 
 def _same(relayed: tuple[list[StreamEvent], Any], slow: tuple[list[StreamEvent], Any], form: ChunkForm) -> bytes:

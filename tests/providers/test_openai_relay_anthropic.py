@@ -38,6 +38,8 @@ from support.openai_relay_cases import (
     REPLIES,
     TOOLS,
     WORDS,
+    Outcome,
+    both_paths,
     read_splits,
     reads_of,
     relay_provider,
@@ -48,7 +50,6 @@ from support.openai_relay_cases import (
 pytestmark = pytest.mark.anyio
 
 THINKING = {"asked": {"thinking": {"type": "enabled", "budget_tokens": 1024}}, "not_asked": {}}
-Outcome = tuple[list[StreamEvent], AimuxError | None]
 
 
 @pytest.fixture
@@ -90,11 +91,7 @@ async def _both(
     fake: OpenAIUpstream, http: httpx.AsyncClient, reply: Reply | Fault, request: MessagesRequest, name: str = "openai"
 ) -> tuple[Outcome, Outcome]:
     provider = relay_provider(fake, http, name)
-    fake.enqueue(reply)
-    relayed = await _run(provider, True, request)
-    fake.enqueue(reply)
-    slow = await _run(provider, False, request)
-    return relayed, slow
+    return await both_paths(fake, reply, lambda relay: _run(provider, relay, request))
 
 
 def _same(relayed: Outcome, slow: Outcome) -> bytes:

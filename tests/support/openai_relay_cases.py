@@ -3,7 +3,7 @@ scripted replies for the fake OpenAI-compatible upstream, and raw bodies its scr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -137,6 +137,20 @@ BODIES |= {
 
 
 # ------------------------------------------------------------------------------ both paths, as the client sees them
+
+
+Outcome = tuple[list[StreamEvent], AimuxError | None]
+"""A stream's events and the error it ended with (None: it ended well)."""
+
+
+async def both_paths(
+    fake: OpenAIUpstream, reply: Reply | Fault, run: Callable[[bool], Awaitable[Outcome]]
+) -> tuple[Outcome, Outcome]:
+    """``reply`` streamed twice: ``run(True)`` through the relay, then ``run(False)`` through the event path."""
+    fake.enqueue(reply)
+    relayed = await run(True)
+    fake.enqueue(reply)
+    return relayed, await run(False)
 
 
 def surface_bytes(encoder: StreamEncoder, events: list[StreamEvent], error: AimuxError | None) -> bytes:
