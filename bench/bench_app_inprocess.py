@@ -13,7 +13,8 @@ runs of ``--number`` requests, for each direction (a2a, o2o, a2o) as JSON and as
 For a paired A/B against another tree, run it alternately with ``PYTHONPATH=<tree>/layers/aimux_core``;
 ``--pin`` puts this process on CPU 0 and the upstream on CPU 1, as the socket harness does.
 ``--concurrency 16`` keeps that many requests in flight (the socket table's c=16); ``--without PART ...``
-prices parts of the request by removing them (``ablation.py``).
+prices parts of the request by removing them (``ablation.py``); ``--profile DIR`` keeps a cProfile of each
+row (where the time goes; the profiler inflates Python calls, so never a figure).
 Run: ``.venv/bin/python bench/bench_app_inprocess.py [--number N] [--repeat R] [--only a2a]``
 """
 
@@ -167,9 +168,13 @@ async def measure(apps: dict[str, ASGIApp], args: argparse.Namespace) -> dict[st
         for app in apps.values():
             for _ in range(args.warmup):
                 await one_request(app, path, headers, body, end)
-        if args.calls:
-            results[name] = {label: await calls_per_request(app, args.number, path, headers, body, end)
-                             for label, app in apps.items()}  # fmt: skip
+        if args.calls or args.profile:
+            results[name] = {
+                label: await calls_per_request(
+                    app, args.number, path, headers, body, end, profile_path(args, name, label)
+                )
+                for label, app in apps.items()
+            }
             continue
         for _ in range(args.repeat):
             for label, app in apps.items():
@@ -196,15 +201,26 @@ async def requests(
     await asyncio.gather(*(worker(share + (index < extra)) for index in range(concurrency)))
 
 
+def profile_path(args: argparse.Namespace, row: str, label: str) -> Path | None:
+    """Where ``--profile DIR`` keeps one row's profile of one app (``a2a-JSON-aimux.pstats``)."""
+    if args.profile is None:
+        return None
+    args.profile.mkdir(parents=True, exist_ok=True)
+    return args.profile / f"{row.replace(' ', '-')}-{label}.pstats"
+
+
 async def calls_per_request(
-    app: ASGIApp, number: int, path: str, headers: Headers, body: bytes, end: bytes | None
+    app: ASGIApp, number: int, path: str, headers: Headers, body: bytes, end: bytes | None, keep: Path | None = None
 ) -> float:
-    """Python function calls (builtins included) per request, counted by ``cProfile``."""
+    """Python function calls (builtins included) per request, counted by ``cProfile``; ``keep``: the
+    profile is also written there (``pstats`` format: ``python -m pstats FILE``, snakeviz...)."""
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(number):
         await one_request(app, path, headers, body, end)
     profile.disable()
+    if keep is not None:
+        profile.dump_stats(keep)
     stats: dict[Any, tuple[int, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     return sum(entry[1] for entry in stats.values()) / number
 
@@ -265,13 +281,27 @@ def main(argv: list[str] | None = None) -> int:
         help="price parts of aimux's request: these become no-ops in aimux's app (bench/ablation.py)",
     )
     parser.add_argument("--calls", action="store_true", help="count Python calls per request instead of timing")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="as --calls, and keep each row's cProfile of each app in DIR (ROW-APP.pstats; times inflated by the "
+        "profiler, for finding where time goes, never for figures)",
+    )
     parser.add_argument("--pin", action="store_true", help="this process on CPU 0, the upstream on CPU 1")
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="the upstream waits this long between stream events (each event its own read, as from a model "
+        "writing tokens; default 0: back to back)",
+    )
     args = parser.parse_args(argv)
     stop_servers_on_signals()
     remove(args.without)
     if args.pin:
         os.sched_setaffinity(0, {0})
-    with fake_process(1 if args.pin else None, 0.0) as upstream, tempfile.TemporaryFile() as log:
+    with fake_process(1 if args.pin else None, args.gap_ms) as upstream, tempfile.TemporaryFile() as log:
         config = write_config(upstream.port, models=args.models)
         saved = os.dup(1)
         os.dup2(log.fileno(), 1)  # the log lines go to a file, as ``aimux serve``'s do in the socket harness
@@ -287,9 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     without = f", without: {' '.join(args.without)}" if args.without else ""
     print(
         f"# aimux_core from {Path(aimux_core.__file__).parent}, best of {args.repeat} x {args.number}, "
-        f"{args.concurrency} in flight, {args.models} models, {args.body} body{without}"
+        f"{args.concurrency} in flight, {args.models} models, {args.body} body, {args.gap_ms:g} ms between events"
+        f"{without}"
     )
-    unit, scale = ("Python calls", 1.0) if args.calls else ("µs CPU", 1e6)
+    unit, scale = ("Python calls", 1.0) if args.calls or args.profile else ("µs CPU", 1e6)
     print(f"# {unit} per request" + ("; ÷ bare: the ratio to the bare floor" if "bare" in args.apps else ""))
     print(f"{'row':<12}" + "".join(f"{label:>10}" for label in args.apps))
     for name, best in results.items():
