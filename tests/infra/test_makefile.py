@@ -3,7 +3,8 @@
 - The second pytest pass, on the Lambda runtime's Python, runs with the same SAM environment as the
   first (it used to run without it, and skipped the Runtime API tests on python3.13 saying there was
   no python3.13).
-- `make test` prepares Docker and the Lambda image before pytest and stops Docker after it.
+- `make test` prepares Docker and the Lambda image before pytest and stops Docker after it; the pass on
+  Lambda's Python runs alongside the first and fails the target when it fails.
 - `make run` installs boto3 (the aws extra): `aimux keys create` with AIMUX_TABLE needs it.
 """
 
@@ -13,6 +14,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 from infra_template import INFRA, ROOT
 from packaging.requirements import Requirement
 
@@ -40,9 +42,47 @@ def test_make_test_prepares_docker_before_pytest_and_stops_it_after() -> None:
     image = next(i for i, line in enumerate(commands) if "infra/lambda_image.py" in line)
     suite = next(i for i, line in enumerate(commands) if "-m pytest" in line and "AIMUX_REQUIRE_SAM=1" in line)
     assert prepare < suite and image < suite
-    # The next line of the same shell command: Docker stops whatever pytest's status, which is kept.
+    # The next lines of the same shell command: Docker stops whatever pytest's status, which is kept,
+    # and the pass on Lambda's Python, started before the suite, is waited for and can fail the target.
     assert commands[suite].endswith("|| status=$?; \\")
-    assert commands[suite + 1].strip() == "infra/docker_daemon.sh down build/docker; exit $status"
+    assert commands[suite + 1].strip() == "infra/docker_daemon.sh down build/docker; \\"
+    assert commands[suite + 2].strip().startswith("wait $second || status=$?;")
+    assert commands[suite + 2].strip().endswith("exit $status")
+    second = next(i for i, line in enumerate(commands) if "test-lambda-python" in line)
+    assert second == suite - 1 and "& second=$!" in commands[second]
+
+
+
+def _suite_command(first: int, second: int) -> str:
+    """``make test``'s suite command as ``make -n`` prints it, with the first pass (pytest) exiting
+    ``first``, the second (the sub-make of the Lambda-Python pass) printing a line and exiting ``second``,
+    and Docker's stop a no-op."""
+    lines = _dry_run("test").splitlines()
+    start = next(i for i, line in enumerate(lines) if "test-lambda-python >" in line)
+    end = next(i for i in range(start, len(lines)) if not lines[i].endswith("\\"))
+    command = "\n".join(lines[start : end + 1])
+    replaced = {
+        "make --no-print-directory test-lambda-python": f"sh -c 'echo second pass done; exit {second}'",
+        ".venv/bin/python -m pytest -q -p no:cacheprovider": f"sh -c 'exit {first}'",
+        "infra/docker_daemon.sh down build/docker": "true",
+    }
+    for old, new in replaced.items():
+        assert command.count(old) == 1, (old, command)
+        command = command.replace(old, new)
+    return command
+
+
+@pytest.mark.parametrize(("first", "second", "expected"), [(0, 0, 0), (1, 0, 1), (0, 3, 3), (1, 3, 3)])
+def test_make_test_fails_when_either_pass_fails_and_shows_the_second(
+    tmp_path: Path, first: int, second: int, expected: int
+) -> None:
+    """The pass on Lambda's Python runs in the background: its failure must still fail the target, and
+    its output is printed once both are done."""
+    run = subprocess.run(["bash", "-c", _suite_command(first, second)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=30)  # fmt: skip
+    assert run.returncode == expected, run.stdout + run.stderr
+    marker = run.stdout.index("--- the pass on Lambda's Python")
+    assert "second pass done" in run.stdout[marker:]
 
 
 def test_make_run_installs_the_aws_sdk() -> None:
