@@ -51,7 +51,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,6 +296,12 @@ def report(rows: list[Row], cache_seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _trips_of(rows: Iterable[Row]) -> str:
+    """The round trips of ``rows`` as ``N: count`` pairs ("-" when none)."""
+    counted = Counter(r.round_trips for r in rows if r.round_trips is not None)
+    return ", ".join(f"{trips}: {n}" for trips, n in sorted(counted.items())) or "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20, help="requests to send (the first is cold)")
@@ -351,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nwarm hot path: {steady} DynamoDB call(s) (target <= {limit}) before the upstream call in "
         f"{'?' if steady_trips is None else steady_trips} round trip(s) of latency (target <= 2); "
-        f"{refreshes} of {len(warm)} warm requests refreshed a cached snapshot (max {max(warm)})",
+        f"{refreshes} of {len(warm)} warm requests refreshed a cached snapshot (max {max(warm)} calls, "
+        f"round trips {_trips_of(r for r in warm_rows if len(r.before) != steady)})",
         file=sys.stderr,
     )
     within = steady_trips <= 2 if steady_trips is not None else steady <= limit

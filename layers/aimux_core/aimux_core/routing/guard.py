@@ -15,7 +15,9 @@
   tests call it before the process may freeze).
 - ``view`` is what routing sees: open circuits, cooldowns, latencies (and, behind ``CappedGuard``,
   requests in flight), from per-process snapshots refreshed together every few seconds. Cooldowns the
-  fleet wrote come with the health snapshot and are handed to ``cooldowns`` (``state.cooldowns``).
+  fleet wrote come with the health snapshot and are handed to ``cooldowns`` (``state.cooldowns``). A
+  health snapshot a little past its freshness is used while it refreshes in the background
+  (``HealthTracker.usable_snapshot``): a warm instance's request waits for no health read.
   A view is computed for every target the configuration names, so it is kept (``ViewMemo``) and handed
   out again while it would be computed identically: no cache it came from has changed or gone stale,
   and nothing in it depends on the time (every circuit closed, no cooldown). A request then pays for
@@ -203,10 +205,10 @@ class BreakerGuard:
         memo = self._memo
         if memo is not None and memo.holds(targets):
             return
-        if all(self.breaker_for(t).is_cached([self.breaker_key(t)]) for t in targets) and self.health.is_cached(
-            t.key for t in targets
+        if all(self.breaker_for(t).is_cached([self.breaker_key(t)]) for t in targets) and (
+            self.health.usable_snapshot(t.key for t in targets) is not None
         ):
-            return
+            return  # fresh, or health usable while its refresh runs (started by usable_snapshot)
         task = asyncio.ensure_future(self.view(targets))  # view() logs and absorbs a store failure itself
         self._warming.add(task)
         task.add_done_callback(self._warmed)
@@ -219,19 +221,21 @@ class BreakerGuard:
     def _cached_views(
         self, keys: dict[str, Target], targets: tuple[Target, ...]
     ) -> tuple[dict[str, BreakerView], dict[str, HealthSummary]] | None:
-        """The breaker and health views of ``view`` when all are fresh in the per-process caches, else None."""
+        """The breaker and health views of ``view`` when the breakers are fresh in the per-process caches and
+        health is usable now (``HealthTracker.usable_snapshot``), else None."""
         breakers: dict[str, BreakerView] = {}
         for key, target in keys.items():
             found = self.breaker_for(target).cached_snapshot([key])
             if found is None:
                 return None
             breakers.update(found)
-        health = self.health.cached_snapshot({t.key for t in targets})
+        health = self.health.usable_snapshot({t.key for t in targets})
         return None if health is None else (breakers, health)
 
     async def drain(self) -> None:
-        """Wait for every pending state write."""
+        """Wait for every pending state write, and a health refresh in flight."""
         await self._writes.drain()
+        await self.health.drain()
 
     def _later(self, work: Awaitable[None]) -> None:
         self._writes.later(work, "breaker and health record")

@@ -40,13 +40,13 @@ class TtlCache(Generic[K, V]):
         self.changes = 0
         """Bumped whenever a stored value changes (a new key, an unequal value) or is forgotten."""
 
-    def peek(self, key: K) -> V | None:
-        """The value if it is still fresh, else None; never loads."""
+    def peek(self, key: K, grace: float = 0.0) -> V | None:
+        """The value if it is still fresh (or stale by less than ``grace`` seconds), else None; never loads."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         stored_at, value = entry
-        if self._clock.monotonic() - stored_at >= self.ttl_seconds:
+        if self._clock.monotonic() - stored_at >= self.ttl_seconds + grace:
             return None
         return value
 
@@ -93,11 +93,11 @@ class TtlCache(Generic[K, V]):
             first = min(first, entry[0] + ttl)
         return first
 
-    def peek_many(self, keys: Iterable[K]) -> dict[K, V] | None:
-        """Every key's fresh value, or None as soon as one is stale; never loads."""
+    def peek_many(self, keys: Iterable[K], grace: float = 0.0) -> dict[K, V] | None:
+        """Every key's fresh value (or stale by less than ``grace``), or None as soon as one is not; never loads."""
         fresh: dict[K, V] = {}
         for key in keys:
-            value = self.peek(key)
+            value = self.peek(key, grace)
             if value is None:
                 return None
             fresh[key] = value

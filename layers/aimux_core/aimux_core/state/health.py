@@ -30,6 +30,14 @@ The median is read off the band histogram (linear within a band), good to the ba
 to rank providers, not to report percentiles. ``snapshot`` caches summaries per process for
 ``cache_seconds``, with the same staleness trade-off as the breaker's snapshot.
 
+Routing does not wait for a refresh (``usable_snapshot``): a summary stale by at most ``stale_seconds``
+more is used as it is while a refresh runs in the background (stale-while-revalidate), so a warm instance's
+request never spends a round trip of the store on health; only one idle for longer (or cold) reads it
+inline. Health only ranks targets by latency and carries the fleet's cooldowns, so being one refresh late
+costs at most an attempt at a target that another instance saw rest (dispatch fails over from it and this
+instance learns the cooldown from its own answer). Breaker records are not served stale: admission reads
+them fresh (``state/breaker.py``).
+
 The same partition holds the target's cooldown while it rests (sk ``cooldown``, written by
 ``state.cooldowns``): it sorts after every minute bucket, so the summary's one query reads it too
 (``HealthSummary.cooldown``) and the fleet learns cooldowns without another read.
@@ -38,17 +46,21 @@ The same partition holds the target's cooldown while it rests (sk ``cooldown``, 
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .background import BackgroundWrites
 from .breaker import CircuitBreaker
 from .breaker_model import CircuitState
 from .cache import TtlCache
 from .clock import Clock
 from .cooldowns import COOLDOWN_SK, Cooldown
 from .store import Store
+
+log = logging.getLogger(__name__)
 
 LATENCY_BANDS_MS: tuple[int, ...] = (250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000)
 
@@ -72,10 +84,13 @@ class HealthSettings:
     degraded_ttft_ms: float | None = 5_000.0
     bucket_ttl_seconds: float = 25 * 3_600.0
     cache_seconds: float = 2.0
+    stale_seconds: float = 30.0  # past cache_seconds, still used by routing while a refresh runs
 
     def __post_init__(self) -> None:
-        if self.window_minutes < 1 or self.min_requests < 0 or self.cache_seconds < 0:
-            raise ValueError("window_minutes >= 1, min_requests >= 0 and cache_seconds >= 0 are required")
+        if self.window_minutes < 1 or self.min_requests < 0 or self.cache_seconds < 0 or self.stale_seconds < 0:
+            raise ValueError(
+                "window_minutes >= 1, min_requests >= 0, cache_seconds >= 0 and stale_seconds >= 0 are required"
+            )
         if not 0 <= self.unhealthy_success_rate <= self.healthy_success_rate <= 1:
             raise ValueError("need 0 <= unhealthy_success_rate <= healthy_success_rate <= 1")
         if self.bucket_ttl_seconds < self.window_minutes * 60:
@@ -238,6 +253,8 @@ class HealthTracker:
         self.settings = settings or HealthSettings()
         self._breaker = breaker
         self._cache: TtlCache[str, HealthSummary] = TtlCache(clock, self.settings.cache_seconds)
+        self._refreshes = BackgroundWrites(log)
+        self._refreshing = False
 
     @property
     def clock(self) -> Clock:
@@ -315,6 +332,30 @@ class HealthTracker:
     def cached_snapshot(self, keys: Iterable[str]) -> dict[str, HealthSummary] | None:
         """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
         return self._cache.peek_many(keys)
+
+    def usable_snapshot(self, keys: Iterable[str]) -> dict[str, HealthSummary] | None:
+        """Summaries routing may use now, without waiting: the fresh ones, or, when some are stale by at
+        most ``stale_seconds``, these while one refresh of them runs in the background (``drain`` waits
+        for it). None when a key is absent or older: the caller awaits ``snapshot``."""
+        unique = list(dict.fromkeys(keys))
+        fresh = self._cache.peek_many(unique)
+        if fresh is not None:
+            return fresh
+        usable = self._cache.peek_many(unique, self.settings.stale_seconds)
+        if usable is not None and not self._refreshing:
+            self._refreshing = True
+            self._refreshes.later(self._refresh(unique), "health snapshot refresh")
+        return usable
+
+    async def _refresh(self, keys: list[str]) -> None:
+        try:
+            await self.snapshot(keys)
+        finally:
+            self._refreshing = False
+
+    async def drain(self) -> None:
+        """Wait for a background refresh of the snapshot (a Lambda invocation's end, tests)."""
+        await self._refreshes.drain()
 
 
 def _pk(key: str) -> str:
