@@ -1,10 +1,13 @@
 """Serve an ASGI app with uvicorn on a free loopback port, in a background thread.
 
-Tests then talk to it over real HTTP with the official SDKs, exactly as clients do.
+Tests then talk to it over real HTTP with the official SDKs, exactly as clients do. When the server stops,
+the upstream session its loop opened (``providers/aiohttp_session.py``: one per loop) is closed on that
+loop, so its pooled connections are not left for the garbage collector to report at exit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -21,6 +24,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _Server(uvicorn.Server):
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(sockets)
+        finally:
+            await _close_upstream_session()
+
+
+async def _close_upstream_session() -> None:
+    """Close the app's upstream session when it is this loop's (a later server's loop makes its own)."""
+    from aimux_core.providers import aiohttp_session
+
+    if aiohttp_session._session_loop is asyncio.get_running_loop():
+        await aiohttp_session.close_shared_session()
+
+
 @contextmanager
 def serve(app: ASGIApp, *, startup_timeout: float = 10.0, port: int | None = None) -> Iterator[str]:
     """Yield the base URL of ``app`` served on 127.0.0.1 (on ``port``, default a free one); stop it on exit."""
@@ -29,7 +48,7 @@ def serve(app: ASGIApp, *, startup_timeout: float = 10.0, port: int | None = Non
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off", proxy_headers=False
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
