@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import pytest
@@ -72,6 +73,28 @@ async def test_concurrent_misses_share_one_load() -> None:
     cache: TtlCache[str, str] = TtlCache(clock, ttl_seconds=2.0)
     values = await asyncio.gather(*(cache.get("k", load) for _ in range(100)))
     assert set(values) == {"k:v0"} and load.calls == 1
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks came with Python 3.12")
+async def test_a_load_that_finished_eagerly_is_not_handed_to_the_next_caller() -> None:
+    """Under an eager task factory a load that never waits is done before its done callback has run: the next
+    stale read must load again, not get that finished load's (older) value."""
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    try:
+        clock = FakeClock()
+        cache: TtlCache[str, str] = TtlCache(clock, ttl_seconds=2.0)
+        value = "v0"
+
+        async def load() -> str:  # answers without waiting, as the local store does
+            return value
+
+        assert await cache.get("k", load) == "v0"
+        value = "v1"
+        clock.advance(2.0)
+        assert await cache.get("k", load) == "v1"
+    finally:
+        loop.set_task_factory(None)
 
 
 async def test_get_many_loads_only_the_stale_keys_once_each() -> None:

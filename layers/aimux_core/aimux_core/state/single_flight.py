@@ -24,7 +24,7 @@ class SingleFlight(Generic[K, V]):
     async def run(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         """``await load()``, or the result of the load of ``key`` already in flight."""
         task = self._loading.get(key)
-        if task is None:
+        if task is None or task.done():  # done: over, even if its callback has not run yet (an eager task)
             task = asyncio.ensure_future(load())
             self._loading[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
