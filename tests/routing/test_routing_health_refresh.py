@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -175,3 +176,29 @@ async def test_an_open_circuit_is_never_hidden_by_a_stale_health_snapshot() -> N
     store.release.set()
     assert "beta/m2" in (await view).resting
     await guard.drain()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks came with Python 3.12")
+@pytest.mark.anyio
+async def test_a_view_from_a_stale_snapshot_is_not_kept_even_when_its_refresh_lands_at_once() -> None:
+    """Under an eager task factory, on a store that answers without waiting (the local one), the refresh is
+    done before routing has computed its view from the stale snapshot: that view must not be kept (the view
+    memo would then hand it out as if it came from the refreshed snapshot, until the next change)."""
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    try:
+        clock = FakeClock()
+        store = MemoryStore(clock, interleave=False)
+        guard = _guard(clock, store)
+        await guard.health.record(TARGETS[0].key, ok=True, latency_ms=300.0)
+        first = await guard.view(TARGETS)
+        for _ in range(2):
+            await guard.health.record(TARGETS[0].key, ok=True, latency_ms=40_000.0)
+        clock.advance(2.5)
+        assert await guard.view(TARGETS) == first  # the stale snapshot routes this request
+        assert guard.health.cached_snapshot(t.key for t in TARGETS) is not None, "the refresh landed at once"
+        fresh = await BreakerGuard(guard.default, HealthTracker(store, clock, HEALTH)).view(TARGETS)
+        assert fresh.latencies_ms["alpha/m1"] > first.latencies_ms["alpha/m1"]
+        assert await guard.view(TARGETS) == fresh, "the refreshed snapshot routes the next request"
+    finally:
+        loop.set_task_factory(None)

@@ -135,7 +135,7 @@ class BreakerGuard:
         keys = {self.breaker_key(t): t for t in targets}
         cached = self._cached_views(keys, targets)
         if cached is not None:  # the warm path (every request between refreshes): no task, no gather
-            breakers, health = cached
+            breakers, health, fresh = cached
         else:  # something is stale: its reads go out together (one round trip of the state store)
             try:
                 breakers, health = await asyncio.gather(
@@ -160,8 +160,10 @@ class BreakerGuard:
             if summary.p50_latency_ms is not None and summary.requests > 0
         }
         found = HealthView(latencies_ms=latencies, resting=resting)
-        if cached is not None:  # computed from the caches alone, nothing awaited since: it may be kept
+        if cached is not None and fresh:  # computed from fresh caches alone, nothing awaited since: it may be kept
             self._keep(targets, keys, breakers, health, found)
+        else:  # a stale health snapshot's view is never kept: its refresh may already have landed (an eager task)
+            self._memo = None
         return found
 
     def _keep(
@@ -220,17 +222,21 @@ class BreakerGuard:
 
     def _cached_views(
         self, keys: dict[str, Target], targets: tuple[Target, ...]
-    ) -> tuple[dict[str, BreakerView], dict[str, HealthSummary]] | None:
+    ) -> tuple[dict[str, BreakerView], dict[str, HealthSummary], bool] | None:
         """The breaker and health views of ``view`` when the breakers are fresh in the per-process caches and
-        health is usable now (``HealthTracker.usable_snapshot``), else None."""
+        health is usable now (``HealthTracker.usable_snapshot``), and whether that health was fresh; else None."""
         breakers: dict[str, BreakerView] = {}
         for key, target in keys.items():
             found = self.breaker_for(target).cached_snapshot([key])
             if found is None:
                 return None
             breakers.update(found)
-        health = self.health.usable_snapshot({t.key for t in targets})
-        return None if health is None else (breakers, health)
+        health_keys = {t.key for t in targets}
+        health = self.health.cached_snapshot(health_keys)
+        if health is not None:
+            return breakers, health, True
+        health = self.health.usable_snapshot(health_keys)
+        return None if health is None else (breakers, health, False)
 
     async def drain(self) -> None:
         """Wait for every pending state write, and a health refresh in flight."""
