@@ -320,10 +320,6 @@ class HealthTracker:
         """Summaries over the default window, cached per process for ``cache_seconds``."""
         return await self._cache.get_many(keys, self.summary)
 
-    def is_cached(self, keys: Iterable[str]) -> bool:
-        """Whether ``snapshot(keys)`` would be answered from the per-process cache (no read)."""
-        return self._cache.all_fresh(keys)
-
     @property
     def cache(self) -> TtlCache[str, HealthSummary]:
         """The per-process cache of health summaries (read only: for views derived from it, ``TtlCache.changes``)."""
