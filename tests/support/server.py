@@ -7,7 +7,6 @@ loop, so its pooled connections are not left for the garbage collector to report
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -34,10 +33,9 @@ class _Server(uvicorn.Server):
 
 async def _close_upstream_session() -> None:
     """Close the app's upstream session when it is this loop's (a later server's loop makes its own)."""
-    from aimux_core.providers import aiohttp_session
+    from aimux_core.providers.aiohttp_session import close_shared_session
 
-    if aiohttp_session._session_loop is asyncio.get_running_loop():
-        await aiohttp_session.close_shared_session()
+    await close_shared_session()
 
 
 @contextmanager

@@ -66,8 +66,10 @@ def shared_session() -> aiohttp.ClientSession:
 
 
 async def close_shared_session() -> None:
+    """Close the shared session if it is the running loop's (a session is closed on the loop that opened
+    its connections; another loop's is left to that loop, or replaced by the next call from this one)."""
     global _session, _session_loop
-    if _session is not None:
+    if _session is not None and _session_loop is asyncio.get_running_loop():
         await _session.close()
         _session, _session_loop = None, None
 
