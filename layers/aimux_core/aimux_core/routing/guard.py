@@ -231,12 +231,8 @@ class BreakerGuard:
             if found is None:
                 return None
             breakers.update(found)
-        health_keys = {t.key for t in targets}
-        health = self.health.cached_snapshot(health_keys)
-        if health is not None:
-            return breakers, health, True
-        health = self.health.usable_snapshot(health_keys)
-        return None if health is None else (breakers, health, False)
+        usable = self.health.usable_snapshot({t.key for t in targets})
+        return None if usable is None else (breakers, *usable)
 
     async def drain(self) -> None:
         """Wait for every pending state write, and a health refresh in flight."""

@@ -329,19 +329,21 @@ class HealthTracker:
         """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
         return self._cache.peek_many(keys)
 
-    def usable_snapshot(self, keys: Iterable[str]) -> dict[str, HealthSummary] | None:
-        """Summaries routing may use now, without waiting: the fresh ones, or, when some are stale by at
-        most ``stale_seconds``, these while one refresh of them runs in the background (``drain`` waits
-        for it). None when a key is absent or older: the caller awaits ``snapshot``."""
+    def usable_snapshot(self, keys: Iterable[str]) -> tuple[dict[str, HealthSummary], bool] | None:
+        """Summaries routing may use now, without waiting, and whether they are fresh: the fresh ones, or,
+        when some are stale by at most ``stale_seconds``, these while one refresh of them runs in the
+        background (``drain`` waits for it). None when a key is absent or older: the caller awaits ``snapshot``."""
         unique = list(dict.fromkeys(keys))
         fresh = self._cache.peek_many(unique)
         if fresh is not None:
-            return fresh
+            return fresh, True
         usable = self._cache.peek_many(unique, self.settings.stale_seconds)
-        if usable is not None and not self._refreshing:
+        if usable is None:
+            return None
+        if not self._refreshing:
             self._refreshing = True
             self._refreshes.later(self._refresh(unique), "health snapshot refresh")
-        return usable
+        return usable, False
 
     async def _refresh(self, keys: list[str]) -> None:
         try:
