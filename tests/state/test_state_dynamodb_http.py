@@ -16,6 +16,7 @@ import asyncio
 import base64
 import calendar
 import json
+import logging
 import socket
 import time
 import zlib
@@ -158,6 +159,26 @@ async def test_one_throttled_attempt_then_an_answer_succeeds(scripted: Any) -> N
     store, script = await scripted((400, _error("ThrottlingException"), {}), (200, {"Item": ITEM}, {}))
     assert (await store.get("p", "s"))["version"] == 3
     assert len(script.seen) == 2
+
+
+async def test_each_retry_is_a_warning_with_the_kind_of_failure_and_no_key(
+    scripted: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a retried ADD whose first attempt landed counts twice: operators see every retry, never its keys
+    store, _ = await scripted(
+        (400, _error("ThrottlingException", "Rate of requests exceeds the allowed throughput"), {}),
+        (200, {"Item": ITEM}, {}),
+        (200, {"Item": ITEM}, {"x-amz-crc32": "1"}),
+        (200, {"Item": ITEM}, {}),
+    )
+    with caplog.at_level(logging.WARNING, logger="aimux_core.state.dynamodb_http"):
+        await store.get("usage#secret-partition", "s")
+        await store.get("usage#secret-partition", "s")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "aimux_core.state.dynamodb_http"]
+    assert warnings == [
+        "DynamoDB GetItem: attempt 1 failed (ThrottlingException), retrying",
+        "DynamoDB GetItem: attempt 1 failed (ChecksumMismatch), retrying",
+    ]
 
 
 async def test_a_response_whose_checksum_does_not_match_is_retried(scripted: Any) -> None:

@@ -15,7 +15,9 @@ an ADD to a non-numeric attribute), the rest (no credentials, a missing table, d
 ``StoreError``. The same limits as the boto3 client: 2 s to connect, 2 s of silence, at most 2 attempts
 (throttling, 5xx and connection failures retried once, after a jittered pause); a transaction carries a
 ``ClientRequestToken`` so its retry is idempotent; a response whose ``x-amz-crc32`` does not match its
-body is retried like a transient failure.
+body is retried like a transient failure. Each retry is a warning naming the operation and the failure's
+kind (an error code or exception type, never keys or values): an ADD retried after a read timeout may
+have landed the first time and then counts twice, as it does through botocore's retries.
 
 Credentials: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` from the environment
 (what Lambda sets), read per call; without them, botocore's credential chain (profiles, SSO, instance
@@ -38,6 +40,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import random
 import time
@@ -61,6 +64,8 @@ from .store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     import aiohttp
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "DynamoDB_20120810"
 _CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -105,6 +110,7 @@ class DynamoHttp:
             except _Transient as transient:
                 if attempt == TOTAL_MAX_ATTEMPTS:
                     raise StoreUnavailable(f"DynamoDB {operation} on ({pk!r}, {sk!r}): {transient}") from None
+                log.warning("DynamoDB %s: attempt %d failed (%s), retrying", target, attempt, transient.kind)
                 await asyncio.sleep(random.uniform(0, _RETRY_PAUSE_SECONDS))
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -124,18 +130,18 @@ class DynamoHttp:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Transient(type(exc).__name__) from None
         if crc is not None and crc.isdigit() and int(crc) != zlib.crc32(raw):
-            raise _Transient("response checksum mismatch")
+            raise _Transient("ChecksumMismatch", "the response's x-amz-crc32 does not match its body")
         try:
             payload: dict[str, Any] = json.loads(raw) if raw else {}
         except ValueError:
             if status >= 500:
-                raise _Transient(f"HTTP {status}") from None
+                raise _Transient(f"HTTP{status}", "not JSON") from None
             raise StoreError(f"DynamoDB {operation}: HTTP {status}, not JSON") from None
         if status == 200:
             return _with_blobs(payload)
         code = str(payload.get("__type", "")).rpartition("#")[2]
         if code in UNAVAILABLE_CODES or status >= 500:
-            raise _Transient(f"{code} {payload.get('message') or payload.get('Message') or ''}".strip())
+            raise _Transient(code or f"HTTP{status}", payload.get("message") or payload.get("Message") or "")
         response_like = {
             **_with_blobs(payload),
             "Error": {"Code": code, "Message": payload.get("message") or payload.get("Message") or ""},
@@ -265,7 +271,15 @@ def shared_http(endpoint_url: str | None, region: str | None) -> DynamoHttp:
 
 
 class _Transient(Exception):
-    """A failure worth the second attempt (throttling, 5xx, a connection failure or timeout)."""
+    """A failure worth the second attempt (throttling, 5xx, a connection failure or timeout).
+
+    ``kind``: an error code, an exception's type or ``HTTP<status>``, the only part that is logged;
+    ``detail``: DynamoDB's message, for the ``StoreUnavailable`` raised after the last attempt.
+    """
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind} {detail}".strip())
+        self.kind = kind
 
 
 def _blob(value: Any) -> str:
