@@ -16,6 +16,7 @@ import pytest
 from admin_conftest import ANTHROPIC_KEY, OPENAI_KEY, Deployment
 
 from fakes import Fault, Reply
+from support.rate_windows import avoid_minute_boundary
 
 PROMPT = [{"role": "user", "content": "hi"}]
 
@@ -28,6 +29,7 @@ def errors(deployment: Deployment, **params: str) -> dict[str, Any]:
 
 
 def test_upstream_and_client_errors_are_grouped_with_redacted_excerpts(deployment: Deployment) -> None:
+    avoid_minute_boundary(margin=10.0)  # five requests fill the key's window, the sixth is refused: one minute
     key, key_id = deployment.key("ops", rpm=5)
     deployment.openai.default = Reply(text="ok")
     deployment.anthropic.enqueue(Fault.http(529, message="overloaded ({credential})"))

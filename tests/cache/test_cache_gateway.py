@@ -23,6 +23,7 @@ from aimux_core.routing.select import RequestMeta
 from aimux_core.state.memory import MemoryStore
 from aimux_core.state.store import Item, StoreUnavailable
 from aimux_core.wire.anthropic import Message, MessagesRequest, StreamEvent
+from support.rate_windows import avoid_minute_boundary
 
 pytestmark = pytest.mark.anyio
 
@@ -188,6 +189,7 @@ async def test_a_state_store_outage_bypasses_the_cache_and_serves_the_request() 
 
 
 async def test_a_request_that_fails_admission_gives_its_lease_up() -> None:
+    avoid_minute_boundary()  # both requests in one real-clock rate window
     store = Recording()
     gateway, _ = build(store)
     limited = context(rpm=1)

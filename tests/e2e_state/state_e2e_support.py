@@ -82,13 +82,6 @@ def new_table(server: DynamoServer) -> str:
     return name
 
 
-def avoid_minute_boundary(margin: float = 3.0) -> None:
-    """Rate windows are the wall clock's minutes: start an rpm test where it cannot straddle two of them."""
-    left = 60.0 - time.time() % 60.0
-    if left < margin:
-        time.sleep(left + 0.05)
-
-
 @dataclass
 class Deployment:
     """One served gateway and what the tests reach around it (the ring, the store, the admission)."""

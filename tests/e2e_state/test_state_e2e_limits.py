@@ -21,9 +21,10 @@ from state_e2e_support import (
     PROMPT,
     Deployment,
     anthropic_client,
-    avoid_minute_boundary,
     openai_client,
 )
+
+from support.rate_windows import avoid_minute_boundary
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -33,6 +33,7 @@ from aimux_core.projects.admin import create_project
 from aimux_core.state import MemoryStore
 from aimux_core.state.store import StoreUnavailable
 from support.jobs_app import gateway_for, job_settings, ledgers, serve_jobs, wait_for
+from support.rate_windows import avoid_minute_boundary
 
 pytestmark = pytest.mark.timeout(120)
 DOCUMENT: dict[str, Any] = {
@@ -94,6 +95,7 @@ def test_a_project_budget_refuses_batch_requests_and_async_jobs_as_it_refuses_li
 
 
 def test_a_full_project_rate_window_sends_an_async_job_back_to_the_queue_until_its_reset(tmp_path: Path) -> None:
+    avoid_minute_boundary()  # the window filled and the refusal in one real-clock minute
     store = MemoryStore()
     keys, (first, second) = ring_with_project(store, rpm=1)
     settings = job_settings(tmp_path, lease_seconds=900.0)
@@ -136,6 +138,7 @@ def key_in(project: str | None, suffix: str = "a") -> ApiKeyRecord:
 
 
 def test_a_project_rate_window_is_shared_by_the_keys_batch_requests_and_retried_after_its_reset() -> None:
+    avoid_minute_boundary()  # the window filled and the refusal in one real-clock minute
     store = MemoryStore()
     ring_with_project(store, rpm=1)
     first = served_item(store, key_in("web", "a"))

@@ -31,6 +31,7 @@ from aimux_core.routing.select import RequestMeta
 from aimux_core.routing.table import Target
 from aimux_core.state.memory import MemoryStore
 from aimux_core.wire.anthropic import Message, MessagesRequest
+from support.rate_windows import avoid_minute_boundary
 
 pytestmark = pytest.mark.anyio
 
@@ -122,6 +123,7 @@ async def test_an_upstream_failure_gives_the_hold_back(gateway: Gateway, store: 
 
 
 async def test_a_refusal_by_the_rate_window_gives_the_budget_hold_back(gateway: Gateway, store: MemoryStore) -> None:
+    avoid_minute_boundary()  # both requests in one real-clock rate window
     record = key(budget_daily_usd=1.0, rpm=1)
     message, served = await gateway.create(request(), context(record), RequestMeta())
     gateway.settle(served, message.usage)

@@ -30,6 +30,7 @@ from aimux_core.providers.base import RequestContext
 from aimux_core.routing.select import RequestMeta
 from aimux_core.state.memory import MemoryStore
 from aimux_core.wire.anthropic import MessagesRequest
+from support.rate_windows import avoid_minute_boundary
 from support.server import serve
 
 pytestmark = pytest.mark.anyio
@@ -92,6 +93,7 @@ async def window(store: MemoryStore, scope: str, ident: str) -> dict[str, Any]:
 async def test_project_rpm_is_shared_by_its_keys_and_a_refusal_gives_the_keys_window_back(
     gateway: Gateway, store: MemoryStore
 ) -> None:
+    avoid_minute_boundary()  # one real-clock window from the first request to the counts read
     team = project(rpm=3)
     first, second = key("a", rpm=100), key("b", rpm=100)
     for record in (first, second, first):
@@ -106,6 +108,7 @@ async def test_project_rpm_is_shared_by_its_keys_and_a_refusal_gives_the_keys_wi
 
 
 async def test_a_keys_own_limit_refusing_gives_the_projects_window_back(gateway: Gateway, store: MemoryStore) -> None:
+    avoid_minute_boundary()  # one real-clock window from the first request to the counts read
     team = project(rpm=100)
     record = key("a", rpm=1)
     await serve_one(gateway, record, team)
@@ -117,6 +120,7 @@ async def test_a_keys_own_limit_refusing_gives_the_projects_window_back(gateway:
 
 
 async def test_project_tpm_counts_every_keys_tokens(gateway: Gateway, store: MemoryStore) -> None:
+    avoid_minute_boundary()  # one real-clock window from the first request to the counts read
     team = project(tpm=50)
     long = MessagesRequest.model_validate(
         {"model": "big", "max_tokens": 6, "messages": [{"role": "user", "content": "word " * 200}]}
