@@ -9,15 +9,13 @@ opened it, and aimux refused everyone with ``retry-after: 10`` for its whole coo
 in the window.
 
 No durations are asserted: only counts. The sizes are chosen so that timing noise cannot flip a
-count. Answers take ``latency`` = 2 s once the fake recovers, so a client can finish at most two
-answers in ``window - outage``, and the window ends about halfway between two possible finishing
-times of a client through aimux: its clients notice the recovery within one overload cooldown
-(0.25 s; up to 0.65 s after a 429 with ``retry-after: 1``), then finish an answer every 2 s plus
-aimux's own few milliseconds, so they finish exactly as many answers as the window allows with about
-0.85 s to spare (a third answer could not finish before the window ends), while direct clients, who
-notice the recovery on their own backoff schedules, finish that many or fewer. With 1 s answers the
-spare was 0.35 s, and a busy CI machine (the clients, aimux and the fakes share one process) once
-stalled an aimux client past it.
+count. Answers take ``latency`` = 3 s once the fake recovers, so a client can finish at most two
+answers in ``window - outage``, and the window ends about halfway between a client's second and third
+possible finishing times. Measured on this machine (each client's finishing times, both groups): the
+second answers land at 7.75-7.95 s (529) and 9.10-9.17 s (429 with ``retry-after: 1``), the third ones
+could not before 10.76 s and 12.11 s, so the windows (9.35 s and 10.65 s) leave about 1.4 s on either
+side. With 2 s answers the spare was 0.78 s, and a CI run with both Python passes on two cores once
+stalled two of aimux's clients past it (10 answers against 12); with 1 s answers it was 0.35 s.
 """
 
 from __future__ import annotations
@@ -32,8 +30,8 @@ pytestmark = pytest.mark.timeout(90)
 @pytest.mark.parametrize(
     "scenario",
     [
-        Scenario(dialect="anthropic", fault="529", clients=6, outage=1.7, window=6.85, latency=2.0),
-        Scenario(dialect="openai", fault="429", clients=6, outage=2.5, window=8.0, latency=2.0),
+        Scenario(dialect="anthropic", fault="529", clients=6, outage=1.7, window=9.35, latency=3.0),
+        Scenario(dialect="openai", fault="429", clients=6, outage=2.5, window=10.65, latency=3.0),
     ],
     ids=["anthropic-sdk-529", "openai-sdk-429-retry-after-1"],
 )
