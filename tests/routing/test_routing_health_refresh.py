@@ -138,7 +138,7 @@ async def test_a_failed_refresh_is_logged_routing_keeps_the_snapshot_and_the_nex
     assert await guard.view(TARGETS) == first  # still stale: used again, and a new refresh starts
     await guard.drain()
     assert store.queries > queries
-    assert guard.health.cached_snapshot(t.key for t in TARGETS) is not None, "the retry refreshed it"
+    assert guard.health.cache.peek_many(t.key for t in TARGETS) is not None, "the retry refreshed it"
 
 
 @pytest.mark.anyio
@@ -156,7 +156,7 @@ async def test_warming_a_request_starts_the_refresh_and_no_view_task() -> None:
     assert store.queries - queries == len(TARGETS), "the refresh started at once"
     store.release.set()
     await guard.drain()
-    assert guard.health.cached_snapshot(t.key for t in TARGETS) is not None
+    assert guard.health.cache.peek_many(t.key for t in TARGETS) is not None
 
 
 @pytest.mark.anyio
@@ -196,7 +196,7 @@ async def test_a_view_from_a_stale_snapshot_is_not_kept_even_when_its_refresh_la
             await guard.health.record(TARGETS[0].key, ok=True, latency_ms=40_000.0)
         clock.advance(2.5)
         assert await guard.view(TARGETS) == first  # the stale snapshot routes this request
-        assert guard.health.cached_snapshot(t.key for t in TARGETS) is not None, "the refresh landed at once"
+        assert guard.health.cache.peek_many(t.key for t in TARGETS) is not None, "the refresh landed at once"
         fresh = await BreakerGuard(guard.default, HealthTracker(store, clock, HEALTH)).view(TARGETS)
         assert fresh.latencies_ms["alpha/m1"] > first.latencies_ms["alpha/m1"]
         assert await guard.view(TARGETS) == fresh, "the refreshed snapshot routes the next request"

@@ -325,10 +325,6 @@ class HealthTracker:
         """The per-process cache of health summaries (read only: for views derived from it, ``TtlCache.changes``)."""
         return self._cache
 
-    def cached_snapshot(self, keys: Iterable[str]) -> dict[str, HealthSummary] | None:
-        """``snapshot`` when every key is fresh in the per-process cache, else None (nothing is read)."""
-        return self._cache.peek_many(keys)
-
     def usable_snapshot(self, keys: Iterable[str]) -> tuple[dict[str, HealthSummary], bool] | None:
         """Summaries routing may use now, without waiting, and whether they are fresh: the fresh ones, or,
         when some are stale by at most ``stale_seconds``, these while one refresh of them runs in the
