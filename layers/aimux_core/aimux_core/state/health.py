@@ -58,7 +58,7 @@ from .breaker_model import CircuitState
 from .cache import TtlCache
 from .clock import Clock
 from .cooldowns import COOLDOWN_SK, Cooldown
-from .store import Store
+from .store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +344,8 @@ class HealthTracker:
     async def _refresh(self, keys: list[str]) -> None:
         try:
             await self.snapshot(keys)
+        except StoreError as error:  # a read: routing keeps the stale snapshot, the next request retries
+            log.warning("health snapshot refresh failed: state store %s", type(error).__name__)
         finally:
             self._refreshing = False
 
